@@ -1,0 +1,6 @@
+"""kubelab's API server: the only component that talks to etcd.
+
+Pipeline of a write: gRPC handler (server.py) → auth → registry strategy for
+the kind (registry/<kind>.py: default, validate, prepare) → storage (one etcd
+transaction) → etcd's watch → watch cache (watchcache.py) → every watcher.
+"""

@@ -1,0 +1,261 @@
+"""Validation helpers and the Strategy base shared by every kind's module.
+
+Errors are collected as FieldErrors with Kubernetes' wording and field
+paths, then raised together as one Invalid: `Pod "x" is invalid: spec...`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from google.protobuf import struct_pb2
+
+from kubelab import errors, kinds
+from kubelab import selectors
+from kubelab.quantity import QuantityError, parse_quantity
+
+
+@dataclass
+class FieldError:
+    path: str
+    kind: str          # "Invalid value", "Required value", "Unsupported value", "Forbidden", "Duplicate value"
+    value: Any = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.kind in ("Required value", "Forbidden"):
+            return f"{self.path}: {self.kind}" + (f": {self.detail}" if self.detail else "")
+        shown = f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
+        return f"{self.path}: {self.kind}: {shown}" + (f": {self.detail}" if self.detail else "")
+
+
+class FieldErrors(list[FieldError]):
+    def invalid(self, path: str, value: Any, detail: str) -> None:
+        self.append(FieldError(path, "Invalid value", value, detail))
+
+    def required(self, path: str, detail: str = "") -> None:
+        self.append(FieldError(path, "Required value", None, detail))
+
+    def unsupported(self, path: str, value: Any, supported: Iterable[str]) -> None:
+        quoted = ", ".join(f'"{s}"' for s in supported)
+        self.append(FieldError(path, "Unsupported value", value, f"supported values: {quoted}"))
+
+    def forbidden(self, path: str, detail: str) -> None:
+        self.append(FieldError(path, "Forbidden", None, detail))
+
+    def duplicate(self, path: str, value: Any) -> None:
+        self.append(FieldError(path, "Duplicate value", value))
+
+
+def raise_invalid(obj: Any, errs: FieldErrors) -> None:
+    if errs:
+        info = kinds.info_of(obj)
+        name = obj.metadata.name or obj.metadata.generate_name
+        raise errors.Invalid(f'{info.kind} "{name}" is invalid: ' + ", ".join(str(e) for e in errs))
+
+
+# ------------------------------------------------------------------ names & metadata
+def validate_name(errs: FieldErrors, path: str, name: str, label: bool = False) -> None:
+    msg = selectors.validate_dns1123_label(name) if label else selectors.validate_dns1123_subdomain(name)
+    if msg:
+        errs.invalid(path, name, msg)
+
+
+def validate_labels(errs: FieldErrors, path: str, labels: Any) -> None:
+    for k, v in labels.items():
+        if msg := selectors.validate_label_key(k):
+            errs.invalid(f"{path}", k, msg)
+        if msg := selectors.validate_label_value(v):
+            errs.invalid(f"{path}", v, msg)
+
+
+def validate_annotations(errs: FieldErrors, path: str, annotations: Any) -> None:
+    total = 0
+    for k, v in annotations.items():
+        if msg := selectors.validate_label_key(k):
+            errs.invalid(path, k, msg)
+        total += len(k) + len(v)
+    if total > 256 * 1024:
+        errs.append(FieldError(path, "Too long", "", "must have at most 262144 bytes"))
+
+
+def validate_metadata(errs: FieldErrors, obj: Any, namespaced: bool, label_name: bool = False) -> None:
+    md = obj.metadata
+    if not md.name and not md.generate_name:
+        errs.required("metadata.name", "name or generateName is required")
+    elif md.name:
+        validate_name(errs, "metadata.name", md.name, label_name)
+    if md.generate_name and not md.name:
+        # The generated suffix is 5 characters; what comes before must be a valid prefix.
+        prefix = md.generate_name.rstrip("-") or "a"
+        msg = selectors.validate_dns1123_subdomain(prefix)
+        if msg:
+            errs.invalid("metadata.generateName", md.generate_name, msg)
+    if namespaced and md.namespace:
+        validate_name(errs, "metadata.namespace", md.namespace, label=True)
+    validate_labels(errs, "metadata.labels", md.labels)
+    validate_annotations(errs, "metadata.annotations", md.annotations)
+
+
+def validate_metadata_update(errs: FieldErrors, new: Any, old: Any) -> None:
+    if new.metadata.uid and new.metadata.uid != old.metadata.uid:
+        errs.invalid("metadata.uid", new.metadata.uid, "field is immutable")
+    if new.metadata.creation_timestamp and new.metadata.creation_timestamp != old.metadata.creation_timestamp:
+        errs.invalid("metadata.creationTimestamp", new.metadata.creation_timestamp, "field is immutable")
+
+
+def validate_label_selector(errs: FieldErrors, path: str, sel: Any, required: bool = True) -> None:
+    if not sel.match_labels and not sel.match_expressions:
+        if required:
+            errs.required(path)
+        return
+    validate_labels(errs, f"{path}.matchLabels", sel.match_labels)
+    ops = ("In", "NotIn", "Exists", "DoesNotExist")
+    for i, req in enumerate(sel.match_expressions):
+        p = f"{path}.matchExpressions[{i}]"
+        if msg := selectors.validate_label_key(req.key):
+            errs.invalid(f"{p}.key", req.key, msg)
+        if req.operator not in ops:
+            errs.unsupported(f"{p}.operator", req.operator, ops)
+        elif req.operator in ("In", "NotIn") and not req.values:
+            errs.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+        elif req.operator in ("Exists", "DoesNotExist") and req.values:
+            errs.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+
+
+def selector_of(sel: Any) -> selectors.Selector:
+    return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
+
+
+# ------------------------------------------------------------------ ports, int-or-string, quantities
+_IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+def validate_port_number(errs: FieldErrors, path: str, port: int, allow_zero: bool = False) -> None:
+    if allow_zero and port == 0:
+        return
+    if not 1 <= port <= 65535:
+        errs.invalid(path, port, "must be between 1 and 65535, inclusive")
+
+
+def validate_port_name(errs: FieldErrors, path: str, name: str) -> None:
+    if len(name) > 15:
+        errs.invalid(path, name, "must be no more than 15 characters")
+    elif not _IANA_SVC_NAME.match(name) or "--" in name:
+        errs.invalid(path, name, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    elif not re.search(r"[a-z]", name):
+        errs.invalid(path, name, "must contain at least one letter (a-z)")
+
+
+def is_set(v: struct_pb2.Value) -> bool:
+    return v.WhichOneof("kind") is not None and v.WhichOneof("kind") != "null_value"
+
+
+def int_or_string(v: struct_pb2.Value) -> int | str | None:
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        return int(v.number_value) if float(v.number_value).is_integer() else v.number_value  # type: ignore[return-value]
+    if kind == "string_value":
+        return v.string_value
+    return None
+
+
+def validate_int_or_string(errs: FieldErrors, path: str, v: struct_pb2.Value) -> None:
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        if not float(v.number_value).is_integer():
+            errs.invalid(path, v.number_value, "must be an integer")
+    elif kind not in (None, "string_value", "null_value"):
+        errs.invalid(path, "", "must be an integer or a string")
+
+
+def validate_target_port(errs: FieldErrors, path: str, v: struct_pb2.Value) -> None:
+    validate_int_or_string(errs, path, v)
+    val = int_or_string(v)
+    if isinstance(val, int):
+        validate_port_number(errs, path, val)
+    elif isinstance(val, str):
+        validate_port_name(errs, path, val)
+
+
+_PERCENT = re.compile(r"^(\d+)%$")
+
+
+def validate_int_or_percent(errs: FieldErrors, path: str, v: struct_pb2.Value) -> None:
+    validate_int_or_string(errs, path, v)
+    val = int_or_string(v)
+    if isinstance(val, int) and val < 0:
+        errs.invalid(path, val, "must be greater than or equal to 0")
+    elif isinstance(val, str):
+        m = _PERCENT.match(val)
+        if not m:
+            errs.invalid(path, val, "a valid percent string must be a numeric string followed by an ending '%' "
+                                    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+        elif int(m.group(1)) > 100:
+            errs.invalid(path, val, "must not be greater than 100%")
+
+
+def validate_quantities(errs: FieldErrors, path: str, values: Any) -> None:
+    for name, q in values.items():
+        try:
+            if parse_quantity(q) < 0:
+                errs.invalid(f"{path}.{name}", q, "must be greater than or equal to 0")
+        except QuantityError:
+            errs.invalid(f"{path}.{name}", q, "quantities must match the regular expression "
+                                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+
+
+# ------------------------------------------------------------------ strategy
+class Strategy:
+    """Per-kind behaviour; subclasses override what differs.
+
+    `default` fills unset fields; `validate`/`validate_update` return
+    FieldErrors; `prepare_create`/`prepare_update` decide what a client may
+    set (status is written only through the status subresource).
+    """
+
+    label_name = False           # Namespace and Service names are DNS-1123 labels
+    clear_status_on_create = True
+    generation_on_spec_change = False
+
+    def __init__(self, info: kinds.KindInfo) -> None:
+        self.info = info
+
+    def default(self, obj: Any) -> None:
+        pass
+
+    def validate(self, obj: Any) -> FieldErrors:
+        errs = FieldErrors()
+        validate_metadata(errs, obj, self.info.namespaced, self.label_name)
+        return errs
+
+    def validate_update(self, new: Any, old: Any) -> FieldErrors:
+        errs = self.validate(new)
+        validate_metadata_update(errs, new, old)
+        return errs
+
+    def prepare_create(self, obj: Any) -> None:
+        if self.clear_status_on_create and self.info.has_status:
+            obj.ClearField("status")
+        if self.generation_on_spec_change:
+            obj.metadata.generation = 1
+
+    def prepare_update(self, new: Any, old: Any) -> None:
+        """A spec update keeps the stored status; spec changes bump generation."""
+        if self.info.has_status:
+            new.status.CopyFrom(old.status)
+        if self.generation_on_spec_change:
+            changed = new.spec.SerializeToString(deterministic=True) != old.spec.SerializeToString(
+                deterministic=True)
+            new.metadata.generation = old.metadata.generation + (1 if changed else 0)
+
+    def prepare_status_update(self, new: Any, old: Any) -> None:
+        """A status update changes only status (and nothing in metadata but what the server sets)."""
+        status = type(new.status)()
+        status.CopyFrom(new.status)
+        new.CopyFrom(old)
+        new.status.CopyFrom(status)
+
+    def validate_status(self, new: Any, old: Any) -> FieldErrors:
+        return FieldErrors()

@@ -1,0 +1,375 @@
+"""The API server process: gRPC handlers, auth, lifecycle.
+
+`Server(config).serve()` owns the life cycle: connect to etcd → make sure the
+default namespaces exist → fill the watch caches → accept calls → on SIGTERM
+stop accepting, let calls finish for a grace period, then cancel.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import platform
+import signal
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+import kubelab
+from kubelab import errors, kinds
+from kubelab.client import channel_options
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import api_pb2_grpc as api_grpc
+from kubelab.v1 import objects_pb2 as pb
+
+from . import storage as st
+from .store import Store, kind_prefix
+from .watchcache import WatchCache
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class Config:
+    listen: str = "127.0.0.1:6443"
+    etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
+    token: str = ""
+    kubelet_token: str = ""
+    service_cidr: str = "10.96.0.0/16"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    bookmark_interval: float = 5.0
+    event_ttl: int = 3600
+    shutdown_grace: float = 5.0
+
+
+def _kind_of(name: str) -> kinds.KindInfo:
+    info = kinds.BY_KIND.get(name)
+    if info is None:
+        try:
+            info = kinds.lookup(name)
+        except kinds.UnknownKind as e:
+            raise errors.NotFound(str(e)) from None
+    return info
+
+
+def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn ApiError (and storage trouble) into a gRPC status with the reason attached."""
+    @functools.wraps(fn)
+    async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(self, request, context)
+        except errors.ApiError as e:
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        except st.Unavailable as e:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {e}",
+                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+    return wrapper
+
+
+class ApiService:
+    def __init__(self, store: Store, cache: WatchCache, config: Config) -> None:
+        self.store = store
+        self.cache = cache
+        self.config = config
+        self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
+
+    # ---------------------------------------------------------------- CRUD
+    @translate
+    async def Create(self, req: api.CreateRequest, context: Any) -> pb.Object:
+        obj = self._unwrap(req.object)
+        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run))
+
+    @translate
+    async def Get(self, req: api.GetRequest, context: Any) -> pb.Object:
+        info = _kind_of(req.kind)
+        return kinds.wrap(await self.store.get(info.kind, req.namespace, req.name))
+
+    @translate
+    async def List(self, req: api.ListRequest, context: Any) -> api.ListResponse:
+        info = _kind_of(req.kind)
+        if req.limit < 0:
+            raise errors.BadRequest("limit must be greater than or equal to 0")
+        items, rev, token = await self.store.list(info.kind, req.namespace, req.label_selector, req.field_selector,
+                                                  req.limit, req.continue_token)
+        return api.ListResponse(items=[kinds.wrap(o) for o in items], resource_version=str(rev),
+                                continue_token=token)
+
+    @translate
+    async def Update(self, req: api.UpdateRequest, context: Any) -> pb.Object:
+        obj = self._unwrap(req.object)
+        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
+
+    @translate
+    async def Patch(self, req: api.PatchRequest, context: Any) -> pb.Object:
+        info = _kind_of(req.kind)
+        return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
+                                                 req.patch, req.subresource, req.dry_run))
+
+    @translate
+    async def Delete(self, req: api.DeleteRequest, context: Any) -> pb.Object:
+        info = _kind_of(req.kind)
+        grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
+        return kinds.wrap(await self.store.delete(info.kind, req.namespace, req.name, grace, req.propagation_policy,
+                                                  req.precondition_uid, req.precondition_resource_version,
+                                                  req.dry_run))
+
+    @translate
+    async def Bind(self, req: api.BindRequest, context: Any) -> pb.Object:
+        return kinds.wrap(await self.store.bind(req.namespace, req.name, req.node_name, req.uid))
+
+    @translate
+    async def Evict(self, req: api.EvictRequest, context: Any) -> pb.Object:
+        grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
+        pdbs = self.cache.caches["PodDisruptionBudget"]
+
+        def list_pdbs(ns: str) -> list[Any]:
+            return [o for o in pdbs.objects.values() if o.metadata.namespace == ns]
+        return kinds.wrap(await self.store.evict(req.namespace, req.name, grace, list_pdbs))
+
+    @translate
+    async def Version(self, req: api.VersionRequest, context: Any) -> api.VersionInfo:
+        major, minor, _ = kubelab.__version__.split(".")
+        return api.VersionInfo(major=major, minor=minor, git_version=f"v{kubelab.__version__}",
+                               platform=f"{platform.system().lower()}/{platform.machine()}",
+                               python_version=platform.python_version(),
+                               etcd_version=await self.store.storage.version())
+
+    def _unwrap(self, env: pb.Object) -> Any:
+        try:
+            return kinds.unwrap(env)
+        except ValueError:
+            raise errors.BadRequest("the request carries no object") from None
+
+    # ---------------------------------------------------------------- watch
+    async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        try:
+            info = _kind_of(req.kind)
+            match = self.store.matcher(req.label_selector, req.field_selector)
+            rv: int | None = None
+            if req.resource_version not in ("", "0"):
+                try:
+                    rv = int(req.resource_version)
+                except ValueError:
+                    raise errors.BadRequest(f'invalid resourceVersion "{req.resource_version}"') from None
+            namespace = req.namespace if info.namespaced else ""
+            async for item in self.cache.caches[info.kind].watch(namespace, match, rv, req.allow_bookmarks):
+                yield item
+        except errors.ApiError as e:
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        except st.Compacted as e:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE,
+                                f"too old resource version: {req.resource_version} ({e.compact_revision})",
+                                trailing_metadata=((errors.REASON_KEY, "Gone"),))
+        except Exception as e:  # noqa: BLE001 - the stream ends; the client re-watches
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"watch closed: {e}",
+                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+
+    # ---------------------------------------------------------------- streaming to kubelets
+    async def _kubelet(self, namespace: str, name: str) -> tuple[api_grpc.KubeletStub, tuple[tuple[str, str], ...]]:
+        pod = await self.store.get("Pod", namespace, name)
+        if not pod.spec.node_name:
+            raise errors.BadRequest(f'pod {name} does not have a host assigned')
+        node = await self.store.get("Node", "", pod.spec.node_name)
+        port = node.status.daemon_endpoints.kubelet_endpoint.port
+        addrs = {a.type: a.address for a in node.status.addresses}
+        host = addrs.get("InternalIP") or addrs.get("Hostname")
+        if not host or not port:
+            raise errors.BadRequest(f'node {node.metadata.name} has no kubelet endpoint')
+        target = f"{host}:{port}"
+        ch = self._kubelet_channels.get(target)
+        if ch is None:
+            ch = self._kubelet_channels[target] = grpc.aio.insecure_channel(target, options=channel_options())
+        md = (("authorization", f"Bearer {self.config.kubelet_token}"),) if self.config.kubelet_token else ()
+        return api_grpc.KubeletStub(ch), md
+
+    async def _abort(self, context: Any, e: Exception) -> None:
+        if isinstance(e, errors.ApiError):
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        if isinstance(e, grpc.aio.AioRpcError):
+            await context.abort(e.code(), e.details() or "kubelet error")
+        raise e
+
+    async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
+        try:
+            stub, md = await self._kubelet(req.namespace, req.name)
+            async for chunk in stub.Logs(req, metadata=md):
+                yield chunk
+        except (errors.ApiError, grpc.aio.AioRpcError) as e:
+            await self._abort(context, e)
+
+    async def _relay(self, request_iterator: Any, context: Any, method: str,
+                     start_of: Callable[[Any], Any]) -> AsyncIterator[Any]:
+        try:
+            first = await request_iterator.__anext__()
+            start = start_of(first)
+            stub, md = await self._kubelet(start.namespace, start.name)
+
+            async def upstream() -> AsyncIterator[Any]:
+                yield first
+                async for item in request_iterator:
+                    yield item
+            async for out in getattr(stub, method)(upstream(), metadata=md):
+                yield out
+        except StopAsyncIteration:
+            return
+        except (errors.ApiError, grpc.aio.AioRpcError) as e:
+            await self._abort(context, e)
+
+    def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
+        return self._relay(request_iterator, context, "Exec", lambda m: m.start)
+
+    def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
+        return self._relay(request_iterator, context, "PortForward", lambda m: m.start)
+
+    @translate
+    async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
+        stub, md = await self._kubelet(req.namespace, req.name)
+        try:
+            return await stub.Proxy(req, metadata=md, timeout=60)
+        except grpc.aio.AioRpcError as e:
+            raise errors.Unavailable(f"error trying to reach pod {req.name}: {e.details()}") from None
+
+
+def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
+    """Method handlers built by hand so Watch can send pre-serialised bytes."""
+    def uu(fn: Any, req: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=req.FromString,
+                                                   response_serializer=lambda m: m.SerializeToString())
+    identity: Callable[[bytes], bytes] = lambda b: b
+    table = {
+        "Create": uu(svc.Create, api.CreateRequest),
+        "Get": uu(svc.Get, api.GetRequest),
+        "List": uu(svc.List, api.ListRequest),
+        "Update": uu(svc.Update, api.UpdateRequest),
+        "Patch": uu(svc.Patch, api.PatchRequest),
+        "Delete": uu(svc.Delete, api.DeleteRequest),
+        "Bind": uu(svc.Bind, api.BindRequest),
+        "Evict": uu(svc.Evict, api.EvictRequest),
+        "Version": uu(svc.Version, api.VersionRequest),
+        "Proxy": uu(svc.Proxy, api.ProxyRequest),
+        "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
+                                                      response_serializer=identity),
+        "Logs": grpc.unary_stream_rpc_method_handler(svc.Logs, request_deserializer=api.LogsRequest.FromString,
+                                                     response_serializer=lambda m: m.SerializeToString()),
+        "Exec": grpc.stream_stream_rpc_method_handler(svc.Exec, request_deserializer=api.ExecInput.FromString,
+                                                      response_serializer=lambda m: m.SerializeToString()),
+        "PortForward": grpc.stream_stream_rpc_method_handler(
+            svc.PortForward, request_deserializer=api.PortForwardInput.FromString,
+            response_serializer=lambda m: m.SerializeToString()),
+    }
+    return grpc.method_handlers_generic_handler("kubelab.v1.Api", table)
+
+
+class TokenAuth(grpc.aio.ServerInterceptor):
+    """Bearer-token authentication; the health service is open (for probes)."""
+
+    def __init__(self, token: str) -> None:
+        self.expected = f"Bearer {token}"
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        if details.method.startswith("/grpc.health."):
+            return await continuation(details)
+        md = dict(details.invocation_metadata or ())
+        if md.get("authorization") == self.expected:
+            return await continuation(details)
+        reason = "missing bearer token" if "authorization" not in md else "invalid bearer token"
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Unauthorized: {reason}",
+                                trailing_metadata=((errors.REASON_KEY, "Unauthorized"),))
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(deny)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
+
+
+async def create_server(config: Config) -> tuple["Server", int]:
+    """Start a server (port 0 picks a free one); returns it and its port. Tests use this."""
+    server = Server(config)
+    port = await server.start()
+    return server, port
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.storage = st.EtcdStorage(config.etcd_servers)
+        self.store = Store(self.storage, config.service_cidr, config.node_port_range, config.event_ttl)
+        prefixes = {k.kind: kind_prefix(k) for k in kinds.KINDS}
+        decoders = {k.kind: Store.decoder(k) for k in kinds.KINDS}
+        self.cache = WatchCache(self.storage, prefixes, decoders, config.bookmark_interval)
+        ns_cache = self.cache.caches["Namespace"]
+        self.store.namespace_cache = lambda name: ns_cache.objects.get(kind_prefix(kinds.BY_KIND["Namespace"])
+                                                                       + name.encode())
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.grpc: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def _wait_for_etcd(self) -> None:
+        delay = 0.1
+        for _ in range(100):
+            try:
+                await self.storage.current_revision()
+                return
+            except st.StorageError as e:
+                log.info("waiting for etcd at %s: %s", self.config.etcd_servers, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise SystemExit(f"etcd at {self.config.etcd_servers} is unreachable")
+
+    async def _ensure_namespaces(self) -> None:
+        for name in DEFAULT_NAMESPACES:
+            ns = pb.Namespace(api_version="v1", kind="Namespace")
+            ns.metadata.name = name
+            try:
+                await self.store.create(ns)
+            except errors.AlreadyExists:
+                pass
+
+    async def start(self) -> int:
+        await self.storage.start()
+        await self._wait_for_etcd()
+        await self.store.start()
+        await self._ensure_namespaces()
+        self.cache.start()
+        await self.cache.wait_ready()
+        interceptors = [TokenAuth(self.config.token)] if self.config.token else []
+        self.grpc = grpc.aio.server(interceptors=interceptors, options=channel_options() + [
+            ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
+        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config)),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        self.port = self.grpc.add_insecure_port(self.config.listen)
+        await self.grpc.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("apiserver serving on port %d (etcd %s)", self.port, ",".join(self.config.etcd_servers))
+        return self.port
+
+    async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self.grpc.stop(self.config.shutdown_grace)
+        await self.cache.stop()
+        await self.storage.close()
+
+    async def serve(self) -> None:
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+        await self.stop()

@@ -1,0 +1,288 @@
+"""Storage: the apiserver's narrow contract with etcd (only the apiserver imports it).
+
+Like kine's, the whole contract is a handful of verbs: get, list, create
+(fails if present), update(expected revision), delete(expected revision),
+watch(prefix, from revision), compact, current revision. Every write is one
+etcd transaction, so side keys (ClusterIP and NodePort allocations) are
+created and released atomically with the object that owns them.
+
+We talk to etcd through the raw v3 stubs that `aetcd` ships (its generated
+etcd protos work with grpcio 1.85 / protobuf 7, where `etcd3` 0.12 does not
+import). The raw stubs, rather than aetcd's wrappers, give us the response
+header revision (for bookmarks and list resourceVersions), prev_kv on
+deletes, compaction errors on watch creation, and no extra copies.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator, Mapping, Sequence
+
+import grpc
+from aetcd import rpc
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 256 * 1024 * 1024  # etcd's gRPC default receive limit (4 MiB) is too small for big lists
+
+
+class StorageError(Exception):
+    pass
+
+
+class KeyExists(StorageError):
+    def __init__(self, key: bytes) -> None:
+        super().__init__(f"key exists: {key!r}")
+        self.key = key
+
+
+class KeyNotFound(StorageError):
+    pass
+
+
+class RevisionMismatch(StorageError):
+    """The object changed since the revision the caller read."""
+
+    def __init__(self, current_revision: int) -> None:
+        super().__init__(f"revision mismatch (current {current_revision})")
+        self.current_revision = current_revision
+
+
+class Compacted(StorageError):
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"revision compacted (oldest available {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+class Unavailable(StorageError):
+    pass
+
+
+@dataclass(frozen=True)
+class KV:
+    key: bytes
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+@dataclass(frozen=True)
+class StorageEvent:
+    type: str               # "PUT" or "DELETE"
+    key: bytes
+    value: bytes            # new value (PUT); last value (DELETE)
+    prev_value: bytes       # value before (empty if created or unknown)
+    revision: int
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix`."""
+    b = bytearray(prefix)
+    for i in range(len(b) - 1, -1, -1):
+        if b[i] < 0xFF:
+            b[i] += 1
+            return bytes(b[: i + 1])
+    return b"\0"
+
+
+class EtcdStorage:
+    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0) -> None:
+        self.endpoints = list(endpoints)
+        self.timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._kv: rpc.KVStub | None = None
+        self._watch: rpc.WatchStub | None = None
+        self._lease: rpc.LeaseStub | None = None
+        self._maint: rpc.MaintenanceStub | None = None
+
+    async def start(self) -> None:
+        # One endpoint: gRPC's round-robin over a static list handles several.
+        target = self.endpoints[0] if len(self.endpoints) == 1 else "ipv4:" + ",".join(self.endpoints)
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                   ("grpc.max_send_message_length", MAX_MESSAGE),
+                   ("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.keepalive_time_ms", 10000)]
+        self._channel = grpc.aio.insecure_channel(target, options=options)
+        self._kv = rpc.KVStub(self._channel)
+        self._watch = rpc.WatchStub(self._channel)
+        self._lease = rpc.LeaseStub(self._channel)
+        self._maint = rpc.MaintenanceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def kv(self) -> rpc.KVStub:
+        assert self._kv is not None, "storage not started"
+        return self._kv
+
+    async def _call(self, what: str, coro):  # type: ignore[no-untyped-def]
+        try:
+            return await coro
+        except grpc.aio.AioRpcError as e:
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(f"etcd {what}: {e.details()}") from e
+            if e.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in (e.details() or ""):
+                raise Compacted(0) from e
+            raise StorageError(f"etcd {what}: {e.code().name}: {e.details()}") from e
+
+    # ------------------------------------------------------------- reads
+    async def current_revision(self) -> int:
+        resp = await self._call("status", self.kv.Range(
+            rpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True, limit=1), timeout=self.timeout))
+        return int(resp.header.revision)
+
+    async def get(self, key: bytes) -> KV | None:
+        resp = await self._call("get", self.kv.Range(rpc.RangeRequest(key=key), timeout=self.timeout))
+        log.debug("GET %s => found=%s rev=%s", key, bool(resp.kvs), resp.header.revision)
+        if not resp.kvs:
+            return None
+        kv = resp.kvs[0]
+        return KV(kv.key, kv.value, kv.mod_revision, kv.create_revision)
+
+    async def list(self, prefix: bytes, limit: int = 0, start_key: bytes | None = None,
+                   revision: int = 0) -> tuple[list[KV], int, bool]:
+        """Keys under `prefix` (from `start_key` on), at `revision` (0 = latest)."""
+        req = rpc.RangeRequest(key=start_key or prefix, range_end=prefix_end(prefix),
+                               limit=limit, revision=revision)
+        resp = await self._call("list", self.kv.Range(req, timeout=self.timeout * 3))
+        items = [KV(kv.key, kv.value, kv.mod_revision, kv.create_revision) for kv in resp.kvs]
+        log.debug("LIST %s => n=%d rev=%s more=%s", prefix, len(items), resp.header.revision, resp.more)
+        return items, int(resp.header.revision), bool(resp.more)
+
+    # ------------------------------------------------------------- writes
+    @staticmethod
+    def _absent(key: bytes) -> rpc.Compare:
+        return rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, version=0)
+
+    @staticmethod
+    def _at(key: bytes, mod_revision: int) -> rpc.Compare:
+        return rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                           mod_revision=mod_revision)
+
+    @staticmethod
+    def _put(key: bytes, value: bytes, lease: int = 0) -> rpc.RequestOp:
+        return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease))
+
+    @staticmethod
+    def _del(key: bytes) -> rpc.RequestOp:
+        return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))
+
+    async def _txn(self, what: str, key: bytes, compare: list, success: list) -> tuple[bool, int]:
+        # On failure, read the key back so the caller learns its current revision.
+        failure = [rpc.RequestOp(request_range=rpc.RangeRequest(key=key))]
+        resp = await self._call(what, self.kv.Txn(
+            rpc.TxnRequest(compare=compare, success=success, failure=failure), timeout=self.timeout))
+        current = 0
+        if not resp.succeeded and resp.responses and resp.responses[0].response_range.kvs:
+            current = resp.responses[0].response_range.kvs[0].mod_revision
+        log.debug("%s %s size=%d => ok=%s rev=%s", what.upper(), key,
+                  sum(len(op.request_put.value) for op in success), resp.succeeded, resp.header.revision)
+        return bool(resp.succeeded), int(resp.header.revision) if resp.succeeded else current
+
+    async def create(self, key: bytes, value: bytes, also_create: Mapping[bytes, bytes] | None = None,
+                     lease: int = 0) -> int:
+        """Create `key`; fail with KeyExists if it (or any side key) exists. Returns the revision."""
+        side = dict(also_create or {})
+        compare = [self._absent(key)] + [self._absent(k) for k in side]
+        success = [self._put(key, value, lease)] + [self._put(k, v) for k, v in side.items()]
+        ok, rev = await self._txn("create", key, compare, success)
+        if ok:
+            return rev
+        if rev:  # the object itself exists
+            raise KeyExists(key)
+        for k in side:
+            if await self.get(k) is not None:
+                raise KeyExists(k)
+        raise KeyExists(key)
+
+    async def update(self, key: bytes, value: bytes, expected_revision: int,
+                     also_create: Mapping[bytes, bytes] | None = None,
+                     also_delete: Sequence[bytes] = ()) -> int:
+        side = dict(also_create or {})
+        compare = [self._at(key, expected_revision)] + [self._absent(k) for k in side]
+        success = ([self._put(key, value)] + [self._put(k, v) for k, v in side.items()]
+                   + [self._del(k) for k in also_delete])
+        ok, rev = await self._txn("update", key, compare, success)
+        if ok:
+            return rev
+        if rev == 0:
+            raise KeyNotFound(key)
+        if rev != expected_revision:
+            raise RevisionMismatch(rev)
+        for k in side:
+            if await self.get(k) is not None:
+                raise KeyExists(k)
+        raise RevisionMismatch(rev)
+
+    async def delete(self, key: bytes, expected_revision: int, also_delete: Sequence[bytes] = ()) -> int:
+        compare = [self._at(key, expected_revision)]
+        success = [self._del(key)] + [self._del(k) for k in also_delete]
+        ok, rev = await self._txn("delete", key, compare, success)
+        if ok:
+            return rev
+        if rev == 0:
+            raise KeyNotFound(key)
+        raise RevisionMismatch(rev)
+
+    async def grant_lease(self, ttl: int) -> int:
+        assert self._lease is not None
+        resp = await self._call("lease", self._lease.LeaseGrant(rpc.LeaseGrantRequest(TTL=ttl),
+                                                                timeout=self.timeout))
+        return int(resp.ID)
+
+    async def compact(self, revision: int) -> None:
+        await self._call("compact", self.kv.Compact(rpc.CompactionRequest(revision=revision, physical=True),
+                                                    timeout=self.timeout * 6))
+
+    async def version(self) -> str:
+        assert self._maint is not None
+        resp = await self._call("status", self._maint.Status(rpc.StatusRequest(), timeout=self.timeout))
+        return str(resp.version)
+
+    # ------------------------------------------------------------- watch
+    async def watch(self, prefix: bytes, from_revision: int,
+                    progress: asyncio.Queue[int] | None = None) -> AsyncIterator[list[StorageEvent]]:
+        """Batches of events under `prefix` from `from_revision` (inclusive), in order.
+
+        Raises Compacted if `from_revision` is older than etcd keeps. If a
+        `progress` queue is given, progress notifications put the revision
+        reached there (used for bookmarks).
+        """
+        assert self._watch is not None
+        create = rpc.WatchCreateRequest(key=prefix, range_end=prefix_end(prefix),
+                                        start_revision=from_revision, prev_kv=True,
+                                        progress_notify=progress is not None)
+        requests: asyncio.Queue[rpc.WatchRequest | None] = asyncio.Queue()
+        await requests.put(rpc.WatchRequest(create_request=create))
+
+        async def request_iter() -> AsyncIterator[rpc.WatchRequest]:
+            while True:
+                r = await requests.get()
+                if r is None:
+                    return
+                yield r
+
+        call = self._watch.Watch(request_iter())
+        try:
+            async for resp in call:
+                if resp.compact_revision:
+                    raise Compacted(int(resp.compact_revision))
+                if resp.canceled:
+                    raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
+                if not resp.events:
+                    if progress is not None and not resp.created:
+                        progress.put_nowait(int(resp.header.revision))
+                    continue
+                yield [StorageEvent("DELETE" if ev.type == 1 else "PUT", ev.kv.key,
+                                    ev.prev_kv.value if ev.type == 1 else ev.kv.value,
+                                    ev.prev_kv.value, int(ev.kv.mod_revision))
+                       for ev in resp.events]
+        except grpc.aio.AioRpcError as e:
+            raise Unavailable(f"etcd watch: {e.details()}") from e
+        finally:
+            await requests.put(None)
+            call.cancel()

@@ -1,0 +1,557 @@
+"""The generic store: every verb of the API over storage, driven by the kind's strategy.
+
+Sits between the gRPC handlers (server.py) and storage (etcd). Everything
+kind-specific is in registry/; the exceptions are the few verbs Kubernetes
+itself special-cases: graceful pod deletion, namespace finalization,
+binding, eviction against PodDisruptionBudgets, and Service allocations.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import random
+import re
+import string
+import uuid
+from typing import Any, Callable
+
+from google.protobuf import json_format
+
+from kubelab import errors, kinds, manifests, patch as patching, selectors
+from kubelab.v1 import objects_pb2 as pb
+
+from . import storage as st
+from .allocators import Allocators
+from .registry import Strategy, raise_invalid, strategies
+from .registry.common import int_or_string, selector_of
+
+log = logging.getLogger(__name__)
+
+PREFIX = b"/registry/"
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # Kubernetes' generateName alphabet
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(ts: str) -> dt.datetime:
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+def kind_prefix(info: kinds.KindInfo) -> bytes:
+    return PREFIX + info.plural.encode() + b"/"
+
+
+def object_key(info: kinds.KindInfo, namespace: str, name: str) -> bytes:
+    if info.namespaced:
+        return kind_prefix(info) + f"{namespace}/{name}".encode()
+    return kind_prefix(info) + name.encode()
+
+
+def resource_name(info: kinds.KindInfo) -> str:
+    """`deployments.apps`, as Kubernetes names a resource in its messages."""
+    return f"{info.plural}.{info.group}" if info.group else info.plural
+
+
+def _snake(seg: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), seg)
+
+
+def field_getter(obj: Any) -> Callable[[str], str]:
+    """Read `spec.nodeName`-style paths from a proto, for field selectors."""
+    def get(path: str) -> str:
+        cur: Any = obj
+        for seg in path.split("."):
+            name = _snake(seg)
+            if not hasattr(cur, "DESCRIPTOR") or name not in cur.DESCRIPTOR.fields_by_name:
+                raise errors.BadRequest(f'field label not supported: {path}')
+            cur = getattr(cur, name)
+        return "" if hasattr(cur, "DESCRIPTOR") else str(cur).lower() if isinstance(cur, bool) else str(cur)
+    return get
+
+
+class Store:
+    def __init__(self, storage: st.EtcdStorage, service_cidr: str = "10.96.0.0/16",
+                 node_port_range: tuple[int, int] = (30000, 32767), event_ttl: int = 3600) -> None:
+        self.storage = storage
+        self.strategies: dict[str, Strategy] = strategies(service_cidr, node_port_range)
+        self.allocators = Allocators(service_cidr, node_port_range)
+        self.event_ttl = event_ttl
+        self._event_lease: tuple[int, float] | None = None
+        self.namespace_cache: Callable[[str], Any | None] = lambda name: None
+
+    async def start(self) -> None:
+        from .allocators import ALLOC_PREFIX
+        items, _, _ = await self.storage.list(ALLOC_PREFIX)
+        self.allocators.load([kv.key for kv in items])
+
+    # ------------------------------------------------------------ encoding
+    @staticmethod
+    def encode(obj: Any) -> bytes:
+        rv = obj.metadata.resource_version
+        obj.metadata.resource_version = ""
+        data = obj.SerializeToString(deterministic=True)
+        obj.metadata.resource_version = rv
+        return data
+
+    @staticmethod
+    def decoder(info: kinds.KindInfo) -> Callable[[bytes, int], Any]:
+        msg = info.message
+
+        def decode(data: bytes, rev: int) -> Any:
+            obj = msg.FromString(data)
+            if rev:
+                obj.metadata.resource_version = str(rev)
+            return obj
+        return decode
+
+    def _decode(self, info: kinds.KindInfo, kv: st.KV) -> Any:
+        return self.decoder(info)(kv.value, kv.mod_revision)
+
+    # ------------------------------------------------------------ helpers
+    def _strategy(self, info: kinds.KindInfo) -> Strategy:
+        return self.strategies[info.kind]
+
+    @staticmethod
+    def _not_found(info: kinds.KindInfo, name: str) -> errors.NotFound:
+        return errors.NotFound(f'{resource_name(info)} "{name}" not found')
+
+    @staticmethod
+    def _conflict(info: kinds.KindInfo, name: str) -> errors.Conflict:
+        return errors.Conflict(f'Operation cannot be fulfilled on {resource_name(info)} "{name}": the object has '
+                               f'been modified; please apply your changes to the latest version and try again')
+
+    async def _read(self, info: kinds.KindInfo, namespace: str, name: str) -> tuple[Any, st.KV]:
+        if not name:
+            raise errors.BadRequest("resource name may not be empty")
+        kv = await self.storage.get(object_key(info, namespace, name))
+        if kv is None:
+            raise self._not_found(info, name)
+        return self._decode(info, kv), kv
+
+    async def _check_namespace(self, info: kinds.KindInfo, namespace: str) -> None:
+        if not info.namespaced:
+            return
+        ns = self.namespace_cache(namespace)
+        if ns is None:
+            kv = await self.storage.get(object_key(kinds.BY_KIND["Namespace"], "", namespace))
+            if kv is None:
+                raise errors.NotFound(f'namespaces "{namespace}" not found')
+            ns = self._decode(kinds.BY_KIND["Namespace"], kv)
+        if ns.metadata.deletion_timestamp and info.kind != "Event":
+            raise errors.Forbidden(f'{resource_name(info)} is forbidden: unable to create new content in namespace '
+                                   f'{namespace} because it is being terminated')
+
+    async def _event_lease_id(self) -> int:
+        import time
+        if self._event_lease is None or time.monotonic() - self._event_lease[1] > self.event_ttl / 4:
+            self._event_lease = (await self.storage.grant_lease(self.event_ttl + self.event_ttl // 4),
+                                 time.monotonic())
+        return self._event_lease[0]
+
+    # ------------------------------------------------------------ create
+    def _normalise_identity(self, obj: Any) -> kinds.KindInfo:
+        info = kinds.info_of(obj)
+        obj.api_version, obj.kind = info.api_version, info.kind
+        if not info.namespaced:
+            obj.metadata.namespace = ""
+        elif not obj.metadata.namespace:
+            obj.metadata.namespace = "default"
+        return info
+
+    async def create(self, obj: Any, dry_run: bool = False) -> Any:
+        info = self._normalise_identity(obj)
+        strat = self._strategy(info)
+        if obj.metadata.resource_version:
+            raise errors.BadRequest("resourceVersion should not be set on objects to be created")
+        strat.default(obj)
+        strat.prepare_create(obj)
+        raise_invalid(obj, strat.validate(obj))
+        await self._check_namespace(info, obj.metadata.namespace)
+        md = obj.metadata
+        md.uid = str(uuid.uuid4())
+        md.creation_timestamp = now()
+        md.deletion_timestamp = ""
+        md.ClearField("deletion_grace_period_seconds")
+        generated = not md.name
+        lease = await self._event_lease_id() if info.kind == "Event" and not dry_run else 0
+        for _attempt in range(8):
+            if generated:
+                md.name = md.generate_name + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+            side: dict[bytes, bytes] = {}
+            chosen: set[str] = set()
+            if info.kind == "Service":
+                chosen = self.allocators.assign(obj)
+                side = {k: md.name.encode() for k in self.allocators.keys_of(obj)}
+            if dry_run:
+                return obj
+            try:
+                rev = await self.storage.create(object_key(info, md.namespace, md.name), self.encode(obj), side,
+                                                lease=lease)
+            except st.KeyExists as e:
+                if e.key == object_key(info, md.namespace, md.name):
+                    if generated:
+                        continue
+                    raise errors.AlreadyExists(f'{resource_name(info)} "{md.name}" already exists') from None
+                self.allocators.load([e.key])
+                what = self.allocators.keys_of(obj)[e.key]
+                if what in chosen:
+                    self.allocators.assign(obj)  # our random pick lost a race: pick again
+                    continue
+                self._allocation_taken(obj, what)
+            if info.kind == "Service":
+                self.allocators.remember(obj)
+            md.resource_version = str(rev)
+            log.info("created %s %s/%s rv=%s", info.kind, md.namespace, md.name, rev)
+            return obj
+        raise errors.ApiError(f"could not create {resource_name(info)}: too many name or allocation collisions")
+
+    @staticmethod
+    def _allocation_taken(obj: Any, what: str) -> None:
+        if what == "clusterIP":
+            raise errors.Invalid(f'Service "{obj.metadata.name}" is invalid: spec.clusterIP: Invalid value: '
+                                 f'"{obj.spec.cluster_ip}": provided IP is already allocated')
+        i = int(what[len("ports["):what.index("]")])
+        raise errors.Invalid(f'Service "{obj.metadata.name}" is invalid: spec.ports[{i}].nodePort: Invalid value: '
+                             f'{obj.spec.ports[i].node_port}: provided port is already allocated')
+
+    # ------------------------------------------------------------ read
+    async def get(self, kind: str, namespace: str, name: str) -> Any:
+        info = kinds.BY_KIND[kind]
+        obj, _ = await self._read(info, namespace if info.namespaced else "", name)
+        return obj
+
+    async def list(self, kind: str, namespace: str, label_selector: str = "", field_selector: str = "",
+                   limit: int = 0, continue_token: str = "") -> tuple[list[Any], int, str]:
+        info = kinds.BY_KIND[kind]
+        match = self.matcher(label_selector, field_selector)
+        prefix = kind_prefix(info) + (f"{namespace}/".encode() if info.namespaced and namespace else b"")
+        start, revision = None, 0
+        if continue_token:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start, revision = base64.b64decode(token["start"]), int(token["rv"])
+            except (ValueError, KeyError, TypeError):
+                raise errors.BadRequest("invalid continue token") from None
+        try:
+            kvs, rev, more = await self.storage.list(prefix, limit=limit, start_key=start, revision=revision)
+        except st.Compacted:
+            raise errors.Gone("The provided continue parameter is too old to display a consistent list result. "
+                              "You can start a new list without the continue parameter.") from None
+        decode = self.decoder(info)
+        items = [o for o in (decode(kv.value, kv.mod_revision) for kv in kvs) if match(o)]
+        token_out = ""
+        if more and kvs:
+            nxt = kvs[-1].key + b"\0"
+            token_out = base64.urlsafe_b64encode(json.dumps(
+                {"start": base64.b64encode(nxt).decode(), "rv": revision or rev}).encode()).decode()
+        return items, revision or rev, token_out
+
+    @staticmethod
+    def matcher(label_selector: str, field_selector: str) -> Callable[[Any], bool]:
+        try:
+            labels = selectors.parse(label_selector) if label_selector else None
+            fields = selectors.parse_field_selector(field_selector) if field_selector else None
+        except ValueError as e:
+            raise errors.BadRequest(f"unable to parse requirement: {e}") from None
+
+        def match(obj: Any) -> bool:
+            if labels is not None and not labels.matches(obj.metadata.labels):
+                return False
+            if fields is not None and not fields.matches(field_getter(obj)):
+                return False
+            return True
+        return match
+
+    # ------------------------------------------------------------ update
+    async def update(self, obj: Any, subresource: str = "", dry_run: bool = False) -> Any:
+        info = self._normalise_identity(obj)
+        strat = self._strategy(info)
+        if subresource not in ("", "status"):
+            raise errors.NotFound(f"the server could not find the requested resource ({subresource})")
+        if subresource == "status" and not info.has_status:
+            raise errors.NotFound(f"{resource_name(info)} has no status subresource")
+        old, kv = await self._read(info, obj.metadata.namespace, obj.metadata.name)
+        if obj.metadata.resource_version and obj.metadata.resource_version != str(kv.mod_revision):
+            raise self._conflict(info, obj.metadata.name)
+        new = type(obj)()
+        new.CopyFrom(obj)
+        if subresource == "status":
+            strat.prepare_status_update(new, old)
+            errs = strat.validate_status(new, old)
+        else:
+            strat.default(new)
+            strat.prepare_update(new, old)
+            errs = strat.validate_update(new, old)
+        raise_invalid(new, errs)
+        md, omd = new.metadata, old.metadata
+        md.uid, md.creation_timestamp = omd.uid, omd.creation_timestamp
+        md.deletion_timestamp = omd.deletion_timestamp
+        if omd.HasField("deletion_grace_period_seconds"):
+            md.deletion_grace_period_seconds = omd.deletion_grace_period_seconds
+        else:
+            md.ClearField("deletion_grace_period_seconds")
+        if omd.deletion_timestamp:
+            added = set(md.finalizers) - set(omd.finalizers)
+            if added:
+                raise errors.Forbidden(f"no new finalizers can be added if the object is being deleted, found new "
+                                       f"finalizers {sorted(added)}")
+        md.resource_version = str(kv.mod_revision)
+        if self.encode(new) == self.encode(old):
+            return old   # a no-op update writes nothing, as in Kubernetes
+        if dry_run:
+            return new
+        if md.deletion_timestamp and self._finalized(new):
+            return await self._delete_now(info, new, kv.mod_revision)
+        side: dict[bytes, bytes] = {}
+        release: list[bytes] = []
+        if info.kind == "Service":
+            chosen = self.allocators.assign(new)
+            old_keys, new_keys = self.allocators.keys_of(old), self.allocators.keys_of(new)
+            side = {k: md.name.encode() for k in new_keys if k not in old_keys}
+            release = [k for k in old_keys if k not in new_keys]
+        try:
+            rev = await self.storage.update(object_key(info, md.namespace, md.name), self.encode(new),
+                                            kv.mod_revision, side, release)
+        except st.RevisionMismatch:
+            raise self._conflict(info, md.name) from None
+        except st.KeyNotFound:
+            raise self._not_found(info, md.name) from None
+        except st.KeyExists as e:
+            what = self.allocators.keys_of(new)[e.key]
+            if what in chosen:
+                raise errors.Conflict("allocation collided with a concurrent request; try again") from None
+            self._allocation_taken(new, what)
+        if info.kind == "Service":
+            self.allocators.forget(old)
+            self.allocators.remember(new)
+        md.resource_version = str(rev)
+        return new
+
+    @staticmethod
+    def _finalized(obj: Any) -> bool:
+        if obj.metadata.finalizers:
+            return False
+        if kinds.info_of(obj).kind == "Namespace" and obj.spec.finalizers:
+            return False
+        return True
+
+    # ------------------------------------------------------------ patch
+    async def patch(self, kind: str, namespace: str, name: str, patch_type: str, body: bytes,
+                    subresource: str = "", dry_run: bool = False) -> Any:
+        info = kinds.BY_KIND[kind]
+        namespace = namespace if info.namespaced else ""
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError as e:
+            raise errors.BadRequest(f"invalid JSON patch: {e}") from None
+        if not isinstance(doc, dict):
+            raise errors.BadRequest("a merge patch must be a JSON object")
+        for _attempt in range(10):
+            live, kv = await self._read(info, namespace, name)
+            live_dict = manifests.to_dict(live)
+            if patch_type == "merge":
+                merged = patching.merge_patch(live_dict, doc)
+            elif patch_type == "strategic":
+                merged = patching.strategic_merge(live_dict, doc)
+            elif patch_type == "apply":
+                merged = patching.three_way_apply(live_dict, doc)
+            else:
+                raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use merge, strategic or apply)')
+            merged.setdefault("metadata", {})
+            if (merged["metadata"].get("name", name) != name
+                    or merged["metadata"].get("namespace", namespace) != namespace):
+                raise errors.BadRequest("the name and namespace of an object cannot be changed by a patch")
+            if "resourceVersion" not in doc.get("metadata", {}):
+                merged["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            merged["apiVersion"], merged["kind"] = info.api_version, info.kind
+            try:
+                new = manifests.from_dict(merged, f'{info.kind} "{name}"')
+            except manifests.ManifestError as e:
+                raise errors.Invalid(str(e)) from None
+            try:
+                return await self.update(new, subresource=subresource, dry_run=dry_run)
+            except errors.Conflict:
+                if "resourceVersion" in doc.get("metadata", {}):
+                    raise
+                continue   # someone wrote in between: re-read and re-apply the patch
+        raise self._conflict(info, name)
+
+    # ------------------------------------------------------------ delete
+    async def delete(self, kind: str, namespace: str, name: str, grace_period: int | None = None,
+                     propagation: str = "", precondition_uid: str = "", precondition_rv: str = "",
+                     dry_run: bool = False) -> Any:
+        info = kinds.BY_KIND[kind]
+        namespace = namespace if info.namespaced else ""
+        if propagation not in ("", "Background", "Foreground", "Orphan"):
+            raise errors.BadRequest(f'unsupported propagation policy "{propagation}": '
+                                    f'use Background, Foreground or Orphan')
+        if grace_period is not None and grace_period < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be greater than or equal to 0")
+        for _attempt in range(10):
+            obj, kv = await self._read(info, namespace, name)
+            if precondition_uid and precondition_uid != obj.metadata.uid:
+                raise errors.Conflict(f'Precondition failed: UID in precondition: {precondition_uid}, '
+                                      f'UID in object meta: {obj.metadata.uid}')
+            if precondition_rv and precondition_rv != obj.metadata.resource_version:
+                raise self._conflict(info, name)
+            if dry_run:
+                return obj
+            try:
+                return await self._delete_once(info, obj, kv, grace_period, propagation)
+            except (st.RevisionMismatch, errors.Conflict):
+                if precondition_rv:
+                    raise self._conflict(info, name) from None
+                continue
+        raise self._conflict(info, name)
+
+    async def _delete_once(self, info: kinds.KindInfo, obj: Any, kv: st.KV, grace_period: int | None,
+                           propagation: str) -> Any:
+        md = obj.metadata
+        finalizers = list(md.finalizers)
+        if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        if propagation == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        if info.kind == "Namespace":
+            if not md.deletion_timestamp:
+                md.deletion_timestamp = now()
+                obj.status.phase = "Terminating"
+                del md.finalizers[:]
+                md.finalizers.extend(finalizers)
+                return await self._write(info, obj, kv)
+            return obj
+        if info.kind == "Pod":
+            grace = self._pod_grace(obj, grace_period)
+            if grace > 0:
+                if md.deletion_timestamp and md.deletion_grace_period_seconds <= grace:
+                    return obj    # already terminating, at least as fast
+                deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=grace)
+                md.deletion_timestamp = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+                md.deletion_grace_period_seconds = grace
+                del md.finalizers[:]
+                md.finalizers.extend(finalizers)
+                log.info("pod %s/%s terminating (grace %ss)", md.namespace, md.name, grace)
+                return await self._write(info, obj, kv)
+        if finalizers:
+            if md.deletion_timestamp and list(md.finalizers) == finalizers:
+                return obj
+            md.deletion_timestamp = md.deletion_timestamp or now()
+            md.deletion_grace_period_seconds = 0
+            del md.finalizers[:]
+            md.finalizers.extend(finalizers)
+            return await self._write(info, obj, kv)
+        return await self._delete_now(info, obj, kv.mod_revision)
+
+    @staticmethod
+    def _pod_grace(pod: Any, requested: int | None) -> int:
+        if requested is not None:
+            grace = requested
+        else:
+            grace = pod.spec.termination_grace_period_seconds if pod.spec.HasField(
+                "termination_grace_period_seconds") else 30
+        # An unscheduled or finished pod has nothing to stop: it goes at once.
+        if not pod.spec.node_name or pod.status.phase in ("Succeeded", "Failed"):
+            return 0
+        return grace
+
+    async def _write(self, info: kinds.KindInfo, obj: Any, kv: st.KV) -> Any:
+        rev = await self.storage.update(object_key(info, obj.metadata.namespace, obj.metadata.name),
+                                        self.encode(obj), kv.mod_revision)
+        obj.metadata.resource_version = str(rev)
+        return obj
+
+    async def _delete_now(self, info: kinds.KindInfo, obj: Any, expected: int) -> Any:
+        release = list(self.allocators.keys_of(obj)) if info.kind == "Service" else []
+        try:
+            rev = await self.storage.delete(object_key(info, obj.metadata.namespace, obj.metadata.name),
+                                            expected, release)
+        except st.KeyNotFound:
+            raise self._not_found(info, obj.metadata.name) from None
+        if info.kind == "Service":
+            self.allocators.forget(obj)
+        obj.metadata.resource_version = str(rev)
+        log.info("deleted %s %s/%s rv=%s", info.kind, obj.metadata.namespace, obj.metadata.name, rev)
+        return obj
+
+    # ------------------------------------------------------------ pods/binding
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
+        info = kinds.BY_KIND["Pod"]
+        if not node_name:
+            raise errors.Invalid("Binding is invalid: target.name: Required value")
+        for _attempt in range(10):
+            pod, kv = await self._read(info, namespace, name)
+            if uid and pod.metadata.uid != uid:
+                raise errors.Conflict(f'Precondition failed: UID in precondition: {uid}, '
+                                      f'UID in object meta: {pod.metadata.uid}')
+            if pod.spec.node_name:
+                raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": '
+                                      f'pod {name} is already assigned to node "{pod.spec.node_name}"')
+            if pod.metadata.deletion_timestamp:
+                raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": '
+                                      f'pod {name} is being deleted')
+            pod.spec.node_name = node_name
+            set_condition(pod.status.conditions, "PodScheduled", "True")
+            try:
+                return await self._write(info, pod, kv)
+            except st.RevisionMismatch:
+                continue
+        raise self._conflict(info, name)
+
+    # ------------------------------------------------------------ pods/eviction
+    async def evict(self, namespace: str, name: str, grace_period: int | None,
+                    list_pdbs: Callable[[str], list[Any]]) -> Any:
+        info = kinds.BY_KIND["Pod"]
+        for _attempt in range(10):
+            pod, _ = await self._read(info, namespace, name)
+            if pod.metadata.deletion_timestamp:
+                return pod
+            budgets = [p for p in list_pdbs(namespace)
+                       if (p.spec.selector.match_labels or p.spec.selector.match_expressions)
+                       and selector_of(p.spec.selector).matches(dict(pod.metadata.labels))]
+            if len(budgets) > 1:
+                raise errors.ApiError("This pod has more than one PodDisruptionBudget, which the eviction "
+                                      "subresource does not support.")
+            if budgets and pod.status.phase == "Running":
+                try:
+                    await self._take_disruption(budgets[0], pod)
+                except st.RevisionMismatch:
+                    continue
+            return await self.delete("Pod", namespace, name, grace_period=grace_period,
+                                     precondition_uid=pod.metadata.uid)
+        raise errors.TooManyRequests("too many concurrent evictions; try again")
+
+    async def _take_disruption(self, pdb: Any, pod: Any) -> None:
+        info = kinds.BY_KIND["PodDisruptionBudget"]
+        fresh, kv = await self._read(info, pdb.metadata.namespace, pdb.metadata.name)
+        if fresh.status.observed_generation < fresh.metadata.generation:
+            raise errors.TooManyRequests(f"Cannot evict pod as it would violate the pod's disruption budget. "
+                                         f"The disruption budget {fresh.metadata.name} is still being processed "
+                                         f"by the server.")
+        if fresh.status.disruptions_allowed <= 0:
+            raise errors.TooManyRequests(
+                f"Cannot evict pod as it would violate the pod's disruption budget. The disruption budget "
+                f"{fresh.metadata.name} needs {fresh.status.desired_healthy} healthy pods and has "
+                f"{fresh.status.current_healthy} currently")
+        fresh.status.disruptions_allowed -= 1
+        fresh.status.disrupted_pods[pod.metadata.name] = now()
+        await self._write(info, fresh, kv)
+
+
+def set_condition(conditions: Any, type_: str, status: str, reason: str = "", message: str = "") -> bool:
+    """Set a condition, keeping lastTransitionTime when the status did not change. True if changed."""
+    for c in conditions:
+        if c.type == type_:
+            changed = c.status != status or c.reason != reason or c.message != message
+            if c.status != status:
+                c.last_transition_time = now()
+            c.status, c.reason, c.message = status, reason, message
+            return changed
+    conditions.add(type=type_, status=status, reason=reason, message=message, last_transition_time=now())
+    return True
+
+
+__all__ = ["Store", "set_condition", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]

@@ -1,0 +1,224 @@
+"""The typed API client every component and the CLI use (grpc.aio).
+
+Errors are translated here, once, into kubelab.errors; transient ones
+(Unavailable, Timeout) are retried with back-off for idempotent verbs.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+
+import grpc
+
+from kubelab import errors, kinds
+from kubelab.config import Connection
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import api_pb2_grpc as api_grpc
+from kubelab.v1 import objects_pb2 as pb
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+class _Auth(grpc.AuthMetadataPlugin):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, context: Any, callback: Any) -> None:
+        callback((("authorization", f"Bearer {self.token}"),), None)
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    return [("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.keepalive_time_ms", 20000),
+            ("grpc.keepalive_permit_without_calls", 1)]
+
+
+class WatchStream:
+    """An open watch: iterate for api.WatchEvent; `cancel()` to stop."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __aiter__(self) -> "WatchStream":
+        return self
+
+    async def __anext__(self) -> api.WatchEvent:
+        try:
+            ev = await self._call.read()
+        except grpc.aio.AioRpcError as e:
+            raise errors.from_rpc_error(e) from e
+        except asyncio.CancelledError:
+            raise
+        if ev is grpc.aio.EOF:
+            raise StopAsyncIteration
+        return ev
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
+class Client:
+    def __init__(self, server: str, token: str = "", namespace: str = "default",
+                 retries: int = 5) -> None:
+        self.server = server
+        self.token = token
+        self.namespace = namespace
+        self.retries = retries
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.channel = grpc.aio.insecure_channel(server, options=channel_options())
+        self.stub = api_grpc.ApiStub(self.channel)
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> "Client":
+        return cls(conn.server, conn.token, conn.namespace)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    async def _unary(self, fn: Callable[..., Awaitable[T]], req: Any, idempotent: bool,
+                     timeout: float = 30.0) -> T:
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            try:
+                return await fn(req, metadata=self._metadata, timeout=timeout)
+            except grpc.aio.AioRpcError as e:
+                err = errors.from_rpc_error(e)
+                if not (idempotent and errors.is_transient(err)) or attempt == self.retries:
+                    raise err from e
+                log.debug("retrying after %s: %s", err.reason, err.message)
+                await asyncio.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    # --------------------------------------------------------------- verbs
+    async def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
+        ns = self._ns(kind, namespace)
+        env = await self._unary(self.stub.Get, api.GetRequest(kind=kind, namespace=ns, name=name), True)
+        return kinds.unwrap(env)
+
+    async def list(self, kind: str, namespace: str | None = None, label_selector: str = "",
+                   field_selector: str = "", limit: int = 0) -> tuple[list[Any], str]:
+        """All objects of a kind (`namespace=""` means all namespaces); pages transparently."""
+        ns = self._ns(kind, namespace)
+        items: list[Any] = []
+        token = ""
+        while True:
+            resp = await self._unary(self.stub.List, api.ListRequest(
+                kind=kind, namespace=ns, label_selector=label_selector, field_selector=field_selector,
+                limit=limit, continue_token=token), True, timeout=120.0)
+            items += [kinds.unwrap(o) for o in resp.items]
+            if not resp.continue_token:
+                return items, resp.resource_version
+            token = resp.continue_token
+
+    async def create(self, obj: Any, dry_run: bool = False) -> Any:
+        self._default_ns(obj)
+        env = await self._unary(self.stub.Create, api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run),
+                                False)
+        return kinds.unwrap(env)
+
+    async def update(self, obj: Any, dry_run: bool = False) -> Any:
+        self._default_ns(obj)
+        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(obj), dry_run=dry_run),
+                                True)
+        return kinds.unwrap(env)
+
+    async def update_status(self, obj: Any) -> Any:
+        self._default_ns(obj)
+        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(obj), subresource="status"),
+                                True)
+        return kinds.unwrap(env)
+
+    async def patch(self, kind: str, name: str, patch: dict[str, Any] | str, namespace: str | None = None,
+                    patch_type: str = "strategic", subresource: str = "", dry_run: bool = False) -> Any:
+        body = patch if isinstance(patch, str) else json.dumps(patch)
+        req = api.PatchRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, patch_type=patch_type,
+                               patch=body.encode(), subresource=subresource, dry_run=dry_run)
+        return kinds.unwrap(await self._unary(self.stub.Patch, req, True))
+
+    async def delete(self, kind: str, name: str, namespace: str | None = None,
+                     grace_period_seconds: int | None = None, propagation_policy: str = "",
+                     precondition_uid: str = "", precondition_resource_version: str = "",
+                     dry_run: bool = False) -> Any:
+        req = api.DeleteRequest(kind=kind, namespace=self._ns(kind, namespace), name=name,
+                                propagation_policy=propagation_policy, precondition_uid=precondition_uid,
+                                precondition_resource_version=precondition_resource_version, dry_run=dry_run)
+        if grace_period_seconds is not None:
+            req.grace_period_seconds = grace_period_seconds
+        return kinds.unwrap(await self._unary(self.stub.Delete, req, True))
+
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
+        req = api.BindRequest(namespace=namespace, name=name, node_name=node_name, uid=uid)
+        return kinds.unwrap(await self._unary(self.stub.Bind, req, False))
+
+    async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> Any:
+        req = api.EvictRequest(namespace=namespace, name=name)
+        if grace_period_seconds is not None:
+            req.grace_period_seconds = grace_period_seconds
+        return kinds.unwrap(await self._unary(self.stub.Evict, req, False))
+
+    async def version(self) -> api.VersionInfo:
+        return await self._unary(self.stub.Version, api.VersionRequest(), True)
+
+    def watch(self, kind: str, namespace: str | None = None, resource_version: str = "",
+              label_selector: str = "", field_selector: str = "", allow_bookmarks: bool = False) -> WatchStream:
+        """Events after `resource_version` ("" = current objects as ADDED first)."""
+        req = api.WatchRequest(kind=kind, namespace=self._ns(kind, namespace), resource_version=resource_version,
+                               label_selector=label_selector, field_selector=field_selector,
+                               allow_bookmarks=allow_bookmarks)
+        return WatchStream(self.stub.Watch(req, metadata=self._metadata))
+
+    # --------------------------------------------------------------- helpers
+    def _ns(self, kind: str, namespace: str | None) -> str:
+        info = kinds.BY_KIND.get(kind) or kinds.lookup(kind)
+        if not info.namespaced:
+            return ""
+        return self.namespace if namespace is None else namespace
+
+    def _default_ns(self, obj: Any) -> None:
+        if kinds.info_of(obj).namespaced and not obj.metadata.namespace:
+            obj.metadata.namespace = self.namespace
+
+
+def new_object(kind: str, name: str = "", namespace: str = "") -> Any:
+    """An empty typed object with apiVersion/kind and metadata set."""
+    info = kinds.BY_KIND[kind]
+    obj = info.message()
+    obj.api_version, obj.kind = info.api_version, info.kind
+    obj.metadata.name = name
+    if info.namespaced and namespace:
+        obj.metadata.namespace = namespace
+    return obj
+
+
+async def watch_events(client: Client, kind: str, **kw: Any) -> AsyncIterator[api.WatchEvent]:
+    stream = client.watch(kind, **kw)
+    try:
+        async for ev in stream:
+            yield ev
+    finally:
+        stream.cancel()
+
+
+def object_of(ev: api.WatchEvent) -> Any:
+    return kinds.unwrap(ev.object)
+
+
+__all__ = ["Client", "WatchStream", "new_object", "watch_events", "object_of", "pb"]

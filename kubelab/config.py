@@ -1,0 +1,115 @@
+"""The kubeconfig-like file the CLI and components read.
+
+`~/.kubelab/config` (or $KUBELAB_CONFIG): clusters (server address and
+bearer token), contexts (cluster + namespace) and the current context.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    pass
+
+
+def config_path() -> Path:
+    env = os.environ.get("KUBELAB_CONFIG")
+    return Path(env) if env else Path.home() / ".kubelab" / "config"
+
+
+@dataclass
+class Connection:
+    server: str
+    token: str
+    namespace: str
+    context: str
+
+
+def empty_config() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Config", "clusters": [], "contexts": [], "users": [],
+            "current-context": ""}
+
+
+def load(path: Path | None = None) -> dict[str, Any]:
+    p = path or config_path()
+    if not p.exists():
+        return empty_config()
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid config: {e}") from None
+    cfg = empty_config()
+    cfg.update(data)
+    return cfg
+
+
+def save(cfg: dict[str, Any], path: Path | None = None) -> None:
+    p = path or config_path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    os.chmod(tmp, 0o600)
+    tmp.replace(p)
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((i for i in items if i.get("name") == name), None)
+
+
+def upsert(items: list[dict[str, Any]], name: str, key: str, value: dict[str, Any]) -> None:
+    entry = _named(items, name)
+    if entry is None:
+        items.append({"name": name, key: value})
+    else:
+        entry.setdefault(key, {}).update(value)
+
+
+def set_cluster(cfg: dict[str, Any], name: str, server: str, token: str, namespace: str = "default",
+                make_current: bool = True) -> None:
+    """Record a cluster, its user and a context of the same name."""
+    upsert(cfg["clusters"], name, "cluster", {"server": server})
+    upsert(cfg["users"], name, "user", {"token": token})
+    entry = _named(cfg["contexts"], name)
+    if entry is None:
+        cfg["contexts"].append({"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}})
+    else:
+        entry["context"].update({"cluster": name, "user": name})
+    if make_current:
+        cfg["current-context"] = name
+
+
+def context(cfg: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    ctx_name = name or cfg.get("current-context") or ""
+    if not ctx_name:
+        raise ConfigError("current-context is not set: start a lab with `kubelab cluster up` "
+                          "or choose one with `kubelab config use-context NAME`")
+    entry = _named(cfg["contexts"], ctx_name)
+    if entry is None:
+        raise ConfigError(f'context "{ctx_name}" does not exist')
+    return entry
+
+
+def connection(cfg: dict[str, Any] | None = None, context_name: str | None = None,
+               server: str | None = None, token: str | None = None) -> Connection:
+    """Where to connect and with what, overridable by flags or environment."""
+    cfg = cfg if cfg is not None else load()
+    server = server or os.environ.get("KUBELAB_SERVER")
+    token = token or os.environ.get("KUBELAB_TOKEN")
+    namespace, ctx_name = "default", context_name or cfg.get("current-context", "")
+    if not (server and token):
+        entry = context(cfg, context_name)
+        ctx = entry.get("context", {})
+        cluster = _named(cfg["clusters"], ctx.get("cluster", "")) or {}
+        user = _named(cfg["users"], ctx.get("user", "")) or {}
+        server = server or cluster.get("cluster", {}).get("server", "")
+        token = token or user.get("user", {}).get("token", "")
+        namespace = ctx.get("namespace") or "default"
+        ctx_name = entry["name"]
+        if not server:
+            raise ConfigError(f'context "{ctx_name}" names no cluster server')
+    return Connection(server=server, token=token or "", namespace=namespace, context=ctx_name)

@@ -1,0 +1,100 @@
+"""API errors, translated once at the boundary.
+
+The apiserver raises these; they travel as a gRPC status code plus the
+Kubernetes reason in trailing metadata ("kubelab-reason"), and the client
+turns them back into the same classes, with the cause chained.
+"""
+from __future__ import annotations
+
+import grpc
+
+REASON_KEY = "kubelab-reason"
+
+
+class ApiError(Exception):
+    reason = "InternalError"
+    code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ApiError):
+    reason, code = "NotFound", grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(ApiError):
+    reason, code = "AlreadyExists", grpc.StatusCode.ALREADY_EXISTS
+
+
+class Conflict(ApiError):
+    reason, code = "Conflict", grpc.StatusCode.ABORTED
+
+
+class Invalid(ApiError):
+    reason, code = "Invalid", grpc.StatusCode.INVALID_ARGUMENT
+
+
+class BadRequest(ApiError):
+    reason, code = "BadRequest", grpc.StatusCode.INVALID_ARGUMENT
+
+
+class Forbidden(ApiError):
+    reason, code = "Forbidden", grpc.StatusCode.PERMISSION_DENIED
+
+
+class TooManyRequests(ApiError):
+    reason, code = "TooManyRequests", grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Gone(ApiError):
+    reason, code = "Gone", grpc.StatusCode.OUT_OF_RANGE
+
+
+class Unauthenticated(ApiError):
+    reason, code = "Unauthorized", grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(ApiError):
+    reason, code = "ServiceUnavailable", grpc.StatusCode.UNAVAILABLE
+
+
+class Timeout(ApiError):
+    reason, code = "Timeout", grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+_BY_REASON = {c.reason: c for c in (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden,
+                                      TooManyRequests, Gone, Unauthenticated, Unavailable, Timeout)}
+_BY_CODE = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.INVALID_ARGUMENT: Invalid,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: TooManyRequests,
+    grpc.StatusCode.OUT_OF_RANGE: Gone,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Timeout,
+}
+
+
+def from_rpc_error(err: grpc.RpcError) -> ApiError:
+    """Translate a gRPC error (sync or aio) into the ApiError hierarchy."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    reason = ""
+    try:
+        md = err.trailing_metadata() or ()
+        reason = dict(md).get(REASON_KEY, "")
+    except Exception:  # noqa: BLE001 - some errors carry no metadata
+        pass
+    cls = _BY_REASON.get(reason) or _BY_CODE.get(code, ApiError)
+    e = cls(details or str(code))
+    e.__cause__ = err
+    return e
+
+
+def is_transient(err: ApiError) -> bool:
+    return isinstance(err, (Unavailable, Timeout))

@@ -1,0 +1,126 @@
+"""Leader election on a Lease object (coordination.k8s.io/v1), as client-go does.
+
+A candidate acquires or renews the lease with optimistic concurrency (the
+resourceVersion); it leads while its renewals succeed and loses leadership
+if it cannot renew within the lease duration. Others wait and take over
+once the holder's renewTime is older than the lease duration.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from typing import Awaitable, Callable
+
+from kubelab import errors
+from kubelab.client import Client
+from kubelab.v1 import objects_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _fmt(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(s: str) -> dt.datetime:
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+    return dt.datetime.fromtimestamp(0, dt.timezone.utc)
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+class LeaderElector:
+    def __init__(self, client: Client, name: str, namespace: str = "kube-system", identity: str = "",
+                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0) -> None:
+        self.client = client
+        self.name = name
+        self.namespace = namespace
+        self.identity = identity or default_identity()
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.is_leader = False
+
+    async def _try_acquire_or_renew(self) -> bool:
+        now = _now()
+        try:
+            lease = await self.client.get("Lease", self.name, self.namespace)
+        except errors.NotFound:
+            lease = pb.Lease(api_version="coordination.k8s.io/v1", kind="Lease")
+            lease.metadata.name, lease.metadata.namespace = self.name, self.namespace
+            lease.spec.holder_identity = self.identity
+            lease.spec.lease_duration_seconds = int(self.lease_duration)
+            lease.spec.acquire_time = lease.spec.renew_time = _fmt(now)
+            try:
+                await self.client.create(lease)
+                return True
+            except (errors.AlreadyExists, errors.Conflict):
+                return False
+        spec = lease.spec
+        expired = _parse(spec.renew_time) + dt.timedelta(seconds=spec.lease_duration_seconds) < now
+        if spec.holder_identity and spec.holder_identity != self.identity and not expired:
+            return False
+        if spec.holder_identity != self.identity:
+            spec.lease_transitions += 1
+            spec.acquire_time = _fmt(now)
+            spec.holder_identity = self.identity
+        spec.lease_duration_seconds = int(self.lease_duration)
+        spec.renew_time = _fmt(now)
+        try:
+            await self.client.update(lease)
+            return True
+        except (errors.Conflict, errors.NotFound):
+            return False
+
+    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
+        """Wait to lead, then run `lead()` while renewing; return (lead cancelled) on lost leadership."""
+        while True:
+            try:
+                if await self._try_acquire_or_renew():
+                    break
+            except errors.ApiError as e:
+                log.info("leader election %s: %s", self.name, e)
+            await asyncio.sleep(self.retry_period)
+        self.is_leader = True
+        log.info("%s became leader of %s/%s", self.identity, self.namespace, self.name)
+        task = asyncio.create_task(lead())
+        try:
+            last_renew = asyncio.get_running_loop().time()
+            while not task.done():
+                await asyncio.wait([task], timeout=self.retry_period)
+                if task.done():
+                    break
+                try:
+                    ok = await asyncio.wait_for(self._try_acquire_or_renew(), self.renew_deadline)
+                except (errors.ApiError, asyncio.TimeoutError):
+                    ok = False
+                loop_now = asyncio.get_running_loop().time()
+                if ok:
+                    last_renew = loop_now
+                elif loop_now - last_renew > self.renew_deadline:
+                    log.error("%s lost leadership of %s", self.identity, self.name)
+                    break
+        finally:
+            self.is_leader = False
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if task.done() and not task.cancelled() and task.exception():
+            raise task.exception()  # type: ignore[misc]
+        raise SystemExit(f"lost leadership of {self.name}")

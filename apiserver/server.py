@@ -148,7 +148,7 @@ class ApiService:
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
             info = _kind_of(req.kind)
-            match = self.store.matcher(req.label_selector, req.field_selector)
+            match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
             if req.resource_version not in ("", "0"):
                 try:

@@ -227,7 +227,7 @@ class Store:
     async def list(self, kind: str, namespace: str, label_selector: str = "", field_selector: str = "",
                    limit: int = 0, continue_token: str = "") -> tuple[list[Any], int, str]:
         info = kinds.BY_KIND[kind]
-        match = self.matcher(label_selector, field_selector)
+        match = self.matcher(label_selector, field_selector, kind)
         prefix = kind_prefix(info) + (f"{namespace}/".encode() if info.namespaced and namespace else b"")
         start, revision = None, 0
         if continue_token:
@@ -251,12 +251,16 @@ class Store:
         return items, revision or rev, token_out
 
     @staticmethod
-    def matcher(label_selector: str, field_selector: str) -> Callable[[Any], bool]:
+    def matcher(label_selector: str, field_selector: str, kind: str = "") -> Callable[[Any], bool]:
         try:
             labels = selectors.parse(label_selector) if label_selector else None
             fields = selectors.parse_field_selector(field_selector) if field_selector else None
         except ValueError as e:
             raise errors.BadRequest(f"unable to parse requirement: {e}") from None
+        if fields is not None and kind:
+            probe = field_getter(kinds.BY_KIND[kind].message())
+            for path in fields.fields:
+                probe(path)    # raises BadRequest for a field the kind does not have
 
         def match(obj: Any) -> bool:
             if labels is not None and not labels.matches(obj.metadata.labels):

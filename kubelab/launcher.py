@@ -55,7 +55,31 @@ class LauncherError(Exception):
     pass
 
 
+def _record(state: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
+    """Remember how each component was started, so it can be restarted alike."""
+    path = state / "commands.json"
+    commands = json.loads(path.read_text()) if path.exists() else {}
+    commands[name] = {"argv": argv, "env": env}
+    path.write_text(json.dumps(commands, indent=2))
+
+
+def restart_component(name: str, state_dir: Path | None = None, grace: float = 10.0) -> int:
+    """Stop one component (SIGTERM, then SIGKILL) and start it again with the same command."""
+    state = (state_dir or default_state_dir()).resolve()
+    info = state_of(state)
+    if info is None:
+        raise LauncherError(f"no local cluster in {state}")
+    commands = json.loads((state / "commands.json").read_text())
+    if name in info["pids"]:
+        _stop({name: info["pids"][name]}, grace)
+    cmd = commands[name]
+    info["pids"][name] = _spawn(name, cmd["argv"], state, cmd["env"])
+    (state / "state.json").write_text(json.dumps(info, indent=2))
+    return int(info["pids"][name])
+
+
 def _spawn(name: str, argv: list[str], state: Path, env: dict[str, str] | None = None) -> int:
+    _record(state, name, argv, env or {})
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{name}.log", "ab")

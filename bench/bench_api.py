@@ -1,0 +1,199 @@
+"""API server benchmark: create throughput/latency and watch delivery, next to raw etcd.
+
+Runs against the local launcher (real etcd, real apiserver process). Every
+figure is measured in this one run, and the API figures are printed as a
+ratio of the raw etcd figures measured beside them. Prints figures; asserts
+nothing.
+
+    python -m bench.bench_api [--objects 3000] [--watchers 100]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import grpc
+from aetcd import rpc
+
+from kubelab import launcher
+from kubelab.client import Client, new_object
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def pod(name: str, namespace: str) -> Any:
+    p = new_object("Pod", name, namespace)
+    p.metadata.labels["app"] = "bench"
+    c = p.spec.containers.add(name="c", image="kubelab/hello:v1")
+    c.ports.add(container_port=8080)
+    c.resources.requests["cpu"] = "10m"
+    return p
+
+
+async def run_concurrent(n: int, concurrency: int, op: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Run `op(i)` for i in range(n) with `concurrency` workers; returns (ops/s, latencies in ms)."""
+    lat: list[float] = []
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            t = time.perf_counter()
+            await op(i)
+            lat.append((time.perf_counter() - t) * 1000)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - t0), lat
+
+
+async def run_at_rate(n: int, rate: float, op: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Open-loop: start op(i) every 1/rate seconds regardless of completions."""
+    lat: list[float] = []
+
+    async def one(i: int) -> None:
+        t = time.perf_counter()
+        await op(i)
+        lat.append((time.perf_counter() - t) * 1000)
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        target = t0 + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return n / (time.perf_counter() - t0), lat
+
+
+class RawEtcd:
+    def __init__(self, endpoint: str) -> None:
+        self.channel = grpc.aio.insecure_channel(endpoint)
+        self.kv = rpc.KVStub(self.channel)
+        self.watch = rpc.WatchStub(self.channel)
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        # The same shape of write the apiserver does: a create-if-absent transaction.
+        cmp = rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, version=0)
+        await self.kv.Txn(rpc.TxnRequest(compare=[cmp], success=[
+            rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))]))
+
+
+async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
+    lines = []
+    clients = [Client(info["server"], info["token"]) for _ in range(20)]
+    etcd = RawEtcd(info["etcd"])
+    sample = pod("sample", "default").SerializeToString()
+    for ns in ("bench-20", "bench-200", "bench-rate"):
+        await clients[0].create(new_object("Namespace", ns))
+    for conc in (20, 200):
+        api_rate, api_lat = await run_concurrent(
+            n, conc, lambda i, conc=conc: clients[i % len(clients)].create(pod(f"p{i}", f"bench-{conc}")))
+        raw_rate, raw_lat = await run_concurrent(
+            n, conc, lambda i, conc=conc: etcd.put(f"/bench/{conc}/p{i}".encode(), sample))
+        lines.append(f"creates, {conc:>3} concurrent clients: API {api_rate:7.0f}/s p50 {pct(api_lat, 50):6.1f} ms "
+                     f"p99 {pct(api_lat, 99):6.1f} ms | raw etcd txn {raw_rate:7.0f}/s p50 {pct(raw_lat, 50):5.1f} ms "
+                     f"p99 {pct(raw_lat, 99):5.1f} ms | API/etcd throughput {api_rate / raw_rate:5.1%}")
+    rate_n = 2000
+    got, lat = await run_at_rate(rate_n, 200.0, lambda i: clients[i % len(clients)].create(pod(f"r{i}", "bench-rate")))
+    lines.append(f"creates at a fixed 200/s ({rate_n} objects): achieved {got:.0f}/s, p50 {pct(lat, 50):.1f} ms, "
+                 f"p99 {pct(lat, 99):.1f} ms (target p99 <= 50 ms)")
+    for c in clients:
+        await c.close()
+    await etcd.channel.close()
+    return lines
+
+
+async def bench_watch(info: dict[str, Any], watchers: int, events: int) -> list[str]:
+    lines = []
+    async with Client(info["server"], info["token"]) as c:
+        await c.create(new_object("Namespace", "bench-watch"))
+        start_rv = (await c.list("Pod", "bench-watch"))[1]
+        channels = [Client(info["server"], info["token"]) for _ in range(10)]
+        lat: list[float] = []
+
+        async def watcher(k: int) -> None:
+            stream = channels[k % len(channels)].watch("Pod", "bench-watch", resource_version=start_rv)
+            seen = 0
+            async for ev in stream:
+                sent = float(ev.object.pod.metadata.annotations["sent"])
+                lat.append((time.time() - sent) * 1000)
+                seen += 1
+                if seen == events:
+                    break
+            stream.cancel()
+        tasks = [asyncio.create_task(watcher(k)) for k in range(watchers)]
+        await asyncio.sleep(1.0)
+        for i in range(events):
+            p = pod(f"w{i}", "bench-watch")
+            p.metadata.annotations["sent"] = repr(time.time())
+            await c.create(p)
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+        for ch in channels:
+            await ch.close()
+    lines.append(f"watch delivery, {watchers} watchers x {events} events: API p50 {pct(lat, 50):.1f} ms "
+                 f"p99 {pct(lat, 99):.1f} ms ({len(lat)} deliveries; target p99 <= 100 ms)")
+
+    etcd = RawEtcd(info["etcd"])
+    raw_lat: list[float] = []
+    prefix = b"/bench-watch/"
+
+    async def raw_watcher() -> None:
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        await q.put(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=prefix, range_end=b"/bench-watch0")))
+
+        async def reqs() -> Any:
+            while True:
+                yield await q.get()
+        call = etcd.watch.Watch(reqs())
+        seen = 0
+        async for resp in call:
+            for ev in resp.events:
+                raw_lat.append((time.time() - float(ev.kv.value)) * 1000)
+                seen += 1
+            if seen >= events:
+                break
+        call.cancel()
+    tasks = [asyncio.create_task(raw_watcher()) for _ in range(watchers)]
+    await asyncio.sleep(1.0)
+    for i in range(events):
+        await etcd.kv.Put(rpc.PutRequest(key=prefix + str(i).encode(), value=repr(time.time()).encode()))
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+    await etcd.channel.close()
+    lines.append(f"watch delivery, {watchers} raw etcd watchers x {events} events: p50 {pct(raw_lat, 50):.1f} ms "
+                 f"p99 {pct(raw_lat, 99):.1f} ms | API/etcd p99 ratio {pct(lat, 99) / pct(raw_lat, 99):.1f}x")
+    return lines
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--objects", type=int, default=3000, help="objects created per concurrency level")
+    ap.add_argument("--watchers", type=int, default=100)
+    ap.add_argument("--events", type=int, default=100)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        info = await launcher.up_local(state_dir=Path(tmp) / "state", write_kubeconfig=False, components=())
+        try:
+            print("kubelab API benchmark (local launcher: etcd + apiserver on loopback; client, apiserver and "
+                  "etcd share this machine's cores)")
+            for line in await bench_creates(info, args.objects):
+                print(line)
+            for line in await bench_watch(info, args.watchers, args.events):
+                print(line)
+        finally:
+            launcher.down_local(Path(tmp) / "state", remove_context=False)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

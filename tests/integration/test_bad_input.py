@@ -1,0 +1,132 @@
+"""Bad input gets a clear error naming what is wrong and where, and changes nothing."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubelab import errors, manifests
+from kubelab.client import Client, new_object
+
+from .conftest import etcd_revision
+
+DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {selector}}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: "kubelab/web", ports: [{{containerPort: {port}}}]}}]
+"""
+
+
+def deploy(name: str = "bad", replicas: int = 1, selector: str = "web", port: int = 80) -> str:
+    return DEPLOY.format(name=name, replicas=replicas, selector=selector, port=port)
+
+
+MANIFEST_ERRORS = [
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata: [unclosed", "invalid YAML (line 3", id="invalid-yaml"),
+    pytest.param("apiVersion: v1\nmetadata: {name: x}\n", "Object 'Kind' is missing", id="no-kind"),
+    pytest.param("apiVersion: v1\nkind: Potato\nmetadata: {name: x}\n", 'no matches for kind "Potato"',
+                 id="unknown-kind"),
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n"
+                 "  - name: c\n    image: i\n    imagePullPolicyy: Always\n",
+                 'unknown field "spec.containers[0].imagePullPolicyy"', id="unknown-field"),
+    pytest.param("apiVersion: apps/v2\nkind: Deployment\nmetadata: {name: x}\n", 'in version "apps/v2"',
+                 id="wrong-api-version"),
+]
+
+
+@pytest.mark.parametrize("text,message", MANIFEST_ERRORS)
+def test_manifest_errors_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(manifests.ManifestError) as e:
+        manifests.parse_text(text, "bad.yaml")
+    assert message in str(e.value) and "bad.yaml" in str(e.value)
+
+
+API_ERRORS = [
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata: {name: My_Pod}\nspec: {containers: [{name: c, image: i}]}\n",
+                 'metadata.name: Invalid value: "My_Pod": a lowercase RFC 1123 subdomain', id="invalid-name"),
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: " + "x" * 64 + "}}\n"
+                 "spec: {containers: [{name: c, image: i}]}\n",
+                 "metadata.labels: Invalid value", id="label-too-long"),
+    pytest.param(deploy(port=0), "spec.template.spec.containers[0].ports[0].containerPort: Invalid value: 0: "
+                                 "must be between 1 and 65535, inclusive", id="container-port-0"),
+    pytest.param(deploy(port=70000), "containerPort: Invalid value: 70000", id="container-port-70000"),
+    pytest.param("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  type: NodePort\n"
+                 "  ports: [{port: 80, nodePort: 80}]\n",
+                 "spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. "
+                 "The range of valid ports is 30000-32767", id="node-port-out-of-range"),
+    pytest.param(deploy(replicas=-1), "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                 id="negative-replicas"),
+    pytest.param(deploy(selector="other"), "spec.template.metadata.labels: Invalid value: \"map[app:web]\": "
+                                           "`selector` does not match template `labels`", id="selector-mismatch"),
+]
+
+
+@pytest.mark.parametrize("text,message", API_ERRORS)
+async def test_invalid_objects_are_refused_and_nothing_is_written(local_cluster: dict[str, Any], client: Client,
+                                                                  text: str, message: str) -> None:
+    [doc] = manifests.parse_text(text, "bad.yaml")
+    before = await etcd_revision(local_cluster)
+    with pytest.raises(errors.Invalid) as e:
+        await client.create(doc.obj)
+    assert message in str(e.value)
+    assert await etcd_revision(local_cluster) == before
+
+
+async def test_node_port_already_taken(local_cluster: dict[str, Any], client: Client) -> None:
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec:\n  type: NodePort\n" \
+           "  ports: [{port: 80, nodePort: 30500}]\n"
+    await client.create(manifests.parse_text(text % "taken-a", "t")[0].obj)
+    before = await etcd_revision(local_cluster)
+    with pytest.raises(errors.Invalid, match=r"spec.ports\[0\].nodePort: Invalid value: 30500: provided port is "
+                                             r"already allocated"):
+        await client.create(manifests.parse_text(text % "taken-b", "t")[0].obj)
+    assert await etcd_revision(local_cluster) == before
+
+
+async def test_stale_resource_version_is_a_conflict(local_cluster: dict[str, Any], client: Client) -> None:
+    obj = await client.create(manifests.parse_text(deploy("stale"), "t")[0].obj)
+    fresh = await client.get("Deployment", "stale")
+    fresh.spec.replicas = 2
+    await client.update(fresh)
+    before = await etcd_revision(local_cluster)
+    obj.spec.replicas = 5
+    with pytest.raises(errors.Conflict, match='Operation cannot be fulfilled on deployments.apps "stale"'):
+        await client.update(obj)
+    assert await etcd_revision(local_cluster) == before
+    assert (await client.get("Deployment", "stale")).spec.replicas == 2
+
+
+async def test_immutable_fields(local_cluster: dict[str, Any], client: Client) -> None:
+    svc = new_object("Service", "immutable")
+    svc.spec.ports.add(port=80)
+    svc = await client.create(svc)
+    d = await client.create(manifests.parse_text(deploy("immutable"), "t")[0].obj)
+    before = await etcd_revision(local_cluster)
+    svc.spec.cluster_ip = "10.96.0.77" if svc.spec.cluster_ip != "10.96.0.77" else "10.96.0.78"
+    with pytest.raises(errors.Invalid, match="spec.clusterIP: Invalid value: .*field is immutable"):
+        await client.update(svc)
+    d.spec.selector.match_labels["extra"] = "x"
+    d.spec.template.metadata.labels["extra"] = "x"
+    with pytest.raises(errors.Invalid, match="spec.selector: Invalid value: .*field is immutable"):
+        await client.update(d)
+    assert await etcd_revision(local_cluster) == before
+
+
+async def test_create_in_missing_namespace(local_cluster: dict[str, Any], client: Client) -> None:
+    pod = new_object("Pod", "orphan", "nowhere")
+    pod.spec.containers.add(name="c", image="i")
+    with pytest.raises(errors.NotFound, match='namespaces "nowhere" not found'):
+        await client.create(pod)
+
+
+async def test_bad_selectors_and_kinds(client: Client) -> None:
+    with pytest.raises(errors.BadRequest):
+        await client.list("Pod", label_selector="a in (")
+    with pytest.raises(errors.BadRequest, match="field label not supported"):
+        await client.list("Pod", field_selector="spec.noSuchField=x")

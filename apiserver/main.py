@@ -29,10 +29,12 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--service-node-port-range", default="30000-32767", show_default=True)
 @click.option("--bookmark-interval", default=5.0, show_default=True, help="seconds between watch bookmarks")
 @click.option("--event-ttl", default=3600, show_default=True, help="seconds events are kept")
+@click.option("--workers", default=1, show_default=True,
+              help="server processes sharing the port (SO_REUSEPORT): Python serves one core per process")
 @click.option("-v", "--verbose", count=True)
 def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
-         event_ttl: int, verbose: int) -> None:
+         event_ttl: int, workers: int, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,7 +44,44 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl)
-    asyncio.run(Server(config).serve())
+    if workers > 1:
+        run_workers(config, workers)
+    else:
+        asyncio.run(Server(config).serve())
+
+
+def run_workers(config: Config, workers: int) -> None:
+    """Fork `workers` servers on one port (before any gRPC object exists, as gRPC requires).
+
+    Each worker keeps its own watch cache; etcd stays the single source of
+    truth, and allocations are decided by etcd transactions, so workers
+    need not share memory. The parent forwards SIGTERM and waits.
+    """
+    import signal
+    import sys
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.run(Server(config).serve())
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def forward(sig: int, _frame: object) -> None:
+        for c in children:
+            try:
+                os.kill(c, sig)
+            except ProcessLookupError:
+                pass
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for c in children:
+        _, st = os.waitpid(c, 0)
+        status = status or os.waitstatus_to_exitcode(st)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

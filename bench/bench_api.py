@@ -181,12 +181,14 @@ async def main() -> None:
     ap.add_argument("--objects", type=int, default=3000, help="objects created per concurrency level")
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--events", type=int, default=100)
+    ap.add_argument("--apiserver-workers", type=int, default=1)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        info = await launcher.up_local(state_dir=Path(tmp) / "state", write_kubeconfig=False, components=())
+        info = await launcher.up_local(state_dir=Path(tmp) / "state", write_kubeconfig=False, components=(),
+                                         extra_args={"apiserver": ["--workers", str(args.apiserver_workers)]})
         try:
-            print("kubelab API benchmark (local launcher: etcd + apiserver on loopback; client, apiserver and "
-                  "etcd share this machine's cores)")
+            print(f"kubelab API benchmark (local launcher: etcd + apiserver with {args.apiserver_workers} "
+                  f"worker process(es) on loopback; client, apiserver and etcd share this machine's cores)")
             for line in await bench_creates(info, args.objects):
                 print(line)
             for line in await bench_watch(info, args.watchers, args.events):

@@ -1,0 +1,60 @@
+"""Events (counted, expiring) and leader election on Lease objects."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kubelab import errors
+from kubelab.client import Client, new_object
+from kubelab.events import EventRecorder
+from kubelab.leaderelection import LeaderElector
+
+
+async def test_repeated_events_are_counted_on_one_object(client: Client) -> None:
+    pod = new_object("Pod", "evented")
+    pod.spec.containers.add(name="c", image="i")
+    pod = await client.create(pod)
+    rec = EventRecorder(client, "test-component", "host-1")
+    for _ in range(3):
+        await rec.record(pod, "Warning", "BackOff", "Back-off restarting failed container")
+    events, _ = await client.list("Event", field_selector="involvedObject.name=evented")
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.count == 3 and ev.reason == "BackOff" and ev.involved_object.uid == pod.metadata.uid
+    assert ev.source.component == "test-component"
+
+
+async def test_one_leader_at_a_time_and_handover(client: Client) -> None:
+    leading: list[str] = []
+    done = asyncio.Event()
+
+    def make(identity: str) -> LeaderElector:
+        return LeaderElector(client, "test-lock", "default", identity, lease_duration=2, renew_deadline=1.5,
+                             retry_period=0.3)
+    a, b = make("a"), make("b")
+
+    async def lead(name: str) -> None:
+        leading.append(name)
+        await done.wait()
+    task_a = asyncio.create_task(a.run(lambda: lead("a")))
+    await asyncio.sleep(0.5)
+    task_b = asyncio.create_task(b.run(lambda: lead("b")))
+    await asyncio.sleep(1.0)
+    assert leading == ["a"] and a.is_leader and not b.is_leader
+    task_a.cancel()                 # the leader dies without releasing its lease
+    with pytest.raises((asyncio.CancelledError, SystemExit)):
+        await task_a
+    for _ in range(50):
+        if b.is_leader:
+            break
+        await asyncio.sleep(0.2)
+    assert leading == ["a", "b"]
+    lease = await client.get("Lease", "test-lock", "default")
+    assert lease.spec.holder_identity == "b" and lease.spec.lease_transitions == 1
+    done.set()
+    task_b.cancel()
+    try:
+        await task_b
+    except (asyncio.CancelledError, SystemExit, errors.ApiError):
+        pass

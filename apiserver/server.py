@@ -338,11 +338,26 @@ class Server:
             except errors.AlreadyExists:
                 pass
 
+    async def _ensure_kubernetes_service(self) -> None:
+        """The `kubernetes` Service in default, on the range's first address, as in Kubernetes."""
+        import ipaddress
+        svc = pb.Service(api_version="v1", kind="Service")
+        svc.metadata.name, svc.metadata.namespace = "kubernetes", "default"
+        svc.metadata.labels.update({"component": "apiserver", "provider": "kubernetes"})
+        svc.spec.cluster_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
+        port = svc.spec.ports.add(name="https", port=443, protocol="TCP")
+        port.target_port.number_value = int(self.config.listen.rsplit(":", 1)[1] or 6443)
+        try:
+            await self.store.create(svc)
+        except (errors.AlreadyExists, errors.Invalid):
+            pass
+
     async def start(self) -> int:
         await self.storage.start()
         await self._wait_for_etcd()
         await self.store.start()
         await self._ensure_namespaces()
+        await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
         interceptors = [TokenAuth(self.config.token)] if self.config.token else []

@@ -27,6 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "DOES_NOT_EXIST",
+    "DOUBLE_EQUALS",
+    "EQUALS",
+    "EXISTS",
+    "IN",
+    "NOT_EQUALS",
+    "NOT_IN",
+    "OPERATORS",
     "FieldRequirement",
     "FieldSelector",
     "Requirement",
@@ -205,6 +213,9 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.values, str):
+            raise SelectorError(f"key {self.key!r}: values must be a sequence of strings, not a string")
+        object.__setattr__(self, "values", tuple(self.values))
         if self.operator not in OPERATORS:
             raise SelectorError(f"{self.operator!r} is not a valid selector operator")
         err = validate_label_key(self.key)

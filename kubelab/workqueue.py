@@ -45,7 +45,9 @@ __all__ = [
     "Requeue",
     "WorkQueue",
     "default_controller_rate_limiter",
+    "process_next",
     "run_workers",
+    "settle",
 ]
 
 K = TypeVar("K", bound=Hashable)
@@ -118,6 +120,7 @@ class FakeClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in deadline order and letting
         the woken tasks run after each step."""
+        await settle()  # let freshly created tasks reach their sleep first
         target = self._now + seconds
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline = self._sleepers[0][0]
@@ -306,12 +309,12 @@ class WorkQueue(Generic[K]):
         if pending is not None and pending <= ready:
             return
         self._waiting[key] = ready
-        task = asyncio.get_running_loop().create_task(self._fire(key, ready, delay))
+        task = asyncio.get_running_loop().create_task(self._fire(key, ready))
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
 
-    async def _fire(self, key: K, ready: float, delay: float) -> None:
-        await self.clock.sleep(delay)
+    async def _fire(self, key: K, ready: float) -> None:
+        await self.clock.sleep(ready - self.clock.now())  # deadline fixed at add time
         if self._waiting.get(key) == ready:
             del self._waiting[key]
             self.add(key)

@@ -1,0 +1,116 @@
+"""Pod facts controllers agree on: active, ready, available, and which to delete first.
+
+Pure functions over pb.Pod (and the owner helpers over any object), after
+Kubernetes' pkg/api/v1/pod and pkg/controller/controller_utils.go.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, TypeVar
+
+from kubelab import kinds
+from kubelab.v1 import objects_pb2 as pb
+
+from . import conditions, timeutil
+
+T = TypeVar("T")
+
+
+def copy(obj: T) -> T:
+    """A private copy of a (cached) object: never mutate what an informer holds."""
+    out = type(obj)()  # type: ignore[call-arg]
+    out.CopyFrom(obj)  # type: ignore[attr-defined]
+    return out
+
+
+# ------------------------------------------------------------------ owners
+def controller_ref(obj: Any) -> pb.OwnerReference | None:
+    for ref in obj.metadata.owner_references:
+        if ref.HasField("controller") and ref.controller:
+            return ref
+    return None
+
+
+def new_controller_ref(owner: Any) -> pb.OwnerReference:
+    info = kinds.info_of(owner)
+    return pb.OwnerReference(api_version=info.api_version, kind=info.kind, name=owner.metadata.name,
+                             uid=owner.metadata.uid, controller=True, block_owner_deletion=True)
+
+
+# ------------------------------------------------------------------ pod state
+def is_terminating(pod: pb.Pod) -> bool:
+    return bool(pod.metadata.deletion_timestamp)
+
+
+def is_active(pod: pb.Pod) -> bool:
+    """Counts toward a controller's replicas: not finished and not being deleted."""
+    return pod.status.phase not in ("Succeeded", "Failed") and not pod.metadata.deletion_timestamp
+
+
+def ready_condition(pod: pb.Pod) -> pb.Condition | None:
+    return conditions.get(pod.status.conditions, "Ready")
+
+
+def is_ready(pod: pb.Pod) -> bool:
+    c = ready_condition(pod)
+    return c is not None and c.status == "True"
+
+
+def ready_since(pod: pb.Pod) -> float | None:
+    """When the pod last became Ready (wall seconds), or None if not ready."""
+    c = ready_condition(pod)
+    if c is None or c.status != "True":
+        return None
+    return timeutil.parse(c.last_transition_time)
+
+
+def is_available(pod: pb.Pod, min_ready_seconds: int, now: float) -> bool:
+    """Ready for at least minReadySeconds (Kubernetes' IsPodAvailable)."""
+    if not is_ready(pod):
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = ready_since(pod)
+    return since is not None and since + min_ready_seconds <= now
+
+
+def available_in(pod: pb.Pod, min_ready_seconds: int, now: float) -> float | None:
+    """Seconds until a ready pod becomes available; None if not ready or already available."""
+    if min_ready_seconds <= 0 or not is_ready(pod):
+        return None
+    since = ready_since(pod)
+    if since is None:
+        return None
+    left = since + min_ready_seconds - now
+    return left if left > 0 else None
+
+
+def restart_count(pod: pb.Pod) -> int:
+    return max((c.restart_count for c in pod.status.container_statuses), default=0)
+
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def deletion_rank(pod: pb.Pod) -> tuple[Any, ...]:
+    """Sort key: pods that sort first are deleted first when scaling down.
+
+    Kubernetes' ActivePods ordering (controller_utils.go), in priority order:
+    unscheduled < scheduled; Pending < Unknown < Running; not ready < ready;
+    ready for less time < more; more restarts < fewer; newer < older.
+    """
+    since = ready_since(pod)
+    created = timeutil.parse(pod.metadata.creation_timestamp) or 0.0
+    return (
+        1 if pod.spec.node_name else 0,
+        _PHASE_RANK.get(pod.status.phase, 0),
+        1 if is_ready(pod) else 0,
+        -(since or 0.0),                 # became ready later (shorter time ready) first
+        -restart_count(pod),
+        -created,                        # newest first
+        pod.metadata.name,               # deterministic among equals
+    )
+
+
+def pods_to_delete(pods: Iterable[pb.Pod], n: int) -> list[pb.Pod]:
+    """The `n` pods a controller scaling down should delete."""
+    return sorted(pods, key=deletion_rank)[:max(0, n)]

@@ -1,0 +1,79 @@
+"""Health and metrics endpoints: a gRPC health service and HTTP /metrics, /healthz.
+
+Both are optional (off unless an address is given) so two replicas on one
+host do not fight over a port; port 0 picks a free one.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class HealthServer:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.servicer = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        self.server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self.server)
+        self.port = self.server.add_insecure_port(self.address)
+        await self.server.start()
+        await self.servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("health service on port %d", self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self.server.stop(1.0)
+
+
+class MetricsServer:
+    """A tiny HTTP/1.0 server: GET /metrics (Prometheus text), GET /healthz (ok)."""
+
+    def __init__(self, address: str, render: Callable[[], str]) -> None:
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port or 0)
+        self.render = render
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
+        return self.port
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = (await asyncio.wait_for(reader.readline(), 5)).decode(errors="replace")
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            path = line.split(" ")[1] if line.count(" ") >= 2 else "/"
+            if path.startswith("/metrics"):
+                status, body, ctype = "200 OK", self.render(), "text/plain; version=0.0.4"
+            elif path.startswith("/healthz"):
+                status, body, ctype = "200 OK", "ok", "text/plain"
+            else:
+                status, body, ctype = "404 Not Found", "not found\n", "text/plain"
+            data = body.encode()
+            writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n\r\n"
+                         .encode() + data)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

@@ -1,0 +1,58 @@
+"""Wall-clock timestamps as the API writes them, and a clock controllers can fake.
+
+The apiserver writes RFC 3339 seconds (`2024-01-01T00:00:00Z`); kubelets may
+add fractions. Parsing is tolerant; an unparseable or empty timestamp is
+None, never an exception (a controller must not crash on someone's field).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Callable
+
+Clock = Callable[[], float]        # wall-clock seconds since the epoch (time.time)
+
+_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def parse(ts: str) -> float | None:
+    """Seconds since the epoch for an API timestamp, or None."""
+    if not ts:
+        return None
+    for fmt in _FORMATS:
+        try:
+            t = dt.datetime.strptime(ts, fmt)
+        except ValueError:
+            continue
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return t.timestamp()
+    try:  # nanosecond fractions and other RFC 3339 spellings
+        t = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return t.timestamp()
+    except ValueError:
+        return None
+
+
+def fmt(t: float) -> str:
+    """An API timestamp (whole seconds, UTC) for wall-clock seconds."""
+    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_str(clock: Clock = time.time) -> str:
+    return fmt(clock())
+
+
+class FakeClock:
+    """A wall clock tests move by hand."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds

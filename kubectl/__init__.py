@@ -1,0 +1,24 @@
+"""kubectl for kubelab: the `kubelab` command line.
+
+Where this sits: an entry point on top of the shared client library
+(`kubelab.client`, `kubelab.kinds`, `kubelab.manifests`, `kubelab.config`);
+no other component imports it.
+
+Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
+`kubelab version --client` does not import every printer):
+
+  main.py        the click group, global flags, error reporting
+  context.py     Settings (flags -> connection), the async runner, API error lines
+  resources.py   `pod,svc`, `kind/name`, `kind name1 name2` argument parsing
+  tabwriter.py   Go's text/tabwriter, so columns line up exactly as kubectl's
+  printers.py    table columns per kind, -o yaml|json|name|jsonpath|custom-columns|go-template
+  get.py  describe.py  apply.py (apply, create)  delete.py  config_cmd.py
+  misc.py        version, api-resources, label, annotate, patch, cluster-info
+  workloads.py   scale, set image, run, expose
+  rollout.py     rollout status|history|undo|pause|resume|restart
+  nodes.py       cordon, uncordon, drain
+  wait.py        wait --for=condition=...|delete
+  cluster.py     cluster up/down (kubelab.launcher)
+  completion.py  completion bash|zsh|fish
+  streaming.py   logs, exec, port-forward, proxy (owned by the kubelet engineer)
+"""

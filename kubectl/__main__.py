@@ -1,0 +1,3 @@
+from kubectl.main import main
+
+main()

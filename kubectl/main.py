@@ -1,0 +1,176 @@
+"""`kubelab`: the click group, lazy verb loading and error reporting.
+
+Every failure ends here as one line on stderr and a non-zero exit code,
+never a traceback: `error: ...` for local problems (bad flags, bad
+manifests, config), `Error from server (Reason): ...` for API errors.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from kubectl.context import CLIError, Failed, api_error_line, global_options
+
+# verb -> "module:attribute"; modules are imported only when the verb runs.
+COMMANDS: dict[str, str] = {
+    "annotate": "kubectl.misc:annotate",
+    "api-resources": "kubectl.misc:api_resources",
+    "apply": "kubectl.apply:apply",
+    "cluster": "kubectl.cluster:cluster",
+    "cluster-info": "kubectl.misc:cluster_info",
+    "completion": "kubectl.completion:completion",
+    "config": "kubectl.config_cmd:config",
+    "cordon": "kubectl.nodes:cordon",
+    "create": "kubectl.apply:create",
+    "delete": "kubectl.delete:delete",
+    "describe": "kubectl.describe:describe",
+    "drain": "kubectl.nodes:drain",
+    "expose": "kubectl.workloads:expose",
+    "get": "kubectl.get:get",
+    "label": "kubectl.misc:label",
+    "patch": "kubectl.misc:patch",
+    "replace": "kubectl.apply:replace",
+    "rollout": "kubectl.rollout:rollout",
+    "run": "kubectl.workloads:run_command",
+    "scale": "kubectl.workloads:scale",
+    "set": "kubectl.workloads:set_cmd",
+    "uncordon": "kubectl.nodes:uncordon",
+    "version": "kubectl.misc:version",
+    "wait": "kubectl.wait:wait",
+}
+
+# Streaming verbs live in kubectl/streaming.py (written by the kubelet
+# engineer): each is picked up when that module defines it.
+STREAMING = {"logs": "logs", "exec": "exec_", "port-forward": "port_forward", "proxy": "proxy",
+             "attach": "attach", "cp": "cp", "top": "top"}
+
+
+class LazyGroup(click.Group):
+    """A group whose verbs are imported on first use, with kubectl's error lines."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(COMMANDS) | set(self.commands)
+        names |= {n for n in STREAMING if self._streaming(n) is not None}
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = COMMANDS.get(cmd_name)
+        if target is not None:
+            module, attr = target.split(":")
+            return getattr(importlib.import_module(module), attr)
+        if cmd_name in STREAMING:
+            return self._streaming(cmd_name)
+        return None
+
+    @staticmethod
+    def _streaming(name: str) -> click.Command | None:
+        try:
+            module = importlib.import_module("kubectl.streaming")
+        except ImportError:
+            return None
+        cmd = getattr(module, STREAMING[name], None)
+        return cmd if isinstance(cmd, click.Command) else None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+                if args[0] in STREAMING:
+                    raise CLIError(f'"kubelab {args[0]}" is not available in this build yet') from e
+                raise click.UsageError(f'unknown command "{args[0]}" for "kubelab"') from e
+            raise
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        code = 0
+        try:
+            rv = super().main(args, prog_name or "kubelab", complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except Failed as e:
+            code = e.code
+        except CLIError as e:
+            _err(f"error: {e.message}")
+            code = e.code
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except click.exceptions.NoSuchOption as e:
+            _err(f"error: unknown flag: {e.option_name}")
+            if e.ctx is not None:
+                _err(f"See '{e.ctx.command_path} --help' for usage.")
+            code = 1
+        except click.ClickException as e:
+            _err(f"error: {e.format_message()}")
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                _err(f"See '{e.ctx.command_path} --help' for usage.")
+            code = 1
+        except click.exceptions.Abort:
+            _err("error: aborted")
+            code = 1
+        except KeyboardInterrupt:
+            code = 130
+        except BrokenPipeError:
+            code = 0
+        except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
+            code = _report_unexpected(e)
+        sys.stdout.flush()
+        sys.exit(code)
+
+
+def _err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _report_unexpected(e: Exception) -> int:
+    from kubelab import errors
+    try:
+        from kubelab import manifests
+        if isinstance(e, manifests.ManifestError):
+            _err(f"error: {e}")
+            return 1
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(e, errors.ApiError):
+        _err(api_error_line(e))
+        return 1
+    try:
+        from kubelab import config
+        if isinstance(e, config.ConfigError):
+            _err(f"error: {e}")
+            return 1
+    except ImportError:  # pragma: no cover
+        pass
+    import os
+    if os.environ.get("KUBELAB_DEBUG"):
+        import traceback
+        traceback.print_exc()
+    _err(f"error: {type(e).__name__}: {e}" if str(e) else f"error: {type(e).__name__}")
+    return 1
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@global_options
+def cli() -> None:
+    """kubelab controls a kubelab cluster, the way kubectl controls Kubernetes.
+
+    Start a lab with `kubelab cluster up --local`, then e.g.
+    `kubelab apply -f app.yaml`, `kubelab get pods`, `kubelab describe pod NAME`.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

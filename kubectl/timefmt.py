@@ -1,0 +1,110 @@
+"""Ages and timestamps as kubectl prints them (`5s`, `3m20s`, `2d`, RFC 1123)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_time(ts: str) -> datetime | None:
+    """An RFC 3339 timestamp (`2024-01-02T03:04:05Z`, with or without fraction); None if unset."""
+    if not ts:
+        return None
+    s = ts.strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def human_duration(seconds: float) -> str:
+    """k8s.io/apimachinery/pkg/util/duration.HumanDuration."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60 * 2:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        sec = s % 60
+        return f"{minutes}m" if sec == 0 else f"{minutes}m{sec}s"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        m = minutes % 60
+        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        h = hours % 24
+        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
+    return f"{hours // 24 // 365}y"
+
+
+def age(ts: str, at: datetime | None = None) -> str:
+    """kubectl's translateTimestampSince: `<unknown>` for an unset time."""
+    t = parse_time(ts)
+    if t is None:
+        return "<unknown>"
+    return human_duration(((at or now()) - t).total_seconds())
+
+
+def rfc1123(ts: str) -> str:
+    """`Mon, 02 Jan 2006 15:04:05 +0000`, describe's time format."""
+    t = parse_time(ts)
+    if t is None:
+        return "<unset>"
+    return t.strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def rfc3339(dt: datetime | None = None) -> str:
+    return (dt or now()).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations for --timeout: `30s`, `5m`, `1h30m`, `500ms`, a bare number = seconds."""
+    s = text.strip()
+    if not s:
+        raise ValueError("empty duration")
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total, i = 0.0, 0
+    neg = s.startswith("-")
+    if s[0] in "+-":
+        i = 1
+    if i >= len(s):
+        raise ValueError(f'invalid duration "{text}"')
+    while i < len(s):
+        j = i
+        while j < len(s) and (s[j].isdigit() or s[j] == "."):
+            j += 1
+        if j == i:
+            raise ValueError(f'invalid duration "{text}"')
+        num = float(s[i:j])
+        k = j
+        while k < len(s) and not (s[k].isdigit() or s[k] == "."):
+            k += 1
+        unit = s[j:k]
+        if unit not in units:
+            raise ValueError(f'invalid duration "{text}"' if unit else f'missing unit in duration "{text}"')
+        total += num * units[unit]
+        i = k
+    return -total if neg else total

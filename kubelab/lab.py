@@ -1,0 +1,384 @@
+"""The compose lab: `kubelab cluster up` / `down` without `--local`.
+
+    up:   docker reachable? → images/build.py (builds what is missing or stale,
+          ~1 s when all is cached) → `docker compose up -d` (or docker-compose)
+          → the bootstrap service writes tokens and the kubeconfig → wait until
+          the API answers and every node is Ready → print what to do next
+    down: stop the node containers (so no kubelet recreates a pod) → remove
+          every pod container and volume their kubelets made (by label) →
+          `compose down -v` → remove the lab's context from the kubeconfig
+
+compose.yaml (next to this package in a checkout) defines etcd, the control
+plane and nodes node1..node3; more nodes are added by a generated override
+file. It works with the `docker compose` plugin and with Debian's
+docker-compose 1.29, and on its own (`docker compose up -d`) once the images
+exist: the bootstrap service then writes ~/.kubelab/config itself.
+
+`python -m kubelab.lab up|down|bootstrap|health` is the same code as a
+command (scripts/lab-up.sh and the compose services use it).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kubelab import config as kubeconfig
+
+PROJECT = "kubelab"
+CONTEXT = "kubelab"
+NETWORK = "kubelab"
+API_PORT = 6443
+COMPOSE_NODES = 3                    # nodes written out in compose.yaml
+LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
+NODE_LABEL = "io.kubelab.node"       # every pod container and volume (value: the node)
+IMAGES = ("kubelab/kubelab:latest", "kubelab/etcd:latest", "kubelab/pause:latest")
+
+
+class LabError(Exception):
+    pass
+
+
+def _say(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- where things are
+def repo_root() -> Path:
+    """The checkout holding compose.yaml and images/ ($KUBELAB_REPO, else next to this package, else cwd)."""
+    candidates = [os.environ.get("KUBELAB_REPO", ""), str(Path(__file__).resolve().parents[1]), os.getcwd()]
+    for c in candidates:
+        if c and (Path(c) / "compose.yaml").exists():
+            return Path(c).resolve()
+    raise LabError("compose.yaml not found: run from a kubelab checkout or set KUBELAB_REPO")
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("KUBELAB_LAB_STATE", Path.home() / ".kubelab" / "lab"))
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (the plugin) when present, else Debian's `docker-compose`."""
+    if shutil.which("docker") is None:
+        raise LabError("docker is not installed (on Debian: apt-get install docker.io)")
+    try:
+        if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0:
+            return ["docker", "compose"]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise LabError("neither `docker compose` nor `docker-compose` is available "
+                   "(on Debian: apt-get install docker-compose)")
+
+
+def _docker(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def docker_available() -> None:
+    try:
+        r = _docker("info", "--format", "{{.ServerVersion}}", timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise LabError(f"docker does not answer: {e}") from None
+    if r.returncode != 0:
+        raise LabError(f"cannot talk to the Docker engine: {r.stderr.strip()}")
+
+
+def _node_override(nodes: int) -> Path | None:
+    """compose.yaml has node1..node3; more nodes come from a generated override file."""
+    if nodes <= COMPOSE_NODES:
+        return None
+    import yaml
+    base = yaml.safe_load((repo_root() / "compose.yaml").read_text())
+    template = base["services"][f"node{COMPOSE_NODES}"]
+    services = {}
+    for i in range(COMPOSE_NODES + 1, nodes + 1):
+        svc = json.loads(json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}"))
+        services[f"node{i}"] = svc
+    path = state_dir() / "compose.nodes.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
+    return path
+
+
+def _kubeconfig_path() -> Path:
+    return kubeconfig.config_path().expanduser().resolve()
+
+
+def compose_env(api_port: int = API_PORT) -> dict[str, str]:
+    path = _kubeconfig_path()
+    env = dict(os.environ)
+    env.update({"KUBELAB_CONFIG_DIR": str(path.parent), "KUBELAB_CONFIG_FILE": path.name,
+                "KUBELAB_API_PORT": str(api_port), "COMPOSE_PROJECT_NAME": PROJECT})
+    return env
+
+
+def compose(args: list[str], nodes: int = COMPOSE_NODES, api_port: int = API_PORT, check: bool = True,
+            capture: bool = False) -> subprocess.CompletedProcess[str]:
+    cmd = compose_command() + ["-p", PROJECT, "-f", str(repo_root() / "compose.yaml")]
+    override = _node_override(nodes)
+    if override is not None:
+        cmd += ["-f", str(override)]
+    r = subprocess.run(cmd + args, env=compose_env(api_port), text=True, capture_output=capture,
+                       cwd=repo_root())
+    if check and r.returncode != 0:
+        detail = (r.stderr or "").strip()[-2000:] if capture else ""
+        raise LabError(f"`{' '.join(cmd[:2] + args)}` failed (exit {r.returncode}){': ' + detail if detail else ''}")
+    return r
+
+
+# ---------------------------------------------------------------- images
+def missing_images() -> list[str]:
+    return [i for i in IMAGES if _docker("image", "inspect", i).returncode != 0]
+
+
+def build_images(quiet: bool = False) -> None:
+    """images/build.py: builds what is missing or stale (the project image follows the sources)."""
+    script = repo_root() / "images" / "build.py"
+    if not script.exists():
+        missing = missing_images()
+        if missing:
+            raise LabError(f"images missing ({', '.join(missing)}) and no images/build.py to build them")
+        return
+    r = subprocess.run([sys.executable, str(script)], cwd=repo_root(),
+                       stdout=subprocess.DEVNULL if quiet else None)
+    if r.returncode != 0:
+        raise LabError(f"building the images failed (exit {r.returncode}); logs in images/.cache/logs/")
+
+
+# ---------------------------------------------------------------- up
+async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]:
+    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes."""
+    from kubelab.client import Client
+    deadline = time.monotonic() + timeout
+    path = _kubeconfig_path()
+    conn = None
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            cfg = kubeconfig.load(path)
+            if any(c.get("name") == CONTEXT for c in cfg.get("contexts", [])):
+                conn = kubeconfig.connection(cfg, CONTEXT)
+                break
+        except kubeconfig.ConfigError as e:
+            last = str(e)
+        await asyncio.sleep(0.2)
+    if conn is None:
+        raise LabError(f"the bootstrap service did not write {path} ({last or 'no context'}): "
+                       f"see `docker logs kubelab-bootstrap`")
+    async with Client(conn.server, conn.token, retries=0) as client:
+        while True:
+            try:
+                items, _ = await client.list("Node")
+                ready = sorted(n.metadata.name for n in items if any(
+                    c.type == "Ready" and c.status == "True" for c in n.status.conditions))
+                if len(ready) >= nodes:
+                    return {"server": conn.server, "token": conn.token, "nodes": ready}
+                last = f"{len(ready)}/{nodes} nodes Ready"
+            except Exception as e:  # noqa: BLE001 - not up yet
+                last = f"apiserver not answering yet ({type(e).__name__})"
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab did not become ready within {timeout:.0f}s: {last} "
+                               f"(see `docker logs kubelab-apiserver`, `docker logs kubelab-node1`)")
+            await asyncio.sleep(0.25)
+
+
+def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
+       quiet: bool = False) -> dict[str, Any]:
+    """Bring the compose lab up and return {server, token, nodes, seconds}."""
+    if nodes < 1:
+        raise LabError("a lab needs at least one node")
+    t0 = time.monotonic()
+    docker_available()
+    if build:
+        _say("--- images (images/build.py)", quiet)
+        build_images(quiet)
+    else:
+        missing = missing_images()
+        if missing:
+            raise LabError(f"images missing: {', '.join(missing)} (run python3 images/build.py)")
+    _kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)    # ours, not root's (a bind mount)
+    t1 = time.monotonic()
+    _say(f"--- starting the lab ({nodes} nodes)", quiet)
+    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager"] + \
+        [f"node{i}" for i in range(1, nodes + 1)]
+    compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
+    info = asyncio.run(_wait_ready(nodes, timeout, quiet))
+    info["seconds"] = round(time.monotonic() - t1, 1)
+    info["total_seconds"] = round(time.monotonic() - t0, 1)
+    _say(f"--- lab ready in {info['seconds']}s: nodes {', '.join(info['nodes'])}; "
+         f"apiserver {info['server']}, context \"{CONTEXT}\" in {_kubeconfig_path()}", quiet)
+    _say(NEXT_STEPS, quiet)
+    return info
+
+
+NEXT_STEPS = """
+Try:
+  kubelab get nodes -o wide
+  kubelab run hello --image=kubelab/hello:v1 --port=8080
+  kubelab create deployment web --image=kubelab/web --replicas=3
+  kubelab get pods -o wide
+  kubelab logs -f deployment/web
+  kubelab exec -it deployment/web -- sh
+  kubelab port-forward deployment/web 8080:80     # then: curl localhost:8080
+  kubelab proxy                                   # then: curl localhost:8001/version
+  docker ps --filter label=io.kubelab.node        # pods are containers on this Docker engine
+  docker stop kubelab-node2                       # simulate losing a node
+Stop it (and every pod container) with: kubelab cluster down
+"""
+
+
+# ---------------------------------------------------------------- down
+def _lab_node_names() -> list[str]:
+    r = _docker("ps", "-a", "--filter", f"label={LAB_LABEL}=node", "--format", '{{.Label "io.kubelab.node-name"}}')
+    return sorted({n for n in r.stdout.split() if n})
+
+
+def remove_pod_containers(node_names: list[str] | None = None) -> int:
+    """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node)."""
+    filters = [f"label={NODE_LABEL}={n}" for n in node_names] if node_names is not None else [
+        f"label={NODE_LABEL}"]
+    ids: set[str] = set()
+    for f in filters:
+        r = _docker("ps", "-aq", "--filter", f, "--filter", "label=io.kubelab.uid")
+        ids |= set(r.stdout.split())
+    if ids:
+        _docker("rm", "-f", "-v", *sorted(ids), timeout=300)
+    vols: set[str] = set()
+    for f in filters:
+        r = _docker("volume", "ls", "-q", "--filter", f, "--filter", "label=io.kubelab.uid")
+        vols |= set(r.stdout.split())
+    if vols:
+        _docker("volume", "rm", "-f", *sorted(vols))
+    return len(ids)
+
+
+def down(quiet: bool = False) -> dict[str, Any]:
+    """Remove the lab: its services, every pod container its kubelets made, volumes, network, context."""
+    docker_available()
+    nodes = _lab_node_names()
+    node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
+    if node_ids:
+        _docker("stop", "-t", "5", *node_ids, timeout=120)      # no kubelet may recreate what we remove
+    removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
+    extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
+    r = compose(["down", "-v", "--remove-orphans", "-t", "5"], nodes=max(extra, COMPOSE_NODES), check=False,
+                capture=True)
+    # Services started under another project name (plain `docker compose up` elsewhere): by label.
+    leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
+    if leftovers:
+        _docker("rm", "-f", "-v", *leftovers, timeout=120)
+    if _docker("network", "inspect", NETWORK).returncode == 0:
+        _docker("network", "rm", NETWORK)
+    for vol in ("kubelab-etcd-data", "kubelab-secrets"):
+        _docker("volume", "rm", "-f", vol)
+    _remove_context()
+    if r.returncode != 0 and not quiet:
+        print(f"(compose down said: {(r.stderr or '').strip()[-500:]})", file=sys.stderr)
+    _say(f"lab removed ({removed} pod containers)", quiet)
+    return {"pod_containers": removed, "nodes": nodes}
+
+
+def _remove_context() -> None:
+    path = _kubeconfig_path()
+    if not path.exists():
+        return
+    try:
+        cfg = kubeconfig.load(path)
+    except kubeconfig.ConfigError:
+        return
+    if any(c.get("name") == CONTEXT for c in cfg["contexts"]):
+        for key in ("clusters", "users", "contexts"):
+            cfg[key] = [c for c in cfg[key] if c.get("name") != CONTEXT]
+        if cfg.get("current-context") == CONTEXT:
+            cfg["current-context"] = ""
+        kubeconfig.save(cfg, path)
+
+
+# The names kubectl/cluster.py looks for.
+up_compose = up
+down_compose = down
+
+
+# ---------------------------------------------------------------- inside the lab's containers
+def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str) -> None:
+    """The compose `bootstrap` service: tokens (kept in a volume) and the host's kubeconfig."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    tokens = {}
+    for name in ("token", "kubelet-token"):
+        p = secrets_dir / name
+        if not p.exists() or not p.read_text().strip():
+            p.write_text(secrets.token_urlsafe(24))
+            os.chmod(p, 0o600)
+        tokens[name] = p.read_text().strip()
+    kubeconfig_dir.mkdir(parents=True, exist_ok=True)
+    path = kubeconfig_dir / kubeconfig_file
+    cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
+    kubeconfig.set_cluster(cfg, CONTEXT, server, tokens["token"])
+    kubeconfig.save(cfg, path)
+    # The file belongs to whoever owns the directory (the user, not the container's root).
+    st = kubeconfig_dir.stat()
+    try:
+        os.chown(path, st.st_uid, st.st_gid)
+    except OSError:
+        pass
+    print(f"kubeconfig: context {CONTEXT} → {server} in {kubeconfig_file}", flush=True)
+
+
+def health(target: str, timeout: float = 3.0) -> int:
+    """0 if the gRPC health service at host:port says SERVING (for healthchecks and scripts)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with grpc.insecure_channel(target) as ch:
+        try:
+            resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as e:
+            print(f"{target}: {e.code().name}", file=sys.stderr)
+            return 1
+    return 0 if resp.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kubelab.lab", description="the compose lab")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="build images if needed, start the lab, wait until every node is Ready")
+    p_up.add_argument("--nodes", type=int, default=COMPOSE_NODES)
+    p_up.add_argument("--no-build", action="store_true", help="do not run images/build.py")
+    p_up.add_argument("--timeout", type=float, default=180.0)
+    p_up.add_argument("--api-port", type=int, default=int(os.environ.get("KUBELAB_API_PORT", API_PORT)))
+    sub.add_parser("down", help="remove the lab and every pod container it made")
+    p_bs = sub.add_parser("bootstrap", help="(compose service) write tokens and the kubeconfig")
+    p_bs.add_argument("--secrets", default="/secrets")
+    p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
+    p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
+    p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
+    p_h = sub.add_parser("health", help="gRPC health check of host:port")
+    p_h.add_argument("target")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            up(nodes=args.nodes, build=not args.no_build, timeout=args.timeout, api_port=args.api_port)
+        elif args.cmd == "down":
+            down()
+        elif args.cmd == "bootstrap":
+            bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server)
+        elif args.cmd == "health":
+            return health(args.target)
+    except LabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

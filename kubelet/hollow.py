@@ -1,0 +1,666 @@
+"""Hollow nodes: a SIMULATED kubelet for tests and scale (no containers are run).
+
+`python -m kubelet.hollow --nodes 1000` registers 1,000 fake Nodes (labelled
+`kubelab.io/hollow=true`, runtime `hollow://`) from one process and plays
+the kubelet's part for the pods bound to them, through the real API:
+
+    bound pod ─▶ Pending (ContainerCreating, until --start-delay has passed)
+              ─▶ Running: podIP, hostIP, startTime, containerStatuses (running,
+                 restartCount), conditions PodScheduled, Initialized,
+                 ContainersReady, Ready; Events Pulled, Created, Started
+              ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
+                 never, for images matching --never-ready-images
+    image matching --missing-images (default `*:missing`)
+              ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
+                 back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
+    image matching --failing-liveness-images
+              ─▶ restarted every --liveness-failure-after seconds (Unhealthy, Killing)
+    deletionTimestamp ─▶ a short simulated stop (Killing), then
+                 delete(grace 0, precondition uid), as a kubelet does
+
+Per-pod annotations override the rules: `hollow.kubelab.io/start-delay`,
+`hollow.kubelab.io/ready-delay` (seconds), `hollow.kubelab.io/ready: "false"`,
+`hollow.kubelab.io/liveness: "fail"`.
+
+Cheap enough for 1,000 nodes in one process: one pod informer for all
+nodes (indexed by spec.nodeName, no per-node watch), one work queue with a
+few workers writing statuses, and heartbeats batched and staggered by
+kubelet/node.py's HeartbeatGroup. A SIGKILLed runner simply stops
+heartbeating, so the node lifecycle controller sees its nodes go silent.
+
+`kubelab-kubelet --runtime hollow` calls `run_hollow_nodes(client, n, config)`.
+"""
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import logging
+import re
+import signal
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+import kubelab
+from kubelab import errors, kinds
+from kubelab import config as kubeconfig
+from kubelab.client import Client
+from kubelab.events import EventRecorder
+from kubelab.informer import Informer, by_node
+from kubelab.v1 import objects_pb2 as pb
+from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
+
+from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
+
+log = logging.getLogger(__name__)
+
+HOLLOW_LABEL = "kubelab.io/hollow"
+ANNOTATION = "hollow.kubelab.io/"
+RUNTIME_VERSION = f"hollow://{kubelab.__version__}"
+COMPONENT = "kubelet"
+
+
+@dataclass
+class HollowConfig:
+    node_names: list[str] = field(default_factory=list)   # explicit names; else name_prefix + index
+    name_prefix: str = "hollow-node-"
+    first_index: int = 0
+    cpu: str = "4"
+    memory: str = "16Gi"
+    max_pods: int = 110
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[pb.Taint] = field(default_factory=list)
+    heartbeat: float = 10.0
+    start_delay: float = 0.0
+    ready_delay: float = 0.0
+    stop_delay: float = 0.5
+    missing_images: tuple[str, ...] = ("*:missing",)
+    never_ready_images: tuple[str, ...] = ()
+    failing_liveness_images: tuple[str, ...] = ()
+    liveness_failure_after: float = 10.0
+    err_image_pull_seconds: float = 2.0    # how long ErrImagePull shows before ImagePullBackOff
+    image_pull_backoff: float = 10.0
+    image_pull_backoff_max: float = 300.0
+    events: bool = True
+    resync: float = 60.0                   # every so often, look at every pod again (a safety net for timers)
+    workers: int = 128
+    heartbeat_concurrency: int = 32
+
+
+# ---------------------------------------------------------------- names and addresses
+def node_names(n: int, config: HollowConfig) -> list[str]:
+    if config.node_names:
+        return list(config.node_names)
+    return [f"{config.name_prefix}{config.first_index + i}" for i in range(n)]
+
+
+def node_index(name: str) -> int:
+    """A stable number per node name (its trailing digits, else a hash): addresses derive from it."""
+    m = re.search(r"(\d+)$", name)
+    return int(m.group(1)) % 65536 if m else zlib.crc32(name.encode()) % 65536
+
+
+def host_ip(index: int) -> str:
+    """172.16.0.1 for node 0: hosts count from .1, as on a real subnet."""
+    n = index + 1
+    return f"172.{16 + n // 65536 % 16}.{n // 256 % 256}.{n % 256}"
+
+
+def pod_cidr(index: int) -> str:
+    return f"10.{index // 256 % 256}.{index % 256}.0/24"
+
+
+class IPAllocator:
+    """Pod IPs from a node's /24 (.2 to .254), reused once freed."""
+
+    def __init__(self, cidr: str) -> None:
+        self.prefix = cidr.rsplit(".", 1)[0] + "."
+        self._free = list(range(254, 1, -1))
+        self._used: set[str] = set()
+
+    def allocate(self) -> str:
+        if not self._free:
+            return ""
+        ip = self.prefix + str(self._free.pop())
+        self._used.add(ip)
+        return ip
+
+    def reserve(self, ip: str) -> bool:
+        last = ip.rsplit(".", 1)[-1]
+        if not ip.startswith(self.prefix) or not last.isdigit() or int(last) not in self._free:
+            return False
+        self._free.remove(int(last))
+        self._used.add(ip)
+        return True
+
+    def release(self, ip: str) -> None:
+        if ip in self._used:
+            self._used.discard(ip)
+            self._free.append(int(ip.rsplit(".", 1)[-1]))
+
+
+def image_matches(image: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(image, p) for p in patterns if p)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- simulated state
+@dataclass
+class ContainerSim:
+    name: str
+    image: str
+    started: float | None = None          # monotonic
+    started_at: str = ""                  # wall clock, RFC 3339
+    restarts: int = 0
+    last_started_at: str = ""
+    last_finished_at: str = ""
+    pull_attempts: int = 0
+    pull_failed_at: float | None = None
+    next_pull_at: float | None = None
+    backoff_reported: int = 0
+
+
+@dataclass
+class PodSim:
+    uid: str
+    key: str
+    node: str
+    seen: float                           # monotonic: when the runner first saw it bound here
+    start_time: str
+    ip: str = ""
+    containers: dict[str, ContainerSim] = field(default_factory=dict)
+    stopping_since: float | None = None
+    written_rv: str = ""
+    last_written: Any = None
+
+
+def _annotation_float(pod: Any, name: str, default: float) -> float:
+    raw = pod.metadata.annotations.get(ANNOTATION + name)
+    try:
+        return float(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def _set_condition(status: Any, type_: str, value: str, reason: str, message: str, now: str) -> None:
+    for c in status.conditions:
+        if c.type == type_:
+            if c.status != value:
+                c.last_transition_time = now
+            c.status, c.reason, c.message = value, reason, message
+            return
+    status.conditions.add(type=type_, status=value, reason=reason, message=message, last_transition_time=now)
+
+
+_CONDITION_ORDER = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
+
+
+# ---------------------------------------------------------------- events
+class HollowRecorder(EventRecorder):
+    """Kubelet events with `involvedObject.fieldPath` (spec.containers{name}), created first, bounded."""
+
+    def __init__(self, client: Client, host: str, enabled: bool = True, max_in_flight: int = 16) -> None:
+        super().__init__(client, COMPONENT, host)
+        self.enabled = enabled
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    def container_event(self, pod: Any, node: str, container: str, type_: str, reason: str, message: str) -> None:
+        if not self.enabled:
+            return
+        task = asyncio.create_task(self._create(pod, node, container, type_, reason, message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _create(self, pod: Any, node: str, container: str, type_: str, reason: str, message: str) -> None:
+        md = pod.metadata
+        async with self._slots:
+            now = rfc3339(utc_now())
+            digest = hashlib.sha1(f"Pod/{md.uid}/{reason}/{message}/{self.component}".encode()).hexdigest()[:10]
+            ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
+                          first_timestamp=now, last_timestamp=now, count=1, reporting_component=self.component,
+                          reporting_instance=node)
+            ev.metadata.name, ev.metadata.namespace = f"{md.name}.{digest}", md.namespace
+            ev.involved_object.CopyFrom(pb.ObjectReference(
+                kind="Pod", namespace=md.namespace, name=md.name, uid=md.uid, api_version="v1",
+                field_path=f"spec.containers{{{container}}}" if container else ""))
+            ev.source.component, ev.source.host = self.component, node
+            try:
+                await self.client.create(ev)
+                return
+            except errors.AlreadyExists:
+                pass
+            except errors.ApiError as e:
+                log.debug("event %s on %s/%s not recorded: %s", reason, md.namespace, md.name, e)
+                return
+            for _ in range(3):   # a repeat: count it on the existing event
+                try:
+                    old = await self.client.get("Event", ev.metadata.name, md.namespace)
+                    old.count += 1
+                    old.last_timestamp = now
+                    await self.client.update(old)
+                    return
+                except errors.Conflict:
+                    continue
+                except errors.ApiError as e:
+                    log.debug("event %s on %s/%s not counted: %s", reason, md.namespace, md.name, e)
+                    return
+
+
+# ---------------------------------------------------------------- the runner
+class HollowRunner:
+    """Many simulated nodes sharing one pod informer, one work queue and one heartbeat task."""
+
+    def __init__(self, client: Client, names: list[str], config: HollowConfig, clock: Clock | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.clock: Clock = clock or RealClock()
+        self.agents: dict[str, NodeAgent] = {}
+        self.ips: dict[str, IPAllocator] = {}
+        self.host_ips: dict[str, str] = {}
+        for name in names:
+            idx = node_index(name)
+            cfg = NodeConfig(name=name, cpu=config.cpu, memory=config.memory, pods=config.max_pods,
+                             internal_ip=host_ip(idx), pod_cidr=pod_cidr(idx),
+                             labels={HOLLOW_LABEL: "true", **config.labels}, taints=list(config.taints),
+                             container_runtime_version=RUNTIME_VERSION, os_image="kubelab hollow node (simulated)",
+                             kernel_version="hollow", machine_id=_digest("machine", name)[:32])
+            self.agents[name] = NodeAgent(client, cfg)
+            self.ips[name] = IPAllocator(cfg.pod_cidr)
+            self.host_ips[name] = cfg.internal_ip
+        self.heartbeats = HeartbeatGroup(list(self.agents.values()), config.heartbeat, config.heartbeat_concurrency)
+        self.pods = Informer(client, "Pod")
+        self.pods.add_index("node", by_node)
+        self.queue: WorkQueue[str] = WorkQueue(name="hollow-pods", base_delay=0.05, max_delay=5.0)
+        self.sims: dict[str, PodSim] = {}
+        self.recorder = HollowRecorder(client, "", config.events)
+        self.pods.add_handlers(self._on_add, self._on_update, self._on_delete)
+
+    # ------------------------------------------------------------ handlers: objects to keys
+    def _ours(self, pod: Any) -> bool:
+        return pod.spec.node_name in self.agents
+
+    def _on_add(self, pod: Any) -> None:
+        if self._ours(pod):
+            self.queue.add(kinds.key_of(pod))
+
+    def _on_update(self, old: Any, new: Any) -> None:
+        key = kinds.key_of(new)
+        sim = self.sims.get(key)
+        if sim is not None and sim.written_rv == new.metadata.resource_version:
+            return     # the echo of our own status write
+        if self._ours(new) or sim is not None:
+            self.queue.add(key)
+
+    def _on_delete(self, pod: Any) -> None:
+        key = kinds.key_of(pod)
+        if key in self.sims:
+            self._drop(key)
+
+    # ------------------------------------------------------------ per-pod state
+    def _drop(self, key: str) -> None:
+        sim = self.sims.pop(key, None)
+        if sim is not None and sim.ip:
+            self.ips[sim.node].release(sim.ip)
+
+    def _adopt_or_create(self, pod: Any) -> PodSim:
+        """A pod newly seen here; if it already runs (the runner restarted), carry its state on."""
+        now = self.clock.now()
+        key, node = kinds.key_of(pod), pod.spec.node_name
+        sim = PodSim(pod.metadata.uid, key, node, now, pod.status.start_time or rfc3339(utc_now()))
+        st = pod.status
+        if st.pod_ip and st.host_ip == self.host_ips[node] and self.ips[node].reserve(st.pod_ip):
+            sim.ip = st.pod_ip
+            sim.seen = now - 1e6        # long past any start delay
+            for cs in st.container_statuses:
+                c = sim.containers[cs.name] = ContainerSim(cs.name, cs.image, restarts=cs.restart_count)
+                if cs.state.HasField("running"):
+                    c.started, c.started_at = now - 1e6, cs.state.running.started_at
+        else:
+            sim.ip = self.ips[node].allocate()
+        self.sims[key] = sim
+        return sim
+
+    # ------------------------------------------------------------ the work
+    async def sync(self, key: str) -> None:
+        pod = self.pods.get(key)
+        sim = self.sims.get(key)
+        if pod is None or not self._ours(pod):
+            if sim is not None:
+                self._drop(key)
+            return
+        if sim is not None and (sim.uid != pod.metadata.uid or sim.node != pod.spec.node_name):
+            self._drop(key)
+            sim = None
+        if sim is None:
+            sim = self._adopt_or_create(pod)
+        if sim.last_written is not None and int(sim.last_written.metadata.resource_version) > int(
+                pod.metadata.resource_version or 0):
+            base = sim.last_written     # our own write is newer than what the informer has shown yet
+        else:
+            base = pod
+        if pod.metadata.deletion_timestamp:
+            await self._stop(pod, sim)
+            return
+        if pod.status.phase in ("Succeeded", "Failed"):
+            return
+        now = self.clock.now()
+        status, wake = self.desired_status(base, sim, now)
+        if status != base.status:
+            await self._write(base, sim, status)
+        if wake is not None:
+            self.queue.add_after(key, max(0.0, wake - now))
+
+    async def _write(self, base: Any, sim: PodSim, status: Any) -> None:
+        new = pb.Pod()
+        new.CopyFrom(base)
+        new.status.CopyFrom(status)
+        try:
+            written = await self.client.update_status(new)
+        except errors.Conflict:
+            self.queue.add_after(sim.key, 0.05)    # our copy was stale: the informer will catch up
+            return
+        except errors.NotFound:
+            self._drop(sim.key)
+            return
+        sim.last_written, sim.written_rv = written, written.metadata.resource_version
+
+    async def _stop(self, pod: Any, sim: PodSim) -> None:
+        now = self.clock.now()
+        if sim.stopping_since is None:
+            sim.stopping_since = now
+            for c in sim.containers.values():
+                if c.started is not None:
+                    self.recorder.container_event(pod, sim.node, c.name, "Normal", "Killing",
+                                                  f"Stopping container {c.name}")
+        md = pod.metadata
+        grace = md.deletion_grace_period_seconds if md.HasField("deletion_grace_period_seconds") else 30
+        due = sim.stopping_since + min(self.config.stop_delay, float(grace))
+        if now < due:
+            self.queue.add_after(sim.key, due - now)
+            return
+        try:
+            await self.client.delete("Pod", md.name, md.namespace, grace_period_seconds=0, precondition_uid=md.uid)
+            log.debug("pod %s stopped and deleted", sim.key)
+        except (errors.NotFound, errors.Conflict):
+            pass
+        self._drop(sim.key)
+
+    # ------------------------------------------------------------ the simulation (no I/O but events)
+    def desired_status(self, pod: Any, sim: PodSim, now: float) -> tuple[Any, float | None]:
+        """The status the simulated containers have at `now`, and when it will change next."""
+        cfg = self.config
+        wall = rfc3339(utc_now())
+        st = pb.PodStatus()
+        st.CopyFrom(pod.status)
+        st.host_ip = self.host_ips[sim.node]
+        st.start_time = st.start_time or sim.start_time
+        wake: list[float] = []
+        created_at = sim.seen + _annotation_float(pod, "start-delay", cfg.start_delay)
+        del st.container_statuses[:]
+        del st.init_container_statuses[:]
+        if now < created_at:
+            wake.append(created_at)
+            for c in pod.spec.containers:
+                cs = st.container_statuses.add(name=c.name, image=c.image, ready=False, restart_count=0, started=False)
+                cs.state.waiting.reason = "ContainerCreating"
+        else:
+            st.pod_ip = sim.ip
+            del st.pod_ips[:]
+            st.pod_ips.add(ip=sim.ip)
+            for c in pod.spec.init_containers:
+                ics = st.init_container_statuses.add(name=c.name, image=c.image, ready=True, restart_count=0,
+                                                     image_id=f"hollow://sha256:{_digest(c.image)}")
+                ics.state.terminated.CopyFrom(pb.ContainerStateTerminated(
+                    exit_code=0, reason="Completed", started_at=sim.start_time, finished_at=sim.start_time,
+                    container_id=f"hollow://{_digest(sim.uid, c.name)[:32]}"))
+            for c in pod.spec.containers:
+                st.container_statuses.append(self._container(pod, sim, c, now, wall, wake))
+        statuses = list(st.container_statuses)
+        unready = [cs.name for cs in statuses if not cs.ready]
+        pending = any(cs.state.HasField("waiting") and not cs.last_state.HasField("terminated") for cs in statuses)
+        st.phase = "Pending" if pending else "Running"
+        _set_condition(st, "Initialized", "True", "", "", wall)
+        ready_msg = f"containers with unready status: [{' '.join(unready)}]" if unready else ""
+        for type_ in ("Ready", "ContainersReady"):
+            _set_condition(st, type_, "False" if unready else "True", "ContainersNotReady" if unready else "",
+                           ready_msg, wall)
+        if not any(c.type == "PodScheduled" for c in st.conditions):
+            _set_condition(st, "PodScheduled", "True", "", "", wall)
+        ordered = [pb.Condition() for _ in st.conditions]
+        for dst, src in zip(ordered, sorted(st.conditions, key=lambda c: _CONDITION_ORDER.get(c.type, 9))):
+            dst.CopyFrom(src)
+        del st.conditions[:]
+        st.conditions.extend(ordered)
+        return st, (min(wake) if wake else None)
+
+    def _container(self, pod: Any, sim: PodSim, c: Any, now: float, wall: str, wake: list[float]) -> Any:
+        cfg = self.config
+        cs = sim.containers.get(c.name)
+        if cs is None or cs.image != c.image:
+            restarts = cs.restarts + 1 if cs is not None and cs.started is not None else 0
+            cs = sim.containers[c.name] = ContainerSim(c.name, c.image, restarts=restarts)
+        out = pb.ContainerStatus(name=c.name, image=c.image, restart_count=cs.restarts,
+                                 image_id=f"hollow://sha256:{_digest(c.image)}")
+        if cs.last_finished_at:
+            out.last_state.terminated.CopyFrom(pb.ContainerStateTerminated(
+                exit_code=137, reason="Error", started_at=cs.last_started_at, finished_at=cs.last_finished_at,
+                container_id=f"hollow://{_digest(sim.uid, c.name, cs.restarts - 1)[:32]}"))
+        if image_matches(c.image, cfg.missing_images):
+            self._pull_failure(pod, sim, cs, out, now, wake)
+            return out
+        if cs.started is None:
+            self._start(pod, sim, cs, c, now, wall)
+        elif self._liveness_fails(pod, c) and now >= cs.started + cfg.liveness_failure_after:
+            self._restart(pod, sim, cs, c, now, wall)
+        if self._liveness_fails(pod, c):
+            wake.append(cs.started + cfg.liveness_failure_after)   # type: ignore[operator]
+        out.container_id = f"hollow://{_digest(sim.uid, c.name, cs.restarts)[:32]}"
+        out.state.running.started_at = cs.started_at
+        out.started = True
+        out.ready = self._ready(pod, c, cs, now, wake)
+        return out
+
+    def _ready(self, pod: Any, c: Any, cs: ContainerSim, now: float, wake: list[float]) -> bool:
+        if (pod.metadata.annotations.get(ANNOTATION + "ready", "").lower() == "false"
+                or image_matches(c.image, self.config.never_ready_images)):
+            return False
+        delay = _annotation_float(pod, "ready-delay", self.config.ready_delay)
+        if c.HasField("readiness_probe"):
+            delay = max(delay, float(c.readiness_probe.initial_delay_seconds))
+        ready_at = cs.started + delay   # type: ignore[operator]
+        if now >= ready_at:
+            return True
+        wake.append(ready_at)
+        return False
+
+    def _liveness_fails(self, pod: Any, c: Any) -> bool:
+        return (pod.metadata.annotations.get(ANNOTATION + "liveness", "").lower() == "fail"
+                or image_matches(c.image, self.config.failing_liveness_images))
+
+    def _start(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
+        cs.started, cs.started_at = now, wall
+        ev = self.recorder.container_event
+        if c.image_pull_policy == "Always":
+            ev(pod, sim.node, c.name, "Normal", "Pulling", f'Pulling image "{c.image}"')
+            ev(pod, sim.node, c.name, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in 0s')
+        else:
+            ev(pod, sim.node, c.name, "Normal", "Pulled", f'Container image "{c.image}" already present on machine')
+        ev(pod, sim.node, c.name, "Normal", "Created", f"Created container {c.name}")
+        ev(pod, sim.node, c.name, "Normal", "Started", f"Started container {c.name}")
+
+    def _restart(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
+        ev = self.recorder.container_event
+        ev(pod, sim.node, c.name, "Warning", "Unhealthy", "Liveness probe failed: simulated failure (hollow node)")
+        ev(pod, sim.node, c.name, "Normal", "Killing",
+           f"Container {c.name} failed liveness probe, will be restarted")
+        cs.last_started_at, cs.last_finished_at = cs.started_at, wall
+        cs.restarts += 1
+        self._start(pod, sim, cs, c, now, wall)
+
+    def _pull_backoff(self, attempts: int) -> float:
+        cfg = self.config
+        return min(cfg.image_pull_backoff * 2 ** max(0, attempts - 1), cfg.image_pull_backoff_max)
+
+    def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, now: float,
+                      wake: list[float]) -> None:
+        """ErrImagePull, then ImagePullBackOff until the next (failing) pull."""
+        ev = self.recorder.container_event
+        image = cs.image
+        error = (f"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": "
+                 f"manifest for {image} not found: manifest unknown (hollow node: image marked missing)")
+        if cs.next_pull_at is None or now >= cs.next_pull_at:
+            cs.pull_attempts += 1
+            cs.pull_failed_at = now
+            cs.next_pull_at = now + self._pull_backoff(cs.pull_attempts)
+            ev(pod, sim.node, cs.name, "Normal", "Pulling", f'Pulling image "{image}"')
+            ev(pod, sim.node, cs.name, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
+            ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ErrImagePull")
+        assert cs.pull_failed_at is not None
+        backoff_at = cs.pull_failed_at + min(self.config.err_image_pull_seconds,
+                                             self._pull_backoff(cs.pull_attempts) / 2)
+        if now < backoff_at:
+            out.state.waiting.reason, out.state.waiting.message = "ErrImagePull", error
+            wake.append(backoff_at)
+        else:
+            out.state.waiting.reason = "ImagePullBackOff"
+            out.state.waiting.message = f'Back-off pulling image "{image}"'
+            if cs.backoff_reported < cs.pull_attempts:
+                cs.backoff_reported = cs.pull_attempts
+                ev(pod, sim.node, cs.name, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+                ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ImagePullBackOff")
+        wake.append(cs.next_pull_at)
+        out.ready, out.started = False, False
+
+    # ------------------------------------------------------------ life cycle
+    def pods_on(self, node: str) -> list[Any]:
+        """The pods bound to one of our nodes (the informer's spec.nodeName index)."""
+        return self.pods.by_index("node", node)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.resync)
+            for name in self.agents:
+                for pod in self.pods_on(name):
+                    self.queue.add(kinds.key_of(pod))
+                await asyncio.sleep(0)
+
+    async def run(self) -> None:
+        """Register the nodes, then heartbeat and run pods until cancelled."""
+        await self.heartbeats.register_all()
+        log.info("%d hollow nodes registered", len(self.agents))
+        self.pods.start()
+        try:
+            await asyncio.gather(self.heartbeats.run(), self._resync(),
+                                 run_workers(self.queue, self.sync, self.config.workers, logger=log))
+        finally:
+            self.queue.shut_down(discard_queued=True)
+            await self.pods.stop()
+
+
+async def run_hollow_nodes(client: Client, n: int, config: HollowConfig) -> None:
+    """Run `n` hollow nodes (or `config.node_names`) until cancelled; `kubelab-kubelet --runtime hollow` uses this."""
+    await HollowRunner(client, node_names(n, config), config).run()
+
+
+# ---------------------------------------------------------------- CLI
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _labels(value: str) -> dict[str, str]:
+    out = {}
+    for item in _csv(value):
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected key=value")
+        out[k] = v
+    return out
+
+
+def _taints(value: str) -> list[pb.Taint]:
+    out = []
+    for item in _csv(value):
+        kv, sep, effect = item.rpartition(":")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected key=value:Effect")
+        k, _, v = kv.partition("=")
+        out.append(pb.Taint(key=k, value=v, effect=effect))
+    return out
+
+
+async def _serve(server: str, token: str, n: int, config: HollowConfig) -> None:
+    client = Client(server, token)     # inside the loop: grpc.aio channels belong to the loop that made them
+    task = asyncio.create_task(run_hollow_nodes(client, n, config))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("hollow nodes stopped")
+    finally:
+        await client.close()
+
+
+@click.command()
+@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER)")
+@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token ($KUBELAB_TOKEN)")
+@click.option("--nodes", "n", default=1, show_default=True, help="how many hollow nodes to run")
+@click.option("--name-prefix", default="hollow-node-", show_default=True)
+@click.option("--first-index", default=0, show_default=True, help="number of the first generated node name")
+@click.option("--node-names", default="", help="comma-separated node names (instead of --nodes)")
+@click.option("--nodes-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="file with one node name per line (instead of --nodes)")
+@click.option("--cpu", default="4", show_default=True, help="each node's cpu capacity")
+@click.option("--memory", default="16Gi", show_default=True, help="each node's memory capacity")
+@click.option("--max-pods", default=110, show_default=True)
+@click.option("--node-labels", default="", help="extra labels, k=v,...")
+@click.option("--register-with-taints", default="", help="taints, key=value:Effect,...")
+@click.option("--heartbeat", default=10.0, show_default=True, help="seconds between node status updates")
+@click.option("--start-delay", default=0.0, show_default=True, help="seconds a bound pod stays ContainerCreating")
+@click.option("--ready-delay", default=0.0, show_default=True, help="seconds from Running to Ready")
+@click.option("--stop-delay", default=0.5, show_default=True, help="simulated stop time of a deleted pod")
+@click.option("--missing-images", default="*:missing", show_default=True,
+              help="image patterns (fnmatch, comma-separated) whose pulls fail")
+@click.option("--never-ready-images", default="", help="image patterns whose containers never get ready")
+@click.option("--failing-liveness-images", default="", help="image patterns whose containers fail liveness")
+@click.option("--liveness-failure-after", default=10.0, show_default=True)
+@click.option("--image-pull-backoff", default=10.0, show_default=True, help="first back-off after a failed pull")
+@click.option("--events/--no-events", default=True, show_default=True, help="record kubelet Events")
+@click.option("--workers", default=128, show_default=True, help="pod status writes in flight at most")
+@click.option("-v", "--verbose", count=True)
+def main(server: str, token: str, n: int, name_prefix: str, first_index: int, node_names: str,
+         nodes_file: str | None, cpu: str, memory: str, max_pods: int, node_labels: str, register_with_taints: str,
+         heartbeat: float, start_delay: float, ready_delay: float, stop_delay: float, missing_images: str,
+         never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
+         image_pull_backoff: float, events: bool, workers: int, verbose: int) -> None:
+    """Hollow nodes: a SIMULATED kubelet running many fake nodes (for tests and scale)."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    names = list(_csv(node_names))
+    if nodes_file:
+        names += [line.strip() for line in Path(nodes_file).read_text().splitlines() if line.strip()]
+    try:
+        conn = kubeconfig.connection(server=server or None, token=token or None)
+    except kubeconfig.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    config = HollowConfig(node_names=names, name_prefix=name_prefix, first_index=first_index, cpu=cpu,
+                          memory=memory, max_pods=max_pods, labels=_labels(node_labels),
+                          taints=_taints(register_with_taints), heartbeat=heartbeat, start_delay=start_delay,
+                          ready_delay=ready_delay, stop_delay=stop_delay, missing_images=_csv(missing_images),
+                          never_ready_images=_csv(never_ready_images),
+                          failing_liveness_images=_csv(failing_liveness_images),
+                          liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
+                          events=events, workers=workers)
+    asyncio.run(_serve(conn.server, conn.token, n, config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""`kubelab-kubelet`: flags → Config → Kubelet(config).serve().
+
+    kubelab-kubelet --runtime docker --node-name node1 [--server H:P --token T]
+
+Life cycle of the Docker kubelet:
+
+    start:    reach Docker (fail fast, with the reason) → open the streaming
+              server (kubelet.streaming; its port goes into the Node) →
+              register the Node (kubelet.node) → start the pod manager
+              (kubelet.pods: informer of pods bound here, workers, docker
+              events, housekeeping) → heartbeat
+    SIGTERM:  stop syncing and serving; pods keep running (a restarted kubelet
+              adopts them; stopping a node is simulated by stopping its
+              container, not by the kubelet killing its pods)
+
+`--runtime hollow` runs kubelet/hollow.py's simulated node under this name instead.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kubelab import config as kubeconfig
+from kubelab.client import Client
+from kubelab.events import EventRecorder
+from kubelab.quantity import cpu_millis, format_bytes, to_bytes
+
+from .node import NodeAgent, NodeConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Config:
+    server: str
+    token: str
+    kubelet_token: str
+    node_name: str
+    runtime: str = "docker"
+    listen: str = "0.0.0.0:10250"
+    node_ip: str = ""
+    network: str = "kubelab"
+    pause_image: str = "kubelab/pause:latest"
+    docker_host: str = ""
+    cpu: str = ""
+    memory: str = ""
+    max_pods: int = 110
+    labels: dict[str, str] = field(default_factory=dict)
+    heartbeat: float = 10.0
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    resync: float = 10.0
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = "cluster.local"
+    service_cidr_route: str = ""
+    shutdown_grace: float = 2.0
+
+
+def host_cpu() -> str:
+    return str(os.cpu_count() or 1)
+
+
+def host_memory() -> str:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return format_bytes(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    return "4Gi"
+
+
+def detect_node_ip(network_hint: str = "") -> str:
+    """The address the apiserver reaches this kubelet on: in a container, its bridge address."""
+    try:
+        addrs = {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+        addrs = {a for a in addrs if not a.startswith("127.")}
+        if addrs:
+            return sorted(addrs)[0]
+    except OSError:
+        pass
+    # A host process: the address of the route to the outside (no packet is sent).
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+class Kubelet:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client: Client | None = None
+        self.runtime: Any = None
+        self.pods: Any = None
+        self.agent: NodeAgent | None = None
+        self.server: Any = None
+        self.health: Any = None
+        self.port = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._events_stop: Any = None
+
+    async def start(self) -> None:
+        from .docker_runtime import DockerRuntime, RuntimeError_
+        from .pods import PodConfig, PodManager
+        from .streaming import create_server
+        import threading
+
+        cfg = self.config
+        self.client = Client(cfg.server, cfg.token, namespace="default")
+        self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None)
+        try:
+            version = await self.runtime.version()
+        except Exception as e:  # noqa: BLE001
+            where = cfg.docker_host or "$DOCKER_HOST or /var/run/docker.sock"
+            raise SystemExit(f"kubelet: cannot reach the Docker engine ({where}): {e}") from None
+        node_ip = cfg.node_ip or detect_node_ip()
+        cpu, memory = cfg.cpu or host_cpu(), cfg.memory or host_memory()
+        recorder = EventRecorder(self.client, "kubelet", cfg.node_name)
+        pod_cfg = PodConfig(node_name=cfg.node_name, node_ip=node_ip, network=cfg.network, pause_image=cfg.pause_image,
+                            backoff_base=cfg.backoff_base, backoff_max=cfg.backoff_max, resync_period=cfg.resync,
+                            cluster_dns=cfg.cluster_dns, cluster_domain=cfg.cluster_domain,
+                            service_cidr_route=cfg.service_cidr_route, node_cpu_millis=cpu_millis(cpu),
+                            node_memory_bytes=to_bytes(memory))
+        self.pods = PodManager(self.client, self.runtime, recorder, pod_cfg)
+        self.server, self.port, self.health = await create_server(self.pods, cfg.listen, cfg.kubelet_token)
+        log.info("streaming server on port %d", self.port)
+        self.agent = NodeAgent(self.client, NodeConfig(
+            name=cfg.node_name, cpu=cpu, memory=memory, pods=cfg.max_pods, internal_ip=node_ip,
+            kubelet_port=self.port, labels=cfg.labels,
+            container_runtime_version=f"docker://{version.get('Version', 'unknown')}",
+            os_image=f"kubelab node ({version.get('OperatingSystem') or 'docker'})"))
+        self._tasks.append(asyncio.create_task(self.agent.run_heartbeats(cfg.heartbeat), name="heartbeats"))
+        try:
+            await self.pods.start()
+        except RuntimeError_ as e:
+            raise SystemExit(f"kubelet: {e.message}") from None
+        self._events_stop = threading.Event()
+        threading.Thread(target=self.runtime.watch_events, args=(self.pods.wake_threadsafe, self._events_stop),
+                         name="docker-events", daemon=True).start()
+        self._tasks.append(asyncio.create_task(self._runtime_health(), name="runtime-health"))
+        log.info("kubelet %s ready (node ip %s, pod network %s, docker %s)", cfg.node_name, node_ip, cfg.network,
+                 version.get("Version"))
+
+    async def _runtime_health(self) -> None:
+        """Ready only while Docker answers (the next heartbeat carries it)."""
+        assert self.agent is not None
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            try:
+                await asyncio.wait_for(self.runtime.version(), 10)
+                self.agent.set_ready(True)
+            except Exception as e:  # noqa: BLE001
+                log.warning("container runtime is down: %s", e)
+                self.agent.set_ready(False, "KubeletNotReady", f"container runtime is down: {e}")
+
+    async def stop(self) -> None:
+        if self._events_stop is not None:
+            self._events_stop.set()
+            self.runtime.stop_events()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.pods is not None:
+            await self.pods.stop()
+            await self.pods.recorder.flush()
+        if self.server is not None:
+            await self.server.stop(self.config.shutdown_grace)
+        if self.client is not None:
+            await self.client.close()
+        if self.runtime is not None:
+            self.runtime.close()
+
+    async def serve(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("shutting down (pods keep running)")
+        await self.stop()
+
+
+async def _serve_hollow(cfg: Config) -> None:
+    from .hollow import HollowConfig, run_hollow_nodes
+    async with Client(cfg.server, cfg.token) as client:
+        task = asyncio.create_task(run_hollow_nodes(client, 1, HollowConfig(
+            node_names=[cfg.node_name], cpu=cfg.cpu or "4", memory=cfg.memory or "16Gi", max_pods=cfg.max_pods,
+            labels=cfg.labels, heartbeat=cfg.heartbeat, image_pull_backoff=cfg.backoff_base,
+            image_pull_backoff_max=cfg.backoff_max)))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _read(value: str, path: str, env: str) -> str:
+    if value:
+        return value
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(env, "")
+
+
+def _labels(value: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in value.split(","))):
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER, else kubeconfig)")
+@click.option("--token", default="", help="bearer token for the apiserver ($KUBELAB_TOKEN)")
+@click.option("--token-file", default="", help="file holding the apiserver token")
+@click.option("--kubelet-token-file", default="", help="token the apiserver presents to this kubelet "
+                                                        "($KUBELAB_KUBELET_TOKEN)")
+@click.option("--node-name", envvar="KUBELAB_NODE_NAME", default="", help="default: the host name")
+@click.option("--runtime", type=click.Choice(["docker", "hollow"]), default="docker", show_default=True)
+@click.option("--listen", default="0.0.0.0:10250", show_default=True, help="streaming server address (port 0: any)")
+@click.option("--node-ip", envvar="KUBELAB_NODE_IP", default="", help="InternalIP to report (default: detected)")
+@click.option("--pod-network", default="kubelab", show_default=True, help="Docker network pods are attached to")
+@click.option("--pause-image", default="kubelab/pause:latest", show_default=True)
+@click.option("--docker-host", default="", help="Docker endpoint (default: $DOCKER_HOST or the local socket)")
+@click.option("--cpu", default="", help="cpu capacity to report (default: the host's)")
+@click.option("--memory", default="", help="memory capacity to report (default: the host's)")
+@click.option("--max-pods", default=110, show_default=True)
+@click.option("--node-labels", default="", help="extra node labels k=v,...")
+@click.option("--node-status-update-frequency", "heartbeat", default=10.0, show_default=True,
+              help="seconds between node heartbeats")
+@click.option("--backoff-base", default=10.0, show_default=True, help="first restart/pull back-off, doubling")
+@click.option("--backoff-max", default=300.0, show_default=True, help="longest back-off")
+@click.option("--sync-frequency", "resync", default=10.0, show_default=True, help="seconds between pod resyncs")
+@click.option("--cluster-dns", default="", help="DNS server IPs for pods (comma-separated)")
+@click.option("--cluster-domain", default="cluster.local", show_default=True)
+@click.option("--route-service-cidr", "service_cidr_route", default="",
+              help="route this range from every pod to this node (userspace service proxy)")
+@click.option("-v", "--verbose", count=True)
+def main(server: str, token: str, token_file: str, kubelet_token_file: str, node_name: str, runtime: str,
+         listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str, memory: str,
+         max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float, resync: float,
+         cluster_dns: str, cluster_domain: str, service_cidr_route: str, verbose: int) -> None:
+    """The kubelab kubelet: runs the pods bound to its node as Docker containers."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = _read(token, token_file, "KUBELAB_TOKEN")
+    try:
+        conn = kubeconfig.connection(server=server or None, token=token or None)
+    except kubeconfig.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    cfg = Config(server=conn.server, token=conn.token,
+                 kubelet_token=_read("", kubelet_token_file, "KUBELAB_KUBELET_TOKEN"),
+                 node_name=node_name or socket.gethostname(), runtime=runtime, listen=listen, node_ip=node_ip,
+                 network=pod_network, pause_image=pause_image, docker_host=docker_host, cpu=cpu, memory=memory,
+                 max_pods=max_pods, labels=_labels(node_labels), heartbeat=heartbeat, backoff_base=backoff_base,
+                 backoff_max=backoff_max, resync=resync,
+                 cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
+                 cluster_domain=cluster_domain, service_cidr_route=service_cidr_route)
+    if runtime == "hollow":
+        asyncio.run(_serve_hollow(cfg))
+        return
+    if not cfg.kubelet_token:
+        raise click.ClickException("no kubelet token: pass --kubelet-token-file or set KUBELAB_KUBELET_TOKEN "
+                                   "(the apiserver's --kubelet-token-file)")
+    asyncio.run(Kubelet(cfg).serve())
+
+
+if __name__ == "__main__":
+    main()

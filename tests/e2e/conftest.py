@@ -1,0 +1,154 @@
+"""End-to-end tier: the compose lab, real containers, the real CLI.
+
+`lab` (session scope) builds missing images, brings the lab up once through
+`kubelab.lab.up` (what `kubelab cluster up` runs) with its own kubeconfig in
+a temporary directory, and removes it at the end (`kubelab.lab.down`). The
+lab's container names are fixed (kubelab-node1, ...), so a lab already
+running on this engine is taken over and removed afterwards.
+
+Tests drive the CLI as a user would (`kubelab ...` as a subprocess) and look
+at Docker directly where that is the point (docker kill, docker stop of a
+node). Skips only when docker is not available.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+NAMESPACE = "e2e"
+
+
+def docker_ok() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def compose_ok() -> bool:
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return True
+    return shutil.which("docker-compose") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Lab tests run after the rest, and test_zz_down's cluster down last of all."""
+    items.sort(key=lambda i: (2 if "test_zz_down" in i.nodeid else 1 if "lab" in getattr(i, "fixturenames", ())
+                              else 0))
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not docker_ok():
+        pytest.skip("docker is not available")
+    if not compose_ok():
+        pytest.skip("neither `docker compose` nor docker-compose is installed")
+    from kubelab import lab as kubelab_lab
+    tmp = tmp_path_factory.mktemp("lab")
+    old = os.environ.get("KUBELAB_CONFIG")
+    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
+    try:
+        info = kubelab_lab.up(quiet=False, timeout=240)
+        info["kubeconfig"] = str(tmp / "kubeconfig")
+        kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
+                namespace=None)
+        yield info
+    finally:
+        try:
+            kubelab_lab.down(quiet=True)
+        finally:
+            if old is None:
+                os.environ.pop("KUBELAB_CONFIG", None)
+            else:
+                os.environ["KUBELAB_CONFIG"] = old
+
+
+# ---------------------------------------------------------------- helpers
+def kubectl(*args: str, check: bool = True, timeout: float = 60, input: str | None = None,
+            namespace: str | None = NAMESPACE) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "kubectl"] + (["-n", namespace] if namespace else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise AssertionError(f"kubelab {' '.join(args)} -> exit {p.returncode}\nstdout: {p.stdout}\n"
+                             f"stderr: {p.stderr}")
+    return p
+
+
+def kubectl_argv(*args: str, namespace: str | None = NAMESPACE) -> list[str]:
+    return [sys.executable, "-m", "kubectl"] + (["-n", namespace] if namespace else []) + list(args)
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} -> exit {p.returncode}\n{p.stderr}")
+    return p
+
+
+def apply(manifest: str) -> None:
+    kubectl("apply", "-f", "-", input=manifest)
+
+
+def get_json(kind: str, name: str) -> dict[str, Any]:
+    return json.loads(kubectl("get", kind, name, "-o", "json").stdout)
+
+
+def pod_row(name: str) -> dict[str, str]:
+    """The `kubelab get pod NAME` row: NAME, READY, STATUS, RESTARTS (the count only)."""
+    lines = kubectl("get", "pod", name).stdout.splitlines()
+    parts = lines[1].split()
+    return {"NAME": parts[0], "READY": parts[1], "STATUS": parts[2], "RESTARTS": parts[3]}
+
+
+def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+            last = value
+        except AssertionError as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
+        time.sleep(interval)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:5]}"
+
+
+def wait_running_ready(name: str, timeout: float = 60) -> dict[str, str]:
+    def ok() -> dict[str, str] | None:
+        row = pod_row(name)
+        ready, total = row["READY"].split("/")
+        return row if row["STATUS"] == "Running" and ready == total else None
+    return wait_for(ok, timeout, f"pod {name} Running and Ready")
+
+
+def pod_containers(pod: str, container: str | None = None, running: bool = True) -> list[str]:
+    """Docker ids of a pod's containers (app containers only when `container` is given)."""
+    args = ["ps", "-q", "--filter", f"label=io.kubelab.pod={pod}", "--filter", f"label=io.kubelab.namespace={NAMESPACE}"]
+    if not running:
+        args.insert(1, "-a")
+    if container:
+        args += ["--filter", f"label=io.kubelab.container={container}"]
+    return docker(*args).stdout.split()
+
+
+def describe(name: str) -> str:
+    return kubectl("describe", "pod", name, check=False).stdout
+
+
+REPO = Path(__file__).resolve().parents[2]

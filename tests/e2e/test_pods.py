@@ -1,0 +1,211 @@
+"""Pods on the Docker kubelet: sandbox, emptyDir, restarts, probes, image pulls, limits.
+
+All pods of this module are created at once (module fixture), so their
+waits overlap; each test then checks its own pod.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import (NAMESPACE, apply, describe, docker, get_json, kubectl, pod_containers, pod_row, unique,
+                       wait_for, wait_running_ready)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+NAMES = {k: unique(k) for k in ("shared", "killme", "health", "missing", "oom")}
+
+MANIFESTS = f"""
+# seed 001-11's pattern: a web server writing its access log into an emptyDir,
+# a log reader in the same pod reading it; the reader also reaches the server on localhost.
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['shared']}, labels: {{app: shared}}}}
+spec:
+  containers:
+  - name: nginx
+    image: kubelab/web
+    command: ["sh", "-c", "kubelab-web | tee -a /var/log/nginx/access.log"]
+    volumeMounts: [{{name: nginx-log, mountPath: /var/log/nginx}}]
+  - name: log-reader
+    image: kubelab/busybox
+    command: ["sh", "-c", "touch /var/log/nginx/access.log; tail -F /var/log/nginx/access.log"]
+    volumeMounts: [{{name: nginx-log, mountPath: /var/log/nginx, readOnly: true}}]
+  volumes:
+  - name: nginx-log
+    emptyDir: {{}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['killme']}}}
+spec:
+  containers:
+  - name: app
+    image: kubelab/busybox
+    command: ["sleep", "3600"]
+---
+# seed 001-09 (sample-healthcheck) on kubelab/web
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['health']}, labels: {{app: sample-app}}}}
+spec:
+  containers:
+  - name: nginx-container
+    image: kubelab/web
+    ports: [{{containerPort: 80}}]
+    livenessProbe:
+      httpGet: {{path: /index.html, port: 80, scheme: HTTP}}
+      timeoutSeconds: 1
+      successThreshold: 1
+      failureThreshold: 2
+      initialDelaySeconds: 5
+      periodSeconds: 3
+    readinessProbe:
+      exec:
+        command: ["ls", "/usr/share/nginx/html/50x.html"]
+      timeoutSeconds: 1
+      successThreshold: 2
+      failureThreshold: 1
+      initialDelaySeconds: 5
+      periodSeconds: 3
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['missing']}}}
+spec:
+  containers:
+  - name: app
+    image: kubelab/does-not-exist:v1
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['oom']}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: kubelab/busybox
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    resources:
+      limits: {{memory: 16Mi, cpu: 500m}}
+"""
+
+
+@pytest.fixture(scope="module")
+def pods(lab: dict[str, Any]) -> dict[str, str]:
+    apply(MANIFESTS)
+    return NAMES
+
+
+def test_two_containers_share_an_empty_dir_and_localhost(pods: dict[str, str]) -> None:
+    name = pods["shared"]
+    wait_running_ready(name)
+    pod = get_json("pod", name)
+    assert pod["status"]["podIP"] and pod["status"]["hostIP"] and pod["status"]["startTime"]
+    # localhost is the pod's: the reader reaches nginx on 127.0.0.1:80
+    page = kubectl("exec", name, "-c", "log-reader", "--", "wget", "-qO-", "http://localhost:80/").stdout
+    assert "Welcome to kubelab web" in page
+    # the request nginx logged into the emptyDir shows up in the reader's output
+    logged = wait_for(lambda: "index.html" in kubectl("logs", name, "-c", "log-reader").stdout
+                      or '"/"' in kubectl("logs", name, "-c", "log-reader").stdout, 20,
+                      "the access log line in the log reader's output")
+    assert logged
+    # one network namespace, one hostname: the pod's name
+    assert kubectl("exec", name, "-c", "log-reader", "--", "hostname").stdout.strip() == name
+    assert kubectl("exec", name, "-c", "nginx", "--", "hostname").stdout.strip() == name
+    # the pod's containers are labelled on the engine
+    ids = pod_containers(name)
+    assert len(ids) == 3      # sandbox + 2
+    labels = docker("inspect", "--format", "{{json .Config.Labels}}", ids[0]).stdout
+    for key in ("io.kubelab.node", "io.kubelab.namespace", "io.kubelab.pod", "io.kubelab.uid",
+                "io.kubelab.container"):
+        assert key in labels
+
+
+def test_restarts_rise_after_docker_kill(pods: dict[str, str]) -> None:
+    name = pods["killme"]
+    wait_running_ready(name)
+    assert pod_row(name)["RESTARTS"] == "0"
+    (cid,) = pod_containers(name, "app")
+    docker("kill", cid)
+    row = wait_for(lambda: (r := pod_row(name))["RESTARTS"] == "1" and r["STATUS"] == "Running" and r,
+                   30, "RESTARTS 1 after docker kill")
+    assert row["READY"] == "1/1"
+    status = get_json("pod", name)["status"]["containerStatuses"][0]
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    assert status["restartCount"] == 1
+
+
+def test_liveness_restarts_and_readiness_gates_ready(pods: dict[str, str]) -> None:
+    name = pods["health"]
+    # readiness: successThreshold 2 after initialDelaySeconds 5 → Ready after ~8 s, not before 5
+    wait_running_ready(name, timeout=40)
+    # readiness gate: without 50x.html the exec probe fails once (failureThreshold 1) → 0/1, still Running
+    kubectl("exec", name, "--", "mv", "/usr/share/nginx/html/50x.html", "/tmp/50x.html")
+    wait_for(lambda: (r := pod_row(name))["READY"] == "0/1" and r["STATUS"] == "Running", 20,
+             "READY 0/1 while the readiness probe fails")
+    assert pod_row(name)["RESTARTS"] == "0"
+    kubectl("exec", name, "--", "mv", "/tmp/50x.html", "/usr/share/nginx/html/50x.html")
+    wait_for(lambda: pod_row(name)["READY"] == "1/1", 20, "READY 1/1 after two successes")
+    # liveness: index.html gone → httpGet 404 twice → killed and restarted → healthy again
+    kubectl("exec", name, "--", "rm", "/usr/share/nginx/html/index.html")
+    wait_for(lambda: pod_row(name)["RESTARTS"] == "1", 30, "a restart after the liveness probe failed")
+    wait_running_ready(name, timeout=40)
+    text = describe(name)
+    assert "Liveness probe failed: HTTP probe failed with statuscode: 404" in text
+    assert "failed liveness probe, will be restarted" in text
+    assert "Readiness probe failed" in text
+
+
+def test_missing_image_err_image_pull_then_image_pull_back_off(pods: dict[str, str]) -> None:
+    name = pods["missing"]
+    seen: list[str] = []
+
+    def status() -> str | None:
+        s = pod_row(name)["STATUS"]
+        if not seen or seen[-1] != s:
+            seen.append(s)
+        return s if "ErrImagePull" in seen and s == "ImagePullBackOff" else None
+    wait_for(status, 60, "ErrImagePull then ImagePullBackOff", interval=0.2)
+    assert seen.index("ErrImagePull") < seen.index("ImagePullBackOff")
+    text = describe(name)
+    assert "ImagePullBackOff" in text
+    assert 'Failed to pull image "kubelab/does-not-exist:v1"' in text
+    assert 'Back-off pulling image "kubelab/does-not-exist:v1"' in text
+    assert pod_row(name)["READY"] == "0/1"
+
+
+def test_over_limit_container_is_oom_killed(pods: dict[str, str]) -> None:
+    name = pods["oom"]
+    wait_for(lambda: pod_row(name)["STATUS"] == "OOMKilled", 40, "STATUS OOMKilled")
+    pod = get_json("pod", name)
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["reason"] == "OOMKilled"
+    assert term["exitCode"] == 137
+    assert pod["status"]["phase"] == "Failed"
+    # the limits reached Docker
+    (cid,) = pod_containers(name, "hog", running=False)
+    mem, cpus = docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", cid).stdout.split()
+    assert int(mem) == 16 * 1024 * 1024 and int(cpus) == 500_000_000
+
+
+def test_graceful_delete_shows_terminating_then_removes_containers(lab: dict[str, Any]) -> None:
+    name = unique("grace")
+    apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: app
+    image: kubelab/busybox
+    command: ["sh", "-c", "trap 'echo TERM received; sleep 2; exit 0' TERM; while true; do sleep 0.2; done"]
+""")
+    wait_running_ready(name)
+    kubectl("delete", "pod", name, "--wait=false")
+    wait_for(lambda: pod_row(name)["STATUS"] == "Terminating", 10, "STATUS Terminating")
+    # SIGTERM handled in ~2 s, well inside the 20 s grace; then the pod object and its containers go
+    wait_for(lambda: kubectl("get", "pod", name, check=False).returncode != 0, 30, "the pod to be deleted")
+    wait_for(lambda: not pod_containers(name, running=False), 30, "its containers to be removed")

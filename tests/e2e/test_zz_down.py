@@ -1,0 +1,43 @@
+"""`kubelab cluster down` leaves nothing behind (runs last: it removes the session's lab)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from .conftest import apply, docker, unique, wait_running_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def _cluster_down() -> subprocess.CompletedProcess[str]:
+    """`kubelab cluster down`, the user's command (kubectl/cluster.py → kubelab.lab.down)."""
+    return subprocess.run([sys.executable, "-m", "kubectl", "cluster", "down"], capture_output=True, text=True,
+                          timeout=240)
+
+
+def test_cluster_down_leaves_no_container_behind(lab: dict[str, Any]) -> None:
+    name = unique("leftover")
+    apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  containers:
+  - {{name: app, image: kubelab/busybox, command: [sleep, "3600"]}}
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+""")
+    wait_running_ready(name)
+    assert docker("ps", "-q", "--filter", "label=io.kubelab.node").stdout.strip()
+    p = _cluster_down()
+    assert p.returncode == 0, f"kubelab cluster down failed:\n{p.stdout}\n{p.stderr}"
+    for node in ("node1", "node2", "node3"):
+        left = docker("ps", "-aq", "--filter", f"label=io.kubelab.node={node}").stdout.strip()
+        assert left == "", f"pod containers of {node} left"
+    assert docker("ps", "-aq", "--filter", "label=io.kubelab.lab").stdout.strip() == "", "lab containers left"
+    for node in ("node1", "node2", "node3"):
+        left = docker("volume", "ls", "-q", "--filter", f"label=io.kubelab.node={node}").stdout.strip()
+        assert left == "", f"emptyDir volumes of {node} left"
+    assert docker("network", "inspect", "kubelab", check=False).returncode != 0, "the kubelab network is left"

@@ -1,0 +1,246 @@
+"""Hollow nodes (the SIMULATED kubelet) on a real apiserver; pods are bound by hand (no scheduler).
+
+Each node runs in its own `python -m kubelet.hollow` process so a test can
+SIGKILL one node.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+
+from kubelab import errors, launcher
+from kubelab.client import Client
+from kubelab.v1 import objects_pb2 as pb
+from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+HOLLOW_ARGS = ["--heartbeat", "1", "--start-delay", "1", "--ready-delay", "1", "--image-pull-backoff", "4",
+               "--cpu", "2", "--memory", "8Gi", "--max-pods", "20"]
+
+
+def spawn_hollow(info: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": info["token"]}
+    log = open(Path(info["state_path"]) / "logs" / f"hollow-{name}.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "kubelet.hollow", "-v", "--node-names", name, *HOLLOW_ARGS],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    info["hollow"].append(proc)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not launcher.shutil.which("etcd"):
+        pytest.skip("etcd is not installed")
+    tmp = tmp_path_factory.mktemp("hollow")
+    old = os.environ.get("KUBELAB_CONFIG")
+    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
+    state = tmp / "state"
+    info = asyncio.run(launcher.up_local(state_dir=state, components=()))
+    info["state_path"] = state
+    info["hollow"] = []
+    try:
+        spawn_hollow(info, "hn-a")
+        spawn_hollow(info, "hn-b")
+        yield info
+    finally:
+        for proc in info["hollow"]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        launcher.down_local(state)
+        if old is None:
+            os.environ.pop("KUBELAB_CONFIG", None)
+        else:
+            os.environ["KUBELAB_CONFIG"] = old
+
+
+@pytest.fixture
+async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
+    c = Client(cluster["server"], cluster["token"])
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = await fetch()
+        except errors.NotFound as e:
+            value = e
+        if ok(value):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
+
+
+async def get_node(c: Client, name: str) -> Any:
+    return await c.get("Node", name)
+
+
+def exists(obj: Any) -> bool:
+    return not isinstance(obj, Exception)
+
+
+def cond(obj: Any, type_: str) -> Any:
+    return next((c for c in obj.status.conditions if c.type == type_), None)
+
+
+async def bound_pod(c: Client, name: str, node: str, image: str = "nginx:1.16",
+                    annotations: dict[str, str] | None = None) -> Any:
+    p = pb.Pod(api_version="v1", kind="Pod")
+    p.metadata.name, p.metadata.namespace = name, "default"
+    p.metadata.annotations.update(annotations or {})
+    p.spec.containers.add(name="app", image=image)
+    created = await c.create(p)
+    await c.bind("default", name, node, created.metadata.uid)
+    return created
+
+
+async def pod_events(c: Client, name: str) -> list[Any]:
+    evs, _ = await c.list("Event", "default")
+    return [e for e in evs if e.involved_object.name == name]
+
+
+# ---------------------------------------------------------------- pure helpers
+@pytest.mark.parametrize("image,patterns,expected", [
+    ("nginx:missing", ("*:missing",), True),
+    ("nginx:1.16", ("*:missing",), False),
+    ("jocatalin/kubernetes-bootcamp:v10", ("*:missing", "jocatalin/kubernetes-bootcamp:v10"), True),
+    ("registry/app:v1", ("registry/*",), True),
+])
+def test_image_matches(image: str, patterns: tuple[str, ...], expected: bool) -> None:
+    assert image_matches(image, patterns) is expected
+
+
+def test_addresses_derive_from_the_node_number() -> None:
+    assert node_index("hollow-node-7") == 7
+    assert (host_ip(0), host_ip(300), pod_cidr(300)) == ("172.16.0.1", "172.16.1.45", "10.1.44.0/24")
+    ips = IPAllocator("10.0.3.0/24")
+    a, b = ips.allocate(), ips.allocate()
+    assert (a, b) == ("10.0.3.2", "10.0.3.3")
+    ips.release(a)
+    assert ips.allocate() == a and ips.reserve("10.0.3.9") and not ips.reserve("10.0.3.9")
+
+
+# ---------------------------------------------------------------- against the cluster
+async def test_registers_nodes_with_capacity_and_heartbeats(client: Client) -> None:
+    node = await until(lambda: get_node(client, "hn-a"), exists, 20, "hn-a")
+    md, st = node.metadata, node.status
+    assert md.labels["kubernetes.io/hostname"] == "hn-a" and md.labels["kubelab.io/hollow"] == "true"
+    assert dict(st.capacity) == {"cpu": "2", "memory": "8Gi", "pods": "20"}
+    assert dict(st.allocatable) == {"cpu": "2", "memory": "8Gi", "pods": "20"}
+    assert {a.type for a in st.addresses} == {"InternalIP", "Hostname"}
+    assert st.node_info.kubelet_version.startswith("v") and st.node_info.container_runtime_version.startswith(
+        "hollow://")
+    assert st.daemon_endpoints.kubelet_endpoint.port == 10250
+    ready = cond(node, "Ready")
+    assert (ready.status, ready.reason) == ("True", "KubeletReady")
+    first = ready.last_heartbeat_time
+    later = await until(lambda: get_node(client, "hn-a"), lambda n: cond(n, "Ready").last_heartbeat_time > first,
+                        10, "a newer heartbeat")
+    assert cond(later, "Ready").last_transition_time == ready.last_transition_time
+
+
+async def test_pod_goes_pending_running_ready_with_events(client: Client) -> None:
+    await until(lambda: get_node(client, "hn-a"), exists, 20, "hn-a")
+    await bound_pod(client, "web", "hn-a")
+    p = await until(lambda: client.get("Pod", "web"), lambda p: bool(p.status.container_statuses), 10, "a status")
+    assert p.status.phase == "Pending"
+    assert p.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    p = await until(lambda: client.get("Pod", "web"), lambda p: p.status.phase == "Running", 10, "Running")
+    cs = p.status.container_statuses[0]
+    assert cs.state.running.started_at and cs.restart_count == 0 and cs.started
+    assert p.status.pod_ip.startswith("10.") and p.status.host_ip.startswith("172.16.") and p.status.start_time
+    p = await until(lambda: client.get("Pod", "web"), lambda p: cond(p, "Ready").status == "True", 10, "Ready")
+    assert [c.type for c in p.status.conditions] == ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+    assert all(c.status == "True" for c in p.status.conditions)
+    evs = await until(lambda: pod_events(client, "web"), lambda es: len(es) >= 3, 10, "kubelet events")
+    assert {e.reason for e in evs} >= {"Pulled", "Created", "Started"}
+    assert all(e.source.component == "kubelet" and e.source.host == "hn-a" for e in evs)
+    assert all(e.involved_object.field_path == "spec.containers{app}" for e in evs)
+
+
+async def test_never_ready_annotation(client: Client) -> None:
+    await bound_pod(client, "lazy", "hn-a", annotations={"hollow.kubelab.io/ready": "false"})
+    p = await until(lambda: client.get("Pod", "lazy"), lambda p: p.status.phase == "Running", 10, "Running")
+    await asyncio.sleep(1.5)
+    p = await client.get("Pod", "lazy")
+    ready = cond(p, "Ready")
+    assert (ready.status, ready.reason) == ("False", "ContainersNotReady")
+    assert ready.message == "containers with unready status: [app]"
+
+
+async def test_missing_image_errimagepull_then_backoff(client: Client) -> None:
+    await bound_pod(client, "broken", "hn-a", image="nginx:missing")
+    p = await until(lambda: client.get("Pod", "broken"),
+                    lambda p: p.status.container_statuses and p.status.container_statuses[0].state.waiting.reason
+                    == "ErrImagePull", 10, "ErrImagePull")
+    assert p.status.phase == "Pending" and cond(p, "Ready").status == "False"
+    p = await until(lambda: client.get("Pod", "broken"),
+                    lambda p: p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff", 10,
+                    "ImagePullBackOff")
+    assert p.status.container_statuses[0].state.waiting.message == 'Back-off pulling image "nginx:missing"'
+    evs = await until(lambda: pod_events(client, "broken"), lambda es: any(e.reason == "BackOff" for e in es), 10,
+                      "BackOff event")
+    by_reason = {(e.reason, e.message.split(":")[0]) for e in evs}
+    assert ("Pulling", 'Pulling image "nginx') in by_reason
+    assert ("Failed", 'Failed to pull image "nginx') in by_reason
+    assert ("Failed", "Error") in by_reason and ("BackOff", 'Back-off pulling image "nginx') in by_reason
+    # the next pull (after the 4 s back-off) fails again and is counted on the same events
+    evs = await until(lambda: pod_events(client, "broken"),
+                      lambda es: any(e.reason == "Pulling" and e.count >= 2 for e in es), 15, "a second pull")
+
+
+async def test_deleted_pod_is_stopped_and_removed(client: Client) -> None:
+    created = await bound_pod(client, "bye", "hn-a")
+    await until(lambda: client.get("Pod", "bye"), lambda p: p.status.phase == "Running", 10, "Running")
+    p = await client.delete("Pod", "bye")
+    assert p.metadata.deletion_timestamp        # graceful: the kubelet finishes the job
+    await until(lambda: client.get("Pod", "bye"), lambda p: isinstance(p, errors.NotFound), 10, "the pod to go")
+    evs = await pod_events(client, "bye")
+    assert any(e.reason == "Killing" and e.message == "Stopping container app" for e in evs)
+    assert created.metadata.uid
+
+
+async def test_deleted_node_registers_again(client: Client) -> None:
+    await until(lambda: get_node(client, "hn-a"), exists, 20, "hn-a")
+    await client.delete("Node", "hn-a")
+    node = await until(lambda: get_node(client, "hn-a"), exists, 10,
+                       "hn-a to come back")
+    assert cond(node, "Ready").status == "True"
+
+
+async def test_cordon_does_not_break_heartbeats(client: Client) -> None:
+    node = await until(lambda: get_node(client, "hn-b"), exists, 20, "hn-b")
+    await client.patch("Node", "hn-b", {"spec": {"unschedulable": True}})
+    before = cond(node, "Ready").last_heartbeat_time
+    node = await until(lambda: get_node(client, "hn-b"), lambda n: cond(n, "Ready").last_heartbeat_time > before,
+                       10, "a heartbeat after the cordon")
+    assert node.spec.unschedulable           # the kubelet's writes keep the admin's spec
+    await client.patch("Node", "hn-b", {"spec": {"unschedulable": False}})
+
+
+async def test_killed_runner_stops_heartbeating(cluster: dict[str, Any], client: Client) -> None:
+    proc = spawn_hollow(cluster, "hn-doomed")
+    await until(lambda: get_node(client, "hn-doomed"), exists, 20, "hn-doomed")
+    await asyncio.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    last = cond(await get_node(client, "hn-doomed"), "Ready").last_heartbeat_time
+    await asyncio.sleep(3)
+    assert cond(await get_node(client, "hn-doomed"), "Ready").last_heartbeat_time == last
+    other = cond(await get_node(client, "hn-b"), "Ready").last_heartbeat_time
+    assert other > last                      # the other runner keeps going

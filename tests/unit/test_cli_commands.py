@@ -1,0 +1,423 @@
+"""Argument handling and the pure parts of the verbs, without a server."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kubectl import apply as apply_mod
+from kubectl import describe, nodes, resources, rollout
+from kubectl.context import CLIError
+from kubectl.delete import grace_for, parse_bool
+from kubectl.main import cli
+from kubectl.misc import json_patch, split_pairs
+from kubectl.wait import Condition, condition_met, parse_for
+from kubelab import manifests
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    return CliRunner().invoke(cli, args, env=env, input=input, catch_exceptions=False)
+
+
+# ---------------------------------------------------------------- resource arguments
+@pytest.mark.parametrize("args,kinds,names,single,multi", [
+    pytest.param(["pods"], ["Pod"], [[]], False, False, id="plural"),
+    pytest.param(["po"], ["Pod"], [[]], False, False, id="short"),
+    pytest.param(["pod,service"], ["Pod", "Service"], [[], []], False, True, id="comma"),
+    pytest.param(["pod", "a", "b"], ["Pod"], [["a", "b"]], False, False, id="names"),
+    pytest.param(["pod", "a"], ["Pod"], [["a"]], True, False, id="one-name"),
+    pytest.param(["deployments/cowweb"], ["Deployment"], [["cowweb"]], True, False, id="kind-slash-name"),
+    pytest.param(["pod/a", "svc/b", "pod/c"], ["Pod", "Service"], [["a", "c"], ["b"]], False, True,
+                 id="several-slash"),
+    pytest.param(["deployment.apps/x"], ["Deployment"], [["x"]], True, False, id="group-qualified"),
+    pytest.param(["all"], ["Pod", "Service", "Deployment", "ReplicaSet"], [[], [], [], []], False, True, id="all"),
+])
+def test_resource_args(args: list[str], kinds: list[str], names: list[list[str]], single: bool,
+                       multi: bool) -> None:
+    req = resources.parse(args)
+    assert [t.info.kind for t in req.targets] == kinds
+    assert [t.names for t in req.targets] == names
+    assert (req.single_item, req.multi_kind) == (single, multi)
+
+
+@pytest.mark.parametrize("args,message", [
+    pytest.param([], "you must specify the type of resource", id="nothing"),
+    pytest.param(["widgets"], 'the server doesn\'t have a resource type "widgets"', id="unknown"),
+    pytest.param(["pod", "pod/x"], "there is no need to specify a resource type", id="mixed"),
+    pytest.param(["pod/"], "must have a single resource and name", id="empty-name"),
+])
+def test_resource_args_errors(args: list[str], message: str) -> None:
+    with pytest.raises(CLIError, match=message.replace("(", r"\(")):
+        resources.parse(args)
+
+
+@pytest.mark.parametrize("args,res,sets,removes", [
+    pytest.param(("pods", "foo", "a=b"), ["pods", "foo"], {"a": "b"}, [], id="set"),
+    pytest.param(("pod/foo", "a-", "b=", "c=d"), ["pod/foo"], {"b": "", "c": "d"}, ["a"], id="mixed"),
+])
+def test_label_pairs(args: tuple[str, ...], res: list[str], sets: dict[str, str], removes: list[str]) -> None:
+    assert split_pairs(args, "label") == (res, sets, removes)
+
+
+def test_label_pairs_reject_set_and_remove_of_one_key() -> None:
+    with pytest.raises(CLIError):
+        split_pairs(("pod", "x", "a=b", "a-"), "label")
+
+
+@pytest.mark.parametrize("grace,force,now,expected", [
+    pytest.param(-1, False, False, None, id="object-default"),
+    pytest.param(-1, True, False, 0, id="force"),
+    pytest.param(0, False, False, 1, id="zero-without-force-is-one"),
+    pytest.param(0, True, False, 0, id="zero-force"),
+    pytest.param(30, False, False, 30, id="explicit"),
+    pytest.param(-1, False, True, 1, id="now"),
+])
+def test_grace_period_rules(grace: int, force: bool, now: bool, expected: int | None) -> None:
+    assert grace_for(grace, force, now) == expected
+
+
+def test_parse_bool() -> None:
+    assert parse_bool("false", "--wait") is False and parse_bool("true", "--wait") is True
+    with pytest.raises(CLIError):
+        parse_bool("maybe", "--wait")
+
+
+@pytest.mark.parametrize("text,cond", [
+    pytest.param("delete", Condition("delete"), id="delete"),
+    pytest.param("condition=Ready", Condition("condition", "Ready", "true"), id="condition"),
+    pytest.param("condition=Ready=false", Condition("condition", "Ready", "false"), id="condition-value"),
+    pytest.param("jsonpath={.status.phase}=Running", Condition("jsonpath", "{.status.phase}", "Running"),
+                 id="jsonpath"),
+])
+def test_wait_for(text: str, cond: Condition) -> None:
+    assert parse_for(text) == cond
+
+
+def test_wait_condition_met() -> None:
+    p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+                             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    assert condition_met(p, Condition("condition", "ready", "true"))
+    assert not condition_met(p, Condition("condition", "Ready", "false"))
+    assert not condition_met(p, Condition("condition", "Initialized", "true"))
+    assert condition_met(p, Condition("jsonpath", "{.status.phase}", "Running"))
+
+
+def test_json_patch() -> None:
+    doc = {"spec": {"containers": [{"image": "a"}], "replicas": 1}}
+    out = json_patch(doc, [{"op": "replace", "path": "/spec/containers/0/image", "value": "b"},
+                           {"op": "add", "path": "/spec/containers/-", "value": {"image": "c"}},
+                           {"op": "remove", "path": "/spec/replicas"}])
+    assert out == {"spec": {"containers": [{"image": "b"}, {"image": "c"}]}}
+    with pytest.raises(CLIError):
+        json_patch(doc, [{"op": "replace", "path": "/spec/nope", "value": 1}])
+
+
+# ---------------------------------------------------------------- apply helpers
+def test_container_name_from_image() -> None:
+    assert apply_mod.container_name("nrt.ocir.io/ns/handson-001/cowweb:v1.0") == "cowweb"
+    assert apply_mod.container_name("nginx@sha256:abc") == "nginx"
+    assert apply_mod.container_name("my_app") == "my-app"
+
+
+def test_source_file() -> None:
+    assert apply_mod.source_file("app.yaml (document 2)") == "app.yaml"
+    assert apply_mod.source_file("list.yaml item 3") == "list.yaml"
+
+
+def _pod(ns: str = "") -> Any:
+    md = {"name": "x"}
+    if ns:
+        md["namespace"] = ns
+    return manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": md,
+                                "spec": {"containers": [{"name": "c", "image": "i"}]}})
+
+
+def test_place_defaults_and_checks_namespace() -> None:
+    p = _pod()
+    apply_mod.place(p, "handson", explicit=False)
+    assert p.metadata.namespace == "handson"
+    q = _pod("other")
+    apply_mod.place(q, "handson", explicit=False)
+    assert q.metadata.namespace == "other"
+    with pytest.raises(CLIError, match="does not match the namespace"):
+        apply_mod.place(_pod("other"), "handson", explicit=True)
+    ns = manifests.from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})
+    apply_mod.place(ns, "handson", explicit=True)
+    assert ns.metadata.namespace == ""
+
+
+def test_last_applied_annotation_is_the_manifest_without_itself() -> None:
+    p = apply_mod.with_last_applied(_pod("default"))
+    value = p.metadata.annotations[apply_mod.LAST_APPLIED]
+    assert json.loads(value) == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+                                 "spec": {"containers": [{"image": "i", "name": "c"}]}}
+    assert apply_mod.last_applied(p) == value      # stable when re-applied
+
+
+def test_content_ignores_resource_version_and_empty_members() -> None:
+    a = _pod("default")
+    b = _pod("default")
+    b.metadata.resource_version = "7"
+    b.status.SetInParent()
+    assert apply_mod.content(a) == apply_mod.content(b)
+    b.spec.containers[0].image = "j"
+    assert apply_mod.content(a) != apply_mod.content(b)
+
+
+# ---------------------------------------------------------------- describe pieces
+def _container(data: dict[str, Any]) -> Any:
+    p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+                             "spec": {"containers": [dict({"name": "c", "image": "i"}, **data)]}})
+    return p.spec.containers[0]
+
+
+def test_probe_lines_as_kubectl() -> None:
+    c = _container({
+        "livenessProbe": {"httpGet": {"path": "/index.html", "port": 80, "scheme": "HTTP"}, "timeoutSeconds": 1,
+                          "successThreshold": 1, "failureThreshold": 2, "initialDelaySeconds": 5, "periodSeconds": 3},
+        "readinessProbe": {"exec": {"command": ["ls", "/usr/share/nginx/html/50x.html"]}, "timeoutSeconds": 1,
+                           "successThreshold": 2, "failureThreshold": 1, "initialDelaySeconds": 5,
+                           "periodSeconds": 3},
+        "startupProbe": {"tcpSocket": {"port": "http"}}})
+    assert describe.describe_probe(c.liveness_probe) == \
+        "http-get http://:80/index.html delay=5s timeout=1s period=3s #success=1 #failure=2"
+    assert describe.describe_probe(c.readiness_probe) == \
+        "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s period=3s #success=2 #failure=1"
+    assert describe.describe_probe(c.startup_probe) == \
+        "tcp-socket :http delay=0s timeout=1s period=10s #success=1 #failure=3"
+
+
+def test_describe_pod_layout() -> None:
+    p = manifests.from_dict({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "nginx", "namespace": "default", "labels": {"component": "nginx"}},
+        "spec": {"containers": [{"name": "nginx", "image": "nginx:1.16",
+                                 "resources": {"requests": {"memory": "128Mi", "cpu": "250m"},
+                                               "limits": {"memory": "128Mi", "cpu": "500m"}},
+                                 "volumeMounts": [{"name": "nginx-log", "mountPath": "/var/log/nginx"}]}],
+                 "volumes": [{"name": "nginx-log", "emptyDir": {}}]},
+        "status": {"phase": "Running", "podIP": "172.18.0.2"}})
+    text = describe.describe_pod(p, [], {})
+    assert text.startswith("Name:             nginx\nNamespace:        default\n")
+    assert "    Limits:\n      cpu:     500m\n      memory:  128Mi\n    Requests:\n      cpu:        250m\n" in text
+    assert "      /var/log/nginx from nginx-log (rw)\n" in text
+    assert "    Type:        EmptyDir (a temporary directory that shares a pod's lifetime)\n" in text
+    assert text.endswith("Events:          <none>\n")
+
+
+def test_describe_events_table() -> None:
+    ev = manifests.from_dict({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                              "involvedObject": {"kind": "Pod", "name": "x"}, "type": "Normal",
+                              "reason": "Scheduled", "message": "Successfully assigned default/x to node-1",
+                              "source": {"component": "default-scheduler"}, "count": 1})
+    w = describe.Writer()
+    w.write(0, "Name:\tx\n")
+    describe.describe_events(w, [ev])
+    lines = w.text().splitlines()
+    assert lines[1] == "Events:"
+    assert lines[2].split() == ["Type", "Reason", "Age", "From", "Message"]
+    assert lines[3].startswith("  ----    ------     ----")
+    assert lines[4].startswith("  Normal  Scheduled  ") and lines[4].endswith(
+        "default-scheduler  Successfully assigned default/x to node-1")
+
+
+# ---------------------------------------------------------------- rollout status
+def _deploy(gen: int, observed: int, replicas: int, status: dict[str, Any],
+            conditions: list[dict[str, Any]] | None = None) -> Any:
+    st = dict(status, observedGeneration=observed, conditions=conditions or [])
+    return manifests.from_dict({"apiVersion": "apps/v1", "kind": "Deployment",
+                                "metadata": {"name": "x", "generation": gen}, "spec": {"replicas": replicas},
+                                "status": st})
+
+
+@pytest.mark.parametrize("d,message,done", [
+    pytest.param(_deploy(2, 1, 3, {}), "Waiting for deployment spec update to be observed...", False,
+                 id="not-observed"),
+    pytest.param(_deploy(1, 1, 3, {"updatedReplicas": 1}),
+                 'Waiting for deployment "x" rollout to finish: 1 out of 3 new replicas have been updated...', False,
+                 id="updating"),
+    pytest.param(_deploy(1, 1, 3, {"updatedReplicas": 3, "replicas": 4}),
+                 'Waiting for deployment "x" rollout to finish: 1 old replicas are pending termination...', False,
+                 id="old-pending"),
+    pytest.param(_deploy(1, 1, 3, {"updatedReplicas": 3, "replicas": 3, "availableReplicas": 1}),
+                 'Waiting for deployment "x" rollout to finish: 1 of 3 updated replicas are available...', False,
+                 id="available"),
+    pytest.param(_deploy(1, 1, 3, {"updatedReplicas": 3, "replicas": 3, "availableReplicas": 3}),
+                 'deployment "x" successfully rolled out', True, id="done"),
+])
+def test_rollout_status_message(d: Any, message: str, done: bool) -> None:
+    assert rollout.status_message(d) == (message, done)
+
+
+def test_rollout_status_deadline_exceeded() -> None:
+    d = _deploy(1, 1, 3, {}, [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}])
+    with pytest.raises(CLIError, match='deployment "x" exceeded its progress deadline'):
+        rollout.status_message(d)
+
+
+# ---------------------------------------------------------------- drain plan
+def _drain_pod(name: str, owner: str | None = "ReplicaSet", phase: str = "Running", empty_dir: bool = False,
+               mirror: bool = False) -> Any:
+    md: dict[str, Any] = {"name": name, "namespace": "default"}
+    if owner:
+        md["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner, "name": "o", "uid": "u",
+                                  "controller": True}]
+    if mirror:
+        md["annotations"] = {nodes.MIRROR_ANNOTATION: "x"}
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "i"}]}
+    if empty_dir:
+        spec["volumes"] = [{"name": "v", "emptyDir": {}}]
+    return manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec,
+                                "status": {"phase": phase}})
+
+
+def test_drain_plan_refuses_unmanaged_and_local_storage() -> None:
+    pods = [_drain_pod("web"), _drain_pod("bastion", owner=None), _drain_pod("logs", empty_dir=True),
+            _drain_pod("done", owner=None, phase="Succeeded"), _drain_pod("ds", owner="DaemonSet"),
+            _drain_pod("static", owner=None, mirror=True)]
+    plan = nodes.plan_drain(pods, force=False, ignore_daemonsets=False, delete_emptydir_data=False)
+    assert [p.metadata.name for p in plan.delete] == ["done", "web"]
+    assert plan.errors == {nodes.DAEMONSET_FATAL: ["default/ds"], nodes.UNMANAGED_FATAL: ["default/bastion"],
+                           nodes.LOCAL_STORAGE_FATAL: ["default/logs"]}
+    forced = nodes.plan_drain(pods, force=True, ignore_daemonsets=True, delete_emptydir_data=True)
+    assert [p.metadata.name for p in forced.delete] == ["bastion", "done", "logs", "web"]
+    assert not forced.errors
+    assert forced.warnings == {nodes.DAEMONSET_WARNING: ["default/ds"], nodes.UNMANAGED_WARNING: ["default/bastion"],
+                               nodes.LOCAL_STORAGE_WARNING: ["default/logs"]}
+
+
+# ---------------------------------------------------------------- config (no server)
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kubelab-local",
+        "clusters": [{"name": "kubelab-local", "cluster": {"server": "127.0.0.1:1"}}],
+        "users": [{"name": "kubelab-local", "user": {"token": "s3cret"}}],
+        "contexts": [{"name": "kubelab-local", "context": {"cluster": "kubelab-local", "user": "kubelab-local",
+                                                            "namespace": "default"}},
+                     {"name": "other", "context": {"cluster": "kubelab-local", "user": "kubelab-local"}}]}))
+    return {"KUBELAB_CONFIG": str(path)}
+
+
+def test_config_current_and_use_context(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["config", "current-context"], kubeconfig)
+    assert (r.exit_code, r.output) == (0, "kubelab-local\n")
+    r = run_cli(["config", "use-context", "other"], kubeconfig)
+    assert r.output == 'Switched to context "other".\n'
+    assert run_cli(["config", "current-context"], kubeconfig).output == "other\n"
+    r = run_cli(["config", "use-context", "nope"], kubeconfig)
+    assert r.exit_code == 1 and 'error: no context exists with the name: "nope"' in r.output
+
+
+def test_config_set_context_namespace_seed_form(kubeconfig: dict[str, str]) -> None:
+    current = run_cli(["config", "current-context"], kubeconfig).output.strip()
+    r = run_cli(["config", "set-context", current, "--namespace=handson"], kubeconfig)
+    assert r.output == 'Context "kubelab-local" modified.\n'
+    r = run_cli(["config", "get-contexts"], kubeconfig)
+    assert r.output.splitlines()[0].split() == ["CURRENT", "NAME", "CLUSTER", "AUTHINFO", "NAMESPACE"]
+    assert r.output.splitlines()[1].split() == ["*", "kubelab-local", "kubelab-local", "kubelab-local", "handson"]
+    r = run_cli(["config", "set-context", "--current", "--namespace", "default"], kubeconfig)
+    assert r.exit_code == 0
+    assert "default" in run_cli(["config", "get-contexts", "kubelab-local"], kubeconfig).output
+
+
+def test_config_view_redacts_token(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["config", "view"], kubeconfig)
+    assert "token: REDACTED" in r.output and "s3cret" not in r.output
+    assert "token: s3cret" in run_cli(["config", "view", "--raw"], kubeconfig).output
+    minified = yaml.safe_load(run_cli(["config", "view", "--minify"], kubeconfig).output)
+    assert [c["name"] for c in minified["contexts"]] == ["kubelab-local"]
+
+
+def test_kubeconfig_flag(tmp_path: Path, kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["--kubeconfig", kubeconfig["KUBELAB_CONFIG"], "config", "current-context"],
+                {"KUBELAB_CONFIG": str(tmp_path / "none")})
+    assert r.output == "kubelab-local\n"
+
+
+def test_no_context_is_a_clear_error(tmp_path: Path) -> None:
+    r = run_cli(["get", "pods"], {"KUBELAB_CONFIG": str(tmp_path / "none")})
+    assert r.exit_code == 1
+    assert r.output.startswith("error: current-context is not set")
+
+
+# ---------------------------------------------------------------- bad input never reaches the server
+@pytest.mark.parametrize("text,message", [
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata: [\n", "invalid YAML", id="yaml"),
+    pytest.param("apiVersion: v1\nmetadata:\n  name: x\n", "Object 'Kind' is missing", id="no-kind"),
+    pytest.param("apiVersion: v1\nkind: Widget\nmetadata:\n  name: x\n", 'no matches for kind "Widget"',
+                 id="unknown-kind"),
+    pytest.param("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: a\n"
+                 "    image: b\n    imagee: c\n", 'unknown field "spec.containers[0].imagee"', id="unknown-field"),
+])
+@pytest.mark.parametrize("verb", [["apply"], ["create"], ["delete"]])
+def test_bad_manifest_fails_before_the_server(tmp_path: Path, kubeconfig: dict[str, str], text: str, message: str,
+                                              verb: list[str]) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    r = run_cli(verb + ["-f", str(f)], kubeconfig)
+    assert r.exit_code == 1
+    assert r.output.startswith("error: ") and message in r.output
+    assert "connection" not in r.output.lower()          # 127.0.0.1:1 was never dialled
+
+
+def test_apply_needs_a_file(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["apply"], kubeconfig)
+    assert r.exit_code == 1 and r.output.startswith("error: must specify one of -f")
+
+
+def test_unknown_flag_and_command(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["get", "pods", "--bogus"], kubeconfig)
+    assert r.exit_code == 1 and r.output.startswith("error: unknown flag: --bogus")
+    r = run_cli(["frobnicate"], kubeconfig)
+    assert r.exit_code == 1 and 'error: unknown command "frobnicate" for "kubelab"' in r.output
+
+
+def test_unreachable_server_is_one_line(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["get", "pods"], kubeconfig)
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines() == [
+        "The connection to the server 127.0.0.1:1 was refused - is the lab running? "
+        "(start one with `kubelab cluster up --local`)"]
+
+
+def test_version_client_and_api_resources() -> None:
+    r = run_cli(["version", "--client"])
+    assert r.exit_code == 0 and r.output.startswith("Client Version: v")
+    r = run_cli(["api-resources"])
+    lines = r.output.splitlines()
+    assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    assert any(line.split() == ["deployments", "deploy", "apps/v1", "true", "Deployment"] for line in lines)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion(shell: str) -> None:
+    r = run_cli(["completion", shell])
+    assert r.exit_code == 0 and "_KUBELAB_COMPLETE" in r.output
+
+
+def test_create_deployment_dry_run_yaml(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["create", "deployment", "web", "--image=nginx:1.16", "--replicas=3", "--port=80",
+                 "--dry-run=client", "-o", "yaml"], kubeconfig)
+    assert r.exit_code == 0, r.output
+    d = yaml.safe_load(r.output)
+    assert d["spec"]["replicas"] == 3
+    assert d["spec"]["template"]["spec"]["containers"] == [
+        {"image": "nginx:1.16", "name": "nginx", "ports": [{"containerPort": 80}]}]
+    assert d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+
+
+def test_run_dry_run_builds_a_pod(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["run", "pi", "--image=perl", "--restart=OnFailure", "--env=A=1", "--dry-run=client", "-o", "json",
+                 "--", "perl", "-wle", "print 1"], kubeconfig)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["kind"] == "Pod" and d["metadata"]["labels"] == {"run": "pi"}
+    c = d["spec"]["containers"][0]
+    assert c["args"] == ["perl", "-wle", "print 1"] and c["env"] == [{"name": "A", "value": "1"}]
+    assert d["spec"]["restartPolicy"] == "OnFailure"

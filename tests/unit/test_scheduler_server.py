@@ -1,0 +1,139 @@
+"""The scheduler's loop and handlers against a fake API: binds, events, conditions, retries."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubelab import errors
+from kubelab.workqueue import FakeClock
+from scheduler.server import Config, Scheduler
+from scheduler.testing import make_node, make_pod
+
+
+class FakeApi:
+    def __init__(self, bind_error: Exception | None = None) -> None:
+        self.binds: list[tuple[str, str, str]] = []
+        self.statuses: list[Any] = []
+        self.events: list[Any] = []
+        self.bind_error = bind_error
+
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
+        if self.bind_error is not None:
+            raise self.bind_error
+        self.binds.append((f"{namespace}/{name}", node_name, uid))
+
+    async def update_status(self, obj: Any) -> Any:
+        self.statuses.append(obj)
+        return obj
+
+    async def create(self, obj: Any) -> Any:
+        self.events.append(obj)
+        return obj
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def new_scheduler(api: FakeApi, *nodes: Any) -> Scheduler:
+    s = Scheduler(api, Config(leader_elect=False), clock=FakeClock())  # type: ignore[arg-type]
+    for n in nodes:
+        s.nodes._put(n)
+    return s
+
+
+async def run_queue(s: Scheduler) -> None:
+    while (qp := s.queue.try_pop()) is not None:
+        await s._bind_slots.acquire()
+        if s.schedule_one(qp) is None:
+            s._bind_slots.release()
+    await settle()
+
+
+async def test_binds_with_uid_and_records_scheduled():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("node-1"))
+    s.pods._put(make_pod("x"))
+    await run_queue(s)
+    assert api.binds == [("default/x", "node-1", "uid-default-x")]
+    assert [(e.reason, e.message) for e in api.events] == [("Scheduled", "Successfully assigned default/x to node-1")]
+    assert s.cache.is_assumed("uid-default-x")
+    s.pods._put(make_pod("x", node_name="node-1"))     # the watch shows the binding
+    assert not s.cache.is_assumed("uid-default-x") and s.cache.pod_node("uid-default-x") == "node-1"
+    assert len(s.queue) == 0
+
+
+async def test_unschedulable_writes_event_and_condition_once():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0", cpu="1"), make_node("n1", cpu="1"), make_node("n2", cpu="1"))
+    s.pods._put(make_pod("big", cpu="2"))
+    await run_queue(s)
+    message = "0/3 nodes are available: 3 Insufficient cpu."
+    assert [(e.type, e.reason, e.message) for e in api.events] == [("Warning", "FailedScheduling", message)]
+    (pod,) = api.statuses
+    cond = {c.type: c for c in pod.status.conditions}["PodScheduled"]
+    assert (cond.status, cond.reason, cond.message) == ("False", "Unschedulable", message)
+    s.pods._put(pod)                                    # our own write comes back: no retry loop
+    await run_queue(s)
+    assert len(api.statuses) == 1 and s.queue.where("default/big") == "unschedulable"
+
+
+async def test_uncordon_retries_the_pending_pod():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0", unschedulable=True))
+    s.pods._put(make_pod("p"))
+    await run_queue(s)
+    assert api.binds == [] and "1 node(s) were unschedulable" in api.statuses[0].status.conditions[0].message
+    s.nodes._put(make_node("n0"))                       # uncordoned
+    s.queue.clock._now = 10.0                           # type: ignore[attr-defined]
+    await run_queue(s)
+    assert api.binds == [("default/p", "n0", "uid-default-p")]
+
+
+async def test_heartbeat_updates_do_not_retry_pods():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0", cpu="1"))
+    s.pods._put(make_pod("big", cpu="2"))
+    await run_queue(s)
+    heartbeat = make_node("n0", cpu="1")
+    heartbeat.status.conditions[0].last_heartbeat_time = "2030-01-01T00:00:00Z"
+    s.nodes._put(heartbeat)
+    assert s.queue.where("default/big") == "unschedulable"
+
+
+async def test_bind_failure_forgets_and_backs_off():
+    api = FakeApi(bind_error=errors.Unavailable("apiserver down"))
+    s = new_scheduler(api, make_node("n0", cpu="1"))
+    s.pods._put(make_pod("p", cpu="1"))
+    await run_queue(s)
+    assert s.cache.pod_node("uid-default-p") is None and s.cache.nodes["n0"].req_cpu == 0
+    assert s.queue.where("default/p") == "backoff"
+    assert any(e.reason == "FailedScheduling" and e.message.startswith("Binding rejected") for e in api.events)
+
+
+async def test_ignores_other_schedulers_bound_and_terminating_pods():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0"))
+    other = make_pod("other")
+    other.spec.scheduler_name = "my-scheduler"
+    dying = make_pod("dying")
+    dying.metadata.deletion_timestamp = "2030-01-01T00:00:00Z"
+    for p in (other, dying, make_pod("bound", node_name="n0")):
+        s.pods._put(p)
+    await run_queue(s)
+    assert api.binds == [] and len(s.queue) == 0
+    assert s.cache.pod_node("uid-default-bound") == "n0"
+
+
+async def test_deleting_a_placed_pod_frees_room_for_a_pending_one():
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0", cpu="1"))
+    s.pods._put(make_pod("old", cpu="1", node_name="n0"))
+    s.pods._put(make_pod("new", cpu="1"))
+    await run_queue(s)
+    assert api.binds == []
+    s.pods._remove(make_pod("old", cpu="1", node_name="n0"))
+    s.queue.clock._now = 10.0                           # type: ignore[attr-defined]
+    await run_queue(s)
+    assert api.binds == [("default/new", "n0", "uid-default-new")]

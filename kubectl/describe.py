@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 
 from kubectl import printers, resources, tabwriter
-from kubectl.context import CLIError, Failed, api_error_line, err, global_options, run, settings, stdout_write
+from kubectl.context import Failed, api_error_line, err, global_options, run, settings, stdout_write
 from kubectl.printers import NONE, has_value, int_or_string
 from kubectl.timefmt import age, rfc1123
 

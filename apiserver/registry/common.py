@@ -244,7 +244,11 @@ class Strategy:
     def prepare_update(self, new: Any, old: Any) -> None:
         """A spec update keeps the stored status; spec changes bump generation."""
         if self.info.has_status:
-            new.status.CopyFrom(old.status)
+            # HasField matters: copying an unset status would mark it set and turn a no-op into a write.
+            if old.HasField("status"):
+                new.status.CopyFrom(old.status)
+            else:
+                new.ClearField("status")
         if self.generation_on_spec_change:
             changed = new.spec.SerializeToString(deterministic=True) != old.spec.SerializeToString(
                 deterministic=True)

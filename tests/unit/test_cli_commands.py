@@ -421,3 +421,13 @@ def test_run_dry_run_builds_a_pod(kubeconfig: dict[str, str]) -> None:
     c = d["spec"]["containers"][0]
     assert c["args"] == ["perl", "-wle", "print 1"] and c["env"] == [{"name": "A", "value": "1"}]
     assert d["spec"]["restartPolicy"] == "OnFailure"
+
+
+@pytest.mark.parametrize("args,message", [
+    pytest.param(["get", "pods", "-l", "app in (a"], "error: invalid selector 'app in (a'", id="label"),
+    pytest.param(["get", "pods", "--field-selector", "a"], "error: invalid field selector 'a'", id="field"),
+    pytest.param(["delete", "pods", "-l", "!"], "error: invalid selector '!'", id="delete"),
+])
+def test_bad_selectors_fail_before_the_server(kubeconfig: dict[str, str], args: list[str], message: str) -> None:
+    r = run_cli(args, kubeconfig)
+    assert r.exit_code == 1 and r.output.startswith(message)

@@ -187,7 +187,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         for comp in components:
             module = comp.replace("-", "_") + ".main"
             if _component_available(module):
-                pids[comp] = _spawn(comp, _python(module) + extra.get(comp, []), state, env)
+                pids[comp] = _spawn(comp, _python(module) + ["-v"] + extra.get(comp, []), state, env)
         if hollow_nodes:
             if not _component_available("kubelet.hollow"):
                 raise LauncherError("hollow nodes are not available in this build")

@@ -506,7 +506,7 @@ class HollowRunner:
 
     def _pull_backoff(self, attempts: int) -> float:
         cfg = self.config
-        return min(cfg.image_pull_backoff * 2 ** max(0, attempts - 1), cfg.image_pull_backoff_max)
+        return float(min(cfg.image_pull_backoff * 2.0 ** max(0, attempts - 1), cfg.image_pull_backoff_max))
 
     def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, now: float,
                       wake: list[float]) -> None:

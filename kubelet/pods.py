@@ -252,11 +252,24 @@ class PodWorker:
                 changed = await self._sync_container(pod, c, sandbox, by_name.get(c.name, [])) or changed
         if changed:
             containers = await self.rt.list_containers(self.uid)
+        self._sync_probes(pod, containers, sandbox)
         status = self._status(pod, containers, sandbox)
         await self._write_status(pod, status)
         if status.phase in TERMINAL:
             await self._stop_running(pod, containers, 2, "")
             self.m.probes.forget_pod(self.uid)
+
+    def _sync_probes(self, pod: Any, containers: list[ContainerInfo], sandbox: ContainerInfo) -> None:
+        """Probe the running instance of every app container (new instances get new probe workers)."""
+        latest: dict[str, ContainerInfo] = {}
+        for c in containers:
+            if not c.is_sandbox:
+                latest.setdefault(c.container_name, c)
+        for c in pod.spec.containers:
+            cur = latest.get(c.name)
+            if cur is not None and cur.running:
+                self.m.probes.sync(pod, c, cur.id, cur.started_ts, sandbox.ip,
+                                   was_ready=self.adopted_ready.pop(c.name, False))
 
     def _all_done(self, pod: Any, apps: list[ContainerInfo]) -> bool:
         """Every container has run, and none may run again (restartPolicy)."""
@@ -373,8 +386,6 @@ class PodWorker:
             hash_changed = cur.spec_hash and cur.spec_hash != container_hash(c)
             if not reason and not hash_changed:
                 self.waiting.pop(c.name, None)
-                self.m.probes.sync(pod, c, cur.id, cur.started_ts, sandbox.ip,
-                                   was_ready=self.adopted_ready.pop(c.name, False))
                 return False
             if reason:
                 msg = f"Container {c.name} failed {reason} probe, will be restarted"

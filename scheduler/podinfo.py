@@ -169,7 +169,7 @@ def _affinity_terms(pod: Any, which: str) -> tuple[AffinityTerm, ...]:
 def controller_uid(pod: Any) -> str:
     for ref in pod.metadata.owner_references:
         if ref.HasField("controller") and ref.controller:
-            return ref.uid
+            return str(ref.uid)
     return ""
 
 

@@ -89,7 +89,7 @@ class SchedulingQueue:
     def backoff_duration(self, attempts: int) -> float:
         if attempts <= 0:
             return 0.0
-        return min(self.initial_backoff * 2 ** (attempts - 1), self.max_backoff)
+        return float(min(self.initial_backoff * 2.0 ** (attempts - 1), self.max_backoff))
 
     def _backoff_expiry(self, qp: QueuedPod) -> float:
         return qp.timestamp + self.backoff_duration(qp.attempts)

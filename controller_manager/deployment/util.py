@@ -21,24 +21,24 @@ Take replicas=10, maxSurge=25%, maxUnavailable=25%:
     surge       = ceil(10 * 25 / 100)  = 3     → at most 13 pods in total
     unavailable = floor(10 * 25 / 100) = 2     → at least 8 available
 
-Rolling from an old ReplicaSet A (10 ready) to a new one B:
+Rolling from an old ReplicaSet A (10 available) to a new one B, one move
+per sync, new pods becoming available between syncs:
 
-    step                    A.spec  B.spec  total  available
-    start                     10      0      10     10
-    scale B up to 13-10=3     10      3      13     10     (B's 3 not ready yet)
-    scale A down:             ...
-      maxScaledDown = allPods - minAvailable - newRSUnavailable
-                    = 13 - 8 - 3 = 2
-      and available - minAvailable = 10 - 8 = 2  → A to 8
-                               8      3      11      8
-    scale B up again: total may be 13 → B to 5
-                               8      5      13      8
-    B's 5 become ready; maxScaledDown = 13 - 8 - 0 = 5,
-      available - minAvailable = 13 - 8 = 5      → A to 3
-                               3      5       8      8+... and so on
+    sync  move                                              A   B  pods  available
+    1     B up: room = 13 - 10 pods = 3                     10   3   13     10
+    2     B's 3 available. A down: two limits, the smaller wins
+            maxScaledDown = all pods - minAvailable - B's unavailable
+                          = 13 - 8 - 0 = 5
+            available - minAvailable = 13 - 8 = 5          5   3    8      8
+    3     B up: room = 13 - 8 = 5 (B may not pass 10)        5   8   13      8
+    4     B's 8 available: maxScaledDown = 13 - 8 - 0 = 5,
+          available - minAvailable = 13 - 8 = 5              0   8    8      8
+    5     B up to 10 (room 5, but B stops at replicas)       0  10   10     10
 
-until B has 10 available and A has 0. At no point are there more than 13
-pods (counted by spec.replicas) or fewer than 8 available.
+At no point are there more than 13 pods or fewer than 8 available
+(tests/unit/test_deployment_util.py replays this for many shapes). While
+B's new pods are not yet available, "B's unavailable" holds A back: at
+sync 2 with B's 3 still starting, maxScaledDown would be 13 - 8 - 3 = 2.
 
 With maxSurge=1, maxUnavailable=0 (replicas 3) the rollout is "one extra
 pod at a time": B up to 1 (total 4), wait until it is available, A down to

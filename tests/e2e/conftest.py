@@ -57,7 +57,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     old = os.environ.get("KUBELAB_CONFIG")
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     try:
-        info = kubelab_lab.up(quiet=False, timeout=240)
+        # KUBELAB_E2E_BUILD=0 skips images/build.py (images already built, e.g. from a patched tree)
+        info = kubelab_lab.up(quiet=False, timeout=240, build=os.environ.get("KUBELAB_E2E_BUILD", "1") != "0")
         info["kubeconfig"] = str(tmp / "kubeconfig")
         kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
                 namespace=None)

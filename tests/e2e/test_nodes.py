@@ -45,7 +45,7 @@ spec:
     after = sorted(pod_containers(name, running=False))
     assert after == before, "the restarted kubelet recreated or removed containers"
     status_after = json.loads(kubectl("get", "pod", name, "-o", "json").stdout)["status"]
-    assert status_after["containerStatuses"][0]["restartCount"] == 0
+    assert status_after["containerStatuses"][0].get("restartCount", 0) == 0
     assert status_after["containerStatuses"][0]["containerID"] == status_before["containerStatuses"][0]["containerID"]
     assert status_after["containerStatuses"][0]["ready"] is True
     assert status_after["podIP"] == status_before["podIP"]

@@ -124,6 +124,7 @@ async def set_image(client: Client, ns: str, name: str, image: str) -> None:
     pytest.param(4, 1, 0, (5, 4), id="maxSurge1-maxUnavailable0"),
     pytest.param(4, 0, 1, (4, 3), id="maxSurge0-maxUnavailable1"),
     pytest.param(10, "25%", "25%", (13, 8), id="maxSurge25%-maxUnavailable25%"),
+    pytest.param(40, "25%", "25%", (50, 30), id="maxSurge25%-maxUnavailable25%-40-replicas"),
 ])
 async def test_rolling_update_stays_within_surge_and_unavailability(
         client: Client, ns: str, replicas: int, surge: int | str, unavailable: int | str,

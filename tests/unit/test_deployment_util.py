@@ -211,6 +211,11 @@ def test_simulated_rollout_steps_for_1_0() -> None:
     assert _simulate(3, 1, 0) == [(3, 1, 4), (2, 1, 3), (2, 2, 4), (1, 2, 3), (1, 3, 4), (0, 3, 3)]
 
 
+def test_simulated_rollout_matches_the_worked_example_in_util() -> None:
+    # (A, B) after each sync, as the table in deployment/util.py's docstring shows
+    assert [(a, b) for a, b, _ in _simulate(10, "25%", "25%")] == [(10, 3), (5, 3), (5, 8), (0, 8), (0, 10)]
+
+
 # ------------------------------------------------------------------ proportional scaling
 def test_proportional_scale_up_mid_rollout() -> None:
     # Kubernetes' doc example: 10 replicas, maxSurge 3, rollout half way (8 old, 5 new) → scale to 15.

@@ -44,23 +44,44 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def rss_mib(pid: int) -> float:
+def family(pid: int) -> list[int]:
+    """A process and its direct children (the apiserver's --workers are forked children)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return [pid, *kids]
+
+
+def _rss_one(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far."""
+def rss_mib(pid: int) -> float:
+    """RSS of a process and its children, MiB (shared pages of forked workers counted in each)."""
+    return sum(_rss_one(p) for p in family(pid))
+
+
+def _cpu_one(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
-        return float("nan")
+        return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime so far of a process and its children."""
+    return sum(_cpu_one(p) for p in family(pid))
 
 
 def cpu_report(before: dict[str, float], pids: dict[str, int], wall: float) -> str:

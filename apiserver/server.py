@@ -221,11 +221,14 @@ class ApiService:
         except (errors.ApiError, grpc.aio.AioRpcError) as e:
             await self._abort(context, e)
 
-    def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
-        return self._relay(request_iterator, context, "Exec", lambda m: m.start)
+    # grpc.aio needs the handler itself to be an async generator, not a function returning one.
+    async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
+        async for out in self._relay(request_iterator, context, "Exec", lambda m: m.start):
+            yield out
 
-    def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
-        return self._relay(request_iterator, context, "PortForward", lambda m: m.start)
+    async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
+        async for out in self._relay(request_iterator, context, "PortForward", lambda m: m.start):
+            yield out
 
     @translate
     async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:

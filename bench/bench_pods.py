@@ -6,19 +6,20 @@ Measured in one run, on this machine:
 - pod startup latency: time from the create call to the pod seen Running and Ready through a
   watch, for 30 pods over the 3 nodes (scheduled by the scheduler), image present; p50/p99, in
   two shapes: paced (created at --qps) and a burst (all created at once)
-- bare `docker run -d` of the same image on the same engine (command start → container running)
+- bare Docker on the same engine: `docker run -d` of the same image one at a time (command start →
+  container running), and the same number of pods done by hand at once (a pause container on the pod
+  network plus the image in its network namespace, per pod), the floor for the burst
 - RSS of every component (etcd, apiserver, scheduler, controller manager, each kubelet), with the pods running
 
 Prints figures; asserts nothing.
 
-    python -m bench.bench_pods [--pods 30] [--qps 5] [--reuse-lab] [--keep-lab]
+    python -m bench.bench_pods [--pods 30] [--qps 2] [--reuse-lab] [--keep-lab]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import time
 import uuid
@@ -60,6 +61,28 @@ def bare_docker_run(n: int) -> list[float]:
         if r.returncode != 0:
             raise SystemExit(f"docker run failed: {r.stderr}")
         docker("rm", "-f", name)
+    return out
+
+
+def bare_docker_pods(n: int) -> list[float]:
+    """The same n pods the Docker CLI way, all at once: per pod `docker run -d` of the pause image on the
+    pod network, then `docker run -d --network container:<it>` of the image; latency of each pair."""
+    import concurrent.futures
+    tag = uuid.uuid4().hex[:6]
+
+    def one(i: int) -> float:
+        t = time.perf_counter()
+        docker("run", "-d", "--name", f"kubelab-bench-{tag}-p{i}", "--network", lab.NETWORK, "kubelab/pause:latest")
+        r = docker("run", "-d", "--name", f"kubelab-bench-{tag}-a{i}", "--network",
+                   f"container:kubelab-bench-{tag}-p{i}", IMAGE)
+        if r.returncode != 0:
+            raise SystemExit(f"docker run failed: {r.stderr}")
+        return time.perf_counter() - t
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        out = list(ex.map(one, range(n)))
+    ids = docker("ps", "-aq", "--filter", f"name=kubelab-bench-{tag}-").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids)
     return out
 
 
@@ -162,11 +185,14 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"pod startup, {args.pods} pods, create → Running+Ready via watch ({IMAGE}, image present)")
         print(f"  paced at {args.qps:g}/s:   {fmt(paced)}   nodes {dict(sorted(nodes_paced.items()))}")
         print(f"  burst (all at once): {fmt(burst)}   nodes {dict(sorted(nodes_burst.items()))}")
+        await delete_all(client)
         bare = bare_docker_run(args.bare_runs)
-        print(f"  bare `docker run -d`: {fmt(bare)}")
-        if bare:
-            print(f"  paced p99 / bare p99: {pct(paced, 99) / pct(bare, 99):.1f}x;  "
-                  f"burst p99 / bare p99: {pct(burst, 99) / pct(bare, 99):.1f}x")
+        pairs = bare_docker_pods(args.pods)
+        print(f"  bare `docker run -d`, one at a time:          {fmt(bare)}")
+        print(f"  bare docker, {args.pods} pods at once (pause + app):  {fmt(pairs)}")
+        print(f"  paced p99 / single docker run p99: {pct(paced, 99) / pct(bare, 99):.1f}x;  "
+              f"burst p99 / bare docker burst p99: {pct(burst, 99) / pct(pairs, 99):.1f}x")
+        await startup_latencies(client, args.pods, 0, "rss")
         print()
         print(f"RSS with {args.pods} pods running (main process of each container):")
         comps = ["kubelab-etcd", "kubelab-apiserver", "kubelab-scheduler", "kubelab-controller-manager"] + \
@@ -180,7 +206,7 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pods", type=int, default=30)
-    ap.add_argument("--qps", type=float, default=5.0, help="creation rate of the paced run")
+    ap.add_argument("--qps", type=float, default=2.0, help="creation rate of the paced run")
     ap.add_argument("--bare-runs", type=int, default=10)
     ap.add_argument("--reuse-lab", action="store_true", help="use the running lab (no lab-up measurement)")
     ap.add_argument("--keep-lab", action="store_true", help="leave the lab up afterwards")

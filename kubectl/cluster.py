@@ -52,12 +52,10 @@ def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None) -> Non
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
     if not local:
-        up_compose = getattr(launcher, "up_compose", None)
-        if up_compose is None:
-            raise CLIError("only the local lab is available in this build: run `kubelab cluster up --local`")
-        info = _call(up_compose, nodes=nodes)
-    else:
-        info = _call(launcher.up_local, hollow_nodes=hollow_nodes, state_dir=state)
+        from kubelab import lab   # the compose lab prints its own next steps
+        _call(lab.up, nodes=nodes)
+        return
+    info = _call(launcher.up_local, hollow_nodes=hollow_nodes, state_dir=state)
     server = info.get("server", "") if isinstance(info, dict) else ""
     context = getattr(launcher, "CONTEXT", "kubelab-local")
     out(f"kubelab is running at {server}" if server else "kubelab is running")
@@ -80,10 +78,8 @@ def down(local: bool, state_dir: str | None) -> None:
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
     if not local:
-        down_compose = getattr(launcher, "down_compose", None)
-        if down_compose is None:
-            raise CLIError("only the local lab is available in this build: run `kubelab cluster down --local`")
-        _call(down_compose)
+        from kubelab import lab
+        _call(lab.down)
         out("kubelab lab stopped")
         return
     stopped = launcher.down_local(state_dir=state)

@@ -275,9 +275,11 @@ def _stdin_reader(loop: asyncio.AbstractEventLoop, push: Callable[[bytes | None]
             loop.remove_reader(fd)
         push(data or None)
 
+    def stop() -> None:
+        loop.remove_reader(fd)
     try:
         loop.add_reader(fd, on_readable)
-        return lambda: loop.remove_reader(fd)
+        return stop
     except (PermissionError, OSError, ValueError):
         pass
 

@@ -158,39 +158,47 @@ def build_images(quiet: bool = False) -> None:
 
 # ---------------------------------------------------------------- up
 async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]:
-    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes."""
+    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes.
+
+    The kubeconfig is read again on every round: a context left by an earlier lab may hold an
+    old token until the bootstrap service has rewritten it.
+    """
     from kubelab.client import Client
     deadline = time.monotonic() + timeout
     path = _kubeconfig_path()
-    conn = None
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            cfg = kubeconfig.load(path)
-            if any(c.get("name") == CONTEXT for c in cfg.get("contexts", [])):
-                conn = kubeconfig.connection(cfg, CONTEXT)
-                break
-        except kubeconfig.ConfigError as e:
-            last = str(e)
-        await asyncio.sleep(0.2)
-    if conn is None:
-        raise LabError(f"the bootstrap service did not write {path} ({last or 'no context'}): "
-                       f"see `docker logs kubelab-bootstrap`")
-    async with Client(conn.server, conn.token, retries=0) as client:
-        while True:
+    client: Client | None = None
+    key: tuple[str, str] | None = None
+    last = "no kubeconfig context yet"
+    try:
+        while time.monotonic() < deadline:
+            conn = None
             try:
-                items, _ = await client.list("Node")
-                ready = sorted(n.metadata.name for n in items if any(
-                    c.type == "Ready" and c.status == "True" for c in n.status.conditions))
-                if len(ready) >= nodes:
-                    return {"server": conn.server, "token": conn.token, "nodes": ready}
-                last = f"{len(ready)}/{nodes} nodes Ready"
-            except Exception as e:  # noqa: BLE001 - not up yet
-                last = f"apiserver not answering yet ({type(e).__name__})"
-            if time.monotonic() > deadline:
-                raise LabError(f"the lab did not become ready within {timeout:.0f}s: {last} "
-                               f"(see `docker logs kubelab-apiserver`, `docker logs kubelab-node1`)")
+                cfg = kubeconfig.load(path)
+                if any(c.get("name") == CONTEXT for c in cfg.get("contexts", [])):
+                    conn = kubeconfig.connection(cfg, CONTEXT)
+            except kubeconfig.ConfigError as e:
+                last = str(e)
+            if conn is not None:
+                if key != (conn.server, conn.token):
+                    if client is not None:
+                        await client.close()
+                    client, key = Client(conn.server, conn.token, retries=0), (conn.server, conn.token)
+                assert client is not None
+                try:
+                    items, _ = await client.list("Node")
+                    ready = sorted(n.metadata.name for n in items if any(
+                        c.type == "Ready" and c.status == "True" for c in n.status.conditions))
+                    if len(ready) >= nodes:
+                        return {"server": conn.server, "token": conn.token, "nodes": ready}
+                    last = f"{len(ready)}/{nodes} nodes Ready"
+                except Exception as e:  # noqa: BLE001 - not up yet
+                    last = f"apiserver not answering yet ({type(e).__name__}: {str(e)[:120]})"
             await asyncio.sleep(0.25)
+    finally:
+        if client is not None:
+            await client.close()
+    raise LabError(f"the lab did not become ready within {timeout:.0f}s: {last} (see `docker logs "
+                   f"kubelab-bootstrap`, `docker logs kubelab-apiserver`, `docker logs kubelab-node1`)")
 
 
 def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
@@ -283,8 +291,9 @@ def down(quiet: bool = False) -> dict[str, Any]:
     for vol in ("kubelab-etcd-data", "kubelab-secrets"):
         _docker("volume", "rm", "-f", vol)
     _remove_context()
-    if r.returncode != 0 and not quiet:
-        print(f"(compose down said: {(r.stderr or '').strip()[-500:]})", file=sys.stderr)
+    left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
+    if r.returncode != 0 and (left or _docker("network", "inspect", NETWORK).returncode == 0):
+        raise LabError(f"the lab was not removed completely: {(r.stderr or '').strip()[-500:]}")
     _say(f"lab removed ({removed} pod containers)", quiet)
     return {"pod_containers": removed, "nodes": nodes}
 

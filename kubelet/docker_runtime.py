@@ -23,6 +23,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator
 
@@ -197,7 +198,8 @@ class DockerRuntime:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
         # Inspections of finished containers never change: cache them by id.
         self._finished: dict[str, ContainerInfo] = {}
-        self._image_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self.calls: dict[str, int] = {}                 # Docker API calls by name (for tuning and metrics)
+        self.call_seconds: dict[str, float] = {}
 
     @property
     def api_version(self) -> str:
@@ -210,7 +212,13 @@ class DockerRuntime:
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
+        name = getattr(fn, "__name__", "call")
+        self.calls[name] = self.calls.get(name, 0) + 1
+        t0 = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
+        finally:
+            self.call_seconds[name] = self.call_seconds.get(name, 0.0) + time.perf_counter() - t0
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

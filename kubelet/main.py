@@ -82,7 +82,7 @@ def host_memory() -> str:
 def detect_node_ip(network_hint: str = "") -> str:
     """The address the apiserver reaches this kubelet on: in a container, its bridge address."""
     try:
-        addrs = {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+        addrs = {str(ai[4][0]) for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
         addrs = {a for a in addrs if not a.startswith("127.")}
         if addrs:
             return sorted(addrs)[0]

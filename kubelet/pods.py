@@ -41,7 +41,7 @@ from kubelab.quantity import QuantityError, cpu_millis, parse_quantity, to_bytes
 from kubelab.v1 import objects_pb2 as pb
 
 from .docker_runtime import (L_CONTAINER, L_GRACE, L_HASH, L_NAMESPACE, L_NODE, L_POD, L_RESTART, L_TYPE, L_UID,
-                             SANDBOX, ContainerInfo, DockerRuntime, NotFound, RuntimeError_, normalise_image)
+                             SANDBOX, ContainerInfo, DockerRuntime, RuntimeError_, normalise_image)
 from .probes import ProbeManager
 from .volumes import VolumeManager
 
@@ -156,15 +156,13 @@ class PodWorker:
         self.next_sync: float | None = None
         self.waiting: dict[str, tuple[str, str]] = {}     # container -> (reason, message) shown while not running
         self.last_status: bytes | None = None
+        self.last_status_rv = 0
         self.start_time = ""
         self.sandbox: ContainerInfo | None = None
         self.adopted_ready: dict[str, bool] = {}
         self.first_sync = True
         self.terminated = False                            # containers stopped for deletion
-        self.deleted_from_api = False
         self.done = False
-        self._grace_in_use: int | None = None
-        self._last_started: dict[str, float] = {}
         if pod is not None:
             self.adopted_ready = {s.name: s.ready for s in pod.status.container_statuses}
             self.start_time = pod.status.start_time
@@ -236,12 +234,16 @@ class PodWorker:
                 # restartPolicy says nothing restarts: no new sandbox for a finished pod.
                 await self._write_status(pod, self._status(pod, containers, sandbox))
                 return
+            had_sandbox = sandbox is not None
             sandbox = await self._new_sandbox(pod, sandbox, apps)
             if sandbox is None:
                 await self._write_status(pod, self._status(pod, containers, None))
                 return
-            containers = await self.rt.list_containers(self.uid)
-            apps = [c for c in containers if not c.is_sandbox]
+            if had_sandbox or apps:      # old containers were stopped: see them as they are now
+                containers = await self.rt.list_containers(self.uid)
+                apps = [c for c in containers if not c.is_sandbox]
+            else:
+                containers = [sandbox]
         self.sandbox = sandbox
         by_name: dict[str, list[ContainerInfo]] = {}
         for c in apps:
@@ -323,7 +325,8 @@ class PodWorker:
             dns = {"dns": list(self.cfg.cluster_dns), "dns_search": [f"{ns}.svc.{d}", f"svc.{d}", d],
                    "dns_opt": ["ndots:5"]}
         hc = self.rt.host_config(network_mode=self.cfg.network, ipc_mode="shareable", log_config=self._log_config(),
-                                 cap_add=["NET_ADMIN"] if self.cfg.service_cidr_route else None, **dns)
+                                 cap_add=["NET_ADMIN"] if self.cfg.service_cidr_route else None,
+                                 mounts=self.m.volumes.sandbox_mounts(pod) or None, **dns)
         hostname = (pod.spec.hostname or pod.metadata.name)[:63].rstrip("-.")
         kwargs: dict[str, Any] = {"hostname": hostname}
         if pod.spec.subdomain:
@@ -348,7 +351,7 @@ class PodWorker:
         return sandbox
 
     async def _have_pause_image(self, pod: Any) -> bool:
-        if await self.rt.inspect_image(self.cfg.pause_image) is not None:
+        if await self.m.image_present(self.cfg.pause_image):
             return True
         msg = f'failed to get sandbox image "{self.cfg.pause_image}": not present on this machine ' \
               f'(build it: python3 images/build.py --only pause)'
@@ -398,7 +401,7 @@ class PodWorker:
             log.info("%s: %s", self.name(), msg)
             self.record("Normal", "Killing", msg)
             self.m.probes.forget_container(self.uid, c.name)
-            await self.rt.stop(cur.id, grace)
+            await self._stop_container(pod, cur, grace)
             cur = await self.rt.inspect(cur.id)
             insts = [cur] + insts[1:]
             if pod.spec.restart_policy == "Never":
@@ -494,10 +497,47 @@ class PodWorker:
             await self._prune(insts, keep=cid)
             return True
         self.waiting.pop(c.name, None)
-        self._last_started[c.name] = time.time()
         self.record("Normal", "Started", f"Started container {c.name}")
         await self._prune(insts, keep=cid)
+        if c.HasField("lifecycle") and c.lifecycle.HasField("post_start"):
+            ok, msg = await self._run_hook(c.lifecycle.post_start, c, cid, sandbox.ip, 30.0)
+            if not ok:
+                self.record("Warning", "FailedPostStartHook", f"PostStartHook failed: {msg}".strip())
+                self.record("Normal", "Killing", f"Container {c.name} failed to run its post-start hook, "
+                                                 f"will be restarted")
+                await self.rt.stop(cid, pod.spec.termination_grace_period_seconds)
         return True
+
+    async def _run_hook(self, handler: Any, c: Any, cid: str, pod_ip: str, timeout: float) -> tuple[bool, str]:
+        """A postStart/preStop handler: exec in the container, or httpGet/tcpSocket to the pod."""
+        from .probes import http_get, resolve_port, tcp_socket, value_of
+        try:
+            if handler.HasField("exec"):
+                code, out = await self.rt.exec_run(cid, list(handler.exec.command), timeout)
+                return code == 0, out if code is not None else f"timed out after {timeout:g}s"
+            if handler.HasField("http_get"):
+                g = handler.http_get
+                return await http_get(g.host or pod_ip, resolve_port(value_of(g.port), c), g.path or "/",
+                                      g.scheme or "HTTP", [(h.name, h.value) for h in g.http_headers], timeout)
+            if handler.HasField("tcp_socket"):
+                t = handler.tcp_socket
+                return await tcp_socket(t.host or pod_ip, resolve_port(value_of(t.port), c), timeout)
+        except (RuntimeError_, ValueError) as e:
+            return False, str(e)
+        return True, ""
+
+    async def _stop_container(self, pod: Any, c: ContainerInfo, grace: int) -> None:
+        """preStop hook (within the grace period), then SIGTERM, the rest of the grace, SIGKILL."""
+        spec = next((x for x in pod.spec.containers if x.name == c.container_name), None)
+        t0 = time.monotonic()
+        if spec is not None and spec.HasField("lifecycle") and spec.lifecycle.HasField("pre_stop") and grace > 0:
+            ip = self.sandbox.ip if self.sandbox is not None else pod.status.pod_ip
+            ok, msg = await self._run_hook(spec.lifecycle.pre_stop, spec, c.id, ip, float(grace))
+            if not ok:
+                self.record("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}".strip())
+        # Kubernetes gives the container at least 2 s after a preStop hook used up the grace period.
+        remaining = max(0 if grace == 0 else 2, int(grace - (time.monotonic() - t0)))
+        await self.rt.stop(c.id, remaining)
 
     async def _start_existing(self, pod: Any, c: Any, cur: ContainerInfo, insts: list[ContainerInfo]) -> bool:
         try:
@@ -518,10 +558,10 @@ class PodWorker:
     async def _ensure_image(self, pod: Any, c: Any) -> bool:
         image = c.image
         policy = c.image_pull_policy or "IfNotPresent"
-        present = await self.rt.inspect_image(image)
+        present = await self.m.image_present(image)
         local = any(normalise_image(image).startswith(p) for p in self.cfg.local_images)
         if policy == "Never":
-            if present is None:
+            if not present:
                 msg = f'Container image "{image}" is not present with pull policy of Never'
                 self.waiting[c.name] = ("ErrImageNeverPull", msg)
                 self.record("Warning", "ErrImageNeverPull", msg)
@@ -529,7 +569,7 @@ class PodWorker:
                 return False
             self.record("Normal", "Pulled", f'Container image "{image}" already present on machine')
             return True
-        if present is not None and (policy == "IfNotPresent" or local):
+        if present and (policy == "IfNotPresent" or local):
             self.record("Normal", "Pulled", f'Container image "{image}" already present on machine')
             return True
         key = f"{self.uid}/image/{image}"
@@ -546,7 +586,7 @@ class PodWorker:
         try:
             await self.rt.pull(image)
         except RuntimeError_ as e:
-            if present is not None:
+            if present:
                 # Offline engine, image built here: use what we have (the lab cannot pull at all).
                 self.record("Normal", "Pulled", f'Container image "{image}" already present on machine '
                                                 f'(pull failed: {e.message})')
@@ -632,7 +672,6 @@ class PodWorker:
         for c in containers:
             if not c.is_sandbox:
                 latest.setdefault(c.container_name, []).append(c)
-        sandbox_up = sandbox is not None and sandbox.running
         for c in pod.spec.init_containers:
             st.init_container_statuses.append(self._container_status(c, latest.get(c.name, []), init=True))
         for c in pod.spec.containers:
@@ -641,42 +680,9 @@ class PodWorker:
                           for s in st.init_container_statuses)
         st.phase = self._phase(pod, st, initialized)
         st.reason, st.message = "", ""
-        not_ready = [s.name for s in st.container_statuses if not s.ready]
-        old = {c.type: c for c in pod.status.conditions}
-        conds: list[tuple[str, bool, str, str]] = [
-            ("PodReadyToStartContainers", sandbox_up, "", ""),
-            ("Initialized", initialized, "" if initialized else "ContainersNotInitialized",
-             "" if initialized else "containers with incomplete status: [%s]" % " ".join(
-                 s.name for s in st.init_container_statuses if not s.state.HasField("terminated")
-                 or s.state.terminated.exit_code)),
-            ("Ready", not not_ready and st.phase == "Running",
-             "" if not not_ready else ("PodCompleted" if st.phase in TERMINAL else "ContainersNotReady"),
-             "" if not not_ready or st.phase in TERMINAL else f"containers with unready status: [{' '.join(not_ready)}]"),
-            ("ContainersReady", not not_ready and st.phase == "Running",
-             "" if not not_ready else ("PodCompleted" if st.phase in TERMINAL else "ContainersNotReady"),
-             "" if not not_ready or st.phase in TERMINAL else f"containers with unready status: [{' '.join(not_ready)}]"),
-        ]
+        conditions = _conditions(pod, st, sandbox is not None and sandbox.running, initialized, self.start_time)
         del st.conditions[:]
-        managed = {c[0] for c in conds}
-        now = now_str()
-        for type_, ok, reason, message in conds:
-            prev = old.get(type_)
-            status = "True" if ok else "False"
-            changed_at = prev.last_transition_time if prev is not None and prev.status == status else now
-            st.conditions.add(type=type_, status=status, reason=reason, message=message,
-                              last_transition_time=changed_at)
-        if "PodScheduled" not in old:
-            st.conditions.add(type="PodScheduled", status="True", last_transition_time=self.start_time or now)
-        for c in pod.status.conditions:
-            if c.type not in managed:
-                st.conditions.append(c)
-        order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3, "PodScheduled": 4}
-        conds_sorted = sorted(st.conditions, key=lambda c: order.get(c.type, 9))
-        copies = [pb.Condition() for _ in conds_sorted]
-        for dst, src in zip(copies, conds_sorted):
-            dst.CopyFrom(src)
-        del st.conditions[:]
-        st.conditions.extend(copies)
+        st.conditions.extend(conditions)
         return st
 
     def _container_status(self, c: Any, insts: list[ContainerInfo], init: bool) -> Any:
@@ -752,8 +758,12 @@ class PodWorker:
         return "Pending"
 
     async def _write_status(self, pod: Any, status: Any) -> None:
+        """update_status when the computed status differs from the API's (or from our last write,
+        while the informer has not caught up with it)."""
+        if status == pod.status:
+            return
         blob = status.SerializeToString(deterministic=True)
-        if blob == self.last_status:
+        if blob == self.last_status and _rv(pod) <= self.last_status_rv:
             return
         current = pod
         for _ in range(5):
@@ -763,8 +773,9 @@ class PodWorker:
                 return
             obj.status.CopyFrom(status)
             try:
-                await self.m.client.update_status(obj)
+                written = await self.m.client.update_status(obj)
                 self.last_status = blob
+                self.last_status_rv = _rv(written)
                 log.debug("status of %s: %s", self.name(), status.phase)
                 return
             except errors.Conflict:
@@ -796,8 +807,7 @@ class PodWorker:
             log.info("stopping pod %s (grace %ss)", self.name(), grace)
             for c in running:
                 self.record("Normal", "Killing", f"Stopping container {c.container_name}")
-            self._grace_in_use = grace
-            stops = [asyncio.create_task(self.rt.stop(c.id, grace)) for c in running]
+            stops = [asyncio.create_task(self._stop_container(pod, c, grace)) for c in running]
             while stops and not all(t.done() for t in stops):
                 waker = asyncio.create_task(self.wake.wait())
                 done, _ = await asyncio.wait([*stops, waker], return_when=asyncio.FIRST_COMPLETED)
@@ -829,6 +839,7 @@ class PodWorker:
                 await self._write_status(self.pod, status)
         pod = self.pod
         if pod is None:
+            self.schedule(0)        # deleted meanwhile (its wake-up was used above): clean up now
             return
         try:
             await self.m.client.delete("Pod", pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0,
@@ -857,6 +868,55 @@ class PodWorker:
             self.schedule(5.0)
             return
         self.done = True
+
+
+CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+
+
+def _conditions(pod: Any, st: Any, sandbox_up: bool, initialized: bool, start_time: str) -> list[Any]:
+    """The pod conditions the kubelet owns, transition times kept while a status stays the same;
+    conditions others own (PodScheduled, ...) are kept as they are."""
+    old = {c.type: c for c in pod.status.conditions}
+    not_ready = [s.name for s in st.container_statuses if not s.ready]
+    running_ready = not not_ready and st.phase == "Running"
+    if not not_ready:
+        why, msg = "", ""
+    elif st.phase in TERMINAL:
+        why, msg = "PodCompleted", ""
+    else:
+        why, msg = "ContainersNotReady", f"containers with unready status: [{' '.join(not_ready)}]"
+    incomplete = [s.name for s in st.init_container_statuses
+                  if not s.state.HasField("terminated") or s.state.terminated.exit_code]
+    wanted = [("PodReadyToStartContainers", sandbox_up, "", ""),
+              ("Initialized", initialized, "" if initialized else "ContainersNotInitialized",
+               "" if initialized else f"containers with incomplete status: [{' '.join(incomplete)}]"),
+              ("Ready", running_ready, why, msg),
+              ("ContainersReady", running_ready, why, msg)]
+    now = now_str()
+    out = []
+    for type_, ok, reason, message in wanted:
+        prev = old.get(type_)
+        status = "True" if ok else "False"
+        since = prev.last_transition_time if prev is not None and prev.status == status else now
+        out.append(pb.Condition(type=type_, status=status, reason=reason, message=message,
+                                last_transition_time=since))
+    if "PodScheduled" not in old:
+        out.append(pb.Condition(type="PodScheduled", status="True", last_transition_time=start_time or now))
+    managed = {w[0] for w in wanted}
+    for c in pod.status.conditions:
+        if c.type not in managed:
+            copy = pb.Condition()
+            copy.CopyFrom(c)
+            out.append(copy)
+    rank = {t: i for i, t in enumerate(CONDITION_ORDER)}
+    return sorted(out, key=lambda c: rank.get(c.type, len(rank)))
+
+
+def _rv(obj: Any) -> int:
+    try:
+        return int(obj.metadata.resource_version)
+    except ValueError:
+        return 0
 
 
 def _terminated(t: Any, c: ContainerInfo) -> None:
@@ -895,6 +955,21 @@ class PodManager:
         self.informer.add_handlers(self._on_add, self._on_update, self._on_delete)
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._images_seen: dict[str, float] = {}
+
+    async def image_present(self, ref: str) -> bool:
+        """Is the image on the engine? (A yes is believed for a few seconds: starting a burst of
+        pods of one image asks once, not once per pod.)"""
+        now = time.monotonic()
+        seen = self._images_seen.get(ref)
+        if seen is not None and now - seen < 5.0:
+            return True
+        present = await self.runtime.inspect_image(ref) is not None
+        if present:
+            self._images_seen[ref] = now
+        else:
+            self._images_seen.pop(ref, None)
+        return present
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -959,7 +1034,6 @@ class PodManager:
         if w is None:
             w = self._worker(pod.metadata.uid, None)
         w.pod = None
-        w.deleted_from_api = True
         w.wake.set()
 
     # ------------------------------------------------------------ periodic
@@ -999,9 +1073,6 @@ class PodManager:
             uid = (v.get("Labels") or {}).get(L_UID, "")
             if uid and uid not in known and uid not in self.workers:
                 await self.runtime.remove_volume(v["Name"])
-
-    def running_pods(self) -> int:
-        return sum(1 for w in self.workers.values() if w.pod is not None and not w.terminated)
 
 
 def _spec_or_deletion_changed(old: Any, new: Any) -> bool:

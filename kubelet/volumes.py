@@ -39,6 +39,9 @@ class VolumeManager:
         uid = pod.metadata.uid
         if uid in self._ready:
             return
+        if not any(v.HasField("empty_dir") for v in pod.spec.volumes):
+            self._ready.add(uid)
+            return
         existing = {v["Name"] for v in await self.runtime.list_volumes(uid)}
         for v in pod.spec.volumes:
             if not v.HasField("empty_dir"):
@@ -89,6 +92,14 @@ class VolumeManager:
                 mount["VolumeOptions"] = {"Subpath": m.sub_path}
             mounts.append(mount)
         return mounts, binds
+
+    def sandbox_mounts(self, pod: Any) -> list[dict[str, Any]]:
+        """tmpfs emptyDirs, mounted into the sandbox too: Docker unmounts a tmpfs volume (losing its
+        files) when no container uses it, e.g. between an init container and the app container.
+        The sandbox lives as long as the pod, so it keeps them mounted."""
+        return [{"Type": "volume", "Source": volume_name(pod.metadata.uid, v.name),
+                 "Target": f"/.kubelab/volumes/{v.name}", "ReadOnly": False}
+                for v in pod.spec.volumes if v.HasField("empty_dir") and v.empty_dir.medium == "Memory"]
 
     async def teardown(self, uid: str) -> bool:
         """Remove the pod's volumes; False while some are still in use."""

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from .conftest import (NAMESPACE, apply, describe, docker, get_json, kubectl, pod_containers, pod_row, unique,
+from .conftest import (apply, describe, docker, get_json, kubectl, pod_containers, pod_row, unique,
                        wait_for, wait_running_ready)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-NAMES = {k: unique(k) for k in ("shared", "killme", "health", "missing", "oom")}
+NAMES = {k: unique(k) for k in ("shared", "killme", "health", "missing", "oom", "crash", "done")}
 
 MANIFESTS = f"""
 # seed 001-11's pattern: a web server writing its access log into an emptyDir,
@@ -43,7 +43,26 @@ spec:
   containers:
   - name: app
     image: kubelab/busybox
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "echo instance started; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['crash']}}}
+spec:
+  containers:
+  - name: app
+    image: kubelab/busybox
+    command: ["sh", "-c", "echo crashing; exit 2"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {NAMES['done']}}}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: app
+    image: kubelab/busybox
+    command: ["sh", "-c", "echo done"]
 ---
 # seed 001-09 (sample-healthcheck) on kubelab/web
 apiVersion: v1
@@ -69,14 +88,6 @@ spec:
       failureThreshold: 1
       initialDelaySeconds: 5
       periodSeconds: 3
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: {NAMES['missing']}}}
-spec:
-  containers:
-  - name: app
-    image: kubelab/does-not-exist:v1
 ---
 apiVersion: v1
 kind: Pod
@@ -135,6 +146,28 @@ def test_restarts_rise_after_docker_kill(pods: dict[str, str]) -> None:
     status = get_json("pod", name)["status"]["containerStatuses"][0]
     assert status["lastState"]["terminated"]["exitCode"] == 137
     assert status["restartCount"] == 1
+    # the killed instance's logs stay readable
+    assert kubectl("logs", name, "--previous").stdout == "instance started\n"
+
+
+def test_crash_loop_back_off_and_completed(pods: dict[str, str]) -> None:
+    crash, done = pods["crash"], pods["done"]
+    # exits at once: restarted at once, then held back 10 s (doubling): CrashLoopBackOff
+    row = wait_for(lambda: (r := pod_row(crash))["STATUS"] == "CrashLoopBackOff" and r, 30, "CrashLoopBackOff")
+    assert int(row["RESTARTS"]) >= 1
+    status = get_json("pod", crash)["status"]
+    cs = status["containerStatuses"][0]
+    assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert "back-off 10s restarting failed container=app" in cs["state"]["waiting"]["message"]
+    assert cs["lastState"]["terminated"]["exitCode"] == 2 and cs["lastState"]["terminated"]["reason"] == "Error"
+    assert status["phase"] == "Running"       # as Kubernetes: restartPolicy Always keeps it Running
+    assert "Back-off restarting failed container app" in describe(crash)
+    assert kubectl("logs", crash).stdout == "crashing\n"
+    # restartPolicy OnFailure and exit 0: Completed, phase Succeeded, never restarted
+    wait_for(lambda: pod_row(done)["STATUS"] == "Completed", 30, "Completed")
+    pod = get_json("pod", done)
+    assert pod["status"]["phase"] == "Succeeded"
+    assert pod["status"]["containerStatuses"][0].get("restartCount", 0) == 0
 
 
 def test_liveness_restarts_and_readiness_gates_ready(pods: dict[str, str]) -> None:
@@ -159,7 +192,17 @@ def test_liveness_restarts_and_readiness_gates_ready(pods: dict[str, str]) -> No
 
 
 def test_missing_image_err_image_pull_then_image_pull_back_off(pods: dict[str, str]) -> None:
+    # created here, not with the others: the first pull attempts come at once, later ones back off
     name = pods["missing"]
+    apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  containers:
+  - name: app
+    image: kubelab/does-not-exist:v1
+""")
     seen: list[str] = []
 
     def status() -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import NAMESPACE, apply, kubectl, kubectl_argv, unique, wait_for, wait_running_ready
+from .conftest import NAMESPACE, apply, kubectl, kubectl_argv, unique, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

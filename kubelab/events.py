@@ -44,27 +44,27 @@ class EventRecorder:
         now = _now()
         try:
             for _ in range(3):
+                # Create first: most events are new, so this is one call instead of get + create.
+                ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
+                              first_timestamp=now, last_timestamp=now, count=1,
+                              reporting_component=self.component, reporting_instance=self.host)
+                ev.metadata.name, ev.metadata.namespace = name, namespace
+                ev.involved_object.CopyFrom(pb.ObjectReference(
+                    kind=info.kind, namespace=md.namespace, name=md.name, uid=md.uid,
+                    api_version=info.api_version, resource_version=md.resource_version))
+                ev.source.component, ev.source.host = self.component, self.host
+                try:
+                    await self.client.create(ev)
+                    return
+                except errors.AlreadyExists:
+                    pass
                 try:
                     ev = await self.client.get("Event", name, namespace)
                     ev.count += 1
                     ev.last_timestamp = now
                     await self.client.update(ev)
                     return
-                except errors.NotFound:
-                    ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
-                                  first_timestamp=now, last_timestamp=now, count=1,
-                                  reporting_component=self.component, reporting_instance=self.host)
-                    ev.metadata.name, ev.metadata.namespace = name, namespace
-                    ev.involved_object.CopyFrom(pb.ObjectReference(
-                        kind=info.kind, namespace=md.namespace, name=md.name, uid=md.uid,
-                        api_version=info.api_version, resource_version=md.resource_version))
-                    ev.source.component, ev.source.host = self.component, self.host
-                    try:
-                        await self.client.create(ev)
-                        return
-                    except errors.AlreadyExists:
-                        continue
-                except errors.Conflict:
+                except (errors.Conflict, errors.NotFound):
                     continue
         except errors.ApiError as e:
             log.warning("could not record event %s on %s/%s: %s", reason, namespace, md.name, e)

@@ -8,13 +8,16 @@
 # awk folds each pair into one line:
 #     172.18.0.3 - - [23/Nov/2025:19:58:01 +0000] "/index.html" 200
 # (busybox httpd does not report the method, so the line carries none.)
+# Each line also goes to /var/log/nginx/access.log, as nginx writes it.
 #
 # PID 1 ignores signals it has no handler for: the trap makes `docker stop`
 # (SIGTERM) end the container at once.
 trap 'exit 0' TERM INT
 PORT=${PORT:-80}
 DOCROOT=${DOCROOT:-/usr/share/nginx/html}
-httpd -f -vv -p "$PORT" -h "$DOCROOT" 2>&1 | awk '
+LOGFILE=/var/log/nginx/access.log
+touch "$LOGFILE" 2>/dev/null || LOGFILE=/dev/null   # a read-only log dir must not stop the server
+httpd -f -vv -p "$PORT" -h "$DOCROOT" 2>&1 | awk -v logfile="$LOGFILE" '
 {
     i = index($0, ": ")
     if (i == 0) { print; fflush(); next }
@@ -28,7 +31,10 @@ httpd -f -vv -p "$PORT" -h "$DOCROOT" 2>&1 | awk '
         gsub(/[][]/, "", ip)
         u = (peer in url) ? url[peer] : "-"
         delete url[peer]
-        printf "%s - - [%s] \"%s\" %s\n", ip, strftime("%d/%b/%Y:%H:%M:%S +0000"), u, substr(what, 10)
+        line = sprintf("%s - - [%s] \"%s\" %s", ip, strftime("%d/%b/%Y:%H:%M:%S +0000"), u, substr(what, 10))
+        print line
+        # Also where nginx keeps it, so a log-reading sidecar on an emptyDir (seed 001) sees it.
+        print line >> logfile
         fflush()
         next
     }

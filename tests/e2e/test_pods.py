@@ -26,7 +26,6 @@ spec:
   containers:
   - name: nginx
     image: kubelab/web
-    command: ["sh", "-c", "kubelab-web | tee -a /var/log/nginx/access.log"]
     volumeMounts: [{{name: nginx-log, mountPath: /var/log/nginx}}]
   - name: log-reader
     image: kubelab/busybox
@@ -221,7 +220,10 @@ spec:
 
 def test_over_limit_container_is_oom_killed(pods: dict[str, str]) -> None:
     name = pods["oom"]
-    wait_for(lambda: pod_row(name)["STATUS"] == "OOMKilled", 40, "STATUS OOMKilled")
+    # Generous: on a loaded 2-core machine the pod may start late; the message shows the last state seen.
+    wait_for(lambda: pod_row(name)["STATUS"] == "OOMKilled" or print(
+        "oom pod:", pod_row(name), get_json("pod", name).get("status", {}).get("containerStatuses")), 90,
+        "STATUS OOMKilled")
     pod = get_json("pod", name)
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["reason"] == "OOMKilled"

@@ -136,7 +136,9 @@ async def test_health_and_metrics(cluster: dict[str, Any], client: Client) -> No
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     async with grpc.aio.insecure_channel(f"127.0.0.1:{cluster['health_port']}") as ch:
-        resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+        # The scheduler may still be starting: wait for its health port rather than race it.
+        resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), wait_for_ready=True,
+                                                          timeout=30)
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
     text = await until(lambda: http_get(cluster["metrics_port"], "/metrics"),
                        lambda t: "scheduler_is_leader 1" in t, 20, "the scheduler to lead")

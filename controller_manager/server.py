@@ -29,7 +29,7 @@ from .config import Config
 from .controllers import REGISTRY, enabled
 from .informers import SharedInformers
 from .metrics import Metrics
-from .serving import HealthServer, MetricsServer
+from kubelab.serving import HealthServer, MetricsServer
 
 log = logging.getLogger(__name__)
 

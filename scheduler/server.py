@@ -31,7 +31,7 @@ from .cache import NodeOrder, SchedulerCache, name_order
 from .podinfo import PodInfo, pod_info
 from .queue import QueueClosed, QueuedPod, SchedulingQueue
 from .recording import BoundedRecorder, set_unschedulable
-from .serving import HealthServer, MetricsServer
+from kubelab.serving import HealthServer, MetricsServer
 
 log = logging.getLogger(__name__)
 

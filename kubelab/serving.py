@@ -1,8 +1,7 @@
-"""Optional health (gRPC health service) and Prometheus-format metrics endpoints of the scheduler.
+"""Health and metrics endpoints shared by the components: a gRPC health service and HTTP /metrics, /healthz.
 
-Both are off unless an address is given (two replicas on one host must not
-fight over a port); port 0 picks a free one. The same shape as the
-controller manager's; both belong in the shared library eventually.
+Both are optional (off unless an address is given) so two replicas on one
+host do not fight over a port; port 0 picks a free one.
 """
 from __future__ import annotations
 
@@ -39,38 +38,37 @@ class HealthServer:
 
 
 class MetricsServer:
-    """GET /metrics (text exposition format) and /healthz over plain HTTP/1.1."""
+    """A tiny HTTP/1.0 server: GET /metrics (Prometheus text), GET /healthz (ok)."""
 
     def __init__(self, address: str, render: Callable[[], str]) -> None:
-        self.host, _, port = address.rpartition(":")
-        self.requested_port = int(port or 0)
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port or 0)
         self.render = render
-        self.server: asyncio.base_events.Server | None = None
-        self.port = 0
+        self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, self.host or "127.0.0.1", self.requested_port)
-        self.port = int(self.server.sockets[0].getsockname()[1])
-        log.info("metrics on port %d", self.port)
+        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
         return self.port
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = (await asyncio.wait_for(reader.readline(), 5)).decode(errors="replace").split()
+            line = (await asyncio.wait_for(reader.readline(), 5)).decode(errors="replace")
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 pass
-            path = request[1] if len(request) > 1 else "/"
+            path = line.split(" ")[1] if line.count(" ") >= 2 else "/"
             if path.startswith("/metrics"):
-                status, body = "200 OK", self.render()
+                status, body, ctype = "200 OK", self.render(), "text/plain; version=0.0.4"
             elif path.startswith("/healthz"):
-                status, body = "200 OK", "ok\n"
+                status, body, ctype = "200 OK", "ok", "text/plain"
             else:
-                status, body = "404 Not Found", "not found\n"
+                status, body, ctype = "404 Not Found", "not found\n", "text/plain"
             data = body.encode()
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+            writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n\r\n"
+                         .encode() + data)
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError):
+        except (asyncio.TimeoutError, ConnectionError, IndexError):
             pass
         finally:
             writer.close()

@@ -342,6 +342,16 @@ def is_ready(pod: pb.Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
 
 
+async def namespace_for_test(client: Any, test_name: str) -> str:
+    """A namespace of its own for one test: readable slug plus a stable hash, created if missing."""
+    import re
+    import zlib
+    slug = re.sub(r"[^a-z0-9-]+", "-", test_name.lower().replace("test_", ""))[:32].strip("-")
+    name = f"{slug}-{zlib.crc32(test_name.encode()) % 10000:04d}"
+    await ensure_namespace(client, name)
+    return name
+
+
 async def ensure_namespace(client: Any, name: str) -> None:
     ns = pb.Namespace(api_version="v1", kind="Namespace")
     ns.metadata.name = name

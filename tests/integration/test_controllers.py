@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from controller_manager.testing import (deployment_manifest, ensure_namespace, is_ready, kill, live_pods, spawn,
+from controller_manager.testing import (namespace_for_test, deployment_manifest, ensure_namespace, is_ready, kill, live_pods, spawn,
                                         start_cluster, stop_cluster, wait_for, wait_gone, component_log)
 from kubelab import errors
 from kubelab.client import Client
@@ -48,9 +46,7 @@ async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
 
 @pytest.fixture
 async def ns(client: Client, request: pytest.FixtureRequest) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower().replace("test_", ""))[:32].strip("-")
-    name = f"{slug}-{zlib.crc32(request.node.name.encode()) % 10000:04d}"
-    await ensure_namespace(client, name)
+    name = await namespace_for_test(client, request.node.name)
     await wait_for(lambda: _nodes_ready(client, 3), 30, what="3 hollow nodes Ready")
     return name
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
 from controller_manager.deployment import util
-from controller_manager.testing import (deployment_manifest, ensure_namespace, is_ready, live_pods, start_cluster,
+from controller_manager.testing import (namespace_for_test, deployment_manifest, is_ready, live_pods, start_cluster,
                                         stop_cluster, wait_for)
 from kubelab import kinds
 from kubelab.client import Client
@@ -48,9 +47,7 @@ async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
 
 @pytest.fixture
 async def ns(client: Client, request: pytest.FixtureRequest) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower().replace("test_", ""))[:32].strip("-")
-    name = f"{slug}-{zlib.crc32(request.node.name.encode()) % 10000:04d}"
-    await ensure_namespace(client, name)
+    name = await namespace_for_test(client, request.node.name)
     return name
 
 

@@ -11,6 +11,7 @@ import functools
 import logging
 import platform
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -20,11 +21,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds
 from kubelab.client import channel_options
+from kubelab.serving import MetricsServer
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .metrics import ApiMetrics
 from .store import Store, kind_prefix
 from .watchcache import WatchCache
 
@@ -44,6 +47,7 @@ class Config:
     bookmark_interval: float = 5.0
     event_ttl: int = 3600
     shutdown_grace: float = 5.0
+    metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
 
 
 def _kind_of(name: str) -> kinds.KindInfo:
@@ -56,25 +60,45 @@ def _kind_of(name: str) -> kinds.KindInfo:
     return info
 
 
+def _resource_of(request: Any) -> str:
+    """The resource a request is about, for metrics labels (`pods`, `deployments`, ...)."""
+    name = getattr(request, "kind", "")
+    if not name and hasattr(request, "object"):
+        name = request.object.WhichOneof("kind") or ""
+    info = kinds.BY_KIND.get(name) or kinds.BY_ONEOF.get(name)
+    return info.plural if info is not None else (name or "")
+
+
 def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn ApiError (and storage trouble) into a gRPC status with the reason attached."""
+    """Turn ApiError (and storage trouble) into a gRPC status with the reason attached; count and time the call."""
+    verb = fn.__name__.lower()
+    fixed_resource = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}.get(verb)
+
     @functools.wraps(fn)
     async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        code = "OK"
         try:
             return await fn(self, request, context)
         except errors.ApiError as e:
+            code = e.reason
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
         except st.Unavailable as e:
+            code = "ServiceUnavailable"
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {e}",
                                 trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+        finally:
+            resource = fixed_resource if fixed_resource is not None else _resource_of(request)
+            self.metrics.observe(verb, resource, code, started)
     return wrapper
 
 
 class ApiService:
-    def __init__(self, store: Store, cache: WatchCache, config: Config) -> None:
+    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None) -> None:
         self.store = store
         self.cache = cache
         self.config = config
+        self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
 
     # ---------------------------------------------------------------- CRUD
@@ -317,6 +341,11 @@ class Server:
         self.store.namespace_cache = lambda name: ns_cache.objects.get(kind_prefix(kinds.BY_KIND["Namespace"])
                                                                        + name.encode())
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.metrics = ApiMetrics()
+        self.metrics.watch_caches(lambda: self.cache.caches)
+        self.storage.observe = self.metrics.observe_etcd
+        self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
+            if config.metrics_address else None
         self.grpc: grpc.aio.Server | None = None
         self.port = 0
 
@@ -367,11 +396,13 @@ class Server:
         self.grpc = grpc.aio.server(interceptors=interceptors, options=channel_options() + [
             ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
-        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config)),))
+        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         log.info("apiserver serving on port %d (etcd %s)", self.port, ",".join(self.config.etcd_servers))
         return self.port
 
@@ -379,6 +410,8 @@ class Server:
         if self.grpc is not None:
             await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
             await self.grpc.stop(self.config.shutdown_grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.cache.stop()
         await self.storage.close()
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Mapping, Sequence
+from typing import AsyncIterator, Callable, Mapping, Sequence
 
 import grpc
 from aetcd import rpc
@@ -95,6 +96,8 @@ class EtcdStorage:
         self._watch: rpc.WatchStub | None = None
         self._lease: rpc.LeaseStub | None = None
         self._maint: rpc.MaintenanceStub | None = None
+        # Called with (operation, perf_counter at start) after every etcd call: the metrics hook.
+        self.observe: Callable[[str, float], None] | None = None
 
     async def start(self) -> None:
         # One endpoint: gRPC's round-robin over a static list handles several.
@@ -120,6 +123,7 @@ class EtcdStorage:
         return self._kv
 
     async def _call(self, what: str, coro):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
         try:
             return await coro
         except grpc.aio.AioRpcError as e:
@@ -128,6 +132,9 @@ class EtcdStorage:
             if e.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in (e.details() or ""):
                 raise Compacted(0) from e
             raise StorageError(f"etcd {what}: {e.code().name}: {e.details()}") from e
+        finally:
+            if self.observe is not None:
+                self.observe(what, started)
 
     # ------------------------------------------------------------- reads
     async def current_revision(self) -> int:
@@ -244,17 +251,19 @@ class EtcdStorage:
         return str(resp.version)
 
     # ------------------------------------------------------------- watch
-    async def watch(self, prefix: bytes, from_revision: int,
-                    progress: asyncio.Queue[int] | None = None) -> AsyncIterator[list[StorageEvent]]:
+    async def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
+                    prev_kv: bool = True) -> AsyncIterator[list[StorageEvent]]:
         """Batches of events under `prefix` from `from_revision` (inclusive), in order.
 
         Raises Compacted if `from_revision` is older than etcd keeps. If a
         `progress` queue is given, progress notifications put the revision
-        reached there (used for bookmarks).
+        reached there (used for bookmarks). Without `prev_kv`, etcd skips
+        reading each event's previous value (a backend read per event), and a
+        DELETE event carries no value: for a caller that keeps the objects.
         """
         assert self._watch is not None
         create = rpc.WatchCreateRequest(key=prefix, range_end=prefix_end(prefix),
-                                        start_revision=from_revision, prev_kv=True,
+                                        start_revision=from_revision, prev_kv=prev_kv,
                                         progress_notify=progress is not None)
         requests: asyncio.Queue[rpc.WatchRequest | None] = asyncio.Queue()
         await requests.put(rpc.WatchRequest(create_request=create))

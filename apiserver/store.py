@@ -13,7 +13,6 @@ import json
 import logging
 import random
 import re
-import string
 import uuid
 from typing import Any, Callable
 

@@ -129,7 +129,8 @@ class KindCache:
             try:
                 if not self.ready.is_set():
                     await self._relist()
-                async for batch in self.storage.watch(self.prefix, self.revision + 1):
+                # The cache holds every current object, so it needs no prev_kv from etcd.
+                async for batch in self.storage.watch(self.prefix, self.revision + 1, prev_kv=False):
                     for sev in batch:
                         self._apply(sev)
                     backoff = 0.2
@@ -146,11 +147,13 @@ class KindCache:
     def _apply(self, sev: st.StorageEvent) -> None:
         prev = self.objects.get(sev.key)
         if sev.type == "DELETE":
-            obj = self.decode(sev.value, sev.revision) if sev.value else prev
             self.objects.pop(sev.key, None)
-            if obj is None:
+            if prev is None:
                 self.revision = sev.revision
                 return
+            obj = type(prev)()
+            obj.CopyFrom(prev)          # the last state, at the deletion's revision (as Kubernetes reports it)
+            obj.metadata.resource_version = str(sev.revision)
             ev = CachedEvent("DELETED", obj, prev, sev.revision)
         else:
             obj = self.decode(sev.value, sev.revision)

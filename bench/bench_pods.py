@@ -29,15 +29,10 @@ from kubelab import config as kubeconfig
 from kubelab import lab
 from kubelab.client import Client, new_object
 
+from .common import pct
+
 IMAGE = "kubelab/web:latest"
 NAMESPACE = "bench"
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def fmt(values: list[float]) -> str:

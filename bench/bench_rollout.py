@@ -33,25 +33,9 @@ from controller_manager.testing import deployment_manifest, ensure_namespace, is
 from kubelab import kinds, launcher
 from kubelab.client import Client
 
+from .common import cpu_seconds, rss_mib
+
 NAMESPACE = "bench-rollout"
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def scrape(port: int) -> dict[str, float]:

@@ -28,67 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
-from aetcd import rpc
 
 from kubelab import launcher
 from kubelab.client import Client, new_object
 
+from .common import CpuMeter, RawEtcd, pct, rss_mib, run_concurrent
+
 NAMESPACE = "bench-sched"
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
-def family(pid: int) -> list[int]:
-    """A process and its direct children (the apiserver's --workers are forked children)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return [pid, *kids]
-
-
-def _rss_one(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def rss_mib(pid: int) -> float:
-    """RSS of a process and its children, MiB (shared pages of forked workers counted in each)."""
-    return sum(_rss_one(p) for p in family(pid))
-
-
-def _cpu_one(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime so far of a process and its children."""
-    return sum(_cpu_one(p) for p in family(pid))
-
-
-def cpu_report(before: dict[str, float], pids: dict[str, int], wall: float) -> str:
-    used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-    used["bench client"] = time.process_time() - before["bench client"]
-    return "CPU during scheduling (share of one core): " + ", ".join(
-        f"{name} {sec / wall:.0%}" for name, sec in sorted(used.items(), key=lambda kv: -kv[1]))
 
 
 def bench_pod(i: int) -> Any:
@@ -100,30 +46,11 @@ def bench_pod(i: int) -> Any:
     return p
 
 
-async def run_concurrent(n: int, concurrency: int, op: Any) -> float:
-    """op(i) for i in range(n) over `concurrency` workers; returns seconds taken."""
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for i in counter:
-            await op(i)
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - t0
-
-
 async def raw_etcd_rate(endpoint: str, n: int, concurrency: int, value: bytes) -> float:
-    channel = grpc.aio.insecure_channel(endpoint)
-    kv = rpc.KVStub(channel)
-
-    async def put(i: int) -> None:
-        key = f"/bench-raw/{i}".encode()
-        cmp = rpc.Compare(key=key, result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, version=0)
-        await kv.Txn(rpc.TxnRequest(compare=[cmp], success=[
-            rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))]))
-    took = await run_concurrent(n, concurrency, put)
-    await kv.DeleteRange(rpc.DeleteRangeRequest(key=b"/bench-raw/", range_end=b"/bench-raw0"))
-    await channel.close()
+    etcd = RawEtcd(endpoint)
+    took, _ = await run_concurrent(n, concurrency, lambda i: etcd.create(f"/bench-raw/{i}".encode(), value))
+    await etcd.delete_prefix(b"/bench-raw/")
+    await etcd.close()
     return n / took
 
 
@@ -194,16 +121,14 @@ async def bench(args: argparse.Namespace, info: dict[str, Any]) -> list[str]:
         p = bench_pod(i)
         created[p.metadata.name] = time.perf_counter()
         await clients[i % len(clients)].create(p)
-    cpu_before = {name: cpu_seconds(pid) for name, pid in info["pids"].items()}
-    cpu_before["bench client"] = time.process_time()
+    meter = CpuMeter(info["pids"])
     if args.mode == "burst":
         launcher.stop_component("scheduler", info["state_path"], signal.SIGSTOP)
     t0 = time.perf_counter()
-    create_took = await run_concurrent(args.pods, args.create_concurrency, create)
+    create_took, _ = await run_concurrent(args.pods, args.create_concurrency, create)
     if args.mode == "burst":     # every pod exists: from now on only the scheduler's pace counts
         t0 = time.perf_counter()
-        cpu_before = {name: cpu_seconds(pid) for name, pid in info["pids"].items()}
-        cpu_before["bench client"] = time.process_time()
+        meter = CpuMeter(info["pids"])
         launcher.stop_component("scheduler", info["state_path"], signal.SIGCONT)
     try:
         await asyncio.wait_for(obs.all_bound.wait(), args.timeout)
@@ -216,7 +141,7 @@ async def bench(args: argparse.Namespace, info: dict[str, Any]) -> list[str]:
     rate = len(bound_at) / span if bound_at else 0.0
     lo, hi = int(len(bound_at) * 0.1), int(len(bound_at) * 0.9) - 1
     steady = (hi - lo) / (bound_at[hi] - bound_at[lo]) if hi > lo and bound_at[hi] > bound_at[lo] else float("nan")
-    cpu_line = cpu_report(cpu_before, info["pids"], time.perf_counter() - t0)
+    cpu_line = meter.share_report("CPU during scheduling")
     lat = [(obs.bound[k] - created[k]) * 1000 for k in obs.bound if k in created]
     lines.append(f"created {args.pods} pods in {create_took:.1f}s ({args.pods / create_took:.0f}/s, "
                  f"{args.create_concurrency} concurrent clients)")

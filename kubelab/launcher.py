@@ -157,10 +157,11 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     (state / "kubelet-token").write_text(kubelet_token)
     os.chmod(state / "token", 0o600)
     os.chmod(state / "kubelet-token", 0o600)
-    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     pids: dict[str, int] = {}
     info: dict[str, Any] = {"state_dir": str(state), "pids": pids, "token": token,
-                            "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}"}
+                            "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}",
+                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
 
     def save() -> None:
         (state / "state.json").write_text(json.dumps(info, indent=2))
@@ -180,7 +181,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         pids["apiserver"] = _spawn("apiserver", _python("apiserver.main") + [
             "--listen", info["server"], "--etcd-servers", info["etcd"],
             "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
-            *extra.get("apiserver", [])], state)
+            "--metrics-address", f"127.0.0.1:{metrics_port}", *extra.get("apiserver", [])], state)
         save()
         await _wait_api(info["server"], token)
         env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": token}

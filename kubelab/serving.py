@@ -40,14 +40,15 @@ class HealthServer:
 class MetricsServer:
     """A tiny HTTP/1.0 server: GET /metrics (Prometheus text), GET /healthz (ok)."""
 
-    def __init__(self, address: str, render: Callable[[], str]) -> None:
+    def __init__(self, address: str, render: Callable[[], str], reuse_port: bool = False) -> None:
         host, _, port = address.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port or 0)
         self.render = render
+        self.reuse_port = reuse_port    # the apiserver's forked workers share one metrics port
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.server = await asyncio.start_server(self._handle, self.host, self.port, reuse_port=self.reuse_port or None)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
         return self.port

@@ -353,3 +353,45 @@ async def test_missing_or_wrong_token_is_unauthenticated(local_cluster: dict[str
         async with Client(local_cluster["server"], token, retries=0) as c:
             with pytest.raises(errors.Unauthenticated):
                 await c.list("Pod")
+
+
+async def test_metrics_count_requests_objects_and_watches(local_cluster: dict[str, Any], client: Client) -> None:
+    """`/metrics` in Prometheus text: requests by verb/resource/code, etcd latencies, objects, watches."""
+    import re
+    import urllib.request
+    def pod(name: str) -> Any:
+        p = new_object("Pod", name, "metrics")
+        p.spec.containers.add(name="c", image="x")
+        return p
+
+    await _namespace(client, "metrics")
+    for i in range(3):
+        await client.create(pod(f"m{i}"))
+    with pytest.raises(errors.AlreadyExists):
+        await client.create(pod("m0"))
+    with pytest.raises(errors.NotFound):
+        await client.get("Pod", "nope", "metrics")
+    watch = client.watch("Pod", "metrics")     # the call starts at once: one registered watcher
+    await asyncio.sleep(0.5)
+
+    def scrape() -> str:
+        with urllib.request.urlopen(local_cluster["apiserver_metrics"], timeout=5) as resp:
+            assert resp.headers["Content-Type"].startswith("text/plain")
+            return resp.read().decode()
+
+    def value(text: str, series: str) -> float:
+        m = re.search(re.escape(series) + r" ([0-9.e+]+)$", text, re.M)
+        assert m, f"{series} not in /metrics"
+        return float(m.group(1))
+
+    try:
+        text = await asyncio.to_thread(scrape)
+    finally:
+        watch.cancel()
+    assert value(text, 'apiserver_request_total{code="OK",resource="pods",verb="create"}') >= 3
+    assert value(text, 'apiserver_request_total{code="AlreadyExists",resource="pods",verb="create"}') >= 1
+    assert value(text, 'apiserver_request_total{code="NotFound",resource="pods",verb="get"}') >= 1
+    assert value(text, 'apiserver_request_duration_seconds_count{resource="pods",verb="create"}') >= 4
+    assert value(text, 'etcd_request_duration_seconds_count{operation="create"}') >= 3
+    assert value(text, 'apiserver_storage_objects{resource="pods"}') >= 3
+    assert value(text, 'apiserver_registered_watchers{kind="Pod"}') >= 1

@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds
 from kubelab.client import channel_options
-from kubelab.serving import MetricsServer
+from kubelab.serving import BearerTokenAuth, MetricsServer
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
@@ -293,35 +293,6 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler("kubelab.v1.Api", table)
 
 
-class TokenAuth(grpc.aio.ServerInterceptor):
-    """Bearer-token authentication; the health service is open (for probes)."""
-
-    def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}"
-
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method.startswith("/grpc.health."):
-            return await continuation(details)
-        md = dict(details.invocation_metadata or ())
-        if md.get("authorization") == self.expected:
-            return await continuation(details)
-        reason = "missing bearer token" if "authorization" not in md else "invalid bearer token"
-
-        async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Unauthorized: {reason}",
-                                trailing_metadata=((errors.REASON_KEY, "Unauthorized"),))
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(deny)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(deny)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(deny)
-        return grpc.unary_unary_rpc_method_handler(deny)
-
-
 async def create_server(config: Config) -> tuple["Server", int]:
     """Start a server (port 0 picks a free one); returns it and its port. Tests use this."""
     server = Server(config)
@@ -392,7 +363,7 @@ class Server:
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
-        interceptors = [TokenAuth(self.config.token)] if self.config.token else []
+        interceptors = [BearerTokenAuth(self.config.token)] if self.config.token else []
         self.grpc = grpc.aio.server(interceptors=interceptors, options=channel_options() + [
             ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000)])

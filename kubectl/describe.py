@@ -56,6 +56,14 @@ def labels_multiline(w: Writer, title: str, labels: Any, indent: str = "") -> No
         w.write(0, f"{k}={labels[k]}\n")
 
 
+def describe_identity(w: Writer, md: Any) -> None:
+    """Name, Namespace, Labels, Annotations: how most of kubectl's descriptions begin."""
+    w.write(0, f"Name:\t{md.name}\n")
+    w.write(0, f"Namespace:\t{md.namespace}\n")
+    labels_multiline(w, "Labels", md.labels)
+    annotations_multiline(w, "Annotations", md.annotations)
+
+
 def annotations_multiline(w: Writer, title: str, annotations: Any, indent: str = "") -> None:
     w.write(0, f"{indent}{title}:\t")
     keys = sorted(k for k in (annotations or {}) if k not in SKIP_ANNOTATIONS)
@@ -453,10 +461,7 @@ def describe_replicaset(rs: Any, events: list[Any] | None, extra: dict[str, Any]
 def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
     w = Writer()
     md, spec = svc.metadata, svc.spec
-    w.write(0, f"Name:\t{md.name}\n")
-    w.write(0, f"Namespace:\t{md.namespace}\n")
-    labels_multiline(w, "Labels", md.labels)
-    annotations_multiline(w, "Annotations", md.annotations)
+    describe_identity(w, md)
     w.write(0, f"Selector:\t{','.join(f'{k}={spec.selector[k]}' for k in sorted(spec.selector))}\n")
     w.write(0, f"Type:\t{spec.type or 'ClusterIP'}\n")
     if spec.ip_family_policy:
@@ -511,10 +516,7 @@ def format_endpoints_for_port(ep: Any, port_name: str) -> str:
 def describe_endpoints(ep: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
     w = Writer()
     md = ep.metadata
-    w.write(0, f"Name:\t{md.name}\n")
-    w.write(0, f"Namespace:\t{md.namespace}\n")
-    labels_multiline(w, "Labels", md.labels)
-    annotations_multiline(w, "Annotations", md.annotations)
+    describe_identity(w, md)
     w.write(0, "Subsets:\n")
     for ss in ep.subsets:
         w.write(1, f"Addresses:\t{','.join(a.ip for a in ss.addresses) or NONE}\n")
@@ -656,10 +658,7 @@ def describe_node(node: Any, events: list[Any] | None, extra: dict[str, Any]) ->
 def describe_event(ev: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
     w = Writer()
     md, io = ev.metadata, ev.involved_object
-    w.write(0, f"Name:\t{md.name}\n")
-    w.write(0, f"Namespace:\t{md.namespace}\n")
-    labels_multiline(w, "Labels", md.labels)
-    annotations_multiline(w, "Annotations", md.annotations)
+    describe_identity(w, md)
     w.write(0, f"API Version:\t{ev.api_version or 'v1'}\n")
     w.write(0, f"Count:\t{ev.count}\n")
     w.write(0, f"First Timestamp:\t{rfc1123(ev.first_timestamp)}\n")
@@ -683,10 +682,7 @@ def describe_event(ev: Any, events: list[Any] | None, extra: dict[str, Any]) -> 
 def describe_lease(lease: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
     w = Writer()
     md, spec = lease.metadata, lease.spec
-    w.write(0, f"Name:\t{md.name}\n")
-    w.write(0, f"Namespace:\t{md.namespace}\n")
-    labels_multiline(w, "Labels", md.labels)
-    annotations_multiline(w, "Annotations", md.annotations)
+    describe_identity(w, md)
     w.write(0, "API Version:\tcoordination.k8s.io/v1\n")
     w.write(0, "Kind:\tLease\n")
     w.write(0, "Spec:\n")

@@ -101,3 +101,33 @@ def check_selector(selector: str, field: bool = False) -> None:
             selectors.parse(selector)
     except selectors.SelectorError as e:
         raise CLIError(str(e)) from None
+
+
+Named = tuple[Any, str, "str | None"]   # (kind info, name, namespace or None for cluster-scoped)
+
+
+def select(filenames: tuple[str, ...] | list[str], args: tuple[str, ...] | list[str], selector: str, all_: bool,
+           namespace: str, explicit_namespace: bool) -> tuple[list[Named], list[Any]]:
+    """What a verb acts on, from `-f` files or `KIND NAME...`/`KIND -l`/`KIND --all`.
+
+    Returns the named objects and the kinds to list (with the selector or --all);
+    a kind with neither names nor a selector is kubectl's usage error.
+    """
+    named: list[Named] = []
+    listed: list[Any] = []
+    if filenames:
+        from kubectl.apply import load_manifests, place
+        from kubelab import kinds
+        for d in load_manifests(filenames, False):
+            place(d.obj, namespace, explicit=explicit_namespace)
+            named.append((kinds.info_of(d.obj), d.obj.metadata.name, d.obj.metadata.namespace or None))
+        return named, listed
+    for t in parse(args).targets:
+        ns = namespace if t.info.namespaced else None
+        if t.names:
+            named += [(t.info, n, ns) for n in t.names]
+        elif selector or all_:
+            listed.append(t.info)
+        else:
+            raise CLIError("resource(s) were provided, but no name was specified")
+    return named, listed

@@ -99,24 +99,7 @@ def wait(args: tuple[str, ...], for_: str, timeout: str, selector: str, all_: bo
         raise CLIError(str(e)) from None
     st = settings()
     namespace = st.current_namespace()
-    named: list[tuple[Any, str, str | None]] = []
-    listed: list[Any] = []
-    if filenames:
-        from kubectl.apply import load_manifests, place
-        from kubelab import kinds
-        for d in load_manifests(filenames, False):
-            place(d.obj, namespace, explicit=st.namespace is not None)
-            named.append((kinds.info_of(d.obj), d.obj.metadata.name, d.obj.metadata.namespace or None))
-    else:
-        req = resources.parse(args)
-        for t in req.targets:
-            ns = namespace if t.info.namespaced else None
-            if t.names:
-                named += [(t.info, n, ns) for n in t.names]
-            elif selector or all_:
-                listed.append(t.info)
-            else:
-                raise CLIError("resource(s) were provided, but no name was specified")
+    named, listed = resources.select(filenames, args, selector, all_, namespace, st.namespace is not None)
 
     async def body(client: Any) -> bool:
         from kubelab import errors

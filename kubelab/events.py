@@ -1,7 +1,12 @@
 """Event recording: what a user would ask about becomes an Event.
 
-Repeated events (same object, reason, message) are counted on one Event
-object rather than written anew, as Kubernetes' recorder does.
+One recorder for every component. An event is written under a name derived
+from (object, reason, message, component), so a repeat is counted on the
+existing Event (`count`, `lastTimestamp`) rather than written anew, as
+Kubernetes' recorder does. It tries `create` first: most events are new, so
+that is one call instead of get + create. Writes are fire-and-forget
+(`event`) and, where a component emits them by the thousand (the scheduler,
+hollow nodes), bounded in flight so they cannot crowd out the real work.
 """
 from __future__ import annotations
 
@@ -22,52 +27,78 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def event_name(obj: Any, component: str, reason: str, message: str) -> str:
+    """`<object name>.<digest>`: the same event from the same component always lands on one object."""
+    md = obj.metadata
+    kind = kinds.info_of(obj).kind
+    digest = hashlib.sha1(f"{kind}/{md.uid}/{reason}/{message}/{component}".encode()).hexdigest()[:10]
+    return f"{md.name}.{digest}"
+
+
 class EventRecorder:
-    def __init__(self, client: Client, component: str, host: str = "") -> None:
+    def __init__(self, client: Client, component: str, host: str = "", max_in_flight: int = 0,
+                 enabled: bool = True) -> None:
         self.client = client
         self.component = component
         self.host = host
+        self.enabled = enabled
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def event(self, obj: Any, type_: str, reason: str, message: str) -> None:
+    def event(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
+              host: str | None = None) -> None:
         """Record without waiting (fire and forget, logged on failure)."""
-        task = asyncio.create_task(self.record(obj, type_, reason, message))
+        if not self.enabled:
+            return
+        task = asyncio.create_task(self.record(obj, type_, reason, message, field_path, host))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def record(self, obj: Any, type_: str, reason: str, message: str) -> None:
-        info = kinds.info_of(obj)
-        md = obj.metadata
-        namespace = md.namespace or "default"
-        digest = hashlib.sha1(f"{info.kind}/{md.uid}/{reason}/{message}/{self.component}".encode()).hexdigest()[:10]
-        name = f"{md.name}.{digest}"
+    async def record(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
+                     host: str | None = None) -> None:
+        """Record and wait. `field_path` names the part of the object (`spec.containers{web}`);
+        `host` overrides the recorder's (one process hosting many hollow nodes)."""
+        if self._slots is None:
+            await self._record(obj, type_, reason, message, field_path, host)
+            return
+        async with self._slots:
+            await self._record(obj, type_, reason, message, field_path, host)
+
+    def _new_event(self, obj: Any, type_: str, reason: str, message: str, field_path: str, host: str) -> Any:
+        info, md = kinds.info_of(obj), obj.metadata
         now = _now()
+        ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
+                      first_timestamp=now, last_timestamp=now, count=1,
+                      reporting_component=self.component, reporting_instance=host)
+        ev.metadata.name = event_name(obj, self.component, reason, message)
+        ev.metadata.namespace = md.namespace or "default"
+        ev.involved_object.CopyFrom(pb.ObjectReference(
+            kind=info.kind, namespace=md.namespace, name=md.name, uid=md.uid, api_version=info.api_version,
+            resource_version=md.resource_version, field_path=field_path))
+        ev.source.component, ev.source.host = self.component, host
+        return ev
+
+    async def _record(self, obj: Any, type_: str, reason: str, message: str, field_path: str,
+                      host: str | None) -> None:
+        ev = self._new_event(obj, type_, reason, message, field_path, self.host if host is None else host)
+        name, namespace = ev.metadata.name, ev.metadata.namespace
         try:
             for _ in range(3):
-                # Create first: most events are new, so this is one call instead of get + create.
-                ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
-                              first_timestamp=now, last_timestamp=now, count=1,
-                              reporting_component=self.component, reporting_instance=self.host)
-                ev.metadata.name, ev.metadata.namespace = name, namespace
-                ev.involved_object.CopyFrom(pb.ObjectReference(
-                    kind=info.kind, namespace=md.namespace, name=md.name, uid=md.uid,
-                    api_version=info.api_version, resource_version=md.resource_version))
-                ev.source.component, ev.source.host = self.component, self.host
                 try:
                     await self.client.create(ev)
                     return
                 except errors.AlreadyExists:
                     pass
-                try:
-                    ev = await self.client.get("Event", name, namespace)
-                    ev.count += 1
-                    ev.last_timestamp = now
-                    await self.client.update(ev)
+                try:    # a repeat: count it on the existing event
+                    old = await self.client.get("Event", name, namespace)
+                    old.count += 1
+                    old.last_timestamp = ev.last_timestamp
+                    await self.client.update(old)
                     return
                 except (errors.Conflict, errors.NotFound):
                     continue
         except errors.ApiError as e:
-            log.warning("could not record event %s on %s/%s: %s", reason, namespace, md.name, e)
+            log.warning("could not record event %s on %s/%s: %s", reason, namespace, obj.metadata.name, e)
 
     async def flush(self) -> None:
         if self._tasks:

@@ -7,12 +7,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from kubelab import errors
+
 log = logging.getLogger(__name__)
+
+
+class BearerTokenAuth(grpc.aio.ServerInterceptor):
+    """Bearer-token authentication for a gRPC server; the health service stays open (for probes).
+
+    `who` names the callers a server accepts, for the refusal message (the
+    kubelet's streaming server accepts the apiserver only).
+    """
+
+    def __init__(self, token: str, who: str = "") -> None:
+        self.expected = f"Bearer {token}"
+        self.who = who
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        if details.method.startswith("/grpc.health."):
+            return await continuation(details)
+        md = dict(details.invocation_metadata or ())
+        if md.get("authorization") == self.expected:
+            return await continuation(details)
+        if self.who:
+            message = f"Unauthorized: {self.who}"
+        else:
+            message = "Unauthorized: " + ("missing bearer token" if "authorization" not in md else
+                                          "invalid bearer token")
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, message,
+                                trailing_metadata=((errors.REASON_KEY, "Unauthorized"),))
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(deny)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
 
 
 class HealthServer:

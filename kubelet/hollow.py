@@ -203,56 +203,6 @@ _CONDITION_ORDER = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodSche
 
 
 # ---------------------------------------------------------------- events
-class HollowRecorder(EventRecorder):
-    """Kubelet events with `involvedObject.fieldPath` (spec.containers{name}), created first, bounded."""
-
-    def __init__(self, client: Client, host: str, enabled: bool = True, max_in_flight: int = 16) -> None:
-        super().__init__(client, COMPONENT, host)
-        self.enabled = enabled
-        self._slots = asyncio.Semaphore(max_in_flight)
-
-    def container_event(self, pod: Any, node: str, container: str, type_: str, reason: str, message: str) -> None:
-        if not self.enabled:
-            return
-        task = asyncio.create_task(self._create(pod, node, container, type_, reason, message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _create(self, pod: Any, node: str, container: str, type_: str, reason: str, message: str) -> None:
-        md = pod.metadata
-        async with self._slots:
-            now = rfc3339(utc_now())
-            digest = hashlib.sha1(f"Pod/{md.uid}/{reason}/{message}/{self.component}".encode()).hexdigest()[:10]
-            ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
-                          first_timestamp=now, last_timestamp=now, count=1, reporting_component=self.component,
-                          reporting_instance=node)
-            ev.metadata.name, ev.metadata.namespace = f"{md.name}.{digest}", md.namespace
-            ev.involved_object.CopyFrom(pb.ObjectReference(
-                kind="Pod", namespace=md.namespace, name=md.name, uid=md.uid, api_version="v1",
-                field_path=f"spec.containers{{{container}}}" if container else ""))
-            ev.source.component, ev.source.host = self.component, node
-            try:
-                await self.client.create(ev)
-                return
-            except errors.AlreadyExists:
-                pass
-            except errors.ApiError as e:
-                log.debug("event %s on %s/%s not recorded: %s", reason, md.namespace, md.name, e)
-                return
-            for _ in range(3):   # a repeat: count it on the existing event
-                try:
-                    old = await self.client.get("Event", ev.metadata.name, md.namespace)
-                    old.count += 1
-                    old.last_timestamp = now
-                    await self.client.update(old)
-                    return
-                except errors.Conflict:
-                    continue
-                except errors.ApiError as e:
-                    log.debug("event %s on %s/%s not counted: %s", reason, md.namespace, md.name, e)
-                    return
-
-
 # ---------------------------------------------------------------- the runner
 class HollowRunner:
     """Many simulated nodes sharing one pod informer, one work queue and one heartbeat task."""
@@ -279,8 +229,11 @@ class HollowRunner:
         self.pods.add_index("node", by_node)
         self.queue: WorkQueue[str] = WorkQueue(name="hollow-pods", base_delay=0.05, max_delay=5.0)
         self.sims: dict[str, PodSim] = {}
-        self.recorder = HollowRecorder(client, "", config.events)
+        self.recorder = EventRecorder(client, COMPONENT, max_in_flight=16, enabled=config.events)
         self.pods.add_handlers(self._on_add, self._on_update, self._on_delete)
+
+    def container_event(self, pod: Any, node: str, container: str, type_: str, reason: str, message: str) -> None:
+        self.recorder.event(pod, type_, reason, message, field_path=f"spec.containers{{{container}}}", host=node)
 
     # ------------------------------------------------------------ handlers: objects to keys
     def _ours(self, pod: Any) -> bool:
@@ -377,7 +330,7 @@ class HollowRunner:
             sim.stopping_since = now
             for c in sim.containers.values():
                 if c.started is not None:
-                    self.recorder.container_event(pod, sim.node, c.name, "Normal", "Killing",
+                    self.container_event(pod, sim.node, c.name, "Normal", "Killing",
                                                   f"Stopping container {c.name}")
         md = pod.metadata
         grace = md.deletion_grace_period_seconds if md.HasField("deletion_grace_period_seconds") else 30
@@ -486,7 +439,7 @@ class HollowRunner:
 
     def _start(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
         cs.started, cs.started_at = now, wall
-        ev = self.recorder.container_event
+        ev = self.container_event
         if c.image_pull_policy == "Always":
             ev(pod, sim.node, c.name, "Normal", "Pulling", f'Pulling image "{c.image}"')
             ev(pod, sim.node, c.name, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in 0s')
@@ -496,7 +449,7 @@ class HollowRunner:
         ev(pod, sim.node, c.name, "Normal", "Started", f"Started container {c.name}")
 
     def _restart(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
-        ev = self.recorder.container_event
+        ev = self.container_event
         ev(pod, sim.node, c.name, "Warning", "Unhealthy", "Liveness probe failed: simulated failure (hollow node)")
         ev(pod, sim.node, c.name, "Normal", "Killing",
            f"Container {c.name} failed liveness probe, will be restarted")
@@ -511,7 +464,7 @@ class HollowRunner:
     def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, now: float,
                       wake: list[float]) -> None:
         """ErrImagePull, then ImagePullBackOff until the next (failing) pull."""
-        ev = self.recorder.container_event
+        ev = self.container_event
         image = cs.image
         error = (f"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": "
                  f"manifest for {image} not found: manifest unknown (hollow node: image marked missing)")

@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors
 from kubelab.client import channel_options
+from kubelab.serving import BearerTokenAuth
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 
@@ -333,40 +334,13 @@ def _shutdown_write(sock: socket.socket) -> None:
         pass
 
 
-class KubeletTokenAuth(grpc.aio.ServerInterceptor):
-    """Only the apiserver (holding the kubelet token) may call; health stays open."""
-
-    def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}"
-
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method.startswith("/grpc.health."):
-            return await continuation(details)
-        md = dict(details.invocation_metadata or ())
-        if md.get("authorization") == self.expected:
-            return await continuation(details)
-
-        async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Unauthorized: kubelet accepts the apiserver only",
-                                trailing_metadata=((errors.REASON_KEY, "Unauthorized"),))
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(deny)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(deny)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(deny)
-        return grpc.unary_unary_rpc_method_handler(deny)
-
-
 async def create_server(pods: PodManager, listen: str, token: str) -> tuple[grpc.aio.Server, int, Any]:
     """Start the streaming server (port 0 picks one); returns (server, port, health servicer)."""
     if not token:
         raise ValueError("the kubelet needs a token (--kubelet-token-file or $KUBELAB_KUBELET_TOKEN): "
                          "without one anybody could exec into its pods")
-    server = grpc.aio.server(interceptors=[KubeletTokenAuth(token)], options=channel_options() + [
+    auth = BearerTokenAuth(token, who="kubelet accepts the apiserver only")
+    server = grpc.aio.server(interceptors=[auth], options=channel_options() + [
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
     api_grpc.add_KubeletServicer_to_server(KubeletService(pods), server)

@@ -22,6 +22,7 @@ from typing import Any
 
 from kubelab import errors, kinds
 from kubelab.client import Client
+from kubelab.events import EventRecorder
 from kubelab.informer import Informer
 from kubelab.leaderelection import LeaderElector, default_identity
 from kubelab.workqueue import Clock, RealClock
@@ -30,7 +31,7 @@ from .algorithm import Algorithm
 from .cache import NodeOrder, SchedulerCache, name_order
 from .podinfo import PodInfo, pod_info
 from .queue import QueueClosed, QueuedPod, SchedulingQueue
-from .recording import BoundedRecorder, set_unschedulable
+from .recording import set_unschedulable
 from kubelab.serving import HealthServer, MetricsServer
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Scheduler:
         self.algorithm = Algorithm(self.cache, percentage_of_nodes_to_score=config.percentage_of_nodes_to_score)
         self.pods = Informer(client, "Pod")
         self.nodes = Informer(client, "Node")
-        self.recorder = BoundedRecorder(client, config.scheduler_name)
+        self.recorder = EventRecorder(client, config.scheduler_name, max_in_flight=32)
         self._bind_slots = asyncio.Semaphore(max(1, config.bind_concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
         self.scheduled = 0            # binds that succeeded

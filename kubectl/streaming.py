@@ -9,6 +9,7 @@ never talks to a kubelet. kubectl/main.py picks these commands up by name
     exec [-i] [-t] POD [-c C] -- CMD ...                  exec POD CMD (the older form)
     port-forward pod/X|deployment/X|service/X [LOCAL:]REMOTE ...
     proxy [--port 8001]                                   /version, /api/v1/namespaces/NS/pods/NAME[:PORT]/proxy/PATH
+                                                          (and the older /api/v1/proxy/namespaces/NS/pods/NAME/PATH)
 """
 from __future__ import annotations
 
@@ -551,6 +552,8 @@ def port_forward(ref: str, ports: tuple[str, ...], address: str, pod_running_tim
 
 # ---------------------------------------------------------------- proxy
 _POD_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/(pods|services)/([^/]+)/proxy(/.*)?$")
+# The form Kubernetes served before 1.10, which older tutorials (seeds 002 and 004) still type.
+_LEGACY_PROXY = re.compile(r"^/api/v1/proxy/namespaces/([^/]+)/(pods|services)/([^/]+)(/.*)?$")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -625,7 +628,7 @@ class _ProxyServer:
             if path in ("/version", "/version/"):
                 v = await self.client.version()
                 return 200, json_headers, json.dumps(json_format.MessageToDict(v), indent=2).encode() + b"\n"
-            m = _POD_PROXY.match(path)
+            m = _POD_PROXY.match(path) or _LEGACY_PROXY.match(path)
             if m:
                 return await self.proxy(m.group(1), m.group(2), m.group(3), (m.group(4) or "/"), query, method,
                                         headers, body)

@@ -204,6 +204,11 @@ def parse_env(items: tuple[str, ...]) -> list[dict[str, str]]:
     return env
 
 
+# kubectl's generators before 1.18 (when `run` stopped making anything but Pods).
+_RUN_GENERATORS = {"run-pod/v1": "Pod", "deployment/apps.v1": "Deployment", "deployment/v1beta1": "Deployment",
+                   "deployment/apps.v1beta1": "Deployment"}
+
+
 @click.command("run", context_settings={"allow_interspersed_args": True})
 @click.argument("name")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -218,12 +223,15 @@ def parse_env(items: tuple[str, ...]) -> list[dict[str, str]]:
 @click.option("--image-pull-policy", default="", type=click.Choice(["", "Always", "IfNotPresent", "Never"]))
 @click.option("--expose", is_flag=True, help="Also create a ClusterIP service (needs --port).")
 @click.option("--annotations", multiple=True, help="Annotations k=v (repeatable).")
+@click.option("--generator", default="", type=click.Choice(["", *_RUN_GENERATORS]),
+              help="What to create, as kubectl before 1.18 took it: deployment/apps.v1 (a Deployment, which "
+                   "older tutorials expect from `run`) or run-pod/v1 (a Pod, the default).")
 @dry_run_option
 @click.option("-o", "--output", default=None)
 @global_options
 def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, replicas: int | None,
             labels_text: str, env: tuple[str, ...], restart: str, use_command: bool, image_pull_policy: str,
-            expose: bool, annotations: tuple[str, ...], dry_run: str, output: str | None) -> None:
+            expose: bool, annotations: tuple[str, ...], generator: str, dry_run: str, output: str | None) -> None:
     """Create and run a particular image in a pod.
 
     \b
@@ -232,6 +240,7 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
       kubelab run hazelcast --image=hazelcast --env="DNS_DOMAIN=cluster" --labels="app=hazelcast,env=prod"
       kubelab run pi --image=perl --restart=OnFailure -- perl -Mbignum=bpi -wle 'print bpi(2000)'
       kubelab run box --image=busybox --command -- sleep 3600
+      kubelab run kubernetes-bootcamp --image=kubelab/hello:v1 --port=8080 --generator=deployment/apps.v1
     """
     validate_name(name)
     labels = parse_labels(labels_text) if labels_text else {"run": name}
@@ -248,9 +257,12 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
     meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels}
     if annotations:
         meta["annotations"] = dict(a.partition("=")[::2] for a in annotations)
-    if replicas is not None:
+    as_deployment = _RUN_GENERATORS.get(generator) == "Deployment" or (replicas is not None and not generator)
+    if as_deployment:
+        if restart != "Always":
+            raise CLIError(f"invalid restart policy for a Deployment: {restart} (only Always is allowed)")
         obj = build({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-                     "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "spec": {"replicas": 1 if replicas is None else replicas, "selector": {"matchLabels": labels},
                               "template": {"metadata": {"labels": labels},
                                            "spec": {"containers": [container]}}}})
     else:

@@ -191,6 +191,9 @@ def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> Non
         url = f"http://127.0.0.1:{port}/api/v1/namespaces/{NAMESPACE}/pods/{name}/proxy/"
         body = urllib.request.urlopen(url, timeout=10).read().decode()
         assert body.strip() == f"Hello kubelab! | Running on: {name} | v=1"
+        # Seeds 002 and 004 type the pre-1.10 form.
+        legacy = f"http://127.0.0.1:{port}/api/v1/proxy/namespaces/{NAMESPACE}/pods/{name}/"
+        assert urllib.request.urlopen(legacy, timeout=10).read().decode() == body
         pod = json.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/api/v1/namespaces/{NAMESPACE}/pods/{name}", timeout=10).read())
         assert pod["metadata"]["name"] == name and pod["status"]["phase"] == "Running"

@@ -423,6 +423,23 @@ def test_run_dry_run_builds_a_pod(kubeconfig: dict[str, str]) -> None:
     assert d["spec"]["restartPolicy"] == "OnFailure"
 
 
+def test_run_with_the_old_deployment_generator_builds_a_deployment(kubeconfig: dict[str, str]) -> None:
+    """Seed 002 expects `kubectl run` to make a Deployment (kubectl before 1.18); --generator asks for that."""
+    r = run_cli(["run", "kubernetes-bootcamp", "--image=kubelab/hello:v1", "--port=8080",
+                 "--generator=deployment/apps.v1", "--dry-run=client", "-o", "json"], kubeconfig)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["kind"] == "Deployment" and d["spec"]["replicas"] == 1
+    assert d["spec"]["selector"] == {"matchLabels": {"run": "kubernetes-bootcamp"}}
+    assert d["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080}]
+    r = run_cli(["run", "p", "--image=x", "--generator=run-pod/v1", "--replicas=2", "--dry-run=client", "-o", "json"],
+                kubeconfig)
+    assert r.exit_code == 0 and json.loads(r.output)["kind"] == "Pod"
+    r = run_cli(["run", "d", "--image=x", "--generator=deployment/apps.v1", "--restart=Never", "--dry-run=client"],
+                kubeconfig)
+    assert r.exit_code != 0 and "invalid restart policy for a Deployment: Never" in r.output
+
+
 @pytest.mark.parametrize("args,message", [
     pytest.param(["get", "pods", "-l", "app in (a"], "error: invalid selector 'app in (a'", id="label"),
     pytest.param(["get", "pods", "--field-selector", "a"], "error: invalid field selector 'a'", id="field"),

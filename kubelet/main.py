@@ -61,6 +61,7 @@ class Config:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     service_cidr_route: str = ""
+    metrics_address: str = ""      # HTTP /metrics and /healthz ("" = off)
     shutdown_grace: float = 2.0
 
 
@@ -109,6 +110,7 @@ class Kubelet:
         self.port = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._events_stop: Any = None
+        self.metrics_server: Any = None
 
     async def start(self) -> None:
         from .docker_runtime import DockerRuntime, RuntimeError_
@@ -149,6 +151,12 @@ class Kubelet:
         threading.Thread(target=self.runtime.watch_events, args=(self.pods.wake_threadsafe, self._events_stop),
                          name="docker-events", daemon=True).start()
         self._tasks.append(asyncio.create_task(self._runtime_health(), name="runtime-health"))
+        if cfg.metrics_address:
+            from kubelab.serving import MetricsServer
+            from .metrics import KubeletMetrics
+            metrics = KubeletMetrics(cfg.node_name, self.pods.informer.list, self.runtime)
+            self.metrics_server = MetricsServer(cfg.metrics_address, metrics.render)
+            await self.metrics_server.start()
         log.info("kubelet %s ready (node ip %s, pod network %s, docker %s)", cfg.node_name, node_ip, cfg.network,
                  version.get("Version"))
 
@@ -176,6 +184,8 @@ class Kubelet:
             await self.pods.recorder.flush()
         if self.server is not None:
             await self.server.stop(self.config.shutdown_grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         if self.client is not None:
             await self.client.close()
         if self.runtime is not None:
@@ -250,11 +260,13 @@ def _labels(value: str) -> dict[str, str]:
 @click.option("--cluster-domain", default="cluster.local", show_default=True)
 @click.option("--route-service-cidr", "service_cidr_route", default="",
               help="route this range from every pod to this node (userspace service proxy)")
+@click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
 @click.option("-v", "--verbose", count=True)
 def main(server: str, token: str, token_file: str, kubelet_token_file: str, node_name: str, runtime: str,
          listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str, memory: str,
          max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float, resync: float,
-         cluster_dns: str, cluster_domain: str, service_cidr_route: str, verbose: int) -> None:
+         cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
+         verbose: int) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers."""
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -270,7 +282,8 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  max_pods=max_pods, labels=_labels(node_labels), heartbeat=heartbeat, backoff_base=backoff_base,
                  backoff_max=backoff_max, resync=resync,
                  cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
-                 cluster_domain=cluster_domain, service_cidr_route=service_cidr_route)
+                 cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
+                 metrics_address=metrics_address)
     if runtime == "hollow":
         asyncio.run(_serve_hollow(cfg))
         return

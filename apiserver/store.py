@@ -353,6 +353,8 @@ class Store:
             raise errors.BadRequest(f"invalid JSON patch: {e}") from None
         if not isinstance(doc, dict):
             raise errors.BadRequest("a merge patch must be a JSON object")
+        if not isinstance(doc.get("metadata") or {}, dict):
+            raise errors.BadRequest(f"invalid patch: metadata must be an object, not {doc['metadata']!r}")
         for _attempt in range(10):
             live, kv = await self._read(info, namespace, name)
             live_dict = manifests.to_dict(live)
@@ -364,11 +366,12 @@ class Store:
                 merged = patching.three_way_apply(live_dict, doc)
             else:
                 raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use merge, strategic or apply)')
-            merged.setdefault("metadata", {})
+            if not isinstance(merged.setdefault("metadata", {}), dict):
+                raise errors.BadRequest("invalid patch: metadata must be an object")
             if (merged["metadata"].get("name", name) != name
                     or merged["metadata"].get("namespace", namespace) != namespace):
                 raise errors.BadRequest("the name and namespace of an object cannot be changed by a patch")
-            if "resourceVersion" not in doc.get("metadata", {}):
+            if "resourceVersion" not in (doc.get("metadata") or {}):
                 merged["metadata"]["resourceVersion"] = str(kv.mod_revision)
             merged["apiVersion"], merged["kind"] = info.api_version, info.kind
             try:
@@ -378,7 +381,7 @@ class Store:
             try:
                 return await self.update(new, subresource=subresource, dry_run=dry_run)
             except errors.Conflict:
-                if "resourceVersion" in doc.get("metadata", {}):
+                if "resourceVersion" in (doc.get("metadata") or {}):
                     raise
                 continue   # someone wrote in between: re-read and re-apply the patch
         raise self._conflict(info, name)

@@ -39,6 +39,11 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
     return MERGE_KEYS.get(field)
 
 
+def _key(value: Any) -> Any:
+    """A merge-key value usable as a dict key: a patch may carry any JSON there (`name: []`)."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
@@ -58,20 +63,21 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
         if key is None:
             return copy.deepcopy(patch)
         out = [copy.deepcopy(t) for t in target]
-        index = {t.get(key): i for i, t in enumerate(out) if isinstance(t, dict)}
+        index = {_key(t.get(key)): i for i, t in enumerate(out) if isinstance(t, dict)}
         for item in patch:
             if not isinstance(item, dict):
                 continue
+            k = _key(item.get(key))
             if item.get("$patch") == "delete":
-                if item.get(key) in index:
-                    out[index[item[key]]] = None
+                if k in index:
+                    out[index[k]] = None
                 continue
-            if item.get(key) in index:
-                i = index[item[key]]
+            if k in index:
+                i = index[k]
                 out[i] = strategic_merge(out[i], item)
             else:
                 out.append(copy.deepcopy(item))
-                index[item.get(key)] = len(out) - 1
+                index[k] = len(out) - 1
         return [o for o in out if o is not None]
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -105,11 +111,12 @@ def _prune_keyed_lists(live: Any, last: Any, new: Any, field: str = "") -> Any:
         key = _merge_key(field, last + new)
         if key is None:
             return live
-        gone = {i.get(key) for i in last if isinstance(i, dict)} - {i.get(key) for i in new if isinstance(i, dict)}
-        kept = [i for i in live if not (isinstance(i, dict) and i.get(key) in gone)]
-        by_key = {i.get(key): i for i in new if isinstance(i, dict)}
-        last_by_key = {i.get(key): i for i in last if isinstance(i, dict)}
-        return [(_prune_keyed_lists(i, last_by_key.get(i.get(key)), by_key.get(i.get(key)))
+        gone = ({_key(i.get(key)) for i in last if isinstance(i, dict)}
+                - {_key(i.get(key)) for i in new if isinstance(i, dict)})
+        kept = [i for i in live if not (isinstance(i, dict) and _key(i.get(key)) in gone)]
+        by_key = {_key(i.get(key)): i for i in new if isinstance(i, dict)}
+        last_by_key = {_key(i.get(key)): i for i in last if isinstance(i, dict)}
+        return [(_prune_keyed_lists(i, last_by_key.get(_key(i.get(key))), by_key.get(_key(i.get(key))))
                  if isinstance(i, dict) else i) for i in kept]
     if isinstance(live, dict) and isinstance(last, dict) and isinstance(new, dict):
         return {k: _prune_keyed_lists(v, last.get(k), new.get(k), k) for k, v in live.items()}
@@ -120,7 +127,7 @@ def three_way_apply(live: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     """kubectl's client-side apply: live + (new − last-applied deletions) + new."""
     annotations = (live.get("metadata") or {}).get("annotations") or {}
     last: dict[str, Any] = {}
-    if LAST_APPLIED in annotations:
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
         try:
             last = json.loads(annotations[LAST_APPLIED])
         except ValueError:
@@ -128,8 +135,10 @@ def three_way_apply(live: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     patch = merge_patch(_deletions(last, new) or {}, new) if last else copy.deepcopy(new)
     base = _prune_keyed_lists(live, last, new) if last else live
     merged = strategic_merge(base, patch)
-    merged.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = last_applied_of(new)
-    return merged
+    metadata = merged.setdefault("metadata", {})
+    if isinstance(metadata, dict) and isinstance(metadata.setdefault("annotations", {}), dict):
+        metadata["annotations"][LAST_APPLIED] = last_applied_of(new)
+    return merged     # a metadata that is not an object is left for validation to name
 
 
 def last_applied_of(manifest: dict[str, Any]) -> str:

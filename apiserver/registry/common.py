@@ -122,10 +122,21 @@ def validate_label_selector(errs: FieldErrors, path: str, sel: Any, required: bo
             errs.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
         elif req.operator in ("Exists", "DoesNotExist") and req.values:
             errs.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+        for j, value in enumerate(req.values):
+            if msg := selectors.validate_label_value(value):
+                errs.invalid(f"{p}.values[{j}]", value, msg)
 
 
 def selector_of(sel: Any) -> selectors.Selector:
     return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
+
+
+def valid_selector_of(sel: Any) -> selectors.Selector | None:
+    """The selector, or None when it is invalid (validate_label_selector has said why, with its path)."""
+    try:
+        return selector_of(sel)
+    except selectors.SelectorError:
+        return None
 
 
 # ------------------------------------------------------------------ ports, int-or-string, quantities

@@ -5,7 +5,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from .common import (FieldErrors, Strategy, int_or_string, is_set, selector_of, validate_int_or_percent,
+from .common import (FieldErrors, Strategy, int_or_string, is_set, valid_selector_of, validate_int_or_percent,
                      validate_label_selector, validate_labels)
 from .pod import default_pod_spec, validate_pod_spec
 
@@ -17,8 +17,9 @@ def _labels_repr(labels: Any) -> str:
 def validate_template(errs: FieldErrors, spec: Any) -> None:
     validate_label_selector(errs, "spec.selector", spec.selector)
     validate_labels(errs, "spec.template.metadata.labels", spec.template.metadata.labels)
-    if spec.selector.match_labels or spec.selector.match_expressions:
-        if not selector_of(spec.selector).matches(dict(spec.template.metadata.labels)):
+    selector = valid_selector_of(spec.selector)
+    if selector is not None and (spec.selector.match_labels or spec.selector.match_expressions):
+        if not selector.matches(dict(spec.template.metadata.labels)):
             errs.invalid("spec.template.metadata.labels", _labels_repr(spec.template.metadata.labels),
                          "`selector` does not match template `labels`")
     validate_pod_spec(errs, "spec.template.spec", spec.template.spec)
@@ -50,7 +51,7 @@ class _WorkloadStrategy(Strategy):
     def validate_update(self, new: Any, old: Any) -> FieldErrors:
         errs = super().validate_update(new, old)
         if new.spec.selector != old.spec.selector:
-            errs.invalid("spec.selector", str(selector_of(new.spec.selector)), "field is immutable")
+            errs.invalid("spec.selector", str(valid_selector_of(new.spec.selector) or "<invalid>"), "field is immutable")
         return errs
 
 

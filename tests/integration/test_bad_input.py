@@ -64,6 +64,12 @@ API_ERRORS = [
                  id="negative-replicas"),
     pytest.param(deploy(selector="other"), "spec.template.metadata.labels: Invalid value: \"map[app:web]\": "
                                            "`selector` does not match template `labels`", id="selector-mismatch"),
+    # Found by the fuzzer below: an invalid label value inside a selector was an internal error.
+    pytest.param(deploy(selector="'-bad-'"), "spec.selector.matchLabels: Invalid value: \"-bad-\"",
+                 id="selector-label-value"),
+    pytest.param(deploy().replace("matchLabels: {app: web}", "matchExpressions: [{key: app, operator: In, "
+                                  "values: [web, '日本']}]"),
+                 "spec.selector.matchExpressions[0].values[1]: Invalid value: \"日本\"", id="selector-expression-value"),
 ]
 
 
@@ -130,3 +136,15 @@ async def test_bad_selectors_and_kinds(client: Client) -> None:
         await client.list("Pod", label_selector="a in (")
     with pytest.raises(errors.BadRequest, match="field label not supported"):
         await client.list("Pod", field_selector="spec.noSuchField=x")
+
+
+async def test_patches_that_make_no_sense_are_bad_requests(client: Client) -> None:
+    await client.create(manifests.parse_text(deploy(name="patched"), "d.yaml")[0].obj)
+    with pytest.raises(errors.BadRequest, match="metadata must be an object"):
+        await client.patch("Deployment", "patched", {"metadata": "x"})
+    with pytest.raises(errors.BadRequest, match="must be a JSON object"):
+        await client.patch("Deployment", "patched", "[1, 2]")
+    # A list as a merge key's value (found by the fuzzer): refused by validation, not an internal error.
+    with pytest.raises(errors.Invalid):
+        await client.patch("Deployment", "patched", {"spec": {"template": {"spec": {"containers": [
+            {"name": ["web"], "image": "x"}]}}}}, patch_type="apply")

@@ -13,6 +13,7 @@ from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
+from .servicelb import ServiceLBController
 
 REGISTRY: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
@@ -22,9 +23,11 @@ REGISTRY: dict[str, type[Controller]] = {
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "disruption": DisruptionController,
+    "servicelb": ServiceLBController,
 }
 ALIASES = {"endpoints": "endpoint", "replicasets": "replicaset", "deployments": "deployment",
-           "node-lifecycle": "nodelifecycle", "gc": "garbagecollector"}
+           "node-lifecycle": "nodelifecycle", "gc": "garbagecollector",
+           "service-lb": "servicelb"}
 
 
 class UnknownController(ValueError):

@@ -77,6 +77,49 @@ async def events_for(client: Client, ns: str, name: str) -> list[tuple[str, str]
     return [(e.reason, e.message) for e in evs if e.involved_object.name == name]
 
 
+# ---------------------------------------------------------------------------- LoadBalancer Services
+def lb_service(name: str, namespace: str, port: int, type_: str = "LoadBalancer") -> pb.Service:
+    svc = pb.Service(api_version="v1", kind="Service")
+    svc.metadata.name, svc.metadata.namespace = name, namespace
+    svc.spec.type = type_
+    svc.spec.selector["app"] = name
+    svc.spec.ports.add(port=port, protocol="TCP")
+    return svc
+
+
+async def ingress_of(client: Client, ns: str, name: str) -> list[str]:
+    return [i.ip for i in (await client.get("Service", name, ns)).status.load_balancer.ingress]
+
+
+async def test_load_balancers_get_the_node_addresses_and_one_port_goes_to_the_oldest(client: Client, ns: str) -> None:
+    nodes, _ = await client.list("Node")
+    addresses = sorted(a.address for n in nodes for a in n.status.addresses if a.type == "InternalIP")
+    await client.create(lb_service("first", ns, 18080))
+    assert await wait_for(lambda: ingress_of(client, ns, "first"), 20, what="first's ingress") == addresses
+    await asyncio.sleep(1.1)            # creationTimestamps have one-second resolution
+    await client.create(lb_service("second", ns, 18080))
+
+    async def second_pending() -> bool:
+        return any(r == "LoadBalancerPending" and f"{ns}/first" in m for r, m in await events_for(client, ns, "second"))
+    await wait_for(second_pending, 20, what="second's LoadBalancerPending event")
+    assert await ingress_of(client, ns, "second") == []
+    assert ("EnsuredLoadBalancer", f"Ensured load balancer on {', '.join(addresses)}") in \
+        await events_for(client, ns, "first")
+
+    await client.delete("Service", "first", ns)       # the port is free: the next in line gets it
+    assert await wait_for(lambda: ingress_of(client, ns, "second"), 20, what="second's ingress") == addresses
+    svc = await client.get("Service", "second", ns)
+    svc.spec.type = "ClusterIP"
+    for p in svc.spec.ports:
+        p.node_port = 0
+    await client.update(svc)
+    await wait_for(lambda: _no_ingress(client, ns, "second"), 20, what="the ingress cleared with the type")
+
+
+async def _no_ingress(client: Client, ns: str, name: str) -> bool:
+    return await ingress_of(client, ns, name) == []
+
+
 # ---------------------------------------------------------------------------- ReplicaSets
 async def test_scale_1_to_4_to_1(client: Client, ns: str) -> None:
     await client.create(deployment_manifest("web", ns, 1, "nginx:1.15"))

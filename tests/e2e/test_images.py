@@ -230,10 +230,12 @@ def test_busybox_applets_and_rootfs(images_built):
            "for a in sh sleep wget nc env hostname ls rm cat echo httpd nslookup timeout ip; do "
            "  command -v $a >/dev/null || echo MISSING $a; done; "
            "stat -c '%a %U' /tmp; readlink /usr/bin; /usr/bin/env true && echo envok; "
-           "grep -c '^root:x:0:0:' /etc/passwd; grep '^hosts:' /etc/nsswitch.conf; id -un")
+           "grep -c '^root:x:0:0:' /etc/passwd; grep '^hosts:' /etc/nsswitch.conf; "
+           "/bin/bash -c 'echo bash runs $0'; id -un")
     out = p.stdout
     assert "MISSING" not in out, out
     assert "1777 root" in out and "../bin" in out and "envok" in out, out
+    assert "bash runs /bin/sh" in out, out       # tutorials' `exec -it POD -- /bin/bash`
     assert "hosts:    files dns" in out and out.strip().endswith("root"), out
     info = build.image_inspect("kubelab/busybox:latest")
     assert info["Config"]["Cmd"] == ["sh"]

@@ -98,6 +98,8 @@ def test_seed_002_run_proxy_logs_exec(seeds_ns: str) -> None:
     assert "listening on port 8080" in sk("logs", pod).stdout
     env = sk("exec", pod, "env").stdout          # the seeds' form, without `--`
     assert f"HOSTNAME={pod}" in env.splitlines()
+    # `kubectl exec -ti $POD_NAME bash`: our images' bash is busybox's shell.
+    assert sk("exec", pod, "--", "bash", "-c", "hostname").stdout.strip() == pod
 
 
 def test_seed_003_scale_update_and_undo(seeds_ns: str) -> None:

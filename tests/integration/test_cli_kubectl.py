@@ -397,9 +397,16 @@ def test_every_seed_manifest_applies(cluster: dict[str, Any], tmp_path: Path) ->
         assert svc[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
         cells = svc[1].split()
         assert cells[1] == "NodePort" and cells[3] == "<none>" and cells[4] == "80:30000/TCP"
-        # the LoadBalancer waits for an address, as kubectl shows it
-        lb = ok("get", "svc", "cowweb", "-n", spaces["cowweb-service.yaml"]).splitlines()[1].split()
-        assert lb[1] == "LoadBalancer" and lb[3] == "<pending>" and lb[4].startswith("8080:")
+        # the LoadBalancer: the lab's servicelb gives it the Ready nodes' addresses (kubectl shows
+        # <pending> until then)
+        node_ips = sorted(line.split()[5] for line in ok("get", "nodes", "-o", "wide").splitlines()[1:])
+        deadline = time.monotonic() + 20
+        while True:
+            lb = ok("get", "svc", "cowweb", "-n", spaces["cowweb-service.yaml"]).splitlines()[1].split()
+            if lb[3] != "<pending>" or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert lb[1] == "LoadBalancer" and lb[3] == ",".join(node_ips) and lb[4].startswith("8080:"), lb
         pdb = ok("get", "pdb", "-n", spaces["frontend-pdb.yaml"]).splitlines()
         assert pdb[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]
         assert pdb[1].split()[:3] == ["nginx-pdb", "2", "N/A"]

@@ -100,11 +100,14 @@ def _node_override(nodes: int) -> Path | None:
         return None
     import yaml
     base = yaml.safe_load((repo_root() / "compose.yaml").read_text())
-    template = base["services"][f"node{COMPOSE_NODES}"]
     services = {}
-    for i in range(COMPOSE_NODES + 1, nodes + 1):
-        svc = json.loads(json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}"))
-        services[f"node{i}"] = svc
+    for kind in ("node", "proxy"):          # each node has its proxy (in its network namespace)
+        template = base["services"].get(f"{kind}{COMPOSE_NODES}")
+        if template is None:
+            continue
+        for i in range(COMPOSE_NODES + 1, nodes + 1):
+            text = json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}")
+            services[f"{kind}{i}"] = json.loads(text.replace(f"proxy{COMPOSE_NODES}", f"proxy{i}"))
     path = state_dir() / "compose.nodes.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
@@ -218,8 +221,8 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)    # ours, not root's (a bind mount)
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
-    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager"] + \
-        [f"node{i}" for i in range(1, nodes + 1)]
+    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
+        [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet))
     info["seconds"] = round(time.monotonic() - t1, 1)
@@ -239,6 +242,9 @@ Try:
   kubelab logs -f deployment/web
   kubelab exec -it deployment/web -- sh
   kubelab port-forward deployment/web 8080:80     # then: curl localhost:8080
+  kubelab expose deployment/web --type=NodePort --port 80
+  kubelab get service web; kubelab get nodes -o wide   # then: curl <INTERNAL-IP>:<NodePort>
+  kubelab exec deployment/web -- wget -qO- http://web/    # ClusterIP by its DNS name, from a pod
   kubelab proxy                                   # then: curl localhost:8001/version
   docker ps --filter label=io.kubelab.node        # pods are containers on this Docker engine
   docker stop kubelab-node2                       # simulate losing a node

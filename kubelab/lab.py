@@ -350,6 +350,44 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
     print(f"kubeconfig: context {CONTEXT} → {server} in {kubeconfig_file}", flush=True)
 
 
+def rejoin(container: str) -> int:
+    """(A node container, as it starts) Restart its proxy when that lives in an older network namespace.
+
+    A proxy shares its node's network namespace (`network_mode: service:nodeN`).
+    When the node container restarts (`docker restart`, or `docker stop` then
+    `docker start` to simulate losing a node) it gets a new namespace; the
+    proxy is left in the old, empty one (it exits when it notices) and Docker
+    never starts it into the new one (moby/moby#50326). So the node, as it
+    starts, restarts a proxy that started before it or has stopped. A proxy
+    compose has only created (the first `up`) is left to compose.
+    """
+    import docker
+    import docker.errors
+    client = docker.from_env()
+    try:
+        proxy = client.containers.get(container)
+        mode = str(proxy.attrs["HostConfig"].get("NetworkMode", ""))
+        if not mode.startswith("container:") or proxy.status == "created":
+            return 0
+        node = client.containers.get(mode.split(":", 1)[1])
+    except docker.errors.NotFound:
+        return 0                            # the first start: compose creates the proxy after its node
+    except docker.errors.DockerException as e:
+        print(f"rejoin {container}: {e}", file=sys.stderr)
+        return 0
+    node_started = node.attrs["State"].get("StartedAt", "")
+    proxy_started = proxy.attrs["State"].get("StartedAt", "")
+    if proxy.status == "running" and proxy_started >= node_started:     # RFC 3339 strings sort by time
+        return 0
+    print(f"{container} started before this node (or stopped): restarting it into the node's network namespace",
+          flush=True)
+    try:
+        proxy.restart(timeout=2)
+    except docker.errors.DockerException as e:
+        print(f"rejoin {container}: {e}", file=sys.stderr)
+    return 0
+
+
 def health(target: str, timeout: float = 3.0) -> int:
     """0 if the gRPC health service at host:port says SERVING (for healthchecks and scripts)."""
     import grpc
@@ -377,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
     p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
+    p_r = sub.add_parser("rejoin", help="(node containers) restart this node's proxy into its new network namespace")
+    p_r.add_argument("container")
     p_h = sub.add_parser("health", help="gRPC health check of host:port")
     p_h.add_argument("target")
     args = ap.parse_args(argv)
@@ -387,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             down()
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server)
+        elif args.cmd == "rejoin":
+            return rejoin(args.container)
         elif args.cmd == "health":
             return health(args.target)
     except LabError as e:

@@ -45,6 +45,7 @@ class ServicePortSpec:
     port: int
     node_port: int                  # 0: none
     affinity_seconds: int           # 0: no session affinity
+    external_ips: tuple[str, ...] = ()   # load balancer ingress and spec.externalIPs: served where local
 
     @property
     def key(self) -> str:
@@ -70,16 +71,22 @@ def service_ports(svc: Any) -> list[ServicePortSpec]:
     cluster_ip = svc.spec.cluster_ip if svc.spec.cluster_ip not in ("", "None") else ""
     node_ports = svc.spec.type in ("NodePort", "LoadBalancer")
     affinity = affinity_seconds(svc)
+    external = list(svc.spec.external_ips)
+    if svc.spec.type == "LoadBalancer":
+        # The lab's service load balancer (k3s ServiceLB style) publishes node addresses here;
+        # the proxy of the node owning an address listens on it at the Service's port.
+        external += [i.ip for i in svc.status.load_balancer.ingress if i.ip]
+    external_ips = tuple(sorted(set(external)))
     out = []
     for p in svc.spec.ports:
         protocol = p.protocol or "TCP"
         if not 0 < p.port < 65536:
             continue
         node_port = p.node_port if node_ports and 0 < p.node_port < 65536 else 0
-        if not cluster_ip and not node_port:
+        if not cluster_ip and not node_port and not external_ips:
             continue
         out.append(ServicePortSpec(svc.metadata.namespace, svc.metadata.name, p.name, protocol, cluster_ip, p.port,
-                                   node_port, affinity))
+                                   node_port, affinity, external_ips))
     return out
 
 

@@ -109,15 +109,15 @@ class Netlink:
             raise
         return True
 
-    def list_addresses(self, device: str = "lo") -> list[str]:
-        """IPv4 addresses on `device`."""
-        index = socket.if_nametoindex(device)
+    def list_addresses(self, device: str | None = "lo") -> list[str]:
+        """IPv4 addresses on `device` (None: on every interface)."""
+        index = socket.if_nametoindex(device) if device else None
         out = []
         for mtype, body in self._request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
             if mtype != RTM_NEWADDR or len(body) < _IFADDR.size:
                 continue
             family, _, _, _, ifindex = _IFADDR.unpack_from(body)
-            if family != socket.AF_INET or ifindex != index:
+            if family != socket.AF_INET or (index is not None and ifindex != index):
                 continue
             off = _IFADDR.size
             while off + _RTA.size <= len(body):

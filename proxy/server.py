@@ -7,6 +7,7 @@ Pipeline:
          for every service port (proxy.balancer.service_ports):
              Balancer.set_backends(ready endpoint addresses)   (an atomic swap)
          listeners wanted = {ClusterIP:port} ∪ {bind-address:NodePort}
+                          ∪ {ingress or external IP:port, where that IP is this node's}
          new ClusterIPs → added to lo (proxy.netlink), then bound (proxy.tcp)
          listeners no longer wanted → closed (open connections go on); their
          ClusterIPs removed from lo
@@ -87,12 +88,11 @@ class Proxy:
 
     # ------------------------------------------------------------ life cycle
     async def start(self) -> None:
-        if self.config.cluster_ips:
-            try:
-                self.netlink = netlink.Netlink()
-            except OSError as e:
-                self.cluster_ip_error = f"no netlink socket: {e}"
-                log.warning("ClusterIPs will not be served: %s", self.cluster_ip_error)
+        try:
+            self.netlink = netlink.Netlink()
+        except OSError as e:
+            self.cluster_ip_error = f"no netlink socket: {e}"
+            log.warning("ClusterIPs and external addresses will not be served: %s", self.cluster_ip_error)
         for inf in (self.services, self.endpoints):
             inf.add_handlers(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
             inf.start()
@@ -151,8 +151,19 @@ class Proxy:
                     raise SystemExit(1)
 
     # ------------------------------------------------------------ sync
+    def local_addresses(self) -> set[str]:
+        """This network namespace's IPv4 addresses (where external/ingress IPs can be served)."""
+        if self.netlink is None:
+            return set()
+        try:
+            return set(self.netlink.list_addresses(None))
+        except OSError as e:
+            log.warning("cannot list local addresses: %s", e)
+            return set()
+
     def desired(self) -> tuple[dict[str, ServicePortSpec], dict[ListenerKey, ServicePortSpec]]:
         specs: dict[str, ServicePortSpec] = {}
+        local: set[str] | None = None
         listeners: dict[ListenerKey, ServicePortSpec] = {}
         for svc in self.services.list():
             for spec in service_ports(svc):
@@ -163,6 +174,12 @@ class Proxy:
                     listeners[(spec.cluster_ip, spec.port, spec.key)] = spec
                 if spec.node_port:
                     listeners[(self.config.bind_address, spec.node_port, spec.key)] = spec
+                if spec.external_ips:
+                    if local is None:
+                        local = self.local_addresses() - self.addresses     # not our own ClusterIPs
+                    for ip in spec.external_ips:
+                        if ip in local or netlink.is_loopback(ip):     # 127/8 is local without a listing
+                            listeners[(ip, spec.port, spec.key)] = spec
         return specs, listeners
 
     async def sync(self) -> None:
@@ -183,7 +200,7 @@ class Proxy:
             del self.failed[lk]
         # 3. Loopback addresses: add the new ClusterIPs, remove those nobody listens on any more.
         if self.config.cluster_ips:
-            ips = {lk[0] for lk, spec in wanted.items() if spec.cluster_ip == lk[0]}
+            ips = {lk[0] for lk, spec in wanted.items() if spec.cluster_ip == lk[0] and lk[1] == spec.port}
             for ip in sorted(ips - self.addresses):
                 self._add_address(ip)
             for ip in sorted(self.addresses - ips):
@@ -246,7 +263,7 @@ class Proxy:
 
     def _remove_stale_addresses(self) -> None:
         """Service addresses on lo that no Service has any more (left by an earlier run)."""
-        if self.netlink is None:
+        if self.netlink is None or not self.config.cluster_ips:
             return
         try:
             present = self.netlink.list_addresses(self.config.loopback_device)

@@ -245,6 +245,22 @@ async def test_node_port_opens_and_closes_with_the_service(client: Client, backe
     await wait_closed(svc.spec.cluster_ip, 83)
 
 
+async def test_load_balancer_ingress_on_this_node_is_served(client: Client, backends: dict[str, Any]) -> None:
+    """The lab's service load balancer publishes node addresses as ingress; the node owning one listens there."""
+    port = launcher.free_port()
+    svc = await make_service(client, "lb", port, backends["port"], type_="LoadBalancer")
+    await set_endpoints(client, "lb", backends["ips"][1:2], backends["port"])
+    svc.status.load_balancer.ingress.add(ip="127.0.0.1")          # local: served on 127.0.0.1:<port>
+    svc.status.load_balancer.ingress.add(ip="203.0.113.7")        # not this node's: ignored, no error
+    await client.update_status(svc)
+    assert await wait_serving("127.0.0.1", port) == BACKEND_IPS[1]
+    svc = await client.get("Service", "lb", NS)
+    del svc.status.load_balancer.ingress[:]
+    await client.update_status(svc)
+    await wait_closed("127.0.0.1", port)
+    await client.delete("Service", "lb", NS)
+
+
 async def test_service_without_endpoints_closes_connections_at_once(client: Client) -> None:
     svc = await make_service(client, "empty", 84, 8080)
 

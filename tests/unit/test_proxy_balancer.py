@@ -153,6 +153,20 @@ def test_services_with_nothing_to_serve(spec: dict) -> None:
     assert service_ports(make_service(spec)) == []
 
 
+def test_load_balancer_ingress_and_external_ips() -> None:
+    lb = make_service({"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]})
+    lb.status.load_balancer.ingress.add(ip="172.28.0.4")
+    lb.status.load_balancer.ingress.add(ip="172.28.0.3")
+    lb.status.load_balancer.ingress.add(hostname="lb.example")
+    lb.spec.external_ips.append("192.0.2.10")
+    (p,) = service_ports(lb)
+    assert p.node_port == 30080 and p.external_ips == ("172.28.0.3", "172.28.0.4", "192.0.2.10")
+    # ingress of a Service that is no longer a LoadBalancer is not served
+    lb.spec.type = "ClusterIP"
+    (p,) = service_ports(lb)
+    assert p.external_ips == ("192.0.2.10",) and p.node_port == 0
+
+
 def test_node_port_only_for_node_port_types() -> None:
     (p,) = service_ports(make_service({"ports": [{"port": 80, "nodePort": 30080}]}))
     assert p.node_port == 0

@@ -100,11 +100,14 @@ def _node_override(nodes: int) -> Path | None:
         return None
     import yaml
     base = yaml.safe_load((repo_root() / "compose.yaml").read_text())
-    template = base["services"][f"node{COMPOSE_NODES}"]
     services = {}
-    for i in range(COMPOSE_NODES + 1, nodes + 1):
-        svc = json.loads(json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}"))
-        services[f"node{i}"] = svc
+    for kind in ("node", "proxy"):          # each node has its proxy (in its network namespace)
+        template = base["services"].get(f"{kind}{COMPOSE_NODES}")
+        if template is None:
+            continue
+        for i in range(COMPOSE_NODES + 1, nodes + 1):
+            text = json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}")
+            services[f"{kind}{i}"] = json.loads(text.replace(f"proxy{COMPOSE_NODES}", f"proxy{i}"))
     path = state_dir() / "compose.nodes.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
@@ -218,8 +221,8 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)    # ours, not root's (a bind mount)
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
-    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager"] + \
-        [f"node{i}" for i in range(1, nodes + 1)]
+    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
+        [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet))
     info["seconds"] = round(time.monotonic() - t1, 1)
@@ -239,6 +242,9 @@ Try:
   kubelab logs -f deployment/web
   kubelab exec -it deployment/web -- sh
   kubelab port-forward deployment/web 8080:80     # then: curl localhost:8080
+  kubelab expose deployment/web --type=NodePort --port 80
+  kubelab get service web; kubelab get nodes -o wide   # then: curl <INTERNAL-IP>:<NodePort>
+  kubelab exec deployment/web -- wget -qO- http://web/    # ClusterIP by its DNS name, from a pod
   kubelab proxy                                   # then: curl localhost:8001/version
   docker ps --filter label=io.kubelab.node        # pods are containers on this Docker engine
   docker stop kubelab-node2                       # simulate losing a node
@@ -344,6 +350,44 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
     print(f"kubeconfig: context {CONTEXT} → {server} in {kubeconfig_file}", flush=True)
 
 
+def rejoin(container: str) -> int:
+    """(A node container, as it starts) Restart its proxy when that lives in an older network namespace.
+
+    A proxy shares its node's network namespace (`network_mode: service:nodeN`).
+    When the node container restarts (`docker restart`, or `docker stop` then
+    `docker start` to simulate losing a node) it gets a new namespace; the
+    proxy is left in the old, empty one (it exits when it notices) and Docker
+    never starts it into the new one (moby/moby#50326). So the node, as it
+    starts, restarts a proxy that started before it or has stopped. A proxy
+    compose has only created (the first `up`) is left to compose.
+    """
+    import docker
+    import docker.errors
+    client = docker.from_env()
+    try:
+        proxy = client.containers.get(container)
+        mode = str(proxy.attrs["HostConfig"].get("NetworkMode", ""))
+        if not mode.startswith("container:") or proxy.status == "created":
+            return 0
+        node = client.containers.get(mode.split(":", 1)[1])
+    except docker.errors.NotFound:
+        return 0                            # the first start: compose creates the proxy after its node
+    except docker.errors.DockerException as e:
+        print(f"rejoin {container}: {e}", file=sys.stderr)
+        return 0
+    node_started = node.attrs["State"].get("StartedAt", "")
+    proxy_started = proxy.attrs["State"].get("StartedAt", "")
+    if proxy.status == "running" and proxy_started >= node_started:     # RFC 3339 strings sort by time
+        return 0
+    print(f"{container} started before this node (or stopped): restarting it into the node's network namespace",
+          flush=True)
+    try:
+        proxy.restart(timeout=2)
+    except docker.errors.DockerException as e:
+        print(f"rejoin {container}: {e}", file=sys.stderr)
+    return 0
+
+
 def health(target: str, timeout: float = 3.0) -> int:
     """0 if the gRPC health service at host:port says SERVING (for healthchecks and scripts)."""
     import grpc
@@ -371,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
     p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
+    p_r = sub.add_parser("rejoin", help="(node containers) restart this node's proxy into its new network namespace")
+    p_r.add_argument("container")
     p_h = sub.add_parser("health", help="gRPC health check of host:port")
     p_h.add_argument("target")
     args = ap.parse_args(argv)
@@ -381,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             down()
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server)
+        elif args.cmd == "rejoin":
+            return rejoin(args.container)
         elif args.cmd == "health":
             return health(args.target)
     except LabError as e:

@@ -47,6 +47,7 @@ L_VOLUME = "io.kubelab.volume"
 SANDBOX = "POD"                                 # the container label of infra containers (as dockershim did)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+OOM_EVENT_WAIT = 1.0            # seconds a just-killed (137) limited container waits for Docker's "oom" event
 
 
 class RuntimeError_(Exception):
@@ -198,6 +199,9 @@ class DockerRuntime:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
         # Inspections of finished containers never change: cache them by id.
         self._finished: dict[str, ContainerInfo] = {}
+        # Containers Docker sent an "oom" event for. With cgroup v2 Docker may handle a container's exit
+        # before containerd's OOM notice, leaving State.OOMKilled false; the "oom" event still comes.
+        self.oom_seen: set[str] = set()
         self.calls: dict[str, int] = {}                 # Docker API calls by name (for tuning and metrics)
         self.call_seconds: dict[str, float] = {}
 
@@ -304,11 +308,27 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             raise RuntimeError_(_docker_message(e)) from e
         info = _info(raw, self.network)
+        if info.exited and not info.oom_killed:
+            await self._await_oom_event(info)
         if info.exited:
             if len(self._finished) > 4096:
                 self._finished.clear()
             self._finished[cid] = info
         return info
+
+    async def _await_oom_event(self, info: ContainerInfo) -> None:
+        """Mark `info` OOM-killed when Docker's "oom" event says so, waiting a moment for a fresh SIGKILL."""
+        if info.id in self.oom_seen:
+            info.oom_killed = True
+            return
+        limited = bool(((info.raw.get("HostConfig") or {}).get("Memory")) or 0)
+        if info.exit_code != 137 or not limited:
+            return
+        while time.time() - info.finished_ts < OOM_EVENT_WAIT:
+            await asyncio.sleep(0.1)
+            if info.id in self.oom_seen:
+                info.oom_killed = True
+                return
 
     async def create(self, name: str, image: str, labels: dict[str, str], host_config: dict[str, Any],
                      **kwargs: Any) -> str:
@@ -509,6 +529,10 @@ class DockerRuntime:
                         break
                     attrs = (ev.get("Actor") or {}).get("Attributes") or {}
                     action = str(ev.get("Action") or ev.get("status") or "")
+                    if action == "oom":
+                        if len(self.oom_seen) > 4096:
+                            self.oom_seen.clear()
+                        self.oom_seen.add(str((ev.get("Actor") or {}).get("ID") or ev.get("id") or ""))
                     if action.startswith("exec_"):
                         continue
                     uid = attrs.get(L_UID, "")

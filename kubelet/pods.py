@@ -43,6 +43,7 @@ from kubelab.v1 import objects_pb2 as pb
 from .docker_runtime import (L_CONTAINER, L_GRACE, L_HASH, L_NAMESPACE, L_NODE, L_POD, L_RESTART, L_TYPE, L_UID,
                              SANDBOX, ContainerInfo, DockerRuntime, RuntimeError_, normalise_image)
 from .probes import ProbeManager
+from .service_env import service_env
 from .volumes import VolumeManager
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class PodConfig:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     service_cidr_route: str = ""        # route this range via the node from every pod (userspace proxy, design §4)
+    service_links: bool = True          # watch Services for the pods' service environment variables
     local_images: tuple[str, ...] = ("kubelab/",)   # built locally: never pulled while present
     log_max_size: str = "10m"
     node_cpu_millis: int = 0            # for resourceFieldRef without a limit
@@ -245,6 +247,7 @@ class PodWorker:
             else:
                 containers = [sandbox]
         self.sandbox = sandbox
+        await self._route_services(sandbox)
         by_name: dict[str, list[ContainerInfo]] = {}
         for c in apps:
             by_name.setdefault(c.container_name, []).append(c)
@@ -308,6 +311,7 @@ class PodWorker:
             for c in running:
                 self.m.probes.forget_container(self.uid, c.container_name)
             await self.rt.remove(old.id)
+            self.m.routed.discard(old.id)
         try:
             await self.m.volumes.setup(pod)
         except RuntimeError_ as e:
@@ -341,14 +345,31 @@ class PodWorker:
             self.record("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
             self.schedule(self.m.backoff.next(f"{self.uid}/sandbox", time.time()) / 2)
             return None
-        if self.cfg.service_cidr_route and self.cfg.node_ip:
-            code, out = await self.rt.exec_run(cid, ["ip", "route", "add", self.cfg.service_cidr_route,
-                                                     "via", self.cfg.node_ip], 5)
-            if code:
-                log.warning("routing %s via %s in %s: %s", self.cfg.service_cidr_route, self.cfg.node_ip,
-                            self.name(), out.strip())
+        await self._route_services(sandbox)
         log.info("started sandbox of %s: ip %s", self.name(), sandbox.ip)
         return sandbox
+
+    async def _route_services(self, sandbox: ContainerInfo) -> None:
+        """Route the service range from the pod's network namespace to this node (design §4, way a).
+
+        Once per sandbox per kubelet process: a new sandbox gets it at creation, an adopted one
+        (the kubelet restarted) on its first sync, so a node whose address changed while it was
+        down points its pods at the new one. `replace` makes it idempotent.
+        """
+        if not self.cfg.service_cidr_route or not self.cfg.node_ip or sandbox.id in self.m.routed:
+            return
+        try:
+            code, out = await self.rt.exec_run(sandbox.id, ["ip", "route", "replace", self.cfg.service_cidr_route,
+                                                            "via", self.cfg.node_ip], 5)
+        except RuntimeError_ as e:
+            code, out = -1, e.message
+        if code:
+            log.warning("routing %s via %s in %s: %s", self.cfg.service_cidr_route, self.cfg.node_ip,
+                        self.name(), (out or "").strip())
+            self.record("Warning", "FailedServiceRoute", f"cannot route {self.cfg.service_cidr_route} to the node: "
+                        f"{(out or '').strip()} (ClusterIPs will not answer in this pod)")
+            return
+        self.m.routed.add(sandbox.id)
 
     async def _have_pause_image(self, pod: Any) -> bool:
         if await self.m.image_present(self.cfg.pause_image):
@@ -609,6 +630,9 @@ class PodWorker:
     # ------------------------------------------------------------ env
     def _env(self, pod: Any, c: Any, sandbox: ContainerInfo) -> list[str]:
         env: dict[str, str] = {}
+        if self.m.services is not None:
+            links = not pod.spec.HasField("enable_service_links") or pod.spec.enable_service_links
+            env.update(service_env(self.m.services.list(), pod.metadata.namespace, links))
         for e in c.env:
             if e.HasField("value_from"):
                 env[e.name] = self._value_from(pod, c, sandbox, e)
@@ -861,6 +885,7 @@ class PodWorker:
             log.info("pod %s was deleted; stopping %d containers", self.name(), len(running))
             await asyncio.gather(*(self.rt.stop(c.id, grace if not c.is_sandbox else 1) for c in running))
         await asyncio.gather(*(self.rt.remove(c.id) for c in containers))
+        self.m.routed.difference_update(c.id for c in containers)
         self.m.probes.forget_pod(self.uid)
         self.m.backoff.forget_prefix(self.uid + "/")
         self.m.pull_backoff.forget_prefix(self.uid + "/")
@@ -953,6 +978,9 @@ class PodManager:
         self.workers: dict[str, PodWorker] = {}
         self.informer = Informer(client, "Pod", namespace="", field_selector=f"spec.nodeName={config.node_name}")
         self.informer.add_handlers(self._on_add, self._on_update, self._on_delete)
+        # Services, for the containers' service environment variables (read when a container starts).
+        self.services: Informer | None = Informer(client, "Service") if config.service_links else None
+        self.routed: set[str] = set()       # sandboxes whose service route is in place (this process)
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._images_seen: dict[str, float] = {}
@@ -975,6 +1003,12 @@ class PodManager:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.runtime.ensure_network(self.config.network)
+        if self.services is not None:
+            self.services.start()
+            try:
+                await self.services.wait_synced(30)
+            except asyncio.TimeoutError:
+                log.warning("service informer not synced after 30s; containers may start without service env")
         self.informer.start()
         await self.informer.wait_synced()
         log.info("pod informer synced: %d pods bound to %s", len(self.informer.store), self.config.node_name)
@@ -990,6 +1024,8 @@ class PodManager:
                 w.task.cancel()
         self.probes.stop()
         await self.informer.stop()
+        if self.services is not None:
+            await self.services.stop()
         await asyncio.gather(*self._tasks, *(w.task for w in self.workers.values() if w.task),
                              return_exceptions=True)
 

@@ -96,7 +96,11 @@ spec:
   containers:
   - name: hog
     image: kubelab/busybox
-    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    # The kernel kills dd; the shell outlives it for a second and exits with its status (137). Were
+    # dd the container's only process, the container's cgroup could be gone before containerd reads
+    # its OOM count (cgroup v2), and Docker would report neither OOMKilled nor an "oom" event
+    # (seen about one run in five here under load).
+    command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; sleep 1; exit $s"]
     resources:
       limits: {{memory: 16Mi, cpu: 500m}}
 """

@@ -1,0 +1,69 @@
+"""`kubelab-dns`: flags → Config → serve(config).
+
+    kubelab-dns [--server H:P] [--listen 0.0.0.0:53] [--cluster-domain cluster.local] [--upstream auto|none|IP[:PORT],...]
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from kubelab import config as kubeconfig
+
+from .server import Config, resolv_conf_nameservers, serve, split_hostport
+
+
+def upstreams_of(value: str, resolv_conf: str) -> list[str]:
+    """`auto`: the nameservers of resolv.conf; `none`: refuse names outside the cluster domain."""
+    if value == "none":
+        return []
+    if value == "auto":
+        return resolv_conf_nameservers(resolv_conf)
+    out = [u.strip() for u in value.split(",") if u.strip()]
+    for u in out:
+        try:
+            split_hostport(u, 53)
+        except ValueError:
+            raise click.BadParameter(f"{u!r} is not IP or IP:PORT", param_hint="--upstream") from None
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port (default: $KUBELAB_SERVER "
+              "or the kubeconfig's current context)")
+@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token (default: $KUBELAB_TOKEN or the "
+              "kubeconfig)")
+@click.option("--context", "context_name", default=None, help="kubeconfig context to use")
+@click.option("--listen", default="0.0.0.0:53", show_default=True, help="UDP and TCP address (port 0: any)")
+@click.option("--cluster-domain", default="cluster.local", show_default=True)
+@click.option("--upstream", default="auto", show_default=True,
+              help="where other names go: auto (resolv.conf's nameservers), none (REFUSED), or IP[:PORT],...")
+@click.option("--resolv-conf", default="/etc/resolv.conf", show_default=True, help="read by --upstream auto")
+@click.option("--ttl", default=5, show_default=True, type=click.IntRange(0, 3600), help="TTL of cluster answers")
+@click.option("--health-address", default="", help="gRPC health service address (off by default)")
+@click.option("--metrics-address", default="", help="HTTP /metrics and /healthz address (off by default)")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
+def main(server: str, token: str, context_name: str | None, listen: str, cluster_domain: str, upstream: str,
+         resolv_conf: str, ttl: int, health_address: str, metrics_address: str, verbose: int) -> None:
+    """The kubelab cluster DNS: answers <svc>.<ns>.svc.<domain> from Services, forwards the rest."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        conn = kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
+    except kubeconfig.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        split_hostport(listen, 53)
+    except ValueError:
+        raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--listen") from None
+    if not cluster_domain.strip(". "):
+        raise click.BadParameter("must not be empty", param_hint="--cluster-domain")
+    config = Config(server=conn.server, token=conn.token, listen=listen, domain=cluster_domain,
+                    upstreams=upstreams_of(upstream, resolv_conf), ttl=ttl, health_address=health_address,
+                    metrics_address=metrics_address)
+    asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

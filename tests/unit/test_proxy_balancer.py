@@ -1,0 +1,201 @@
+"""proxy.balancer: round robin, ClientIP affinity, down marks, backend swaps, odd Services."""
+from __future__ import annotations
+
+import pytest
+
+from kubelab.v1 import objects_pb2 as pb
+from proxy.balancer import (DEFAULT_AFFINITY_SECONDS, Backend, Balancer, affinity_seconds, ready_backends,
+                            service_ports)
+
+A, B, C = Backend("10.0.0.1", 80), Backend("10.0.0.2", 80), Backend("10.0.0.3", 80)
+
+
+def picks(b: Balancer, n: int, client: str = "", now: float = 0.0) -> list[Backend | None]:
+    return [b.pick(client, now) for _ in range(n)]
+
+
+def test_round_robin_cycles_in_order() -> None:
+    b = Balancer((A, B, C))
+    assert picks(b, 6) == [A, B, C, A, B, C]
+
+
+def test_no_backends_gives_none() -> None:
+    assert Balancer().pick("1.2.3.4", 0.0) is None
+
+
+def test_excluded_backends_are_not_picked_and_all_excluded_gives_none() -> None:
+    b = Balancer((A, B))
+    assert b.pick("", 0.0, frozenset({A})) == B
+    assert b.pick("", 0.0, frozenset({A})) == B
+    assert b.pick("", 0.0, frozenset({A, B})) is None
+
+
+def test_a_down_backend_is_skipped_and_the_others_share_its_turns() -> None:
+    b = Balancer((A, B, C), down_seconds=2.0)
+    b.mark_down(C, now=10.0)
+    got = picks(b, 6, now=10.5)
+    assert C not in got
+    assert got.count(A) == got.count(B) == 3
+
+
+def test_a_down_mark_expires() -> None:
+    b = Balancer((A, B), down_seconds=2.0)
+    b.mark_down(A, now=10.0)
+    assert picks(b, 2, now=11.0) == [B, B]
+    assert set(picks(b, 2, now=12.5)) == {A, B}
+
+
+def test_all_down_are_tried_anyway() -> None:
+    b = Balancer((A, B))
+    b.mark_down(A, 0.0)
+    b.mark_down(B, 0.0)
+    assert b.pick("", 1.0) in (A, B)
+
+
+def test_client_ip_affinity_sticks_until_timeout() -> None:
+    b = Balancer((A, B, C), affinity_seconds=100)
+    first = b.pick("192.168.0.7", 0.0)
+    assert all(b.pick("192.168.0.7", t) == first for t in (1.0, 50.0, 120.0))   # each use refreshes
+    other = b.pick("192.168.0.8", 121.0)
+    assert other != first                       # another client still gets round robin
+    assert b.pick("192.168.0.7", 300.0) is not None and b.affinity["192.168.0.7"][1] == 300.0
+
+
+def test_affinity_expires_after_idle_timeout() -> None:
+    b = Balancer((A, B, C), affinity_seconds=10)
+    assert b.pick("c1", 0.0) == A
+    assert b.pick("c2", 0.0) == B
+    assert b.pick("c1", 11.0) == C             # idle too long: round robin again, and remembered
+    assert b.pick("c1", 12.0) == C
+
+
+def test_affinity_moves_off_a_down_backend() -> None:
+    b = Balancer((A, B), affinity_seconds=100)
+    assert b.pick("c", 0.0) == A
+    b.mark_down(A, 1.0)
+    assert b.pick("c", 1.5) == B
+    assert b.pick("c", 5.0) == B               # the new choice sticks
+
+
+def test_swapping_backends_forgets_removed_ones() -> None:
+    b = Balancer((A, B, C), affinity_seconds=100)
+    assert b.pick("c", 0.0) == A
+    b.mark_down(B, 0.0)
+    b.set_backends((B, C))
+    assert "c" not in b.affinity
+    assert B in b.down_until
+    assert A not in picks(b, 10, now=0.5)
+
+
+def test_swap_keeps_the_index_in_range() -> None:
+    b = Balancer((A, B, C))
+    picks(b, 2)
+    b.set_backends((A,))
+    assert picks(b, 2) == [A, A]
+
+
+def test_expire_drops_old_affinity_and_marks() -> None:
+    b = Balancer((A, B), affinity_seconds=10)
+    b.pick("c", 0.0)
+    b.mark_down(B, 0.0)
+    b.expire(100.0)
+    assert not b.affinity and not b.down_until
+
+
+def test_changing_the_timeout_resets_affinity() -> None:
+    b = Balancer((A, B), affinity_seconds=10)
+    b.pick("c", 0.0)
+    b.set_affinity(20)
+    assert not b.affinity
+
+
+def make_service(spec: dict, name: str = "web", namespace: str = "default") -> pb.Service:
+    s = pb.Service(api_version="v1", kind="Service")
+    s.metadata.name, s.metadata.namespace = name, namespace
+    s.spec.cluster_ip = spec.get("clusterIP", "10.96.0.10")
+    s.spec.type = spec.get("type", "ClusterIP")
+    s.spec.session_affinity = spec.get("sessionAffinity", "")
+    if "timeout" in spec:
+        s.spec.session_affinity_config.client_ip.timeout_seconds = spec["timeout"]
+    for p in spec.get("ports", [{"port": 80}]):
+        sp = s.spec.ports.add(name=p.get("name", ""), port=p["port"], protocol=p.get("protocol", ""),
+                              node_port=p.get("nodePort", 0))
+        sp.target_port.number_value = p.get("targetPort", p["port"])
+    return s
+
+
+@pytest.mark.parametrize("spec, want", [
+    pytest.param({}, 0, id="none"),
+    pytest.param({"sessionAffinity": "ClientIP"}, DEFAULT_AFFINITY_SECONDS, id="clientip-default"),
+    pytest.param({"sessionAffinity": "ClientIP", "timeout": 60}, 60, id="clientip-60"),
+    pytest.param({"sessionAffinity": "None", "timeout": 60}, 0, id="explicit-none"),
+])
+def test_affinity_seconds(spec: dict, want: int) -> None:
+    assert affinity_seconds(make_service(spec)) == want
+
+
+def test_service_ports_cluster_ip_and_node_port() -> None:
+    ports = service_ports(make_service({"type": "NodePort", "ports": [
+        {"name": "http", "port": 80, "nodePort": 30080}, {"name": "dns", "port": 53, "protocol": "UDP",
+                                                          "nodePort": 30053}]}))
+    assert [(p.key, p.cluster_ip, p.port, p.node_port, p.protocol) for p in ports] == [
+        ("default/web:http", "10.96.0.10", 80, 30080, "TCP"), ("default/web:dns", "10.96.0.10", 53, 30053, "UDP")]
+
+
+@pytest.mark.parametrize("spec", [
+    pytest.param({"clusterIP": "None"}, id="headless"),
+    pytest.param({"clusterIP": ""}, id="no-ip-yet"),
+    pytest.param({"type": "ExternalName"}, id="external-name"),
+    pytest.param({"ports": [{"port": 0}, {"port": 70000}]}, id="ports-out-of-range"),
+    pytest.param({"ports": []}, id="no-ports"),
+])
+def test_services_with_nothing_to_serve(spec: dict) -> None:
+    assert service_ports(make_service(spec)) == []
+
+
+def test_load_balancer_ingress_and_external_ips() -> None:
+    lb = make_service({"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]})
+    lb.status.load_balancer.ingress.add(ip="172.28.0.4")
+    lb.status.load_balancer.ingress.add(ip="172.28.0.3")
+    lb.status.load_balancer.ingress.add(hostname="lb.example")
+    lb.spec.external_ips.append("192.0.2.10")
+    (p,) = service_ports(lb)
+    assert p.node_port == 30080 and p.external_ips == ("172.28.0.3", "172.28.0.4", "192.0.2.10")
+    # ingress of a Service that is no longer a LoadBalancer is not served
+    lb.spec.type = "ClusterIP"
+    (p,) = service_ports(lb)
+    assert p.external_ips == ("192.0.2.10",) and p.node_port == 0
+
+
+def test_node_port_only_for_node_port_types() -> None:
+    (p,) = service_ports(make_service({"ports": [{"port": 80, "nodePort": 30080}]}))
+    assert p.node_port == 0
+
+
+def endpoints(subsets: list[dict]) -> pb.Endpoints:
+    ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+    for s in subsets:
+        sub = ep.subsets.add()
+        for ip in s.get("ready", []):
+            sub.addresses.add(ip=ip)
+        for ip in s.get("not_ready", []):
+            sub.not_ready_addresses.add(ip=ip)
+        for name, port in s.get("ports", []):
+            sub.ports.add(name=name, port=port, protocol="TCP")
+    return ep
+
+
+def test_ready_backends_only_ready_addresses_of_the_named_port() -> None:
+    ep = endpoints([{"ready": ["10.0.0.2", "10.0.0.1"], "not_ready": ["10.0.0.9"], "ports": [("http", 8080),
+                                                                                         ("metrics", 9090)]},
+                    {"ready": ["10.0.0.3"], "ports": [("http", 8081)]}])
+    assert ready_backends(ep, "http") == (Backend("10.0.0.1", 8080), Backend("10.0.0.2", 8080),
+                                          Backend("10.0.0.3", 8081))
+    assert ready_backends(ep, "metrics") == (Backend("10.0.0.1", 9090), Backend("10.0.0.2", 9090))
+    assert ready_backends(ep, "other") == ()
+    assert ready_backends(ep, "http", "UDP") == ()
+
+
+def test_ready_backends_of_nothing() -> None:
+    assert ready_backends(None, "") == ()
+    assert ready_backends(endpoints([{"ready": [""], "ports": [("", 0)]}]), "") == ()

@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import click
 
-from kubelab import config as kubeconfig
+from kubelab.serving import setup_component
 
 from .server import Config, resolv_conf_nameservers, serve, split_hostport
 
@@ -47,12 +46,7 @@ def upstreams_of(value: str, resolv_conf: str) -> list[str]:
 def main(server: str, token: str, context_name: str | None, listen: str, cluster_domain: str, upstream: str,
          resolv_conf: str, ttl: int, health_address: str, metrics_address: str, verbose: int) -> None:
     """The kubelab cluster DNS: answers <svc>.<ns>.svc.<domain> from Services, forwards the rest."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        conn = kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
-    except kubeconfig.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    conn = setup_component(verbose, context_name, server, token)
     try:
         split_hostport(listen, 53)
     except ValueError:

@@ -12,9 +12,22 @@ from typing import Any, Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from kubelab import config as kubeconfig
 from kubelab import errors
 
 log = logging.getLogger(__name__)
+
+
+def setup_component(verbose: int, context_name: str | None = None, server: str = "",
+                    token: str = "") -> kubeconfig.Connection:
+    """What every component's main does first: logging by `-v` count, then where the apiserver is."""
+    import click
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
+    except kubeconfig.ConfigError as e:
+        raise click.ClickException(str(e)) from None
 
 
 class BearerTokenAuth(grpc.aio.ServerInterceptor):

@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 
 import click
 
-from kubelab import config as kubeconfig
+from kubelab.serving import setup_component
 
 from .server import Config, serve
 
@@ -39,12 +38,7 @@ def main(server: str, token: str, context_name: str | None, node_name: str, bind
          service_cidr: str, loopback_device: str, exit_on_lost_network: bool, health_address: str,
          metrics_address: str, verbose: int) -> None:
     """The kubelab node proxy: forwards ClusterIPs and NodePorts to ready endpoints (userspace, no iptables)."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        conn = kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
-    except kubeconfig.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    conn = setup_component(verbose, context_name, server, token)
     import ipaddress
     try:
         ipaddress.ip_network(service_cidr)

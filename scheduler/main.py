@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import click
 
-from kubelab import config as kubeconfig
+from kubelab.serving import setup_component
 
 from .server import DEFAULT_SCHEDULER_NAME, Config, serve
 
@@ -41,12 +40,7 @@ def main(server: str, token: str, context_name: str | None, scheduler_name: str,
          percentage_of_nodes_to_score: int, pod_initial_backoff: float, pod_max_backoff: float,
          pod_max_unschedulable: float, health_address: str, metrics_address: str, verbose: int) -> None:
     """The kubelab scheduler: places pending pods on nodes."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        conn = kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
-    except kubeconfig.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    conn = setup_component(verbose, context_name, server, token)
     config = Config(server=conn.server, token=conn.token, scheduler_name=scheduler_name, leader_elect=leader_elect,
                     lease_name=lease_name, lease_namespace=lease_namespace, lease_duration=lease_duration,
                     bind_concurrency=bind_concurrency, percentage_of_nodes_to_score=percentage_of_nodes_to_score,

@@ -150,3 +150,23 @@ def test_seed_003_node_port_answered_by_several_pods(services: dict[str, Any]) -
     # the proxies and the DNS run as their own containers next to the nodes
     names = docker("ps", "--format", "{{.Names}}").stdout.split()
     assert {"kubelab-dns", "kubelab-proxy1", "kubelab-proxy2", "kubelab-proxy3"} <= set(names)
+
+
+def test_seed_000_load_balancer_answers_on_its_external_ips(services: dict[str, Any]) -> None:
+    """Seed 000: cowweb behind `type: LoadBalancer`, then `curl http://<LB IP>/cowsay/say` from outside."""
+    apply(seed("000-01-deployment-cowweb.yaml").replace("image: cowweb:v1.0", "image: kubelab/hello:v1"))
+    apply(seed("000-02-service-cowweb.yaml"))
+    pods = ready_pods("app=cowweb", 2)
+
+    def external_ips() -> list[str] | None:
+        row = kubectl("get", "service", "cowweb").stdout.splitlines()[1].split()
+        return None if row[3] == "<pending>" else row[3].split(",")
+    ips = wait_for(external_ips, 30, "cowweb's EXTERNAL-IP")
+    assert sorted(ips) == sorted(node_ips())        # the lab's ServiceLB: every Ready node
+    for ip in ips:
+        url = f"http://{ip}/cowsay/say"
+        answer = wait_for(lambda: _try_get(url), 30, f"{url} to answer")
+        assert answer.startswith("Hello kubelab! | Running on: ")
+        assert answer.split("Running on: ")[1].split(" |")[0] in pods
+    kubectl("delete", "service", "cowweb")
+    wait_for(lambda: all(_try_get(f"http://{ip}/") is None for ip in ips), 30, "port 80 to close with the Service")

@@ -100,11 +100,18 @@ class ServiceStrategy(Strategy):
             new.spec.cluster_ip = old.spec.cluster_ip
             del new.spec.cluster_ips[:]
             new.spec.cluster_ips.extend(old.spec.cluster_ips)
+        old_ports = {(p.port, p.protocol): p.node_port for p in old.spec.ports}
         if wants_node_ports(new.spec):
-            old_ports = {(p.port, p.protocol): p.node_port for p in old.spec.ports}
             for p in new.spec.ports:
                 if not p.node_port:
                     p.node_port = old_ports.get((p.port, p.protocol), 0)
+        elif wants_node_ports(old.spec):
+            # Kubernetes' dropTypeDependentFields: a Service leaving NodePort/LoadBalancer loses the node
+            # ports it still carries unchanged (applying the ClusterIP manifest over the NodePort one keeps
+            # them otherwise); a node port the update itself sets is still refused by validation.
+            for p in new.spec.ports:
+                if p.node_port and p.node_port == old_ports.get((p.port, p.protocol)):
+                    p.node_port = 0
 
     def validate_update(self, new: Any, old: Any) -> FieldErrors:
         errs = super().validate_update(new, old)

@@ -418,6 +418,23 @@ def test_every_seed_manifest_applies(cluster: dict[str, Any], tmp_path: Path) ->
             kl("delete", "namespace", ns, "--wait=false")
 
 
+def test_applying_the_cluster_ip_manifest_over_the_node_port_one(cluster: dict[str, Any], namespace: str,
+                                                                  tmp_path: Path) -> None:
+    """Seed 001 backwards: the NodePort Service goes back to ClusterIP by `apply`, and its node port is freed."""
+    cluster_ip_text = SEEDS["nginx-service.yaml"]
+    old, new = CHANGES["nginx-service.yaml"]
+    node_port_text = cluster_ip_text.replace(old, new, 1).replace("30000", "31999")
+    path = write(tmp_path, "svc.yaml", node_port_text)
+    ok("apply", "-n", namespace, "-f", path)
+    write(tmp_path, "svc.yaml", cluster_ip_text)
+    assert ok("apply", "-n", namespace, "-f", path) == "service/my-first-service configured\n"
+    row = ok("get", "service", "my-first-service", "-n", namespace).splitlines()[1].split()
+    assert row[1] == "ClusterIP" and row[4] == "80/TCP", row
+    # 31999 is free again: another Service can have it
+    write(tmp_path, "other.yaml", node_port_text.replace("my-first-service", "other"))
+    assert ok("apply", "-n", namespace, "-f", str(tmp_path / "other.yaml")) == "service/other created\n"
+
+
 def test_apply_directory_stdin_and_several_files(cluster: dict[str, Any], namespace: str, tmp_path: Path) -> None:
     d = tmp_path / "app"
     (d / "sub").mkdir(parents=True)

@@ -8,7 +8,7 @@ import asyncio
 
 import click
 
-from kubelab.serving import setup_component
+from kubelab.serving import connection_options, setup_component
 
 from .server import Config, resolv_conf_nameservers, serve, split_hostport
 
@@ -29,11 +29,7 @@ def upstreams_of(value: str, resolv_conf: str) -> list[str]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port (default: $KUBELAB_SERVER "
-              "or the kubeconfig's current context)")
-@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token (default: $KUBELAB_TOKEN or the "
-              "kubeconfig)")
-@click.option("--context", "context_name", default=None, help="kubeconfig context to use")
+@connection_options
 @click.option("--listen", default="0.0.0.0:53", show_default=True, help="UDP and TCP address (port 0: any)")
 @click.option("--cluster-domain", default="cluster.local", show_default=True)
 @click.option("--upstream", default="auto", show_default=True,

@@ -18,6 +18,19 @@ from kubelab import errors
 log = logging.getLogger(__name__)
 
 
+def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A component's `--server`, `--token` and `--context` flags (what `setup_component` takes)."""
+    import click
+    for option in reversed([
+            click.option("--server", envvar="KUBELAB_SERVER", default="",
+                         help="apiserver host:port (default: $KUBELAB_SERVER or the kubeconfig's current context)"),
+            click.option("--token", envvar="KUBELAB_TOKEN", default="",
+                         help="bearer token (default: $KUBELAB_TOKEN or the kubeconfig)"),
+            click.option("--context", "context_name", default=None, help="kubeconfig context to use")]):
+        fn = option(fn)
+    return fn
+
+
 def setup_component(verbose: int, context_name: str | None = None, server: str = "",
                     token: str = "") -> kubeconfig.Connection:
     """What every component's main does first: logging by `-v` count, then where the apiserver is."""

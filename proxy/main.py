@@ -9,17 +9,13 @@ import socket
 
 import click
 
-from kubelab.serving import setup_component
+from kubelab.serving import connection_options, setup_component
 
 from .server import Config, serve
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port (default: $KUBELAB_SERVER "
-              "or the kubeconfig's current context)")
-@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token (default: $KUBELAB_TOKEN or the "
-              "kubeconfig)")
-@click.option("--context", "context_name", default=None, help="kubeconfig context to use")
+@connection_options
 @click.option("--node-name", envvar="KUBELAB_NODE_NAME", default="", help="the node this proxy serves "
               "(default: the host name)")
 @click.option("--bind-address", default="0.0.0.0", show_default=True, help="address NodePorts listen on")

@@ -5,17 +5,13 @@ import asyncio
 
 import click
 
-from kubelab.serving import setup_component
+from kubelab.serving import connection_options, setup_component
 
 from .server import DEFAULT_SCHEDULER_NAME, Config, serve
 
 
 @click.command()
-@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port (default: $KUBELAB_SERVER "
-              "or the kubeconfig's current context)")
-@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token (default: $KUBELAB_TOKEN or the "
-              "kubeconfig)")
-@click.option("--context", "context_name", default=None, help="kubeconfig context to use")
+@connection_options
 @click.option("--scheduler-name", default=DEFAULT_SCHEDULER_NAME, show_default=True,
               help="schedule only pods whose spec.schedulerName is this")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import kubectl, kubectl_argv, wait_for
-from .test_streaming import _read_until, free_port
+from .conftest import kubectl, wait_for
+from .test_streaming import kubelab_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -81,19 +81,12 @@ def test_seed_002_run_proxy_logs_exec(seeds_ns: str) -> None:
     assert len(names) == 1 and names[0].startswith(f"{DEPLOY}-")
     pod = names[0]
 
-    port = free_port()
-    proc = subprocess.Popen(kubectl_argv("proxy", "--port", str(port), namespace=None), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        _read_until(proc, rb"Starting to serve on 127.0.0.1:%d" % port, 20)
+    with kubelab_proxy() as port:
         version = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10).read())
         assert version["gitVersion"].startswith("v")
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/proxy/namespaces/{NS}/pods/{pod}/",
                                       timeout=10).read().decode()
         assert body.strip() == f"Hello kubelab! | Running on: {pod} | v=1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
     assert "listening on port 8080" in sk("logs", pod).stdout
     env = sk("exec", pod, "env").stdout          # the seeds' form, without `--`

@@ -1,6 +1,7 @@
 """logs, exec, port-forward and proxy: CLI → apiserver → kubelet → container."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -179,13 +180,23 @@ def test_port_forward_then_a_request(pods: dict[str, str]) -> None:
         proc.wait(10)
 
 
-def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> None:
-    name = pods["hello"]
+@contextlib.contextmanager
+def kubelab_proxy() -> Iterator[int]:
+    """`kubelab proxy --port P` running in the background (seeds 002, 004); yields P."""
     port = free_port()
     proc = subprocess.Popen(kubectl_argv("proxy", "--port", str(port), namespace=None), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         _read_until(proc, rb"Starting to serve on 127.0.0.1:%d" % port, 20)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> None:
+    name = pods["hello"]
+    with kubelab_proxy() as port:
         version = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10).read())
         assert version["major"] and version["gitVersion"].startswith("v")
         url = f"http://127.0.0.1:{port}/api/v1/namespaces/{NAMESPACE}/pods/{name}/proxy/"
@@ -197,6 +208,3 @@ def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> Non
         pod = json.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/api/v1/namespaces/{NAMESPACE}/pods/{name}", timeout=10).read())
         assert pod["metadata"]["name"] == name and pod["status"]["phase"] == "Running"
-    finally:
-        proc.terminate()
-        proc.wait(10)

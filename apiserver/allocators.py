@@ -84,6 +84,15 @@ class Allocators:
                 p.node_port = 0
         return chosen
 
+    @staticmethod
+    def unassign(svc: Any, what: str) -> None:
+        """Clear one value `assign` chose (a field path from `keys_of`), so the next `assign` picks anew."""
+        if what == "clusterIP":
+            svc.spec.cluster_ip = ""
+            del svc.spec.cluster_ips[:]
+        elif what.startswith("ports[") and what.endswith("].nodePort"):
+            svc.spec.ports[int(what[len("ports["):-len("].nodePort")])].node_port = 0
+
     def remember(self, svc: Any) -> None:
         for k in self.keys_of(svc):
             self.load([k])

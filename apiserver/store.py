@@ -177,13 +177,13 @@ class Store:
         md.ClearField("deletion_grace_period_seconds")
         generated = not md.name
         lease = await self._event_lease_id() if info.kind == "Event" and not dry_run else 0
+        chosen: set[str] = set()     # allocations we picked (the user's own values are not retried)
         for _attempt in range(8):
             if generated:
                 md.name = md.generate_name + "".join(random.choice(_NAME_CHARS) for _ in range(5))
             side: dict[bytes, bytes] = {}
-            chosen: set[str] = set()
             if info.kind == "Service":
-                chosen = self.allocators.assign(obj)
+                chosen |= self.allocators.assign(obj)
                 side = {k: md.name.encode() for k in self.allocators.keys_of(obj)}
             if dry_run:
                 return obj
@@ -198,7 +198,7 @@ class Store:
                 self.allocators.load([e.key])
                 what = self.allocators.keys_of(obj)[e.key]
                 if what in chosen:
-                    self.allocators.assign(obj)  # our random pick lost a race: pick again
+                    self.allocators.unassign(obj, what)  # our random pick lost a race: pick again
                     continue
                 self._allocation_taken(obj, what)
             if info.kind == "Service":
@@ -324,6 +324,7 @@ class Store:
         except st.KeyNotFound:
             raise self._not_found(info, md.name) from None
         except st.KeyExists as e:
+            self.allocators.load([e.key])        # taken meanwhile: the next pick avoids it
             what = self.allocators.keys_of(new)[e.key]
             if what in chosen:
                 raise errors.Conflict("allocation collided with a concurrent request; try again") from None

@@ -532,7 +532,13 @@ class DockerRuntime:
                     if action == "oom":
                         if len(self.oom_seen) > 4096:
                             self.oom_seen.clear()
-                        self.oom_seen.add(str((ev.get("Actor") or {}).get("ID") or ev.get("id") or ""))
+                        cid = str((ev.get("Actor") or {}).get("ID") or ev.get("id") or "")
+                        self.oom_seen.add(cid)
+                        finished = self._finished.get(cid)
+                        if finished is not None:
+                            # The notice came after the exit was recorded: correct the record; the
+                            # pod worker, woken by this event, writes OOMKilled.
+                            finished.oom_killed = True
                     if action.startswith("exec_"):
                         continue
                     uid = attrs.get(L_UID, "")

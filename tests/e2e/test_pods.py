@@ -98,9 +98,10 @@ spec:
     image: kubelab/busybox
     # The kernel kills dd; the shell outlives it for a second and exits with its status (137). Were
     # dd the container's only process, the container's cgroup could be gone before containerd reads
-    # its OOM count (cgroup v2), and Docker would report neither OOMKilled nor an "oom" event
-    # (seen about one run in five here under load).
-    command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; sleep 1; exit $s"]
+    # its OOM count, and Docker would report neither OOMKilled nor an "oom" event (seen about one
+    # run in five here under load). dd also waits a second after the start: an OOM in the first
+    # moments of a container can come before containerd watches its cgroup (seen once in five).
+    command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; sleep 1; exit $s"]
     resources:
       limits: {{memory: 16Mi, cpu: 500m}}
 """

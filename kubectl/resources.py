@@ -131,3 +131,13 @@ def select(filenames: tuple[str, ...] | list[str], args: tuple[str, ...] | list[
         else:
             raise CLIError("resource(s) were provided, but no name was specified")
     return named, listed
+
+
+async def names_of(client: Any, named: list[Named], listed: list[Any], namespace: str,
+                   selector: str) -> list[tuple[Any, str]]:
+    """(kind info, name) for the named objects, then for those of each listed kind the selector matches."""
+    items = [(info, name) for info, name, _ns in named]
+    for info in listed:
+        objs, _ = await client.list(info.kind, namespace, label_selector=selector)
+        items += [(info, o.metadata.name) for o in sorted(objs, key=lambda o: o.metadata.name)]
+    return items

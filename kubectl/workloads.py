@@ -56,25 +56,16 @@ def scale(args: tuple[str, ...], replicas: int, current_replicas: int, selector:
     """
     if replicas < 0:
         raise CLIError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
-    req = resources.parse(args)
-    for t in req.targets:
+    for t in resources.parse(args).targets:
         if t.info.kind not in SCALABLE:
             raise CLIError(f"cannot scale {t.info.plural}: only deployments and replicasets can be scaled")
-        if not t.names and not (selector or all_):
-            raise CLIError("resource(s) were provided, but no name was specified")
     namespace = settings().current_namespace()
+    named, listed = resources.select((), args, selector, all_, namespace, False)
 
     async def body(client: Any) -> bool:
         from kubelab import errors
         failed = False
-        items: list[tuple[Any, str]] = []
-        for t in req.targets:
-            if t.names:
-                items += [(t.info, n) for n in t.names]
-            else:
-                objs, _ = await client.list(t.info.kind, namespace, label_selector=selector)
-                items += [(t.info, o.metadata.name) for o in sorted(objs, key=lambda o: o.metadata.name)]
-        for info, name in items:
+        for info, name in await resources.names_of(client, named, listed, namespace, selector):
             try:
                 if current_replicas >= 0:
                     cur = await client.get(info.kind, name, namespace)
@@ -135,22 +126,13 @@ def set_image(args: tuple[str, ...], selector: str, all_: bool) -> None:
         if not c or not img:
             raise CLIError(f"invalid image update {p!r}: expected container=image")
         images[c] = img
-    req = resources.parse(res_args)
     namespace = settings().current_namespace()
+    named, listed = resources.select((), res_args, selector, all_, namespace, False)
 
     async def body(client: Any) -> bool:
         from kubelab import errors
         failed = False
-        items: list[tuple[Any, str]] = []
-        for t in req.targets:
-            if t.names:
-                items += [(t.info, n) for n in t.names]
-            elif selector or all_:
-                objs, _ = await client.list(t.info.kind, namespace, label_selector=selector)
-                items += [(t.info, o.metadata.name) for o in objs]
-            else:
-                raise CLIError("resource(s) were provided, but no name was specified")
-        for info, name in items:
+        for info, name in await resources.names_of(client, named, listed, namespace, selector):
             changed = {"any": False}
 
             def mutate(obj: Any) -> None:

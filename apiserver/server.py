@@ -309,6 +309,7 @@ class Server:
         decoders = {k.kind: Store.decoder(k) for k in kinds.KINDS}
         self.cache = WatchCache(self.storage, prefixes, decoders, config.bookmark_interval)
         ns_cache = self.cache.caches["Namespace"]
+        self.store.object_cache = self.cache.current
         self.store.namespace_cache = lambda name: ns_cache.objects.get(kind_prefix(kinds.BY_KIND["Namespace"])
                                                                        + name.encode())
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()

@@ -211,7 +211,9 @@ class EtcdStorage:
                      also_delete: Sequence[bytes] = ()) -> int:
         side = dict(also_create or {})
         compare = [self._at(key, expected_revision)] + [self._absent(k) for k in side]
-        success = ([self._put(key, value)] + [self._put(k, v) for k, v in side.items()]
+        # ignore_lease keeps the key's lease: an updated Event still expires with its TTL.
+        keep_lease = rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, ignore_lease=True))
+        success = ([keep_lease] + [self._put(k, v) for k, v in side.items()]
                    + [self._del(k) for k in also_delete])
         ok, rev = await self._txn("update", key, compare, success)
         if ok:

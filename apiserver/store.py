@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import uuid
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf import json_format
 
@@ -28,7 +28,11 @@ from .registry.common import int_or_string, selector_of
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 PREFIX = b"/registry/"
+# Service updates move allocations (ClusterIP, NodePorts) in memory before the write: they read etcd.
+_NOT_UPDATED_FROM_CACHE = frozenset({"Service"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # Kubernetes' generateName alphabet
 
 
@@ -72,6 +76,10 @@ def field_getter(obj: Any) -> Callable[[str], str]:
     return get
 
 
+class StaleCache(Exception):
+    """A result decided on the watch cache's copy that only etcd's copy can confirm."""
+
+
 class Store:
     def __init__(self, storage: st.EtcdStorage, service_cidr: str = "10.96.0.0/16",
                  node_port_range: tuple[int, int] = (30000, 32767), event_ttl: int = 3600) -> None:
@@ -81,6 +89,8 @@ class Store:
         self.event_ttl = event_ttl
         self._event_lease: tuple[int, float] | None = None
         self.namespace_cache: Callable[[str], Any | None] = lambda name: None
+        # The watch cache's current object for (kind, key), wired by the server; None when not cached.
+        self.object_cache: Callable[[str, bytes], Any | None] = lambda kind, key: None
 
     async def start(self) -> None:
         from .allocators import ALLOC_PREFIX
@@ -130,6 +140,42 @@ class Store:
         if kv is None:
             raise self._not_found(info, name)
         return self._decode(info, kv), kv
+
+    def _cached(self, info: kinds.KindInfo, namespace: str, name: str) -> tuple[Any, st.KV] | None:
+        if info.kind in _NOT_UPDATED_FROM_CACHE or not name:
+            return None
+        cached = self.object_cache(info.kind, object_key(info, namespace, name))
+        if cached is None:
+            return None
+        obj = type(cached)()
+        obj.CopyFrom(cached)         # the cache's copy is shared with every watcher: never change it
+        return obj, st.KV(b"", b"", int(cached.metadata.resource_version), 0)
+
+    async def _guaranteed_update(self, info: kinds.KindInfo, namespace: str, name: str,
+                                 attempt: Callable[[Any, st.KV, bool], Awaitable[T]], use_cache: bool = True,
+                                 tries: int = 10) -> T:
+        """Read, decide, write at the revision read; read again when someone wrote in between.
+
+        Kubernetes' GuaranteedUpdate, as its cacher calls it: the first try uses
+        the watch cache's copy, which saves an etcd read on almost every write.
+        That copy may lag etcd, so whatever was decided on it and did not end
+        in a write (a failed revision compare, an error, a no-op) is decided
+        again on etcd's copy before the caller hears of it. `attempt(obj, kv,
+        from_cache)` raises RevisionMismatch to be retried on a fresh read.
+        """
+        cached = self._cached(info, namespace, name) if use_cache else None
+        if cached is not None:
+            try:
+                return await attempt(cached[0], cached[1], True)
+            except (errors.ApiError, st.StorageError, StaleCache):
+                pass     # decided on a copy that may be old: decide again on etcd's
+        for _attempt in range(tries):
+            obj, kv = await self._read(info, namespace, name)
+            try:
+                return await attempt(obj, kv, False)
+            except st.RevisionMismatch:
+                continue
+        raise self._conflict(info, name)
 
     async def _check_namespace(self, info: kinds.KindInfo, namespace: str) -> None:
         if not info.namespaced:
@@ -270,14 +316,24 @@ class Store:
         return match
 
     # ------------------------------------------------------------ update
-    async def update(self, obj: Any, subresource: str = "", dry_run: bool = False) -> Any:
+    def _update_target(self, obj: Any, subresource: str) -> tuple[kinds.KindInfo, Strategy]:
         info = self._normalise_identity(obj)
-        strat = self._strategy(info)
         if subresource not in ("", "status"):
             raise errors.NotFound(f"the server could not find the requested resource ({subresource})")
         if subresource == "status" and not info.has_status:
             raise errors.NotFound(f"{resource_name(info)} has no status subresource")
-        old, kv = await self._read(info, obj.metadata.namespace, obj.metadata.name)
+        return info, self._strategy(info)
+
+    async def update(self, obj: Any, subresource: str = "", dry_run: bool = False) -> Any:
+        info, strat = self._update_target(obj, subresource)
+
+        async def attempt(old: Any, kv: st.KV, from_cache: bool) -> Any:
+            return await self._update_at(info, strat, obj, subresource, dry_run, old, kv, from_cache)
+        return await self._guaranteed_update(info, obj.metadata.namespace, obj.metadata.name, attempt,
+                                             use_cache=not dry_run, tries=1)
+
+    async def _update_at(self, info: kinds.KindInfo, strat: Strategy, obj: Any, subresource: str, dry_run: bool,
+                         old: Any, kv: st.KV, from_cache: bool) -> Any:
         if obj.metadata.resource_version and obj.metadata.resource_version != str(kv.mod_revision):
             raise self._conflict(info, obj.metadata.name)
         new = type(obj)()
@@ -304,6 +360,8 @@ class Store:
                                        f"finalizers {sorted(added)}")
         md.resource_version = str(kv.mod_revision)
         if self.encode(new) == self.encode(old):
+            if from_cache:
+                raise StaleCache()   # unchanged against the cache's copy; etcd's may differ
             return old   # a no-op update writes nothing, as in Kubernetes
         if dry_run:
             return new
@@ -356,8 +414,9 @@ class Store:
             raise errors.BadRequest("a merge patch must be a JSON object")
         if not isinstance(doc.get("metadata") or {}, dict):
             raise errors.BadRequest(f"invalid patch: metadata must be an object, not {doc['metadata']!r}")
-        for _attempt in range(10):
-            live, kv = await self._read(info, namespace, name)
+        has_rv = "resourceVersion" in (doc.get("metadata") or {})
+
+        async def attempt(live: Any, kv: st.KV, from_cache: bool) -> Any:
             live_dict = manifests.to_dict(live)
             if patch_type == "merge":
                 merged = patching.merge_patch(live_dict, doc)
@@ -380,12 +439,13 @@ class Store:
             except manifests.ManifestError as e:
                 raise errors.Invalid(str(e)) from None
             try:
-                return await self.update(new, subresource=subresource, dry_run=dry_run)
+                info_, strat = self._update_target(new, subresource)
+                return await self._update_at(info_, strat, new, subresource, dry_run, live, kv, from_cache)
             except errors.Conflict:
-                if "resourceVersion" in (doc.get("metadata") or {}):
+                if has_rv:
                     raise
-                continue   # someone wrote in between: re-read and re-apply the patch
-        raise self._conflict(info, name)
+                raise st.RevisionMismatch(0) from None   # someone wrote in between: re-read, re-apply
+        return await self._guaranteed_update(info, namespace, name, attempt, use_cache=not dry_run)
 
     # ------------------------------------------------------------ delete
     async def delete(self, kind: str, namespace: str, name: str, grace_period: int | None = None,
@@ -398,8 +458,8 @@ class Store:
                                     f'use Background, Foreground or Orphan')
         if grace_period is not None and grace_period < 0:
             raise errors.BadRequest("gracePeriodSeconds must be greater than or equal to 0")
-        for _attempt in range(10):
-            obj, kv = await self._read(info, namespace, name)
+
+        async def attempt(obj: Any, kv: st.KV, from_cache: bool) -> Any:
             if precondition_uid and precondition_uid != obj.metadata.uid:
                 raise errors.Conflict(f'Precondition failed: UID in precondition: {precondition_uid}, '
                                       f'UID in object meta: {obj.metadata.uid}')
@@ -408,12 +468,15 @@ class Store:
             if dry_run:
                 return obj
             try:
-                return await self._delete_once(info, obj, kv, grace_period, propagation)
+                done = await self._delete_once(info, obj, kv, grace_period, propagation)
             except (st.RevisionMismatch, errors.Conflict):
                 if precondition_rv:
                     raise self._conflict(info, name) from None
-                continue
-        raise self._conflict(info, name)
+                raise st.RevisionMismatch(0) from None
+            if from_cache and done.metadata.resource_version == str(kv.mod_revision):
+                raise StaleCache()   # "already being deleted" on the cache's copy: etcd's may be a new object
+            return done
+        return await self._guaranteed_update(info, namespace, name, attempt, use_cache=not dry_run)
 
     async def _delete_once(self, info: kinds.KindInfo, obj: Any, kv: st.KV, grace_period: int | None,
                            propagation: str) -> Any:
@@ -489,8 +552,8 @@ class Store:
         info = kinds.BY_KIND["Pod"]
         if not node_name:
             raise errors.Invalid("Binding is invalid: target.name: Required value")
-        for _attempt in range(10):
-            pod, kv = await self._read(info, namespace, name)
+
+        async def attempt(pod: Any, kv: st.KV, from_cache: bool) -> Any:
             if uid and pod.metadata.uid != uid:
                 raise errors.Conflict(f'Precondition failed: UID in precondition: {uid}, '
                                       f'UID in object meta: {pod.metadata.uid}')
@@ -502,11 +565,8 @@ class Store:
                                       f'pod {name} is being deleted')
             pod.spec.node_name = node_name
             set_condition(pod.status.conditions, "PodScheduled", "True")
-            try:
-                return await self._write(info, pod, kv)
-            except st.RevisionMismatch:
-                continue
-        raise self._conflict(info, name)
+            return await self._write(info, pod, kv)
+        return await self._guaranteed_update(info, namespace, name, attempt)
 
     # ------------------------------------------------------------ pods/eviction
     async def evict(self, namespace: str, name: str, grace_period: int | None,

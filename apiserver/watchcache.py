@@ -239,6 +239,13 @@ class WatchCache:
             c.start()
         self._ticker = asyncio.create_task(self._tick())
 
+    def current(self, kind: str, key: bytes) -> Any | None:
+        """The cached object at `key` (shared: never change it), or None if absent or not yet listed."""
+        cache = self.caches.get(kind)
+        if cache is None or not cache.ready.is_set():
+            return None
+        return cache.objects.get(key)
+
     async def wait_ready(self) -> None:
         await asyncio.gather(*(c.ready.wait() for c in self.caches.values()))
 

@@ -5,12 +5,14 @@ from (object, reason, message, component), so a repeat is counted on the
 existing Event (`count`, `lastTimestamp`) rather than written anew, as
 Kubernetes' recorder does. It tries `create` first: most events are new, so
 that is one call instead of get + create. Writes are fire-and-forget
-(`event`) and, where a component emits them by the thousand (the scheduler,
-hollow nodes), bounded in flight so they cannot crowd out the real work.
+(`event`): queued and written by a bounded number of writers, so a component
+emitting them by the thousand (the scheduler, hollow nodes) cannot crowd out
+its real work.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import hashlib
 import logging
@@ -21,6 +23,8 @@ from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+DEFAULT_WRITERS = 64
 
 
 def _now() -> str:
@@ -42,27 +46,40 @@ class EventRecorder:
         self.component = component
         self.host = host
         self.enabled = enabled
-        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        # Fire-and-forget events wait in one queue drained by at most this many writers: a task per
+        # event cost more than the write itself when a scheduler or hollow runner emits thousands.
+        self.max_in_flight = max_in_flight or DEFAULT_WRITERS
+        self._pending: collections.deque[Any] = collections.deque()
+        self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def event(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
               host: str | None = None) -> None:
-        """Record without waiting (fire and forget, logged on failure)."""
+        """Record without waiting (queued, written in order of arrival, logged on failure)."""
         if not self.enabled:
             return
-        task = asyncio.create_task(self.record(obj, type_, reason, message, field_path, host))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Built now, not when written: the timestamps and the object's resourceVersion are this moment's.
+        self._pending.append(self._new_event(obj, type_, reason, message, field_path,
+                                             self.host if host is None else host))
+        if self._writers < self.max_in_flight:
+            self._writers += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                await self._write(self._pending.popleft())
+        finally:
+            self._writers -= 1
 
     async def record(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
                      host: str | None = None) -> None:
         """Record and wait. `field_path` names the part of the object (`spec.containers{web}`);
         `host` overrides the recorder's (one process hosting many hollow nodes)."""
-        if self._slots is None:
-            await self._record(obj, type_, reason, message, field_path, host)
-            return
-        async with self._slots:
-            await self._record(obj, type_, reason, message, field_path, host)
+        await self._write(self._new_event(obj, type_, reason, message, field_path,
+                                          self.host if host is None else host))
 
     def _new_event(self, obj: Any, type_: str, reason: str, message: str, field_path: str, host: str) -> Any:
         info, md = kinds.info_of(obj), obj.metadata
@@ -78,9 +95,7 @@ class EventRecorder:
         ev.source.component, ev.source.host = self.component, host
         return ev
 
-    async def _record(self, obj: Any, type_: str, reason: str, message: str, field_path: str,
-                      host: str | None) -> None:
-        ev = self._new_event(obj, type_, reason, message, field_path, self.host if host is None else host)
+    async def _write(self, ev: Any) -> None:
         name, namespace = ev.metadata.name, ev.metadata.namespace
         try:
             for _ in range(3):
@@ -98,8 +113,9 @@ class EventRecorder:
                 except (errors.Conflict, errors.NotFound):
                     continue
         except errors.ApiError as e:
-            log.warning("could not record event %s on %s/%s: %s", reason, namespace, obj.metadata.name, e)
+            log.warning("could not record event %s on %s/%s: %s", ev.reason, namespace, ev.involved_object.name, e)
 
     async def flush(self) -> None:
-        if self._tasks:
+        """Wait until every queued event is written."""
+        while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -134,6 +134,9 @@ def node_ports(pod: PodInfo, node: NodeInfo, state: CycleState) -> Reasons:
 
 
 def resources_fit(pod: PodInfo, node: NodeInfo, state: CycleState) -> Reasons:
+    if (len(node.pods) < node.alloc_pods and node.req_cpu + pod.cpu <= node.alloc_cpu
+            and node.req_memory + pod.memory <= node.alloc_memory):
+        return PASS          # the common case, checked without building a list (it runs per node per pod)
     reasons: list[str] = []
     if len(node.pods) + 1 > node.alloc_pods:
         reasons.append(TOO_MANY_PODS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,29 @@ async def test_repeated_events_are_counted_on_one_object(client: Client) -> None
     ev = events[0]
     assert ev.count == 3 and ev.reason == "BackOff" and ev.involved_object.uid == pod.metadata.uid
     assert ev.source.component == "test-component"
+
+
+async def test_a_counted_event_keeps_its_ttl_lease(client: Client, local_cluster: dict[str, Any]) -> None:
+    """An Event's count goes up by update; the update must not detach it from the lease that expires it."""
+    from aetcd import rpc
+
+    from apiserver.storage import EtcdStorage
+    pod = new_object("Pod", "leased")
+    pod.spec.containers.add(name="c", image="i")
+    pod = await client.create(pod)
+    rec = EventRecorder(client, "test-component", "host-1")
+    for _ in range(2):
+        await rec.record(pod, "Normal", "Pulled", "pulled")
+    events, _ = await client.list("Event", field_selector="involvedObject.name=leased")
+    assert [e.count for e in events] == [2]
+    etcd = EtcdStorage([local_cluster["etcd"]])
+    await etcd.start()
+    try:
+        key = f"/registry/events/default/{events[0].metadata.name}".encode()
+        resp = await etcd.kv.Range(rpc.RangeRequest(key=key))
+        assert resp.kvs and resp.kvs[0].lease != 0 and resp.kvs[0].version == 2
+    finally:
+        await etcd.close()
 
 
 async def test_one_leader_at_a_time_and_handover(client: Client) -> None:

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dnslib import CNAME, QTYPE, RCODE, RR, SOA, SRV, A, DNSError, DNSHeader, DNSRecord
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kubelab.client import Client
 from kubelab.informer import Informer
-from kubelab.serving import HealthServer, MetricsServer
+from kubelab.serving import HealthServer, MetricsServer, render_collectors
 
 from . import records as rec
 
@@ -249,9 +248,7 @@ class DnsServer:
 
     # ------------------------------------------------------------ metrics
     def metrics(self) -> str:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self))
-        return generate_latest(registry).decode()
+        return render_collectors(_Collector(self))
 
 
 class _Udp(asyncio.DatagramProtocol):

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
 
 from kubelab import config as kubeconfig
 from kubelab import errors
@@ -101,6 +103,14 @@ class HealthServer:
         if self.server is not None:
             await self.servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
             await self.server.stop(1.0)
+
+
+def render_collectors(*collectors: Collector) -> str:
+    """Prometheus text for collectors that read a component's state when scraped (nothing on the hot path)."""
+    registry = CollectorRegistry(auto_describe=False)
+    for c in collectors:
+        registry.register(c)
+    return generate_latest(registry).decode()
 
 
 class MetricsServer:

@@ -28,14 +28,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
-from kubelab.serving import HealthServer, MetricsServer
+from kubelab.serving import HealthServer, MetricsServer, render_collectors
 
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports
@@ -277,9 +276,7 @@ class Proxy:
 
     # ------------------------------------------------------------ metrics
     def metrics(self) -> str:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self))
-        return generate_latest(registry).decode()
+        return render_collectors(_Collector(self))
 
 
 class _Collector(Collector):

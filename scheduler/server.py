@@ -30,9 +30,10 @@ from kubelab.workqueue import Clock, RealClock
 from .algorithm import Algorithm
 from .cache import NodeOrder, SchedulerCache, name_order
 from .podinfo import PodInfo, pod_info
+from .metrics import SchedulerCollector
 from .queue import QueueClosed, QueuedPod, SchedulingQueue
 from .recording import set_unschedulable
-from kubelab.serving import HealthServer, MetricsServer
+from kubelab.serving import HealthServer, MetricsServer, render_collectors
 
 log = logging.getLogger(__name__)
 
@@ -225,28 +226,7 @@ class Scheduler:
 
     def metrics(self) -> str:
         """Prometheus text exposition of what the scheduler has done."""
-        counts = self.queue.counts()
-        lines = [
-            "# HELP scheduler_schedule_attempts_total Scheduling attempts by result.",
-            "# TYPE scheduler_schedule_attempts_total counter",
-            f'scheduler_schedule_attempts_total{{result="scheduled"}} {self.scheduled}',
-            f'scheduler_schedule_attempts_total{{result="unschedulable"}} {self.failed}',
-            f'scheduler_schedule_attempts_total{{result="error"}} {self.bind_errors}',
-            "# HELP scheduler_pending_pods Pending pods by sub-queue.",
-            "# TYPE scheduler_pending_pods gauge",
-            *(f'scheduler_pending_pods{{queue="{q}"}} {n}' for q, n in sorted(counts.items())),
-            "# HELP scheduler_scheduling_algorithm_duration_seconds Time spent deciding (filters and scores).",
-            "# TYPE scheduler_scheduling_algorithm_duration_seconds summary",
-            f"scheduler_scheduling_algorithm_duration_seconds_sum {self.decision_seconds:.6f}",
-            f"scheduler_scheduling_algorithm_duration_seconds_count {self.decisions}",
-            "# HELP scheduler_nodes Nodes in the scheduler's cache.",
-            "# TYPE scheduler_nodes gauge",
-            f"scheduler_nodes {len(self.cache.node_list())}",
-            "# HELP scheduler_is_leader 1 while this replica runs the scheduling loop.",
-            "# TYPE scheduler_is_leader gauge",
-            f"scheduler_is_leader {int(self.leading)}",
-        ]
-        return "\n".join(lines) + "\n"
+        return render_collectors(SchedulerCollector(self))
 
     # ------------------------------------------------------------ life cycle
     def start_informers(self) -> None:

@@ -334,7 +334,11 @@ async def test_a_stopped_hollow_nodes_pods_are_recreated_elsewhere(cluster: dict
         node = await wait_for(node_unknown, 30, what="doomed-node Unknown")
         ready = next(c for c in node.status.conditions if c.type == "Ready")
         assert (ready.reason, ready.message) == ("NodeStatusUnknown", "Kubelet stopped posting node status.")
-        assert ("node.kubernetes.io/unreachable", "NoSchedule") in [(t.key, t.effect) for t in node.spec.taints]
+
+        async def tainted() -> bool:      # the taint is a second write, right after the status
+            node = await client.get("Node", "doomed-node")
+            return ("node.kubernetes.io/unreachable", "NoSchedule") in [(t.key, t.effect) for t in node.spec.taints]
+        await wait_for(tainted, 5, what="doomed-node tainted unreachable:NoSchedule")
 
         async def pods_not_ready() -> bool:
             pods, _ = await client.list("Pod", ns, field_selector="spec.nodeName=doomed-node")

@@ -140,9 +140,10 @@ async def test_health_and_metrics(cluster: dict[str, Any], client: Client) -> No
         resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), wait_for_ready=True,
                                                           timeout=30)
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
-    text = await until(lambda: http_get(cluster["metrics_port"], "/metrics"),
-                       lambda t: "scheduler_is_leader 1" in t, 20, "the scheduler to lead")
-    assert "scheduler_nodes 3" in text and 'scheduler_pending_pods{queue="active"}' in text
+    leading = 'leader_election_master_status{name="kube-scheduler"} 1.0'
+    text = await until(lambda: http_get(cluster["metrics_port"], "/metrics"), lambda t: leading in t, 20,
+                       "the scheduler to lead")
+    assert "scheduler_nodes 3.0" in text and 'scheduler_pending_pods{queue="active"}' in text
 
 
 async def test_pods_get_bound_and_running(client: Client) -> None:

@@ -41,9 +41,11 @@ def test_metrics_render() -> None:
     m.observe("replicaset", 0.25, False)
     m.depth["replicaset"] = lambda: 7
     text = m.render()
-    assert 'kubelab_controller_reconcile_total{controller="replicaset"} 2' in text
-    assert 'kubelab_controller_reconcile_errors_total{controller="replicaset"} 1' in text
-    assert 'kubelab_workqueue_depth{controller="replicaset"} 7' in text
+    assert 'kubelab_controller_reconcile_total{controller="replicaset"} 2.0' in text
+    assert 'kubelab_controller_reconcile_errors_total{controller="replicaset"} 1.0' in text
+    assert 'kubelab_controller_reconcile_seconds_total{controller="replicaset"} 0.75' in text
+    assert 'workqueue_depth{name="replicaset"} 7.0' in text
+    assert 'leader_election_master_status{name="kube-controller-manager"} 0.0' in text
 
 
 # ------------------------------------------------------------------ namespace

@@ -74,7 +74,8 @@ class ServiceLBController(Controller):
     default_workers = 2
 
     def setup(self) -> None:
-        self._reported: set[tuple[str, str, int, str]] = set()     # pending events already recorded
+        # Pending events already recorded, per Service key; dropped once it is no longer pending or gone.
+        self._reported: dict[str, set[tuple[str, str, int, str]]] = {}
         self.services = self.informers.get("Service")
         self.nodes = self.informers.get("Node")
         self.services.add_handlers(on_add=self._service_changed, on_update=lambda o, n: self._service_changed(n),
@@ -103,12 +104,15 @@ class ServiceLBController(Controller):
     async def reconcile(self, key: str) -> None:
         svc = self.services.get(key)
         if svc is None:
+            self._reported.pop(key, None)
             return
         others = self._load_balancers()
         want = desired_ingress(svc, self.nodes.list(), others)
         have = [i.ip for i in svc.status.load_balancer.ingress]
         is_lb = (svc.spec.type or "ClusterIP") == "LoadBalancer"
         holder = port_holder(svc, others) if is_lb else None
+        if holder is None:
+            self._reported.pop(key, None)
         if have == want:
             if holder is not None:
                 self._pending(svc, holder)      # created pending: say why, once
@@ -131,9 +135,10 @@ class ServiceLBController(Controller):
     def _pending(self, svc: pb.Service, holder: tuple[pb.Service, tuple[int, str]]) -> None:
         other, (port, proto) = holder
         said = (svc.metadata.uid, other.metadata.uid, port, proto)
-        if said in self._reported:
+        reported = self._reported.setdefault(kinds.key_of(svc), set())
+        if said in reported:
             return
-        self._reported.add(said)
+        reported.add(said)
         self.event(svc, "Warning", "LoadBalancerPending",
                    f"port {port}/{proto} is already served for LoadBalancer {kinds.key_of(other)}; "
                    f"this one stays pending until it is free")

@@ -7,7 +7,8 @@ The Docker engine here can pull nothing, so every image is made locally:
     kubelab/busybox:latest  Debian's busybox-static, one symlink per applet (tar built here)
     kubelab/pause:latest    pod infra container: sleeps, exits at once on SIGTERM
     kubelab/etcd:latest     base + etcd/etcdctl from Debian's etcd-server/etcd-client
-    kubelab/web:latest      busybox httpd on :80 serving /usr/share/nginx/html, access log on stdout
+    kubelab/web:latest      Debian's nginx on :80 serving /usr/share/nginx/html, logs on stdout/stderr
+    kubelab/debian:latest   Debian (bash, apt, the machine's mirror) for debian/ubuntu images in tutorials
     kubelab/hello:v1, :v2   "Hello kubelab! | Running on: <hostname> | v=N" on :8080
     kubelab/kubelab:latest  base + the project and its dependencies installed from wheels
 
@@ -254,7 +255,7 @@ def docker_import(r: Runner, tarball: Path, ref: str, build_hash: str, changes: 
 # apt: the machine's own sources, package versions and downloads
 
 # Every package whose version goes into a build hash: looked up in one apt-cache call.
-APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client"]
+APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client", "nginx"]
 _APT_VERSIONS: dict[str, str] | None = None
 
 
@@ -733,8 +734,11 @@ IMAGE_LIST: list[Image] = [
           simple_build("pause", "kubelab/pause:latest"), "pod infra container"),
     Image("kubelab/etcd:latest", "kubelab/base:latest", dockerfile_inputs("etcd", etcd_inputs),
           etcd_build, "etcd + etcdctl"),
-    Image("kubelab/web:latest", "kubelab/busybox:latest", dockerfile_inputs("web"),
-          simple_build("web", "kubelab/web:latest"), "httpd on :80"),
+    Image("kubelab/web:latest", "kubelab/base:latest",
+          dockerfile_inputs("web", lambda c: {"nginx": apt_version(c.runner, "nginx")}),
+          simple_build("web", "kubelab/web:latest"), "Debian's nginx on :80"),
+    Image("kubelab/debian:latest", "kubelab/base:latest", dockerfile_inputs("debian"),
+          simple_build("debian", "kubelab/debian:latest"), "Debian with bash and apt"),
     Image("kubelab/hello:v1", "kubelab/busybox:latest",
           dockerfile_inputs("hello", lambda c: {"version": "1"}), hello_build("1"), "hello on :8080, v=1"),
     Image("kubelab/hello:v2", "kubelab/busybox:latest",

@@ -354,7 +354,7 @@ class DockerRuntime:
             raise RuntimeError_(_docker_message(e), "RunContainerError") from e
 
     async def stop(self, cid: str, timeout: int) -> None:
-        """SIGTERM, wait `timeout` seconds, SIGKILL (docker stop)."""
+        """The image's stop signal (SIGTERM unless it sets STOPSIGNAL), `timeout` seconds, SIGKILL (docker stop)."""
         try:
             await self.call(self.api.stop, cid, timeout=max(0, int(timeout)))
         except docker.errors.NotFound:

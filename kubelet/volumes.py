@@ -83,13 +83,16 @@ class VolumeManager:
                     source = f"{source}/{m.sub_path}"
                 binds.append(f"{source}:{m.mount_path}:{'ro' if m.read_only else 'rw'}")
                 continue
+            # NoCopy: an emptyDir starts empty. Docker would otherwise fill an empty named volume with
+            # what the image has at the mount path (nginx's log links to /dev/stdout, say).
+            options: dict[str, Any] = {"NoCopy": True}
             mount: dict[str, Any] = {"Type": "volume", "Source": volume_name(pod.metadata.uid, v.name),
-                                     "Target": m.mount_path, "ReadOnly": m.read_only}
+                                     "Target": m.mount_path, "ReadOnly": m.read_only, "VolumeOptions": options}
             if m.sub_path:
                 if not self.runtime.supports("1.45"):
                     raise RuntimeError_(f"subPath on emptyDir needs Docker API 1.45 (this engine speaks "
                                         f"{self.runtime.api_version})", "CreateContainerConfigError")
-                mount["VolumeOptions"] = {"Subpath": m.sub_path}
+                options["Subpath"] = m.sub_path
             mounts.append(mount)
         return mounts, binds
 

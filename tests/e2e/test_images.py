@@ -325,18 +325,21 @@ def test_web_serves_logs_and_404s_without_index(images_built, net):
     assert "error" in p.stdout.lower()
     p = client_sh("wget -qO- http://web/kubelab-imgtest-missing")
     assert "404" in p.stderr
+    p = client_sh("wget -S -qO /dev/null http://web/")
+    assert "Server: nginx/" in p.stderr, p.stderr         # Debian's nginx, as the nginx image
     sh("docker", "exec", srv, "test", "-d", "/var/log/nginx")
     sh("docker", "exec", srv, "rm", "/usr/share/nginx/html/index.html")
     p = client_sh("wget -q -O /dev/null http://web/index.html")
     assert p.returncode != 0 and "404" in p.stderr, p.stderr
     time.sleep(0.3)
     logs = sh("docker", "logs", srv)
-    lines = [ln for ln in (logs.stdout + logs.stderr).splitlines() if '"' in ln]
-    assert any(re.search(r'"/kubelab-imgtest-missing" 404$', ln) for ln in lines), lines
-    assert any(re.search(r'"/index.html" 404$', ln) for ln in lines), lines
-    assert any(re.search(r'^\d+\.\d+\.\d+\.\d+ - - \[.+\] "/" 200$', ln) for ln in lines), lines
-    # the access log goes to stdout, one line per request
-    assert '"/50x.html" 200' in logs.stdout
+    lines = [ln for ln in logs.stdout.splitlines() if '"' in ln]
+    # nginx's combined format, on stdout (access) and stderr (errors)
+    assert any('"GET /kubelab-imgtest-missing HTTP/1.1" 404' in ln for ln in lines), lines
+    assert any('"GET /index.html HTTP/1.1" 404' in ln for ln in lines), lines
+    assert any(re.search(r'^\d+\.\d+\.\d+\.\d+ - - \[.+\] "GET / HTTP/1.1" 200 \d+ ', ln) for ln in lines), lines
+    assert "No such file or directory" in logs.stderr
+    assert '"GET /50x.html HTTP/1.1" 200' in logs.stdout
     t = time.monotonic()
     sh("docker", "stop", srv)
     assert time.monotonic() - t < 3

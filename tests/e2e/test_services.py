@@ -29,8 +29,7 @@ def seed(name: str) -> str:
     """A seed's manifest with the lab's images (nothing can be pulled here)."""
     text = (SEEDS / name).read_text()
     return (text.replace("image: nginx:1.15", "image: kubelab/web")
-            .replace("image: debian:stretch", "image: kubelab/busybox")
-            .replace('command: ["sleep", "infinity"]', 'command: ["sleep", "3600"]')
+            .replace("image: debian:stretch", "image: kubelab/debian")
             .replace("replicas: 3", "replicas: 2"))
 
 
@@ -64,12 +63,22 @@ def services(lab: dict[str, Any]) -> dict[str, Any]:
     # the bastion starts after the Service exists: it gets the Service's environment variables too
     wait_for(lambda: get_json("service", "my-first-service")["spec"].get("clusterIP"), 30, "a ClusterIP")
     apply(seed("001-04-pod-bastion.yaml"))
-    return {"web": ready_pods("component=nginx", 2), "bastion": wait_running_ready("bastion", 120)}
+    bastion = wait_running_ready("bastion", 120)
+    # (bastion)# apt update && apt install -y curl   -- through the cluster DNS to the machine's Debian mirror
+    p = kubectl("exec", "bastion", "--", "bash", "-c", "apt update && apt install -y curl", timeout=300, check=False)
+    assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    return {"web": ready_pods("component=nginx", 2), "bastion": bastion}
 
 
-def bastion_get(url: str) -> str:
-    # busybox wget (its -T segfaults on this build, so no timeout flag: kubectl's timeout bounds it)
-    return kubectl("exec", "bastion", "--", "wget", "-qO-", url, timeout=30).stdout
+def bastion_get(url: str, *flags: str) -> str:
+    return kubectl("exec", "bastion", "--", "curl", "-sS", "--max-time", "10", *flags, url, timeout=30).stdout
+
+
+def test_seed_001_bastion_reaches_a_web_pod_by_its_ip(services: dict[str, Any]) -> None:
+    """(bastion)# curl -i http://<my-first-pod's IP>/ -> HTTP/1.1 200 OK, from nginx."""
+    ip = get_json("pod", services["web"][0])["status"]["podIP"]
+    answer = bastion_get(f"http://{ip}/", "-i")
+    assert answer.startswith("HTTP/1.1 200 OK") and "Server: nginx/" in answer and PAGE in answer, answer[:300]
 
 
 def test_cluster_ip_by_service_name_from_a_pod(services: dict[str, Any]) -> None:
@@ -95,14 +104,14 @@ def test_requests_through_the_cluster_ip_reach_every_web_pod(services: dict[str,
         assert PAGE in bastion_get("http://my-first-service/")
     for pod in services["web"]:
         logs = kubectl("logs", pod).stdout
-        assert "/index.html" in logs or '"/"' in logs, f"{pod} served nothing:\n{logs[-500:]}"
+        assert '"GET / HTTP/1.1" 200' in logs, f"{pod} served nothing:\n{logs[-500:]}"
 
 
 def test_unknown_service_name_fails_fast(services: dict[str, Any]) -> None:
     t0 = time.monotonic()
-    p = kubectl("exec", "bastion", "--", "wget", "-qO-", "http://no-such-service/", check=False, timeout=30)
+    p = kubectl("exec", "bastion", "--", "curl", "-sS", "http://no-such-service/", check=False, timeout=30)
     assert p.returncode != 0
-    assert "bad address" in (p.stderr + p.stdout)
+    assert "Could not resolve host: no-such-service" in (p.stderr + p.stdout)
     assert time.monotonic() - t0 < 15
 
 

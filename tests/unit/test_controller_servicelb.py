@@ -58,3 +58,25 @@ def test_a_pending_service_does_not_block_a_third() -> None:
 def test_same_age_breaks_ties_by_namespace_and_name() -> None:
     x, y = lb("x", "2026-01-01T00:00:00Z", 80, ns="a"), lb("x", "2026-01-01T00:00:00Z", 80, ns="b")
     assert desired_ingress(x, NODES, [x, y]) and not desired_ingress(y, NODES, [x, y])
+
+
+async def test_pending_is_said_once_and_forgotten_when_it_clears() -> None:
+    from controller_manager.servicelb import ServiceLBController
+    from controller_manager.testing import Harness
+    h = Harness(ServiceLBController)
+    first = h.client.put(lb("first", "2026-01-01T00:00:00Z", 80))
+    second = h.client.put(lb("second", "2026-01-02T00:00:00Z", 80))
+    h.seen(h.client.put(node("n1", "10.0.0.1")), first, second)
+    for _ in range(3):                                 # reconciled again and again while pending
+        await h.reconcile("default/second")
+        h.sync_all()
+    assert [e[0] for e in h.events if e[2] == "second"] == ["LoadBalancerPending"]
+    assert "default/second" in h.controller._reported
+    h.client.objects.pop(("Service", "default", "first"))  # the holder goes: the port is free
+    h.sync_all()
+    await h.reconcile("default/second")
+    assert "default/second" not in h.controller._reported
+    h.client.objects.pop(("Service", "default", "second"))
+    h.sync_all()
+    await h.reconcile("default/second")
+    assert h.controller._reported == {}

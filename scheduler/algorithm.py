@@ -72,6 +72,8 @@ class Algorithm:
             return Result(None, 0, 0, 0)
         state = CycleState(affinity_state(pod, self.cache))
         chain = chain_for(pod, state, self.filters)
+        # Most nodes are Ready, schedulable and untainted: their node-condition filters are skipped.
+        plain_chain = chain_for(pod, state, self.filters, plain_node=True)
         want = num_feasible_nodes_to_find(n, self.percentage)
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
@@ -80,7 +82,7 @@ class Algorithm:
         for i in range(n):
             node = nodes[(start + i) % n]
             examined += 1
-            for fn in chain:
+            for fn in (plain_chain if node.plain else chain):
                 failed = fn(pod, node, state)
                 if failed:
                     for r in failed:

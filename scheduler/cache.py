@@ -56,6 +56,7 @@ class NodeInfo:
     pods: dict[str, PodInfo] = field(default_factory=dict)          # uid -> pod
     ports: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (proto, port) -> ip -> n
     owners: dict[str, int] = field(default_factory=dict)            # controller uid -> pods here
+    plain: bool = False                    # Ready, schedulable, untainted: the node-condition filters pass
 
     @property
     def pod_count(self) -> int:
@@ -69,6 +70,7 @@ class NodeInfo:
         self.ready = next((c.status for c in st.conditions if c.type == "Ready"), "Unknown")
         self.taints = tuple(Taint(t.key, t.value, t.effect) for t in node.spec.taints
                             if t.effect in ("NoSchedule", "NoExecute"))
+        self.plain = self.ready == "True" and not self.unschedulable and not self.taints
         alloc = st.allocatable or st.capacity
         self.alloc_cpu = quantity_millis(alloc["cpu"]) if "cpu" in alloc else 0
         self.alloc_memory = quantity_value(alloc["memory"]) if "memory" in alloc else 0

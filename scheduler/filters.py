@@ -177,12 +177,13 @@ class Filter:
     name: str
     fn: FilterFn
     applies: Callable[[PodInfo], bool] = lambda pod: True
+    passes_plain_nodes: bool = False   # passes on every Ready, schedulable, untainted node, whatever the pod
 
 
 FILTERS: tuple[Filter, ...] = (
-    Filter("NodeUnschedulable", node_unschedulable),
-    Filter("NodeReady", node_ready),
-    Filter("TaintToleration", taint_toleration),
+    Filter("NodeUnschedulable", node_unschedulable, passes_plain_nodes=True),
+    Filter("NodeReady", node_ready, passes_plain_nodes=True),
+    Filter("TaintToleration", taint_toleration, passes_plain_nodes=True),
     Filter("NodeAffinity", node_affinity, lambda p: bool(p.node_selector) or p.node_affinity is not None),
     Filter("NodePorts", node_ports, lambda p: bool(p.host_ports)),
     Filter("NodeResourcesFit", resources_fit),
@@ -190,8 +191,10 @@ FILTERS: tuple[Filter, ...] = (
 INTER_POD_AFFINITY = Filter("InterPodAffinity", inter_pod_affinity)
 
 
-def chain_for(pod: PodInfo, state: CycleState, filters: tuple[Filter, ...] = FILTERS) -> list[FilterFn]:
-    chain = [f.fn for f in filters if f.applies(pod)]
+def chain_for(pod: PodInfo, state: CycleState, filters: tuple[Filter, ...] = FILTERS,
+              plain_node: bool = False) -> list[FilterFn]:
+    """The filters to run for `pod`; for a plain node (NodeInfo.plain) without those that always pass there."""
+    chain = [f.fn for f in filters if f.applies(pod) and not (plain_node and f.passes_plain_nodes)]
     if state.affinity is not None:
         chain.append(INTER_POD_AFFINITY.fn)
     return chain

@@ -186,3 +186,32 @@ def test_no_affinity_anywhere_skips_the_filter():
     assert state.affinity is None
     assert f.inter_pod_affinity not in f.chain_for(info, state)
     assert f.node_ports not in f.chain_for(info, state)
+
+
+def test_filters_said_to_pass_plain_nodes_do_pass_them_for_any_pod():
+    """The algorithm skips NodeUnschedulable/NodeReady/TaintToleration on plain nodes: that must change nothing."""
+    cache = SchedulerCache()
+    plain = make_node("plain")
+    cache.set_node(plain)
+    assert cache.nodes["plain"].plain
+    pods = [make_pod("p"), make_pod("t", tolerations=[{"operator": "Exists"}]), make_pod("c", cpu="100m"),
+            make_pod("s", node_selector={"disk": "ssd"})]
+    skipped = [flt for flt in f.FILTERS if flt.passes_plain_nodes]
+    assert {flt.name for flt in skipped} == {"NodeUnschedulable", "NodeReady", "TaintToleration"}
+    for pod in pods:
+        info = pod_info(pod)
+        for flt in skipped:
+            assert flt.fn(info, cache.nodes["plain"], f.CycleState()) == f.PASS, (flt.name, pod.metadata.name)
+    for not_plain in (make_node("cordoned", unschedulable=True), make_node("down", ready="False"),
+                      make_node("tainted", taints=[("dedicated", "gpu", "NoSchedule")])):
+        cache.set_node(not_plain)
+        assert not cache.nodes[not_plain.metadata.name].plain
+
+
+def test_cordoned_and_tainted_nodes_still_reject_through_the_algorithm():
+    from scheduler.testing import Harness
+    h = Harness([make_node("n0", unschedulable=True), make_node("n1", taints=[("dedicated", "gpu", "NoSchedule")]),
+                 make_node("n2", ready="False")])
+    h.schedule(make_pod("p"))
+    assert h.messages["p"] == ("0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, "
+                               "1 node(s) were not ready, 1 node(s) were unschedulable.")

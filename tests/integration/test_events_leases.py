@@ -12,14 +12,22 @@ from kubelab.events import EventRecorder
 from kubelab.leaderelection import LeaderElector
 
 
-async def test_repeated_events_are_counted_on_one_object(client: Client) -> None:
-    pod = new_object("Pod", "evented")
+async def record_repeatedly(client: Client, pod_name: str, times: int, type_: str, reason: str,
+                            message: str) -> tuple[Any, list[Any]]:
+    """A new pod, the same event recorded `times` times on it; the pod and the events listed for it."""
+    pod = new_object("Pod", pod_name)
     pod.spec.containers.add(name="c", image="i")
     pod = await client.create(pod)
     rec = EventRecorder(client, "test-component", "host-1")
-    for _ in range(3):
-        await rec.record(pod, "Warning", "BackOff", "Back-off restarting failed container")
-    events, _ = await client.list("Event", field_selector="involvedObject.name=evented")
+    for _ in range(times):
+        await rec.record(pod, type_, reason, message)
+    events, _ = await client.list("Event", field_selector=f"involvedObject.name={pod_name}")
+    return pod, events
+
+
+async def test_repeated_events_are_counted_on_one_object(client: Client) -> None:
+    pod, events = await record_repeatedly(client, "evented", 3, "Warning", "BackOff",
+                                          "Back-off restarting failed container")
     assert len(events) == 1
     ev = events[0]
     assert ev.count == 3 and ev.reason == "BackOff" and ev.involved_object.uid == pod.metadata.uid
@@ -31,13 +39,7 @@ async def test_a_counted_event_keeps_its_ttl_lease(client: Client, local_cluster
     from aetcd import rpc
 
     from apiserver.storage import EtcdStorage
-    pod = new_object("Pod", "leased")
-    pod.spec.containers.add(name="c", image="i")
-    pod = await client.create(pod)
-    rec = EventRecorder(client, "test-component", "host-1")
-    for _ in range(2):
-        await rec.record(pod, "Normal", "Pulled", "pulled")
-    events, _ = await client.list("Event", field_selector="involvedObject.name=leased")
+    _, events = await record_repeatedly(client, "leased", 2, "Normal", "Pulled", "pulled")
     assert [e.count for e in events] == [2]
     etcd = EtcdStorage([local_cluster["etcd"]])
     await etcd.start()

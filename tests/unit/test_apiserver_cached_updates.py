@@ -46,22 +46,21 @@ class MemoryEtcd:
         self.writes += 1
         return self._put(key, value)
 
-    async def update(self, key: bytes, value: bytes, expected: int, side: Any = None, release: Any = ()) -> int:
+    def _compare(self, key: bytes, expected: int) -> None:
+        """The transaction's compare: the key exists at the expected mod revision."""
         kv = self.data.get(key)
         if kv is None:
             raise st.KeyNotFound(key)
         if kv.mod_revision != expected:
             raise st.RevisionMismatch(kv.mod_revision)
         self.writes += 1
+
+    async def update(self, key: bytes, value: bytes, expected: int, side: Any = None, release: Any = ()) -> int:
+        self._compare(key, expected)
         return self._put(key, value)
 
     async def delete(self, key: bytes, expected: int, release: Any = ()) -> int:
-        kv = self.data.get(key)
-        if kv is None:
-            raise st.KeyNotFound(key)
-        if kv.mod_revision != expected:
-            raise st.RevisionMismatch(kv.mod_revision)
-        self.writes += 1
+        self._compare(key, expected)
         self.revision += 1
         del self.data[key]
         return self.revision

@@ -240,11 +240,12 @@ Try:
   kubelab create deployment web --image=kubelab/web --replicas=3
   kubelab get pods -o wide
   kubelab logs -f deployment/web
-  kubelab exec -it deployment/web -- sh
+  kubelab exec -it deployment/web -- bash        # Debian's nginx: apt update && apt install -y curl works
   kubelab port-forward deployment/web 8080:80     # then: curl localhost:8080
   kubelab expose deployment/web --type=NodePort --port 80
   kubelab get service web; kubelab get nodes -o wide   # then: curl <INTERNAL-IP>:<NodePort>
-  kubelab exec deployment/web -- wget -qO- http://web/    # ClusterIP by its DNS name, from a pod
+  kubelab run bastion --image=kubelab/busybox --command -- sleep 3600
+  kubelab exec bastion -- wget -qO- http://web/       # ClusterIP by its DNS name, from a pod
   kubelab proxy                                   # then: curl localhost:8001/version
   docker ps --filter label=io.kubelab.node        # pods are containers on this Docker engine
   docker stop kubelab-node2                       # simulate losing a node

@@ -320,7 +320,7 @@ def test_web_serves_logs_and_404s_without_index(images_built, net):
     srv = run("kubelab/web:latest", alias="web", what="web")
     wait_http("http://web/")
     p = client_sh("wget -qO- http://web/")
-    assert "Welcome to kubelab web" in p.stdout
+    assert "Welcome to nginx!" in p.stdout
     p = client_sh("wget -qO- http://web/50x.html")
     assert "error" in p.stdout.lower()
     p = client_sh("wget -qO- http://web/kubelab-imgtest-missing")

@@ -121,7 +121,7 @@ def test_two_containers_share_an_empty_dir_and_localhost(pods: dict[str, str]) -
     assert pod["status"]["podIP"] and pod["status"]["hostIP"] and pod["status"]["startTime"]
     # localhost is the pod's: the reader reaches nginx on 127.0.0.1:80
     page = kubectl("exec", name, "-c", "log-reader", "--", "wget", "-qO-", "http://localhost:80/").stdout
-    assert "Welcome to kubelab web" in page
+    assert "Welcome to nginx!" in page
     # the request nginx logged into the emptyDir shows up in the reader's output
     logged = wait_for(lambda: '"GET / HTTP/1.1" 200' in kubectl("logs", name, "-c", "log-reader").stdout, 20,
                       "the access log line in the log reader's output")

@@ -22,7 +22,7 @@ from .conftest import NAMESPACE, REPO, apply, docker, get_json, kubectl, wait_fo
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 SEEDS = REPO / "tests" / "fixtures" / "seeds"
-PAGE = "Welcome to kubelab web"
+PAGE = "Welcome to nginx!"
 
 
 def seed(name: str) -> str:

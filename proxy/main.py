@@ -26,13 +26,15 @@ from .server import Config, serve
 @click.option("--loopback-device", default="lo", show_default=True)
 @click.option("--exit-on-lost-network/--no-exit-on-lost-network", default=True, show_default=True,
               help="exit when the network namespace has lost every interface but lo (its owner restarted)")
+@click.option("--udp-timeout", default=0.25, show_default=True, type=click.FloatRange(min=0.01),
+              help="seconds an idle UDP session (client address -> backend) is kept")
 @click.option("--health-address", default="", help="gRPC health service address, e.g. 0.0.0.0:10256 (off by "
               "default; port 0 picks one)")
 @click.option("--metrics-address", default="", help="HTTP /metrics and /healthz address (off by default)")
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
 def main(server: str, token: str, context_name: str | None, node_name: str, bind_address: str, cluster_ips: bool,
-         service_cidr: str, loopback_device: str, exit_on_lost_network: bool, health_address: str,
-         metrics_address: str, verbose: int) -> None:
+         service_cidr: str, loopback_device: str, exit_on_lost_network: bool, udp_timeout: float,
+         health_address: str, metrics_address: str, verbose: int) -> None:
     """The kubelab node proxy: forwards ClusterIPs and NodePorts to ready endpoints (userspace, no iptables)."""
     conn = setup_component(verbose, context_name, server, token)
     import ipaddress
@@ -44,7 +46,8 @@ def main(server: str, token: str, context_name: str | None, node_name: str, bind
     config = Config(server=conn.server, token=conn.token, node_name=node_name or socket.gethostname(),
                     bind_address=bind_address, cluster_ips=cluster_ips, service_cidr=service_cidr,
                     loopback_device=loopback_device, health_address=health_address,
-                    metrics_address=metrics_address, exit_on_lost_network=exit_on_lost_network)
+                    metrics_address=metrics_address, exit_on_lost_network=exit_on_lost_network,
+                    udp_timeout=udp_timeout)
     asyncio.run(serve(config))
 
 

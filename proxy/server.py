@@ -39,6 +39,7 @@ from kubelab.serving import HealthServer, MetricsServer, render_collectors
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports
 from .tcp import Stats, TcpListener
+from .udp import UDP_IDLE_TIMEOUT, UdpListener
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ class Config:
     health_address: str = ""
     metrics_address: str = ""
     exit_on_lost_network: bool = True
+    udp_timeout: float = UDP_IDLE_TIMEOUT     # an idle UDP session is closed after this (kube-proxy's default)
 
 
-ListenerKey = tuple[str, int, str]            # (host, port, service port key)
+ListenerKey = tuple[str, int, str]            # (host, port, service port key: its protocol too)
 
 
 class Proxy:
@@ -166,8 +168,8 @@ class Proxy:
         listeners: dict[ListenerKey, ServicePortSpec] = {}
         for svc in self.services.list():
             for spec in service_ports(svc):
-                if spec.protocol != "TCP":
-                    continue                    # UDP/SCTP are not proxied (see proxy/README.md)
+                if spec.protocol not in ("TCP", "UDP"):
+                    continue                    # SCTP is not proxied (see proxy/README.md)
                 specs[spec.key] = spec
                 if spec.cluster_ip and self.config.cluster_ips:
                     listeners[(spec.cluster_ip, spec.port, spec.key)] = spec
@@ -209,7 +211,11 @@ class Proxy:
             if lk in self.listeners:
                 continue
             host, port, key = lk
-            listener = TcpListener(key, host, port, self.balancers[key], self.stats[key])
+            listener: TcpListener | UdpListener
+            if spec.protocol == "UDP":
+                listener = UdpListener(key, host, port, self.balancers[key], self.stats[key], self.config.udp_timeout)
+            else:
+                listener = TcpListener(key, host, port, self.balancers[key], self.stats[key])
             try:
                 await listener.start()
             except OSError as e:

@@ -179,3 +179,59 @@ def test_seed_000_load_balancer_answers_on_its_external_ips(services: dict[str, 
         assert answer.split("Running on: ")[1].split(" |")[0] in pods
     kubectl("delete", "service", "cowweb")
     wait_for(lambda: all(_try_get(f"http://{ip}/") is None for ip in ips), 30, "port 80 to close with the Service")
+
+
+UDP_ECHO = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: udp-echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: udp-echo}}
+  template:
+    metadata: {labels: {app: udp-echo}}
+    spec:
+      containers:
+      - name: echo
+        image: kubelab/debian
+        command:
+        - python3
+        - -c
+        - |
+          import os, socket
+          s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+          s.bind(("", 5353))
+          while True:
+              d, a = s.recvfrom(9000)
+              s.sendto(os.uname().nodename.encode() + b":" + d, a)
+        ports: [{containerPort: 5353, protocol: UDP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: udp-echo}
+spec:
+  selector: {app: udp-echo}
+  ports: [{name: echo, port: 53, targetPort: 5353, protocol: UDP}]
+"""
+
+# From a pod: a new UDP socket per question (a new session each time), to the Service's DNS name.
+UDP_ASK = """
+import socket
+for i in range(6):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(b"q%d" % i, ("udp-echo", 53))
+    print(s.recvfrom(9000)[0].decode())
+"""
+
+
+def test_udp_service_by_name_reaches_every_pod(services: dict[str, Any]) -> None:
+    apply(UDP_ECHO)
+    pods = ready_pods("app=udp-echo", 2)
+
+    def answers() -> list[str] | None:
+        p = kubectl("exec", "bastion", "--", "python3", "-c", UDP_ASK, check=False, timeout=30)
+        return p.stdout.split() if p.returncode == 0 else None
+    got = wait_for(answers, 60, "answers from udp-echo:53")
+    assert [a.split(":", 1)[1] for a in got] == [f"q{i}" for i in range(6)]
+    assert {a.split(":")[0] for a in got} == set(pods)     # both pods answered

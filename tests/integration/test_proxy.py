@@ -15,7 +15,7 @@ import socketserver
 import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -46,13 +46,13 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-@pytest.fixture(scope="module")
-def backends() -> Iterator[dict[str, Any]]:
+def serve_on_backend_ips(make: Callable[[tuple[str, int]], socketserver.BaseServer]) -> Iterator[dict[str, Any]]:
+    """One server per backend address, all on one port (as pods of one Deployment have), each named by its IP."""
     servers = []
     port = 0
     for ip in BACKEND_IPS:
-        srv = _Server((ip, port), _Echo)
-        port = srv.server_address[1]            # one port for all three, as pods of one Deployment have
+        srv = make((ip, port))
+        port = srv.server_address[1]
         srv.name = ip                           # type: ignore[attr-defined]
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         servers.append(srv)
@@ -62,6 +62,11 @@ def backends() -> Iterator[dict[str, Any]]:
         for srv in servers:
             srv.shutdown()
             srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[dict[str, Any]]:
+    yield from serve_on_backend_ips(lambda addr: _Server(addr, _Echo))
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +305,96 @@ def _http_get(port: int, path: str) -> str:
                 break
             chunks.append(b)
     return b"".join(chunks).decode()
+
+
+# ---------------------------------------------------------------- UDP
+class _UdpEcho(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        sock.sendto(f"{self.server.name}:".encode() + data, self.client_address)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def udp_backends() -> Iterator[dict[str, Any]]:
+    yield from serve_on_backend_ips(lambda addr: socketserver.ThreadingUDPServer(addr, _UdpEcho))
+
+
+async def dns_like_service(client: Client, name: str, udp_port: int, tcp_port: int, ips: list[str]) -> pb.Service:
+    """Port 53 over UDP ("dns") and TCP ("dns-tcp"), as kube-dns has it; Endpoints written by hand."""
+    s = pb.Service(api_version="v1", kind="Service")
+    s.metadata.name, s.metadata.namespace = name, NS
+    for pname, proto, target in (("dns", "UDP", udp_port), ("dns-tcp", "TCP", tcp_port)):
+        p = s.spec.ports.add(name=pname, port=53, protocol=proto)
+        p.target_port.number_value = target
+    svc = await client.create(s)
+    ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+    ep.metadata.name, ep.metadata.namespace = name, NS
+    if ips:
+        sub = ep.subsets.add()
+        for ip in ips:
+            sub.addresses.add(ip=ip)
+        sub.ports.add(name="dns", port=udp_port, protocol="UDP")
+        sub.ports.add(name="dns-tcp", port=tcp_port, protocol="TCP")
+    await client.create(ep)
+    return svc
+
+
+def udp_ask(sock: socket.socket, ip: str, port: int, payload: bytes) -> tuple[str, tuple[str, int]]:
+    sock.sendto(payload, (ip, port))
+    data, addr = sock.recvfrom(65536)
+    return data.decode(), addr
+
+
+async def test_udp_sessions_round_robin_and_replies_come_from_the_cluster_ip(
+        client: Client, backends: dict[str, Any], udp_backends: dict[str, Any]) -> None:
+    svc = await dns_like_service(client, "dnsish", udp_backends["port"], backends["port"], BACKEND_IPS)
+    ip = svc.spec.cluster_ip
+    assert await wait_serving(ip, 53) in BACKEND_IPS          # the TCP port of the same number
+
+    def clients(n: int) -> list[tuple[str, tuple[str, int]]]:
+        out = []
+        for i in range(n):                                     # a new client address each time: a new session
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(2)
+                out.append(udp_ask(sock, ip, 53, f"q{i}".encode()))
+        return out
+    answers = await asyncio.to_thread(clients, 6)
+    assert {addr for _, addr in answers} == {(ip, 53)}        # as the client addressed it
+    names = [a.split(":")[0] for a, _ in answers]
+    assert sorted(set(names)) == BACKEND_IPS and names[:3] == names[3:]
+    assert [a.split(":", 1)[1] for a, _ in answers] == [f"q{i}" for i in range(6)]
+
+    def one_client() -> tuple[list[str], str]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2)
+            burst = [udp_ask(sock, ip, 53, b"x")[0].split(":")[0] for _ in range(5)]
+            time.sleep(1.0)                                    # past the 250 ms idle timeout: the session ends
+            return burst, udp_ask(sock, ip, 53, b"x")[0].split(":")[0]
+    burst, after_idle = await asyncio.to_thread(one_client)
+    assert len(set(burst)) == 1                                # one session, one backend
+    assert after_idle != burst[0]                              # a new session: round robin moved on
+
+
+async def test_udp_without_endpoints_is_dropped(client: Client, backends: dict[str, Any],
+                                                udp_backends: dict[str, Any], cluster: dict[str, Any]) -> None:
+    svc = await dns_like_service(client, "dnsnone", udp_backends["port"], backends["port"], [])
+    await wait_for(lambda: _listening(cluster, "dnsnone"), 20, what="the proxy to serve dnsnone")
+
+    def ask() -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.5)
+            try:
+                return udp_ask(sock, svc.spec.cluster_ip, 53, b"q")[0]
+            except socket.timeout:
+                return "timeout"
+    assert await asyncio.to_thread(ask) == "timeout"
+    text = await asyncio.to_thread(_http_get, cluster["metrics"], "/metrics")
+    assert f'kubelab_proxy_no_backend_total{{service="{NS}/dnsnone:dns"}} 1.0' in text
+
+
+async def _listening(cluster: dict[str, Any], name: str) -> bool:
+    log = (Path(cluster["state_path"]) / "logs" / "proxy.log").read_text(errors="replace")
+    return f"serving {NS}/{name}:dns on" in log
 
 
 async def test_proxy_still_running(cluster: dict[str, Any]) -> None:

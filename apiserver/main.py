@@ -32,10 +32,12 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--workers", default=1, show_default=True,
               help="server processes sharing the port (SO_REUSEPORT): Python serves one core per process")
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
+@click.option("--advertise-address", default="", help="the address published in the `kubernetes` Endpoints "
+              "(default: the --listen host, or the host's own address when listening on 0.0.0.0)")
 @click.option("-v", "--verbose", count=True)
 def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
-         event_ttl: int, workers: int, metrics_address: str, verbose: int) -> None:
+         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -45,7 +47,7 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl,
-                    metrics_address=metrics_address)
+                    metrics_address=metrics_address, advertise_address=advertise_address)
     if workers > 1:
         run_workers(config, workers)
     else:

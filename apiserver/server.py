@@ -48,6 +48,24 @@ class Config:
     event_ttl: int = 3600
     shutdown_grace: float = 5.0
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
+    advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
+
+
+def advertise_address(listen: str, given: str = "") -> str:
+    """Where other hosts reach this apiserver: `given`, the listen host, or (listening on 0.0.0.0) the host's
+    address on its default route, as kube-apiserver picks its --advertise-address."""
+    if given:
+        return given
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host not in ("", "0.0.0.0", "::"):
+        return host
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))     # no packet is sent: this only asks for a route
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
 
 
 def _kind_of(name: str) -> kinds.KindInfo:
@@ -355,6 +373,33 @@ class Server:
             await self.store.create(svc)
         except (errors.AlreadyExists, errors.Invalid):
             pass
+        await self._reconcile_kubernetes_endpoints(port.target_port.number_value)
+
+    async def _reconcile_kubernetes_endpoints(self, port: float) -> None:
+        """The `kubernetes` Service has no selector: like kube-apiserver, the apiserver writes its Endpoints,
+        its own advertised address and port, so the Service (10.96.0.1:443) leads somewhere."""
+        ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+        ep.metadata.name, ep.metadata.namespace = "kubernetes", "default"
+        subset = ep.subsets.add()
+        subset.addresses.add(ip=advertise_address(self.config.listen, self.config.advertise_address))
+        subset.ports.add(name="https", port=int(port), protocol="TCP")
+        for _attempt in range(5):
+            try:
+                current = await self.store.get("Endpoints", "default", "kubernetes")
+            except errors.NotFound:
+                try:
+                    await self.store.create(ep)
+                    return
+                except errors.AlreadyExists:
+                    continue
+            if list(current.subsets) == list(ep.subsets):
+                return
+            ep.metadata.resource_version = current.metadata.resource_version
+            try:
+                await self.store.update(ep)
+                return
+            except errors.Conflict:
+                continue
 
     async def start(self) -> int:
         await self.storage.start()

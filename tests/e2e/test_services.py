@@ -235,3 +235,12 @@ def test_udp_service_by_name_reaches_every_pod(services: dict[str, Any]) -> None
     got = wait_for(answers, 60, "answers from udp-echo:53")
     assert [a.split(":", 1)[1] for a in got] == [f"q{i}" for i in range(6)]
     assert {a.split(":")[0] for a in got} == set(pods)     # both pods answered
+
+
+def test_the_kubernetes_service_leads_to_the_apiserver(services: dict[str, Any]) -> None:
+    """`kubernetes` (10.96.0.1:443) has the apiserver's Endpoints; a pod's connection there is accepted."""
+    row = kubectl("get", "endpoints", "kubernetes", namespace="default").stdout.splitlines()[1].split()
+    assert row[0] == "kubernetes" and row[1].endswith(":6443"), row
+    p = kubectl("exec", "bastion", "--", "bash", "-c", "exec 3<>/dev/tcp/10.96.0.1/443 && echo open",
+                check=False, timeout=30)
+    assert p.stdout.strip() == "open", p.stdout + p.stderr

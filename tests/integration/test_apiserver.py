@@ -398,3 +398,14 @@ async def test_metrics_count_requests_objects_and_watches(local_cluster: dict[st
     assert value(text, 'etcd_request_duration_seconds_count{operation="create"}') >= 3
     assert value(text, 'apiserver_storage_objects{resource="pods"}') >= 3
     assert value(text, 'apiserver_registered_watchers{kind="Pod"}') >= 1
+
+
+async def test_the_kubernetes_service_has_the_apiservers_endpoints(client: Client,
+                                                                   local_cluster: dict[str, Any]) -> None:
+    """As kube-apiserver does: `default/kubernetes` (443) leads to the apiserver's own address and port."""
+    svc = await client.get("Service", "kubernetes", "default")
+    assert [(p.name, p.port) for p in svc.spec.ports] == [("https", 443)] and not svc.spec.selector
+    ep = await client.get("Endpoints", "kubernetes", "default")
+    host, port = local_cluster["server"].rsplit(":", 1)
+    assert [a.ip for a in ep.subsets[0].addresses] == [host]
+    assert [(p.name, p.port, p.protocol) for p in ep.subsets[0].ports] == [("https", int(port), "TCP")]

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import time
 import uuid
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -36,8 +37,16 @@ _NOT_UPDATED_FROM_CACHE = frozenset({"Service"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # Kubernetes' generateName alphabet
 
 
+_clock: tuple[int, str] = (0, "")
+
+
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 to the second, as Kubernetes stores timestamps (formatted once per second: every write asks)."""
+    global _clock
+    t = int(time.time())
+    if t != _clock[0]:
+        _clock = (t, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+    return _clock[1]
 
 
 def parse_time(ts: str) -> dt.datetime:
@@ -191,7 +200,6 @@ class Store:
                                    f'{namespace} because it is being terminated')
 
     async def _event_lease_id(self) -> int:
-        import time
         if self._event_lease is None or time.monotonic() - self._event_lease[1] > self.event_ttl / 4:
             self._event_lease = (await self.storage.grant_lease(self.event_ttl + self.event_ttl // 4),
                                  time.monotonic())

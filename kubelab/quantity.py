@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import functools
 from fractions import Fraction
 from typing import Literal, TypeAlias
 
@@ -69,6 +70,7 @@ def _parse(value: QuantityLike) -> tuple[Fraction, Format]:
     return _parse_str(value)
 
 
+@functools.lru_cache(maxsize=4096)    # the same few strings ("100m", "64Mi") come by the thousand
 def _parse_str(s: str) -> tuple[Fraction, Format]:
     m = _NUMBER_RE.fullmatch(s)
     if m is None:

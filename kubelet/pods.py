@@ -115,6 +115,25 @@ class Backoff:
             del self._entries[k]
 
 
+CLUSTER_FIRST = ("ClusterFirst", "ClusterFirstWithHostNet", "")     # "" is the default: ClusterFirst
+
+
+def search_path(pod: Any, cluster_domain: str) -> list[str]:
+    ns = pod.metadata.namespace
+    return [f"{ns}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain]
+
+
+def resolv_conf(pod: Any, cluster_dns: list[str], cluster_domain: str) -> str | None:
+    """/etc/resolv.conf for a ClusterFirst pod, as the kubelet writes it; None leaves Docker's (dnsPolicy
+    Default, or no --cluster-dns: Kubernetes then falls back to the node's resolution too)."""
+    if not cluster_dns or pod.spec.dns_policy not in CLUSTER_FIRST:
+        return None
+    lines = [f"search {' '.join(search_path(pod, cluster_domain))}"]
+    lines += [f"nameserver {ip}" for ip in cluster_dns[:3]]       # the resolver reads three at most
+    lines.append("options ndots:5")
+    return "\n".join(lines) + "\n"
+
+
 def container_hash(c: Any) -> str:
     return hashlib.sha256(c.SerializeToString(deterministic=True)).hexdigest()[:16]
 
@@ -247,7 +266,7 @@ class PodWorker:
             else:
                 containers = [sandbox]
         self.sandbox = sandbox
-        await self._route_services(sandbox)
+        await self._prepare_sandbox(pod, sandbox)
         by_name: dict[str, list[ContainerInfo]] = {}
         for c in apps:
             by_name.setdefault(c.container_name, []).append(c)
@@ -311,7 +330,7 @@ class PodWorker:
             for c in running:
                 self.m.probes.forget_container(self.uid, c.container_name)
             await self.rt.remove(old.id)
-            self.m.routed.discard(old.id)
+            self.m.prepared.discard(old.id)
         try:
             await self.m.volumes.setup(pod)
         except RuntimeError_ as e:
@@ -323,10 +342,9 @@ class PodWorker:
         if not await self._have_pause_image(pod):
             return None
         dns: dict[str, Any] = {}
-        if self.cfg.cluster_dns and pod.spec.dns_policy in ("ClusterFirst", "ClusterFirstWithHostNet", ""):
-            ns = pod.metadata.namespace
-            d = self.cfg.cluster_domain
-            dns = {"dns": list(self.cfg.cluster_dns), "dns_search": [f"{ns}.svc.{d}", f"svc.{d}", d],
+        if self.cfg.cluster_dns and pod.spec.dns_policy in CLUSTER_FIRST:
+            # Docker's own resolver forwards to these until _write_resolv_conf points the pod at them.
+            dns = {"dns": list(self.cfg.cluster_dns), "dns_search": search_path(pod, self.cfg.cluster_domain),
                    "dns_opt": ["ndots:5"]}
         hc = self.rt.host_config(network_mode=self.cfg.network, ipc_mode="shareable", log_config=self._log_config(),
                                  cap_add=["NET_ADMIN"] if self.cfg.service_cidr_route else None,
@@ -345,19 +363,48 @@ class PodWorker:
             self.record("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
             self.schedule(self.m.backoff.next(f"{self.uid}/sandbox", time.time()) / 2)
             return None
-        await self._route_services(sandbox)
+        await self._prepare_sandbox(pod, sandbox)
         log.info("started sandbox of %s: ip %s", self.name(), sandbox.ip)
         return sandbox
 
-    async def _route_services(self, sandbox: ContainerInfo) -> None:
-        """Route the service range from the pod's network namespace to this node (design §4, way a).
+    async def _prepare_sandbox(self, pod: Any, sandbox: ContainerInfo) -> None:
+        """The pod's network namespace as the kubelet sets it up: service route and resolv.conf.
 
         Once per sandbox per kubelet process: a new sandbox gets it at creation, an adopted one
         (the kubelet restarted) on its first sync, so a node whose address changed while it was
-        down points its pods at the new one. `replace` makes it idempotent.
+        down points its pods at the new one. Both steps are idempotent.
         """
-        if not self.cfg.service_cidr_route or not self.cfg.node_ip or sandbox.id in self.m.routed:
+        if sandbox.id in self.m.prepared:
             return
+        if await self._route_services(sandbox) and await self._write_resolv_conf(pod, sandbox):
+            self.m.prepared.add(sandbox.id)
+
+    async def _write_resolv_conf(self, pod: Any, sandbox: ContainerInfo) -> bool:
+        """ClusterFirst pods get the cluster DNS as their nameserver, as the kubelet writes it.
+
+        Docker points every container on a user network at its own resolver (127.0.0.11) and
+        keeps the servers it was given as upstreams; dockershim rewrote the sandbox's file, and
+        so does this. The pod's containers share the sandbox's /etc/resolv.conf (they join its
+        network namespace), so one write serves them all.
+        """
+        content = resolv_conf(pod, self.cfg.cluster_dns, self.cfg.cluster_domain)
+        if content is None:
+            return True
+        try:
+            code, out = await self.rt.exec_run(
+                sandbox.id, ["sh", "-c", 'printf "%s" "$1" > /etc/resolv.conf', "sh", content], 5)
+        except RuntimeError_ as e:
+            code, out = -1, e.message
+        if code:
+            log.warning("writing resolv.conf in %s: %s", self.name(), (out or "").strip())
+            self.record("Warning", "DNSConfigForming", f"cannot write /etc/resolv.conf: {(out or '').strip()}")
+            return False
+        return True
+
+    async def _route_services(self, sandbox: ContainerInfo) -> bool:
+        """Route the service range from the pod's network namespace to this node (design §4, way a)."""
+        if not self.cfg.service_cidr_route or not self.cfg.node_ip:
+            return True
         try:
             code, out = await self.rt.exec_run(sandbox.id, ["ip", "route", "replace", self.cfg.service_cidr_route,
                                                             "via", self.cfg.node_ip], 5)
@@ -368,8 +415,8 @@ class PodWorker:
                         self.name(), (out or "").strip())
             self.record("Warning", "FailedServiceRoute", f"cannot route {self.cfg.service_cidr_route} to the node: "
                         f"{(out or '').strip()} (ClusterIPs will not answer in this pod)")
-            return
-        self.m.routed.add(sandbox.id)
+            return False
+        return True
 
     async def _have_pause_image(self, pod: Any) -> bool:
         if await self.m.image_present(self.cfg.pause_image):
@@ -885,7 +932,7 @@ class PodWorker:
             log.info("pod %s was deleted; stopping %d containers", self.name(), len(running))
             await asyncio.gather(*(self.rt.stop(c.id, grace if not c.is_sandbox else 1) for c in running))
         await asyncio.gather(*(self.rt.remove(c.id) for c in containers))
-        self.m.routed.difference_update(c.id for c in containers)
+        self.m.prepared.difference_update(c.id for c in containers)
         self.m.probes.forget_pod(self.uid)
         self.m.backoff.forget_prefix(self.uid + "/")
         self.m.pull_backoff.forget_prefix(self.uid + "/")
@@ -980,7 +1027,7 @@ class PodManager:
         self.informer.add_handlers(self._on_add, self._on_update, self._on_delete)
         # Services, for the containers' service environment variables (read when a container starts).
         self.services: Informer | None = Informer(client, "Service") if config.service_links else None
-        self.routed: set[str] = set()       # sandboxes whose service route is in place (this process)
+        self.prepared: set[str] = set()     # sandboxes whose route and resolv.conf are in place (this process)
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._images_seen: dict[str, float] = {}

@@ -11,6 +11,7 @@ and repeated requests from the host are answered by more than one pod.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from typing import Any
@@ -92,8 +93,9 @@ def test_cluster_ip_by_service_name_from_a_pod(services: dict[str, Any]) -> None
         assert PAGE in bastion_get(f"http://{name}/"), name
     # the pod's resolver is the cluster DNS with the kubelet's search path
     resolv = kubectl("exec", "bastion", "--", "cat", "/etc/resolv.conf").stdout
-    assert f"search {NAMESPACE}.svc.cluster.local svc.cluster.local cluster.local" in resolv
-    assert "ndots:5" in resolv
+    assert resolv == (f"search {NAMESPACE}.svc.cluster.local svc.cluster.local cluster.local\n"
+                      f"nameserver {os.environ.get('KUBELAB_DNS_IP', '172.28.255.10')}\n"
+                      "options ndots:5\n"), resolv       # the cluster DNS itself, not Docker's 127.0.0.11
     env = kubectl("exec", "bastion", "--", "env").stdout
     assert f"MY_FIRST_SERVICE_SERVICE_HOST={ip}" in env and "MY_FIRST_SERVICE_SERVICE_PORT=80" in env
 

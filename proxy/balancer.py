@@ -46,6 +46,8 @@ class ServicePortSpec:
     node_port: int                  # 0: none
     affinity_seconds: int           # 0: no session affinity
     external_ips: tuple[str, ...] = ()   # load balancer ingress and spec.externalIPs: served where local
+    internal_local: bool = False    # internalTrafficPolicy Local: the ClusterIP goes to this node's endpoints only
+    external_local: bool = False    # externalTrafficPolicy Local: so do NodePorts and external addresses
 
     @property
     def key(self) -> str:
@@ -86,15 +88,19 @@ def service_ports(svc: Any) -> list[ServicePortSpec]:
         if not cluster_ip and not node_port and not external_ips:
             continue
         out.append(ServicePortSpec(svc.metadata.namespace, svc.metadata.name, p.name, protocol, cluster_ip, p.port,
-                                   node_port, affinity, external_ips))
+                                   node_port, affinity, external_ips,
+                                   internal_local=svc.spec.internal_traffic_policy == "Local",
+                                   external_local=svc.spec.external_traffic_policy == "Local"))
     return out
 
 
-def ready_backends(endpoints: Any | None, port_name: str, protocol: str = "TCP") -> tuple[Backend, ...]:
+def ready_backends(endpoints: Any | None, port_name: str, protocol: str = "TCP",
+                   node: str | None = None) -> tuple[Backend, ...]:
     """Ready addresses of the Endpoints for one service port (matched by port name, as Kubernetes does).
 
-    Not-ready addresses are never used. The result is sorted, so every
-    node's proxy walks the backends in the same order.
+    Not-ready addresses are never used; with `node`, only the addresses on that
+    node (a `Local` traffic policy). The result is sorted, so every node's
+    proxy walks the backends in the same order.
     """
     if endpoints is None:
         return ()
@@ -102,7 +108,8 @@ def ready_backends(endpoints: Any | None, port_name: str, protocol: str = "TCP")
     for subset in endpoints.subsets:
         for ep in subset.ports:
             if ep.name == port_name and (ep.protocol or "TCP") == protocol and 0 < ep.port < 65536:
-                out.update(Backend(a.ip, ep.port) for a in subset.addresses if a.ip)
+                out.update(Backend(a.ip, ep.port) for a in subset.addresses
+                           if a.ip and (node is None or a.node_name == node))
     return tuple(sorted(out))
 
 

@@ -73,7 +73,10 @@ class Proxy:
         self.services = Informer(client, "Service")
         self.endpoints = Informer(client, "Endpoints")
         self.recorder = EventRecorder(client, "kube-proxy", config.node_name)
+        # Per service port: one balancer for its ClusterIP, one for what comes from outside the
+        # cluster (NodePorts, external addresses); they differ when a traffic policy is Local.
         self.balancers: dict[str, Balancer] = {}
+        self.external: dict[str, Balancer] = {}
         self.stats: dict[str, Stats] = {}
         self.listeners: dict[ListenerKey, TcpListener] = {}
         self.failed: dict[ListenerKey, str] = {}          # listener → last error (reported once)
@@ -140,7 +143,7 @@ class Proxy:
                 self._dirty.set()
             now = time.monotonic()
             if now - last_expire >= EXPIRE_SECONDS:
-                for b in self.balancers.values():
+                for b in (*self.balancers.values(), *self.external.values()):
                     b.expire(now)
                 last_expire = now
             if self.config.exit_on_lost_network:
@@ -187,12 +190,14 @@ class Proxy:
         t0 = time.perf_counter()
         specs, wanted = self.desired()
         # 1. Backends first: a listener opened below serves the current list from its first connection.
+        here = self.config.node_name
         for key, spec in specs.items():
-            b = self.balancers.setdefault(key, Balancer())
             self.stats.setdefault(key, Stats())
-            b.set_affinity(spec.affinity_seconds)
-            b.set_backends(ready_backends(self.endpoints.get(f"{spec.namespace}/{spec.name}"), spec.port_name,
-                                          spec.protocol))
+            endpoints = self.endpoints.get(f"{spec.namespace}/{spec.name}")
+            for balancers, local in ((self.balancers, spec.internal_local), (self.external, spec.external_local)):
+                b = balancers.setdefault(key, Balancer())
+                b.set_affinity(spec.affinity_seconds)
+                b.set_backends(ready_backends(endpoints, spec.port_name, spec.protocol, here if local else None))
         # 2. Listeners that are no longer wanted stop accepting (their connections go on).
         for lk in [lk for lk in self.listeners if lk not in wanted]:
             log.info("closing %s on %s:%d", lk[2], lk[0], lk[1])
@@ -211,11 +216,12 @@ class Proxy:
             if lk in self.listeners:
                 continue
             host, port, key = lk
+            balancer = self.balancers[key] if (host, port) == (spec.cluster_ip, spec.port) else self.external[key]
             listener: TcpListener | UdpListener
             if spec.protocol == "UDP":
-                listener = UdpListener(key, host, port, self.balancers[key], self.stats[key], self.config.udp_timeout)
+                listener = UdpListener(key, host, port, balancer, self.stats[key], self.config.udp_timeout)
             else:
-                listener = TcpListener(key, host, port, self.balancers[key], self.stats[key])
+                listener = TcpListener(key, host, port, balancer, self.stats[key])
             try:
                 await listener.start()
             except OSError as e:
@@ -231,10 +237,11 @@ class Proxy:
             self.failed.pop(lk, None)
             self.listeners[lk] = listener
             log.info("serving %s on %s:%d → %s", key, host, port,
-                     ", ".join(map(str, self.balancers[key].backends)) or "no endpoints")
+                     ", ".join(map(str, balancer.backends)) or "no endpoints")
         # 5. Forget balancers of service ports that are gone (after their listeners closed).
         for key in [k for k in self.balancers if k not in specs]:
             del self.balancers[key]
+            self.external.pop(key, None)
         for key in [k for k in self.stats if k not in specs]:
             del self.stats[key]
         self.specs = specs

@@ -266,6 +266,45 @@ async def test_load_balancer_ingress_on_this_node_is_served(client: Client, back
     await client.delete("Service", "lb", NS)
 
 
+async def test_local_traffic_policies_use_this_nodes_endpoints_only(client: Client,
+                                                                     backends: dict[str, Any]) -> None:
+    """externalTrafficPolicy Local: the NodePort serves the endpoints on this node (test-node) only;
+    internalTrafficPolicy Local does the same for the ClusterIP."""
+    svc = await make_service(client, "local", 86, backends["port"], type_="NodePort")
+    svc.spec.external_traffic_policy = "Local"
+    svc = await client.update(svc)
+    ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+    ep.metadata.name, ep.metadata.namespace = "local", NS
+    sub = ep.subsets.add()
+    sub.addresses.add(ip=BACKEND_IPS[0], node_name="test-node")
+    sub.addresses.add(ip=BACKEND_IPS[1], node_name="another-node")
+    sub.ports.add(name="http", port=backends["port"], protocol="TCP")
+    await client.create(ep)
+    node_port, ip = svc.spec.ports[0].node_port, svc.spec.cluster_ip
+    await wait_serving("127.0.0.1", node_port)
+    assert {await ahello("127.0.0.1", node_port) for _ in range(6)} == {BACKEND_IPS[0]}
+    assert {await ahello(ip, 86) for _ in range(6)} == set(BACKEND_IPS[:2])     # internal stays Cluster
+    svc = await client.get("Service", "local", NS)
+    svc.spec.internal_traffic_policy = "Local"
+    await client.update(svc)
+
+    async def cluster_ip_local() -> bool:
+        return {await ahello(ip, 86) for _ in range(4)} == {BACKEND_IPS[0]}
+    await wait_for(cluster_ip_local, 20, what="the ClusterIP to use this node's endpoint only")
+    # the local endpoint moves to another node: nothing here serves it, the NodePort closes connections
+    ep = await client.get("Endpoints", "local", NS)
+    ep.subsets[0].addresses[0].node_name = "another-node"
+    await client.update(ep)
+
+    async def dropped() -> bool:
+        try:
+            return await ahello("127.0.0.1", node_port) == ""
+        except OSError:
+            return True
+    await wait_for(dropped, 20, what="the NodePort to drop traffic without a local endpoint")
+    await client.delete("Service", "local", NS)
+
+
 async def test_service_without_endpoints_closes_connections_at_once(client: Client) -> None:
     svc = await make_service(client, "empty", 84, 8080)
 

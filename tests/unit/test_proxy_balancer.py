@@ -199,3 +199,23 @@ def test_ready_backends_only_ready_addresses_of_the_named_port() -> None:
 def test_ready_backends_of_nothing() -> None:
     assert ready_backends(None, "") == ()
     assert ready_backends(endpoints([{"ready": [""], "ports": [("", 0)]}]), "") == ()
+
+
+def test_local_traffic_policies_keep_this_nodes_endpoints() -> None:
+    ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+    sub = ep.subsets.add()
+    sub.addresses.add(ip="10.0.0.1", node_name="node1")
+    sub.addresses.add(ip="10.0.0.2", node_name="node2")
+    sub.ports.add(name="http", port=8080, protocol="TCP")
+    assert ready_backends(ep, "http", node="node2") == (Backend("10.0.0.2", 8080),)
+    assert ready_backends(ep, "http", node="node3") == ()
+    assert len(ready_backends(ep, "http")) == 2
+    svc = make_service({"type": "NodePort", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]})
+    (p,) = service_ports(svc)
+    assert not p.external_local and not p.internal_local
+    svc.spec.external_traffic_policy = "Local"
+    (p,) = service_ports(svc)
+    assert p.external_local and not p.internal_local
+    svc.spec.internal_traffic_policy = "Local"
+    (p,) = service_ports(svc)
+    assert p.internal_local

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -62,7 +63,26 @@ class Config:
     cluster_domain: str = "cluster.local"
     service_cidr_route: str = ""
     metrics_address: str = ""      # HTTP /metrics and /healthz ("" = off)
+    node_container: str = ""       # hostNetwork pods join this container's network ("" = detect)
     shutdown_grace: float = 2.0
+
+
+def own_container_id(mountinfo: str = "/proc/self/mountinfo") -> str:
+    """The id of the Docker container this process runs in ("" outside one): Docker bind-mounts
+    /etc/hostname from /var/lib/docker/containers/<id>/hostname."""
+    try:
+        with open(mountinfo) as f:
+            m = re.search(r"/containers/([0-9a-f]{64})/hostname ", f.read())
+    except OSError:
+        return ""
+    return m.group(1) if m else ""
+
+
+def host_network_mode(node_container: str = "") -> str:
+    """Docker's network mode for hostNetwork pods: the node's own network namespace. In the lab the
+    node is a container (pods join it); a kubelet running on the host gives them the host's."""
+    node = node_container or own_container_id()
+    return f"container:{node}" if node else "host"
 
 
 def host_cpu() -> str:
@@ -133,7 +153,8 @@ class Kubelet:
                             backoff_base=cfg.backoff_base, backoff_max=cfg.backoff_max, resync_period=cfg.resync,
                             cluster_dns=cfg.cluster_dns, cluster_domain=cfg.cluster_domain,
                             service_cidr_route=cfg.service_cidr_route, node_cpu_millis=cpu_millis(cpu),
-                            node_memory_bytes=to_bytes(memory))
+                            node_memory_bytes=to_bytes(memory),
+                            host_network_mode=host_network_mode(cfg.node_container))
         self.pods = PodManager(self.client, self.runtime, recorder, pod_cfg)
         self.server, self.port, self.health = await create_server(self.pods, cfg.listen, cfg.kubelet_token)
         log.info("streaming server on port %d", self.port)
@@ -261,12 +282,14 @@ def _labels(value: str) -> dict[str, str]:
 @click.option("--route-service-cidr", "service_cidr_route", default="",
               help="route this range from every pod to this node (userspace service proxy)")
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
+@click.option("--node-container", default="", help="the container that is this node, whose network hostNetwork "
+              "pods share (default: the container this kubelet runs in, else the host's network)")
 @click.option("-v", "--verbose", count=True)
 def main(server: str, token: str, token_file: str, kubelet_token_file: str, node_name: str, runtime: str,
          listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str, memory: str,
          max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float, resync: float,
          cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
-         verbose: int) -> None:
+         node_container: str, verbose: int) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers."""
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -283,7 +306,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  backoff_max=backoff_max, resync=resync,
                  cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
-                 metrics_address=metrics_address)
+                 metrics_address=metrics_address, node_container=node_container)
     if runtime == "hollow":
         asyncio.run(_serve_hollow(cfg))
         return

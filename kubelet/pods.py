@@ -69,6 +69,7 @@ class PodConfig:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     service_cidr_route: str = ""        # route this range via the node from every pod (userspace proxy, design §4)
+    host_network_mode: str = "host"     # Docker network mode of hostNetwork pods: the node's namespace
     service_links: bool = True          # watch Services for the pods' service environment variables
     local_images: tuple[str, ...] = ("kubelab/",)   # built locally: never pulled while present
     log_max_size: str = "10m"
@@ -250,6 +251,8 @@ class PodWorker:
             self.start_time = now_str()
         sandbox = next((c for c in containers if c.is_sandbox), None)
         apps = [c for c in containers if not c.is_sandbox]
+        if sandbox is not None and pod.spec.host_network:
+            self._on_node_network(sandbox)
         if sandbox is None or not sandbox.running:
             if sandbox is not None and self._all_done(pod, apps):
                 # restartPolicy says nothing restarts: no new sandbox for a finished pod.
@@ -265,6 +268,8 @@ class PodWorker:
                 apps = [c for c in containers if not c.is_sandbox]
             else:
                 containers = [sandbox]
+        if pod.spec.host_network:
+            self._on_node_network(sandbox)
         self.sandbox = sandbox
         await self._prepare_sandbox(pod, sandbox)
         by_name: dict[str, list[ContainerInfo]] = {}
@@ -341,6 +346,12 @@ class PodWorker:
             return None
         if not await self._have_pause_image(pod):
             return None
+        if pod.spec.host_network:
+            # The node's own network namespace: its addresses, ports, hostname and resolv.conf.
+            hc = self.rt.host_config(network_mode=self.cfg.host_network_mode, ipc_mode="shareable",
+                                     log_config=self._log_config(),
+                                     mounts=self.m.volumes.sandbox_mounts(pod) or None)
+            return await self._start_sandbox(pod, attempt, hc, {})
         dns: dict[str, Any] = {}
         if self.cfg.cluster_dns and pod.spec.dns_policy in CLUSTER_FIRST:
             # Docker's own resolver forwards to these until _write_resolv_conf points the pod at them.
@@ -353,6 +364,9 @@ class PodWorker:
         kwargs: dict[str, Any] = {"hostname": hostname}
         if pod.spec.subdomain:
             kwargs["domainname"] = f"{pod.spec.subdomain}.{pod.metadata.namespace}.svc.{self.cfg.cluster_domain}"
+        return await self._start_sandbox(pod, attempt, hc, kwargs)
+
+    async def _start_sandbox(self, pod: Any, attempt: int, hc: Any, kwargs: dict[str, Any]) -> ContainerInfo | None:
         try:
             cid = await self.rt.create(self._docker_name(pod, SANDBOX, attempt), self.cfg.pause_image,
                                        self._labels(pod, SANDBOX, "sandbox", attempt), hc, **kwargs)
@@ -374,10 +388,19 @@ class PodWorker:
         (the kubelet restarted) on its first sync, so a node whose address changed while it was
         down points its pods at the new one. Both steps are idempotent.
         """
-        if sandbox.id in self.m.prepared:
-            return
+        if sandbox.id in self.m.prepared or pod.spec.host_network:
+            return        # a hostNetwork pod is in the node's namespace: its routes and resolv.conf are the node's
         if await self._route_services(sandbox) and await self._write_resolv_conf(pod, sandbox):
             self.m.prepared.add(sandbox.id)
+
+    def _on_node_network(self, sandbox: ContainerInfo) -> None:
+        """A hostNetwork sandbox: its IP is the node's. One left in the namespace of a node container
+        that has since restarted has no network any more: it counts as gone, and a new one is made."""
+        sandbox.ip = self.cfg.node_ip
+        mode = (sandbox.raw.get("HostConfig") or {}).get("NetworkMode", "")
+        if sandbox.running and mode and mode != self.cfg.host_network_mode:
+            log.info("sandbox of %s is on the network of a previous node (%s)", self.name(), mode)
+            sandbox.status = "exited"
 
     async def _write_resolv_conf(self, pod: Any, sandbox: ContainerInfo) -> bool:
         """ClusterFirst pods get the cluster DNS as their nameserver, as the kubelet writes it.

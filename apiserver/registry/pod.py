@@ -70,6 +70,10 @@ def default_pod_spec(spec: Any) -> None:
         spec.enable_service_links = True
     for c in list(spec.init_containers) + list(spec.containers):
         default_container(c)
+        if spec.host_network:     # on the node's network a container port is a node port: say so
+            for port in c.ports:
+                if not port.host_port:
+                    port.host_port = port.container_port
     for v in spec.volumes:
         if not v.HasField("empty_dir") and not v.HasField("host_path"):
             v.empty_dir.SetInParent()
@@ -184,6 +188,13 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
             if c.name in names:
                 errs.duplicate(f"{path}.{label}[{i}].name", c.name)
             names.add(c.name)
+    if spec.host_network:
+        for field, label, _init in (("init_containers", "initContainers", True), ("containers", "containers", False)):
+            for i, c in enumerate(getattr(spec, field)):
+                for j, port in enumerate(c.ports):
+                    if port.host_port and port.host_port != port.container_port:
+                        errs.invalid(f"{path}.{label}[{i}].ports[{j}].hostPort", port.host_port,
+                                     "must match `containerPort` when `hostNetwork` is true")
     if spec.restart_policy and spec.restart_policy not in RESTART_POLICIES:
         errs.unsupported(f"{path}.restartPolicy", spec.restart_policy, RESTART_POLICIES)
     if spec.HasField("termination_grace_period_seconds") and spec.termination_grace_period_seconds < 0:

@@ -268,3 +268,33 @@ def test_an_empty_dir_starts_empty_over_image_content(pods: dict[str, str]) -> N
     wait_running_ready(name)
     listing = kubectl("exec", name, "-c", "nginx", "--", "ls", "-l", "/var/log/nginx").stdout
     assert "->" not in listing and "access.log" in listing, listing
+
+
+def test_a_host_network_pod_is_on_its_nodes_address_and_name(lab: dict[str, Any]) -> None:
+    """hostNetwork: the pod's IP is its node's, its port answers there from the host, its hostname is the node's."""
+    import urllib.request
+    name = unique("hostnet")
+    apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  hostNetwork: true
+  containers:
+  - name: hello
+    image: kubelab/hello:v1
+    ports: [{{containerPort: 8080}}]
+""")
+    wait_running_ready(name)
+    pod = get_json("pod", name)
+    assert pod["spec"]["containers"][0]["ports"][0]["hostPort"] == 8080          # defaulted, as Kubernetes does
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"]
+
+    def fetch() -> str | None:
+        try:
+            return urllib.request.urlopen(f"http://{pod['status']['hostIP']}:8080/", timeout=5).read().decode()
+        except OSError:
+            return None
+    answer = wait_for(fetch, 30, "the pod's port on its node's address")
+    assert answer.startswith(f"Hello kubelab! | Running on: {pod['spec']['nodeName']} |"), answer
+    kubectl("delete", "pod", name, "--grace-period=0")

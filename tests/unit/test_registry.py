@@ -78,3 +78,28 @@ def test_pdb_min_and_max_are_exclusive() -> None:
     errs = errors_of("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\n"
                      "spec: {minAvailable: 1, maxUnavailable: 1}\n")
     assert any("cannot be both set" in e for e in errs)
+
+
+HOST_NETWORK_POD = """apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  hostNetwork: true
+  containers:
+  - name: c
+    image: kubelab/web
+    ports: [%s]
+"""
+
+
+def test_host_network_ports_are_host_ports() -> None:
+    [doc] = manifests.parse_text(HOST_NETWORK_POD % "{containerPort: 8080}", "t")
+    S["Pod"].default(doc.obj)
+    assert doc.obj.spec.containers[0].ports[0].host_port == 8080
+    assert [str(e) for e in S["Pod"].validate(doc.obj)] == []
+
+
+def test_host_network_host_port_must_match() -> None:
+    assert errors_of(HOST_NETWORK_POD % "{containerPort: 8080, hostPort: 9090}") == [
+        "spec.containers[0].ports[0].hostPort: Invalid value: 9090: must match `containerPort` when "
+        "`hostNetwork` is true"]

@@ -1,4 +1,4 @@
-"""The resolv.conf the kubelet writes into a pod (dnsPolicy ClusterFirst), as Kubernetes' kubelet does."""
+"""The pod network as the kubelet sets it up: resolv.conf (dnsPolicy ClusterFirst) and hostNetwork pods."""
 from __future__ import annotations
 
 from kubelab.client import new_object
@@ -28,3 +28,17 @@ def test_at_most_three_nameservers() -> None:
 def test_default_policy_or_no_cluster_dns_leaves_the_nodes_resolution() -> None:
     assert resolv_conf(pod("Default"), ["172.28.255.10"], "cluster.local") is None
     assert resolv_conf(pod(), [], "cluster.local") is None
+
+
+def test_host_network_pods_join_the_node_container_or_the_host(tmp_path) -> None:
+    from kubelet.main import host_network_mode, own_container_id
+    cid = "0ae04522a645a4bdfd0a75aa345e91eadbac6c3afd45cd8f38a4b494f49d3d9e"
+    inside = tmp_path / "mountinfo"
+    inside.write_text(f"87 69 254:0 /var/lib/docker/containers/{cid}/hostname /etc/hostname rw - ext4 /dev/vda rw\n"
+                      "88 69 254:0 /other /etc/hosts rw - ext4 /dev/vda rw\n")
+    assert own_container_id(str(inside)) == cid
+    outside = tmp_path / "host-mountinfo"
+    outside.write_text("22 1 254:0 / / rw - ext4 /dev/vda rw\n")
+    assert own_container_id(str(outside)) == ""
+    assert own_container_id(str(tmp_path / "missing")) == ""
+    assert host_network_mode("kubelab-node1") == "container:kubelab-node1"

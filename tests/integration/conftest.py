@@ -7,6 +7,7 @@ and kubeconfig, and stops it afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -25,32 +26,48 @@ def _need_etcd() -> None:
         pytest.skip("etcd is not installed (apt-get install etcd-server)")
 
 
-@pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
-    _need_etcd()
-    tmp = tmp_path_factory.mktemp("cluster")
+@contextlib.contextmanager
+def kubeconfig_in(tmp: Path) -> Iterator[None]:
+    """$KUBELAB_CONFIG points into `tmp` while the block runs: a test cluster never touches the user's."""
     old = os.environ.get("KUBELAB_CONFIG")
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
-    info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
-    info["state_path"] = tmp / "state"
     try:
-        yield info
+        yield
     finally:
-        launcher.down_local(tmp / "state")
         if old is None:
             os.environ.pop("KUBELAB_CONFIG", None)
         else:
             os.environ["KUBELAB_CONFIG"] = old
 
 
-@pytest.fixture
-async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(local_cluster["server"], local_cluster["token"])
+@contextlib.asynccontextmanager
+async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
+    """A client of a test cluster, closed after the block."""
+    c = Client(cluster["server"], cluster["token"])
     try:
         yield c
     finally:
         await c.close()
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
+    _need_etcd()
+    tmp = tmp_path_factory.mktemp("cluster")
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
+        info["state_path"] = tmp / "state"
+        try:
+            yield info
+        finally:
+            launcher.down_local(tmp / "state")
+
+
+@pytest.fixture
+async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
+    async with open_client(local_cluster) as c:
+        yield c
 
 
 async def etcd_revision(info: dict[str, Any]) -> int:

@@ -24,6 +24,8 @@ from click.testing import CliRunner, Result
 from kubectl.main import cli
 from kubelab import launcher, manifests
 
+from .conftest import kubeconfig_in
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,22 +307,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     if launcher.shutil.which("etcd") is None:
         pytest.skip("etcd is not installed (apt-get install etcd-server)")
     tmp = tmp_path_factory.mktemp("cli")
-    old = os.environ.get("KUBELAB_CONFIG")
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     state = tmp / "state"
-    info = asyncio.run(launcher.up_local(hollow_nodes=2, state_dir=state,
-                                         extra_args={"hollow-nodes": HOLLOW}))
-    info["kubeconfig"] = str(tmp / "kubeconfig")
-    info["tmp"] = tmp
-    try:
-        wait_for(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
-        yield info
-    finally:
-        launcher.down_local(state)
-        if old is None:
-            os.environ.pop("KUBELAB_CONFIG", None)
-        else:
-            os.environ["KUBELAB_CONFIG"] = old
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(hollow_nodes=2, state_dir=state,
+                                             extra_args={"hollow-nodes": HOLLOW}))
+        info["kubeconfig"] = str(tmp / "kubeconfig")
+        info["tmp"] = tmp
+        try:
+            wait_for(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
+            yield info
+        finally:
+            launcher.down_local(state)
 
 
 def kl(*args: str, input: str | None = None) -> Result:

@@ -20,6 +20,8 @@ from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
+from .conftest import open_client
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
@@ -37,11 +39,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture
 async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(cluster["server"], cluster["token"])
-    try:
+    async with open_client(cluster) as c:
         yield c
-    finally:
-        await c.close()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from kubelab import launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
+from .conftest import open_client
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 NS = "dnstest"
@@ -55,12 +57,9 @@ def _wait_listening(port: int, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(cluster["server"], cluster["token"])
-    await ensure_namespace(c, NS)
-    try:
+    async with open_client(cluster) as c:
+        await ensure_namespace(c, NS)
         yield c
-    finally:
-        await c.close()
 
 
 def query(port: int, name: str, qtype: str = "A", tcp: bool = False) -> DNSRecord:

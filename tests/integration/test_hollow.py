@@ -21,6 +21,8 @@ from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
 
+from .conftest import kubeconfig_in, open_client
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 HOLLOW_ARGS = ["--heartbeat", "1", "--start-delay", "1", "--ready-delay", "1", "--image-pull-backoff", "4",
@@ -41,35 +43,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     if not launcher.shutil.which("etcd"):
         pytest.skip("etcd is not installed")
     tmp = tmp_path_factory.mktemp("hollow")
-    old = os.environ.get("KUBELAB_CONFIG")
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     state = tmp / "state"
-    info = asyncio.run(launcher.up_local(state_dir=state, components=()))
-    info["state_path"] = state
-    info["hollow"] = []
-    try:
-        spawn_hollow(info, "hn-a")
-        spawn_hollow(info, "hn-b")
-        yield info
-    finally:
-        for proc in info["hollow"]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        launcher.down_local(state)
-        if old is None:
-            os.environ.pop("KUBELAB_CONFIG", None)
-        else:
-            os.environ["KUBELAB_CONFIG"] = old
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(state_dir=state, components=()))
+        info["state_path"] = state
+        info["hollow"] = []
+        try:
+            spawn_hollow(info, "hn-a")
+            spawn_hollow(info, "hn-b")
+            yield info
+        finally:
+            for proc in info["hollow"]:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            launcher.down_local(state)
 
 
 @pytest.fixture
 async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(cluster["server"], cluster["token"])
-    try:
+    async with open_client(cluster) as c:
         yield c
-    finally:
-        await c.close()
 
 
 async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:

@@ -24,6 +24,8 @@ from kubelab import errors, launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
+from .conftest import kubeconfig_in, open_client
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 NS = "proxytest"
@@ -74,31 +76,29 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     if launcher.shutil.which("etcd") is None:
         pytest.skip("etcd is not installed")
     tmp = tmp_path_factory.mktemp("proxy")
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
-    info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=(), write_kubeconfig=False,
-                                         extra_args={"apiserver": ["--service-cluster-ip-range", "127.96.0.0/16"]}))
-    info["state_path"] = tmp / "state"
-    metrics_port = launcher.free_port()
-    proc = spawn(info, "proxy.main", ["--node-name", "test-node", "--bind-address", "127.0.0.1",
-                                      "--service-cluster-ip-range", "127.96.0.0/16", "--no-exit-on-lost-network",
-                                      "--metrics-address", f"127.0.0.1:{metrics_port}", "-vv"], "proxy")
-    info["proxy"] = proc
-    info["metrics"] = metrics_port
-    try:
-        yield info
-    finally:
-        kill(proc, 15)
-        launcher.down_local(tmp / "state", remove_context=False)
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(
+            state_dir=tmp / "state", components=(), write_kubeconfig=False,
+            extra_args={"apiserver": ["--service-cluster-ip-range", "127.96.0.0/16"]}))
+        info["state_path"] = tmp / "state"
+        metrics_port = launcher.free_port()
+        proc = spawn(info, "proxy.main", ["--node-name", "test-node", "--bind-address", "127.0.0.1",
+                                          "--service-cluster-ip-range", "127.96.0.0/16", "--no-exit-on-lost-network",
+                                          "--metrics-address", f"127.0.0.1:{metrics_port}", "-vv"], "proxy")
+        info["proxy"] = proc
+        info["metrics"] = metrics_port
+        try:
+            yield info
+        finally:
+            kill(proc, 15)
+            launcher.down_local(tmp / "state", remove_context=False)
 
 
 @pytest.fixture
 async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(cluster["server"], cluster["token"])
-    await ensure_namespace(c, NS)
-    try:
+    async with open_client(cluster) as c:
+        await ensure_namespace(c, NS)
         yield c
-    finally:
-        await c.close()
 
 
 def proxy_log(cluster: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ from kubelab import errors, launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
+from .conftest import kubeconfig_in, open_client
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 NODES = ("hollow-node-0", "hollow-node-1", "hollow-node-2")
@@ -30,42 +32,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     if not launcher.shutil.which("etcd"):
         pytest.skip("etcd is not installed")
     tmp = tmp_path_factory.mktemp("scheduling")
-    old = os.environ.get("KUBELAB_CONFIG")
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     state = tmp / "state"
     metrics_port, health_port = launcher.free_port(), launcher.free_port()
-    info = asyncio.run(launcher.up_local(
-        hollow_nodes=len(NODES), state_dir=state, components=("scheduler",),
-        extra_args={"scheduler": ["-v", "--lease-duration", LEASE, "--pod-max-backoff", "2",
-                                  "--metrics-address", f"127.0.0.1:{metrics_port}",
-                                  "--health-address", f"127.0.0.1:{health_port}"],
-                    "hollow-nodes": ["--heartbeat", "2", "--cpu", "2", "--memory", "4Gi"]}))
-    info["state_path"] = state
-    info["extra_pids"] = []
-    info["metrics_port"], info["health_port"] = metrics_port, health_port
-    try:
-        yield info
-    finally:
-        for pid in info["extra_pids"]:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        launcher.down_local(state)
-        if old is None:
-            os.environ.pop("KUBELAB_CONFIG", None)
-        else:
-            os.environ["KUBELAB_CONFIG"] = old
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(
+            hollow_nodes=len(NODES), state_dir=state, components=("scheduler",),
+            extra_args={"scheduler": ["-v", "--lease-duration", LEASE, "--pod-max-backoff", "2",
+                                      "--metrics-address", f"127.0.0.1:{metrics_port}",
+                                      "--health-address", f"127.0.0.1:{health_port}"],
+                        "hollow-nodes": ["--heartbeat", "2", "--cpu", "2", "--memory", "4Gi"]}))
+        info["state_path"] = state
+        info["extra_pids"] = []
+        info["metrics_port"], info["health_port"] = metrics_port, health_port
+        try:
+            yield info
+        finally:
+            for pid in info["extra_pids"]:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            launcher.down_local(state)
 
 
 @pytest.fixture
 async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    c = Client(cluster["server"], cluster["token"])
-    await until(lambda: ready_nodes(c), lambda n: len(n) == len(NODES), 30, "nodes to register")
-    try:
+    async with open_client(cluster) as c:
+        await until(lambda: ready_nodes(c), lambda n: len(n) == len(NODES), 30, "nodes to register")
         yield c
-    finally:
-        await c.close()
 
 
 async def ready_nodes(c: Client) -> list[str]:

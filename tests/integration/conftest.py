@@ -64,6 +64,22 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             launcher.down_local(tmp / "state")
 
 
+def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
+    """A module-scoped `cluster` fixture: etcd, apiserver, scheduler and controller manager (with short lab
+    timings, controller_manager.testing) and `hollow_nodes` simulated nodes."""
+    from controller_manager.testing import start_cluster, stop_cluster
+
+    @pytest.fixture(scope="module")
+    def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+        _need_etcd()
+        info = start_cluster(tmp_path_factory.mktemp(label), hollow_nodes=hollow_nodes)
+        try:
+            yield info
+        finally:
+            stop_cluster(info)
+    return cluster
+
+
 @pytest.fixture
 async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
     async with open_client(local_cluster) as c:

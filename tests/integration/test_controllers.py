@@ -8,33 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from controller_manager.testing import (namespace_for_test, deployment_manifest, ensure_namespace, is_ready, kill, live_pods, spawn,
-                                        start_cluster, stop_cluster, wait_for, wait_gone, component_log)
+from controller_manager.testing import (component_log, deployment_manifest, ensure_namespace, is_ready, kill, live_pods,
+                                        namespace_for_test, spawn, wait_for, wait_gone)
 from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import open_client
+from .conftest import control_plane_fixture, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed")
-    tmp = tmp_path_factory.mktemp("controllers")
-    info = start_cluster(tmp, hollow_nodes=3)
-    try:
-        yield info
-    finally:
-        stop_cluster(info)
+cluster = control_plane_fixture("controllers")
 
 
 @pytest.fixture

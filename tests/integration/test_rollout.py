@@ -9,33 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
 from controller_manager.deployment import util
-from controller_manager.testing import (namespace_for_test, deployment_manifest, is_ready, live_pods, start_cluster,
-                                        stop_cluster, wait_for)
+from controller_manager.testing import deployment_manifest, is_ready, live_pods, namespace_for_test, wait_for
 from kubelab import kinds
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import open_client
+from .conftest import control_plane_fixture, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed")
-    info = start_cluster(tmp_path_factory.mktemp("rollout"), hollow_nodes=3)
-    try:
-        yield info
-    finally:
-        stop_cluster(info)
+cluster = control_plane_fixture("rollout")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ restarted kubelet adopts running containers instead of recreating them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -252,7 +253,7 @@ class PodWorker:
         sandbox = next((c for c in containers if c.is_sandbox), None)
         apps = [c for c in containers if not c.is_sandbox]
         if sandbox is not None and pod.spec.host_network:
-            self._on_node_network(sandbox)
+            sandbox = self._on_node_network(sandbox)
         if sandbox is None or not sandbox.running:
             if sandbox is not None and self._all_done(pod, apps):
                 # restartPolicy says nothing restarts: no new sandbox for a finished pod.
@@ -269,7 +270,7 @@ class PodWorker:
             else:
                 containers = [sandbox]
         if pod.spec.host_network:
-            self._on_node_network(sandbox)
+            sandbox = self._on_node_network(sandbox)
         self.sandbox = sandbox
         await self._prepare_sandbox(pod, sandbox)
         by_name: dict[str, list[ContainerInfo]] = {}
@@ -393,14 +394,15 @@ class PodWorker:
         if await self._route_services(sandbox) and await self._write_resolv_conf(pod, sandbox):
             self.m.prepared.add(sandbox.id)
 
-    def _on_node_network(self, sandbox: ContainerInfo) -> None:
-        """A hostNetwork sandbox: its IP is the node's. One left in the namespace of a node container
-        that has since restarted has no network any more: it counts as gone, and a new one is made."""
-        sandbox.ip = self.cfg.node_ip
+    def _on_node_network(self, sandbox: ContainerInfo) -> ContainerInfo:
+        """A hostNetwork sandbox, as this pod sees it: its IP is the node's. One left in the namespace of a
+        node container that has since restarted has no network any more: it counts as gone, and a new one
+        is made. (A copy: the runtime may cache the one it gave us.)"""
         mode = (sandbox.raw.get("HostConfig") or {}).get("NetworkMode", "")
-        if sandbox.running and mode and mode != self.cfg.host_network_mode:
+        stale = sandbox.running and bool(mode) and mode != self.cfg.host_network_mode
+        if stale:
             log.info("sandbox of %s is on the network of a previous node (%s)", self.name(), mode)
-            sandbox.status = "exited"
+        return dataclasses.replace(sandbox, ip=self.cfg.node_ip, status="exited" if stale else sandbox.status)
 
     async def _write_resolv_conf(self, pod: Any, sandbox: ContainerInfo) -> bool:
         """ClusterFirst pods get the cluster DNS as their nameserver, as the kubelet writes it.

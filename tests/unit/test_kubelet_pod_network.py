@@ -42,3 +42,22 @@ def test_host_network_pods_join_the_node_container_or_the_host(tmp_path) -> None
     assert own_container_id(str(outside)) == ""
     assert own_container_id(str(tmp_path / "missing")) == ""
     assert host_network_mode("kubelab-node1") == "container:kubelab-node1"
+
+
+async def test_a_host_network_sandbox_has_the_nodes_ip_and_is_replaced_after_a_node_restart() -> None:
+    from types import SimpleNamespace
+
+    from kubelet.docker_runtime import ContainerInfo
+    from kubelet.pods import PodConfig, PodWorker
+    cfg = PodConfig(node_name="node1", node_ip="172.28.0.5", host_network_mode="container:" + "a" * 64)
+    worker = PodWorker(SimpleNamespace(config=cfg), "uid-1", None)   # type: ignore[arg-type]
+
+    def sandbox(mode: str) -> ContainerInfo:
+        return ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
+                             image_id="", created=0.0, raw={"HostConfig": {"NetworkMode": mode}})
+    same = sandbox(cfg.host_network_mode)
+    seen = worker._on_node_network(same)
+    assert seen.ip == "172.28.0.5" and seen.running
+    assert same.ip == ""                                   # the runtime's object is left as it was
+    old_node = worker._on_node_network(sandbox("container:" + "b" * 64))
+    assert not old_node.running and old_node.ip == "172.28.0.5"

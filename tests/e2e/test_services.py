@@ -246,3 +246,12 @@ def test_the_kubernetes_service_leads_to_the_apiserver(services: dict[str, Any])
     p = kubectl("exec", "bastion", "--", "bash", "-c", "exec 3<>/dev/tcp/10.96.0.1/443 && echo open",
                 check=False, timeout=30)
     assert p.stdout.strip() == "open", p.stdout + p.stderr
+
+
+def test_seed_001_curl_installed_in_an_nginx_pod_reaches_localhost(services: dict[str, Any]) -> None:
+    """root@my-first-pod:/# apt update && apt install -y curl; curl -i localhost:80 -> HTTP/1.1 200 OK."""
+    pod = services["web"][0]
+    p = kubectl("exec", pod, "--", "/bin/bash", "-c", "apt update && apt install -y curl && curl -i localhost:80",
+                timeout=300, check=False)
+    assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    assert "HTTP/1.1 200 OK" in p.stdout and "Server: nginx/" in p.stdout and PAGE in p.stdout

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
 import click
+
+from kubelab.serving import setup_logging
 
 from .server import Config, Server
 
@@ -39,8 +40,7 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
     lo, _, hi = service_node_port_range.partition("-")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
                     token=_read_token(token, token_file),

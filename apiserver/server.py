@@ -11,6 +11,7 @@ import functools
 import logging
 import platform
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -59,7 +60,6 @@ def advertise_address(listen: str, given: str = "") -> str:
     host = listen.rsplit(":", 1)[0].strip("[]")
     if host not in ("", "0.0.0.0", "::"):
         return host
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect(("10.255.255.255", 1))     # no packet is sent: this only asks for a route
@@ -326,10 +326,7 @@ class Server:
         prefixes = {k.kind: kind_prefix(k) for k in kinds.KINDS}
         decoders = {k.kind: Store.decoder(k) for k in kinds.KINDS}
         self.cache = WatchCache(self.storage, prefixes, decoders, config.bookmark_interval)
-        ns_cache = self.cache.caches["Namespace"]
         self.store.object_cache = self.cache.current
-        self.store.namespace_cache = lambda name: ns_cache.objects.get(kind_prefix(kinds.BY_KIND["Namespace"])
-                                                                       + name.encode())
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.metrics = ApiMetrics()
         self.metrics.watch_caches(lambda: self.cache.caches)
@@ -373,33 +370,25 @@ class Server:
             await self.store.create(svc)
         except (errors.AlreadyExists, errors.Invalid):
             pass
-        await self._reconcile_kubernetes_endpoints(port.target_port.number_value)
+        await self._reconcile_kubernetes_endpoints(int(port.target_port.number_value))
 
-    async def _reconcile_kubernetes_endpoints(self, port: float) -> None:
+    async def _reconcile_kubernetes_endpoints(self, port: int) -> None:
         """The `kubernetes` Service has no selector: like kube-apiserver, the apiserver writes its Endpoints,
         its own advertised address and port, so the Service (10.96.0.1:443) leads somewhere."""
         ep = pb.Endpoints(api_version="v1", kind="Endpoints")
         ep.metadata.name, ep.metadata.namespace = "kubernetes", "default"
         subset = ep.subsets.add()
         subset.addresses.add(ip=advertise_address(self.config.listen, self.config.advertise_address))
-        subset.ports.add(name="https", port=int(port), protocol="TCP")
-        for _attempt in range(5):
+        subset.ports.add(name="https", port=port, protocol="TCP")
+        attempt = pb.Endpoints()
+        attempt.CopyFrom(ep)                 # create fills in uid and timestamps, which an update may not carry
+        try:
+            await self.store.create(attempt)
+        except errors.AlreadyExists:
             try:
-                current = await self.store.get("Endpoints", "default", "kubernetes")
-            except errors.NotFound:
-                try:
-                    await self.store.create(ep)
-                    return
-                except errors.AlreadyExists:
-                    continue
-            if list(current.subsets) == list(ep.subsets):
-                return
-            ep.metadata.resource_version = current.metadata.resource_version
-            try:
-                await self.store.update(ep)
-                return
+                await self.store.update(ep)  # unconditional (no resourceVersion); writes nothing if unchanged
             except errors.Conflict:
-                continue
+                pass                         # another apiserver worker wrote it meanwhile: the same endpoints
 
     async def start(self) -> int:
         await self.storage.start()

@@ -97,7 +97,6 @@ class Store:
         self.allocators = Allocators(service_cidr, node_port_range)
         self.event_ttl = event_ttl
         self._event_lease: tuple[int, float] | None = None
-        self.namespace_cache: Callable[[str], Any | None] = lambda name: None
         # The watch cache's current object for (kind, key), wired by the server; None when not cached.
         self.object_cache: Callable[[str, bytes], Any | None] = lambda kind, key: None
 
@@ -189,7 +188,7 @@ class Store:
     async def _check_namespace(self, info: kinds.KindInfo, namespace: str) -> None:
         if not info.namespaced:
             return
-        ns = self.namespace_cache(namespace)
+        ns = self.object_cache("Namespace", object_key(kinds.BY_KIND["Namespace"], "", namespace))
         if ns is None:
             kv = await self.storage.get(object_key(kinds.BY_KIND["Namespace"], "", namespace))
             if kv is None:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import sys
 
 import click
 
 from kubelab import config as kubeconfig
+from kubelab.serving import setup_logging
 
 from .config import Config
 from .controllers import REGISTRY, UnknownController, enabled
@@ -58,8 +57,7 @@ def main(server: str, token: str, controllers: str, workers: int, leader_elect: 
          node_monitor_period: float, pod_eviction_timeout: float, health_address: str, metrics_address: str,
          identity: str, verbose: int) -> None:
     """The kubelab controller manager: ReplicaSets, Deployments, Endpoints, nodes, garbage, namespaces, PDBs."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging(verbose)
     try:
         enabled([controllers])
     except UnknownController as e:

@@ -33,12 +33,17 @@ def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def setup_logging(verbose: int) -> None:
+    """Every component's logging: `-v` info, `-vv` debug, warnings otherwise; on stderr."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def setup_component(verbose: int, context_name: str | None = None, server: str = "",
                     token: str = "") -> kubeconfig.Connection:
     """What every component's main does first: logging by `-v` count, then where the apiserver is."""
     import click
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
     try:
         return kubeconfig.connection(context_name=context_name, server=server or None, token=token or None)
     except kubeconfig.ConfigError as e:

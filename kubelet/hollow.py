@@ -47,10 +47,10 @@ import click
 
 import kubelab
 from kubelab import errors, kinds
-from kubelab import config as kubeconfig
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
+from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
@@ -595,15 +595,10 @@ def main(server: str, token: str, n: int, name_prefix: str, first_index: int, no
          never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
          image_pull_backoff: float, events: bool, workers: int, verbose: int) -> None:
     """Hollow nodes: a SIMULATED kubelet running many fake nodes (for tests and scale)."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    conn = setup_component(verbose, None, server, token)
     names = list(_csv(node_names))
     if nodes_file:
         names += [line.strip() for line in Path(nodes_file).read_text().splitlines() if line.strip()]
-    try:
-        conn = kubeconfig.connection(server=server or None, token=token or None)
-    except kubeconfig.ConfigError as e:
-        raise click.ClickException(str(e)) from None
     config = HollowConfig(node_names=names, name_prefix=name_prefix, first_index=first_index, cpu=cpu,
                           memory=memory, max_pods=max_pods, labels=_labels(node_labels),
                           taints=_taints(register_with_taints), heartbeat=heartbeat, start_delay=start_delay,

@@ -29,10 +29,10 @@ from typing import Any
 
 import click
 
-from kubelab import config as kubeconfig
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.quantity import cpu_millis, format_bytes, to_bytes
+from kubelab.serving import setup_component
 
 from .node import NodeAgent, NodeConfig
 
@@ -291,13 +291,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
          cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
          node_container: str, verbose: int) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    token = _read(token, token_file, "KUBELAB_TOKEN")
-    try:
-        conn = kubeconfig.connection(server=server or None, token=token or None)
-    except kubeconfig.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    conn = setup_component(verbose, None, server, _read(token, token_file, "KUBELAB_TOKEN"))
     cfg = Config(server=conn.server, token=conn.token,
                  kubelet_token=_read("", kubelet_token_file, "KUBELAB_KUBELET_TOKEN"),
                  node_name=node_name or socket.gethostname(), runtime=runtime, listen=listen, node_ip=node_ip,

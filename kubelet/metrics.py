@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from kubelab.serving import render_collectors
 
 
 def container_state(cs: Any) -> str:
@@ -62,8 +63,7 @@ class _KubeletCollector(Collector):
 
 class KubeletMetrics:
     def __init__(self, node: str, pods: Callable[[], list[Any]], runtime: Any) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_KubeletCollector(node, pods, runtime))
+        self.collector = _KubeletCollector(node, pods, runtime)
 
     def render(self) -> str:
-        return generate_latest(self.registry).decode()
+        return render_collectors(self.collector)

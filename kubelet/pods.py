@@ -269,8 +269,6 @@ class PodWorker:
                 apps = [c for c in containers if not c.is_sandbox]
             else:
                 containers = [sandbox]
-        if pod.spec.host_network:
-            sandbox = self._on_node_network(sandbox)
         self.sandbox = sandbox
         await self._prepare_sandbox(pod, sandbox)
         by_name: dict[str, list[ContainerInfo]] = {}
@@ -373,6 +371,8 @@ class PodWorker:
                                        self._labels(pod, SANDBOX, "sandbox", attempt), hc, **kwargs)
             await self.rt.start(cid)
             sandbox = await self.rt.inspect(cid)
+            if pod.spec.host_network:
+                sandbox = self._on_node_network(sandbox)
         except RuntimeError_ as e:
             log.warning("creating the sandbox of %s failed: %s", self.name(), e.message)
             self.record("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
@@ -415,33 +415,31 @@ class PodWorker:
         content = resolv_conf(pod, self.cfg.cluster_dns, self.cfg.cluster_domain)
         if content is None:
             return True
-        try:
-            code, out = await self.rt.exec_run(
-                sandbox.id, ["sh", "-c", 'printf "%s" "$1" > /etc/resolv.conf', "sh", content], 5)
-        except RuntimeError_ as e:
-            code, out = -1, e.message
-        if code:
-            log.warning("writing resolv.conf in %s: %s", self.name(), (out or "").strip())
-            self.record("Warning", "DNSConfigForming", f"cannot write /etc/resolv.conf: {(out or '').strip()}")
-            return False
-        return True
+        return await self._sandbox_exec(sandbox, ["sh", "-c", 'printf "%s" "$1" > /etc/resolv.conf', "sh", content],
+                                        "DNSConfigForming", "cannot write /etc/resolv.conf: {}")
 
     async def _route_services(self, sandbox: ContainerInfo) -> bool:
         """Route the service range from the pod's network namespace to this node (design §4, way a)."""
         if not self.cfg.service_cidr_route or not self.cfg.node_ip:
             return True
+        cidr = self.cfg.service_cidr_route
+        return await self._sandbox_exec(sandbox, ["ip", "route", "replace", cidr, "via", self.cfg.node_ip],
+                                        "FailedServiceRoute",
+                                        f"cannot route {cidr} to the node: {{}} (ClusterIPs will not answer in this pod)")
+
+    async def _sandbox_exec(self, sandbox: ContainerInfo, command: list[str], reason: str, message: str) -> bool:
+        """Run a set-up command in the sandbox; a failure is logged and becomes a Warning event
+        (`message` with the command's output in place of `{}`)."""
         try:
-            code, out = await self.rt.exec_run(sandbox.id, ["ip", "route", "replace", self.cfg.service_cidr_route,
-                                                            "via", self.cfg.node_ip], 5)
+            code, out = await self.rt.exec_run(sandbox.id, command, 5)
         except RuntimeError_ as e:
             code, out = -1, e.message
-        if code:
-            log.warning("routing %s via %s in %s: %s", self.cfg.service_cidr_route, self.cfg.node_ip,
-                        self.name(), (out or "").strip())
-            self.record("Warning", "FailedServiceRoute", f"cannot route {self.cfg.service_cidr_route} to the node: "
-                        f"{(out or '').strip()} (ClusterIPs will not answer in this pod)")
-            return False
-        return True
+        if not code:
+            return True
+        said = message.format((out or "").strip())
+        log.warning("%s in %s: %s", command[0], self.name(), said)
+        self.record("Warning", reason, said)
+        return False
 
     async def _have_pause_image(self, pod: Any) -> bool:
         if await self.m.image_present(self.cfg.pause_image):

@@ -78,7 +78,7 @@ class Proxy:
         self.balancers: dict[str, Balancer] = {}
         self.external: dict[str, Balancer] = {}
         self.stats: dict[str, Stats] = {}
-        self.listeners: dict[ListenerKey, TcpListener] = {}
+        self.listeners: dict[ListenerKey, TcpListener | UdpListener] = {}
         self.failed: dict[ListenerKey, str] = {}          # listener → last error (reported once)
         self.addresses: set[str] = set()                  # ClusterIPs this proxy put on lo
         self.specs: dict[str, ServicePortSpec] = {}

@@ -85,18 +85,23 @@ def _read_until(proc: subprocess.Popen[bytes], pattern: bytes, timeout: float) -
     raise AssertionError(f"{pattern!r} not seen within {timeout}s; got {buf[-500:]!r}")
 
 
-def test_logs_follow_streams_new_lines(pods: dict[str, str]) -> None:
-    name = pods["counter"]
-    proc = subprocess.Popen(kubectl_argv("logs", "-f", name, "-c", "count", "--tail", "1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+@contextlib.contextmanager
+def running(*args: str, namespace: str | None = NAMESPACE) -> Iterator[subprocess.Popen[bytes]]:
+    """`kubelab ARGS` in the background (logs -f, port-forward, proxy), stopped after the block."""
+    proc = subprocess.Popen(kubectl_argv(*args, namespace=namespace), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_logs_follow_streams_new_lines(pods: dict[str, str]) -> None:
+    with running("logs", "-f", pods["counter"], "-c", "count", "--tail", "1") as proc:
         first = _read_until(proc, rb"line \d+\n", 15)
         n0 = int(re.findall(rb"line (\d+)", first)[-1])
         later = _read_until(proc, rb"line %d\n" % (n0 + 5), 15)     # five new lines arrive while we follow
         assert later
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_logs_flags(pods: dict[str, str]) -> None:
@@ -168,30 +173,20 @@ def test_exec_it_sh_under_a_pty(pods: dict[str, str]) -> None:
 def test_port_forward_then_a_request(pods: dict[str, str]) -> None:
     name = pods["hello"]
     port = free_port()
-    proc = subprocess.Popen(kubectl_argv("port-forward", f"pod/{name}", f"{port}:8080"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
+    with running("port-forward", f"pod/{name}", f"{port}:8080") as proc:
         _read_until(proc, rb"Forwarding from 127.0.0.1:%d -> 8080" % port, 20)
         for _ in range(2):     # two connections through one forward
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
             assert body.strip() == f"Hello kubelab! | Running on: {name} | v=1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager
 def kubelab_proxy() -> Iterator[int]:
     """`kubelab proxy --port P` running in the background (seeds 002, 004); yields P."""
     port = free_port()
-    proc = subprocess.Popen(kubectl_argv("proxy", "--port", str(port), namespace=None), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
+    with running("proxy", "--port", str(port), namespace=None) as proc:
         _read_until(proc, rb"Starting to serve on 127.0.0.1:%d" % port, 20)
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> None:

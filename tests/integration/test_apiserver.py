@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,6 @@ import pytest
 from kubelab import errors, launcher, manifests
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
-
-from .conftest import etcd_revision
 
 SEEDS = sorted((Path(__file__).parent.parent / "fixtures" / "seeds").glob("*.yaml"))
 

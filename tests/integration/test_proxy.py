@@ -9,7 +9,6 @@ Endpoints by hand, as the endpoints controller would.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import socketserver
 import threading

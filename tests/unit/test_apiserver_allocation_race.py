@@ -48,7 +48,8 @@ def service(node_port: int = 0) -> Any:
 async def test_lost_picks_are_picked_again() -> None:
     storage = RacingStorage()
     store = Store(storage)                                            # type: ignore[arg-type]
-    store.namespace_cache = lambda name: new_object("Namespace", name)
+    store.object_cache = lambda kind, key: (new_object("Namespace", key.rsplit(b"/", 1)[-1].decode())
+                                            if kind == "Namespace" else None)
     created = await store.create(service())
     assert created.spec.ports[0].node_port and created.spec.cluster_ip
     assert len(storage.tried) == 2 and len(storage.created) == 1     # both first picks lost, then fresh ones
@@ -58,7 +59,8 @@ async def test_lost_picks_are_picked_again() -> None:
 async def test_a_port_the_user_chose_is_reported_taken() -> None:
     storage = RacingStorage()
     store = Store(storage)                                            # type: ignore[arg-type]
-    store.namespace_cache = lambda name: new_object("Namespace", name)
+    store.object_cache = lambda kind, key: (new_object("Namespace", key.rsplit(b"/", 1)[-1].decode())
+                                            if kind == "Namespace" else None)
     svc = service(node_port=31000)
     svc.spec.cluster_ip = "10.96.0.50"
     with pytest.raises(errors.Invalid, match="spec.clusterIP: Invalid value: \"10.96.0.50\": provided IP is "

@@ -281,11 +281,25 @@ class ApiService:
             raise errors.Unavailable(f"error trying to reach pod {req.name}: {e.details()}") from None
 
 
+def new_grpc_server(token: str) -> grpc.aio.Server:
+    """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
+
+    bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
+    """
+    interceptors = [BearerTokenAuth(token)] if token else []
+    return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
+        ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
+
+
+def unary_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request.FromString,
+                                               response_serializer=lambda m: m.SerializeToString())
+
+
 def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
     """Method handlers built by hand so Watch can send pre-serialised bytes."""
-    def uu(fn: Any, req: Any) -> Any:
-        return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=req.FromString,
-                                                   response_serializer=lambda m: m.SerializeToString())
+    uu = unary_handler
     identity: Callable[[bytes], bytes] = lambda b: b
     table = {
         "Create": uu(svc.Create, api.CreateRequest),
@@ -398,10 +412,7 @@ class Server:
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
-        interceptors = [BearerTokenAuth(self.config.token)] if self.config.token else []
-        self.grpc = grpc.aio.server(interceptors=interceptors, options=channel_options() + [
-            ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
+        self.grpc = new_grpc_server(self.config.token)
         self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)

@@ -2,8 +2,10 @@
 
 Runs against the local launcher (real etcd, real apiserver process). Every
 figure is measured in this one run, and the API figures are printed as a
-ratio of the raw etcd figures measured beside them. Prints figures; asserts
-nothing.
+ratio of the raw etcd figures measured beside them. Beside both runs a
+no-op API server (bench/noop_apiserver.py: the same client, transport and
+wire types, no work): the ceiling for any API server on Python's gRPC.
+Prints figures; asserts nothing.
 
     python -m bench.bench_api [--objects 3000] [--watchers 100]
 """
@@ -21,7 +23,7 @@ from aetcd import rpc
 from kubelab import launcher
 from kubelab.client import Client, new_object
 
-from .common import CpuMeter, RawEtcd, pct, run_concurrent
+from .common import CpuMeter, RawEtcd, noop_apiserver, pct, run_concurrent
 
 
 def pod(name: str, namespace: str) -> Any:
@@ -61,22 +63,37 @@ async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
     procs = {"apiserver": info["pids"]["apiserver"], "etcd": info["pids"]["etcd"]}
     for ns in ("bench-20", "bench-200", "bench-rate"):
         await clients[0].create(new_object("Namespace", ns))
-    for conc in (20, 200):
-        meter = CpuMeter(procs)
-        took, api_lat = await run_concurrent(
-            n, conc, lambda i, conc=conc: clients[i % len(clients)].create(pod(f"p{i}", f"bench-{conc}")))
-        api_rate, api_cpu = n / took, meter.per_op_report(n)
-        meter = CpuMeter(procs)
-        took, raw_lat = await run_concurrent(
-            n, conc, lambda i, conc=conc: etcd.create(f"/bench/{conc}/p{i}".encode(), sample))
-        raw_rate, raw_cpu = n / took, meter.per_op_report(n)
-        lines.append(f"creates, {conc:>3} concurrent clients: API {api_rate:7.0f}/s p50 {pct(api_lat, 50):6.1f} ms "
-                     f"p99 {pct(api_lat, 99):6.1f} ms | raw etcd txn {raw_rate:7.0f}/s p50 {pct(raw_lat, 50):5.1f} ms "
-                     f"p99 {pct(raw_lat, 99):5.1f} ms | API/etcd throughput {api_rate / raw_rate:5.1%}")
-        # Where the time goes: every process shares this machine's cores, so each one's CPU per
-        # operation bounds the throughput (cores / total CPU per op).
-        lines.append(f"    API      {api_cpu}")
-        lines.append(f"    raw etcd {raw_cpu}")
+    with noop_apiserver(info["token"]) as (noop_address, noop_pid):
+        noop_clients = [Client(noop_address, info["token"]) for _ in range(len(clients))]
+        for conc in (20, 200):
+            meter = CpuMeter(procs)
+            took, api_lat = await run_concurrent(
+                n, conc, lambda i, conc=conc: clients[i % len(clients)].create(pod(f"p{i}", f"bench-{conc}")))
+            api_rate, api_cpu = n / took, meter.per_op_report(n)
+            meter = CpuMeter(procs)
+            took, raw_lat = await run_concurrent(
+                n, conc, lambda i, conc=conc: etcd.create(f"/bench/{conc}/p{i}".encode(), sample))
+            raw_rate, raw_cpu = n / took, meter.per_op_report(n)
+            meter = CpuMeter({"no-op server": noop_pid})
+            took, _ = await run_concurrent(
+                n, conc, lambda i, conc=conc: noop_clients[i % len(noop_clients)].create(pod(f"p{i}", "noop")))
+            noop_rate, noop_cpu = n / took, meter.per_op_report(n)
+            lines.append(f"creates, {conc:>3} concurrent clients: API {api_rate:7.0f}/s p50 {pct(api_lat, 50):6.1f} ms "
+                         f"p99 {pct(api_lat, 99):6.1f} ms | raw etcd txn {raw_rate:7.0f}/s p50 "
+                         f"{pct(raw_lat, 50):5.1f} ms p99 {pct(raw_lat, 99):5.1f} ms | API/etcd throughput "
+                         f"{api_rate / raw_rate:5.1%} (target >= 50%)")
+            # The same client and gRPC transport against a server that does no work: no Python API
+            # server can create faster than this, whatever its own code does.
+            lines.append(f"    ceiling: a no-op API server (same client and transport, no work, no etcd) "
+                         f"{noop_rate:7.0f}/s = {noop_rate / raw_rate:5.1%} of raw etcd; the API reaches "
+                         f"{api_rate / noop_rate:5.1%} of it")
+            # Where the time goes: every process shares this machine's cores, so each one's CPU per
+            # operation bounds the throughput (cores / total CPU per op).
+            lines.append(f"    API      {api_cpu}")
+            lines.append(f"    raw etcd {raw_cpu}")
+            lines.append(f"    no-op    {noop_cpu}")
+        for cl in noop_clients:
+            await cl.close()
     rate_n = 2000
     got, lat = await run_at_rate(rate_n, 200.0, lambda i: clients[i % len(clients)].create(pod(f"r{i}", "bench-rate")))
     lines.append(f"creates at a fixed 200/s ({rate_n} objects): achieved {got:.0f}/s, p50 {pct(lat, 50):.1f} ms, "

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import grpc
 from aetcd import rpc
@@ -119,3 +123,27 @@ class CpuMeter:
         total = sum(used.values())
         return f"CPU per op {total / ops * 1e6:.0f} us = " + " + ".join(
             f"{name} {sec / ops * 1e6:.0f}" for name, sec in sorted(used.items(), key=lambda kv: -kv[1]))
+
+
+@contextlib.contextmanager
+def noop_apiserver(token: str) -> Iterator[tuple[str, int]]:
+    """bench/noop_apiserver.py in its own process: yields (address, pid) once it accepts connections."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "bench.noop_apiserver", str(port), token], cwd=root)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the no-op API server did not start") from None
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}", proc.pid
+    finally:
+        proc.kill()
+        proc.wait()

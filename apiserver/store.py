@@ -8,7 +8,6 @@ binding, eviction against PodDisruptionBudgets, and Service allocations.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import logging
 import random
@@ -19,7 +18,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf import json_format
 
-from kubelab import errors, kinds, manifests, patch as patching, selectors
+from kubelab import errors, kinds, manifests, patch as patching, selectors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
@@ -45,12 +44,8 @@ def now() -> str:
     global _clock
     t = int(time.time())
     if t != _clock[0]:
-        _clock = (t, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+        _clock = (t, timeutil.fmt(t))
     return _clock[1]
-
-
-def parse_time(ts: str) -> dt.datetime:
-    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
 
 
 def kind_prefix(info: kinds.KindInfo) -> bytes:
@@ -506,8 +501,7 @@ class Store:
             if grace > 0:
                 if md.deletion_timestamp and md.deletion_grace_period_seconds <= grace:
                     return obj    # already terminating, at least as fast
-                deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=grace)
-                md.deletion_timestamp = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+                md.deletion_timestamp = timeutil.fmt(time.time() + grace)
                 md.deletion_grace_period_seconds = grace
                 del md.finalizers[:]
                 md.finalizers.extend(finalizers)

@@ -19,12 +19,12 @@ from typing import Any, ClassVar
 from kubelab import kinds
 from kubelab.client import Client
 from kubelab.events import EventRecorder
+from kubelab.timeutil import Clock
 from kubelab.workqueue import Requeue, WorkQueue, run_workers
 
 from .config import Config
 from .informers import SharedInformers
 from .metrics import Metrics
-from .timeutil import Clock
 
 __all__ = ["Context", "Controller", "Requeue"]
 

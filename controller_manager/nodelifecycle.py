@@ -44,10 +44,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil, timeutil
+from . import conditions, podutil
 from .base import Controller
 from .informers import NODE
 

@@ -19,11 +19,10 @@ import logging
 import signal
 import socket
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import Client
 from kubelab.leaderelection import LeaderElector, default_identity
 
-from . import timeutil
 from .base import Context, Controller
 from .config import Config
 from .controllers import REGISTRY, enabled

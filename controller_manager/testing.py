@@ -25,10 +25,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from kubelab import errors, kinds, manifests, patch as patching
+from kubelab import errors, kinds, manifests, patch as patching, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import timeutil
 from .base import Context, Controller
 from .config import Config
 from .informers import SharedInformers

@@ -3,21 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from kubelab import timeutil
+
 
 def parse_time(ts: str) -> datetime | None:
-    """An RFC 3339 timestamp (`2024-01-02T03:04:05Z`, with or without fraction); None if unset."""
-    if not ts:
-        return None
-    s = ts.strip()
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt
+    """An RFC 3339 timestamp (`2024-01-02T03:04:05Z`, with or without fraction); None if unset or unreadable."""
+    t = timeutil.parse(ts.strip())
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc)
 
 
 def now() -> datetime:
@@ -73,7 +65,7 @@ def rfc1123(ts: str) -> str:
 
 
 def rfc3339(dt: datetime | None = None) -> str:
-    return (dt or now()).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.fmt((dt or now()).timestamp())
 
 
 def parse_duration(text: str) -> float:

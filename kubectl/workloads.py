@@ -56,11 +56,11 @@ def scale(args: tuple[str, ...], replicas: int, current_replicas: int, selector:
     """
     if replicas < 0:
         raise CLIError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
-    for t in resources.parse(args).targets:
-        if t.info.kind not in SCALABLE:
-            raise CLIError(f"cannot scale {t.info.plural}: only deployments and replicasets can be scaled")
     namespace = settings().current_namespace()
     named, listed = resources.select((), args, selector, all_, namespace, False)
+    for info in [info for info, _name, _ns in named] + listed:
+        if info.kind not in SCALABLE:
+            raise CLIError(f"cannot scale {info.plural}: only deployments and replicasets can be scaled")
 
     async def body(client: Any) -> bool:
         from kubelab import errors

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import hashlib
 import logging
 from typing import Any
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WRITERS = 64
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def event_name(obj: Any, component: str, reason: str, message: str) -> str:
@@ -83,7 +78,7 @@ class EventRecorder:
 
     def _new_event(self, obj: Any, type_: str, reason: str, message: str, field_path: str, host: str) -> Any:
         info, md = kinds.info_of(obj), obj.metadata
-        now = _now()
+        now = timeutil.now_str()
         ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
                       first_timestamp=now, last_timestamp=now, count=1,
                       reporting_component=self.component, reporting_instance=host)

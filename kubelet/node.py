@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import kubelab
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import Client
 from kubelab.quantity import cpu_millis, format_bytes, format_cpu_millis, to_bytes
 from kubelab.v1 import objects_pb2 as pb
@@ -56,7 +56,7 @@ def utc_now() -> dt.datetime:
 
 
 def rfc3339(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.fmt(t.timestamp())
 
 
 @dataclass

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import hashlib
 import logging
 import random
@@ -34,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
@@ -51,10 +50,6 @@ log = logging.getLogger(__name__)
 
 TERMINAL = ("Succeeded", "Failed")
 FORCE_GRACE = 2                # seconds given to containers of a pod force-deleted from the API
-
-
-def now_str() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -249,7 +244,7 @@ class PodWorker:
             await self._stop_running(pod, containers, pod.spec.termination_grace_period_seconds, "")
             return
         if not self.start_time:
-            self.start_time = now_str()
+            self.start_time = timeutil.now_str()
         sandbox = next((c for c in containers if c.is_sandbox), None)
         apps = [c for c in containers if not c.is_sandbox]
         if sandbox is not None and pod.spec.host_network:
@@ -434,7 +429,7 @@ class PodWorker:
             code, out = await self.rt.exec_run(sandbox.id, command, 5)
         except RuntimeError_ as e:
             code, out = -1, e.message
-        if not code:
+        if code == 0:       # None is a timeout: the command may not have run
             return True
         said = message.format((out or "").strip())
         log.warning("%s in %s: %s", command[0], self.name(), said)
@@ -929,7 +924,7 @@ class PodWorker:
                     for s in status.container_statuses) else "Failed"
                 for cond in status.conditions:
                     if cond.type in ("Ready", "ContainersReady") and cond.status == "True":
-                        cond.status, cond.last_transition_time = "False", now_str()
+                        cond.status, cond.last_transition_time = "False", timeutil.now_str()
                 await self._write_status(self.pod, status)
         pod = self.pod
         if pod is None:
@@ -987,7 +982,7 @@ def _conditions(pod: Any, st: Any, sandbox_up: bool, initialized: bool, start_ti
                "" if initialized else f"containers with incomplete status: [{' '.join(incomplete)}]"),
               ("Ready", running_ready, why, msg),
               ("ContainersReady", running_ready, why, msg)]
-    now = now_str()
+    now = timeutil.now_str()
     out = []
     for type_, ok, reason, message in wanted:
         prev = old.get(type_)

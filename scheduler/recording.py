@@ -5,18 +5,13 @@ server.py) so a burst of Scheduled events cannot crowd out the binds.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import Client
 
 log = logging.getLogger(__name__)
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def with_condition(pod: Any, type_: str, status: str, reason: str, message: str) -> Any | None:
@@ -29,12 +24,12 @@ def with_condition(pod: Any, type_: str, status: str, reason: str, message: str)
     for c in out.status.conditions:
         if c.type == type_:
             if c.status != status:
-                c.last_transition_time = now()
+                c.last_transition_time = timeutil.now_str()
             c.status, c.reason, c.message = status, reason, message
             c.last_probe_time = ""
             return out
     out.status.conditions.add(type=type_, status=status, reason=reason, message=message,
-                              last_transition_time=now())
+                              last_transition_time=timeutil.now_str())
     return out
 
 

@@ -54,8 +54,9 @@ from typing import Any, Iterable, Sequence
 from google.protobuf import struct_pb2
 
 from kubelab.v1 import objects_pb2 as pb
+from kubelab import timeutil
 
-from .. import conditions, timeutil
+from .. import conditions
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

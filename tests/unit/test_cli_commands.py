@@ -366,6 +366,19 @@ def test_bad_manifest_fails_before_the_server(tmp_path: Path, kubeconfig: dict[s
     assert "connection" not in r.output.lower()          # 127.0.0.1:1 was never dialled
 
 
+@pytest.mark.parametrize("args,message", [
+    pytest.param(["pod", "web"], "cannot scale pods", id="named"),
+    pytest.param(["svc", "-l", "app=web"], "cannot scale services", id="selector"),
+    pytest.param(["deploy/web", "pod/x"], "cannot scale pods", id="mixed"),
+    pytest.param(["deploy/web", "--replicas=-1"], "COUNT must be greater than or equal to 0", id="negative"),
+])
+def test_scale_refuses_before_the_server(kubeconfig: dict[str, str], args: list[str], message: str) -> None:
+    replicas = [] if any(a.startswith("--replicas") for a in args) else ["--replicas=2"]
+    r = run_cli(["scale", *args, *replicas], kubeconfig)
+    assert r.exit_code == 1 and r.output.startswith("error: ") and message in r.output
+    assert "connection" not in r.output.lower()
+
+
 def test_apply_needs_a_file(kubeconfig: dict[str, str]) -> None:
     r = run_cli(["apply"], kubeconfig)
     assert r.exit_code == 1 and r.output.startswith("error: must specify one of -f")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from google.protobuf import struct_pb2
 
-from controller_manager import timeutil
 from controller_manager.disruption import DisruptionController, compute_budget, prune_disrupted
 from controller_manager.testing import Harness
 from kubelab.v1 import objects_pb2 as pb
+from kubelab import timeutil
 
 T0 = 1_700_000_000.0
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from google.protobuf import struct_pb2
 
-from controller_manager import timeutil
 from controller_manager.endpoints import EndpointsController, compute_subsets, find_port
 from controller_manager.testing import Harness
 from kubelab.v1 import objects_pb2 as pb
+from kubelab import timeutil
 
 
 def service(*ports: tuple[str, int, int | str | None], selector: dict[str, str] | None = None,

@@ -61,3 +61,28 @@ async def test_a_host_network_sandbox_has_the_nodes_ip_and_is_replaced_after_a_n
     assert same.ip == ""                                   # the runtime's object is left as it was
     old_node = worker._on_node_network(sandbox("container:" + "b" * 64))
     assert not old_node.running and old_node.ip == "172.28.0.5"
+
+
+async def test_a_sandbox_set_up_command_that_times_out_is_a_failure_with_a_warning() -> None:
+    from types import SimpleNamespace
+
+    from kubelet.docker_runtime import ContainerInfo
+    from kubelet.pods import PodConfig, PodWorker
+    events: list[tuple[str, str, str]] = []
+    results = {"ok": (0, ""), "failed": (1, "sh: can't create /etc/resolv.conf"),
+               "timed out": (None, "command timed out after 5s")}
+
+    class Runtime:
+        async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int | None, str]:
+            return results[command[0]]
+    manager = SimpleNamespace(config=PodConfig(node_name="node1"), runtime=Runtime(),
+                              recorder=SimpleNamespace(event=lambda pod, *e: events.append(e)))
+    worker = PodWorker(manager, "uid-1", None)    # type: ignore[arg-type]
+    worker.pod = pod()
+    sandbox = ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
+                            image_id="", created=0.0, raw={})
+    assert await worker._sandbox_exec(sandbox, ["ok"], "DNSConfigForming", "resolv.conf: {}")
+    assert not await worker._sandbox_exec(sandbox, ["failed"], "DNSConfigForming", "resolv.conf: {}")
+    assert not await worker._sandbox_exec(sandbox, ["timed out"], "DNSConfigForming", "resolv.conf: {}")
+    assert events == [("Warning", "DNSConfigForming", "resolv.conf: sh: can't create /etc/resolv.conf"),
+                      ("Warning", "DNSConfigForming", "resolv.conf: command timed out after 5s")]

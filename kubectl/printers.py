@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from kubectl import tabwriter
 from kubectl.context import CLIError
 from kubectl.timefmt import age, now as _now, parse_time
+from kubelab import timeutil
 
 NONE = "<none>"
 
@@ -311,9 +312,12 @@ def event_time(ev: Any) -> str:
 
 
 def event_sort_key(ev: Any) -> tuple[Any, ...]:
-    """By time last seen, then by creation order (events of one second keep the order they happened in)."""
+    """By time last seen, then (events of one second) by when first seen to the microsecond, then by creation
+    order: writers may store events in another order than they happened (the scheduler's Scheduled may land
+    after the kubelet's Pulling)."""
     rv = ev.metadata.resource_version
-    return (sort_key(event_time(ev)), int(rv) if rv.isdigit() else 0, ev.metadata.name)
+    return (sort_key(event_time(ev)), timeutil.parse(ev.event_time) or 0.0, int(rv) if rv.isdigit() else 0,
+            ev.metadata.name)
 
 
 def event_object(ev: Any) -> str:
@@ -468,11 +472,25 @@ def parse_output(value: str | None, template: str | None = None) -> OutputFormat
     if kind in _TEMPLATE_KINDS:
         arg = arg or (template or "")
         if not arg:
-            raise CLIError(f"template format specified but no template given")
-        return OutputFormat(kind, _unquote(arg))
+            raise CLIError("template format specified but no template given")
+        fmt = OutputFormat(kind, _unquote(arg))
+        _check_template(fmt)
+        return fmt
     raise CLIError(f'unable to match a printer suitable for the output format "{value}", allowed formats are: '
                    "custom-columns,custom-columns-file,go-template,go-template-file,json,jsonpath,"
                    "jsonpath-as-json,jsonpath-file,name,template,templatefile,wide,yaml")
+
+
+def _check_template(fmt: OutputFormat) -> None:
+    """A template that does not parse is refused before the server is asked, in kubectl's words."""
+    if fmt.kind not in ("go-template", "jsonpath"):
+        return
+    jp = _jsonpath_module()
+    try:
+        (jp.check_go_template if fmt.kind == "go-template" else jp.check_jsonpath)(fmt.arg)
+    except ValueError as e:
+        what = "template" if fmt.kind == "go-template" else "jsonpath"
+        raise CLIError(f"error parsing {what} {fmt.arg}, {e}") from None
 
 
 def _unquote(s: str) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import collections
 import hashlib
 import logging
+import time
 from typing import Any
 
 from kubelab import errors, kinds, timeutil
@@ -78,9 +79,12 @@ class EventRecorder:
 
     def _new_event(self, obj: Any, type_: str, reason: str, message: str, field_path: str, host: str) -> Any:
         info, md = kinds.info_of(obj), obj.metadata
-        now = timeutil.now_str()
+        wall = time.time()
+        now = timeutil.fmt(wall)
         ev = pb.Event(api_version="v1", kind="Event", reason=reason, message=message, type=type_,
                       first_timestamp=now, last_timestamp=now, count=1,
+                      # to the microsecond: orders the events of one second as they happened
+                      event_time=timeutil.fmt_micro(wall),
                       reporting_component=self.component, reporting_instance=host)
         ev.metadata.name = event_name(obj, self.component, reason, message)
         ev.metadata.namespace = md.namespace or "default"

@@ -902,7 +902,7 @@ class _GLexer:
         return self.text.count("\n", 0, pos) + 1
 
     def fail(self, msg: str, pos: int) -> NoReturn:
-        raise TemplateError(f"template: line {self.line_at(pos)}: {msg}")
+        raise TemplateError(f"template: output:{self.line_at(pos)}: {msg}")
 
     def segments(self) -> list[_GText | _GAction]:
         t = self.text
@@ -1147,7 +1147,7 @@ class _GCmdParser:
         self.funcs = funcs
 
     def fail(self, msg: str) -> NoReturn:
-        raise TemplateError(f"template: line {self.line}: {msg}")
+        raise TemplateError(f"template: output:{self.line}: {msg}")
 
     def peek(self) -> _GTok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -1309,7 +1309,7 @@ def _parse_go_template(text: str, funcs: Mapping[str, Any]) -> list[_GNodeT]:
             out().append(_GActionNode(pipe))
     if frames:
         f = frames[0]
-        raise TemplateError(f"template: line {f.line}: unexpected EOF: {{{{{f.node.kind}}}}} has no {{{{end}}}}")
+        raise TemplateError(f"template: output:{f.line}: unexpected EOF: {{{{{f.node.kind}}}}} has no {{{{end}}}}")
     return root
 
 
@@ -1655,7 +1655,7 @@ class _GExec:
         self.out: list[str] = []
 
     def fail(self, line: int, msg: str) -> NoReturn:
-        raise TemplateError(f"template: line {line}: {msg}")
+        raise TemplateError(f"template: output:{line}: {msg}")
 
     def walk(self, dot: Any, nodes: list[_GNodeT]) -> None:
         for node in nodes:
@@ -1794,6 +1794,16 @@ class _GExec:
             return _FUNCS[name](args)
         except _FuncError as e:
             self.fail(line, f"error calling {name}: {e}")
+
+
+def check_go_template(template: str) -> None:
+    """Raise TemplateError if `template` does not parse (kubectl refuses it before asking the server)."""
+    _parse_go_template(template, _ALL_FUNCS)
+
+
+def check_jsonpath(template: str) -> None:
+    """Raise JSONPathError if `template` does not parse."""
+    _parse_jsonpath(template)
 
 
 def go_template(template: str, obj: Any) -> str:

@@ -41,6 +41,11 @@ COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
 NODE_LABEL = "io.kubelab.node"       # every pod container and volume (value: the node)
 IMAGES = ("kubelab/kubelab:latest", "kubelab/etcd:latest", "kubelab/pause:latest")
+# Every image images/build.py makes (a unit test keeps the two lists equal): what a lab node can run.
+# Hollow nodes fail pulls of other kubelab/ images, as the lab's nodes do (there is no registry).
+CATALOGUE = ("kubelab/base:latest", "kubelab/busybox:latest", "kubelab/pause:latest", "kubelab/etcd:latest",
+             "kubelab/web:latest", "kubelab/debian:latest", "kubelab/hello:v1", "kubelab/hello:v2",
+             "kubelab/kubelab:latest")
 
 
 class LabError(Exception):

@@ -8,35 +8,20 @@ once the holder's renewTime is older than the lease duration.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Awaitable, Callable
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _fmt(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(s: str) -> dt.datetime:
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.timezone.utc)
-        except ValueError:
-            continue
-    return dt.datetime.fromtimestamp(0, dt.timezone.utc)
 
 
 def default_identity() -> str:
@@ -56,7 +41,7 @@ class LeaderElector:
         self.is_leader = False
 
     async def _try_acquire_or_renew(self) -> bool:
-        now = _now()
+        now = time.time()
         try:
             lease = await self.client.get("Lease", self.name, self.namespace)
         except errors.NotFound:
@@ -64,22 +49,23 @@ class LeaderElector:
             lease.metadata.name, lease.metadata.namespace = self.name, self.namespace
             lease.spec.holder_identity = self.identity
             lease.spec.lease_duration_seconds = int(self.lease_duration)
-            lease.spec.acquire_time = lease.spec.renew_time = _fmt(now)
+            lease.spec.acquire_time = lease.spec.renew_time = timeutil.fmt_micro(now)
             try:
                 await self.client.create(lease)
                 return True
             except (errors.AlreadyExists, errors.Conflict):
                 return False
         spec = lease.spec
-        expired = _parse(spec.renew_time) + dt.timedelta(seconds=spec.lease_duration_seconds) < now
+        # An unreadable renewTime counts as long ago: the lease is free.
+        expired = (timeutil.parse(spec.renew_time) or 0.0) + spec.lease_duration_seconds < now
         if spec.holder_identity and spec.holder_identity != self.identity and not expired:
             return False
         if spec.holder_identity != self.identity:
             spec.lease_transitions += 1
-            spec.acquire_time = _fmt(now)
+            spec.acquire_time = timeutil.fmt_micro(now)
             spec.holder_identity = self.identity
         spec.lease_duration_seconds = int(self.lease_duration)
-        spec.renew_time = _fmt(now)
+        spec.renew_time = timeutil.fmt_micro(now)
         try:
             await self.client.update(lease)
             return True

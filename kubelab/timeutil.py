@@ -45,6 +45,11 @@ def now_str(clock: Clock = time.time) -> str:
     return fmt(clock())
 
 
+def fmt_micro(t: float) -> str:
+    """A MicroTime (`2024-01-01T00:00:00.123456Z`): Leases' renewals and Events' eventTime."""
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class FakeClock:
     """A wall clock tests move by hand."""
 

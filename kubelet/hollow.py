@@ -10,7 +10,8 @@ the kubelet's part for the pods bound to them, through the real API:
                  ContainersReady, Ready; Events Pulled, Created, Started
               ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
                  never, for images matching --never-ready-images
-    image matching --missing-images (default `*:missing`)
+    image matching --missing-images (default `*:missing`), or a kubelab/ image
+    the lab does not build (kubelab.lab.CATALOGUE; off with --any-kubelab-image)
               ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
                  back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
     image matching --failing-liveness-images
@@ -50,6 +51,7 @@ from kubelab import errors, kinds
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
+from kubelab.lab import CATALOGUE
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
@@ -79,6 +81,7 @@ class HollowConfig:
     ready_delay: float = 0.0
     stop_delay: float = 0.5
     missing_images: tuple[str, ...] = ("*:missing",)
+    lab_images_only: bool = True           # kubelab/ images outside the lab's catalogue are missing too
     never_ready_images: tuple[str, ...] = ()
     failing_liveness_images: tuple[str, ...] = ()
     liveness_failure_after: float = 10.0
@@ -145,6 +148,17 @@ class IPAllocator:
 
 def image_matches(image: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(image, p) for p in patterns if p)
+
+
+def image_missing(image: str, config: HollowConfig) -> bool:
+    """Whether pulling `image` fails on a hollow node: a --missing-images pattern, or a kubelab/ image the lab's
+    nodes could not run either (`kubelab/hello:v10` in the tutorials' rollback exercise)."""
+    if image_matches(image, config.missing_images):
+        return True
+    if not config.lab_images_only or not image.startswith("kubelab/"):
+        return False
+    tagged = image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
+    return tagged not in CATALOGUE
 
 
 def _digest(*parts: object) -> str:
@@ -399,13 +413,12 @@ class HollowRunner:
         if cs is None or cs.image != c.image:
             restarts = cs.restarts + 1 if cs is not None and cs.started is not None else 0
             cs = sim.containers[c.name] = ContainerSim(c.name, c.image, restarts=restarts)
-        out = pb.ContainerStatus(name=c.name, image=c.image, restart_count=cs.restarts,
-                                 image_id=f"hollow://sha256:{_digest(c.image)}")
+        out = pb.ContainerStatus(name=c.name, image=c.image, restart_count=cs.restarts)
         if cs.last_finished_at:
             out.last_state.terminated.CopyFrom(pb.ContainerStateTerminated(
                 exit_code=137, reason="Error", started_at=cs.last_started_at, finished_at=cs.last_finished_at,
                 container_id=f"hollow://{_digest(sim.uid, c.name, cs.restarts - 1)[:32]}"))
-        if image_matches(c.image, cfg.missing_images):
+        if image_missing(c.image, cfg):
             self._pull_failure(pod, sim, cs, out, now, wake)
             return out
         if cs.started is None:
@@ -415,6 +428,7 @@ class HollowRunner:
         if self._liveness_fails(pod, c):
             wake.append(cs.started + cfg.liveness_failure_after)   # type: ignore[operator]
         out.container_id = f"hollow://{_digest(sim.uid, c.name, cs.restarts)[:32]}"
+        out.image_id = f"hollow://sha256:{_digest(c.image)}"      # pulled: a never-pulled image has no ID
         out.state.running.started_at = cs.started_at
         out.started = True
         out.ready = self._ready(pod, c, cs, now, wake)
@@ -426,7 +440,11 @@ class HollowRunner:
             return False
         delay = _annotation_float(pod, "ready-delay", self.config.ready_delay)
         if c.HasField("readiness_probe"):
-            delay = max(delay, float(c.readiness_probe.initial_delay_seconds))
+            # The first probe after initialDelaySeconds, then one every periodSeconds until
+            # successThreshold have passed in a row.
+            probe = c.readiness_probe
+            delay = max(delay, probe.initial_delay_seconds + (max(probe.success_threshold, 1) - 1) *
+                        (probe.period_seconds or 10))
         ready_at = cs.started + delay   # type: ignore[operator]
         if now >= ready_at:
             return True
@@ -582,6 +600,8 @@ async def _serve(server: str, token: str, n: int, config: HollowConfig) -> None:
 @click.option("--stop-delay", default=0.5, show_default=True, help="simulated stop time of a deleted pod")
 @click.option("--missing-images", default="*:missing", show_default=True,
               help="image patterns (fnmatch, comma-separated) whose pulls fail")
+@click.option("--lab-images-only/--any-kubelab-image", default=True, show_default=True,
+              help="fail pulls of kubelab/ images the lab does not build, as the lab's nodes do")
 @click.option("--never-ready-images", default="", help="image patterns whose containers never get ready")
 @click.option("--failing-liveness-images", default="", help="image patterns whose containers fail liveness")
 @click.option("--liveness-failure-after", default=10.0, show_default=True)
@@ -592,7 +612,7 @@ async def _serve(server: str, token: str, n: int, config: HollowConfig) -> None:
 def main(server: str, token: str, n: int, name_prefix: str, first_index: int, node_names: str,
          nodes_file: str | None, cpu: str, memory: str, max_pods: int, node_labels: str, register_with_taints: str,
          heartbeat: float, start_delay: float, ready_delay: float, stop_delay: float, missing_images: str,
-         never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
+         lab_images_only: bool, never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
          image_pull_backoff: float, events: bool, workers: int, verbose: int) -> None:
     """Hollow nodes: a SIMULATED kubelet running many fake nodes (for tests and scale)."""
     conn = setup_component(verbose, None, server, token)
@@ -603,7 +623,7 @@ def main(server: str, token: str, n: int, name_prefix: str, first_index: int, no
                           memory=memory, max_pods=max_pods, labels=_labels(node_labels),
                           taints=_taints(register_with_taints), heartbeat=heartbeat, start_delay=start_delay,
                           ready_delay=ready_delay, stop_delay=stop_delay, missing_images=_csv(missing_images),
-                          never_ready_images=_csv(never_ready_images),
+                          lab_images_only=lab_images_only, never_ready_images=_csv(never_ready_images),
                           failing_liveness_images=_csv(failing_liveness_images),
                           liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
                           events=events, workers=workers)

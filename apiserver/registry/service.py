@@ -14,6 +14,8 @@ from .common import FieldErrors, Strategy, int_or_string, is_set, validate_port_
 
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+IP_FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
+IP_FAMILIES = ("IPv4", "IPv6")
 
 
 def wants_node_ports(spec: Any) -> bool:
@@ -37,8 +39,15 @@ class ServiceStrategy(Strategy):
             spec.session_affinity = "None"
         if wants_node_ports(spec) and not spec.external_traffic_policy:
             spec.external_traffic_policy = "Cluster"
-        if not spec.internal_traffic_policy and spec.type != "ExternalName":
-            spec.internal_traffic_policy = "Cluster"
+        if spec.type != "ExternalName":
+            if not spec.internal_traffic_policy:
+                spec.internal_traffic_policy = "Cluster"
+            # The service network is IPv4 only: every Service is single-stack IPv4, as kube-apiserver
+            # reports on such a cluster (describe's "IP Family Policy" and "IP Families").
+            if not spec.ip_family_policy:
+                spec.ip_family_policy = "SingleStack"
+            if not spec.ip_families:
+                spec.ip_families.append("IPv4")
         for p in spec.ports:
             if not p.protocol:
                 p.protocol = "TCP"
@@ -87,11 +96,28 @@ class ServiceStrategy(Strategy):
                                  f"provided IP is not in the valid range. The range of valid IPs is {self.service_net}")
             except ValueError:
                 errs.invalid("spec.clusterIP", spec.cluster_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+        self._validate_ip_families(errs, spec)
         if spec.session_affinity not in ("None", "ClientIP"):
             errs.unsupported("spec.sessionAffinity", spec.session_affinity, ("ClientIP", "None"))
         if spec.external_traffic_policy not in ("", "Cluster", "Local"):
             errs.unsupported("spec.externalTrafficPolicy", spec.external_traffic_policy, ("Cluster", "Local"))
         return errs
+
+    @staticmethod
+    def _validate_ip_families(errs: FieldErrors, spec: Any) -> None:
+        if spec.ip_family_policy and spec.ip_family_policy not in IP_FAMILY_POLICIES:
+            errs.unsupported("spec.ipFamilyPolicy", spec.ip_family_policy, IP_FAMILY_POLICIES)
+        elif spec.ip_family_policy == "RequireDualStack":
+            errs.invalid("spec.ipFamilyPolicy", spec.ip_family_policy,
+                         "this cluster is not configured for dual-stack services")
+        for i, family in enumerate(spec.ip_families):
+            if family not in IP_FAMILIES:
+                errs.unsupported(f"spec.ipFamilies[{i}]", family, IP_FAMILIES)
+            elif family != "IPv4":
+                errs.invalid(f"spec.ipFamilies[{i}]", family, "not configured on this cluster")
+        if len(spec.ip_families) > 1:
+            errs.invalid("spec.ipFamilies", ",".join(spec.ip_families),
+                         "this cluster is not configured for dual-stack services")
 
     def prepare_update(self, new: Any, old: Any) -> None:
         super().prepare_update(new, old)

@@ -38,10 +38,8 @@ class _WorkloadStrategy(Strategy):
         if not obj.spec.HasField("replicas"):
             obj.spec.replicas = 1
         default_pod_spec(obj.spec.template.spec)
-        # Kubernetes (extensions/v1beta1) copied template labels into an empty selector;
-        # apps/v1 requires the selector, so we leave it empty and let validation say so.
-        if not obj.metadata.labels and obj.spec.template.metadata.labels:
-            obj.metadata.labels.update(obj.spec.template.metadata.labels)
+        # extensions/v1beta1 copied the template's labels into empty object labels and selector;
+        # apps/v1 does neither: the selector is required (validation says so) and labels stay the user's.
 
     def validate(self, obj: Any) -> FieldErrors:
         errs = super().validate(obj)

@@ -379,6 +379,20 @@ def test_scale_refuses_before_the_server(kubeconfig: dict[str, str], args: list[
     assert "connection" not in r.output.lower()
 
 
+@pytest.mark.parametrize("output,message", [
+    pytest.param(["-o", "go-template", "--template", '{ge .items}}{{.metadata.name}}{{"\\n"}}{{end}}'],
+                 'error: error parsing template {ge .items}}{{.metadata.name}}{{"\\n"}}{{end}}, '
+                 "template: output:1: unexpected {{end}}", id="seed-002-typo"),
+    pytest.param(["-o", "jsonpath={.items[*].metadata.name"], "error: error parsing jsonpath {.items[*].metadata.name, ",
+                 id="jsonpath"),
+])
+def test_a_template_that_does_not_parse_fails_before_the_server(kubeconfig: dict[str, str], output: list[str],
+                                                                message: str) -> None:
+    r = run_cli(["get", "pods", *output], kubeconfig)
+    assert r.exit_code == 1 and r.output.startswith(message), r.output
+    assert "connection" not in r.output.lower()
+
+
 def test_apply_needs_a_file(kubeconfig: dict[str, str]) -> None:
     r = run_cli(["apply"], kubeconfig)
     assert r.exit_code == 1 and r.output.startswith("error: must specify one of -f")

@@ -264,6 +264,18 @@ def test_event_row() -> None:
         "5s", "Normal", "Scheduled", "pod/my-first-pod", "Successfully assigned default/my-first-pod to minikube"]
 
 
+def test_events_of_one_second_sort_as_they_happened_not_as_they_were_stored() -> None:
+    """The scheduler's Scheduled can be stored after the kubelet's first events; describe still lists it first."""
+    def event(reason: str, micro: str, rv: str, last: float = 5) -> Any:
+        e = obj("Event", reason=reason, lastTimestamp=ts(last), eventTime=ts(5).replace("Z", f".{micro}Z"))
+        e.metadata.resource_version = rv
+        return e
+    stored = [event("Pulling", "300000", "10"), event("Started", "900000", "11"), event("Scheduled", "100000", "12"),
+              event("Created", "600000", "13"), event("BackOff", "000000", "9", last=1)]
+    assert [e.reason for e in sorted(stored, key=printers.event_sort_key)] == [
+        "Scheduled", "Pulling", "Created", "Started", "BackOff"]
+
+
 def test_namespace_and_lease_rows() -> None:
     assert printers.table_row(obj("Namespace", metadata={"name": "handson", "creationTimestamp": ts(3)},
                                   status={"phase": "Active"}), TableOptions(), NOW) == ["handson", "Active", "3s"]

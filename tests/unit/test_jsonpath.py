@@ -538,12 +538,12 @@ def test_go_template_errors(template: str, message: str) -> None:
     with pytest.raises(TemplateError) as exc:
         go_template(template, DATA)
     assert message in str(exc.value)
-    assert str(exc.value).startswith("template: line ")
+    assert str(exc.value).startswith("template: output:")
     assert isinstance(exc.value, ValueError)
 
 
 def test_go_template_error_reports_line() -> None:
-    with pytest.raises(TemplateError, match="line 3"):
+    with pytest.raises(TemplateError, match="output:3:"):
         go_template("a\nb\n{{.x y}}", {})
 
 

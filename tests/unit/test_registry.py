@@ -74,6 +74,40 @@ def test_service_defaults_target_port_and_type() -> None:
     assert doc.obj.spec.type == "ClusterIP" and doc.obj.spec.ports[0].target_port.number_value == 8080
 
 
+def test_services_are_single_stack_ipv4() -> None:
+    [doc] = manifests.parse_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n",
+                                 "t")
+    S["Service"].default(doc.obj)
+    assert (doc.obj.spec.ip_family_policy, list(doc.obj.spec.ip_families)) == ("SingleStack", ["IPv4"])
+    [external] = manifests.parse_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+                                      "spec: {type: ExternalName, externalName: example.com}\n", "t")
+    S["Service"].default(external.obj)
+    assert (external.obj.spec.ip_family_policy, list(external.obj.spec.ip_families)) == ("", [])
+
+
+@pytest.mark.parametrize("spec,expected", [
+    pytest.param("ipFamilyPolicy: RequireDualStack", 'spec.ipFamilyPolicy: Invalid value: "RequireDualStack": '
+                 "this cluster is not configured for dual-stack services", id="require-dual-stack"),
+    pytest.param("ipFamilyPolicy: Sometimes", 'spec.ipFamilyPolicy: Unsupported value: "Sometimes"', id="policy"),
+    pytest.param("ipFamilies: [IPv6]", 'spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster',
+                 id="ipv6"),
+    pytest.param("ipFamilies: [IPv5]", 'spec.ipFamilies[0]: Unsupported value: "IPv5"', id="family"),
+])
+def test_service_ip_families_this_cluster_cannot_serve(spec: str, expected: str) -> None:
+    errs = errors_of(f"apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\nspec:\n  ports: [{{port: 80}}]\n"
+                     f"  {spec}\n")
+    assert any(expected in e for e in errs), errs
+
+
+def test_workload_labels_are_not_copied_from_the_template() -> None:
+    """apps/v1: a Deployment without labels has none (`describe` says <none>, `label deploy x app-` sticks)."""
+    [doc] = manifests.parse_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+                                 "  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: {app: d}}\n"
+                                 "    spec: {containers: [{name: c, image: i}]}\n", "t")
+    S["Deployment"].default(doc.obj)
+    assert dict(doc.obj.metadata.labels) == {}
+
+
 def test_pdb_min_and_max_are_exclusive() -> None:
     errs = errors_of("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\n"
                      "spec: {minAvailable: 1, maxUnavailable: 1}\n")

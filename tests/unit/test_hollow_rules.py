@@ -1,0 +1,51 @@
+"""The hollow (SIMULATED) kubelet's rules: which pulls fail, when a container becomes Ready."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from images import build
+from kubelab import lab
+from kubelab.client import new_object
+from kubelet.hollow import ContainerSim, HollowConfig, HollowRunner, image_missing
+
+
+def test_the_catalogue_is_what_the_image_build_makes() -> None:
+    assert list(lab.CATALOGUE) == build.IMAGES
+
+
+@pytest.mark.parametrize("image,missing", [
+    pytest.param("kubelab/hello:v1", False, id="built"),
+    pytest.param("kubelab/web", False, id="built-untagged-is-latest"),
+    pytest.param("kubelab/hello:v10", True, id="seed-003-rollback-tag"),
+    pytest.param("kubelab/nginx:1.16", True, id="not-built"),
+    pytest.param("nginx:1.16", False, id="other-registries-simulated"),
+    pytest.param("nginx:missing", True, id="pattern"),
+])
+def test_which_pulls_fail(image: str, missing: bool) -> None:
+    assert image_missing(image, HollowConfig()) is missing
+
+
+def test_any_kubelab_image_turns_the_catalogue_rule_off() -> None:
+    assert not image_missing("kubelab/hello:v10", HollowConfig(lab_images_only=False))
+    assert image_missing("kubelab/hello:missing", HollowConfig(lab_images_only=False))
+
+
+def ready_at(probe: dict[str, int]) -> float:
+    """Seconds after the start at which the hollow kubelet first reports the container Ready."""
+    pod = new_object("Pod", "p", "default")
+    c = pod.spec.containers.add(name="c", image="kubelab/web")
+    for field, value in probe.items():
+        setattr(c.readiness_probe, field, value)
+    c.readiness_probe.tcp_socket.port.number_value = 80
+    runner = SimpleNamespace(config=HollowConfig())
+    wake: list[float] = []
+    assert not HollowRunner._ready(runner, pod, c, ContainerSim("c", "kubelab/web", started=100.0), 100.0, wake)
+    return wake[0] - 100.0
+
+
+def test_ready_after_the_initial_delay_and_success_threshold_periods() -> None:
+    # seed 001's sample-healthcheck: initialDelaySeconds 5, periodSeconds 3, successThreshold 2 → Ready at 8 s
+    assert ready_at({"initial_delay_seconds": 5, "period_seconds": 3, "success_threshold": 2}) == 8
+    assert ready_at({"initial_delay_seconds": 5, "period_seconds": 3, "success_threshold": 1}) == 5

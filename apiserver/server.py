@@ -87,6 +87,19 @@ def _resource_of(request: Any) -> str:
     return info.plural if info is not None else (name or "")
 
 
+def storage_error(e: st.StorageError) -> errors.ApiError:
+    """What a client hears of storage trouble the store did not turn into an API error itself.
+
+    Any StorageError must end here: one that reached grpc would be UNKNOWN with a traceback in the log.
+    """
+    if isinstance(e, st.Unavailable):
+        return errors.Unavailable(f"storage unavailable: {e}")
+    if isinstance(e, st.TooLarge):
+        return errors.RequestEntityTooLarge(f"Request entity too large: {e}")
+    log.warning("storage error: %s", e)
+    return errors.ApiError(f"storage error: {e}")
+
+
 def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Turn ApiError (and storage trouble) into a gRPC status with the reason attached; count and time the call."""
     verb = fn.__name__.lower()
@@ -98,13 +111,10 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         code = "OK"
         try:
             return await fn(self, request, context)
-        except errors.ApiError as e:
-            code = e.reason
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
-        except st.Unavailable as e:
-            code = "ServiceUnavailable"
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {e}",
-                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+        except (errors.ApiError, st.StorageError) as e:
+            err = e if isinstance(e, errors.ApiError) else storage_error(e)
+            code = err.reason
+            await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
@@ -196,7 +206,9 @@ class ApiService:
                 try:
                     rv = int(req.resource_version)
                 except ValueError:
-                    raise errors.BadRequest(f'invalid resourceVersion "{req.resource_version}"') from None
+                    rv = -1
+                if rv < 0:
+                    raise errors.BadRequest(f'invalid resourceVersion "{req.resource_version}"')
             namespace = req.namespace if info.namespaced else ""
             async for item in self.cache.caches[info.kind].watch(namespace, match, rv, req.allow_bookmarks):
                 yield item

@@ -60,6 +60,14 @@ class Unavailable(StorageError):
     pass
 
 
+class TooLarge(StorageError):
+    """etcd refused a request over its size limit (--max-request-bytes, 1.5 MiB by default)."""
+
+
+class FutureRevision(StorageError):
+    """A read at a revision etcd has not reached yet."""
+
+
 @dataclass(frozen=True)
 class KV:
     key: bytes
@@ -129,7 +137,13 @@ class EtcdStorage:
         except grpc.aio.AioRpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise Unavailable(f"etcd {what}: {e.details()}") from e
-            if e.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in (e.details() or ""):
+            details = e.details() or ""
+            if "request is too large" in details:
+                raise TooLarge(f"etcd {what}: {details}") from e
+            # etcd answers OUT_OF_RANGE for a future revision too: not to be mistaken for a compaction.
+            if "future revision" in details:
+                raise FutureRevision(f"etcd {what}: {details}") from e
+            if e.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in details:
                 raise Compacted(0) from e
             raise StorageError(f"etcd {what}: {e.code().name}: {e.details()}") from e
         finally:

@@ -11,7 +11,6 @@ import base64
 import json
 import logging
 import random
-import re
 import time
 import uuid
 from typing import Any, Awaitable, Callable, TypeVar
@@ -25,6 +24,7 @@ from . import storage as st
 from .allocators import Allocators
 from .registry import Strategy, raise_invalid, strategies
 from .registry.common import int_or_string, selector_of
+from .registry.simple import NamespaceStrategy
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,35 @@ PREFIX = b"/registry/"
 # Service updates move allocations (ClusterIP, NodePorts) in memory before the write: they read etcd.
 _NOT_UPDATED_FROM_CACHE = frozenset({"Service"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # Kubernetes' generateName alphabet
+_NAME_SUFFIX = 5
+_MAX_GENERATED_PREFIX = 63 - _NAME_SUFFIX       # a generated name still fits a DNS label
+# Refused before etcd sees it: etcd's own limit (--max-request-bytes, 1.5 MiB by default) would otherwise
+# answer for us, and a dry run would accept what the real write cannot store.
+MAX_OBJECT_BYTES = 1024 * 1024
+# Deeper than any object's schema. The patch code (merge, apply, protobuf conversion) recurses once or more
+# per level; a limit far below Python's recursion limit keeps a hostile body a BadRequest.
+MAX_JSON_DEPTH = 100
+_MAX_REVISION = 2 ** 63            # etcd revisions are int64
+_UNDELETABLE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+
+# Field selectors Kubernetes supports, per kind, with the proto path each reads; every kind has metadata.name
+# and metadata.namespace. Anything else is refused, as kube-apiserver refuses it.
+_COMMON_FIELD_LABELS = {"metadata.name": "metadata.name", "metadata.namespace": "metadata.namespace"}
+_FIELD_LABELS: dict[str, dict[str, str]] = {
+    "Pod": {"spec.nodeName": "spec.node_name", "spec.restartPolicy": "spec.restart_policy",
+            "spec.schedulerName": "spec.scheduler_name", "spec.serviceAccountName": "spec.service_account_name",
+            "status.phase": "status.phase", "status.podIP": "status.pod_ip",
+            "status.nominatedNodeName": "status.nominated_node_name"},
+    "Event": {"involvedObject.kind": "involved_object.kind", "involvedObject.namespace": "involved_object.namespace",
+              "involvedObject.name": "involved_object.name", "involvedObject.uid": "involved_object.uid",
+              "involvedObject.apiVersion": "involved_object.api_version",
+              "involvedObject.resourceVersion": "involved_object.resource_version",
+              "involvedObject.fieldPath": "involved_object.field_path", "reason": "reason",
+              "reportingComponent": "reporting_component", "source": "source.component", "type": "type"},
+    "Node": {"spec.unschedulable": "spec.unschedulable"},
+    "Namespace": {"status.phase": "status.phase"},
+    "ReplicaSet": {"status.replicas": "status.replicas"},
+}
 
 
 _clock: tuple[int, str] = (0, "")
@@ -63,21 +92,77 @@ def resource_name(info: kinds.KindInfo) -> str:
     return f"{info.plural}.{info.group}" if info.group else info.plural
 
 
-def _snake(seg: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), seg)
+def field_labels(kind: str) -> dict[str, str]:
+    """The field selector labels `kind` supports, each with the proto path it reads."""
+    return {**_COMMON_FIELD_LABELS, **_FIELD_LABELS.get(kind, {})}
 
 
-def field_getter(obj: Any) -> Callable[[str], str]:
-    """Read `spec.nodeName`-style paths from a proto, for field selectors."""
-    def get(path: str) -> str:
+def field_getter(obj: Any, labels: dict[str, str]) -> Callable[[str], str]:
+    """Read a supported field label (`spec.nodeName`) from a proto, for field selectors."""
+    def get(label: str) -> str:
         cur: Any = obj
-        for seg in path.split("."):
-            name = _snake(seg)
-            if not hasattr(cur, "DESCRIPTOR") or name not in cur.DESCRIPTOR.fields_by_name:
-                raise errors.BadRequest(f'field label not supported: {path}')
+        for name in labels[label].split("."):
             cur = getattr(cur, name)
-        return "" if hasattr(cur, "DESCRIPTOR") else str(cur).lower() if isinstance(cur, bool) else str(cur)
+        return str(cur).lower() if isinstance(cur, bool) else str(cur)
     return get
+
+
+def generate_name(prefix: str) -> str:
+    """Kubernetes' SimpleNameGenerator: the prefix cut so that prefix and suffix fit a DNS label."""
+    return prefix[:_MAX_GENERATED_PREFIX] + "".join(random.choice(_NAME_CHARS) for _ in range(_NAME_SUFFIX))
+
+
+def json_depth(doc: Any) -> int:
+    """How deeply objects and arrays nest in `doc` (iterative: the point is not to recurse)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def load_json(data: bytes, what: str) -> Any:
+    """User JSON, or BadRequest naming `what`: a malformed or over-deep body is the client's error, not ours."""
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        raise errors.BadRequest(f"{what}: exceeded max depth of {MAX_JSON_DEPTH}") from None
+    except ValueError as e:
+        raise errors.BadRequest(f"{what}: {e}") from None
+    if json_depth(doc) > MAX_JSON_DEPTH:
+        raise errors.BadRequest(f"{what}: exceeded max depth of {MAX_JSON_DEPTH}")
+    return doc
+
+
+def check_size(obj: Any) -> None:
+    if obj.ByteSize() > MAX_OBJECT_BYTES:
+        raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_OBJECT_BYTES}")
+
+
+def encode_continue(prefix: bytes, last_key: bytes, revision: int) -> str:
+    """The continue token after `last_key`: the key relative to the list's prefix, so no token reaches past it."""
+    nxt = last_key[len(prefix):] + b"\0"
+    return base64.urlsafe_b64encode(json.dumps(
+        {"start": base64.b64encode(nxt).decode(), "rv": revision}).encode()).decode()
+
+
+def decode_continue(prefix: bytes, token: str) -> tuple[bytes, int]:
+    """(start key, revision) from a continue token, or BadRequest for one the server cannot have issued."""
+    invalid = errors.BadRequest("invalid continue token")
+    try:
+        doc = load_json(base64.urlsafe_b64decode(token.encode()), "invalid continue token")
+        rel, rev = doc["start"], doc["rv"]
+        if not isinstance(rel, str) or type(rev) is not int:
+            raise invalid
+        start = prefix + base64.b64decode(rel.encode(), validate=True)
+    except (ValueError, KeyError, TypeError, errors.BadRequest):
+        raise invalid from None
+    if not 0 < rev < _MAX_REVISION:
+        raise invalid
+    return start, rev
 
 
 class StaleCache(Exception):
@@ -214,21 +299,27 @@ class Store:
         strat = self._strategy(info)
         if obj.metadata.resource_version:
             raise errors.BadRequest("resourceVersion should not be set on objects to be created")
+        check_size(obj)
+        md = obj.metadata
+        generated = not md.name and bool(md.generate_name)
+        if generated:
+            # Named before defaulting and validation, as Kubernetes' BeforeCreate: what is checked is what is stored.
+            md.name = generate_name(md.generate_name)
         strat.default(obj)
         strat.prepare_create(obj)
         raise_invalid(obj, strat.validate(obj))
         await self._check_namespace(info, obj.metadata.namespace)
-        md = obj.metadata
         md.uid = str(uuid.uuid4())
         md.creation_timestamp = now()
         md.deletion_timestamp = ""
         md.ClearField("deletion_grace_period_seconds")
-        generated = not md.name
         lease = await self._event_lease_id() if info.kind == "Event" and not dry_run else 0
         chosen: set[str] = set()     # allocations we picked (the user's own values are not retried)
-        for _attempt in range(8):
-            if generated:
-                md.name = md.generate_name + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+        for attempt in range(8):
+            if generated and attempt:
+                # The name was taken: another of the same shape (so as valid); defaults may derive from it.
+                md.name = generate_name(md.generate_name)
+                strat.default(obj)
             side: dict[bytes, bytes] = {}
             if info.kind == "Service":
                 chosen |= self.allocators.assign(obj)
@@ -276,43 +367,37 @@ class Store:
         info = kinds.BY_KIND[kind]
         match = self.matcher(label_selector, field_selector, kind)
         prefix = kind_prefix(info) + (f"{namespace}/".encode() if info.namespaced and namespace else b"")
-        start, revision = None, 0
-        if continue_token:
-            try:
-                token = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
-                start, revision = base64.b64decode(token["start"]), int(token["rv"])
-            except (ValueError, KeyError, TypeError):
-                raise errors.BadRequest("invalid continue token") from None
+        start, revision = decode_continue(prefix, continue_token) if continue_token else (None, 0)
         try:
             kvs, rev, more = await self.storage.list(prefix, limit=limit, start_key=start, revision=revision)
         except st.Compacted:
             raise errors.Gone("The provided continue parameter is too old to display a consistent list result. "
                               "You can start a new list without the continue parameter.") from None
+        except st.FutureRevision:
+            raise errors.BadRequest("invalid continue token") from None
         decode = self.decoder(info)
         items = [o for o in (decode(kv.value, kv.mod_revision) for kv in kvs) if match(o)]
         token_out = ""
         if more and kvs:
-            nxt = kvs[-1].key + b"\0"
-            token_out = base64.urlsafe_b64encode(json.dumps(
-                {"start": base64.b64encode(nxt).decode(), "rv": revision or rev}).encode()).decode()
+            token_out = encode_continue(prefix, kvs[-1].key, revision or rev)
         return items, revision or rev, token_out
 
     @staticmethod
-    def matcher(label_selector: str, field_selector: str, kind: str = "") -> Callable[[Any], bool]:
+    def matcher(label_selector: str, field_selector: str, kind: str) -> Callable[[Any], bool]:
         try:
             labels = selectors.parse(label_selector) if label_selector else None
             fields = selectors.parse_field_selector(field_selector) if field_selector else None
         except ValueError as e:
             raise errors.BadRequest(f"unable to parse requirement: {e}") from None
-        if fields is not None and kind:
-            probe = field_getter(kinds.BY_KIND[kind].message())
-            for path in fields.fields:
-                probe(path)    # raises BadRequest for a field the kind does not have
+        supported = field_labels(kind)
+        for label in fields.fields if fields is not None else ():
+            if label not in supported:
+                raise errors.BadRequest(f"field label not supported: {label}")
 
         def match(obj: Any) -> bool:
             if labels is not None and not labels.matches(obj.metadata.labels):
                 return False
-            if fields is not None and not fields.matches(field_getter(obj)):
+            if fields is not None and not fields.matches(field_getter(obj, supported)):
                 return False
             return True
         return match
@@ -320,10 +405,12 @@ class Store:
     # ------------------------------------------------------------ update
     def _update_target(self, obj: Any, subresource: str) -> tuple[kinds.KindInfo, Strategy]:
         info = self._normalise_identity(obj)
-        if subresource not in ("", "status"):
+        if subresource not in ("", "status", "finalize"):
             raise errors.NotFound(f"the server could not find the requested resource ({subresource})")
         if subresource == "status" and not info.has_status:
             raise errors.NotFound(f"{resource_name(info)} has no status subresource")
+        if subresource == "finalize" and info.kind != "Namespace":
+            raise errors.NotFound(f"{resource_name(info)} has no finalize subresource")
         return info, self._strategy(info)
 
     async def update(self, obj: Any, subresource: str = "", dry_run: bool = False) -> Any:
@@ -338,11 +425,16 @@ class Store:
                          old: Any, kv: st.KV, from_cache: bool) -> Any:
         if obj.metadata.resource_version and obj.metadata.resource_version != str(kv.mod_revision):
             raise self._conflict(info, obj.metadata.name)
+        check_size(obj)
         new = type(obj)()
         new.CopyFrom(obj)
         if subresource == "status":
             strat.prepare_status_update(new, old)
             errs = strat.validate_status(new, old)
+        elif subresource == "finalize":
+            assert isinstance(strat, NamespaceStrategy)     # _update_target allows it for Namespaces only
+            strat.prepare_finalize(new, old)
+            errs = strat.validate_update(new, old)
         else:
             strat.default(new)
             strat.prepare_update(new, old)
@@ -408,10 +500,7 @@ class Store:
                     subresource: str = "", dry_run: bool = False) -> Any:
         info = kinds.BY_KIND[kind]
         namespace = namespace if info.namespaced else ""
-        try:
-            doc = json.loads(body or b"{}")
-        except ValueError as e:
-            raise errors.BadRequest(f"invalid JSON patch: {e}") from None
+        doc = load_json(body or b"{}", "invalid JSON patch")
         if not isinstance(doc, dict):
             raise errors.BadRequest("a merge patch must be a JSON object")
         if not isinstance(doc.get("metadata") or {}, dict):
@@ -419,15 +508,7 @@ class Store:
         has_rv = "resourceVersion" in (doc.get("metadata") or {})
 
         async def attempt(live: Any, kv: st.KV, from_cache: bool) -> Any:
-            live_dict = manifests.to_dict(live)
-            if patch_type == "merge":
-                merged = patching.merge_patch(live_dict, doc)
-            elif patch_type == "strategic":
-                merged = patching.strategic_merge(live_dict, doc)
-            elif patch_type == "apply":
-                merged = patching.three_way_apply(live_dict, doc)
-            else:
-                raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use merge, strategic or apply)')
+            merged = self._merge(patch_type, manifests.to_dict(live), doc)
             if not isinstance(merged.setdefault("metadata", {}), dict):
                 raise errors.BadRequest("invalid patch: metadata must be an object")
             if (merged["metadata"].get("name", name) != name
@@ -449,6 +530,20 @@ class Store:
                 raise st.RevisionMismatch(0) from None   # someone wrote in between: re-read, re-apply
         return await self._guaranteed_update(info, namespace, name, attempt, use_cache=not dry_run)
 
+    @staticmethod
+    def _merge(patch_type: str, live: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if patch_type == "merge":
+                return patching.merge_patch(live, doc)
+            if patch_type == "strategic":
+                return patching.strategic_merge(live, doc)
+            if patch_type == "apply":
+                return patching.three_way_apply(live, doc)
+        except RecursionError:
+            # The body's depth is checked; the last-applied annotation `apply` reads is the user's JSON too.
+            raise errors.BadRequest(f"invalid JSON patch: exceeded max depth of {MAX_JSON_DEPTH}") from None
+        raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use merge, strategic or apply)')
+
     # ------------------------------------------------------------ delete
     async def delete(self, kind: str, namespace: str, name: str, grace_period: int | None = None,
                      propagation: str = "", precondition_uid: str = "", precondition_rv: str = "",
@@ -460,6 +555,9 @@ class Store:
                                     f'use Background, Foreground or Orphan')
         if grace_period is not None and grace_period < 0:
             raise errors.BadRequest("gracePeriodSeconds must be greater than or equal to 0")
+        if kind == "Namespace" and name in _UNDELETABLE_NAMESPACES:
+            # Kubernetes' NamespaceLifecycle admission: the cluster's own namespaces stay (dry runs are told too).
+            raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
 
         async def attempt(obj: Any, kv: st.KV, from_cache: bool) -> Any:
             if precondition_uid and precondition_uid != obj.metadata.uid:
@@ -489,6 +587,8 @@ class Store:
         if propagation == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
         if info.kind == "Namespace":
+            if not finalizers and not obj.spec.finalizers:
+                return await self._delete_now(info, obj, kv.mod_revision)   # nothing to wait for
             if not md.deletion_timestamp:
                 md.deletion_timestamp = now()
                 obj.status.phase = "Terminating"

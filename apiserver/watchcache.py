@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from kubelab import kinds
+from kubelab import errors, kinds
 from kubelab.v1 import api_pb2 as api
 
 from . import storage as st
@@ -87,6 +87,9 @@ class Watcher:
 
 
 class KindCache:
+    # How long a watch from a resourceVersion beyond etcd's waits for etcd to get there (Kubernetes: 3 s).
+    too_large_wait = 3.0
+
     def __init__(self, info: kinds.KindInfo, storage: st.EtcdStorage, prefix: bytes,
                  decode: Callable[[bytes, int], Any], window: int = 20000) -> None:
         self.info = info
@@ -176,6 +179,8 @@ class KindCache:
                     bookmarks: bool) -> AsyncIterator[bytes]:
         """Serialised WatchEvents for one client, until it goes away."""
         await self.ready.wait()
+        if resource_version is not None and resource_version > self.revision:
+            await self._wait_for_revision(resource_version)
         if resource_version is not None and resource_version < self.oldest:
             async for item in self._watch_from_etcd(namespace, match, resource_version, bookmarks):
                 yield item
@@ -200,6 +205,24 @@ class KindCache:
         finally:
             self.watchers.discard(w)
             w.closed = True
+
+    async def _wait_for_revision(self, resource_version: int) -> None:
+        """Return once etcd has reached `resource_version`; Timeout if it does not within `too_large_wait`.
+
+        Ahead of this cache is normal (etcd's revision is global: other kinds' writes move it, and a List
+        reports it), so the cache's own revision cannot decide; etcd's can. A revision etcd has not reached
+        would otherwise be waited for with no end, since nothing says it ever will be.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.too_large_wait
+        while True:
+            current = await self.storage.current_revision()
+            if resource_version <= current:
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                raise errors.Timeout(f"Too large resource version: {resource_version}, current: {current}")
+            await asyncio.sleep(min(0.1, left))
 
     async def _watch_from_etcd(self, namespace: str, match: Filter, resource_version: int,
                                bookmarks: bool) -> AsyncIterator[bytes]:

@@ -2,8 +2,9 @@
 
 Where it sits: watches Namespaces (and pod deletions, to notice quickly when
 a namespace has emptied); deletes everything namespaced in it through the
-API; finally removes `kubernetes` from `spec.finalizers`, upon which the
-apiserver deletes the namespace (it refuses new objects in it meanwhile).
+API; finally removes `kubernetes` from `spec.finalizers` (through the
+finalize subresource: a plain update keeps them), upon which the apiserver
+deletes the namespace (it refuses new objects in it meanwhile).
 
 A sync for a namespace with a deletionTimestamp:
 
@@ -13,7 +14,7 @@ A sync for a namespace with a deletionTimestamp:
    on nodes terminate gracefully, as in Kubernetes);
 3. if anything is left, record it in the NamespaceContentRemaining
    condition and look again shortly;
-4. else remove the `kubernetes` finalizer (an update), and the namespace goes.
+4. else remove the `kubernetes` finalizer (finalize), and the namespace goes.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ class NamespaceController(Controller):
             del live.spec.finalizers[:]
             live.spec.finalizers.extend(keep)
             try:
-                await self.client.update(live)
+                await self.client.finalize(live)
             except errors.NotFound:
                 return
             except errors.Conflict:

@@ -110,7 +110,7 @@ class FakeClient:
         self.actions.append(("create", info.kind, kinds.key_of(obj)))
         return self.put(obj)
 
-    async def _replace(self, obj: Any, status: bool) -> Any:
+    async def _replace(self, obj: Any, subresource: str) -> Any:
         info = kinds.info_of(obj)
         key = self._key(info.kind, obj.metadata.namespace or "default", obj.metadata.name)
         old = self.objects.get(key)
@@ -119,8 +119,11 @@ class FakeClient:
         if obj.metadata.resource_version and obj.metadata.resource_version != old.metadata.resource_version:
             raise errors.Conflict(f'Operation cannot be fulfilled on {info.plural} "{obj.metadata.name}"')
         new = self._copy(old)
-        if status:
+        if subresource == "status":
             new.status.CopyFrom(obj.status)
+        elif subresource == "finalize":
+            del new.spec.finalizers[:]
+            new.spec.finalizers.extend(obj.spec.finalizers)
         else:
             status_copy = self._copy(old.status) if info.has_status else None
             new = self._copy(obj)
@@ -130,6 +133,9 @@ class FakeClient:
                     and new.spec != old.spec:
                 new.metadata.generation = old.metadata.generation + 1
             new.metadata.uid, new.metadata.deletion_timestamp = old.metadata.uid, old.metadata.deletion_timestamp
+            if info.kind == "Namespace":           # as the apiserver: only finalize changes them
+                del new.spec.finalizers[:]
+                new.spec.finalizers.extend(old.spec.finalizers)
         if new.metadata.deletion_timestamp and not new.metadata.finalizers and not (
                 info.kind == "Namespace" and new.spec.finalizers):
             del self.objects[key]
@@ -139,12 +145,17 @@ class FakeClient:
     async def update(self, obj: Any, dry_run: bool = False) -> Any:
         self._maybe_fail("update")
         self.actions.append(("update", kinds.info_of(obj).kind, kinds.key_of(obj)))
-        return await self._replace(obj, status=False)
+        return await self._replace(obj, "")
 
     async def update_status(self, obj: Any) -> Any:
         self._maybe_fail("update_status")
         self.actions.append(("update_status", kinds.info_of(obj).kind, kinds.key_of(obj)))
-        return await self._replace(obj, status=True)
+        return await self._replace(obj, "status")
+
+    async def finalize(self, obj: Any) -> Any:
+        self._maybe_fail("finalize")
+        self.actions.append(("finalize", kinds.info_of(obj).kind, kinds.key_of(obj)))
+        return await self._replace(obj, "finalize")
 
     async def patch(self, kind: str, name: str, patch: dict[str, Any] | str, namespace: str | None = None,
                     patch_type: str = "strategic", subresource: str = "", dry_run: bool = False) -> Any:
@@ -156,7 +167,7 @@ class FakeClient:
             raise errors.Invalid("metadata.uid: field is immutable")
         new.metadata.resource_version = live.metadata.resource_version
         self.actions.append(("patch", kind, kinds.key_of(live)))
-        return await self._replace(new, status=False)
+        return await self._replace(new, "")
 
     async def delete(self, kind: str, name: str, namespace: str | None = None,
                      grace_period_seconds: int | None = None, propagation_policy: str = "",

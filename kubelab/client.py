@@ -146,6 +146,12 @@ class Client:
                                 True)
         return kinds.unwrap(env)
 
+    async def finalize(self, namespace: Any) -> Any:
+        """Write a Namespace's spec.finalizers (the finalize subresource; a plain update keeps them)."""
+        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(namespace),
+                                                                    subresource="finalize"), True)
+        return kinds.unwrap(env)
+
     async def patch(self, kind: str, name: str, patch: dict[str, Any] | str, namespace: str | None = None,
                     patch_type: str = "strategic", subresource: str = "", dry_run: bool = False) -> Any:
         body = patch if isinstance(patch, str) else json.dumps(patch)

@@ -64,8 +64,14 @@ class Timeout(ApiError):
     reason, code = "Timeout", grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class RequestEntityTooLarge(ApiError):
+    """Kubernetes' 413. gRPC's own code for an oversized message; the reason tells it from TooManyRequests."""
+    reason, code = "RequestEntityTooLarge", grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 _BY_REASON = {c.reason: c for c in (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden,
-                                      TooManyRequests, Gone, Unauthenticated, Unavailable, Timeout)}
+                                      TooManyRequests, Gone, Unauthenticated, Unavailable, Timeout,
+                                      RequestEntityTooLarge)}
 _BY_CODE = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,

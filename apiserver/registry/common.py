@@ -56,9 +56,13 @@ def raise_invalid(obj: Any, errs: FieldErrors) -> None:
 
 
 # ------------------------------------------------------------------ names & metadata
+def name_problem(name: str, label: bool = False) -> str:
+    """Why `name` is not a DNS-1123 label (or subdomain); "" if it is one."""
+    return selectors.validate_dns1123_label(name) if label else selectors.validate_dns1123_subdomain(name)
+
+
 def validate_name(errs: FieldErrors, path: str, name: str, label: bool = False) -> None:
-    msg = selectors.validate_dns1123_label(name) if label else selectors.validate_dns1123_subdomain(name)
-    if msg:
+    if msg := name_problem(name, label):
         errs.invalid(path, name, msg)
 
 
@@ -86,11 +90,11 @@ def validate_metadata(errs: FieldErrors, obj: Any, namespaced: bool, label_name:
         errs.required("metadata.name", "name or generateName is required")
     elif md.name:
         validate_name(errs, "metadata.name", md.name, label_name)
-    if md.generate_name and not md.name:
-        # The generated suffix is 5 characters; what comes before must be a valid prefix.
-        prefix = md.generate_name.rstrip("-") or "a"
-        msg = selectors.validate_dns1123_subdomain(prefix)
-        if msg:
+    if md.generate_name:
+        # Checked as a name under the kind's own rule, a trailing "-" allowed (the suffix follows it), as
+        # Kubernetes does; the generated name itself is checked as metadata.name.
+        prefix = md.generate_name[:-1] + "a" if md.generate_name.endswith("-") else md.generate_name
+        if msg := name_problem(prefix, label_name):
             errs.invalid("metadata.generateName", md.generate_name, msg)
     if namespaced and md.namespace:
         validate_name(errs, "metadata.namespace", md.namespace, label=True)

@@ -1,7 +1,7 @@
 """The kinds whose rules are short: Namespace, Node, Endpoints, PDB, Event, Lease."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from .common import (FieldErrors, Strategy, int_or_string, is_set, validate_int_or_percent, validate_label_selector,
                      validate_name, validate_port_number, validate_quantities)
@@ -18,6 +18,24 @@ class NamespaceStrategy(Strategy):
 
     def default(self, obj: Any) -> None:
         obj.metadata.labels["kubernetes.io/metadata.name"] = obj.metadata.name
+
+    def prepare_update(self, new: Any, old: Any) -> None:
+        super().prepare_update(new, old)
+        # spec.finalizers change only through the finalize subresource, as in Kubernetes: an update or patch
+        # that dropped `kubernetes` would leave a deleted namespace Terminating, its content running, for good.
+        _set_finalizers(new, old.spec.finalizers)
+
+    def prepare_finalize(self, new: Any, old: Any) -> None:
+        """The finalize subresource (the namespace controller's): spec.finalizers change, nothing else."""
+        finalizers = list(new.spec.finalizers)
+        new.CopyFrom(old)
+        _set_finalizers(new, finalizers)
+
+
+def _set_finalizers(ns: Any, finalizers: Iterable[str]) -> None:
+    kept = list(finalizers)      # may be the other object's field: read it before clearing ours
+    del ns.spec.finalizers[:]
+    ns.spec.finalizers.extend(kept)
 
 
 class NodeStrategy(Strategy):

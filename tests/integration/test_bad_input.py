@@ -1,12 +1,16 @@
 """Bad input gets a clear error naming what is wrong and where, and changes nothing."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import grpc
 import pytest
 
 from kubelab import errors, manifests
 from kubelab.client import Client, new_object
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import objects_pb2 as pb
 
 from .conftest import etcd_revision
 
@@ -148,3 +152,81 @@ async def test_patches_that_make_no_sense_are_bad_requests(client: Client) -> No
     with pytest.raises(errors.Invalid):
         await client.patch("Deployment", "patched", {"spec": {"template": {"spec": {"containers": [
             {"name": ["web"], "image": "x"}]}}}}, patch_type="apply")
+
+
+# ------------------------------------------------------------------ found by the bad-input audit
+async def test_generate_name_is_checked_under_the_kinds_rule(local_cluster: dict[str, Any], client: Client) -> None:
+    before = await etcd_revision(local_cluster)
+    svc = manifests.from_dict({"apiVersion": "v1", "kind": "Service", "metadata": {"generateName": "a.b-"},
+                               "spec": {"ports": [{"port": 80}]}})
+    with pytest.raises(errors.Invalid, match='metadata.generateName: Invalid value: "a.b-"'):
+        await client.create(svc)
+    assert await etcd_revision(local_cluster) == before
+    ns = await client.create(manifests.from_dict({"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"generateName": "x" * 62}}))
+    assert len(ns.metadata.name) == 63
+
+
+async def test_forged_continue_tokens_are_bad_requests(client: Client) -> None:
+    import base64
+    import json
+
+    def tok(start: bytes, rv: int) -> str:
+        doc = {"start": base64.b64encode(start).decode(), "rv": rv}
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+    await client.create(manifests.parse_text(deploy(name="not-a-namespace"), "d.yaml")[0].obj)
+    resp = await client.stub.List(api.ListRequest(kind="Namespace", limit=3,
+                                                  continue_token=tok(b"/registry/deployments/", 1)),
+                                  metadata=client.metadata)
+    assert {o.WhichOneof("kind") for o in resp.items} <= {"namespace"}
+    for rv in (2 ** 70, -1, 10 ** 15):      # beyond int64, negative, a revision etcd has not reached
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await client.stub.List(api.ListRequest(kind="Pod", limit=1, continue_token=tok(b"", rv)),
+                                   metadata=client.metadata)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "invalid continue token" in e.value.details()
+
+
+async def test_an_object_too_large_is_refused_and_nothing_is_written(local_cluster: dict[str, Any],
+                                                                     client: Client) -> None:
+    pod = new_object("Pod", "big-pod", "default")
+    pod.spec.containers.add(name="c", image="i").env.extend(
+        [pb.EnvVar(name=f"E{i}", value="x" * 1000) for i in range(1800)])
+    before = await etcd_revision(local_cluster)
+    for dry_run in (True, False):
+        with pytest.raises(errors.RequestEntityTooLarge, match="Request entity too large: limit is 1048576"):
+            await client.create(pod, dry_run=dry_run)
+    assert await etcd_revision(local_cluster) == before
+
+
+async def test_a_deeply_nested_patch_is_a_bad_request(local_cluster: dict[str, Any], client: Client) -> None:
+    await client.create(manifests.parse_text(deploy(name="deep"), "d.yaml")[0].obj)
+    before = await etcd_revision(local_cluster)
+    for body in ("[" * 100000 + "]" * 100000, '{"a":' * 5000 + "1" + "}" * 5000):
+        with pytest.raises(errors.BadRequest, match="exceeded max depth"):
+            await client.patch("Deployment", "deep", body, patch_type="merge")
+    assert await etcd_revision(local_cluster) == before
+
+
+async def test_a_watch_from_beyond_etcd_times_out(client: Client) -> None:
+    stream = client.watch("Pod", "default", resource_version="99999999999")
+    with pytest.raises(errors.Timeout, match="Too large resource version: 99999999999, current: "):
+        await asyncio.wait_for(stream.__anext__(), 10)
+
+
+async def test_namespace_finalizers_and_the_clusters_own_namespaces(local_cluster: dict[str, Any],
+                                                                   client: Client) -> None:
+    await client.create(new_object("Namespace", "orph"))
+    patched = await client.patch("Namespace", "orph", {"spec": {"finalizers": []}}, patch_type="merge")
+    assert list(patched.spec.finalizers) == ["kubernetes"]
+    before = await etcd_revision(local_cluster)
+    for name in ("default", "kube-system", "kube-public"):
+        with pytest.raises(errors.Forbidden, match=f'namespaces "{name}" is forbidden: this namespace may not be '
+                                                   f'deleted'):
+            await client.delete("Namespace", name)
+    assert await etcd_revision(local_cluster) == before
+
+
+@pytest.mark.parametrize("selector", ["spec=x", "spec.containers=x", "metadata.labels=x", "spec.node_name=x"])
+async def test_unsupported_field_labels_are_refused(client: Client, selector: str) -> None:
+    with pytest.raises(errors.BadRequest, match=f"field label not supported: {selector.split('=')[0]}"):
+        await client.list("Pod", field_selector=selector)

@@ -68,6 +68,7 @@ async def test_namespace_is_emptied_then_finalized() -> None:
     assert cond is not None and "pods. has 1 resource instances" in cond.message
     await h.reconcile("team")
     assert h.client.stored("Namespace", "team", "") is None        # finalizer gone → namespace gone
+    assert ("finalize", "Namespace", "team") in h.client.actions   # a plain update would keep the finalizer
 
 
 def test_remaining_message() -> None:

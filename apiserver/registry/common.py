@@ -351,7 +351,7 @@ class Strategy:
     set (status is written only through the status subresource).
     """
 
-    label_name = False           # Namespace names are DNS-1123 labels
+    label_name = False           # Namespace and Endpoints names are DNS-1123 labels
     name_format = ""             # or a NAME_CHECKS key ("dns1035" for Services); overrides label_name
     clear_status_on_create = True
     generation_on_spec_change = False

@@ -5,6 +5,7 @@ paths, then raised together as one Invalid: `Pod "x" is invalid: spec...`.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -56,14 +57,69 @@ def raise_invalid(obj: Any, errs: FieldErrors) -> None:
 
 
 # ------------------------------------------------------------------ names & metadata
-def name_problem(name: str, label: bool = False) -> str:
-    """Why `name` is not a DNS-1123 label (or subdomain); "" if it is one."""
-    return selectors.validate_dns1123_label(name) if label else selectors.validate_dns1123_subdomain(name)
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_RE = re.compile(f"^{_DNS1035_LABEL_FMT}$")
 
 
-def validate_name(errs: FieldErrors, path: str, name: str, label: bool = False) -> None:
-    if msg := name_problem(name, label):
+def validate_dns1035_label(name: str) -> str | None:
+    """Kubernetes' IsDNS1035Label: what a Service name must be (it becomes a DNS label and an env var prefix)."""
+    problems = []
+    if len(name) > 63:
+        problems.append("must be no more than 63 characters")
+    if not _DNS1035_LABEL_RE.match(name):
+        problems.append("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                        "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+                        f"'abc-123', regex used for validation is '{_DNS1035_LABEL_FMT}')")
+    return "; ".join(problems) or None
+
+
+# Strategy.name_format / validate_name's `fmt`: which Kubernetes name rule a kind's names follow.
+NAME_CHECKS = {
+    "subdomain": selectors.validate_dns1123_subdomain,
+    "label": selectors.validate_dns1123_label,
+    "dns1035": validate_dns1035_label,
+}
+
+
+def name_problem(name: str, label: bool = False, fmt: str = "") -> str:
+    """Why `name` breaks the rule `fmt` (default: a DNS-1123 label if `label`, else a subdomain); "" if it does not."""
+    return NAME_CHECKS[fmt or ("label" if label else "subdomain")](name) or ""
+
+
+def validate_name(errs: FieldErrors, path: str, name: str, label: bool = False, fmt: str = "") -> None:
+    if msg := name_problem(name, label, fmt):
         errs.invalid(path, name, msg)
+
+
+def validate_qualified_name(errs: FieldErrors, path: str, name: str) -> None:
+    """A Kubernetes qualified name (`name` or `example.com/name`), as label keys are."""
+    if msg := selectors.validate_label_key(name):
+        errs.invalid(path, name, msg)
+
+
+# Finalizers Kubernetes knows without a domain prefix; any other must be qualified (`example.com/x`).
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def validate_finalizers(errs: FieldErrors, path: str, finalizers: Any) -> None:
+    for i, f in enumerate(finalizers):
+        if msg := selectors.validate_label_key(f):
+            errs.invalid(f"{path}[{i}]", f, msg)
+        elif "/" not in f and f not in STANDARD_FINALIZERS:
+            errs.invalid(f"{path}[{i}]", f, "name is neither a standard finalizer name nor is it fully qualified")
+
+
+def validate_owner_references(errs: FieldErrors, path: str, refs: Any) -> None:
+    controllers = 0
+    for i, ref in enumerate(refs):
+        p = f"{path}[{i}]"
+        for field, value, what in (("apiVersion", ref.api_version, "version"), ("kind", ref.kind, "kind"),
+                                   ("name", ref.name, "name"), ("uid", ref.uid, "uid")):
+            if not value:
+                errs.invalid(f"{p}.{field}", value, f"{what} must not be empty")
+        controllers += bool(ref.HasField("controller") and ref.controller)
+    if controllers > 1:
+        errs.invalid(path, controllers, "Only one reference can have Controller set to true")
 
 
 def validate_labels(errs: FieldErrors, path: str, labels: Any) -> None:
@@ -84,22 +140,26 @@ def validate_annotations(errs: FieldErrors, path: str, annotations: Any) -> None
         errs.append(FieldError(path, "Too long", "", "must have at most 262144 bytes"))
 
 
-def validate_metadata(errs: FieldErrors, obj: Any, namespaced: bool, label_name: bool = False) -> None:
+def validate_metadata(errs: FieldErrors, obj: Any, namespaced: bool, label_name: bool = False,
+                      name_format: str = "") -> None:
     md = obj.metadata
+    fmt = name_format or ("label" if label_name else "subdomain")
     if not md.name and not md.generate_name:
         errs.required("metadata.name", "name or generateName is required")
     elif md.name:
-        validate_name(errs, "metadata.name", md.name, label_name)
+        validate_name(errs, "metadata.name", md.name, fmt=fmt)
     if md.generate_name:
         # Checked as a name under the kind's own rule, a trailing "-" allowed (the suffix follows it), as
         # Kubernetes does; the generated name itself is checked as metadata.name.
         prefix = md.generate_name[:-1] + "a" if md.generate_name.endswith("-") else md.generate_name
-        if msg := name_problem(prefix, label_name):
+        if msg := name_problem(prefix, fmt=fmt):
             errs.invalid("metadata.generateName", md.generate_name, msg)
     if namespaced and md.namespace:
         validate_name(errs, "metadata.namespace", md.namespace, label=True)
     validate_labels(errs, "metadata.labels", md.labels)
     validate_annotations(errs, "metadata.annotations", md.annotations)
+    validate_finalizers(errs, "metadata.finalizers", md.finalizers)
+    validate_owner_references(errs, "metadata.ownerReferences", md.owner_references)
 
 
 def validate_metadata_update(errs: FieldErrors, new: Any, old: Any) -> None:
@@ -211,14 +271,79 @@ def validate_int_or_percent(errs: FieldErrors, path: str, v: struct_pb2.Value) -
             errs.invalid(path, val, "must not be greater than 100%")
 
 
+def validate_quantity(errs: FieldErrors, path: str, q: str) -> None:
+    try:
+        if parse_quantity(q) < 0:
+            errs.invalid(path, q, "must be greater than or equal to 0")
+    except QuantityError:
+        errs.invalid(path, q, "quantities must match the regular expression "
+                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+
+
 def validate_quantities(errs: FieldErrors, path: str, values: Any) -> None:
     for name, q in values.items():
-        try:
-            if parse_quantity(q) < 0:
-                errs.invalid(f"{path}.{name}", q, "must be greater than or equal to 0")
-        except QuantityError:
-            errs.invalid(f"{path}.{name}", q, "quantities must match the regular expression "
-                                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        validate_quantity(errs, f"{path}.{name}", q)
+
+
+_STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+_STANDARD_RESOURCES = _STANDARD_CONTAINER_RESOURCES + ("pods", "services", "storage", "persistentvolumeclaims")
+
+
+def validate_container_resource_name(errs: FieldErrors, path: str, name: str) -> None:
+    """Kubernetes' validateContainerResourceName: cpu, memory, ephemeral-storage, hugepages-<size>, or a
+    fully qualified extended resource (`example.com/gpu`)."""
+    if msg := selectors.validate_label_key(name):
+        errs.invalid(path, name, msg)
+    elif "/" not in name:
+        if name.startswith("hugepages-"):
+            return
+        if name not in _STANDARD_RESOURCES:
+            errs.invalid(path, name, "must be a standard resource type or fully qualified")
+        if name not in _STANDARD_CONTAINER_RESOURCES:
+            errs.invalid(path, name, "must be a standard resource for containers")
+    elif "kubernetes.io/" not in name and name.startswith("requests."):
+        errs.invalid(path, name, "doesn't follow extended resource name standard")
+
+
+# ------------------------------------------------------------------ numbers, IPs, CIDRs
+def validate_nonnegative(errs: FieldErrors, path: str, value: int) -> None:
+    if value < 0:
+        errs.invalid(path, value, "must be greater than or equal to 0")
+
+
+IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def validate_ip(errs: FieldErrors, path: str, value: str) -> None:
+    if not is_ip(value):
+        errs.invalid(path, value, IP_MSG)
+
+
+def validate_cidr(errs: FieldErrors, path: str, value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)   # Kubernetes' ParseCIDRSloppy accepts host bits too
+        ok = "/" in value
+    except ValueError:
+        ok = False
+    if not ok:
+        errs.invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
+
+
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def validate_condition_statuses(errs: FieldErrors, path: str, conditions: Any) -> None:
+    for i, c in enumerate(conditions):
+        if c.status not in CONDITION_STATUSES:
+            errs.unsupported(f"{path}[{i}].status", c.status, CONDITION_STATUSES)
 
 
 # ------------------------------------------------------------------ strategy
@@ -230,7 +355,8 @@ class Strategy:
     set (status is written only through the status subresource).
     """
 
-    label_name = False           # Namespace and Service names are DNS-1123 labels
+    label_name = False           # Namespace and Endpoints names are DNS-1123 labels
+    name_format = ""             # or a NAME_CHECKS key ("dns1035" for Services); overrides label_name
     clear_status_on_create = True
     generation_on_spec_change = False
 
@@ -242,7 +368,7 @@ class Strategy:
 
     def validate(self, obj: Any) -> FieldErrors:
         errs = FieldErrors()
-        validate_metadata(errs, obj, self.info.namespaced, self.label_name)
+        validate_metadata(errs, obj, self.info.namespaced, self.label_name, self.name_format)
         return errs
 
     def validate_update(self, new: Any, old: Any) -> FieldErrors:
@@ -277,4 +403,5 @@ class Strategy:
         new.status.CopyFrom(status)
 
     def validate_status(self, new: Any, old: Any) -> FieldErrors:
+        """A status write: kinds with status rules override this (the rest of the object is the stored one)."""
         return FieldErrors()

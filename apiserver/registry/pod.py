@@ -5,14 +5,31 @@ from typing import Any
 
 from kubelab.quantity import QuantityError, parse_quantity
 
-from .common import (FieldErrors, Strategy, is_set, validate_int_or_string, validate_name, validate_port_name,
-                     validate_port_number, validate_quantities, int_or_string, validate_label_selector)
 import re
+
+from kubelab import selectors
+
+from .common import (FieldErrors, Strategy, int_or_string, is_set, validate_condition_statuses,
+                     validate_container_resource_name, validate_int_or_string, validate_ip, validate_label_selector,
+                     validate_labels, validate_name, validate_nonnegative, validate_port_name, validate_port_number,
+                     validate_quantities, validate_quantity)
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+TOLERATION_OPERATORS = ("Equal", "Exists")
+NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+# What an env fieldRef may name (Kubernetes' validEnvDownwardAPIFieldPathExpressions; the kubelet resolves these),
+# besides metadata.labels['<key>'] and metadata.annotations['<key>'].
+ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+                   "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
+_SUBSCRIPTED_FIELD_PATH = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
+ENV_RESOURCE_FIELDS = ("limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu",
+                       "requests.memory", "requests.ephemeral-storage")
 
 
 def default_probe(probe: Any) -> None:
@@ -112,6 +129,37 @@ def _validate_probe(errs: FieldErrors, path: str, probe: Any, container: Any, li
         errs.required(f"{path}.exec.command")
 
 
+def _validate_env_source(errs: FieldErrors, path: str, e: Any) -> None:
+    src = e.value_from
+    if e.value:
+        errs.invalid(path, "", "may not be specified when `value` is not empty")
+    sources = [s for s in ("field_ref", "resource_field_ref", "config_map_key_ref", "secret_key_ref")
+               if src.HasField(s)]
+    if not sources:
+        errs.invalid(path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or "
+                               "`secretKeyRef`")
+    elif len(sources) > 1:
+        errs.invalid(path, "", "may not have more than one field specified at a time")
+    if src.HasField("field_ref"):
+        fp = src.field_ref.field_path
+        if not fp:
+            errs.required(f"{path}.fieldRef.fieldPath")
+        elif m := _SUBSCRIPTED_FIELD_PATH.match(fp):
+            if msg := selectors.validate_label_key(m.group(2)):
+                errs.invalid(f"{path}.fieldRef.fieldPath", fp, msg)
+        elif fp not in ENV_FIELD_PATHS:
+            errs.unsupported(f"{path}.fieldRef.fieldPath", fp,
+                             ENV_FIELD_PATHS + ("metadata.annotations['<KEY>']", "metadata.labels['<KEY>']"))
+    if src.HasField("resource_field_ref"):
+        ref = src.resource_field_ref
+        if not ref.resource:
+            errs.required(f"{path}.resourceFieldRef.resource")
+        elif ref.resource not in ENV_RESOURCE_FIELDS:
+            errs.unsupported(f"{path}.resourceFieldRef.resource", ref.resource, ENV_RESOURCE_FIELDS)
+        if ref.divisor:
+            validate_quantity(errs, f"{path}.resourceFieldRef.divisor", ref.divisor)
+
+
 def _validate_container(errs: FieldErrors, path: str, c: Any, volumes: set[str], init: bool) -> None:
     if not c.name:
         errs.required(f"{path}.name")
@@ -140,6 +188,11 @@ def _validate_container(errs: FieldErrors, path: str, c: Any, volumes: set[str],
             errs.invalid(f"{path}.env[{i}].name", e.name,
                          "a valid environment variable name must consist of alphabetic characters, digits, "
                          "'_', '-', or '.', and must not start with a digit")
+        if e.HasField("value_from"):
+            _validate_env_source(errs, f"{path}.env[{i}].valueFrom", e)
+    for field in ("requests", "limits"):
+        for name in getattr(c.resources, field):
+            validate_container_resource_name(errs, f"{path}.resources.{field}[{name}]", name)
     validate_quantities(errs, f"{path}.resources.requests", c.resources.requests)
     validate_quantities(errs, f"{path}.resources.limits", c.resources.limits)
     for name, limit in c.resources.limits.items():
@@ -179,6 +232,10 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
         volumes.add(v.name)
         if v.HasField("host_path") and not v.host_path.path:
             errs.required(f"{path}.volumes[{i}].hostPath.path")
+        if v.HasField("host_path") and v.HasField("empty_dir"):
+            errs.forbidden(f"{path}.volumes[{i}].hostPath", "may not specify more than 1 volume type")
+        if v.HasField("empty_dir") and v.empty_dir.size_limit:
+            validate_quantity(errs, f"{path}.volumes[{i}].emptyDir.sizeLimit", v.empty_dir.size_limit)
     if not spec.containers:
         errs.required(f"{path}.containers")
     names: set[str] = set()
@@ -200,16 +257,19 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
     if spec.HasField("termination_grace_period_seconds") and spec.termination_grace_period_seconds < 0:
         errs.invalid(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds,
                      "must be greater than or equal to 0")
-    if spec.dns_policy and spec.dns_policy not in ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"):
-        errs.unsupported(f"{path}.dnsPolicy", spec.dns_policy,
-                         ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"))
-    for i, t in enumerate(spec.tolerations):
-        if t.operator not in ("", "Equal", "Exists"):
-            errs.unsupported(f"{path}.tolerations[{i}].operator", t.operator, ("Equal", "Exists"))
-        if t.effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
-            errs.unsupported(f"{path}.tolerations[{i}].effect", t.effect,
-                             ("NoSchedule", "PreferNoSchedule", "NoExecute"))
+    if spec.dns_policy and spec.dns_policy not in DNS_POLICIES:
+        errs.unsupported(f"{path}.dnsPolicy", spec.dns_policy, DNS_POLICIES)
+    elif spec.dns_policy == "None":
+        # Kubernetes requires dnsConfig with dnsPolicy None; kubelab's PodSpec has no dnsConfig to give.
+        errs.required(f"{path}.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None "
+                                           "(kubelab does not support `dnsConfig`, so `dnsPolicy: None` cannot be used)")
+    if spec.HasField("active_deadline_seconds") and spec.active_deadline_seconds < 1:
+        errs.invalid(f"{path}.activeDeadlineSeconds", spec.active_deadline_seconds,
+                     "must be between 1 and 2147483647, inclusive")
+    validate_labels(errs, f"{path}.nodeSelector", spec.node_selector)
+    validate_tolerations(errs, f"{path}.tolerations", spec.tolerations)
     if spec.HasField("affinity"):
+        _validate_node_affinity(errs, f"{path}.affinity.nodeAffinity", spec.affinity.node_affinity)
         for kind, label in (("pod_affinity", "podAffinity"), ("pod_anti_affinity", "podAntiAffinity")):
             aff = getattr(spec.affinity, kind)
             for i, term in enumerate(aff.required_during_scheduling_ignored_during_execution):
@@ -217,8 +277,110 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
                 if not term.topology_key:
                     errs.required(f"{tp}.topologyKey", "can not be empty")
                 validate_label_selector(errs, f"{tp}.labelSelector", term.label_selector, required=False)
+            for i, weighted in enumerate(aff.preferred_during_scheduling_ignored_during_execution):
+                tp = f"{path}.affinity.{label}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+                _validate_weight(errs, f"{tp}.weight", weighted.weight)
+                if not weighted.pod_affinity_term.topology_key:
+                    errs.required(f"{tp}.podAffinityTerm.topologyKey", "can not be empty")
+                validate_label_selector(errs, f"{tp}.podAffinityTerm.labelSelector",
+                                        weighted.pod_affinity_term.label_selector, required=False)
     if spec.hostname:
         validate_name(errs, f"{path}.hostname", spec.hostname, label=True)
+
+
+def validate_tolerations(errs: FieldErrors, path: str, tolerations: Any) -> None:
+    """Kubernetes' validateTolerations."""
+    for i, t in enumerate(tolerations):
+        p = f"{path}[{i}]"
+        if t.key:
+            if msg := selectors.validate_label_key(t.key):
+                errs.invalid(f"{p}.key", t.key, msg)
+        elif t.operator != "Exists":
+            errs.invalid(f"{p}.operator", t.operator,
+                         'operator must be Exists when `key` is empty, which means "match all values and all keys"')
+        if t.HasField("toleration_seconds") and t.effect != "NoExecute":
+            errs.invalid(f"{p}.effect", t.effect, "effect must be 'NoExecute' when `tolerationSeconds` is set")
+        if t.operator in ("", "Equal"):
+            if msg := selectors.validate_label_value(t.value):
+                errs.invalid(f"{p}.operator", t.value, msg)
+        elif t.operator == "Exists":
+            if t.value:
+                errs.invalid(f"{p}.operator", t.value, "value must be empty when `operator` is 'Exists'")
+        else:
+            errs.unsupported(f"{p}.operator", t.operator, TOLERATION_OPERATORS)
+        if t.effect and t.effect not in TAINT_EFFECTS:
+            errs.unsupported(f"{p}.effect", t.effect, TAINT_EFFECTS)
+
+
+def _validate_weight(errs: FieldErrors, path: str, weight: int) -> None:
+    if not 1 <= weight <= 100:
+        errs.invalid(path, weight, "must be in the range 1-100")
+
+
+def _validate_node_selector_requirement(errs: FieldErrors, path: str, req: Any, fields: bool) -> None:
+    if fields:
+        # Kubernetes: matchFields only on metadata.name, with In/NotIn and exactly one value.
+        if req.key != "metadata.name":
+            errs.invalid(f"{path}.key", req.key, "not a valid field selector key")
+        if req.operator not in ("In", "NotIn"):
+            errs.invalid(f"{path}.operator", req.operator, "not a valid selector operator")
+        elif len(req.values) != 1:
+            errs.required(f"{path}.values", "must be only one value when `operator` is 'In' or 'NotIn' for node "
+                                            "field selector")
+        return
+    if msg := selectors.validate_label_key(req.key):
+        errs.invalid(f"{path}.key", req.key, msg)
+    if req.operator in ("In", "NotIn"):
+        if not req.values:
+            errs.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+    elif req.operator in ("Exists", "DoesNotExist"):
+        if req.values:
+            errs.forbidden(f"{path}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+    elif req.operator in ("Gt", "Lt"):
+        if len(req.values) != 1:
+            errs.required(f"{path}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'")
+        elif not re.fullmatch(r"[+-]?[0-9]+", req.values[0]):
+            errs.invalid(f"{path}.values[0]", req.values[0], "must be an integer")
+    else:
+        errs.invalid(f"{path}.operator", req.operator, "not a valid selector operator")
+
+
+def _validate_node_selector_term(errs: FieldErrors, path: str, term: Any) -> None:
+    for j, req in enumerate(term.match_expressions):
+        _validate_node_selector_requirement(errs, f"{path}.matchExpressions[{j}]", req, fields=False)
+    for j, req in enumerate(term.match_fields):
+        _validate_node_selector_requirement(errs, f"{path}.matchFields[{j}]", req, fields=True)
+
+
+def _validate_node_affinity(errs: FieldErrors, path: str, aff: Any) -> None:
+    if aff.HasField("required_during_scheduling_ignored_during_execution"):
+        rp = f"{path}.requiredDuringSchedulingIgnoredDuringExecution"
+        terms = aff.required_during_scheduling_ignored_during_execution.node_selector_terms
+        if not terms:
+            errs.required(f"{rp}.nodeSelectorTerms", "must have at least one node selector term")
+        for i, term in enumerate(terms):
+            _validate_node_selector_term(errs, f"{rp}.nodeSelectorTerms[{i}]", term)
+    for i, pref in enumerate(aff.preferred_during_scheduling_ignored_during_execution):
+        pp = f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+        _validate_weight(errs, f"{pp}.weight", pref.weight)
+        _validate_node_selector_term(errs, f"{pp}.preference", pref.preference)
+
+
+def validate_pod_status(errs: FieldErrors, status: Any) -> None:
+    """Kubernetes' ValidatePodStatusUpdate, the parts kubelab's PodStatus has."""
+    if status.phase and status.phase not in POD_PHASES:
+        errs.unsupported("status.phase", status.phase, POD_PHASES)
+    validate_condition_statuses(errs, "status.conditions", status.conditions)
+    if status.host_ip:
+        validate_ip(errs, "status.hostIP", status.host_ip)
+    if status.pod_ip:
+        validate_ip(errs, "status.podIP", status.pod_ip)
+    for i, ip in enumerate(status.pod_ips):
+        validate_ip(errs, f"status.podIPs[{i}].ip", ip.ip)
+    for field, label in (("init_container_statuses", "initContainerStatuses"),
+                         ("container_statuses", "containerStatuses")):
+        for i, cs in enumerate(getattr(status, field)):
+            validate_nonnegative(errs, f"status.{label}[{i}].restartCount", cs.restart_count)
 
 
 def qos_class(spec: Any) -> str:
@@ -262,6 +424,11 @@ class PodStrategy(Strategy):
                                    "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
                                    "`spec.tolerations` (only additions to existing tolerations) or "
                                    "`spec.terminationGracePeriodSeconds`")
+        return errs
+
+    def validate_status(self, new: Any, old: Any) -> FieldErrors:
+        errs = super().validate_status(new, old)
+        validate_pod_status(errs, new.status)
         return errs
 
     def prepare_create(self, obj: Any) -> None:

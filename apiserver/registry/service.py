@@ -9,13 +9,17 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .common import FieldErrors, Strategy, int_or_string, is_set, validate_port_name, validate_port_number, \
-    validate_target_port, validate_labels
+from kubelab import selectors
+
+from .common import (IP_MSG, FieldErrors, Strategy, int_or_string, is_ip, is_set, validate_ip, validate_labels,
+                     validate_port_name, validate_port_number, validate_qualified_name, validate_target_port)
 
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 IP_FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
 IP_FAMILIES = ("IPv4", "IPv6")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+MAX_CLIENT_IP_AFFINITY_SECONDS = 86400
 
 
 def wants_node_ports(spec: Any) -> bool:
@@ -23,7 +27,7 @@ def wants_node_ports(spec: Any) -> bool:
 
 
 class ServiceStrategy(Strategy):
-    label_name = True
+    name_format = "dns1035"     # a Service name becomes a DNS label and an environment variable prefix
 
     def __init__(self, info: Any, service_cidr: str = "10.96.0.0/16",
                  node_port_range: tuple[int, int] = (30000, 32767)) -> None:
@@ -35,6 +39,8 @@ class ServiceStrategy(Strategy):
         spec = obj.spec
         if not spec.type:
             spec.type = "ClusterIP"
+        if not spec.cluster_ip and spec.cluster_ips and spec.type != "ExternalName":
+            spec.cluster_ip = spec.cluster_ips[0]      # Kubernetes: clusterIPs alone sets clusterIP
         if not spec.session_affinity:
             spec.session_affinity = "None"
         if wants_node_ports(spec) and not spec.external_traffic_policy:
@@ -63,6 +69,7 @@ class ServiceStrategy(Strategy):
             errs.required("spec.ports")
         names: set[str] = set()
         seen: set[tuple[int, str]] = set()
+        node_ports: set[tuple[int, str]] = set()     # one node port per protocol, as allocation keys them
         lo, hi = self.node_port_range
         for i, p in enumerate(spec.ports):
             path = f"spec.ports[{i}]"
@@ -80,28 +87,72 @@ class ServiceStrategy(Strategy):
             if p.protocol not in PROTOCOLS:
                 errs.unsupported(f"{path}.protocol", p.protocol, PROTOCOLS)
             validate_target_port(errs, f"{path}.targetPort", p.target_port)
+            if p.app_protocol:
+                validate_qualified_name(errs, f"{path}.appProtocol", p.app_protocol)
             if p.node_port:
                 if not wants_node_ports(spec):
                     errs.forbidden(f"{path}.nodePort", f"may not be used when `type` is '{spec.type}'")
                 elif not lo <= p.node_port <= hi:
                     errs.invalid(f"{path}.nodePort", p.node_port,
                                  f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
+                elif (p.node_port, p.protocol) in node_ports:
+                    errs.duplicate(f"{path}.nodePort", p.node_port)
+                node_ports.add((p.node_port, p.protocol))
         validate_labels(errs, "spec.selector", spec.selector)
+        self._validate_cluster_ips(errs, spec)
+        if spec.type == "ExternalName":
+            # The value (a CNAME) may end in a dot to mark it fully qualified.
+            cname = spec.external_name.removesuffix(".")
+            if not cname:
+                errs.required("spec.externalName")
+            elif msg := selectors.validate_dns1123_subdomain(cname):
+                errs.invalid("spec.externalName", spec.external_name, msg)
+        self._validate_ip_families(errs, spec)
+        if spec.session_affinity not in ("None", "ClientIP"):
+            errs.unsupported("spec.sessionAffinity", spec.session_affinity, ("ClientIP", "None"))
+        if spec.HasField("session_affinity_config"):
+            if spec.session_affinity != "ClientIP":
+                errs.forbidden("spec.sessionAffinityConfig",
+                               f"must not be set when session affinity is {spec.session_affinity}")
+            client_ip = spec.session_affinity_config.client_ip
+            if client_ip.HasField("timeout_seconds") and \
+                    not 0 < client_ip.timeout_seconds <= MAX_CLIENT_IP_AFFINITY_SECONDS:
+                errs.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", client_ip.timeout_seconds,
+                             f"must be greater than 0 and less than {MAX_CLIENT_IP_AFFINITY_SECONDS}")
+        if spec.external_traffic_policy not in ("", "Cluster", "Local"):
+            errs.unsupported("spec.externalTrafficPolicy", spec.external_traffic_policy, TRAFFIC_POLICIES)
+        if spec.internal_traffic_policy not in ("",) + TRAFFIC_POLICIES:
+            errs.unsupported("spec.internalTrafficPolicy", spec.internal_traffic_policy, TRAFFIC_POLICIES)
+        for i, ip in enumerate(spec.external_ips):
+            validate_ip(errs, f"spec.externalIPs[{i}]", ip)
+        if spec.load_balancer_ip:
+            validate_ip(errs, "spec.loadBalancerIP", spec.load_balancer_ip)
+        return errs
+
+    def _validate_cluster_ips(self, errs: FieldErrors, spec: Any) -> None:
+        if spec.type == "ExternalName":
+            if spec.cluster_ip or spec.cluster_ips:
+                errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services")
+            return
+        if spec.cluster_ip == "None" and wants_node_ports(spec):
+            errs.invalid("spec.clusterIP", spec.cluster_ip, f"may not be set to 'None' for {spec.type} services")
         if spec.cluster_ip and spec.cluster_ip != "None":
-            try:
+            if not is_ip(spec.cluster_ip):
+                errs.invalid("spec.clusterIP", spec.cluster_ip, IP_MSG)
+            else:
                 ip = ipaddress.ip_address(spec.cluster_ip)
                 if ip not in self.service_net or ip in (self.service_net.network_address,
                                                         self.service_net.broadcast_address):
                     errs.invalid("spec.clusterIP", spec.cluster_ip,
                                  f"provided IP is not in the valid range. The range of valid IPs is {self.service_net}")
-            except ValueError:
-                errs.invalid("spec.clusterIP", spec.cluster_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
-        self._validate_ip_families(errs, spec)
-        if spec.session_affinity not in ("None", "ClientIP"):
-            errs.unsupported("spec.sessionAffinity", spec.session_affinity, ("ClientIP", "None"))
-        if spec.external_traffic_policy not in ("", "Cluster", "Local"):
-            errs.unsupported("spec.externalTrafficPolicy", spec.external_traffic_policy, ("Cluster", "Local"))
-        return errs
+        for i, ip in enumerate(spec.cluster_ips):
+            if not (i == 0 and ip == "None"):
+                validate_ip(errs, f"spec.clusterIPs[{i}]", ip)
+        if spec.cluster_ip and spec.cluster_ips and spec.cluster_ips[0] != spec.cluster_ip:
+            errs.invalid("spec.clusterIPs[0]", spec.cluster_ips[0], "must match `clusterIP` when both are specified")
+        if len(spec.cluster_ips) > 1:
+            errs.invalid("spec.clusterIPs", ",".join(spec.cluster_ips),
+                         "this cluster is not configured for dual-stack services")
 
     @staticmethod
     def _validate_ip_families(errs: FieldErrors, spec: Any) -> None:
@@ -121,10 +172,19 @@ class ServiceStrategy(Strategy):
 
     def prepare_update(self, new: Any, old: Any) -> None:
         super().prepare_update(new, old)
+        if new.spec.type == "ExternalName":
+            # Kubernetes' dropTypeDependentFields: becoming ExternalName drops the cluster IPs it still carries
+            # unchanged (its allocation is released); a cluster IP the update itself sets is refused.
+            if new.spec.cluster_ip == old.spec.cluster_ip:
+                new.spec.cluster_ip = ""
+            if list(new.spec.cluster_ips) == list(old.spec.cluster_ips):
+                del new.spec.cluster_ips[:]
         # Like Kubernetes ≥ 1.20, an update that omits allocated values keeps them.
-        if not new.spec.cluster_ip:
+        elif not new.spec.cluster_ip and not new.spec.cluster_ips:
             new.spec.cluster_ip = old.spec.cluster_ip
             del new.spec.cluster_ips[:]
+            new.spec.cluster_ips.extend(old.spec.cluster_ips)
+        elif new.spec.cluster_ip == old.spec.cluster_ip and not new.spec.cluster_ips:
             new.spec.cluster_ips.extend(old.spec.cluster_ips)
         old_ports = {(p.port, p.protocol): p.node_port for p in old.spec.ports}
         if wants_node_ports(new.spec):
@@ -141,8 +201,12 @@ class ServiceStrategy(Strategy):
 
     def validate_update(self, new: Any, old: Any) -> FieldErrors:
         errs = super().validate_update(new, old)
+        if new.spec.type == "ExternalName":
+            return errs      # it holds no cluster IP (validate says so if the update sets one)
         if old.spec.cluster_ip and new.spec.cluster_ip != old.spec.cluster_ip:
             errs.invalid("spec.clusterIP", new.spec.cluster_ip, "field is immutable")
+        if old.spec.cluster_ips and list(new.spec.cluster_ips) != list(old.spec.cluster_ips):
+            errs.invalid("spec.clusterIPs", ",".join(new.spec.cluster_ips), "field is immutable")
         return errs
 
 

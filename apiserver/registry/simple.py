@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .common import (FieldErrors, Strategy, int_or_string, is_set, validate_int_or_percent, validate_label_selector,
-                     validate_name, validate_port_number, validate_quantities)
+from kubelab import selectors
+
+from .common import (FieldError, FieldErrors, Strategy, int_or_string, is_set, validate_cidr, validate_condition_statuses,
+                     validate_int_or_percent, validate_ip, validate_label_selector, validate_name, validate_nonnegative,
+                     validate_port_number, validate_qualified_name, validate_quantities)
+from .pod import PROTOCOLS, TAINT_EFFECTS
+
+# Address types whose address is an IP (Hostname, InternalDNS and ExternalDNS are names).
+_IP_ADDRESS_TYPES = ("InternalIP", "ExternalIP")
+UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")
 
 
 class NamespaceStrategy(Strategy):
@@ -47,24 +55,78 @@ class NodeStrategy(Strategy):
 
     def validate(self, obj: Any) -> FieldErrors:
         errs = super().validate(obj)
-        validate_quantities(errs, "status.capacity", obj.status.capacity)
-        validate_quantities(errs, "status.allocatable", obj.status.allocatable)
-        for i, t in enumerate(obj.spec.taints):
+        spec = obj.spec
+        seen: set[tuple[str, str]] = set()
+        for i, t in enumerate(spec.taints):
+            p = f"spec.taints[{i}]"
             if not t.key:
-                errs.required(f"spec.taints[{i}].key")
-            if t.effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-                errs.unsupported(f"spec.taints[{i}].effect", t.effect, ("NoSchedule", "PreferNoSchedule", "NoExecute"))
+                errs.required(f"{p}.key")
+            elif msg := selectors.validate_label_key(t.key):
+                errs.invalid(f"{p}.key", t.key, msg)
+            if msg := selectors.validate_label_value(t.value):
+                errs.invalid(f"{p}.value", t.value, msg)
+            if not t.effect:
+                errs.required(f"{p}.effect")
+            elif t.effect not in TAINT_EFFECTS:
+                errs.unsupported(f"{p}.effect", t.effect, TAINT_EFFECTS)
+            if (t.key, t.effect) in seen:
+                errs.append(FieldError(p, "Duplicate value", f"{t.key}:{t.effect}",
+                                       "taints must be unique by key and effect pair"))
+            seen.add((t.key, t.effect))
+        if spec.pod_cidr:
+            validate_cidr(errs, "spec.podCIDR", spec.pod_cidr)
+        for i, cidr in enumerate(spec.pod_cidrs):
+            validate_cidr(errs, f"spec.podCIDRs[{i}]", cidr)
+        # The kubelet registers its node with its status, so create and update check it too.
+        validate_node_status(errs, obj.status)
         return errs
+
+    def validate_status(self, new: Any, old: Any) -> FieldErrors:
+        errs = super().validate_status(new, old)
+        validate_node_status(errs, new.status)
+        return errs
+
+
+def validate_node_status(errs: FieldErrors, status: Any) -> None:
+    validate_quantities(errs, "status.capacity", status.capacity)
+    validate_quantities(errs, "status.allocatable", status.allocatable)
+    for i, a in enumerate(status.addresses):
+        if not a.type:
+            errs.required(f"status.addresses[{i}].type")
+        if a.type in _IP_ADDRESS_TYPES:
+            validate_ip(errs, f"status.addresses[{i}].address", a.address)
+    validate_condition_statuses(errs, "status.conditions", status.conditions)
 
 
 class EndpointsStrategy(Strategy):
     label_name = True
 
+    def default(self, obj: Any) -> None:
+        for s in obj.subsets:
+            for p in s.ports:
+                if not p.protocol:
+                    p.protocol = "TCP"
+
     def validate(self, obj: Any) -> FieldErrors:
         errs = super().validate(obj)
         for i, s in enumerate(obj.subsets):
+            for field, label in (("addresses", "addresses"), ("not_ready_addresses", "notReadyAddresses")):
+                for j, a in enumerate(getattr(s, field)):
+                    ap = f"subsets[{i}].{label}[{j}]"
+                    validate_ip(errs, f"{ap}.ip", a.ip)
+                    if a.hostname:
+                        validate_name(errs, f"{ap}.hostname", a.hostname, label=True)
             for j, p in enumerate(s.ports):
-                validate_port_number(errs, f"subsets[{i}].ports[{j}].port", p.port)
+                pp = f"subsets[{i}].ports[{j}]"
+                if len(s.ports) > 1 and not p.name:
+                    errs.required(f"{pp}.name")
+                elif p.name:
+                    validate_name(errs, f"{pp}.name", p.name, label=True)
+                validate_port_number(errs, f"{pp}.port", p.port)
+                if p.protocol not in PROTOCOLS:
+                    errs.unsupported(f"{pp}.protocol", p.protocol, PROTOCOLS)
+                if p.app_protocol:
+                    validate_qualified_name(errs, f"{pp}.appProtocol", p.app_protocol)
         return errs
 
 
@@ -79,6 +141,10 @@ class PodDisruptionBudgetStrategy(Strategy):
         validate_int_or_percent(errs, "spec.minAvailable", spec.min_available)
         validate_int_or_percent(errs, "spec.maxUnavailable", spec.max_unavailable)
         validate_label_selector(errs, "spec.selector", spec.selector, required=False)
+        if spec.unhealthy_pod_eviction_policy and \
+                spec.unhealthy_pod_eviction_policy not in UNHEALTHY_POD_EVICTION_POLICIES:
+            errs.unsupported("spec.unhealthyPodEvictionPolicy", spec.unhealthy_pod_eviction_policy,
+                             UNHEALTHY_POD_EVICTION_POLICIES)
         return errs
 
     def default(self, obj: Any) -> None:
@@ -105,7 +171,13 @@ class EventStrategy(Strategy):
 
 
 class LeaseStrategy(Strategy):
-    pass
+    def validate(self, obj: Any) -> FieldErrors:
+        errs = super().validate(obj)
+        # Kubernetes' leaseDurationSeconds is optional and must be > 0 when set; here 0 is "unset".
+        if obj.spec.lease_duration_seconds < 0:
+            errs.invalid("spec.leaseDurationSeconds", obj.spec.lease_duration_seconds, "must be greater than 0")
+        validate_nonnegative(errs, "spec.leaseTransitions", obj.spec.lease_transitions)
+        return errs
 
 
 __all__ = ["NamespaceStrategy", "NodeStrategy", "EndpointsStrategy", "PodDisruptionBudgetStrategy",

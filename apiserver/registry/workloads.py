@@ -5,8 +5,8 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from .common import (FieldErrors, Strategy, int_or_string, is_set, valid_selector_of, validate_int_or_percent,
-                     validate_label_selector, validate_labels)
+from .common import (FieldErrors, Strategy, int_or_string, is_set, valid_selector_of, validate_condition_statuses,
+                     validate_int_or_percent, validate_label_selector, validate_labels, validate_nonnegative)
 from .pod import default_pod_spec, validate_pod_spec
 
 
@@ -23,6 +23,10 @@ def validate_template(errs: FieldErrors, spec: Any) -> None:
             errs.invalid("spec.template.metadata.labels", _labels_repr(spec.template.metadata.labels),
                          "`selector` does not match template `labels`")
     validate_pod_spec(errs, "spec.template.spec", spec.template.spec)
+    if spec.template.spec.HasField("active_deadline_seconds"):
+        # Kubernetes says "ReplicaSet" for Deployments too: both go through ValidatePodTemplateSpecForReplicaSet.
+        errs.invalid("spec.template.spec.activeDeadlineSeconds", spec.template.spec.active_deadline_seconds,
+                     "activeDeadlineSeconds in ReplicaSet is not Supported")
     if spec.template.spec.restart_policy not in ("", "Always"):
         errs.unsupported("spec.template.spec.restartPolicy", spec.template.spec.restart_policy, ("Always",))
     if spec.HasField("replicas") and spec.replicas < 0:
@@ -31,8 +35,27 @@ def validate_template(errs: FieldErrors, spec: Any) -> None:
         errs.invalid("spec.minReadySeconds", spec.min_ready_seconds, "must be greater than or equal to 0")
 
 
+# The status counters of each kind, in their JSON spelling; none may be negative.
+_STATUS_COUNTS = {
+    "ReplicaSet": ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "observedGeneration"),
+    "Deployment": ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas",
+                   "observedGeneration", "collisionCount"),
+}
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name)
+
+
 class _WorkloadStrategy(Strategy):
     generation_on_spec_change = True
+
+    def validate_status(self, new: Any, old: Any) -> FieldErrors:
+        errs = super().validate_status(new, old)
+        for name in _STATUS_COUNTS[self.info.kind]:
+            validate_nonnegative(errs, f"status.{name}", getattr(new.status, _snake(name)))
+        validate_condition_statuses(errs, "status.conditions", new.status.conditions)
+        return errs
 
     def default(self, obj: Any) -> None:
         if not obj.spec.HasField("replicas"):

@@ -78,8 +78,7 @@ async def test_a_generated_name_fits_the_kinds_name_rule(store: Store, doc: dict
 async def test_an_invalid_generate_name_is_refused_under_the_kinds_rule(store: Store) -> None:
     svc = obj({"apiVersion": "v1", "kind": "Service", "metadata": {"generateName": "a.b-"},
                "spec": {"ports": [{"port": 80}]}})
-    with pytest.raises(errors.Invalid, match=r'metadata.generateName: Invalid value: "a.b-": a lowercase RFC 1123 '
-                                             r'label'):
+    with pytest.raises(errors.Invalid, match=r'metadata.generateName: Invalid value: "a.b-": a DNS-1035 label'):
         await store.create(svc)
     assert etcd_of(store).writes == 0
 

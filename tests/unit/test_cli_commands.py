@@ -475,3 +475,21 @@ def test_run_with_the_old_deployment_generator_builds_a_deployment(kubeconfig: d
 def test_bad_selectors_fail_before_the_server(kubeconfig: dict[str, str], args: list[str], message: str) -> None:
     r = run_cli(args, kubeconfig)
     assert r.exit_code == 1 and r.output.startswith(message)
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["label", "pod", "ok1", "y=1", "-l", "nomatch=1"], id="label"),
+    pytest.param(["annotate", "pod/ok1", "z=1", "-l", "nomatch=1"], id="annotate"),
+    pytest.param(["get", "pod", "p2", "-l", "nomatch=1"], id="get"),
+    pytest.param(["get", "pod", "p2", "--field-selector", "status.phase=Running"], id="get-field-selector"),
+    pytest.param(["describe", "pod", "p2", "-l", "a=b"], id="describe"),
+    pytest.param(["delete", "pod", "p2", "-l", "a=b"], id="delete"),
+    pytest.param(["delete", "pod", "p2", "--field-selector", "status.phase=Running"], id="delete-field-selector"),
+    pytest.param(["wait", "pod/p2", "--for=delete", "-l", "a=b"], id="wait"),
+    pytest.param(["scale", "deploy", "d", "--replicas=1", "-l", "a=b"], id="scale"),
+])
+def test_names_and_a_selector_are_refused_before_the_server(kubeconfig: dict[str, str], args: list[str]) -> None:
+    # Before the fix, label/annotate/get acted on the named object whether it matched or not.
+    r = run_cli(args, kubeconfig)
+    assert r.exit_code == 1
+    assert r.output == "error: name cannot be provided when a selector is specified\n"

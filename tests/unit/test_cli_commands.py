@@ -97,6 +97,17 @@ def test_wait_for(text: str, cond: Condition) -> None:
     assert parse_for(text) == cond
 
 
+@pytest.mark.parametrize("text", [
+    pytest.param("jsonpath={.status.phase", id="unclosed"),
+    pytest.param("jsonpath={.status.phase=Running", id="unclosed-with-value"),
+    pytest.param("jsonpath={.items[}=x", id="bad-index"),
+])
+def test_wait_for_refuses_a_jsonpath_that_does_not_parse(text: str) -> None:
+    # It used to be accepted, never met, and wait blocked until --timeout.
+    with pytest.raises(CLIError, match="^error parsing jsonpath {"):
+        parse_for(text)
+
+
 def test_wait_condition_met() -> None:
     p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
                              "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})

@@ -131,13 +131,12 @@ def delete(args: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, s
             raise CLIError("You must provide one or more resources by argument or filename.\n"
                            "Example resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n"
                            "   '<resource> <name>'\n   '<resource>'")
-        req = resources.parse(args)
+        req = resources.parse(args, selector=selector or field_selector)
         for t in req.targets:
             ns = namespace if t.info.namespaced else None
             if t.names:
-                if selector or all_:
-                    raise CLIError("name cannot be provided when a selector is specified" if selector else
-                                   "cannot set --all and resource names at the same time")
+                if all_:
+                    raise CLIError("cannot set --all and resource names at the same time")
                 items += [(t.info, n, ns) for n in t.names]
             elif selector or all_ or field_selector:
                 selects.append(t.info)

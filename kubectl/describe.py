@@ -792,7 +792,7 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
             place(d.obj, namespace, explicit=st.namespace is not None)
             targets.append(resources.Target(kinds.info_of(d.obj), [d.obj.metadata.name]))
     else:
-        targets = resources.parse(args).targets
+        targets = resources.parse(args, selector=selector).targets
 
     async def body(client: Any) -> bool:
         from kubelab import errors

@@ -99,9 +99,9 @@ def get(args: tuple[str, ...], output: str | None, template: str | None, selecto
       kubelab get pods -o custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[*].image
     """
     fmt = printers.parse_output(output, template)
-    req = resources.parse(args)
     resources.check_selector(selector)
     resources.check_selector(field_selector, field=True)
+    req = resources.parse(args, selector=selector or field_selector)
     if (watch or watch_only) and len(req.targets) > 1:
         raise CLIError("you may only specify a single resource type")
     st = settings()

@@ -55,8 +55,18 @@ def _kinds(text: str) -> list[Any]:
     return seen
 
 
-def parse(args: tuple[str, ...] | list[str], allow_empty: bool = False) -> Request:
-    args = [a for a in args if a != ""]
+def parse(args: tuple[str, ...] | list[str], allow_empty: bool = False, selector: str = "") -> Request:
+    """The targets of `args`; `selector` is the verb's -l or --field-selector, if any.
+
+    Names and a selector together are refused for every verb, as kubectl's resource builder
+    does: the named object would otherwise be acted on whether it matches or not."""
+    req = _parse([a for a in args if a != ""], allow_empty)
+    if selector and any(t.names for t in req.targets):
+        raise CLIError("name cannot be provided when a selector is specified")
+    return req
+
+
+def _parse(args: list[str], allow_empty: bool) -> Request:
     if not args:
         if allow_empty:
             return Request([], False, False)
@@ -122,7 +132,7 @@ def select(filenames: tuple[str, ...] | list[str], args: tuple[str, ...] | list[
             place(d.obj, namespace, explicit=explicit_namespace)
             named.append((kinds.info_of(d.obj), d.obj.metadata.name, d.obj.metadata.namespace or None))
         return named, listed
-    for t in parse(args).targets:
+    for t in parse(args, selector=selector).targets:
         ns = namespace if t.info.namespaced else None
         if t.names:
             named += [(t.info, n, ns) for n in t.names]

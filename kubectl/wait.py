@@ -43,13 +43,23 @@ def parse_for(text: str) -> Condition:
             elif ch == "=" and depth == 0:
                 split = i
         if split < 0:
-            return Condition("jsonpath", rest.strip("'\""), "")
+            return Condition("jsonpath", _compiled(rest.strip("'\"")), "")
         expr, value = rest[:split].strip("'\""), rest[split + 1:].strip("'\"")
         if not expr.startswith("{"):
             expr = "{" + expr + "}"
-        return Condition("jsonpath", expr, value)
+        return Condition("jsonpath", _compiled(expr), value)
     raise CLIError(f"unrecognized condition: {text!r} (use --for=delete, --for=condition=NAME[=VALUE] "
                    "or --for=jsonpath={.path}=VALUE)")
+
+
+def _compiled(expr: str) -> str:
+    """`expr`, once it parses: one that does not would never be met, and wait would block to the timeout."""
+    from kubelab import jsonpath
+    try:
+        jsonpath.check_jsonpath(expr)
+    except jsonpath.JSONPathError as e:
+        raise CLIError(f"error parsing jsonpath {expr}, {e}") from None
+    return expr
 
 
 def condition_met(obj: Any, cond: Condition) -> bool:
@@ -63,10 +73,8 @@ def condition_met(obj: Any, cond: Condition) -> bool:
         return False
     if cond.kind == "jsonpath":
         from kubelab import jsonpath
-        try:
-            got = jsonpath.jsonpath(cond.name, printers.to_dict(obj))
-        except Exception:  # noqa: BLE001 - a path that does not resolve yet is simply not met
-            return False
+        # A path that does not resolve (yet) renders as "": not met. parse_for made sure it parses.
+        got = jsonpath.jsonpath(cond.name, printers.to_dict(obj))
         return got == cond.value if cond.value else bool(got)
     return False
 

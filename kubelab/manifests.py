@@ -1,9 +1,12 @@
 """Manifests: YAML/JSON documents <-> typed protos.
 
-YAML manifests become protos through protobuf's JSON mapping, strictly (an
-unknown field is an error naming it), after one normalising step for
-Kubernetes' quantities (`cpu: 1` as well as `cpu: "250m"`). Int-or-string
-fields are google.protobuf.Value in the protos, so they parse as they are;
+YAML manifests become protos through protobuf's JSON mapping, after one walk
+of the message descriptor beside the data. The walk is strict where the JSON
+mapping is lenient, as Kubernetes is: an unknown field, a string for an
+integer (`replicas: "3"`), a float or an int32 overflow for an int-or-string
+are errors naming the field path (`spec.containers[0].ports[0].containerPort`).
+It also turns numbers in quantity maps into strings (`cpu: 1` as well as
+`cpu: "250m"`). Int-or-string fields are google.protobuf.Value in the protos;
 on the way out, whole numbers held as doubles are printed as integers again.
 """
 from __future__ import annotations
@@ -12,11 +15,13 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from kubelab import kinds
@@ -35,26 +40,162 @@ class Document:
     source: str          # "file.yaml (document 2)"
 
 
-def _normalise_quantities(value: Any, key: str = "") -> Any:
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_SINT32: (-2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1), FieldDescriptor.TYPE_INT64: (-2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-2**63, 2**63 - 1), FieldDescriptor.TYPE_SFIXED64: (-2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1), FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+_INT32 = _INT_RANGES[FieldDescriptor.TYPE_INT32]
+_VALUE = "google.protobuf.Value"
+
+
+class _TypeError(Exception):
+    """One value of the wrong JSON type, at a Kubernetes field path."""
+
+    def __init__(self, path: str, value: Any, expected: str) -> None:
+        super().__init__(f"{path}: Invalid value: {_shown(value)}: {expected}")
+
+
+class _UnknownField(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _shown(value: Any) -> str:
+    """A value as Kubernetes quotes it in `Invalid value: ...`; containers by their JSON type only,
+    since they can be large (or, from YAML aliases, refer to themselves)."""
     if isinstance(value, dict):
-        if key in _QUANTITY_MAPS:
-            return {k: (_num_str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-                    for k, v in value.items()}
-        return {k: _normalise_quantities(v, k) for k, v in value.items()}
+        return '"object"'
     if isinstance(value, list):
-        return [_normalise_quantities(v, key) for v in value]
-    return value
+        return '"array"'
+    return json.dumps(value)
+
+
+def _whole(value: Any) -> int | None:
+    """The integer a JSON number stands for; None for anything else (bools, strings, 1.5).
+
+    An integral float is a whole number: YAML `3.0`, and what JSON tools emit, reach
+    Kubernetes as `3` too (kubectl converts YAML through float64)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@lru_cache(maxsize=None)
+def _fields(desc: Descriptor) -> dict[str, FieldDescriptor]:
+    # ParseDict accepts the proto name as well as the JSON name; so do we, to refuse nothing it took.
+    return {**{f.name: f for f in desc.fields}, **{f.json_name: f for f in desc.fields}}
+
+
+def _checked_message(data: Any, desc: Descriptor, path: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _TypeError(path, data, "expected an object")
+    fields = _fields(desc)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key) if isinstance(key, str) else None
+        where = f"{path}.{key}" if path else str(key)
+        if field is None:
+            raise _UnknownField(where)
+        out[key] = _checked_field(value, field, where)
+    return out
+
+
+def _checked_field(value: Any, field: FieldDescriptor, path: str) -> Any:
+    if value is None:       # JSON null: the field is left unset
+        return None
+    entry = field.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        if not isinstance(value, dict):
+            raise _TypeError(path, value, "expected an object")
+        val_field = entry.fields_by_name["value"]
+        quantities = field.json_name in _QUANTITY_MAPS
+        out = {}
+        for k, v in value.items():
+            where = f"{path}[{k}]"
+            if not isinstance(k, str):
+                raise _TypeError(where, k, "expected a string key")
+            if quantities and isinstance(v, (int, float)) and not isinstance(v, bool):
+                v = _num_str(v)     # `cpu: 1` and `cpu: 0.5` are quantities too
+            out[k] = _checked_field(v, val_field, where)
+        return out
+    if field.is_repeated:
+        if not isinstance(value, list):
+            raise _TypeError(path, value, "expected an array")
+        return [_checked_single(v, field, f"{path}[{i}]") for i, v in enumerate(value)]
+    return _checked_single(value, field, path)
+
+
+def _checked_single(value: Any, field: FieldDescriptor, path: str) -> Any:
+    """One value of a field (an element, for a list), refused unless it has the field's JSON type:
+    protobuf's JSON mapping would take `"80"`, `"1e2"` and `"true"`, Kubernetes does not."""
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == _VALUE:
+            return _checked_int_or_string(value, path)
+        return _checked_message(value, field.message_type, path)
+    if field.type in _INT_RANGES:
+        number = _whole(value)
+        if number is None:
+            raise _TypeError(path, value, "expected an integer")
+        low, high = _INT_RANGES[field.type]
+        if not low <= number <= high:
+            raise _TypeError(path, value, f"must be between {low} and {high}, inclusive")
+        return number
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        if not isinstance(value, bool):
+            raise _TypeError(path, value, "expected a boolean")
+        return value
+    if field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _TypeError(path, value, "expected a number")
+        return value
+    if field.type == FieldDescriptor.TYPE_STRING:
+        if not isinstance(value, str):
+            raise _TypeError(path, value, "expected a string")
+        return value
+    return value            # enums and bytes: none in our protos; protobuf checks them
+
+
+def _checked_int_or_string(value: Any, path: str) -> Any:
+    """Kubernetes' IntOrString: an int32 or a string, nothing else (google.protobuf.Value holds any JSON)."""
+    if isinstance(value, str):
+        return value
+    number = _whole(value)
+    if number is None:
+        raise _TypeError(path, value, "expected an integer or a string")
+    if not _INT32[0] <= number <= _INT32[1]:
+        raise _TypeError(path, value, f"must be between {_INT32[0]} and {_INT32[1]}, inclusive")
+    return number
 
 
 def _num_str(v: int | float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(v)
 
 
-_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)" at "([^"]+)"')
+def _checked(data: dict[str, Any], desc: Descriptor, kind: str, source: str) -> dict[str, Any]:
+    """`data` with every value of its field's JSON type (quantities as strings), or a ManifestError
+    naming the field path (`spec.containers[0].ports[0].containerPort`)."""
+    try:
+        return _checked_message(data, desc, "")
+    except _UnknownField as e:
+        raise ManifestError(f'{source}: unknown field "{e.path}" in {kind}') from None
+    except _TypeError as e:
+        raise ManifestError(f"{source}: invalid {kind}: {e}") from None
+
+
+_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)" at "([^"]+)"')
 _FAILED_FIELD = re.compile(r"Failed to parse (\w+) field: ")
 
 
 def _describe_parse_error(err: json_format.ParseError, kind: str) -> str:
+    """protobuf's words, for what _checked lets through (nothing, as far as we know): its path kept."""
     text = str(err)
     m = _UNKNOWN_FIELD.search(text)
     if m:
@@ -62,9 +203,9 @@ def _describe_parse_error(err: json_format.ParseError, kind: str) -> str:
         path = at.split(".", 1)[1] if "." in at else ""
         where = f"{path}.{field}" if path else field
         return f'unknown field "{where}" in {kind}'
-    # Type errors: keep protobuf's detail but drop its nesting noise.
-    detail = _FAILED_FIELD.sub("", text).strip()
-    return f"invalid {kind}: {detail}"
+    path = ".".join(_FAILED_FIELD.findall(text))
+    detail = _FAILED_FIELD.sub("", text).strip().rstrip(".")
+    return f"invalid {kind}: {path}: {detail}" if path else f"invalid {kind}: {detail}"
 
 
 def from_dict(data: Any, source: str = "<input>") -> Message:
@@ -81,8 +222,9 @@ def from_dict(data: Any, source: str = "<input>") -> Message:
     except kinds.UnknownKind as e:
         raise ManifestError(f"{source}: {e}") from None
     msg = info.message()
+    checked = _checked(data, msg.DESCRIPTOR, kind, source)
     try:
-        json_format.ParseDict(_normalise_quantities(data), msg)
+        json_format.ParseDict(checked, msg)
     except json_format.ParseError as e:
         raise ManifestError(f"{source}: {_describe_parse_error(e, kind)}") from None
     # Store the canonical version (policy/v1beta1 is read as policy/v1).
@@ -139,6 +281,9 @@ def parse_text(text: str, source: str) -> list[Document]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ManifestError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        # PyYAML composes recursively: `a: [[[[...` a few thousand deep exhausts the stack.
+        raise ManifestError(f"{source}: invalid YAML: nested too deeply") from None
     docs: list[Document] = []
     for i, data in enumerate(raw, start=1):
         if data is None:
@@ -161,18 +306,29 @@ def _files(path: Path, recursive: bool) -> Iterator[Path]:
         yield path
 
 
+def _read(read: Callable[[], str], source: str) -> str:
+    """The text of a manifest source; a binary file or an unreadable one is a ManifestError naming it."""
+    try:
+        return read()
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{source}: invalid UTF-8 at byte {e.start}") from None
+    except OSError as e:
+        raise ManifestError(f"{source}: {e.strerror}") from None
+
+
 def load(paths: Iterable[str], recursive: bool = False) -> list[Document]:
     """Load manifests from files, directories and `-` (stdin)."""
     docs: list[Document] = []
     for p in paths:
         if p == "-":
-            docs += parse_text(sys.stdin.read(), "<stdin>")
+            # The bytes, decoded strictly: the text layer may smuggle bad bytes in as surrogates.
+            docs += parse_text(_read(lambda: sys.stdin.buffer.read().decode("utf-8"), "<stdin>"), "<stdin>")
             continue
         path = Path(p)
         if not path.exists():
             raise ManifestError(f'the path "{p}" does not exist')
         for f in _files(path, recursive):
-            docs += parse_text(f.read_text(encoding="utf-8"), str(f))
+            docs += parse_text(_read(lambda: f.read_text(encoding="utf-8"), str(f)), str(f))
     if not docs:
         raise ManifestError("no objects passed to apply")
     return docs

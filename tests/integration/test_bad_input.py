@@ -230,3 +230,31 @@ async def test_namespace_finalizers_and_the_clusters_own_namespaces(local_cluste
 async def test_unsupported_field_labels_are_refused(client: Client, selector: str) -> None:
     with pytest.raises(errors.BadRequest, match=f"field label not supported: {selector.split('=')[0]}"):
         await client.list("Pod", field_selector=selector)
+
+
+@pytest.mark.parametrize("patch,message", [
+    # protobuf's JSON mapping took "2" (and "1e2" as 100); Kubernetes refuses a string for an int32.
+    pytest.param({"spec": {"replicas": "2"}}, 'spec.replicas: Invalid value: "2": expected an integer', id="quoted"),
+    pytest.param({"spec": {"replicas": 2147483648}},
+                 "spec.replicas: Invalid value: 2147483648: must be between -2147483648 and 2147483647, inclusive",
+                 id="overflow"),
+    pytest.param({"metadata": {"labels": {"a": 5}}}, "metadata.labels[a]: Invalid value: 5: expected a string",
+                 id="int-label"),
+    pytest.param({"spec": 5}, "spec: Invalid value: 5: expected an object", id="int-spec"),
+    pytest.param({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1e20}}}},
+                 "spec.strategy.rollingUpdate.maxSurge: Invalid value: 1e+20: must be between", id="int-or-string"),
+    pytest.param({"spec": {"template": {"spec": {"containers": [{"name": "web", "ports": [{"containerPort": "80"}]}]}}}},
+                 'spec.template.spec.containers[0].ports[0].containerPort: Invalid value: "80": expected an integer',
+                 id="in-a-keyed-list"),
+])
+async def test_patched_values_of_the_wrong_type_name_their_field(local_cluster: dict[str, Any], client: Client,
+                                                                 patch: dict[str, Any], message: str) -> None:
+    try:
+        await client.create(manifests.parse_text(deploy(name="typed"), "d.yaml")[0].obj)
+    except errors.AlreadyExists:
+        pass
+    before = await etcd_revision(local_cluster)
+    with pytest.raises(errors.Invalid) as e:
+        await client.patch("Deployment", "typed", patch, patch_type="merge")
+    assert message in str(e.value)
+    assert await etcd_revision(local_cluster) == before

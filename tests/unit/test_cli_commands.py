@@ -97,6 +97,17 @@ def test_wait_for(text: str, cond: Condition) -> None:
     assert parse_for(text) == cond
 
 
+@pytest.mark.parametrize("text", [
+    pytest.param("jsonpath={.status.phase", id="unclosed"),
+    pytest.param("jsonpath={.status.phase=Running", id="unclosed-with-value"),
+    pytest.param("jsonpath={.items[}=x", id="bad-index"),
+])
+def test_wait_for_refuses_a_jsonpath_that_does_not_parse(text: str) -> None:
+    # It used to be accepted, never met, and wait blocked until --timeout.
+    with pytest.raises(CLIError, match="^error parsing jsonpath {"):
+        parse_for(text)
+
+
 def test_wait_condition_met() -> None:
     p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
                              "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
@@ -114,6 +125,91 @@ def test_json_patch() -> None:
     assert out == {"spec": {"containers": [{"image": "b"}, {"image": "c"}]}}
     with pytest.raises(CLIError):
         json_patch(doc, [{"op": "replace", "path": "/spec/nope", "value": 1}])
+
+
+DEPLOY = {"metadata": {"name": "pd"}, "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c"}]}}}}
+
+
+@pytest.mark.parametrize("ops,message", [
+    pytest.param([{"op": "add", "path": "/spec/template/spec/containers/5", "value": {}}],
+                 "Unable to access invalid index: 5", id="add-past-the-end"),
+    pytest.param([{"op": "replace", "path": "/spec/template/spec/containers/1", "value": {}}],
+                 "Unable to access invalid index: 1", id="replace-at-len"),
+    pytest.param([{"op": "replace", "path": "/spec/template/spec/containers/-", "value": {}}],
+                 "Unable to access invalid index: -", id="replace-dash"),
+    pytest.param([{"op": "remove", "path": "/spec/template/spec/containers/1"}],
+                 "Unable to access invalid index: 1", id="remove-at-len"),
+    pytest.param([{"op": "remove", "path": "/spec/template/spec/containers/-1"}],
+                 "Unable to access invalid index: -1", id="negative"),
+    pytest.param([{"op": "replace", "path": 5}], "replace operation: 'path' must be a string, got 5", id="int-path"),
+    pytest.param([{"op": "copy", "from": None, "path": "/x"}], "copy operation: 'from' must be a string, got null",
+                 id="null-from"),
+    pytest.param([{"op": "replace", "path": "/nope/x", "value": 1}],
+                 "replace operation does not apply: doc is missing key: /nope/x", id="replace-missing"),
+    pytest.param([{"op": "add", "path": "/x/y", "value": 1}],
+                 'add operation does not apply: doc is missing path: "/x/y"', id="add-missing"),
+    pytest.param([{"op": "remove", "path": "/spec/replicas/x"}],
+                 'remove operation does not apply: doc is missing path: "/spec/replicas/x"', id="into-a-scalar"),
+    pytest.param([{"op": "move", "from": "/nope", "path": "/x"}],
+                 'move operation does not apply: doc is missing from path: "/nope"', id="move-missing"),
+    pytest.param([{"op": "add", "path": "/x"}], "add operation: missing value", id="no-value"),
+    pytest.param([{"op": "frob", "path": "/x"}], 'Unexpected kind: "frob"', id="unknown-op"),
+    pytest.param([{"op": "test", "path": "/spec/replicas", "value": 2}], "testing value /spec/replicas failed",
+                 id="test"),
+])
+def test_json_patch_refuses_what_the_apiserver_would(ops: list[Any], message: str) -> None:
+    with pytest.raises(CLIError) as e:
+        json_patch(DEPLOY, ops)
+    assert str(e.value) == message
+
+
+def test_json_patch_indices() -> None:
+    containers = [{"op": "add", "path": "/spec/template/spec/containers/1", "value": {"name": "end"}},
+                  {"op": "add", "path": "/spec/template/spec/containers/0", "value": {"name": "start"}},
+                  {"op": "move", "from": "/spec/replicas", "path": "/spec/template/spec/containers/0/n"}]
+    out = json_patch(DEPLOY, containers)
+    assert out["spec"] == {"template": {"spec": {"containers": [{"name": "start", "n": 1}, {"name": "c"},
+                                                               {"name": "end"}]}}}
+    assert DEPLOY["spec"]["replicas"] == 1      # the input is not changed
+
+
+class _FakeClient:
+    """Just what `patch --type json` asks of the server."""
+
+    def __init__(self) -> None:
+        self.updated: list[Any] = []
+
+    async def get(self, kind: str, name: str, ns: str | None) -> Any:
+        return manifests.from_dict({"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "metadata": {"name": name, "namespace": ns or ""}, "spec": {"replicas": 1}})
+
+    async def update(self, obj: Any) -> Any:
+        self.updated.append(obj)
+        return obj
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ops,message", [
+    pytest.param([{"op": "replace", "path": "/metadata/name", "value": "other"}],
+                 "the name of the object (other) does not match the name on the URL (pd)", id="rename"),
+    pytest.param([{"op": "remove", "path": "/metadata/name"}],
+                 "the name of the object () does not match the name on the URL (pd)", id="unname"),
+    pytest.param([{"op": "replace", "path": "/metadata/namespace", "value": "kube-system"}],
+                 "the namespace of the object (kube-system) does not match the namespace on the URL (default)",
+                 id="move-namespace"),
+    pytest.param([{"op": "replace", "path": "/spec/replicas", "value": "3"}],
+                 'patch: invalid Deployment: spec.replicas: Invalid value: "3": expected an integer', id="type"),
+])
+def test_json_patch_command_sends_no_update_for_another_object(
+        monkeypatch: pytest.MonkeyPatch, kubeconfig: dict[str, str], ops: list[Any], message: str) -> None:
+    from kubectl import context
+    fake = _FakeClient()
+    monkeypatch.setattr(context.Settings, "client", lambda self: fake)
+    r = run_cli(["patch", "deploy", "pd", "--type", "json", "-p", json.dumps(ops)], kubeconfig)
+    assert (r.exit_code, r.output) == (1, f"error: {message}\n")
+    assert fake.updated == []
 
 
 # ---------------------------------------------------------------- apply helpers
@@ -475,3 +571,31 @@ def test_run_with_the_old_deployment_generator_builds_a_deployment(kubeconfig: d
 def test_bad_selectors_fail_before_the_server(kubeconfig: dict[str, str], args: list[str], message: str) -> None:
     r = run_cli(args, kubeconfig)
     assert r.exit_code == 1 and r.output.startswith(message)
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["label", "pod", "ok1", "y=1", "-l", "nomatch=1"], id="label"),
+    pytest.param(["annotate", "pod/ok1", "z=1", "-l", "nomatch=1"], id="annotate"),
+    pytest.param(["get", "pod", "p2", "-l", "nomatch=1"], id="get"),
+    pytest.param(["get", "pod", "p2", "--field-selector", "status.phase=Running"], id="get-field-selector"),
+    pytest.param(["describe", "pod", "p2", "-l", "a=b"], id="describe"),
+    pytest.param(["delete", "pod", "p2", "-l", "a=b"], id="delete"),
+    pytest.param(["delete", "pod", "p2", "--field-selector", "status.phase=Running"], id="delete-field-selector"),
+    pytest.param(["wait", "pod/p2", "--for=delete", "-l", "a=b"], id="wait"),
+    pytest.param(["scale", "deploy", "d", "--replicas=1", "-l", "a=b"], id="scale"),
+])
+def test_names_and_a_selector_are_refused_before_the_server(kubeconfig: dict[str, str], args: list[str]) -> None:
+    # Before the fix, label/annotate/get acted on the named object whether it matched or not.
+    r = run_cli(args, kubeconfig)
+    assert r.exit_code == 1
+    assert r.output == "error: name cannot be provided when a selector is specified\n"
+
+
+def test_json_patch_command_updates_the_object(monkeypatch: pytest.MonkeyPatch, kubeconfig: dict[str, str]) -> None:
+    from kubectl import context
+    fake = _FakeClient()
+    monkeypatch.setattr(context.Settings, "client", lambda self: fake)
+    r = run_cli(["patch", "deploy", "pd", "--type", "json", "-p",
+                 '[{"op":"replace","path":"/spec/replicas","value":3}]'], kubeconfig)
+    assert (r.exit_code, r.output) == (0, "deployment.apps/pd patched\n")
+    assert [(o.metadata.name, o.spec.replicas) for o in fake.updated] == [("pd", 3)]

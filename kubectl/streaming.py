@@ -8,7 +8,9 @@ never talks to a kubelet. kubectl/main.py picks these commands up by name
     logs POD [-c C] [-f] [--tail N] [-p] [--timestamps]   logs -l app=x [--all-containers] [--prefix]
     exec [-i] [-t] POD [-c C] -- CMD ...                  exec POD CMD (the older form)
     port-forward pod/X|deployment/X|service/X [LOCAL:]REMOTE ...
-    proxy [--port 8001]                                   /version, /api/v1/namespaces/NS/pods/NAME[:PORT]/proxy/PATH
+    proxy [--port 8001]                                   /version, /healthz, discovery (/, /api, /apis, /api/v1,
+                                                          /apis/G/V: kubectl/discovery.py), objects as JSON,
+                                                          /api/v1/namespaces/NS/pods/NAME[:PORT]/proxy/PATH
                                                           (and the older /api/v1/proxy/namespaces/NS/pods/NAME/PATH)
 """
 from __future__ import annotations
@@ -558,9 +560,13 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             502: "Bad Gateway", 503: "Service Unavailable"}
 
 
+def _json_body(doc: Any) -> bytes:
+    return json.dumps(doc, indent=2).encode() + b"\n"
+
+
 def _status_body(code: int, reason: str, message: str) -> bytes:
-    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                       "message": message, "reason": reason, "code": code}, indent=2).encode() + b"\n"
+    return _json_body({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": message, "reason": reason, "code": code})
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -619,6 +625,8 @@ class _ProxyServer:
     async def route(self, method: str, target: str, headers: dict[str, str],
                     body: bytes) -> tuple[int, dict[str, str], bytes]:
         from google.protobuf import json_format
+
+        from kubectl import discovery
         from kubelab import errors
         path, _, query = target.partition("?")
         if self.prefix and path.startswith(self.prefix):
@@ -627,7 +635,13 @@ class _ProxyServer:
         try:
             if path in ("/version", "/version/"):
                 v = await self.client.version()
-                return 200, json_headers, json.dumps(json_format.MessageToDict(v), indent=2).encode() + b"\n"
+                return 200, json_headers, _json_body(json_format.MessageToDict(v))
+            if path in ("/healthz", "/healthz/"):
+                await self.client.version()      # healthy means the apiserver answers, as kube-apiserver's own
+                return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"ok"
+            doc = discovery.document(path, self.client.server) if method == "GET" else None
+            if doc is not None:
+                return 200, json_headers, _json_body(doc)
             m = _POD_PROXY.match(path) or _LEGACY_PROXY.match(path)
             if m:
                 return await self.proxy(m.group(1), m.group(2), m.group(3), (m.group(4) or "/"), query, method,
@@ -670,9 +684,9 @@ class _ProxyServer:
         from kubelab import kinds, manifests
         segs = [s for s in path.split("/") if s]
         if segs[:1] == ["api"] and len(segs) >= 2:
-            rest = segs[2:]
+            group, version, rest = "", segs[1], segs[2:]
         elif segs[:1] == ["apis"] and len(segs) >= 3:
-            rest = segs[3:]
+            group, version, rest = segs[1], segs[2], segs[3:]
         else:
             return 404, {"Content-Type": "application/json"}, _status_body(404, "NotFound", f"path {path} not found")
         namespace = None
@@ -683,6 +697,8 @@ class _ProxyServer:
         try:
             info = kinds.lookup(rest[0])
         except kinds.UnknownKind:
+            info = None
+        if info is None or (info.group, info.version) != (group, version):    # kinds live in one group version
             return 404, {"Content-Type": "application/json"}, _status_body(
                 404, "NotFound", f"the server could not find the requested resource {rest[0]}")
         if len(rest) >= 2:
@@ -699,7 +715,7 @@ class _ProxyServer:
                                                label_selector=selector)
             doc = {"kind": f"{info.kind}List", "apiVersion": info.api_version,
                    "metadata": {"resourceVersion": rv}, "items": [manifests.to_dict(o) for o in items]}
-        return 200, {"Content-Type": "application/json"}, json.dumps(doc, indent=2).encode() + b"\n"
+        return 200, {"Content-Type": "application/json"}, _json_body(doc)
 
 
 @click.command("proxy")
@@ -708,11 +724,12 @@ class _ProxyServer:
 @click.option("--api-prefix", default="/", show_default=True, help="Prefix to serve the proxied API under.")
 @global_options
 def proxy(port: int, address: str, api_prefix: str) -> None:
-    """Run an HTTP proxy to the API: /version, objects as JSON, and pod/service proxy URLs.
+    """Run an HTTP proxy to the API: /version, /healthz, discovery, objects as JSON, and pod/service proxy URLs.
 
     \b
       kubelab proxy &
       curl http://localhost:8001/version
+      curl http://localhost:8001/apis/apps/v1
       curl http://localhost:8001/api/v1/namespaces/default/pods/$POD_NAME/proxy/
     """
     async def body(client: Any) -> None:

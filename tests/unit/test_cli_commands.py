@@ -461,3 +461,29 @@ def test_run_with_the_old_deployment_generator_builds_a_deployment(kubeconfig: d
 def test_bad_selectors_fail_before_the_server(kubeconfig: dict[str, str], args: list[str], message: str) -> None:
     r = run_cli(args, kubeconfig)
     assert r.exit_code == 1 and r.output.startswith(message)
+
+
+# ---------------------------------------------------------------- config view -o
+@pytest.mark.parametrize("args,expected", [
+    pytest.param(["-o", "jsonpath={..namespace}"], "default", id="jsonpath-recursive"),
+    pytest.param(["-o", "jsonpath='{.contexts[*].name}'"], "kubelab-local other", id="jsonpath-quoted"),
+    pytest.param(["-o", "jsonpath={.users[0].user.token}"], "REDACTED", id="token-redacted"),
+    pytest.param(["--raw", "-o", "jsonpath={.users[0].user.token}"], "s3cret", id="token-raw"),
+    pytest.param(["--minify", "-o", "jsonpath={.contexts[*].name}"], "kubelab-local", id="minify"),
+    pytest.param(["-o", "go-template={{range .contexts}}{{.name}};{{end}}"], "kubelab-local;other;",
+                 id="go-template"),
+    pytest.param(["-o", "go-template", "--template", "{{index . \"current-context\"}}"], "kubelab-local",
+                 id="template-flag"),
+])
+def test_config_view_templates(kubeconfig: dict[str, str], args: list[str], expected: str) -> None:
+    r = run_cli(["config", "view", *args], kubeconfig)
+    assert (r.exit_code, r.stdout) == (0, expected)
+
+
+def test_config_view_json_and_unknown_formats(kubeconfig: dict[str, str]) -> None:
+    doc = json.loads(run_cli(["config", "view", "-o", "json"], kubeconfig).stdout)
+    assert doc["current-context"] == "kubelab-local" and doc["users"][0]["user"]["token"] == "REDACTED"
+    r = run_cli(["config", "view", "-o", "wide"], kubeconfig)
+    assert r.exit_code == 1
+    assert r.stderr.startswith('error: unable to match a printer suitable for the output format "wide"')
+

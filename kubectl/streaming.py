@@ -22,11 +22,11 @@ import re
 import signal
 import sys
 import threading
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import click
 
-from kubectl.context import CLIError, Failed, err, global_options, out, run, settings
+from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, settings
 
 
 # ---------------------------------------------------------------- shared
@@ -64,6 +64,23 @@ def _selector_of(obj: Any) -> str:
         return str(selectors.Selector.from_labels(dict(obj.spec.selector)))
     sel = obj.spec.selector
     return str(selectors.from_label_selector(dict(sel.match_labels), list(sel.match_expressions)))
+
+
+async def _send_all(call: Any, queue: "asyncio.Queue[Any]") -> None:
+    """Write what `queue` holds to an Exec or PortForward call, in order, until the call ends.
+
+    The first item (the start) goes at once, the rest once the apiserver has accepted the stream: a write
+    in flight while the server ends the call makes grpc.aio report "Internal error from Core" in place of
+    the server's own error (say, a pod on a hollow node), which the reading side reports instead."""
+    from kubelab.client import STREAM_ACCEPTED
+    try:
+        await call.write(await queue.get())
+        if STREAM_ACCEPTED not in tuple(await call.initial_metadata() or ()):
+            return
+        while True:
+            await call.write(await queue.get())
+    except asyncio.InvalidStateError:
+        pass     # the call has ended: its reader reports how
 
 
 def _pod_rank(p: Any) -> tuple[int, int, int, str]:
@@ -173,6 +190,7 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
       kubelab logs -l app=nginx --all-containers --prefix
       kubelab logs deployment/nginx
     """
+    from kubelab import errors
     from kubelab.v1 import api_pb2 as api
     if selector and args:
         raise CLIError("only one of a selector (-l) or a pod name may be given")
@@ -189,13 +207,13 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
         tail = 10
     namespace = settings().current_namespace()
 
-    async def body(client: Any) -> None:
+    async def body(client: Any) -> bool:
         if selector:
             pods, _ = await client.list("Pod", namespace, label_selector=selector)
             pods = sorted(pods, key=lambda p: p.metadata.name)
             if not pods:
                 err(f"No resources found in {namespace} namespace.")
-                return
+                return True
         else:
             pod, _ = await resolve_pod(client, namespace, args[0])
             pods = [pod]
@@ -225,14 +243,23 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
         def writer(p: Any, c: str) -> _LineWriter:
             return _LineWriter(f"[pod/{p.metadata.name}/{c}] " if many else "")
 
-        if follow:
-            await asyncio.gather(*(_stream_logs(client, request(p, c), writer(p, c)) for p, c in streams))
-        else:
-            for p, c in streams:
+        async def stream(p: Any, c: str) -> bool:
+            """One container's logs. Its error gets its own line and the others go on: with -l, every pod that
+            has no logs to give says so, and the rest still print."""
+            try:
                 await _stream_logs(client, request(p, c), writer(p, c))
+                return True
+            except errors.ApiError as e:
+                err(api_error_line(e))
+                return False
+
+        if follow:
+            return all(await asyncio.gather(*(stream(p, c) for p, c in streams)))
+        return all([await stream(p, c) for p, c in streams])
 
     try:
-        run(body)
+        if not run(body):
+            raise Failed(1)
     except KeyboardInterrupt:
         pass
 
@@ -309,14 +336,7 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
     if terminal is not None:
         w, h = terminal.size()
         start.size.width, start.size.height = w, h
-
-    async def requests() -> AsyncIterator[Any]:
-        yield api.ExecInput(start=start)
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            yield item
+    queue.put_nowait(api.ExecInput(start=start))
 
     def push(data: bytes | None) -> None:
         msg = api.ExecInput(stdin=data) if data is not None else api.ExecInput(stdin_close=True)
@@ -332,7 +352,8 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
             queue.put_nowait(api.ExecInput(resize=api.TerminalSize(width=w, height=h)))
         loop.add_signal_handler(signal.SIGWINCH, on_winch)
     code = 0
-    call = client.stub.Exec(requests(), metadata=client.metadata)
+    call = client.stub.Exec(metadata=client.metadata)
+    sender = asyncio.create_task(_send_all(call, queue))
     try:
         async for outp in call:
             if outp.stdout:
@@ -350,10 +371,7 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
         stop_reading()
         if terminal is not None:
             loop.remove_signal_handler(signal.SIGWINCH)
-        try:
-            queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        sender.cancel()
         call.cancel()
     return code
 
@@ -455,14 +473,7 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
     import grpc
     from kubelab.v1 import api_pb2 as api
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=32)
-
-    async def requests() -> AsyncIterator[Any]:
-        yield api.PortForwardInput(start=api.PortForwardStart(namespace=namespace, name=pod, port=port))
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            yield item
+    queue.put_nowait(api.PortForwardInput(start=api.PortForwardStart(namespace=namespace, name=pod, port=port)))
 
     async def upstream() -> None:
         try:
@@ -475,8 +486,9 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
         except (OSError, asyncio.CancelledError):
             pass
 
-    call = client.stub.PortForward(requests(), metadata=client.metadata)
+    call = client.stub.PortForward(metadata=client.metadata)
     up = asyncio.create_task(upstream())
+    sender = asyncio.create_task(_send_all(call, queue))
     try:
         async for outp in call:
             if outp.error:
@@ -485,15 +497,12 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
             writer.write(outp.data)
             await writer.drain()
     except grpc.aio.AioRpcError as e:
-        err(f"error: {_rpc_error(e)}")
+        err(api_error_line(_rpc_error(e)))
     except OSError:
         pass
     finally:
         up.cancel()
-        try:
-            queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        sender.cancel()
         call.cancel()
         writer.close()
 

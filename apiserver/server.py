@@ -20,8 +20,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 import kubelab
-from kubelab import errors, kinds
-from kubelab.client import channel_options
+from kubelab import errors, kinds, nodes
+from kubelab.client import STREAM_ACCEPTED, channel_options
 from kubelab.serving import BearerTokenAuth, MetricsServer
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -119,6 +119,38 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
     return wrapper
+
+
+@dataclass(frozen=True)
+class _Kubelet:
+    """A pod's kubelet, as the streaming handlers call it."""
+    stub: api_grpc.KubeletStub
+    metadata: tuple[tuple[str, str], ...]
+    node: str
+    address: str
+
+
+# Per streaming verb: what a pod on a hollow node lacks (its containers are simulated).
+_NOTHING_ON_HOLLOW_NODES = {
+    "logs": "there are no logs to read",
+    "exec": "there is no container to run a command in",
+    "port-forward": "there is no port to forward to",
+    "proxy": "there is no server to proxy to",
+}
+
+
+def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -> errors.ApiError:
+    """A failed call to a kubelet, as the API reports it.
+
+    The kubelet's own refusals (no such container, a pod port nobody listens on) carry a reason and pass
+    through unchanged. Anything without one means the kubelet was never reached: it is down, or something
+    else answers on its port (then gRPC's text is e.g. `Received http2 header with status: 404`), which
+    kube-apiserver reports as a ServiceUnavailable dialing error.
+    """
+    if errors.reason_of(e) or kubelet is None:
+        return errors.from_rpc_error(e)
+    return errors.Unavailable(f'error trying to reach the kubelet of node "{kubelet.node}" at {kubelet.address} '
+                              f'for pod "{pod}": {e.details() or e.code().name}')
 
 
 class ApiService:
@@ -225,72 +257,78 @@ class ApiService:
                                 trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
 
     # ---------------------------------------------------------------- streaming to kubelets
-    async def _kubelet(self, namespace: str, name: str) -> tuple[api_grpc.KubeletStub, tuple[tuple[str, str], ...]]:
+    async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
+        """The kubelet of a pod's node, or an error saying why `verb` cannot reach one."""
         pod = await self.store.get("Pod", namespace, name)
         if not pod.spec.node_name:
             raise errors.BadRequest(f'pod {name} does not have a host assigned')
         node = await self.store.get("Node", "", pod.spec.node_name)
-        port = node.status.daemon_endpoints.kubelet_endpoint.port
-        addrs = {a.type: a.address for a in node.status.addresses}
-        host = addrs.get("InternalIP") or addrs.get("Hostname")
-        if not host or not port:
+        if nodes.is_simulated(node):     # it advertises a kubelet port, but nothing would answer there
+            raise errors.BadRequest(f'pod "{name}" runs on hollow node "{node.metadata.name}": its containers are '
+                                    f'simulated, {_NOTHING_ON_HOLLOW_NODES[verb]}')
+        target = nodes.kubelet_address(node)
+        if target is None:
             raise errors.BadRequest(f'node {node.metadata.name} has no kubelet endpoint')
-        target = f"{host}:{port}"
         ch = self._kubelet_channels.get(target)
         if ch is None:
             ch = self._kubelet_channels[target] = grpc.aio.insecure_channel(target, options=channel_options())
         md = (("authorization", f"Bearer {self.config.kubelet_token}"),) if self.config.kubelet_token else ()
-        return api_grpc.KubeletStub(ch), md
+        return _Kubelet(api_grpc.KubeletStub(ch), md, node.metadata.name, target)
 
-    async def _abort(self, context: Any, e: Exception) -> None:
+    async def _abort(self, context: Any, e: Exception, kubelet: _Kubelet | None, pod: str) -> None:
+        if isinstance(e, grpc.aio.AioRpcError):
+            e = kubelet_error(e, kubelet, pod)
         if isinstance(e, errors.ApiError):
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
-        if isinstance(e, grpc.aio.AioRpcError):
-            await context.abort(e.code(), e.details() or "kubelet error")
         raise e
 
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
+        kubelet: _Kubelet | None = None
         try:
-            stub, md = await self._kubelet(req.namespace, req.name)
-            async for chunk in stub.Logs(req, metadata=md):
+            kubelet = await self._kubelet(req.namespace, req.name, "logs")
+            async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
                 yield chunk
         except (errors.ApiError, grpc.aio.AioRpcError) as e:
-            await self._abort(context, e)
+            await self._abort(context, e, kubelet, req.name)
 
-    async def _relay(self, request_iterator: Any, context: Any, method: str,
+    async def _relay(self, request_iterator: Any, context: Any, method: str, verb: str,
                      start_of: Callable[[Any], Any]) -> AsyncIterator[Any]:
+        kubelet: _Kubelet | None = None
+        name = ""
         try:
             first = await request_iterator.__anext__()
             start = start_of(first)
-            stub, md = await self._kubelet(start.namespace, start.name)
+            name = start.name
+            kubelet = await self._kubelet(start.namespace, start.name, verb)
+            await context.send_initial_metadata((STREAM_ACCEPTED,))
 
             async def upstream() -> AsyncIterator[Any]:
                 yield first
                 async for item in request_iterator:
                     yield item
-            async for out in getattr(stub, method)(upstream(), metadata=md):
+            async for out in getattr(kubelet.stub, method)(upstream(), metadata=kubelet.metadata):
                 yield out
         except StopAsyncIteration:
             return
         except (errors.ApiError, grpc.aio.AioRpcError) as e:
-            await self._abort(context, e)
+            await self._abort(context, e, kubelet, name)
 
     # grpc.aio needs the handler itself to be an async generator, not a function returning one.
     async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
-        async for out in self._relay(request_iterator, context, "Exec", lambda m: m.start):
+        async for out in self._relay(request_iterator, context, "Exec", "exec", lambda m: m.start):
             yield out
 
     async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
-        async for out in self._relay(request_iterator, context, "PortForward", lambda m: m.start):
+        async for out in self._relay(request_iterator, context, "PortForward", "port-forward", lambda m: m.start):
             yield out
 
     @translate
     async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
-        stub, md = await self._kubelet(req.namespace, req.name)
+        kubelet = await self._kubelet(req.namespace, req.name, "proxy")
         try:
-            return await stub.Proxy(req, metadata=md, timeout=60)
+            return await kubelet.stub.Proxy(req, metadata=kubelet.metadata, timeout=60)
         except grpc.aio.AioRpcError as e:
-            raise errors.Unavailable(f"error trying to reach pod {req.name}: {e.details()}") from None
+            raise kubelet_error(e, kubelet, req.name) from None
 
 
 def new_grpc_server(token: str) -> grpc.aio.Server:

@@ -2,18 +2,24 @@
 
 `--local` runs etcd and the control plane as processes on this machine
 (kubelab.launcher); the compose lab is started by the launcher too, when it
-offers it (`up_compose` / `down_compose`).
+offers it (`up_compose` / `down_compose`). Either returns once every node is
+Ready: the compose lab waits itself (kubelab.lab), `up --local --hollow-nodes N`
+waits here (`wait_nodes_ready`, bounded by --timeout), not in
+`launcher.up_local`, which benchmarks call to time node readiness themselves.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from kubectl.context import CLIError, global_options, out, settings
+from kubectl.timefmt import parse_duration
+from kubectl.wait import Condition, condition_met
 
 
 def _launcher() -> Any:
@@ -37,6 +43,48 @@ def cluster() -> None:
     """Start, stop and inspect a kubelab lab."""
 
 
+def _alive(launcher: Any, pid: int) -> bool:
+    return bool(getattr(launcher, "_alive", lambda pid: True)(pid))
+
+
+async def wait_nodes_ready(client: Any, want: int, timeout: float, runner_alive: Callable[[], bool],
+                           log_hint: str = "") -> list[str]:
+    """Poll until `want` nodes are Ready and return their names.
+
+    The launcher only spawns the hollow-node runner, which registers its nodes a few seconds later; a
+    user's next `kubelab get nodes` must see them, so `cluster up` waits here. A runner that exits, or
+    nodes still missing after `timeout` seconds, is a one-line error (the lab is left running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items, _ = await client.list("Node")
+        ready = sorted(n.metadata.name for n in items if condition_met(n, Condition("condition", "Ready")))
+        if len(ready) >= want:
+            return ready
+        where = f" (see {log_hint})" if log_hint else ""
+        if not runner_alive():
+            raise CLIError(f"the hollow-node runner exited with {len(ready)}/{want} nodes Ready{where}")
+        if time.monotonic() >= deadline:
+            raise CLIError(f"only {len(ready)}/{want} nodes were Ready after {timeout:g}s{where}; the lab is still "
+                           "running: watch `kubelab get nodes`, or stop it with `kubelab cluster down --local`")
+        await asyncio.sleep(0.2)
+
+
+def _wait_for_hollow_nodes(launcher: Any, info: dict[str, Any], want: int, timeout: float) -> list[str]:
+    from kubelab import errors
+    from kubelab.client import Client
+    pid = info.get("pids", {}).get("hollow-nodes")
+    log_hint = str(Path(info["state_dir"]) / "logs" / "hollow-nodes.log") if info.get("state_dir") else ""
+
+    async def body() -> list[str]:
+        async with Client(info["server"], info.get("token", ""), retries=3) as client:
+            return await wait_nodes_ready(client, want, timeout, lambda: pid is None or _alive(launcher, pid),
+                                          log_hint)
+    try:
+        return asyncio.run(body())
+    except errors.ApiError as e:
+        raise CLIError(f"waiting for the nodes to be Ready: {e.message}") from None
+
+
 @cluster.command("up")
 @click.option("--local", is_flag=True, help="Processes on this machine (etcd, apiserver, scheduler, "
                                              "controller-manager), no Docker.")
@@ -45,9 +93,15 @@ def cluster() -> None:
 @click.option("--nodes", type=int, default=3, show_default=True, help="Nodes of the compose lab.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Where the local lab keeps its state (default ~/.kubelab/local).")
+@click.option("--timeout", default="60s", show_default=True,
+              help="With --local --hollow-nodes: how long to wait for every node to be Ready.")
 @global_options
-def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None) -> None:
-    """Start a lab and point the kubeconfig at it."""
+def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None, timeout: str) -> None:
+    """Start a lab and point the kubeconfig at it; returns once every node is Ready."""
+    try:
+        timeout_s = parse_duration(timeout)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     launcher = _launcher()
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
@@ -56,6 +110,9 @@ def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None) -> Non
         _call(lab.up, nodes=nodes)
         return
     info = _call(launcher.up_local, hollow_nodes=hollow_nodes, state_dir=state)
+    if hollow_nodes and isinstance(info, dict):
+        ready = _wait_for_hollow_nodes(launcher, info, hollow_nodes, timeout_s)
+        out(f"{len(ready)}/{hollow_nodes} nodes Ready")
     server = info.get("server", "") if isinstance(info, dict) else ""
     context = getattr(launcher, "CONTEXT", "kubelab-local")
     out(f"kubelab is running at {server}" if server else "kubelab is running")
@@ -100,10 +157,9 @@ def status(state_dir: str | None) -> None:
     if not info:
         out("no local lab")
         return
-    alive = getattr(launcher, "_alive", lambda pid: True)
     out(f"server: {info.get('server', '')}")
     for name, pid in info.get("pids", {}).items():
-        out(f"{name}: pid {pid} {'running' if alive(pid) else 'stopped'}")
+        out(f"{name}: pid {pid} {'running' if _alive(launcher, pid) else 'stopped'}")
 
 
 def _call(fn: Any, **kw: Any) -> Any:

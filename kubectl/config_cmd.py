@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from kubectl import tabwriter
+from kubectl import printers, tabwriter
 from kubectl.context import _GLOBAL_OPTIONS, CLIError, global_options, out, settings, stdout_write
 
 kubeconfig_option = _GLOBAL_OPTIONS[2]
@@ -186,23 +186,39 @@ def minify(cfg: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+# What kubectl's `config view` prints with: the kubeconfig is one document, so no table, names or columns.
+VIEW_FORMATS = ("yaml", "json", "jsonpath", "jsonpath-as-json", "go-template")
+
+
+def view_format(output: str, template: str | None) -> printers.OutputFormat:
+    fmt = printers.parse_output(output, template)
+    if fmt.kind not in VIEW_FORMATS:
+        raise CLIError(f'unable to match a printer suitable for the output format "{output}", allowed formats '
+                       "are: go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,template,"
+                       "templatefile,yaml")
+    return fmt
+
+
 @config.command("view")
 @click.option("--raw", is_flag=True, help="Display raw values (tokens) too.")
 @click.option("--minify", "do_minify", is_flag=True, help="Only the current context's information.")
-@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml")
+@click.option("-o", "--output", default="yaml", show_default=True,
+              help="yaml, json, jsonpath=TEMPLATE, go-template=TEMPLATE (or their -file forms).")
+@click.option("--template", default=None, help="The template of -o go-template or -o jsonpath.")
 @global_options
-def view(raw: bool, do_minify: bool, output: str) -> None:
-    """Display the kubeconfig (tokens REDACTED unless --raw)."""
-    import json
+def view(raw: bool, do_minify: bool, output: str, template: str | None) -> None:
+    """Display the kubeconfig (tokens REDACTED unless --raw).
 
-    import yaml
+    \b
+      kubelab config view --minify
+      kubelab config view -o jsonpath='{..namespace}'
+      kubelab config view -o jsonpath='{.users[0].user.token}' --raw
+    """
+    fmt = view_format(output, template)      # before reading anything: a bad -o is the user's first error
     cfg = settings().load_config()
     data = minify(cfg) if do_minify else cfg
     data = data if raw else redact(data)
     ordered = {k: data[k] for k in ("apiVersion", "kind", "clusters", "contexts", "current-context", "users")
                if k in data}
     ordered.update({k: v for k, v in data.items() if k not in ordered})
-    if output == "json":
-        stdout_write(json.dumps(ordered, indent=4) + "\n")
-    else:
-        stdout_write(yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False))
+    stdout_write(printers.render_data(ordered, fmt))

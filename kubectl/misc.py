@@ -72,7 +72,7 @@ def api_resources(namespaced: bool | None, output: str | None, no_headers: bool,
         return
     rows = [] if no_headers else [["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"] +
                                   (["VERBS"] if output == "wide" else [])]
-    verbs = "[create delete get list patch update watch]"
+    verbs = f"[{' '.join(kinds.VERBS)}]"
     for i in infos:
         row = [i.plural, ",".join(i.short_names), i.api_version, "true" if i.namespaced else "false", i.kind]
         if output == "wide":

@@ -553,7 +553,13 @@ def render(objs: list[Any], fmt: OutputFormat, single: bool) -> str:
     if fmt.kind == "name":
         return "".join(qualified_name(o) + "\n" for o in objs)
     dicts = [to_dict(o) for o in objs]
-    data: Any = dicts[0] if single and len(dicts) == 1 else list_dict(dicts)
+    if fmt.kind == "custom-columns":
+        return run_custom_columns(fmt.arg, dicts)
+    return render_data(dicts[0] if single and len(dicts) == 1 else list_dict(dicts), fmt)
+
+
+def render_data(data: Any, fmt: OutputFormat) -> str:
+    """One document (an object, a List, the kubeconfig) as yaml, json, jsonpath or go-template."""
     if fmt.kind == "yaml":
         return dump_yaml(data)
     if fmt.kind == "json":
@@ -562,8 +568,6 @@ def render(objs: list[Any], fmt: OutputFormat, single: bool) -> str:
         return run_jsonpath(fmt.arg, data, as_json=fmt.kind == "jsonpath-as-json")
     if fmt.kind == "go-template":
         return run_go_template(fmt.arg, data)
-    if fmt.kind == "custom-columns":
-        return run_custom_columns(fmt.arg, dicts)
     raise CLIError(f'unable to match a printer suitable for the output format "{fmt.kind}"')
 
 

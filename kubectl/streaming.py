@@ -8,7 +8,9 @@ never talks to a kubelet. kubectl/main.py picks these commands up by name
     logs POD [-c C] [-f] [--tail N] [-p] [--timestamps]   logs -l app=x [--all-containers] [--prefix]
     exec [-i] [-t] POD [-c C] -- CMD ...                  exec POD CMD (the older form)
     port-forward pod/X|deployment/X|service/X [LOCAL:]REMOTE ...
-    proxy [--port 8001]                                   /version, /api/v1/namespaces/NS/pods/NAME[:PORT]/proxy/PATH
+    proxy [--port 8001]                                   /version, /healthz, discovery (/, /api, /apis, /api/v1,
+                                                          /apis/G/V: kubectl/discovery.py), objects as JSON,
+                                                          /api/v1/namespaces/NS/pods/NAME[:PORT]/proxy/PATH
                                                           (and the older /api/v1/proxy/namespaces/NS/pods/NAME/PATH)
 """
 from __future__ import annotations
@@ -20,11 +22,11 @@ import re
 import signal
 import sys
 import threading
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import click
 
-from kubectl.context import CLIError, Failed, err, global_options, out, run, settings
+from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, settings
 
 
 # ---------------------------------------------------------------- shared
@@ -62,6 +64,23 @@ def _selector_of(obj: Any) -> str:
         return str(selectors.Selector.from_labels(dict(obj.spec.selector)))
     sel = obj.spec.selector
     return str(selectors.from_label_selector(dict(sel.match_labels), list(sel.match_expressions)))
+
+
+async def _send_all(call: Any, queue: "asyncio.Queue[Any]") -> None:
+    """Write what `queue` holds to an Exec or PortForward call, in order, until the call ends.
+
+    The first item (the start) goes at once, the rest once the apiserver has accepted the stream: a write
+    in flight while the server ends the call makes grpc.aio report "Internal error from Core" in place of
+    the server's own error (say, a pod on a hollow node), which the reading side reports instead."""
+    from kubelab.client import STREAM_ACCEPTED
+    try:
+        await call.write(await queue.get())
+        if STREAM_ACCEPTED not in tuple(await call.initial_metadata() or ()):
+            return
+        while True:
+            await call.write(await queue.get())
+    except asyncio.InvalidStateError:
+        pass     # the call has ended: its reader reports how
 
 
 def _pod_rank(p: Any) -> tuple[int, int, int, str]:
@@ -171,6 +190,7 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
       kubelab logs -l app=nginx --all-containers --prefix
       kubelab logs deployment/nginx
     """
+    from kubelab import errors
     from kubelab.v1 import api_pb2 as api
     if selector and args:
         raise CLIError("only one of a selector (-l) or a pod name may be given")
@@ -187,13 +207,13 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
         tail = 10
     namespace = settings().current_namespace()
 
-    async def body(client: Any) -> None:
+    async def body(client: Any) -> bool:
         if selector:
             pods, _ = await client.list("Pod", namespace, label_selector=selector)
             pods = sorted(pods, key=lambda p: p.metadata.name)
             if not pods:
                 err(f"No resources found in {namespace} namespace.")
-                return
+                return True
         else:
             pod, _ = await resolve_pod(client, namespace, args[0])
             pods = [pod]
@@ -223,14 +243,23 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
         def writer(p: Any, c: str) -> _LineWriter:
             return _LineWriter(f"[pod/{p.metadata.name}/{c}] " if many else "")
 
-        if follow:
-            await asyncio.gather(*(_stream_logs(client, request(p, c), writer(p, c)) for p, c in streams))
-        else:
-            for p, c in streams:
+        async def stream(p: Any, c: str) -> bool:
+            """One container's logs. Its error gets its own line and the others go on: with -l, every pod that
+            has no logs to give says so, and the rest still print."""
+            try:
                 await _stream_logs(client, request(p, c), writer(p, c))
+                return True
+            except errors.ApiError as e:
+                err(api_error_line(e))
+                return False
+
+        if follow:
+            return all(await asyncio.gather(*(stream(p, c) for p, c in streams)))
+        return all([await stream(p, c) for p, c in streams])
 
     try:
-        run(body)
+        if not run(body):
+            raise Failed(1)
     except KeyboardInterrupt:
         pass
 
@@ -307,14 +336,7 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
     if terminal is not None:
         w, h = terminal.size()
         start.size.width, start.size.height = w, h
-
-    async def requests() -> AsyncIterator[Any]:
-        yield api.ExecInput(start=start)
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            yield item
+    queue.put_nowait(api.ExecInput(start=start))
 
     def push(data: bytes | None) -> None:
         msg = api.ExecInput(stdin=data) if data is not None else api.ExecInput(stdin_close=True)
@@ -330,7 +352,8 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
             queue.put_nowait(api.ExecInput(resize=api.TerminalSize(width=w, height=h)))
         loop.add_signal_handler(signal.SIGWINCH, on_winch)
     code = 0
-    call = client.stub.Exec(requests(), metadata=client.metadata)
+    call = client.stub.Exec(metadata=client.metadata)
+    sender = asyncio.create_task(_send_all(call, queue))
     try:
         async for outp in call:
             if outp.stdout:
@@ -348,10 +371,7 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
         stop_reading()
         if terminal is not None:
             loop.remove_signal_handler(signal.SIGWINCH)
-        try:
-            queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        sender.cancel()
         call.cancel()
     return code
 
@@ -453,14 +473,7 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
     import grpc
     from kubelab.v1 import api_pb2 as api
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=32)
-
-    async def requests() -> AsyncIterator[Any]:
-        yield api.PortForwardInput(start=api.PortForwardStart(namespace=namespace, name=pod, port=port))
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            yield item
+    queue.put_nowait(api.PortForwardInput(start=api.PortForwardStart(namespace=namespace, name=pod, port=port)))
 
     async def upstream() -> None:
         try:
@@ -473,8 +486,9 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
         except (OSError, asyncio.CancelledError):
             pass
 
-    call = client.stub.PortForward(requests(), metadata=client.metadata)
+    call = client.stub.PortForward(metadata=client.metadata)
     up = asyncio.create_task(upstream())
+    sender = asyncio.create_task(_send_all(call, queue))
     try:
         async for outp in call:
             if outp.error:
@@ -483,15 +497,12 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
             writer.write(outp.data)
             await writer.drain()
     except grpc.aio.AioRpcError as e:
-        err(f"error: {_rpc_error(e)}")
+        err(api_error_line(_rpc_error(e)))
     except OSError:
         pass
     finally:
         up.cancel()
-        try:
-            queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        sender.cancel()
         call.cancel()
         writer.close()
 
@@ -558,9 +569,13 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             502: "Bad Gateway", 503: "Service Unavailable"}
 
 
+def _json_body(doc: Any) -> bytes:
+    return json.dumps(doc, indent=2).encode() + b"\n"
+
+
 def _status_body(code: int, reason: str, message: str) -> bytes:
-    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                       "message": message, "reason": reason, "code": code}, indent=2).encode() + b"\n"
+    return _json_body({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": message, "reason": reason, "code": code})
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -619,6 +634,8 @@ class _ProxyServer:
     async def route(self, method: str, target: str, headers: dict[str, str],
                     body: bytes) -> tuple[int, dict[str, str], bytes]:
         from google.protobuf import json_format
+
+        from kubectl import discovery
         from kubelab import errors
         path, _, query = target.partition("?")
         if self.prefix and path.startswith(self.prefix):
@@ -627,7 +644,13 @@ class _ProxyServer:
         try:
             if path in ("/version", "/version/"):
                 v = await self.client.version()
-                return 200, json_headers, json.dumps(json_format.MessageToDict(v), indent=2).encode() + b"\n"
+                return 200, json_headers, _json_body(json_format.MessageToDict(v))
+            if path in ("/healthz", "/healthz/"):
+                await self.client.version()      # healthy means the apiserver answers, as kube-apiserver's own
+                return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"ok"
+            doc = discovery.document(path, self.client.server) if method == "GET" else None
+            if doc is not None:
+                return 200, json_headers, _json_body(doc)
             m = _POD_PROXY.match(path) or _LEGACY_PROXY.match(path)
             if m:
                 return await self.proxy(m.group(1), m.group(2), m.group(3), (m.group(4) or "/"), query, method,
@@ -670,9 +693,9 @@ class _ProxyServer:
         from kubelab import kinds, manifests
         segs = [s for s in path.split("/") if s]
         if segs[:1] == ["api"] and len(segs) >= 2:
-            rest = segs[2:]
+            group, version, rest = "", segs[1], segs[2:]
         elif segs[:1] == ["apis"] and len(segs) >= 3:
-            rest = segs[3:]
+            group, version, rest = segs[1], segs[2], segs[3:]
         else:
             return 404, {"Content-Type": "application/json"}, _status_body(404, "NotFound", f"path {path} not found")
         namespace = None
@@ -683,6 +706,8 @@ class _ProxyServer:
         try:
             info = kinds.lookup(rest[0])
         except kinds.UnknownKind:
+            info = None
+        if info is None or (info.group, info.version) != (group, version):    # kinds live in one group version
             return 404, {"Content-Type": "application/json"}, _status_body(
                 404, "NotFound", f"the server could not find the requested resource {rest[0]}")
         if len(rest) >= 2:
@@ -699,7 +724,7 @@ class _ProxyServer:
                                                label_selector=selector)
             doc = {"kind": f"{info.kind}List", "apiVersion": info.api_version,
                    "metadata": {"resourceVersion": rv}, "items": [manifests.to_dict(o) for o in items]}
-        return 200, {"Content-Type": "application/json"}, json.dumps(doc, indent=2).encode() + b"\n"
+        return 200, {"Content-Type": "application/json"}, _json_body(doc)
 
 
 @click.command("proxy")
@@ -708,11 +733,12 @@ class _ProxyServer:
 @click.option("--api-prefix", default="/", show_default=True, help="Prefix to serve the proxied API under.")
 @global_options
 def proxy(port: int, address: str, api_prefix: str) -> None:
-    """Run an HTTP proxy to the API: /version, objects as JSON, and pod/service proxy URLs.
+    """Run an HTTP proxy to the API: /version, /healthz, discovery, objects as JSON, and pod/service proxy URLs.
 
     \b
       kubelab proxy &
       curl http://localhost:8001/version
+      curl http://localhost:8001/apis/apps/v1
       curl http://localhost:8001/api/v1/namespaces/default/pods/$POD_NAME/proxy/
     """
     async def body(client: Any) -> None:

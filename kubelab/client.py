@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_MESSAGE = 256 * 1024 * 1024
+# The initial metadata the apiserver sends on Exec and PortForward once it has found the pod's kubelet. A client
+# writes input only after it: had it written while the apiserver was refusing the stream (a pod on a hollow
+# node), grpc.aio would report "Internal error from Core" in place of the refusal.
+STREAM_ACCEPTED = ("kubelab-stream", "accepted")
 
 
 class _Auth(grpc.AuthMetadataPlugin):

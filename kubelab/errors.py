@@ -86,16 +86,19 @@ _BY_CODE = {
 }
 
 
+def reason_of(err: grpc.RpcError) -> str:
+    """The reason a kubelab server attached to a gRPC error; "" when none did (transport errors)."""
+    try:
+        return str(dict(err.trailing_metadata() or ()).get(REASON_KEY, ""))
+    except Exception:  # noqa: BLE001 - some errors carry no metadata
+        return ""
+
+
 def from_rpc_error(err: grpc.RpcError) -> ApiError:
     """Translate a gRPC error (sync or aio) into the ApiError hierarchy."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
-    reason = ""
-    try:
-        md = err.trailing_metadata() or ()
-        reason = dict(md).get(REASON_KEY, "")
-    except Exception:  # noqa: BLE001 - some errors carry no metadata
-        pass
+    reason = reason_of(err)
     cls = _BY_REASON.get(reason) or _BY_CODE.get(code, ApiError)
     e = cls(details or str(code))
     e.__cause__ = err

@@ -54,6 +54,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Lease", "coordination.k8s.io", "v1", "leases", "lease", (), True, pb.Lease, "lease"),
 )
 
+# What the API serves for every kind (as discovery and `api-resources -o wide` list them).
+VERBS: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
+
 BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}
 BY_ONEOF: dict[str, KindInfo] = {k.oneof_field: k for k in KINDS}
 BY_MESSAGE: dict[str, KindInfo] = {k.message.DESCRIPTOR.full_name: k for k in KINDS}

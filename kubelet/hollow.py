@@ -47,7 +47,7 @@ from typing import Any, Iterable
 import click
 
 import kubelab
-from kubelab import errors, kinds
+from kubelab import errors, kinds, nodes
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 HOLLOW_LABEL = "kubelab.io/hollow"
 ANNOTATION = "hollow.kubelab.io/"
-RUNTIME_VERSION = f"hollow://{kubelab.__version__}"
+RUNTIME_VERSION = nodes.runtime_version(nodes.SIMULATED_RUNTIME, kubelab.__version__)
 COMPONENT = "kubelet"
 
 

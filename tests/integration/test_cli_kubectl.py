@@ -9,7 +9,10 @@ CliRunner (stdout and stderr apart) and, where the process matters
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -351,7 +354,6 @@ def write(tmp: Path, name: str, text: str) -> str:
 @pytest.fixture
 def namespace(cluster: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, so tests do not see each other's objects."""
-    import re
     name = "t-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()[5:])[:45].strip("-")
     assert ok("create", "namespace", name) == f"namespace/{name} created\n"
     yield name
@@ -788,3 +790,98 @@ def test_watch_prints_rows_as_events_arrive_and_ctrl_c_exits_0(cluster: dict[str
     assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert len([line for line in lines if line.startswith("w ")]) >= 2
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------- hollow nodes, proxy discovery, cluster up
+@contextlib.contextmanager
+def background(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`kubelab ARGS` as a process until the block ends; yields it and its first line of output."""
+    p = _process(args)
+    try:
+        assert p.stdout is not None
+        yield p, p.stdout.readline()
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def _refusal(pod: str, lack: str) -> str:
+    """A regular expression: the API's message for `pod`, on either hollow node."""
+    return (re.escape(f'pod "{pod}" runs on hollow node "') + r"hollow-node-\d" +
+            re.escape(f'": its containers are simulated, {lack}'))
+
+
+def _cli_refusal(pod: str, lack: str) -> str:
+    """The same as the line the CLI prints."""
+    return re.escape("Error from server (BadRequest): ") + _refusal(pod, lack) + "\n"
+
+
+def test_streaming_verbs_on_hollow_nodes_say_why(cluster: dict[str, Any], namespace: str) -> None:
+    import socket
+    import urllib.error
+    import urllib.request
+    ok("create", "deployment", "nginx", "--image=nginx", "--replicas=2", "-n", namespace)
+    wait_for(lambda: ok("get", "pods", "-n", namespace, "--no-headers").count(" Running ") == 2, 30, "two pods")
+    pods = ok("get", "pods", "-n", namespace, "-o", "name").replace("pod/", "").split()
+
+    r = kl("logs", pods[0], "-n", namespace)
+    assert r.exit_code == 1 and re.fullmatch(_cli_refusal(pods[0], "there are no logs to read"), r.stderr)
+    r = kl("logs", "-l", "app=nginx", "-n", namespace)     # every selected pod says so, not silence
+    assert r.exit_code == 1 and r.stdout == ""
+    assert re.fullmatch("".join(_cli_refusal(p, "there are no logs to read") for p in pods), r.stderr)
+    r = kl("exec", pods[0], "-n", namespace, "--", "ls")
+    assert r.exit_code == 1
+    assert re.fullmatch(_cli_refusal(pods[0], "there is no container to run a command in"), r.stderr)
+
+    with background(["port-forward", f"pod/{pods[0]}", ":80", "-n", namespace]) as (p, first):
+        port = int(re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 80", first).group(1))  # type: ignore[union-attr]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert s.recv(100) == b""                          # closed: nothing to forward to
+    assert p.stderr is not None
+    assert re.search(_cli_refusal(pods[0], "there is no port to forward to"), p.stderr.read())
+
+    with background(["proxy", "--port", "0"]) as (p, first):
+        base = "http://" + first.split()[-1]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{base}/api/v1/namespaces/{namespace}/pods/{pods[0]}/proxy/", timeout=10)
+        status = json.loads(e.value.read())
+    assert e.value.code == 400 and status["reason"] == "BadRequest"
+    assert re.fullmatch(_refusal(pods[0], "there is no server to proxy to"), status["message"])
+
+
+def test_proxy_serves_discovery_and_healthz(cluster: dict[str, Any]) -> None:
+    import urllib.error
+    import urllib.request
+    with background(["proxy", "--port", "0"]) as (_, first):
+        base = "http://" + first.split()[-1]
+
+        def get(path: str) -> Any:
+            with urllib.request.urlopen(base + path, timeout=10) as resp:
+                body = resp.read()
+                return json.loads(body) if resp.headers["Content-Type"] == "application/json" else body
+        assert {"/api", "/api/v1", "/apis", "/apis/apps/v1", "/healthz", "/version"} <= set(get("/")["paths"])
+        assert get("/api")["versions"] == ["v1"]
+        assert "apps" in [g["name"] for g in get("/apis")["groups"]]
+        assert "deployments" in [r["name"] for r in get("/apis/apps/v1")["resources"]]
+        assert "pods" in [r["name"] for r in get("/api/v1")["resources"]]
+        assert get("/healthz") == b"ok"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get("/apis/nope/v1")
+        assert e.value.code == 404
+
+
+def test_cluster_up_local_returns_with_its_hollow_nodes_ready(tmp_path: Path) -> None:
+    kubeconfig, state = str(tmp_path / "kubeconfig"), str(tmp_path / "state")
+    common = ["--kubeconfig", kubeconfig]
+    p = _process(["cluster", "up", "--local", "--hollow-nodes", "2", "--state-dir", state, *common])
+    try:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "2/2 nodes Ready" in out.splitlines()
+        nodes = _process(["get", "nodes", "--no-headers", *common])       # at once: no waiting in the test
+        listed, _ = nodes.communicate(timeout=30)
+        assert [line.split()[:2] for line in listed.splitlines()] == [["hollow-node-0", "Ready"],
+                                                                      ["hollow-node-1", "Ready"]]
+    finally:
+        _process(["cluster", "down", "--local", "--state-dir", state, *common]).communicate(timeout=60)

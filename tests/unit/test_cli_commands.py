@@ -599,3 +599,100 @@ def test_json_patch_command_updates_the_object(monkeypatch: pytest.MonkeyPatch, 
                  '[{"op":"replace","path":"/spec/replicas","value":3}]'], kubeconfig)
     assert (r.exit_code, r.output) == (0, "deployment.apps/pd patched\n")
     assert [(o.metadata.name, o.spec.replicas) for o in fake.updated] == [("pd", 3)]
+
+
+# ---------------------------------------------------------------- config view -o
+@pytest.mark.parametrize("args,expected", [
+    pytest.param(["-o", "jsonpath={..namespace}"], "default", id="jsonpath-recursive"),
+    pytest.param(["-o", "jsonpath='{.contexts[*].name}'"], "kubelab-local other", id="jsonpath-quoted"),
+    pytest.param(["-o", "jsonpath={.users[0].user.token}"], "REDACTED", id="token-redacted"),
+    pytest.param(["--raw", "-o", "jsonpath={.users[0].user.token}"], "s3cret", id="token-raw"),
+    pytest.param(["--minify", "-o", "jsonpath={.contexts[*].name}"], "kubelab-local", id="minify"),
+    pytest.param(["-o", "go-template={{range .contexts}}{{.name}};{{end}}"], "kubelab-local;other;",
+                 id="go-template"),
+    pytest.param(["-o", "go-template", "--template", "{{index . \"current-context\"}}"], "kubelab-local",
+                 id="template-flag"),
+])
+def test_config_view_templates(kubeconfig: dict[str, str], args: list[str], expected: str) -> None:
+    r = run_cli(["config", "view", *args], kubeconfig)
+    assert (r.exit_code, r.stdout) == (0, expected)
+
+
+def test_config_view_json_and_unknown_formats(kubeconfig: dict[str, str]) -> None:
+    doc = json.loads(run_cli(["config", "view", "-o", "json"], kubeconfig).stdout)
+    assert doc["current-context"] == "kubelab-local" and doc["users"][0]["user"]["token"] == "REDACTED"
+    r = run_cli(["config", "view", "-o", "wide"], kubeconfig)
+    assert r.exit_code == 1
+    assert r.stderr.startswith('error: unable to match a printer suitable for the output format "wide"')
+
+
+# ---------------------------------------------------------------- cluster up --local waits for its nodes
+def _node(name: str, ready: str) -> Any:
+    from kubelab.v1 import objects_pb2 as pb
+    node = pb.Node(api_version="v1", kind="Node")
+    node.metadata.name = name
+    node.status.conditions.add(type="Ready", status=ready)
+    return node
+
+
+class NodesAppear:
+    """A client whose Node list starts empty, then shows the nodes NotReady, then Ready (as a runner registers)."""
+    lists = 0
+    rounds = [[], [("hollow-node-0", "False")], [("hollow-node-0", "True"), ("hollow-node-1", "False")],
+              [("hollow-node-0", "True"), ("hollow-node-1", "True")]]
+
+    def __init__(self, server: str, token: str = "", retries: int = 5) -> None:
+        pass
+
+    async def list(self, kind: str) -> tuple[list[Any], str]:
+        assert kind == "Node"
+        rows = self.rounds[min(NodesAppear.lists, len(self.rounds) - 1)]
+        NodesAppear.lists += 1
+        return [_node(n, r) for n, r in rows], "1"
+
+    async def __aenter__(self) -> "NodesAppear":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """`launcher.up_local` only pretends to start processes; the client is NodesAppear."""
+    from kubelab import client, launcher
+
+    async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None) -> dict[str, Any]:
+        return {"server": "127.0.0.1:1", "token": "t", "state_dir": str(tmp_path),
+                "pids": {"apiserver": 1, "hollow-nodes": 2}}
+    monkeypatch.setattr(launcher, "up_local", up_local)
+    monkeypatch.setattr(launcher, "_alive", lambda pid: True)
+    monkeypatch.setattr(client, "Client", NodesAppear)
+    NodesAppear.lists = 0
+    return tmp_path
+
+
+def test_cluster_up_local_returns_once_every_hollow_node_is_ready(fake_lab: Path) -> None:
+    r = run_cli(["cluster", "up", "--local", "--hollow-nodes", "2"])
+    assert r.exit_code == 0, r.output
+    assert NodesAppear.lists == 4                     # it listed until both were Ready
+    assert r.stdout.splitlines()[0] == "2/2 nodes Ready"
+
+
+def test_cluster_up_local_gives_up_after_its_timeout(fake_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NodesAppear, "rounds", [[("hollow-node-0", "True")]])
+    r = run_cli(["cluster", "up", "--local", "--hollow-nodes", "2", "--timeout", "0.5s"])
+    assert r.exit_code == 1
+    assert r.stderr == (f"error: only 1/2 nodes were Ready after 0.5s (see {fake_lab}/logs/hollow-nodes.log); the "
+                        "lab is still running: watch `kubelab get nodes`, or stop it with `kubelab cluster down "
+                        "--local`\n")
+
+
+def test_cluster_up_local_stops_waiting_when_the_runner_exits(fake_lab: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab import launcher
+    monkeypatch.setattr(launcher, "_alive", lambda pid: False)
+    r = run_cli(["cluster", "up", "--local", "--hollow-nodes", "2"])
+    assert r.exit_code == 1
+    assert r.stderr == (f"error: the hollow-node runner exited with 0/2 nodes Ready "
+                        f"(see {fake_lab}/logs/hollow-nodes.log)\n")

@@ -1,0 +1,199 @@
+"""What logs, exec, port-forward and proxy say when the pod's kubelet can't serve them.
+
+The apiserver's streaming handlers against a stand-in store: a pod on a hollow
+(simulated) node is refused from what its Node says, per verb, before any
+connection is tried; a kubelet that is not reached (nothing listens, or a
+server that is not a kubelet answers on its port) is a ServiceUnavailable
+naming the node; the kubelet's own refusals pass through with their reason.
+Over real gRPC servers: input reaches the kubelet once the apiserver has
+accepted the stream, and a refusal always reaches the client as itself.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from apiserver.server import ApiService, Config, _handlers, _Kubelet, kubelet_error, new_grpc_server
+from kubectl.streaming import _send_all
+from kubelab import errors, nodes
+from kubelab.client import Client
+from kubelab.launcher import free_port
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import api_pb2_grpc as api_grpc
+from kubelab.v1 import objects_pb2 as pb
+
+
+def _node(name: str, runtime: str, address: str = "127.0.0.1", port: int = 10250) -> pb.Node:
+    node = pb.Node(api_version="v1", kind="Node")
+    node.metadata.name = name
+    node.status.node_info.container_runtime_version = runtime
+    node.status.addresses.add(type="InternalIP", address=address)
+    node.status.daemon_endpoints.kubelet_endpoint.port = port
+    return node
+
+
+class Objects:
+    """The store's get, over a few objects."""
+
+    def __init__(self, *objs: Any) -> None:
+        self.objs = {(o.kind, o.metadata.namespace, o.metadata.name): o for o in objs}
+
+    async def get(self, kind: str, namespace: str, name: str) -> Any:
+        try:
+            return self.objs[(kind, namespace, name)]
+        except KeyError:
+            raise errors.NotFound(f'{kind.lower()}s "{name}" not found') from None
+
+
+class Aborted(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
+class Context:
+    async def abort(self, code: grpc.StatusCode, message: str, trailing_metadata: Any = ()) -> None:
+        raise Aborted(code, message, dict(trailing_metadata).get(errors.REASON_KEY, ""))
+
+
+def _service(node: pb.Node) -> ApiService:
+    pod = pb.Pod(api_version="v1", kind="Pod")
+    pod.metadata.name, pod.metadata.namespace = "web", "default"
+    pod.spec.node_name = node.metadata.name
+    return ApiService(Objects(pod, node), cache=None, config=Config())  # type: ignore[arg-type]
+
+
+HOLLOW = _node("hollow-node-0", nodes.runtime_version(nodes.SIMULATED_RUNTIME, "0.1.0"))
+
+
+@pytest.mark.parametrize("verb,lack", [
+    pytest.param("logs", "there are no logs to read", id="logs"),
+    pytest.param("exec", "there is no container to run a command in", id="exec"),
+    pytest.param("port-forward", "there is no port to forward to", id="port-forward"),
+    pytest.param("proxy", "there is no server to proxy to", id="proxy"),
+])
+async def test_a_pod_on_a_hollow_node_is_refused_per_verb(verb: str, lack: str) -> None:
+    with pytest.raises(errors.BadRequest) as e:
+        await _service(HOLLOW)._kubelet("default", "web", verb)
+    assert e.value.message == (f'pod "web" runs on hollow node "hollow-node-0": its containers are simulated, '
+                               f"{lack}")
+
+
+async def test_logs_of_a_hollow_pod_are_a_bad_request_not_a_transport_error() -> None:
+    with pytest.raises(Aborted) as e:
+        [c async for c in _service(HOLLOW).Logs(api.LogsRequest(namespace="default", name="web"), Context())]
+    assert (e.value.code, e.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BadRequest")
+    assert "there are no logs to read" in e.value.message
+
+
+async def test_proxy_to_a_hollow_pod_is_a_bad_request() -> None:
+    with pytest.raises(Aborted) as e:
+        await _service(HOLLOW).Proxy(api.ProxyRequest(namespace="default", name="web"), Context())
+    assert e.value.reason == "BadRequest" and "there is no server to proxy to" in e.value.message
+
+
+async def test_a_kubelet_port_where_no_kubelet_answers_is_service_unavailable() -> None:
+    """Something that is not a kubelet on the advertised port: gRPC's own error, with no reason attached."""
+    other = grpc.aio.server()
+    port = other.add_insecure_port("127.0.0.1:0")
+    await other.start()
+    try:
+        svc = _service(_node("node-1", "docker://27.0", port=port))
+        with pytest.raises(Aborted) as e:
+            [c async for c in svc.Logs(api.LogsRequest(namespace="default", name="web"), Context())]
+    finally:
+        await other.stop(None)
+    assert (e.value.code, e.value.reason) == (grpc.StatusCode.UNAVAILABLE, "ServiceUnavailable")
+    assert e.value.message.startswith(f'error trying to reach the kubelet of node "node-1" at 127.0.0.1:{port} '
+                                      'for pod "web": ')
+
+
+async def test_a_kubelet_nobody_listens_on_is_service_unavailable() -> None:
+    svc = _service(_node("node-1", "docker://27.0", port=free_port()))
+    with pytest.raises(Aborted) as e:
+        await svc.Proxy(api.ProxyRequest(namespace="default", name="web"), Context())
+    assert e.value.reason == "ServiceUnavailable" and 'the kubelet of node "node-1"' in e.value.message
+
+
+def _rpc_error(code: grpc.StatusCode, details: str, reason: str = "") -> grpc.aio.AioRpcError:
+    trailing = grpc.aio.Metadata((errors.REASON_KEY, reason)) if reason else grpc.aio.Metadata()
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailing, details)
+
+
+KUBELET = _Kubelet(stub=None, metadata=(), node="node-1", address="10.0.0.1:10250")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rpc,expected,message", [
+    pytest.param(_rpc_error(grpc.StatusCode.NOT_FOUND, "previous terminated container not found", "NotFound"),
+                 errors.NotFound, "previous terminated container not found", id="kubelet-refusal"),
+    pytest.param(_rpc_error(grpc.StatusCode.UNAUTHENTICATED, "Unauthorized: apiserver only", "Unauthorized"),
+                 errors.Unauthenticated, "Unauthorized: apiserver only", id="kubelet-auth"),
+    pytest.param(_rpc_error(grpc.StatusCode.UNIMPLEMENTED, "Received http2 header with status: 404"),
+                 errors.Unavailable, 'error trying to reach the kubelet of node "node-1" at 10.0.0.1:10250 for pod '
+                 '"web": Received http2 header with status: 404', id="not-a-kubelet"),
+])
+def test_kubelet_errors(rpc: grpc.aio.AioRpcError, expected: type, message: str) -> None:
+    e = kubelet_error(rpc, KUBELET, "web")
+    assert type(e) is expected and e.message == message
+
+
+async def test_a_node_without_a_kubelet_endpoint_says_so() -> None:
+    with pytest.raises(errors.BadRequest, match="node node-1 has no kubelet endpoint"):
+        await _service(_node("node-1", "docker://27.0", port=0))._kubelet("default", "web", "logs")
+
+
+# ---------------------------------------------------------------- the relay, end to end over gRPC
+class EchoKubelet(api_grpc.KubeletServicer):
+    """A kubelet whose pods echo what is forwarded to them."""
+
+    async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        async for msg in request_iterator:
+            if msg.WhichOneof("msg") == "data":
+                yield api.PortForwardOutput(data=msg.data.upper())
+            elif msg.WhichOneof("msg") == "close_write":
+                return
+
+
+async def _forward(node: pb.Node, data: bytes) -> bytes:
+    """`kubelab port-forward`'s sending and reading, through a real apiserver gRPC server."""
+    server = new_grpc_server("")
+    server.add_generic_rpc_handlers((_handlers(_service(node)),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with Client(f"127.0.0.1:{port}", retries=0) as client:
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            for msg in (api.PortForwardInput(start=api.PortForwardStart(namespace="default", name="web", port=80)),
+                        api.PortForwardInput(data=data), api.PortForwardInput(close_write=True)):
+                queue.put_nowait(msg)
+            call = client.stub.PortForward(metadata=client.metadata)
+            sender = asyncio.create_task(_send_all(call, queue))
+            try:
+                return b"".join([out.data async for out in call])
+            finally:
+                sender.cancel()
+    finally:
+        await server.stop(None)
+
+
+async def test_input_flows_once_the_apiserver_has_accepted_the_stream() -> None:
+    kubelet = grpc.aio.server()
+    api_grpc.add_KubeletServicer_to_server(EchoKubelet(), kubelet)
+    port = kubelet.add_insecure_port("127.0.0.1:0")
+    await kubelet.start()
+    try:
+        assert await _forward(_node("node-1", "docker://27.0", port=port), b"hello") == b"HELLO"
+    finally:
+        await kubelet.stop(None)
+
+
+async def test_a_refused_stream_reports_the_refusal_however_fast_input_comes() -> None:
+    """Input queued before the refusal arrives is never written, so the refusal is what the client reads."""
+    for _ in range(20):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await _forward(HOLLOW, b"x" * 100_000)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().endswith("its containers are simulated, there is no port to forward to")

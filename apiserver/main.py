@@ -9,7 +9,7 @@ import click
 
 from kubelab.serving import setup_logging
 
-from .server import Config, Server
+from .server import Config, Server, advertise_address as resolve_advertise_address
 
 
 def _read_token(token: str, token_file: str) -> str:
@@ -41,6 +41,11 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
+    try:
+        resolve_advertise_address(listen, advertise_address)     # refused now, not when the Endpoints are written
+    except ValueError:
+        raise click.BadParameter(f"{advertise_address!r} is not an IP address",
+                                 param_hint="--advertise-address") from None
     lo, _, hi = service_node_port_range.partition("-")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
                     token=_read_token(token, token_file),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import platform
 import signal
@@ -53,13 +54,22 @@ class Config:
 
 
 def advertise_address(listen: str, given: str = "") -> str:
-    """Where other hosts reach this apiserver: `given`, the listen host, or (listening on 0.0.0.0) the host's
-    address on its default route, as kube-apiserver picks its --advertise-address."""
+    """Where other hosts reach this apiserver, as an IP (an Endpoints address is one): `given`, the listen
+    host (a name: the address it resolves to), or (listening on 0.0.0.0) the host's address on its default
+    route, as kube-apiserver picks its --advertise-address."""
     if given:
+        ipaddress.ip_address(given)      # ValueError: kube-apiserver too takes an IP only
         return given
     host = listen.rsplit(":", 1)[0].strip("[]")
     if host not in ("", "0.0.0.0", "::"):
-        return host
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            pass
+        try:
+            return socket.gethostbyname(host)
+        except OSError:
+            pass                         # unresolvable here: fall back to the default route's address
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect(("10.255.255.255", 1))     # no packet is sent: this only asks for a route

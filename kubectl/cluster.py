@@ -1,8 +1,8 @@
 """`kubelab cluster up|down|status`: start and stop a lab.
 
 `--local` runs etcd and the control plane as processes on this machine
-(kubelab.launcher); the compose lab is started by the launcher too, when it
-offers it (`up_compose` / `down_compose`). Either returns once every node is
+(kubelab.launcher); without it, the compose lab (kubelab.lab: images, then
+docker compose). Either returns once every node is
 Ready: the compose lab waits itself (kubelab.lab), `up --local --hollow-nodes N`
 waits here (`wait_nodes_ready`, bounded by --timeout), not in
 `launcher.up_local`, which benchmarks call to time node readiness themselves.

@@ -335,9 +335,22 @@ def json_patch(doc: Any, ops: Any) -> Any:
             if kind == "move":
                 _remove(doc, source, kind, op["from"])
             _add(doc, tokens, copy.deepcopy(value), kind, path)
-        elif _resolve(doc, tokens) != (True, op.get("value")):
-            raise CLIError(f"testing value {path} failed")
+        else:
+            found, value = _resolve(doc, tokens)
+            if not found or not _json_equal(value, op.get("value")):
+                raise CLIError(f"testing value {path} failed")
     return doc
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values: Python's `True == 1` is not JSON's (and 1 == 1.0 is)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _same_object(patched: Any, name: str, namespace: str) -> None:
@@ -371,6 +384,8 @@ def patch(args: tuple[str, ...], patch_text: str, patch_type: str, subresource: 
         body = yaml.safe_load(patch_text)
     except yaml.YAMLError as e:
         raise CLIError(f"unable to parse \"{patch_text}\": {e}") from None
+    except RecursionError:
+        raise CLIError("unable to parse the patch: nested too deeply") from None
     req = resources.parse(args)
     st = settings()
     namespace = st.current_namespace()

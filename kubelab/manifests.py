@@ -90,8 +90,9 @@ def _whole(value: Any) -> int | None:
 
 @lru_cache(maxsize=None)
 def _fields(desc: Descriptor) -> dict[str, FieldDescriptor]:
-    # ParseDict accepts the proto name as well as the JSON name; so do we, to refuse nothing it took.
-    return {**{f.name: f for f in desc.fields}, **{f.json_name: f for f in desc.fields}}
+    # The JSON (Kubernetes) names only: ParseDict would also take the proto name (`node_name`), which no
+    # Kubernetes manifest has and kube-apiserver refuses as an unknown field.
+    return {f.json_name: f for f in desc.fields}
 
 
 def _checked_message(data: Any, desc: Descriptor, path: str) -> dict[str, Any]:

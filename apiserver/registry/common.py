@@ -241,6 +241,8 @@ def validate_int_or_string(errs: FieldErrors, path: str, v: struct_pb2.Value) ->
     if kind == "number_value":
         if not float(v.number_value).is_integer():
             errs.invalid(path, v.number_value, "must be an integer")
+        elif not -2 ** 31 <= v.number_value < 2 ** 31:     # an IntOrString's int is an int32
+            errs.invalid(path, int(v.number_value), "must be between -2147483648 and 2147483647, inclusive")
     elif kind not in (None, "string_value", "null_value"):
         errs.invalid(path, "", "must be an integer or a string")
 

@@ -6,8 +6,8 @@ from typing import Any, Iterable
 from kubelab import selectors
 
 from .common import (FieldError, FieldErrors, Strategy, int_or_string, is_set, validate_cidr, validate_condition_statuses,
-                     validate_int_or_percent, validate_ip, validate_label_selector, validate_name, validate_nonnegative,
-                     validate_port_number, validate_qualified_name, validate_quantities)
+                     validate_finalizers, validate_int_or_percent, validate_ip, validate_label_selector, validate_name,
+                     validate_nonnegative, validate_port_number, validate_qualified_name, validate_quantities)
 from .pod import PROTOCOLS, TAINT_EFFECTS
 
 # Address types whose address is an IP (Hostname, InternalDNS and ExternalDNS are names).
@@ -26,6 +26,11 @@ class NamespaceStrategy(Strategy):
 
     def default(self, obj: Any) -> None:
         obj.metadata.labels["kubernetes.io/metadata.name"] = obj.metadata.name
+
+    def validate(self, obj: Any) -> FieldErrors:
+        errs = super().validate(obj)
+        validate_finalizers(errs, "spec.finalizers", obj.spec.finalizers)
+        return errs
 
     def prepare_update(self, new: Any, old: Any) -> None:
         super().prepare_update(new, old)

@@ -156,11 +156,26 @@ DEPLOY = {"metadata": {"name": "pd"}, "spec": {"replicas": 1, "template": {"spec
     pytest.param([{"op": "frob", "path": "/x"}], 'Unexpected kind: "frob"', id="unknown-op"),
     pytest.param([{"op": "test", "path": "/spec/replicas", "value": 2}], "testing value /spec/replicas failed",
                  id="test"),
+    pytest.param([{"op": "test", "path": "/spec/replicas", "value": True}], "testing value /spec/replicas failed",
+                 id="test-bool-is-not-1"),
+    pytest.param([{"op": "test", "path": "/spec/nope", "value": None}], "testing value /spec/nope failed",
+                 id="test-missing-is-not-null"),
 ])
 def test_json_patch_refuses_what_the_apiserver_would(ops: list[Any], message: str) -> None:
     with pytest.raises(CLIError) as e:
         json_patch(DEPLOY, ops)
     assert str(e.value) == message
+
+
+def test_json_patch_test_compares_json_values() -> None:
+    ops = [{"op": "test", "path": "/spec/replicas", "value": 1.0},
+           {"op": "test", "path": "/spec/template", "value": {"spec": {"containers": [{"name": "c"}]}}}]
+    assert json_patch(DEPLOY, ops) == DEPLOY
+
+
+def test_a_patch_nested_too_deeply_is_refused(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["patch", "deploy", "pd", "-p", '{"a": ' * 3000 + "1" + "}" * 3000], kubeconfig)
+    assert (r.exit_code, r.output) == (1, "error: unable to parse the patch: nested too deeply\n")
 
 
 def test_json_patch_indices() -> None:

@@ -73,6 +73,7 @@ def test_multi_document_and_list() -> None:
                  'metadata.name: Invalid value: "object": expected a string', id="self-referencing-alias"),
     pytest.param("a: " + "[" * 5000 + "]" * 5000 + "\n", "t: invalid YAML: nested too deeply", id="deep"),
     pytest.param(POD + "  nodeNmae: x\n", 'unknown field "spec.nodeNmae"', id="unknown-field"),
+    pytest.param(POD + "  node_name: x\n", 'unknown field "spec.node_name"', id="proto-name-is-not-a-field"),
 ])
 def test_errors(text: str, msg: str) -> None:
     with pytest.raises(manifests.ManifestError, match=msg.replace("(", r"\(").replace("[", r"\[")):

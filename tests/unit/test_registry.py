@@ -481,3 +481,21 @@ def test_other_kinds_validation(text: str, expected: str) -> None:
 ])
 def test_other_valid_objects_pass(text: str) -> None:
     assert errors_of(text) == []
+
+
+def test_an_int_or_string_beyond_int32_is_refused_by_the_server_too() -> None:
+    """The loader refuses it in manifests; a client that builds the proto itself meets the same rule."""
+    text = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n"
+            "  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: i}]}\n")
+    [doc] = manifests.parse_text(text, "t")
+    doc.obj.spec.strategy.rolling_update.max_surge.number_value = 1e20
+    S["Deployment"].default(doc.obj)
+    errs = [str(e) for e in S["Deployment"].validate(doc.obj)]
+    assert any("spec.strategy.rollingUpdate.maxSurge: Invalid value: 100000000000000000000: must be between "
+               "-2147483648 and 2147483647, inclusive" in e for e in errs), errs
+
+
+def test_namespace_finalizers_are_finalizer_names() -> None:
+    errs = errors_of("apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\nspec: {finalizers: [kubernetes, "
+                     "example.com/cleanup, 'bad finalizer!']}\n")
+    assert len(errs) == 1 and errs[0].startswith('spec.finalizers[2]: Invalid value: "bad finalizer!"'), errs

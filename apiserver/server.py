@@ -310,13 +310,17 @@ class ApiService:
             start = start_of(first)
             name = start.name
             kubelet = await self._kubelet(start.namespace, start.name, verb)
-            await context.send_initial_metadata((STREAM_ACCEPTED,))
 
             async def upstream() -> AsyncIterator[Any]:
                 yield first
                 async for item in request_iterator:
                     yield item
-            async for out in getattr(kubelet.stub, method)(upstream(), metadata=kubelet.metadata):
+            call = getattr(kubelet.stub, method)(upstream(), metadata=kubelet.metadata)
+            # Accepted once the kubelet accepts (the container runs, the port answers): only then does the
+            # client send more, so a refusal (exec in a missing container) is what it hears, not a write error.
+            if STREAM_ACCEPTED in tuple(await call.initial_metadata() or ()):
+                await context.send_initial_metadata((STREAM_ACCEPTED,))
+            async for out in call:
                 yield out
         except StopAsyncIteration:
             return

@@ -69,9 +69,10 @@ def _selector_of(obj: Any) -> str:
 async def _send_all(call: Any, queue: "asyncio.Queue[Any]") -> None:
     """Write what `queue` holds to an Exec or PortForward call, in order, until the call ends.
 
-    The first item (the start) goes at once, the rest once the apiserver has accepted the stream: a write
-    in flight while the server ends the call makes grpc.aio report "Internal error from Core" in place of
-    the server's own error (say, a pod on a hollow node), which the reading side reports instead."""
+    The first item (the start) goes at once, the rest once the apiserver has accepted the stream (which it
+    does once the kubelet has: the container runs, the port answers): a write in flight while the server
+    ends the call makes grpc.aio report "Internal error from Core" in place of the server's own error (a pod
+    on a hollow node, a container the pod does not have), which the reading side reports instead."""
     from kubelab.client import STREAM_ACCEPTED
     try:
         await call.write(await queue.get())

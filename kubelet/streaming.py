@@ -26,7 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors
-from kubelab.client import channel_options
+from kubelab.client import STREAM_ACCEPTED, channel_options
 from kubelab.serving import BearerTokenAuth
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -165,6 +165,8 @@ class KubeletService(api_grpc.KubeletServicer):
             if not start.command:
                 raise bad_request("you must specify at least one command for the container")
             session = await self.runtime.exec_attach(cur.id, list(start.command), stdin=start.stdin, tty=start.tty)
+            # The caller sends input only after this (kubelab.client.STREAM_ACCEPTED): a refusal above reaches it.
+            await context.send_initial_metadata((STREAM_ACCEPTED,))
         except _Abort as e:
             await _abort(context, e)
             return
@@ -241,6 +243,7 @@ class KubeletService(api_grpc.KubeletServicer):
             return
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, start.port), 10)
+            await context.send_initial_metadata((STREAM_ACCEPTED,))
         except (OSError, asyncio.TimeoutError) as e:
             yield api.PortForwardOutput(error=f"error forwarding port {start.port} to pod {start.name}: "
                                               f"dial tcp {ip}:{start.port}: {getattr(e, 'strerror', None) or e}")

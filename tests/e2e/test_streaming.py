@@ -134,6 +134,14 @@ def test_exec_command_env_and_exit_code(pods: dict[str, str]) -> None:
     assert piped == "SHOUT\n"
 
 
+def test_exec_into_a_container_the_pod_does_not_have_says_so_with_input_waiting(pods: dict[str, str]) -> None:
+    """The kubelet's refusal, not a transport error: the CLI holds its input until the kubelet accepts."""
+    for _ in range(3):
+        p = kubectl("exec", "-i", pods["shell"], "-c", "nope", "--", "cat", input="x" * 200_000, check=False)
+        assert p.returncode == 1
+        assert f"container nope is not valid for pod {pods['shell']}" in p.stderr, p.stderr
+
+
 def test_exec_it_sh_under_a_pty(pods: dict[str, str]) -> None:
     name = pods["shell"]
     pid, fd = pty.fork()

@@ -19,7 +19,7 @@ import pytest
 from apiserver.server import ApiService, Config, _handlers, _Kubelet, kubelet_error, new_grpc_server
 from kubectl.streaming import _send_all
 from kubelab import errors, nodes
-from kubelab.client import Client
+from kubelab.client import STREAM_ACCEPTED, Client
 from kubelab.launcher import free_port
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -150,6 +150,7 @@ class EchoKubelet(api_grpc.KubeletServicer):
     """A kubelet whose pods echo what is forwarded to them."""
 
     async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
         async for msg in request_iterator:
             if msg.WhichOneof("msg") == "data":
                 yield api.PortForwardOutput(data=msg.data.upper())
@@ -197,3 +198,29 @@ async def test_a_refused_stream_reports_the_refusal_however_fast_input_comes() -
             await _forward(HOLLOW, b"x" * 100_000)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert e.value.details().endswith("its containers are simulated, there is no port to forward to")
+
+
+class RefusingKubelet(api_grpc.KubeletServicer):
+    """A kubelet that looks at the start and refuses, as for an exec in a container the pod does not have."""
+
+    async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        await request_iterator.__anext__()
+        await context.abort(grpc.StatusCode.NOT_FOUND, 'container "nope" not found in pod "web"',
+                            trailing_metadata=((errors.REASON_KEY, "NotFound"),))
+        yield api.PortForwardOutput()       # an async generator, as grpc.aio wants
+
+
+async def test_a_kubelets_refusal_reaches_the_client_however_fast_input_comes() -> None:
+    """The apiserver accepts the stream only once the kubelet has: until then the client holds its input."""
+    kubelet = grpc.aio.server()
+    api_grpc.add_KubeletServicer_to_server(RefusingKubelet(), kubelet)
+    port = kubelet.add_insecure_port("127.0.0.1:0")
+    await kubelet.start()
+    try:
+        for _ in range(20):
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await _forward(_node("node-1", "docker://27.0", port=port), b"x" * 100_000)
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND
+            assert e.value.details() == 'container "nope" not found in pod "web"'
+    finally:
+        await kubelet.stop(None)

@@ -227,7 +227,15 @@ def apply(filenames: tuple[str, ...], recursive: bool, dry_run: str, output: str
 
 
 # ---------------------------------------------------------------- create
-@click.group("create", invoke_without_command=True)
+class _CreateGroup(click.Group):
+    """`create`'s generators, under kubectl's aliases too (`create ns`, `create deploy`)."""
+    ALIASES = {"ns": "namespace", "deploy": "deployment"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
+
+
+@click.group("create", cls=_CreateGroup, invoke_without_command=True)
 @filename_options
 @dry_run_option
 @click.option("--save-config", is_flag=True, help="Store the manifest in the last-applied annotation.")

@@ -48,6 +48,46 @@ STREAMING = {"logs": "logs", "exec": "exec_", "port-forward": "port_forward", "p
              "attach": "attach", "cp": "cp", "top": "top"}
 
 
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
+_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
+
+
+def _flag_spellings(cmd: click.Command) -> dict[str, tuple[str, str | None]]:
+    """Each boolean flag's long name → (how to say true, how to say false: its --no- form, or None to omit),
+    for `cmd` and, for a group (`create`, `rollout`), its subcommands."""
+    found: dict[str, tuple[str, str | None]] = {}
+    commands = [cmd] + (list(cmd.commands.values()) if isinstance(cmd, click.Group) else [])
+    for c in commands:
+        for p in c.params:
+            if isinstance(p, click.Option) and p.is_flag and not p.count:
+                off = next((o for o in p.secondary_opts if o.startswith("--")), None)
+                for o in p.opts:
+                    if o.startswith("--"):
+                        found[o] = (o, off)
+    return found
+
+
+def bool_flag_values(cmd: click.Command, args: list[str]) -> list[str]:
+    """kubectl takes `--flag=true|false` for every boolean flag (Go's strconv.ParseBool spellings); click
+    takes only `--flag`: say it click's way. Nothing after `--` (a container's command) is touched."""
+    spellings: dict[str, tuple[str, str | None]] | None = None
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        name, eq, value = a.partition("=")
+        if eq and a.startswith("--") and (value in _TRUE or value in _FALSE):
+            spellings = _flag_spellings(cmd) if spellings is None else spellings
+            if name in spellings:
+                on, off = spellings[name]
+                said = on if value in _TRUE else off
+                if said is not None:
+                    out.append(said)
+                continue
+        out.append(a)
+    return out
+
+
 class LazyGroup(click.Group):
     """A group whose verbs are imported on first use, with kubectl's error lines."""
 
@@ -78,7 +118,8 @@ class LazyGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         try:
-            return super().resolve_command(ctx, args)
+            name, cmd, rest = super().resolve_command(ctx, args)
+            return name, cmd, bool_flag_values(cmd, rest) if cmd is not None else rest
         except click.UsageError as e:
             if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
                 if args[0] in STREAMING:

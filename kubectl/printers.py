@@ -249,7 +249,7 @@ def format_endpoints(ep: Any, max_shown: int = 3) -> str:
     text = ",".join(shown)
     if count > max_shown:
         return f"{text} + {count - max_shown} more..."
-    return text
+    return text or NONE      # subsets with not-ready addresses only: none to serve, as kubectl shows it
 
 
 def _endpoints_row(ep: Any, wide: bool, at: datetime) -> list[str]:

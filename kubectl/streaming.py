@@ -408,6 +408,8 @@ def exec_(args: tuple[str, ...], container: str, stdin: bool, tty: bool, quiet: 
 
     async def body(client: Any) -> int:
         pod, _ = await resolve_pod(client, namespace, ref)
+        if pod.status.phase in ("Succeeded", "Failed"):      # kubectl's own check, before any connection
+            raise CLIError(f"cannot exec into a container in a completed pod; current phase is {pod.status.phase}")
         c = container or _default_container(pod, quiet)
         if terminal is not None:
             with terminal:
@@ -470,7 +472,8 @@ def _target_port(pod: Any, obj: Any, remote: str) -> int:
 
 
 async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
-                              reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                              reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Relay one local connection to the pod's port; False if the forwarding failed (not the local side)."""
     import grpc
     from kubelab.v1 import api_pb2 as api
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=32)
@@ -493,19 +496,21 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
     try:
         async for outp in call:
             if outp.error:
-                err(f"E {outp.error}")
-                break
+                err(f"E an error occurred forwarding {port}: {outp.error}")
+                return False
             writer.write(outp.data)
             await writer.drain()
     except grpc.aio.AioRpcError as e:
         err(api_error_line(_rpc_error(e)))
+        return False
     except OSError:
-        pass
+        pass      # the local side went away: nothing wrong with the pod
     finally:
         up.cancel()
         sender.cancel()
         call.cancel()
         writer.close()
+    return True
 
 
 @click.command("port-forward")
@@ -530,14 +535,18 @@ def port_forward(ref: str, ports: tuple[str, ...], address: str, pod_running_tim
     timeout = _duration(pod_running_timeout)
 
     async def body(client: Any) -> None:
+        from kubelab.errors import net_reason
         pod, obj = await resolve_pod(client, namespace, ref)
-        waited = 0.0
+        # A pod named directly must be running now, as kubectl checks it once; one chosen for a deployment
+        # or service may still be starting, for up to --pod-running-timeout.
+        waited = 0.0 if obj is not pod else timeout
         while pod.status.phase != "Running":
             if waited >= timeout:
                 raise CLIError(f"unable to forward port because pod is not running. Current status={pod.status.phase}")
             await asyncio.sleep(1)
             waited += 1
             pod = await client.get("Pod", pod.metadata.name, namespace)
+        lost = asyncio.Event()
         servers = []
         for local, remote in specs:
             target = _target_port(pod, obj, remote)
@@ -545,16 +554,26 @@ def port_forward(ref: str, ports: tuple[str, ...], address: str, pod_running_tim
             def handler(port: int, local_label: list[int]) -> Any:
                 async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
                     out(f"Handling connection for {local_label[0]}")
-                    await _forward_connection(client, namespace, pod.metadata.name, port, r, w)
+                    if not await _forward_connection(client, namespace, pod.metadata.name, port, r, w):
+                        lost.set()
                 return handle
             label = [local]
             for addr in addresses:
-                server = await asyncio.start_server(handler(target, label), addr, label[0] or 0)
+                try:
+                    server = await asyncio.start_server(handler(target, label), addr, label[0] or 0)
+                except OSError as e:
+                    raise CLIError(f"unable to listen on port {label[0]}: listen tcp {addr}:{label[0]}: bind: "
+                                   f"{net_reason(e)}") from None
                 label[0] = server.sockets[0].getsockname()[1]
                 servers.append(server)
                 out(f"Forwarding from {addr}:{label[0]} -> {target}")
         sys.stdout.flush()
-        await asyncio.gather(*(s.serve_forever() for s in servers))
+        # kubectl (since 1.23) ends when a forwarded connection fails: the pod is gone or the port is closed,
+        # and the user had better know than keep a listener that cannot help.
+        await lost.wait()
+        for s in servers:
+            s.close()
+        raise CLIError("lost connection to pod")
 
     try:
         run(body)
@@ -744,7 +763,11 @@ def proxy(port: int, address: str, api_prefix: str) -> None:
     """
     async def body(client: Any) -> None:
         srv = _ProxyServer(client, api_prefix)
-        server = await asyncio.start_server(srv.handle, address, port)
+        from kubelab.errors import net_reason
+        try:
+            server = await asyncio.start_server(srv.handle, address, port)
+        except OSError as e:
+            raise CLIError(f"listen tcp {address}:{port}: bind: {net_reason(e)}") from None
         bound = server.sockets[0].getsockname()[1]
         out(f"Starting to serve on {address}:{bound}")
         sys.stdout.flush()

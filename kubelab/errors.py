@@ -6,9 +6,22 @@ turns them back into the same classes, with the cause chained.
 """
 from __future__ import annotations
 
+import asyncio
+import os
+
 import grpc
 
 REASON_KEY = "kubelab-reason"
+
+
+def net_reason(e: BaseException) -> str:
+    """A failed dial or bind as Go's net package (and so kubectl) words it: `connection refused`,
+    `address already in use`, `i/o timeout`, not Python's `[Errno 111] Connect call failed (...)`."""
+    if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
+        return "i/o timeout"
+    if isinstance(e, OSError) and e.errno:
+        return os.strerror(e.errno).lower()
+    return str(e)
 
 
 class ApiError(Exception):

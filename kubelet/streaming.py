@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors
+from kubelab.errors import net_reason
 from kubelab.client import STREAM_ACCEPTED, channel_options
 from kubelab.serving import BearerTokenAuth
 from kubelab.v1 import api_pb2 as api
@@ -246,7 +247,7 @@ class KubeletService(api_grpc.KubeletServicer):
             await context.send_initial_metadata((STREAM_ACCEPTED,))
         except (OSError, asyncio.TimeoutError) as e:
             yield api.PortForwardOutput(error=f"error forwarding port {start.port} to pod {start.name}: "
-                                              f"dial tcp {ip}:{start.port}: {getattr(e, 'strerror', None) or e}")
+                                              f"dial tcp {ip}:{start.port}: connect: {net_reason(e)}")
             return
 
         async def pump_input() -> None:
@@ -309,7 +310,8 @@ class KubeletService(api_grpc.KubeletServicer):
             return await asyncio.get_running_loop().run_in_executor(self.runtime.pool, do)
         except (OSError, http.client.HTTPException) as e:
             await _abort(context, _Abort(grpc.StatusCode.UNAVAILABLE,
-                                         f"error trying to reach service: dial tcp {ip}:{port}: {e}",
+                                         f"error trying to reach service: dial tcp {ip}:{port}: connect: "
+                                         f"{net_reason(e)}",
                                          "ServiceUnavailable"))
             raise AssertionError("unreachable")
 

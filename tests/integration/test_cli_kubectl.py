@@ -838,8 +838,11 @@ def test_streaming_verbs_on_hollow_nodes_say_why(cluster: dict[str, Any], namesp
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert s.recv(100) == b""                          # closed: nothing to forward to
+        assert p.wait(timeout=30) == 1                         # and port-forward ends, as kubectl's does
     assert p.stderr is not None
-    assert re.search(_cli_refusal(pods[0], "there is no port to forward to"), p.stderr.read())
+    said = p.stderr.read()
+    assert re.search(_cli_refusal(pods[0], "there is no port to forward to"), said)
+    assert said.endswith("error: lost connection to pod\n")
 
     with background(["proxy", "--port", "0"]) as (p, first):
         base = "http://" + first.split()[-1]
@@ -848,6 +851,23 @@ def test_streaming_verbs_on_hollow_nodes_say_why(cluster: dict[str, Any], namesp
         status = json.loads(e.value.read())
     assert e.value.code == 400 and status["reason"] == "BadRequest"
     assert re.fullmatch(_refusal(pods[0], "there is no server to proxy to"), status["message"])
+
+
+def test_a_pod_that_is_not_running_is_refused_at_once(cluster: dict[str, Any], namespace: str,
+                                                     tmp_path: Path) -> None:
+    """port-forward to a pod named directly does not wait for it (only one found for a deployment may start);
+    exec into a completed pod is kubectl's own refusal. The pods fit no node, so no kubelet changes them."""
+    pods = "".join(f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {n}}}\nspec:\n  nodeSelector: {{fits: none}}\n"
+                   f"  containers: [{{name: c, image: kubelab/web}}]\n" for n in ("pending", "done"))
+    ok("apply", "-n", namespace, "-f", write(tmp_path, "pods.yaml", pods))
+    ok("patch", "pod", "done", "-n", namespace, "--subresource=status", "--type=merge",
+       "-p", '{"status":{"phase":"Succeeded"}}')
+    r = kl("port-forward", "pod/pending", "8080:80", "-n", namespace, "--pod-running-timeout=1h")
+    assert (r.exit_code, r.stderr) == (1, "error: unable to forward port because pod is not running. "
+                                          "Current status=Pending\n")
+    r = kl("exec", "done", "-n", namespace, "--", "ls")
+    assert (r.exit_code, r.stderr) == (1, "error: cannot exec into a container in a completed pod; current phase "
+                                          "is Succeeded\n")
 
 
 def test_proxy_serves_discovery_and_healthz(cluster: dict[str, Any]) -> None:

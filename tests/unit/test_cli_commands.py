@@ -504,6 +504,31 @@ def test_a_template_that_does_not_parse_fails_before_the_server(kubeconfig: dict
     assert "connection" not in r.output.lower()
 
 
+@pytest.mark.parametrize("args,expected", [
+    pytest.param(["ns", "handson"], "namespace/handson\n", id="ns"),
+    pytest.param(["deploy", "web", "--image=kubelab/web"], "deployment.apps/web\n", id="deploy"),
+])
+def test_create_takes_kubectls_short_generator_names(kubeconfig: dict[str, str], args: list[str],
+                                                     expected: str) -> None:
+    r = run_cli(["create", *args, "--dry-run=client", "-o", "name"], kubeconfig)
+    assert (r.exit_code, r.output) == (0, expected)
+
+
+def test_boolean_flags_take_true_and_false_as_kubectl_does() -> None:
+    from kubectl.main import bool_flag_values, cli
+    drain = cli.get_command(None, "drain")    # type: ignore[arg-type]
+    assert bool_flag_values(drain, ["n1", "--ignore-daemonsets=true", "--force=False", "--timeout=1s"]) == [
+        "n1", "--ignore-daemonsets", "--timeout=1s"]
+    exec_ = cli.get_command(None, "exec")     # type: ignore[arg-type]
+    assert bool_flag_values(exec_, ["p", "--stdin=1", "--", "sh", "--tty=true"]) == ["p", "--stdin", "--", "sh",
+                                                                                      "--tty=true"]
+    rollout = cli.get_command(None, "rollout")  # type: ignore[arg-type]
+    assert bool_flag_values(rollout, ["status", "deploy/x", "--watch=false"]) == [   # takes a value itself
+        "status", "deploy/x", "--watch=false"]
+    assert bool_flag_values(rollout, ["undo", "deploy/x", "--dry-run=client"]) == ["undo", "deploy/x",
+                                                                                   "--dry-run=client"]
+
+
 def test_apply_needs_a_file(kubeconfig: dict[str, str]) -> None:
     r = run_cli(["apply"], kubeconfig)
     assert r.exit_code == 1 and r.output.startswith("error: must specify one of -f")

@@ -257,6 +257,11 @@ def test_pdb_row() -> None:
     assert printers.table_row(q, TableOptions(), NOW)[1:3] == ["N/A", "25%"]
 
 
+def test_endpoints_with_no_ready_address_show_none() -> None:
+    ep = obj("Endpoints", subsets=[{"notReadyAddresses": [{"ip": "10.0.0.5"}], "ports": [{"port": 80}]}])
+    assert printers.table_row(ep, TableOptions(), NOW) == ["x", "<none>", "30s"]
+
+
 def test_event_row() -> None:
     e = obj("Event", involvedObject={"kind": "Pod", "name": "my-first-pod"}, reason="Scheduled",
             message="Successfully assigned default/my-first-pod to minikube ", type="Normal", lastTimestamp=ts(5))

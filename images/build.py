@@ -653,7 +653,7 @@ def simple_build(name: str, ref: str) -> Callable[[Ctx, str], None]:
 def hello_build(version: str) -> Callable[[Ctx, str], None]:
     def build(ctx: Ctx, h: str) -> None:
         context = copy_context(ctx, "hello")
-        for f in ("hello-server.sh", "hello-handler.sh"):
+        for f in ("hello-server.sh", "hello-handler.sh", "server.js"):
             p = context / f
             p.write_text(p.read_text().replace("@VERSION@", version))
         step("docker build")

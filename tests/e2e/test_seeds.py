@@ -93,6 +93,10 @@ def test_seed_002_run_proxy_logs_exec(seeds_ns: str) -> None:
     assert f"HOSTNAME={pod}" in env.splitlines()
     # `kubectl exec -ti $POD_NAME bash`: our images' bash is busybox's shell.
     assert sk("exec", pod, "--", "bash", "-c", "hostname").stdout.strip() == pod
+    # Seed 004, inside that shell: `cat server.js`, then `curl localhost:8080`.
+    assert "Hello kubelab! | Running on: " in sk("exec", pod, "--", "bash", "-c", "cat server.js").stdout
+    assert sk("exec", pod, "--", "bash", "-c", "curl localhost:8080").stdout == (
+        f"Hello kubelab! | Running on: {pod} | v=1\n")
 
 
 def test_seed_003_scale_update_and_undo(seeds_ns: str) -> None:

@@ -324,7 +324,10 @@ class ApiService:
                 yield out
         except StopAsyncIteration:
             return
-        except (errors.ApiError, grpc.aio.AioRpcError) as e:
+        except grpc.aio.AioRpcError as e:
+            if not errors.write_after_close(e):      # the kubelet ended cleanly under our last write
+                await self._abort(context, e, kubelet, name)
+        except errors.ApiError as e:
             await self._abort(context, e, kubelet, name)
 
     # grpc.aio needs the handler itself to be an async generator, not a function returning one.

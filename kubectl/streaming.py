@@ -501,6 +501,9 @@ async def _forward_connection(client: Any, namespace: str, pod: str, port: int,
             writer.write(outp.data)
             await writer.drain()
     except grpc.aio.AioRpcError as e:
+        from kubelab.errors import write_after_close
+        if write_after_close(e):
+            return True
         err(api_error_line(_rpc_error(e)))
         return False
     except OSError:

@@ -224,3 +224,27 @@ async def test_a_kubelets_refusal_reaches_the_client_however_fast_input_comes() 
             assert e.value.details() == 'container "nope" not found in pod "web"'
     finally:
         await kubelet.stop(None)
+
+
+class ClosingUnderAWriteKubelet(api_grpc.KubeletServicer):
+    """A kubelet whose call ends as grpc.aio reports a pod's close racing the caller's last write."""
+
+    async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
+        async for msg in request_iterator:
+            if msg.WhichOneof("msg") == "data":
+                yield api.PortForwardOutput(data=b"HTTP/1.0 200 OK\r\n\r\nhello\n")
+                await context.abort(grpc.StatusCode.INTERNAL, "Internal error from Core")
+
+
+async def test_a_close_under_the_last_write_is_a_clean_end_not_an_error() -> None:
+    """What was forwarded stands; port-forward would otherwise report a lost pod after a good answer."""
+    kubelet = grpc.aio.server()
+    api_grpc.add_KubeletServicer_to_server(ClosingUnderAWriteKubelet(), kubelet)
+    port = kubelet.add_insecure_port("127.0.0.1:0")
+    await kubelet.start()
+    try:
+        answer = await _forward(_node("node-1", "docker://27.0", port=port), b"GET /")
+        assert answer == b"HTTP/1.0 200 OK\r\n\r\nhello\n"
+    finally:
+        await kubelet.stop(None)

@@ -41,8 +41,8 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
-    try:
-        resolve_advertise_address(listen, advertise_address)     # refused now, not when the Endpoints are written
+    try:     # resolved once, here; a non-IP is refused now, not when the Endpoints are written
+        advertise_address = resolve_advertise_address(listen, advertise_address)
     except ValueError:
         raise click.BadParameter(f"{advertise_address!r} is not an IP address",
                                  param_hint="--advertise-address") from None

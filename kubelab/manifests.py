@@ -12,7 +12,6 @@ on the way out, whole numbers held as doubles are printed as integers again.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -191,24 +190,6 @@ def _checked(data: dict[str, Any], desc: Descriptor, kind: str, source: str) -> 
         raise ManifestError(f"{source}: invalid {kind}: {e}") from None
 
 
-_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)" at "([^"]+)"')
-_FAILED_FIELD = re.compile(r"Failed to parse (\w+) field: ")
-
-
-def _describe_parse_error(err: json_format.ParseError, kind: str) -> str:
-    """protobuf's words, for what _checked lets through (nothing, as far as we know): its path kept."""
-    text = str(err)
-    m = _UNKNOWN_FIELD.search(text)
-    if m:
-        field, at = m.group(1), m.group(2)
-        path = at.split(".", 1)[1] if "." in at else ""
-        where = f"{path}.{field}" if path else field
-        return f'unknown field "{where}" in {kind}'
-    path = ".".join(_FAILED_FIELD.findall(text))
-    detail = _FAILED_FIELD.sub("", text).strip().rstrip(".")
-    return f"invalid {kind}: {path}: {detail}" if path else f"invalid {kind}: {detail}"
-
-
 def from_dict(data: Any, source: str = "<input>") -> Message:
     """Turn one manifest dict into its typed proto, checking apiVersion/kind."""
     if not isinstance(data, dict):
@@ -226,8 +207,8 @@ def from_dict(data: Any, source: str = "<input>") -> Message:
     checked = _checked(data, msg.DESCRIPTOR, kind, source)
     try:
         json_format.ParseDict(checked, msg)
-    except json_format.ParseError as e:
-        raise ManifestError(f"{source}: {_describe_parse_error(e, kind)}") from None
+    except json_format.ParseError as e:     # what _checked lets through (nothing, as far as we know)
+        raise ManifestError(f"{source}: invalid {kind}: {e}") from None
     # Store the canonical version (policy/v1beta1 is read as policy/v1).
     msg.api_version = info.api_version  # type: ignore[attr-defined]
     return msg

@@ -11,7 +11,8 @@ accepted the stream, and a refusal always reaches the client as itself.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from typing import Any, AsyncIterator
 
 import grpc
 import pytest
@@ -180,15 +181,22 @@ async def _forward(node: pb.Node, data: bytes) -> bytes:
         await server.stop(None)
 
 
-async def test_input_flows_once_the_apiserver_has_accepted_the_stream() -> None:
+@contextlib.asynccontextmanager
+async def kubelet_node(servicer: api_grpc.KubeletServicer) -> AsyncIterator[pb.Node]:
+    """A (fake) kubelet serving on loopback, and a Docker node whose kubelet endpoint it is."""
     kubelet = grpc.aio.server()
-    api_grpc.add_KubeletServicer_to_server(EchoKubelet(), kubelet)
+    api_grpc.add_KubeletServicer_to_server(servicer, kubelet)
     port = kubelet.add_insecure_port("127.0.0.1:0")
     await kubelet.start()
     try:
-        assert await _forward(_node("node-1", "docker://27.0", port=port), b"hello") == b"HELLO"
+        yield _node("node-1", "docker://27.0", port=port)
     finally:
         await kubelet.stop(None)
+
+
+async def test_input_flows_once_the_apiserver_has_accepted_the_stream() -> None:
+    async with kubelet_node(EchoKubelet()) as node:
+        assert await _forward(node, b"hello") == b"HELLO"
 
 
 async def test_a_refused_stream_reports_the_refusal_however_fast_input_comes() -> None:
@@ -212,18 +220,12 @@ class RefusingKubelet(api_grpc.KubeletServicer):
 
 async def test_a_kubelets_refusal_reaches_the_client_however_fast_input_comes() -> None:
     """The apiserver accepts the stream only once the kubelet has: until then the client holds its input."""
-    kubelet = grpc.aio.server()
-    api_grpc.add_KubeletServicer_to_server(RefusingKubelet(), kubelet)
-    port = kubelet.add_insecure_port("127.0.0.1:0")
-    await kubelet.start()
-    try:
+    async with kubelet_node(RefusingKubelet()) as node:
         for _ in range(20):
             with pytest.raises(grpc.aio.AioRpcError) as e:
-                await _forward(_node("node-1", "docker://27.0", port=port), b"x" * 100_000)
+                await _forward(node, b"x" * 100_000)
             assert e.value.code() == grpc.StatusCode.NOT_FOUND
             assert e.value.details() == 'container "nope" not found in pod "web"'
-    finally:
-        await kubelet.stop(None)
 
 
 class ClosingUnderAWriteKubelet(api_grpc.KubeletServicer):
@@ -239,12 +241,5 @@ class ClosingUnderAWriteKubelet(api_grpc.KubeletServicer):
 
 async def test_a_close_under_the_last_write_is_a_clean_end_not_an_error() -> None:
     """What was forwarded stands; port-forward would otherwise report a lost pod after a good answer."""
-    kubelet = grpc.aio.server()
-    api_grpc.add_KubeletServicer_to_server(ClosingUnderAWriteKubelet(), kubelet)
-    port = kubelet.add_insecure_port("127.0.0.1:0")
-    await kubelet.start()
-    try:
-        answer = await _forward(_node("node-1", "docker://27.0", port=port), b"GET /")
-        assert answer == b"HTTP/1.0 200 OK\r\n\r\nhello\n"
-    finally:
-        await kubelet.stop(None)
+    async with kubelet_node(ClosingUnderAWriteKubelet()) as node:
+        assert await _forward(node, b"GET /") == b"HTTP/1.0 200 OK\r\n\r\nhello\n"

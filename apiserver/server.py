@@ -110,10 +110,18 @@ def storage_error(e: st.StorageError) -> errors.ApiError:
     return errors.ApiError(f"storage error: {e}")
 
 
+def api_error(e: errors.ApiError | st.StorageError) -> errors.ApiError:
+    return e if isinstance(e, errors.ApiError) else storage_error(e)
+
+
+# Verbs about a resource their request does not name, for metrics labels.
+FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}
+
+
 def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Turn ApiError (and storage trouble) into a gRPC status with the reason attached; count and time the call."""
     verb = fn.__name__.lower()
-    fixed_resource = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}.get(verb)
+    fixed_resource = FIXED_RESOURCE.get(verb)
 
     @functools.wraps(fn)
     async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -122,7 +130,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         try:
             return await fn(self, request, context)
         except (errors.ApiError, st.StorageError) as e:
-            err = e if isinstance(e, errors.ApiError) else storage_error(e)
+            err = api_error(e)
             code = err.reason
             await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
         finally:
@@ -172,10 +180,32 @@ class ApiService:
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
 
     # ---------------------------------------------------------------- CRUD
+    # Each write is one function of its request, which the unary call and the Writes stream both serve.
+    async def _create(self, req: api.CreateRequest) -> pb.Object:
+        return kinds.wrap(await self.store.create(self._unwrap(req.object), dry_run=req.dry_run))
+
+    async def _update(self, req: api.UpdateRequest) -> pb.Object:
+        obj = self._unwrap(req.object)
+        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
+
+    async def _patch(self, req: api.PatchRequest) -> pb.Object:
+        info = _kind_of(req.kind)
+        return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
+                                                 req.patch, req.subresource, req.dry_run))
+
+    async def _delete(self, req: api.DeleteRequest) -> pb.Object:
+        info = _kind_of(req.kind)
+        grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
+        return kinds.wrap(await self.store.delete(info.kind, req.namespace, req.name, grace, req.propagation_policy,
+                                                  req.precondition_uid, req.precondition_resource_version,
+                                                  req.dry_run))
+
+    async def _bind(self, req: api.BindRequest) -> pb.Object:
+        return kinds.wrap(await self.store.bind(req.namespace, req.name, req.node_name, req.uid))
+
     @translate
     async def Create(self, req: api.CreateRequest, context: Any) -> pb.Object:
-        obj = self._unwrap(req.object)
-        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run))
+        return await self._create(req)
 
     @translate
     async def Get(self, req: api.GetRequest, context: Any) -> pb.Object:
@@ -194,26 +224,47 @@ class ApiService:
 
     @translate
     async def Update(self, req: api.UpdateRequest, context: Any) -> pb.Object:
-        obj = self._unwrap(req.object)
-        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
+        return await self._update(req)
 
     @translate
     async def Patch(self, req: api.PatchRequest, context: Any) -> pb.Object:
-        info = _kind_of(req.kind)
-        return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
-                                                 req.patch, req.subresource, req.dry_run))
+        return await self._patch(req)
 
     @translate
     async def Delete(self, req: api.DeleteRequest, context: Any) -> pb.Object:
-        info = _kind_of(req.kind)
-        grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
-        return kinds.wrap(await self.store.delete(info.kind, req.namespace, req.name, grace, req.propagation_policy,
-                                                  req.precondition_uid, req.precondition_resource_version,
-                                                  req.dry_run))
+        return await self._delete(req)
 
     @translate
     async def Bind(self, req: api.BindRequest, context: Any) -> pb.Object:
-        return kinds.wrap(await self.store.bind(req.namespace, req.name, req.node_name, req.uid))
+        return await self._bind(req)
+
+    # ---------------------------------------------------------------- pipelined writes
+    async def _write(self, item: api.WriteRequest) -> api.WriteResult:
+        """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
+        op = item.WhichOneof("op")
+        started = time.perf_counter()
+        code = "OK"
+        req = getattr(item, op) if op else None
+        try:
+            if req is None:
+                raise errors.BadRequest("the write request names no operation")
+            return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
+        except (errors.ApiError, st.StorageError) as e:
+            err = api_error(e)
+            code = err.reason
+            return api.WriteResult(id=item.id, code=err.code.value[0], reason=err.reason, message=err.message)
+        except Exception as e:  # noqa: BLE001 - a unary call would end UNKNOWN; one write must not end the stream
+            log.exception("%s failed", op)
+            code = "InternalError"
+            return api.WriteResult(id=item.id, code=grpc.StatusCode.UNKNOWN.value[0], message=f"Unexpected {e!r}")
+        finally:
+            resource = FIXED_RESOURCE.get(op or "")
+            self.metrics.observe(op or "writes", resource if resource is not None else _resource_of(req), code,
+                                 started)
+
+    async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
+        async for out in serve_writes(request_iterator, self._write):
+            yield out
 
     @translate
     async def Evict(self, req: api.EvictRequest, context: Any) -> pb.Object:
@@ -348,6 +399,58 @@ class ApiService:
             raise kubelet_error(e, kubelet, req.name) from None
 
 
+# Writes one stream may have in flight; past it the stream is read no further (HTTP/2 flow control holds the
+# client back), as kube-apiserver's max-mutating-requests-inflight bounds what it takes on at once.
+MAX_WRITES_IN_FLIGHT = 1000
+
+
+WriteFn = Callable[[api.WriteRequest], Awaitable[api.WriteResult]]
+
+
+async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[api.WriteResults]:
+    """A Writes stream: its requests run at once, as concurrent unary calls would; each answer goes out with
+    whatever others finished by the time the stream next writes (one message, not one per write). Ends when
+    the client half-closes and every answer is out."""
+    done: list[api.WriteResult] = []
+    wake = asyncio.Event()
+    running: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(MAX_WRITES_IN_FLIGHT)
+
+    async def run(item: api.WriteRequest) -> None:
+        done.append(await write(item))
+
+    def finished(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        slots.release()
+        wake.set()
+
+    async def read() -> None:
+        async for batch in request_iterator:
+            for item in batch.requests:
+                await slots.acquire()
+                task = asyncio.create_task(run(item))
+                running.add(task)
+                task.add_done_callback(finished)
+        wake.set()
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            if done:
+                out = api.WriteResults(results=done)
+                done.clear()
+                yield out
+            if reader.done() and not running and not done:
+                reader.result()          # a broken read is raised; a half-close ends the stream
+                return
+    finally:
+        reader.cancel()
+        for task in running:
+            task.cancel()
+
+
 def new_grpc_server(token: str) -> grpc.aio.Server:
     """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
 
@@ -381,6 +484,8 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
                                                       response_serializer=identity),
+        "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
+                                                        response_serializer=lambda m: m.SerializeToString()),
         "Logs": grpc.unary_stream_rpc_method_handler(svc.Logs, request_deserializer=api.LogsRequest.FromString,
                                                      response_serializer=lambda m: m.SerializeToString()),
         "Exec": grpc.stream_stream_rpc_method_handler(svc.Exec, request_deserializer=api.ExecInput.FromString,

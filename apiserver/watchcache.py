@@ -5,7 +5,10 @@ current objects and a window of recent events; a client watch starting at a
 resourceVersion inside the window is replayed from memory, one older than
 the window falls back to a direct etcd watch from that revision (which says
 Gone if etcd has compacted it). Each event is serialised once per event type
-and the bytes are shared by every watcher.
+and the bytes are shared by every watcher. A watch stream's messages are
+`WatchEvents`: each sends every event that was waiting (a repeated field's
+encoding is its elements' concatenated, so a message is the events' bytes
+joined), so a watcher that falls behind catches up in few gRPC messages.
 """
 from __future__ import annotations
 
@@ -36,13 +39,54 @@ class CachedEvent:
     def wire(self, type_: str) -> bytes:
         data = self._wire.get(type_)
         if data is None:
-            data = api.WatchEvent(type=type_, object=kinds.wrap(self.obj)).SerializeToString()
+            data = framed(api.WatchEvent(type=type_, object=kinds.wrap(self.obj)))
             self._wire[type_] = data
         return data
 
 
+# A message carries at most this much: a watcher far behind gets several, none huge.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def framed(event: api.WatchEvent) -> bytes:
+    """`event` as one element of WatchEvents.events (field 1, length-delimited): such elements, joined, are a
+    WatchEvents message."""
+    data = event.SerializeToString()
+    n, head = len(data), bytearray(b"\x0a")
+    while n > 0x7F:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    return bytes(head) + data
+
+
 def bookmark_bytes(revision: int) -> bytes:
-    return api.WatchEvent(type="BOOKMARK", resource_version=str(revision)).SerializeToString()
+    return framed(api.WatchEvent(type="BOOKMARK", resource_version=str(revision)))
+
+
+async def messages(queue: "asyncio.Queue[bytes | Exception]") -> AsyncIterator[bytes]:
+    """WatchEvents messages from a watcher's queue of framed events: each holds what was waiting. An exception
+    in the queue ends the stream with it, after the events before it."""
+    while True:
+        item = await queue.get()
+        while True:
+            if isinstance(item, Exception):
+                raise item
+            parts, size = [item], len(item)
+            failure: Exception | None = None
+            while size < MAX_MESSAGE_BYTES and not queue.empty():
+                nxt = queue.get_nowait()
+                if isinstance(nxt, Exception):
+                    failure = nxt
+                    break
+                parts.append(nxt)
+                size += len(nxt)
+            yield b"".join(parts) if len(parts) > 1 else item
+            if failure is not None:
+                raise failure
+            if queue.empty():
+                break
+            item = queue.get_nowait()
 
 
 class SlowWatcher(Exception):
@@ -190,18 +234,15 @@ class KindCache:
         if resource_version is None:
             for obj in list(self.objects.values()):
                 if (not namespace or obj.metadata.namespace == namespace) and match(obj):
-                    w.push(api.WatchEvent(type="ADDED", object=kinds.wrap(obj)).SerializeToString())
+                    w.push(framed(api.WatchEvent(type="ADDED", object=kinds.wrap(obj))))
         else:
             for ev in self.events:
                 if ev.revision > resource_version:
                     w.offer(ev)
         self.watchers.add(w)
         try:
-            while True:
-                item = await w.queue.get()
-                if isinstance(item, Exception):
-                    raise item
-                yield item
+            async for message in messages(w.queue):
+                yield message
         finally:
             self.watchers.discard(w)
             w.closed = True
@@ -240,11 +281,14 @@ class KindCache:
                     objects[sev.key] = obj
                     ev = CachedEvent("MODIFIED" if prev is not None else "ADDED", obj, prev, sev.revision)
                 w.offer(ev)
+            parts: list[bytes] = []
             while not w.queue.empty():
                 item = w.queue.get_nowait()
                 if isinstance(item, Exception):
                     raise item
-                yield item
+                parts.append(item)
+            if parts:
+                yield b"".join(parts)
 
 
 class WatchCache:

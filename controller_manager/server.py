@@ -82,7 +82,7 @@ class ControllerManager:
 
     async def serve(self) -> None:
         cfg = self.config
-        self.client = Client(cfg.server, cfg.token)
+        self.client = Client(cfg.server, cfg.token, pipeline=True)   # pods, status and Events by the hundred
         health = HealthServer(cfg.health_address) if cfg.health_address else None
         metrics = MetricsServer(cfg.metrics_address, self.metrics.render) if cfg.metrics_address else None
         if health:

@@ -15,6 +15,7 @@ import grpc
 
 from kubelab import errors, kinds
 from kubelab.config import Connection
+from kubelab.pipeline import WritePipeline
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
@@ -45,32 +46,39 @@ def channel_options() -> list[tuple[str, Any]]:
 
 
 class WatchStream:
-    """An open watch: iterate for api.WatchEvent; `cancel()` to stop."""
+    """An open watch: iterate for api.WatchEvent; `cancel()` to stop. The server sends them in WatchEvents
+    messages, each what was waiting for this watcher; they come out one at a time, in order."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
+        self._batch: Any = None
+        self._next = 0
 
     def __aiter__(self) -> "WatchStream":
         return self
 
     async def __anext__(self) -> api.WatchEvent:
-        try:
-            ev = await self._call.read()
-        except grpc.aio.AioRpcError as e:
-            raise errors.from_rpc_error(e) from e
-        except asyncio.CancelledError:
-            raise
-        if ev is grpc.aio.EOF:
-            raise StopAsyncIteration
-        return ev
+        while self._batch is None or self._next >= len(self._batch.events):
+            try:
+                msg = await self._call.read()
+            except grpc.aio.AioRpcError as e:
+                raise errors.from_rpc_error(e) from e
+            if msg is grpc.aio.EOF:
+                raise StopAsyncIteration
+            self._batch, self._next = msg, 0
+        self._next += 1
+        return self._batch.events[self._next - 1]
 
     def cancel(self) -> None:
         self._call.cancel()
 
 
 class Client:
+    """`pipeline=True` sends writes (create, update, patch, delete, bind) on one stream in batches
+    (kubelab.pipeline): for components that write by the thousand. Callers see no difference."""
+
     def __init__(self, server: str, token: str = "", namespace: str = "default",
-                 retries: int = 5) -> None:
+                 retries: int = 5, pipeline: bool = False) -> None:
         self.server = server
         self.token = token
         self.namespace = namespace
@@ -78,12 +86,15 @@ class Client:
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.channel = grpc.aio.insecure_channel(server, options=channel_options())
         self.stub = api_grpc.ApiStub(self.channel)
+        self.pipeline = WritePipeline(self.stub, self._metadata) if pipeline else None
 
     @classmethod
-    def from_connection(cls, conn: Connection) -> "Client":
-        return cls(conn.server, conn.token, conn.namespace)
+    def from_connection(cls, conn: Connection, pipeline: bool = False) -> "Client":
+        return cls(conn.server, conn.token, conn.namespace, pipeline=pipeline)
 
     async def close(self) -> None:
+        if self.pipeline is not None:
+            await self.pipeline.close()
         await self.channel.close()
 
     async def __aenter__(self) -> "Client":
@@ -98,18 +109,33 @@ class Client:
 
     async def _unary(self, fn: Callable[..., Awaitable[T]], req: Any, idempotent: bool,
                      timeout: float = 30.0) -> T:
-        delay = 0.1
-        for attempt in range(self.retries + 1):
+        async def call() -> T:
             try:
                 return await fn(req, metadata=self._metadata, timeout=timeout)
             except grpc.aio.AioRpcError as e:
-                err = errors.from_rpc_error(e)
+                raise errors.from_rpc_error(e) from e
+        return await self._retrying(call, idempotent)
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], idempotent: bool) -> T:
+        """`call()`, again with back-off after a transient error (Unavailable, Timeout) if it is idempotent."""
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            try:
+                return await call()
+            except errors.ApiError as err:
                 if not (idempotent and errors.is_transient(err)) or attempt == self.retries:
-                    raise err from e
+                    raise
                 log.debug("retrying after %s: %s", err.reason, err.message)
                 await asyncio.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+    async def _write(self, op: str, req: Any, idempotent: bool) -> Any:
+        """A write: on the pipeline when this client has one, else its own call. The object written."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return kinds.unwrap(await self._unary(getattr(self.stub, op.capitalize()), req, idempotent))
+        return kinds.unwrap(await self._retrying(lambda: pipeline.write(op, req), idempotent))
 
     # --------------------------------------------------------------- verbs
     async def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
@@ -134,34 +160,27 @@ class Client:
 
     async def create(self, obj: Any, dry_run: bool = False) -> Any:
         self._default_ns(obj)
-        env = await self._unary(self.stub.Create, api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run),
-                                False)
-        return kinds.unwrap(env)
+        return await self._write("create", api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run), False)
 
     async def update(self, obj: Any, dry_run: bool = False) -> Any:
         self._default_ns(obj)
-        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(obj), dry_run=dry_run),
-                                True)
-        return kinds.unwrap(env)
+        return await self._write("update", api.UpdateRequest(object=kinds.wrap(obj), dry_run=dry_run), True)
 
     async def update_status(self, obj: Any) -> Any:
         self._default_ns(obj)
-        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(obj), subresource="status"),
-                                True)
-        return kinds.unwrap(env)
+        return await self._write("update", api.UpdateRequest(object=kinds.wrap(obj), subresource="status"), True)
 
     async def finalize(self, namespace: Any) -> Any:
         """Write a Namespace's spec.finalizers (the finalize subresource; a plain update keeps them)."""
-        env = await self._unary(self.stub.Update, api.UpdateRequest(object=kinds.wrap(namespace),
-                                                                    subresource="finalize"), True)
-        return kinds.unwrap(env)
+        return await self._write("update", api.UpdateRequest(object=kinds.wrap(namespace), subresource="finalize"),
+                                 True)
 
     async def patch(self, kind: str, name: str, patch: dict[str, Any] | str, namespace: str | None = None,
                     patch_type: str = "strategic", subresource: str = "", dry_run: bool = False) -> Any:
         body = patch if isinstance(patch, str) else json.dumps(patch)
         req = api.PatchRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, patch_type=patch_type,
                                patch=body.encode(), subresource=subresource, dry_run=dry_run)
-        return kinds.unwrap(await self._unary(self.stub.Patch, req, True))
+        return await self._write("patch", req, True)
 
     async def delete(self, kind: str, name: str, namespace: str | None = None,
                      grace_period_seconds: int | None = None, propagation_policy: str = "",
@@ -172,11 +191,11 @@ class Client:
                                 precondition_resource_version=precondition_resource_version, dry_run=dry_run)
         if grace_period_seconds is not None:
             req.grace_period_seconds = grace_period_seconds
-        return kinds.unwrap(await self._unary(self.stub.Delete, req, True))
+        return await self._write("delete", req, True)
 
     async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
         req = api.BindRequest(namespace=namespace, name=name, node_name=node_name, uid=uid)
-        return kinds.unwrap(await self._unary(self.stub.Bind, req, False))
+        return await self._write("bind", req, False)
 
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> Any:
         req = api.EvictRequest(namespace=namespace, name=name)

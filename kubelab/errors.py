@@ -118,11 +118,21 @@ def from_rpc_error(err: grpc.RpcError) -> ApiError:
     """Translate a gRPC error (sync or aio) into the ApiError hierarchy."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
-    reason = reason_of(err)
-    cls = _BY_REASON.get(reason) or _BY_CODE.get(code, ApiError)
-    e = cls(details or str(code))
+    e = from_status(code, reason_of(err), details)
     e.__cause__ = err
     return e
+
+
+_STATUS_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def from_status(code: grpc.StatusCode | int, reason: str, message: str) -> ApiError:
+    """The ApiError of a status (a code, the reason a kubelab server gave, its message): a failed call's, or one
+    write's in a pipelined stream (kubelab.pipeline), which carries the same three."""
+    if isinstance(code, int):
+        code = _STATUS_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    cls = _BY_REASON.get(reason) or _BY_CODE.get(code, ApiError)
+    return cls(message or str(code))
 
 
 def is_transient(err: ApiError) -> bool:

@@ -567,7 +567,9 @@ def _taints(value: str) -> list[pb.Taint]:
 
 
 async def _serve(server: str, token: str, n: int, config: HollowConfig) -> None:
-    client = Client(server, token)     # inside the loop: grpc.aio channels belong to the loop that made them
+    # Made inside the loop: grpc.aio channels belong to the loop that made them. Pipelined: a thousand nodes'
+    # status writes and Events.
+    client = Client(server, token, pipeline=True)
     task = asyncio.create_task(run_hollow_nodes(client, n, config))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

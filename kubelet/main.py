@@ -139,7 +139,7 @@ class Kubelet:
         import threading
 
         cfg = self.config
-        self.client = Client(cfg.server, cfg.token, namespace="default")
+        self.client = Client(cfg.server, cfg.token, namespace="default", pipeline=True)
         self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None)
         try:
             version = await self.runtime.version()

@@ -256,7 +256,7 @@ class Scheduler:
 
 async def serve(config: Config) -> None:
     """Run until SIGTERM/SIGINT; then stop deciding and let binds in flight finish."""
-    client = Client(config.server, config.token)
+    client = Client(config.server, config.token, pipeline=True)   # binds and Events by the thousand
     scheduler = Scheduler(client, config)
     health = HealthServer(config.health_address) if config.health_address else None
     metrics = MetricsServer(config.metrics_address, scheduler.metrics) if config.metrics_address else None

@@ -68,12 +68,17 @@ class ApiStub:
         self.Watch = channel.unary_stream(
                 '/kubelab.v1.Api/Watch',
                 request_serializer=kubelab_dot_v1_dot_api__pb2.WatchRequest.SerializeToString,
-                response_deserializer=kubelab_dot_v1_dot_api__pb2.WatchEvent.FromString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.WatchEvents.FromString,
                 _registered_method=True)
         self.Bind = channel.unary_unary(
                 '/kubelab.v1.Api/Bind',
                 request_serializer=kubelab_dot_v1_dot_api__pb2.BindRequest.SerializeToString,
                 response_deserializer=kubelab_dot_v1_dot_objects__pb2.Object.FromString,
+                _registered_method=True)
+        self.Writes = channel.stream_stream(
+                '/kubelab.v1.Api/Writes',
+                request_serializer=kubelab_dot_v1_dot_api__pb2.WriteBatch.SerializeToString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.WriteResults.FromString,
                 _registered_method=True)
         self.Evict = channel.unary_unary(
                 '/kubelab.v1.Api/Evict',
@@ -158,6 +163,13 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Writes(self, request_iterator, context):
+        """Create, Update, Patch, Delete and Bind, pipelined (answers come as they are done, not in order).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Evict(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -231,12 +243,17 @@ def add_ApiServicer_to_server(servicer, server):
             'Watch': grpc.unary_stream_rpc_method_handler(
                     servicer.Watch,
                     request_deserializer=kubelab_dot_v1_dot_api__pb2.WatchRequest.FromString,
-                    response_serializer=kubelab_dot_v1_dot_api__pb2.WatchEvent.SerializeToString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.WatchEvents.SerializeToString,
             ),
             'Bind': grpc.unary_unary_rpc_method_handler(
                     servicer.Bind,
                     request_deserializer=kubelab_dot_v1_dot_api__pb2.BindRequest.FromString,
                     response_serializer=kubelab_dot_v1_dot_objects__pb2.Object.SerializeToString,
+            ),
+            'Writes': grpc.stream_stream_rpc_method_handler(
+                    servicer.Writes,
+                    request_deserializer=kubelab_dot_v1_dot_api__pb2.WriteBatch.FromString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.WriteResults.SerializeToString,
             ),
             'Evict': grpc.unary_unary_rpc_method_handler(
                     servicer.Evict,
@@ -457,7 +474,7 @@ class Api:
             target,
             '/kubelab.v1.Api/Watch',
             kubelab_dot_v1_dot_api__pb2.WatchRequest.SerializeToString,
-            kubelab_dot_v1_dot_api__pb2.WatchEvent.FromString,
+            kubelab_dot_v1_dot_api__pb2.WatchEvents.FromString,
             options,
             channel_credentials,
             insecure,
@@ -485,6 +502,33 @@ class Api:
             '/kubelab.v1.Api/Bind',
             kubelab_dot_v1_dot_api__pb2.BindRequest.SerializeToString,
             kubelab_dot_v1_dot_objects__pb2.Object.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Writes(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelab.v1.Api/Writes',
+            kubelab_dot_v1_dot_api__pb2.WriteBatch.SerializeToString,
+            kubelab_dot_v1_dot_api__pb2.WriteResults.FromString,
             options,
             channel_credentials,
             insecure,

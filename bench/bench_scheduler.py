@@ -177,6 +177,8 @@ async def bench(args: argparse.Namespace, info: dict[str, Any]) -> list[str]:
     lo, hi = int(len(bound_at) * 0.1), int(len(bound_at) * 0.9) - 1
     steady = (hi - lo) / (bound_at[hi] - bound_at[lo]) if hi > lo and bound_at[hi] > bound_at[lo] else float("nan")
     cpu_line = meter.share_report("CPU during scheduling")
+    per_pod = meter.per_op_report(len(bound_at)) if bound_at else ""
+    etcd_sec = meter.used().get("etcd", 0.0) / max(len(bound_at), 1)
     lat = [(obs.bound[k] - created[k]) * 1000 for k in obs.bound if k in created]
     lines.append(f"created {args.pods} pods in {create_took:.1f}s ({args.pods / create_took:.0f}/s, "
                  f"{args.create_concurrency} concurrent clients)")
@@ -188,6 +190,14 @@ async def bench(args: argparse.Namespace, info: dict[str, Any]) -> list[str]:
     lines.append(f"scheduler throughput / raw etcd txn rate: {rate / raw:.1%} (target >= 50%); "
                  f"/ the no-op ceiling: {rate / ceiling:.1%}; vs the 800 pods/s target: {rate / 800:.0%}")
     lines.append(cpu_line)
+    if per_pod:
+        lines.append(f"{per_pod} (per bound pod)")
+    if etcd_sec > 0:
+        # What the ratio target asks of etcd alone: each pod is two etcd writes (the bind, the Scheduled event).
+        most = (os.cpu_count() or 1) / etcd_sec
+        lines.append(f"etcd alone spends {etcd_sec * 1e6:.0f} us of CPU per bound pod: with all {os.cpu_count()} "
+                     f"cores to itself it could take {most:.0f} pods/s = {most / raw:.0%} of raw etcd, before "
+                     f"any CPU for the apiserver and scheduler")
     try:
         await asyncio.wait_for(obs.all_running.wait(), args.timeout)
     except asyncio.TimeoutError:

@@ -500,21 +500,33 @@ class Store:
                     subresource: str = "", dry_run: bool = False) -> Any:
         info = kinds.BY_KIND[kind]
         namespace = namespace if info.namespaced else ""
-        doc = load_json(body or b"{}", "invalid JSON patch")
-        if not isinstance(doc, dict):
-            raise errors.BadRequest("a merge patch must be a JSON object")
-        if not isinstance(doc.get("metadata") or {}, dict):
-            raise errors.BadRequest(f"invalid patch: metadata must be an object, not {doc['metadata']!r}")
-        has_rv = "resourceVersion" in (doc.get("metadata") or {})
+        doc = load_json(body or (b"[]" if patch_type == "json" else b"{}"), "invalid JSON patch")
+        if patch_type == "json":
+            if not isinstance(doc, list):
+                raise errors.BadRequest("a JSON patch must be a list of operations")
+            # A patch that writes the resourceVersion means it as a precondition; otherwise it applies to
+            # whatever version is current (re-applied if another write comes in between), as in Kubernetes.
+            has_rv = bool(patching.json_patch_paths(doc) & {"/metadata", "/metadata/resourceVersion"})
+        else:
+            if not isinstance(doc, dict):
+                raise errors.BadRequest("a merge patch must be a JSON object")
+            if not isinstance(doc.get("metadata") or {}, dict):
+                raise errors.BadRequest(f"invalid patch: metadata must be an object, not {doc['metadata']!r}")
+            has_rv = "resourceVersion" in (doc.get("metadata") or {})
 
         async def attempt(live: Any, kv: st.KV, from_cache: bool) -> Any:
             merged = self._merge(patch_type, manifests.to_dict(live), doc)
-            if not isinstance(merged.setdefault("metadata", {}), dict):
+            if not isinstance(merged, dict) or not isinstance(merged.setdefault("metadata", {}), dict):
                 raise errors.BadRequest("invalid patch: metadata must be an object")
-            if (merged["metadata"].get("name", name) != name
-                    or merged["metadata"].get("namespace", namespace) != namespace):
-                raise errors.BadRequest("the name and namespace of an object cannot be changed by a patch")
-            if "resourceVersion" not in (doc.get("metadata") or {}):
+            # kube-apiserver's checkName, in its words: a patch addresses the object on the URL, never another.
+            if merged["metadata"].get("name", "") != name:
+                raise errors.BadRequest(f"the name of the object ({merged['metadata'].get('name', '')}) does not "
+                                        f"match the name on the URL ({name})")
+            if namespace and merged["metadata"].get("namespace", namespace) != namespace:
+                raise errors.BadRequest(f"the namespace of the object ({merged['metadata'].get('namespace')}) "
+                                        f"does not match the namespace on the URL ({namespace})")
+            merged["metadata"]["namespace"] = namespace        # dropped: the URL's, as Kubernetes defaults it
+            if not has_rv:
                 merged["metadata"]["resourceVersion"] = str(kv.mod_revision)
             merged["apiVersion"], merged["kind"] = info.api_version, info.kind
             try:
@@ -531,7 +543,7 @@ class Store:
         return await self._guaranteed_update(info, namespace, name, attempt, use_cache=not dry_run)
 
     @staticmethod
-    def _merge(patch_type: str, live: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    def _merge(patch_type: str, live: dict[str, Any], doc: Any) -> Any:
         try:
             if patch_type == "merge":
                 return patching.merge_patch(live, doc)
@@ -539,10 +551,15 @@ class Store:
                 return patching.strategic_merge(live, doc)
             if patch_type == "apply":
                 return patching.three_way_apply(live, doc)
+            if patch_type == "json":
+                return patching.json_patch(live, doc)
+        except patching.JSONPatchError as e:
+            # kube-apiserver: 400 for a body that is no list of operations, 422 for one that does not apply.
+            raise (errors.BadRequest(str(e)) if e.malformed else errors.Invalid(str(e))) from None
         except RecursionError:
             # The body's depth is checked; the last-applied annotation `apply` reads is the user's JSON too.
             raise errors.BadRequest(f"invalid JSON patch: exceeded max depth of {MAX_JSON_DEPTH}") from None
-        raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use merge, strategic or apply)')
+        raise errors.BadRequest(f'unsupported patch type "{patch_type}" (use json, merge, strategic or apply)')
 
     # ------------------------------------------------------------ delete
     async def delete(self, kind: str, namespace: str, name: str, grace_period: int | None = None,

@@ -1,7 +1,6 @@
 """Small verbs: version, api-resources, cluster-info, label, annotate, patch."""
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -234,136 +233,6 @@ def annotate(args: tuple[str, ...], overwrite: bool, selector: str, all_: bool, 
 
 
 # ---------------------------------------------------------------- patch
-def _pointer(op: dict[str, Any], member: str) -> list[str]:
-    """The reference tokens of the JSON pointer in `op[member]` (RFC 6901)."""
-    path = op.get(member)
-    if not isinstance(path, str):
-        raise CLIError(f"{op['op']} operation: {member!r} must be a string, got {json.dumps(path)}")
-    if path == "":
-        raise CLIError(f"{op['op']} operation: cannot patch the document root")
-    if not path.startswith("/"):
-        raise CLIError(f"{op['op']} operation: invalid JSON pointer {path!r}: it must start with /")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _index(token: str, length: int, end_ok: bool) -> int:
-    """A list index as evanphx/json-patch takes it: digits, below the length (or at it, for add)."""
-    if not token.isdigit() or int(token) > length or (int(token) == length and not end_ok):
-        raise CLIError(f"Unable to access invalid index: {token}")
-    return int(token)
-
-
-def _child(cur: Any, token: str) -> tuple[bool, Any]:
-    if isinstance(cur, dict):
-        return token in cur, cur.get(token)
-    if isinstance(cur, list) and token.isdigit() and int(token) < len(cur):
-        return True, cur[int(token)]
-    return False, None
-
-
-def _resolve(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
-    """(found, value) at `tokens`: a missing step, or a step into a scalar, is not found."""
-    cur = doc
-    for t in tokens:
-        found, cur = _child(cur, t)
-        if not found:
-            return False, None
-    return True, cur
-
-
-def _add(doc: Any, tokens: list[str], value: Any, verb: str, path: str) -> None:
-    found, parent = _resolve(doc, tokens[:-1])
-    key = tokens[-1]
-    if isinstance(parent, list) and found:
-        parent.insert(len(parent) if key == "-" else _index(key, len(parent), end_ok=True), value)
-    elif isinstance(parent, dict) and found:
-        parent[key] = value
-    else:
-        raise CLIError(f'{verb} operation does not apply: doc is missing path: "{path}"')
-
-
-def _remove(doc: Any, tokens: list[str], verb: str, path: str) -> Any:
-    found, parent = _resolve(doc, tokens[:-1])
-    key = tokens[-1]
-    if isinstance(parent, list) and found:
-        return parent.pop(_index(key, len(parent), end_ok=False))
-    if isinstance(parent, dict) and found and key in parent:
-        return parent.pop(key)
-    raise CLIError(f'{verb} operation does not apply: doc is missing path: "{path}"')
-
-
-def _replace(doc: Any, tokens: list[str], value: Any, path: str) -> None:
-    found, parent = _resolve(doc, tokens[:-1])
-    key = tokens[-1]
-    if isinstance(parent, list) and found:
-        parent[_index(key, len(parent), end_ok=False)] = value
-    elif isinstance(parent, dict) and found and key in parent:
-        parent[key] = value
-    else:
-        raise CLIError(f"replace operation does not apply: doc is missing key: {path}")
-
-
-def _value(op: dict[str, Any]) -> Any:
-    if "value" not in op:
-        raise CLIError(f"{op['op']} operation: missing value")
-    return copy.deepcopy(op["value"])
-
-
-def json_patch(doc: Any, ops: Any) -> Any:
-    """RFC 6902 (add, remove, replace, move, copy, test) on plain JSON data, refusing what
-    evanphx/json-patch (the apiserver's) refuses, in its words."""
-    doc = copy.deepcopy(doc)
-    if not isinstance(ops, list):
-        raise CLIError("a JSON patch must be a list of operations")
-    for op in ops:
-        kind = op.get("op") if isinstance(op, dict) else None
-        if kind not in ("add", "remove", "replace", "move", "copy", "test"):
-            raise CLIError(f"Unexpected kind: {json.dumps(kind)}" if isinstance(op, dict) else
-                           f"a JSON patch operation must be an object, got {json.dumps(op)}")
-        tokens, path = _pointer(op, "path"), op["path"]
-        if kind == "add":
-            _add(doc, tokens, _value(op), kind, path)
-        elif kind == "remove":
-            _remove(doc, tokens, kind, path)
-        elif kind == "replace":
-            _replace(doc, tokens, _value(op), path)
-        elif kind in ("move", "copy"):
-            source = _pointer(op, "from")
-            found, value = _resolve(doc, source)
-            if not found:
-                raise CLIError(f'{kind} operation does not apply: doc is missing from path: "{op["from"]}"')
-            if kind == "move":
-                _remove(doc, source, kind, op["from"])
-            _add(doc, tokens, copy.deepcopy(value), kind, path)
-        else:
-            found, value = _resolve(doc, tokens)
-            if not found or not _json_equal(value, op.get("value")):
-                raise CLIError(f"testing value {path} failed")
-    return doc
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    """Equal as JSON values: Python's `True == 1` is not JSON's (and 1 == 1.0 is)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _same_object(patched: Any, name: str, namespace: str) -> None:
-    """A patch addresses one object: one that renames it would update another (the apiserver's words)."""
-    md = patched.get("metadata") if isinstance(patched, dict) else None
-    md = md if isinstance(md, dict) else {}
-    if md.get("name") != name:
-        raise CLIError(f"the name of the object ({md.get('name', '')}) does not match the name on the URL ({name})")
-    if md.get("namespace", "") != namespace:
-        raise CLIError(f"the namespace of the object ({md.get('namespace', '')}) does not match the namespace "
-                       f"on the URL ({namespace})")
-
-
 @click.command("patch")
 @click.argument("args", nargs=-1, required=True)
 @click.option("-p", "--patch", "patch_text", required=True, help="The patch (JSON or YAML).")
@@ -394,26 +263,14 @@ def patch(args: tuple[str, ...], patch_text: str, patch_type: str, subresource: 
         raise CLIError("resource(s) were provided, but no name was specified")
 
     async def body_fn(client: Any) -> bool:
-        from kubelab import errors, manifests
+        from kubelab import errors
         failed = False
         for info, name in items:
             ns = namespace if info.namespaced else None
             try:
                 before = await client.get(info.kind, name, ns)
-                if patch_type == "json":
-                    patched = json_patch(printers.to_dict(before), body)
-                    _same_object(patched, name, before.metadata.namespace)
-                    try:
-                        obj = manifests.from_dict(patched, "patch")
-                    except manifests.ManifestError as e:
-                        raise CLIError(str(e)) from None
-                    after = before if dry_run else (await client.update_status(obj) if subresource else
-                                                     await client.update(obj))
-                    if dry_run:
-                        after = obj
-                else:
-                    after = await client.patch(info.kind, name, json.dumps(body), ns, patch_type=patch_type,
-                                               subresource=subresource, dry_run=dry_run)
+                after = await client.patch(info.kind, name, json.dumps(body), ns, patch_type=patch_type,
+                                           subresource=subresource, dry_run=dry_run)
             except errors.ApiError as e:
                 err(api_error_line(e))
                 failed = True

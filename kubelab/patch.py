@@ -1,5 +1,6 @@
 """JSON merge patch (RFC 7386), a strategic merge for Kubernetes' keyed lists,
-and client-side apply's three-way merge.
+JSON patch (RFC 6902), and client-side apply's three-way merge: the
+apiserver's four patch types.
 
 Strategic merge knows the merge keys of the lists users patch: containers by
 name, ports by containerPort/port, env by name, ... Lists without a known
@@ -149,3 +150,138 @@ def last_applied_of(manifest: dict[str, Any]) -> str:
         if not ann:
             del clean["metadata"]["annotations"]
     return json.dumps(clean, separators=(",", ":"), sort_keys=True)
+
+# ---------------------------------------------------------------- JSON patch (RFC 6902)
+class JSONPatchError(ValueError):
+    """A JSON patch that does not apply (kube-apiserver: 422 Invalid), or is not a list of operations
+    (`malformed`: 400 BadRequest). The words are evanphx/json-patch's, the apiserver's library."""
+
+    def __init__(self, message: str, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def json_patch_paths(ops: Any) -> set[str]:
+    """The paths the operations of `ops` name (for what a patch means to set, before applying it)."""
+    return {op["path"] for op in ops if isinstance(op, dict) and isinstance(op.get("path"), str)} \
+        if isinstance(ops, list) else set()
+
+
+def _pointer(op: dict[str, Any], member: str) -> list[str]:
+    """The reference tokens of the JSON pointer in `op[member]` (RFC 6901)."""
+    path = op.get(member)
+    if not isinstance(path, str):
+        raise JSONPatchError(f"{op['op']} operation: {member!r} must be a string, got {json.dumps(path)}")
+    if path == "":
+        raise JSONPatchError(f"{op['op']} operation: cannot patch the document root")
+    if not path.startswith("/"):
+        raise JSONPatchError(f"{op['op']} operation: invalid JSON pointer {path!r}: it must start with /")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _index(token: str, length: int, end_ok: bool) -> int:
+    """A list index as evanphx/json-patch takes it: digits, below the length (or at it, for add)."""
+    if not token.isdigit() or int(token) > length or (int(token) == length and not end_ok):
+        raise JSONPatchError(f"Unable to access invalid index: {token}")
+    return int(token)
+
+
+def _child(cur: Any, token: str) -> tuple[bool, Any]:
+    if isinstance(cur, dict):
+        return token in cur, cur.get(token)
+    if isinstance(cur, list) and token.isdigit() and int(token) < len(cur):
+        return True, cur[int(token)]
+    return False, None
+
+
+def _resolve(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
+    """(found, value) at `tokens`: a missing step, or a step into a scalar, is not found."""
+    cur = doc
+    for t in tokens:
+        found, cur = _child(cur, t)
+        if not found:
+            return False, None
+    return True, cur
+
+
+def _add(doc: Any, tokens: list[str], value: Any, verb: str, path: str) -> None:
+    found, parent = _resolve(doc, tokens[:-1])
+    key = tokens[-1]
+    if isinstance(parent, list) and found:
+        parent.insert(len(parent) if key == "-" else _index(key, len(parent), end_ok=True), value)
+    elif isinstance(parent, dict) and found:
+        parent[key] = value
+    else:
+        raise JSONPatchError(f'{verb} operation does not apply: doc is missing path: "{path}"')
+
+
+def _remove(doc: Any, tokens: list[str], verb: str, path: str) -> Any:
+    found, parent = _resolve(doc, tokens[:-1])
+    key = tokens[-1]
+    if isinstance(parent, list) and found:
+        return parent.pop(_index(key, len(parent), end_ok=False))
+    if isinstance(parent, dict) and found and key in parent:
+        return parent.pop(key)
+    raise JSONPatchError(f'{verb} operation does not apply: doc is missing path: "{path}"')
+
+
+def _replace(doc: Any, tokens: list[str], value: Any, path: str) -> None:
+    found, parent = _resolve(doc, tokens[:-1])
+    key = tokens[-1]
+    if isinstance(parent, list) and found:
+        parent[_index(key, len(parent), end_ok=False)] = value
+    elif isinstance(parent, dict) and found and key in parent:
+        parent[key] = value
+    else:
+        raise JSONPatchError(f"replace operation does not apply: doc is missing key: {path}")
+
+
+def _value(op: dict[str, Any]) -> Any:
+    if "value" not in op:
+        raise JSONPatchError(f"{op['op']} operation: missing value")
+    return copy.deepcopy(op["value"])
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    """RFC 6902 (add, remove, replace, move, copy, test) on plain JSON data, refusing what
+    evanphx/json-patch (the apiserver's) refuses, in its words."""
+    doc = copy.deepcopy(doc)
+    if not isinstance(ops, list):
+        raise JSONPatchError("a JSON patch must be a list of operations", malformed=True)
+    for op in ops:
+        if not isinstance(op, dict):
+            raise JSONPatchError(f"a JSON patch operation must be an object, got {json.dumps(op)}", malformed=True)
+        kind = op.get("op")
+        if kind not in ("add", "remove", "replace", "move", "copy", "test"):
+            raise JSONPatchError(f"Unexpected kind: {json.dumps(kind)}")
+        tokens, path = _pointer(op, "path"), op["path"]
+        if kind == "add":
+            _add(doc, tokens, _value(op), kind, path)
+        elif kind == "remove":
+            _remove(doc, tokens, kind, path)
+        elif kind == "replace":
+            _replace(doc, tokens, _value(op), path)
+        elif kind in ("move", "copy"):
+            source = _pointer(op, "from")
+            found, value = _resolve(doc, source)
+            if not found:
+                raise JSONPatchError(f'{kind} operation does not apply: doc is missing from path: "{op["from"]}"')
+            if kind == "move":
+                _remove(doc, source, kind, op["from"])
+            _add(doc, tokens, copy.deepcopy(value), kind, path)
+        else:
+            found, value = _resolve(doc, tokens)
+            if not found or not _json_equal(value, op.get("value")):
+                raise JSONPatchError(f"testing value {path} failed")
+    return doc
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values: Python's `True == 1` is not JSON's (and 1 == 1.0 is)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    return a == b

@@ -11,6 +11,8 @@ from kubelab import errors, launcher, manifests
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
 
+from .conftest import etcd_revision
+
 SEEDS = sorted((Path(__file__).parent.parent / "fixtures" / "seeds").glob("*.yaml"))
 
 
@@ -327,6 +329,42 @@ async def test_patch_merge_strategic_and_apply(client: Client) -> None:
     rv = d.metadata.resource_version
     same = await client.patch("Deployment", "patched", {"spec": {"replicas": 4}}, patch_type="merge")
     assert same.metadata.resource_version == rv     # a no-op writes nothing
+
+
+async def test_json_patch_is_applied_by_the_apiserver(client: Client, local_cluster: dict[str, Any]) -> None:
+    """`patch --type json` as kube-apiserver applies it: to the current object, in evanphx/json-patch's words
+    when it does not apply (Invalid), and never to another object (checkName's words)."""
+    [doc] = manifests.parse_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: jp}\nspec:\n  replicas: 1\n"
+        "  selector: {matchLabels: {app: jp}}\n  template:\n    metadata: {labels: {app: jp}}\n"
+        "    spec: {containers: [{name: a, image: img:1}]}\n", "t")
+    await client.create(doc.obj)
+    d = await client.patch("Deployment", "jp", [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                                                 "value": "img:2"},
+                                                {"op": "add", "path": "/metadata/labels", "value": {"x": "y"}}],
+                           patch_type="json")
+    assert d.spec.template.spec.containers[0].image == "img:2" and dict(d.metadata.labels) == {"x": "y"}
+    refused = [
+        ([{"op": "replace", "path": "/metadata/name", "value": "other"}], errors.BadRequest,
+         "the name of the object (other) does not match the name on the URL (jp)"),
+        ([{"op": "remove", "path": "/metadata/name"}], errors.BadRequest,
+         "the name of the object () does not match the name on the URL (jp)"),
+        ([{"op": "replace", "path": "/metadata/namespace", "value": "kube-system"}], errors.BadRequest,
+         "the namespace of the object (kube-system) does not match the namespace on the URL (default)"),
+        ([{"op": "replace", "path": "/spec/nope", "value": 1}], errors.Invalid,
+         "replace operation does not apply: doc is missing key: /spec/nope"),
+        ([{"op": "test", "path": "/spec/replicas", "value": 2}, {"op": "remove", "path": "/spec/replicas"}],
+         errors.Invalid, "testing value /spec/replicas failed"),
+        ([{"op": "replace", "path": "/spec/replicas", "value": "3"}], errors.Invalid, "spec.replicas"),
+        ({"op": "replace"}, errors.BadRequest, "a JSON patch must be a list of operations"),
+    ]
+    before = await etcd_revision(local_cluster)
+    for ops, error, words in refused:
+        with pytest.raises(error) as e:
+            await client.patch("Deployment", "jp", ops, patch_type="json")
+        assert words in e.value.message, ops
+    assert await etcd_revision(local_cluster) == before
+    assert (await client.get("Deployment", "jp")).spec.replicas == 1
 
 
 async def test_apiserver_restart_loses_nothing(local_cluster: dict[str, Any]) -> None:

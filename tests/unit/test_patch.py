@@ -1,7 +1,8 @@
-"""Merge patch, strategic merge and apply's three-way merge."""
+"""Merge patch, strategic merge, JSON patch and apply's three-way merge."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,82 @@ def test_three_way_apply_prunes_dropped_containers() -> None:
     cfg2 = {"spec": {"containers": [{"name": "a", "image": "x2"}]}}
     out = patch.three_way_apply(live, cfg2)
     assert out["spec"]["containers"] == [{"name": "a", "image": "x2", "imagePullPolicy": "IfNotPresent"}]
+
+
+# ---------------------------------------------------------------- JSON patch (RFC 6902)
+def test_json_patch() -> None:
+    doc = {"spec": {"containers": [{"image": "a"}], "replicas": 1}}
+    out = patch.json_patch(doc, [{"op": "replace", "path": "/spec/containers/0/image", "value": "b"},
+                           {"op": "add", "path": "/spec/containers/-", "value": {"image": "c"}},
+                           {"op": "remove", "path": "/spec/replicas"}])
+    assert out == {"spec": {"containers": [{"image": "b"}, {"image": "c"}]}}
+    with pytest.raises(patch.JSONPatchError):
+        patch.json_patch(doc, [{"op": "replace", "path": "/spec/nope", "value": 1}])
+
+
+DEPLOY = {"metadata": {"name": "pd"}, "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c"}]}}}}
+
+
+@pytest.mark.parametrize("ops,message", [
+    pytest.param([{"op": "add", "path": "/spec/template/spec/containers/5", "value": {}}],
+                 "Unable to access invalid index: 5", id="add-past-the-end"),
+    pytest.param([{"op": "replace", "path": "/spec/template/spec/containers/1", "value": {}}],
+                 "Unable to access invalid index: 1", id="replace-at-len"),
+    pytest.param([{"op": "replace", "path": "/spec/template/spec/containers/-", "value": {}}],
+                 "Unable to access invalid index: -", id="replace-dash"),
+    pytest.param([{"op": "remove", "path": "/spec/template/spec/containers/1"}],
+                 "Unable to access invalid index: 1", id="remove-at-len"),
+    pytest.param([{"op": "remove", "path": "/spec/template/spec/containers/-1"}],
+                 "Unable to access invalid index: -1", id="negative"),
+    pytest.param([{"op": "replace", "path": 5}], "replace operation: 'path' must be a string, got 5", id="int-path"),
+    pytest.param([{"op": "copy", "from": None, "path": "/x"}], "copy operation: 'from' must be a string, got null",
+                 id="null-from"),
+    pytest.param([{"op": "replace", "path": "/nope/x", "value": 1}],
+                 "replace operation does not apply: doc is missing key: /nope/x", id="replace-missing"),
+    pytest.param([{"op": "add", "path": "/x/y", "value": 1}],
+                 'add operation does not apply: doc is missing path: "/x/y"', id="add-missing"),
+    pytest.param([{"op": "remove", "path": "/spec/replicas/x"}],
+                 'remove operation does not apply: doc is missing path: "/spec/replicas/x"', id="into-a-scalar"),
+    pytest.param([{"op": "move", "from": "/nope", "path": "/x"}],
+                 'move operation does not apply: doc is missing from path: "/nope"', id="move-missing"),
+    pytest.param([{"op": "add", "path": "/x"}], "add operation: missing value", id="no-value"),
+    pytest.param([{"op": "frob", "path": "/x"}], 'Unexpected kind: "frob"', id="unknown-op"),
+    pytest.param([{"op": "test", "path": "/spec/replicas", "value": 2}], "testing value /spec/replicas failed",
+                 id="test"),
+    pytest.param([{"op": "test", "path": "/spec/replicas", "value": True}], "testing value /spec/replicas failed",
+                 id="test-bool-is-not-1"),
+    pytest.param([{"op": "test", "path": "/spec/nope", "value": None}], "testing value /spec/nope failed",
+                 id="test-missing-is-not-null"),
+])
+def test_json_patch_refuses_what_the_apiserver_would(ops: list[Any], message: str) -> None:
+    with pytest.raises(patch.JSONPatchError) as e:
+        patch.json_patch(DEPLOY, ops)
+    assert str(e.value) == message
+
+
+def test_json_patch_test_compares_json_values() -> None:
+    ops = [{"op": "test", "path": "/spec/replicas", "value": 1.0},
+           {"op": "test", "path": "/spec/template", "value": {"spec": {"containers": [{"name": "c"}]}}}]
+    assert patch.json_patch(DEPLOY, ops) == DEPLOY
+
+
+def test_json_patch_indices() -> None:
+    containers = [{"op": "add", "path": "/spec/template/spec/containers/1", "value": {"name": "end"}},
+                  {"op": "add", "path": "/spec/template/spec/containers/0", "value": {"name": "start"}},
+                  {"op": "move", "from": "/spec/replicas", "path": "/spec/template/spec/containers/0/n"}]
+    out = patch.json_patch(DEPLOY, containers)
+    assert out["spec"] == {"template": {"spec": {"containers": [{"name": "start", "n": 1}, {"name": "c"},
+                                                               {"name": "end"}]}}}
+    assert DEPLOY["spec"]["replicas"] == 1      # the input is not changed
+
+
+@pytest.mark.parametrize("ops,malformed", [
+    pytest.param({"op": "add"}, True, id="not-a-list"),
+    pytest.param(["add"], True, id="operation-not-an-object"),
+    pytest.param([{"op": "frob", "path": "/x"}], False, id="unknown-op"),
+    pytest.param([{"op": "remove", "path": "/nope"}], False, id="missing"),
+])
+def test_json_patch_errors_say_whether_the_body_or_the_document_is_wrong(ops: Any, malformed: bool) -> None:
+    with pytest.raises(patch.JSONPatchError) as e:
+        patch.json_patch(DEPLOY, ops)
+    assert e.value.malformed is malformed       # the apiserver: BadRequest, else Invalid

@@ -164,6 +164,12 @@ async def _stream_logs(client: Any, req: Any, writer: _LineWriter) -> None:
         writer.flush()
 
 
+async def print_logs(client: Any, namespace: str, pod: str, container: str) -> None:
+    """A container's whole log on stdout (what `run -i` shows of a pod that ended before it could attach)."""
+    from kubelab.v1 import api_pb2 as api
+    await _stream_logs(client, api.LogsRequest(namespace=namespace, name=pod, container=container), _LineWriter(""))
+
+
 @click.command("logs")
 @click.argument("args", nargs=-1)
 @click.option("-c", "--container", default="", help="Print the logs of this container.")
@@ -328,12 +334,14 @@ def _stdin_reader(loop: asyncio.AbstractEventLoop, push: Callable[[bytes | None]
 
 
 async def run_exec(client: Any, namespace: str, pod: str, container: str, command: list[str],
-                   stdin: bool, tty: bool, terminal: _Terminal | None) -> int:
+                   stdin: bool, tty: bool, terminal: _Terminal | None, attach: bool = False) -> int:
+    """An exec (or, `attach`, a session on the container's own process): stdio relayed; its exit code."""
     import grpc
     from kubelab.v1 import api_pb2 as api
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-    start = api.ExecStart(namespace=namespace, name=pod, container=container, command=command, stdin=stdin, tty=tty)
+    start = api.ExecStart(namespace=namespace, name=pod, container=container, command=command, stdin=stdin, tty=tty,
+                          attach=attach)
     if terminal is not None:
         w, h = terminal.size()
         start.size.width, start.size.height = w, h
@@ -420,6 +428,62 @@ def exec_(args: tuple[str, ...], container: str, stdin: bool, tty: bool, quiet: 
     if code:
         if not quiet:
             err(f"command terminated with exit code {code}")
+        raise Failed(code)
+
+
+# ---------------------------------------------------------------- attach
+def _attach_terminal(pod: Any, container: str, stdin: bool, tty: bool, quiet: bool) -> tuple[bool, _Terminal | None]:
+    """(tty, terminal) for attaching to `container`, with kubectl's warnings when a TTY can't be had."""
+    spec = next((c for c in pod.spec.containers if c.name == container), None)
+    if tty and spec is not None and not spec.tty:
+        if not quiet:
+            err(f"error: Unable to use a TTY - container {container} did not allocate one")
+        return False, None
+    if tty and not (stdin and sys.stdin.isatty()):
+        if not quiet:
+            err("Unable to use a TTY - input is not a terminal or the right kind of file")
+        return False, None
+    return tty, _Terminal(sys.stdin.fileno()) if tty else None
+
+
+async def attach_session(client: Any, pod: Any, container: str, stdin: bool, tty: bool, quiet: bool) -> int:
+    """Attach to a running container's process (as kubectl attach); its exit code once it ends, or 0 when the
+    session ends with the process still running."""
+    tty, terminal = _attach_terminal(pod, container, stdin, tty, quiet)
+    ns, name = pod.metadata.namespace, pod.metadata.name
+    if terminal is None:
+        return await run_exec(client, ns, name, container, [], stdin, False, None, attach=True)
+    if not quiet:
+        err("If you don't see a command prompt, try pressing enter.")
+    with terminal:
+        return await run_exec(client, ns, name, container, [], stdin, True, terminal, attach=True)
+
+
+@click.command("attach")
+@click.argument("ref")
+@click.option("-c", "--container", default="", help="Container name (default: the pod's default container).")
+@click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the container.")
+@click.option("-t", "--tty", "tty", is_flag=True, help="Stdin is a TTY.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print output from the remote session.")
+@global_options
+def attach(ref: str, container: str, stdin: bool, tty: bool, quiet: bool) -> None:
+    """Attach to a process that is already running inside an existing container.
+
+    \b
+      kubelab attach mypod
+      kubelab attach mypod -c web -i -t
+      kubelab attach deployment/nginx
+    """
+    namespace = settings().current_namespace()
+
+    async def body(client: Any) -> int:
+        pod, _ = await resolve_pod(client, namespace, ref)
+        if pod.status.phase in ("Succeeded", "Failed"):      # kubectl's own check, before any connection
+            raise CLIError(f"cannot attach a container in a completed pod; current phase is {pod.status.phase}")
+        return await attach_session(client, pod, container or _default_container(pod, quiet), stdin, tty, quiet)
+
+    code = run(body)
+    if code:
         raise Failed(code)
 
 

@@ -6,7 +6,7 @@ from typing import Any, Awaitable, Callable
 
 import click
 
-from kubectl import printers, resources
+from kubectl import printers, resources, timefmt
 from kubectl.apply import build, dry_run_option, validate_name
 from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, settings, \
     stdout_write
@@ -208,12 +208,23 @@ _RUN_GENERATORS = {"run-pod/v1": "Pod", "deployment/apps.v1": "Deployment", "dep
 @click.option("--generator", default="", type=click.Choice(["", *_RUN_GENERATORS]),
               help="What to create, as kubectl before 1.18 took it: deployment/apps.v1 (a Deployment, which "
                    "older tutorials expect from `run`) or run-pod/v1 (a Pod, the default).")
+@click.option("-i", "--stdin", "stdin", is_flag=True,
+              help="Keep stdin open on the container and attach to it (with --rm: a throwaway pod).")
+@click.option("-t", "--tty", "tty", is_flag=True, help="Allocate a TTY for the container (needs -i).")
+@click.option("--attach/--no-attach", "attach_flag", default=None,
+              help="Wait for the pod to start, then attach to it (default: with -i).")
+@click.option("--rm", "remove", is_flag=True, help="Delete the pod once the attached session ends.")
+@click.option("--pod-running-timeout", default="1m0s", show_default=True,
+              help="How long to wait for the pod to run before attaching.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the attached session's output.")
 @dry_run_option
 @click.option("-o", "--output", default=None)
 @global_options
 def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, replicas: int | None,
             labels_text: str, env: tuple[str, ...], restart: str, use_command: bool, image_pull_policy: str,
-            expose: bool, annotations: tuple[str, ...], generator: str, dry_run: str, output: str | None) -> None:
+            expose: bool, annotations: tuple[str, ...], generator: str, stdin: bool, tty: bool,
+            attach_flag: bool | None, remove: bool, pod_running_timeout: str, quiet: bool, dry_run: str,
+            output: str | None) -> None:
     """Create and run a particular image in a pod.
 
     \b
@@ -223,8 +234,20 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
       kubelab run pi --image=perl --restart=OnFailure -- perl -Mbignum=bpi -wle 'print bpi(2000)'
       kubelab run box --image=busybox --command -- sleep 3600
       kubelab run kubernetes-bootcamp --image=kubelab/hello:v1 --port=8080 --generator=deployment/apps.v1
+      kubelab run -i -t --rm debug --image=kubelab/busybox --restart=Never -- sh
     """
     validate_name(name)
+    attach = stdin if attach_flag is None else attach_flag
+    if tty and not stdin:
+        raise CLIError("-i/--stdin is required for containers with -t/--tty=true")
+    if remove and not attach:
+        raise CLIError("--rm should only be used for attached containers")
+    if attach and dry_run in ("client", "server"):
+        raise CLIError("--dry-run can't be used with attached containers options (--attach, --stdin, or --tty)")
+    try:
+        running_timeout = timefmt.parse_duration(pod_running_timeout)
+    except ValueError as e:
+        raise CLIError(f'invalid argument "{pod_running_timeout}" for "--pod-running-timeout" flag: {e}') from None
     labels = parse_labels(labels_text) if labels_text else {"run": name}
     container: dict[str, Any] = {"name": name, "image": image}
     if args:
@@ -235,12 +258,19 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
         container["env"] = parse_env(env)
     if image_pull_policy:
         container["imagePullPolicy"] = image_pull_policy
+    if stdin:       # as kubectl run: stdin once, closed when the attached session leaves
+        container.update({"stdin": True, "stdinOnce": attach})
+    if tty:
+        container["tty"] = True
     ns = settings().current_namespace()
     meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels}
     if annotations:
         meta["annotations"] = dict(a.partition("=")[::2] for a in annotations)
     as_deployment = _RUN_GENERATORS.get(generator) == "Deployment" or (replicas is not None and not generator)
     if as_deployment:
+        if attach:
+            raise CLIError("-i/--stdin, --attach and --rm run a pod: they cannot be used with --replicas or "
+                           "a Deployment generator")
         if restart != "Always":
             raise CLIError(f"invalid restart policy for a Deployment: {restart} (only Always is allowed)")
         obj = build({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
@@ -266,15 +296,68 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
                 out(f"{printers.qualified_name(o)} created (dry run)")
         return
 
-    async def body(client: Any) -> None:
+    async def body(client: Any) -> int:
         for o in objs:
             created = await client.create(o, dry_run=dry_run == "server")
+            if attach and o is obj:
+                continue        # kubectl says nothing of the pod it attaches to
             if fmt is not None and not fmt.is_table:
                 stdout_write(printers.render([created], fmt, single=True))
             else:
                 out(f"{printers.qualified_name(created)} created" + (" (server dry run)" if dry_run == "server"
                                                                      else ""))
-    run(body)
+        if not attach:
+            return 0
+        try:
+            return await _run_attached(client, ns, name, stdin, tty, quiet, restart, running_timeout)
+        finally:
+            if remove:
+                await client.delete("Pod", name, ns)
+                out(f'pod "{name}" deleted')
+    code = run(body)
+    if code:
+        raise Failed(code)
+
+
+async def _run_attached(client: Any, namespace: str, name: str, stdin: bool, tty: bool, quiet: bool, restart: str,
+                        running_timeout: float) -> int:
+    """`run -i`/`--attach`, as kubectl does it: wait for the pod to run, attach (or print the logs of one that
+    already finished), then, unless it restarts forever, wait for it to end and exit with its container's code."""
+    from kubectl import streaming
+    pod = await _wait_pod(client, namespace, name, running_timeout, ("Running", "Succeeded", "Failed"))
+    if pod.status.phase == "Running":
+        try:
+            await streaming.attach_session(client, pod, name, stdin, tty, quiet)
+        except CLIError:
+            pod = await client.get("Pod", name, namespace)
+            if pod.status.phase == "Running":
+                raise
+    if pod.status.phase != "Running":      # ended before (or while) we attached: what it wrote, from its logs
+        await streaming.print_logs(client, namespace, name, name)
+    if restart == "Always":
+        return 0
+    pod = await _wait_pod(client, namespace, name, 60.0, ("Succeeded", "Failed"))
+    if pod.status.phase == "Succeeded":
+        return 0
+    term = next((s.state.terminated for s in pod.status.container_statuses if s.state.HasField("terminated")), None)
+    if term is None or term.exit_code == 0:
+        err(f"error: pod {namespace}/{name} failed with unknown exit code")
+        return 1
+    err(f"pod {namespace}/{name} terminated ({term.reason})" + (f"\n{term.message}" if term.message else ""))
+    return int(term.exit_code)
+
+
+async def _wait_pod(client: Any, namespace: str, name: str, timeout: float, phases: tuple[str, ...]) -> Any:
+    """The pod once its phase is one of `phases`; kubectl's timeout error after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        pod = await client.get("Pod", name, namespace)
+        if pod.status.phase in phases:
+            return pod
+        if loop.time() >= deadline:
+            raise CLIError("timed out waiting for the condition")
+        await asyncio.sleep(0.2)
 
 
 run_command = run_cmd   # `run` is the async runner in this module; the verb is registered as run_command

@@ -331,10 +331,19 @@ class DockerRuntime:
                 return
 
     async def create(self, name: str, image: str, labels: dict[str, str], host_config: dict[str, Any],
-                     **kwargs: Any) -> str:
+                     stdin_once: bool = False, **kwargs: Any) -> str:
+        def do() -> Any:
+            # As APIClient.create_container builds it (environment as a list), but with StdinOnce ours to set.
+            env = kwargs.pop("environment", None)
+            if isinstance(env, dict):
+                env = docker.utils.format_environment(env)
+            config = self.api.create_container_config(image, kwargs.pop("command", None), labels=labels,
+                                                      host_config=host_config, environment=env, **kwargs)
+            # docker-py makes every container with stdin open StdinOnce; a pod's spec says which it is.
+            config["StdinOnce"] = bool(stdin_once and config.get("OpenStdin"))
+            return self.api.create_container_from_config(config, name=name)
         try:
-            res = await self.call(self.api.create_container, image, name=name, labels=labels,
-                                  host_config=host_config, **kwargs)
+            res = await self.call(do)
         except docker.errors.APIError as e:
             if e.status_code == 409:
                 # A container of that name exists (a create of ours whose answer was lost): reuse it.
@@ -437,6 +446,35 @@ class DockerRuntime:
             raise RuntimeError_(_docker_message(e)) from e
         session.sock.setblocking(False)
         return session
+
+    async def container_attach(self, cid: str, stdin: bool, tty: bool) -> ExecSession:
+        """Attach to a container's own process (its stdio, as `docker attach`): a raw socket as exec's, with no
+        exec id. Output from before the attach is not replayed (the caller reads logs for that)."""
+        def do() -> ExecSession:
+            sock = self.api.attach_socket(cid, params={"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1})
+            raw = getattr(sock, "_sock", sock)
+            return ExecSession("", raw, tty, _keep=sock)
+        try:
+            session: ExecSession = await self.call(do)
+        except docker.errors.APIError as e:
+            raise RuntimeError_(_docker_message(e)) from e
+        session.sock.setblocking(False)
+        return session
+
+    async def container_resize(self, cid: str, width: int, height: int) -> None:
+        try:
+            await self.call(self.api.resize, cid, height=height, width=width)
+        except docker.errors.APIError as e:
+            log.debug("container resize: %s", _docker_message(e))
+
+    async def container_exit_code(self, cid: str) -> int:
+        """The exit code of a container whose attached output ended: 0 if it still runs (the client left)."""
+        for _ in range(20):
+            state = (await self.call(self.api.inspect_container, cid)).get("State") or {}
+            if not state.get("Running"):
+                return int(state.get("ExitCode") or 0)
+            await asyncio.sleep(0.05)
+        return 0
 
     async def exec_resize(self, exec_id: str, width: int, height: int) -> None:
         try:

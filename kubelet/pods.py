@@ -556,7 +556,9 @@ class PodWorker:
                                  mounts=mounts or None, binds=binds or None, log_config=self._log_config(), **res)
         labels = self._labels(pod, c.name, "container", restart)
         labels[L_HASH] = container_hash(c)
-        kwargs: dict[str, Any] = {"environment": env, "tty": c.tty, "stdin_open": c.stdin}
+        # stdinOnce: the container's stdin closes when the first attached client detaches (kubectl run -i).
+        kwargs: dict[str, Any] = {"environment": env, "tty": c.tty, "stdin_open": c.stdin,
+                                  "stdin_once": c.stdin_once}
         if c.command:
             kwargs["entrypoint"] = [expand(a, envmap) for a in c.command]
             kwargs["command"] = [expand(a, envmap) for a in c.args]

@@ -163,9 +163,15 @@ class KubeletService(api_grpc.KubeletServicer):
             pod = self._pod(start.namespace, start.name)
             spec = self._container_spec(pod, start.container)
             cur = await self._current(pod, spec, must_run=True)
-            if not start.command:
+            if start.attach:
+                # The container's own stdio: stdin only if its spec opened it, a terminal only if it has one.
+                session = await self.runtime.container_attach(cur.id, stdin=start.stdin and spec.stdin,
+                                                              tty=spec.tty)
+            elif not start.command:
                 raise bad_request("you must specify at least one command for the container")
-            session = await self.runtime.exec_attach(cur.id, list(start.command), stdin=start.stdin, tty=start.tty)
+            else:
+                session = await self.runtime.exec_attach(cur.id, list(start.command), stdin=start.stdin,
+                                                         tty=start.tty)
             # The caller sends input only after this (kubelab.client.STREAM_ACCEPTED): a refusal above reaches it.
             await context.send_initial_metadata((STREAM_ACCEPTED,))
         except _Abort as e:
@@ -176,10 +182,17 @@ class KubeletService(api_grpc.KubeletServicer):
             return
         loop = asyncio.get_running_loop()
         sock = session.sock
-        if start.tty and start.size.width and start.size.height:
-            await self.runtime.exec_resize(session.exec_id, start.size.width, start.size.height)
-        log.info("exec in %s/%s[%s]: %s (tty=%s)", start.namespace, start.name, spec.name,
-                 list(start.command), start.tty)
+
+        async def resize(size: api.TerminalSize) -> None:
+            if start.attach:
+                await self.runtime.container_resize(cur.id, size.width, size.height)
+            else:
+                await self.runtime.exec_resize(session.exec_id, size.width, size.height)
+
+        if session.tty and start.size.width and start.size.height:
+            await resize(start.size)
+        log.info("%s %s/%s[%s]: %s (tty=%s)", "attach to" if start.attach else "exec in", start.namespace,
+                 start.name, spec.name, list(start.command), session.tty)
 
         async def pump_input() -> None:
             try:
@@ -187,8 +200,8 @@ class KubeletService(api_grpc.KubeletServicer):
                     which = msg.WhichOneof("msg")
                     if which == "stdin" and start.stdin:
                         await loop.sock_sendall(sock, msg.stdin)
-                    elif which == "resize" and start.tty:
-                        await self.runtime.exec_resize(session.exec_id, msg.resize.width, msg.resize.height)
+                    elif which == "resize" and session.tty:
+                        await resize(msg.resize)
                     elif which == "stdin_close":
                         _shutdown_write(sock)
             except (OSError, asyncio.CancelledError):
@@ -215,7 +228,10 @@ class KubeletService(api_grpc.KubeletServicer):
                     (err if stream == 2 else out).extend(payload)
                 if out or err:
                     yield api.ExecOutput(stdout=bytes(out), stderr=bytes(err))
-            code = await self.runtime.exec_exit_code(session.exec_id)
+            if start.attach:
+                code: int | None = await self.runtime.container_exit_code(cur.id)
+            else:
+                code = await self.runtime.exec_exit_code(session.exec_id)
             yield api.ExecOutput(exit_code=code if code is not None else 1)
         finally:
             pump.cancel()

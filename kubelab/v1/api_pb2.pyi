@@ -254,7 +254,7 @@ class TerminalSize(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class ExecStart(_message.Message):
-    __slots__ = ("namespace", "name", "container", "command", "stdin", "tty", "size")
+    __slots__ = ("namespace", "name", "container", "command", "stdin", "tty", "size", "attach")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +262,7 @@ class ExecStart(_message.Message):
     STDIN_FIELD_NUMBER: _ClassVar[int]
     TTY_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     name: str
     container: str
@@ -269,7 +270,8 @@ class ExecStart(_message.Message):
     stdin: bool
     tty: bool
     size: TerminalSize
-    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., container: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., stdin: _Optional[bool] = ..., tty: _Optional[bool] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
+    attach: bool
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., container: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., stdin: _Optional[bool] = ..., tty: _Optional[bool] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ..., attach: _Optional[bool] = ...) -> None: ...
 
 class ExecInput(_message.Message):
     __slots__ = ("start", "stdin", "resize", "stdin_close")

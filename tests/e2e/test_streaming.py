@@ -211,3 +211,46 @@ def test_proxy_serves_version_and_the_pod_proxy_url(pods: dict[str, str]) -> Non
         pod = json.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/api/v1/namespaces/{NAMESPACE}/pods/{name}", timeout=10).read())
         assert pod["metadata"]["name"] == name and pod["status"]["phase"] == "Running"
+
+
+def test_run_i_rm_pipes_stdin_to_a_throwaway_pod_and_deletes_it(lab: dict[str, Any]) -> None:
+    """`kubectl run -i --rm --restart=Never`: stdin reaches the container's own process (attach, stdinOnce),
+    its output comes back, the pod is deleted after, and the container's exit code is the command's."""
+    name = unique("run-i")
+    p = kubectl("run", "-i", "--rm", name, "--image=kubelab/busybox", "--restart=Never", "--", "tr", "a-z", "A-Z",
+                input="hello\nworld\n", timeout=120)
+    assert p.stdout == f'HELLO\nWORLD\npod "{name}" deleted\n'
+    gone = kubectl("get", "pod", name, check=False)
+    assert gone.returncode != 0 or "Terminating" in gone.stdout
+
+    failing = unique("run-fail")
+    p = kubectl("run", "-i", "--rm", failing, "--image=kubelab/busybox", "--restart=Never", "--",
+                "sh", "-c", "echo said; exit 3", input="", timeout=120, check=False)
+    assert p.returncode == 3, (p.stdout, p.stderr)
+    assert "said\n" in p.stdout and f'pod "{failing}" deleted' in p.stdout
+    assert f"pod {NAMESPACE}/{failing} terminated (Error)" in p.stderr
+
+
+def test_attach_to_a_running_container_relays_its_stdio(lab: dict[str, Any]) -> None:
+    name = unique("attach")
+    kubectl("run", name, "--image=kubelab/busybox", "-i", "--attach=false", "--", "tr", "a-z", "A-Z")
+    wait_running_ready(name)
+    proc = subprocess.Popen(kubectl_argv("attach", "-i", name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(b"attached\n")
+        proc.stdin.flush()
+        assert b"ATTACHED\n" in _read_until(proc, rb"ATTACHED\n", 30)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    completed = unique("attach-done")
+    kubectl("run", completed, "--image=kubelab/busybox", "--restart=Never", "--", "true")
+    deadline = time.monotonic() + 60
+    while kubectl("get", "pod", completed, "-o", "jsonpath={.status.phase}").stdout != "Succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    p = kubectl("attach", completed, check=False)
+    assert p.returncode == 1
+    assert p.stderr == "error: cannot attach a container in a completed pod; current phase is Succeeded\n"

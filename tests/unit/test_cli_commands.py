@@ -652,3 +652,31 @@ def test_cluster_up_local_stops_waiting_when_the_runner_exits(fake_lab: Path,
     assert r.exit_code == 1
     assert r.stderr == (f"error: the hollow-node runner exited with 0/2 nodes Ready "
                         f"(see {fake_lab}/logs/hollow-nodes.log)\n")
+
+
+# ---------------------------------------------------------------- run -i -t --rm
+@pytest.mark.parametrize("args,message", [
+    pytest.param(["-t"], "-i/--stdin is required for containers with -t/--tty=true", id="tty-without-stdin"),
+    pytest.param(["--rm"], "--rm should only be used for attached containers", id="rm-unattached"),
+    pytest.param(["-i", "--rm", "--attach=false"], "--rm should only be used for attached containers",
+                 id="rm-no-attach"),
+    pytest.param(["-i", "--dry-run=client"],
+                 "--dry-run can't be used with attached containers options (--attach, --stdin, or --tty)",
+                 id="dry-run"),
+    pytest.param(["-i", "--replicas=2"], "-i/--stdin, --attach and --rm run a pod: they cannot be used with "
+                 "--replicas or a Deployment generator", id="deployment"),
+    pytest.param(["-i", "--pod-running-timeout=soon"],
+                 'invalid argument "soon" for "--pod-running-timeout" flag: invalid duration "soon"', id="timeout"),
+])
+def test_run_attach_flags_are_checked_before_the_server(kubeconfig: dict[str, str], args: list[str],
+                                                        message: str) -> None:
+    r = run_cli(["run", "x", "--image=kubelab/busybox", *args], kubeconfig)
+    assert (r.exit_code, r.output) == (1, f"error: {message}\n")
+
+
+def test_run_stdin_and_tty_set_the_containers_fields(kubeconfig: dict[str, str]) -> None:
+    r = run_cli(["run", "x", "--image=kubelab/busybox", "-i", "-t", "--attach=false", "--dry-run=client",
+                 "-o", "json", "--", "sh"], kubeconfig)
+    assert r.exit_code == 0, r.output
+    [c] = json.loads(r.stdout)["spec"]["containers"]
+    assert (c.get("stdin"), c.get("stdinOnce", False), c.get("tty")) == (True, False, True)

@@ -91,12 +91,12 @@ def _pod_rank(p: Any) -> tuple[int, int, int, str]:
             0 if ready else 1, p.metadata.creation_timestamp)
 
 
-async def resolve_pod(client: Any, namespace: str, ref: str) -> tuple[Any, Any]:
-    """(pod, the object named, for deployments/services) for `pod/x`, `x`, `deployment/x`, `service/x`."""
+async def resolve_pods(client: Any, namespace: str, ref: str) -> tuple[list[Any], Any]:
+    """(the pods, best first, the object named) for `pod/x`, `x`, `deployment/x`, `service/x`."""
     kind, name = _split_ref(ref)
     if kind == "Pod":
         pod = await client.get("Pod", name, namespace)
-        return pod, pod
+        return [pod], pod
     obj = await client.get(kind, name, namespace)
     selector = _selector_of(obj)
     if not selector:
@@ -104,7 +104,13 @@ async def resolve_pod(client: Any, namespace: str, ref: str) -> tuple[Any, Any]:
     pods, _ = await client.list("Pod", namespace, label_selector=selector)
     if not pods:
         raise CLIError(f"no pods found for {kind.lower()} {name} (selector {selector})")
-    return sorted(pods, key=_pod_rank)[0], obj
+    return sorted(pods, key=_pod_rank), obj
+
+
+async def resolve_pod(client: Any, namespace: str, ref: str) -> tuple[Any, Any]:
+    """(the pod, the object named): the best of `resolve_pods`."""
+    pods, obj = await resolve_pods(client, namespace, ref)
+    return pods[0], obj
 
 
 def _default_container(pod: Any, quiet: bool = False) -> str:
@@ -185,10 +191,12 @@ async def print_logs(client: Any, namespace: str, pod: str, container: str) -> N
 @click.option("--limit-bytes", type=int, default=None, help="Maximum bytes of logs to return.")
 @click.option("--max-log-requests", type=int, default=5, show_default=True,
               help="With a selector: how many concurrent streams to follow at most.")
+@click.option("--ignore-errors", is_flag=True,
+              help="With several pods: print a stream's error among the logs and go on with the others.")
 @global_options
 def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, previous: bool, timestamps: bool,
          selector: str, all_containers: bool, prefix: bool, since: str, limit_bytes: int | None,
-         max_log_requests: int) -> None:
+         max_log_requests: int, ignore_errors: bool) -> None:
     """Print the logs of a container in a pod.
 
     \b
@@ -222,8 +230,10 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
                 err(f"No resources found in {namespace} namespace.")
                 return True
         else:
-            pod, _ = await resolve_pod(client, namespace, args[0])
-            pods = [pod]
+            found, _ = await resolve_pods(client, namespace, args[0])
+            if len(found) > 1:
+                err(f"Found {len(found)} pods, using pod/{found[0].metadata.name}")
+            pods = found[:1]
         streams: list[tuple[Any, str]] = []
         for p in pods:
             if all_containers:
@@ -250,19 +260,26 @@ def logs(args: tuple[str, ...], container: str, follow: bool, tail: int | None, 
         def writer(p: Any, c: str) -> _LineWriter:
             return _LineWriter(f"[pod/{p.metadata.name}/{c}] " if many else "")
 
-        async def stream(p: Any, c: str) -> bool:
-            """One container's logs. Its error gets its own line and the others go on: with -l, every pod that
-            has no logs to give says so, and the rest still print."""
+        async def stream(p: Any, c: str) -> None:
+            """One container's logs. As kubectl: its error ends the command (the other streams too), unless
+            --ignore-errors, which prints it among the logs and goes on."""
             try:
                 await _stream_logs(client, request(p, c), writer(p, c))
-                return True
             except errors.ApiError as e:
-                err(api_error_line(e))
-                return False
+                if not ignore_errors:
+                    raise
+                out(f"error: {e.message}")
 
-        if follow:
-            return all(await asyncio.gather(*(stream(p, c) for p, c in streams)))
-        return all([await stream(p, c) for p, c in streams])
+        try:
+            if follow:
+                await asyncio.gather(*(stream(p, c) for p, c in streams))
+            else:
+                for p, c in streams:
+                    await stream(p, c)
+        except errors.ApiError as e:
+            err(api_error_line(e))
+            return False
+        return True
 
     try:
         if not run(body):

@@ -826,9 +826,15 @@ def test_streaming_verbs_on_hollow_nodes_say_why(cluster: dict[str, Any], namesp
 
     r = kl("logs", pods[0], "-n", namespace)
     assert r.exit_code == 1 and re.fullmatch(_cli_refusal(pods[0], "there are no logs to read"), r.stderr)
-    r = kl("logs", "-l", "app=nginx", "-n", namespace)     # every selected pod says so, not silence
+    r = kl("logs", "-l", "app=nginx", "-n", namespace)     # as kubectl: the first pod's error ends it
     assert r.exit_code == 1 and r.stdout == ""
-    assert re.fullmatch("".join(_cli_refusal(p, "there are no logs to read") for p in pods), r.stderr)
+    assert re.fullmatch(_cli_refusal(sorted(pods)[0], "there are no logs to read"), r.stderr)
+    r = kl("logs", "-l", "app=nginx", "-n", namespace, "--ignore-errors")     # every pod says so, among the logs
+    assert r.exit_code == 0 and r.stderr == ""
+    assert re.fullmatch("".join("error: " + _refusal(p, "there are no logs to read") + "\n" for p in sorted(pods)),
+                        r.stdout)
+    r = kl("logs", "deployment/nginx", "-n", namespace)
+    assert re.match(r"Found 2 pods, using pod/nginx-\S+\n", r.stderr)
     r = kl("exec", pods[0], "-n", namespace, "--", "ls")
     assert r.exit_code == 1
     assert re.fullmatch(_cli_refusal(pods[0], "there is no container to run a command in"), r.stderr)

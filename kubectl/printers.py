@@ -312,12 +312,12 @@ def event_time(ev: Any) -> str:
 
 
 def event_sort_key(ev: Any) -> tuple[Any, ...]:
-    """By time last seen, then (events of one second) by when first seen to the microsecond, then by creation
-    order: writers may store events in another order than they happened (the scheduler's Scheduled may land
-    after the kubelet's Pulling)."""
+    """By time last seen, then (events of one second) by when last seen to the microsecond (a repeat's
+    series.lastObservedTime, else eventTime), then by creation order: writers may store events in another
+    order than they happened (the scheduler's Scheduled may land after the kubelet's Pulling)."""
     rv = ev.metadata.resource_version
-    return (sort_key(event_time(ev)), timeutil.parse(ev.event_time) or 0.0, int(rv) if rv.isdigit() else 0,
-            ev.metadata.name)
+    last_seen = timeutil.parse(ev.series.last_observed_time or ev.event_time) or 0.0
+    return (sort_key(event_time(ev)), last_seen, int(rv) if rv.isdigit() else 0, ev.metadata.name)
 
 
 def event_object(ev: Any) -> str:

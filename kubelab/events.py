@@ -107,6 +107,8 @@ class EventRecorder:
                     old = await self.client.get("Event", name, namespace)
                     old.count += 1
                     old.last_timestamp = ev.last_timestamp
+                    # when, to the microsecond: orders this repeat among the events of the same second
+                    old.series.count, old.series.last_observed_time = old.count, ev.event_time
                     await self.client.update(old)
                     return
                 except (errors.Conflict, errors.NotFound):

@@ -1101,8 +1101,16 @@ class EventSource(_message.Message):
     host: str
     def __init__(self, component: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
+class EventSeries(_message.Message):
+    __slots__ = ("count", "last_observed_time")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_OBSERVED_TIME_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    last_observed_time: str
+    def __init__(self, count: _Optional[int] = ..., last_observed_time: _Optional[str] = ...) -> None: ...
+
 class Event(_message.Message):
-    __slots__ = ("api_version", "kind", "metadata", "involved_object", "reason", "message", "source", "first_timestamp", "last_timestamp", "count", "type", "event_time", "action", "reporting_component", "reporting_instance")
+    __slots__ = ("api_version", "kind", "metadata", "involved_object", "reason", "message", "source", "first_timestamp", "last_timestamp", "count", "type", "event_time", "action", "reporting_component", "reporting_instance", "series")
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -1118,6 +1126,7 @@ class Event(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     REPORTING_COMPONENT_FIELD_NUMBER: _ClassVar[int]
     REPORTING_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     api_version: str
     kind: str
     metadata: ObjectMeta
@@ -1133,7 +1142,8 @@ class Event(_message.Message):
     action: str
     reporting_component: str
     reporting_instance: str
-    def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[ObjectMeta, _Mapping]] = ..., involved_object: _Optional[_Union[ObjectReference, _Mapping]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., source: _Optional[_Union[EventSource, _Mapping]] = ..., first_timestamp: _Optional[str] = ..., last_timestamp: _Optional[str] = ..., count: _Optional[int] = ..., type: _Optional[str] = ..., event_time: _Optional[str] = ..., action: _Optional[str] = ..., reporting_component: _Optional[str] = ..., reporting_instance: _Optional[str] = ...) -> None: ...
+    series: EventSeries
+    def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[ObjectMeta, _Mapping]] = ..., involved_object: _Optional[_Union[ObjectReference, _Mapping]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., source: _Optional[_Union[EventSource, _Mapping]] = ..., first_timestamp: _Optional[str] = ..., last_timestamp: _Optional[str] = ..., count: _Optional[int] = ..., type: _Optional[str] = ..., event_time: _Optional[str] = ..., action: _Optional[str] = ..., reporting_component: _Optional[str] = ..., reporting_instance: _Optional[str] = ..., series: _Optional[_Union[EventSeries, _Mapping]] = ...) -> None: ...
 
 class LeaseSpec(_message.Message):
     __slots__ = ("holder_identity", "lease_duration_seconds", "acquire_time", "renew_time", "lease_transitions")

@@ -32,6 +32,8 @@ async def test_repeated_events_are_counted_on_one_object(client: Client) -> None
     ev = events[0]
     assert ev.count == 3 and ev.reason == "BackOff" and ev.involved_object.uid == pod.metadata.uid
     assert ev.source.component == "test-component"
+    # the series says when it was last seen, to the microsecond, after its first time
+    assert ev.series.count == 3 and ev.series.last_observed_time > ev.event_time
 
 
 async def test_a_counted_event_keeps_its_ttl_lease(client: Client, local_cluster: dict[str, Any]) -> None:

@@ -281,6 +281,20 @@ def test_events_of_one_second_sort_as_they_happened_not_as_they_were_stored() ->
         "Scheduled", "Pulling", "Created", "Started", "BackOff"]
 
 
+def test_repeated_events_of_one_second_sort_by_when_they_were_last_seen() -> None:
+    """A container restarted by its liveness probe: Killing, then Created again, both repeats within one second.
+    Their first occurrences are long gone (Created first); their last ones decide, to the microsecond."""
+    def repeat(reason: str, first: float, last_micro: str, rv: str) -> Any:
+        e = obj("Event", reason=reason, count=3, lastTimestamp=ts(5), eventTime=ts(first).replace("Z", ".000000Z"),
+                series={"count": 3, "lastObservedTime": ts(5).replace("Z", f".{last_micro}Z")})
+        e.metadata.resource_version = rv
+        return e
+    stored = [repeat("Created", 60, "700000", "21"), repeat("Killing", 40, "400000", "22"),
+              repeat("Started", 60, "800000", "23"), repeat("Unhealthy", 41, "300000", "20")]
+    assert [e.reason for e in sorted(stored, key=printers.event_sort_key)] == [
+        "Unhealthy", "Killing", "Created", "Started"]
+
+
 def test_namespace_and_lease_rows() -> None:
     assert printers.table_row(obj("Namespace", metadata={"name": "handson", "creationTimestamp": ts(3)},
                                   status={"phase": "Active"}), TableOptions(), NOW) == ["handson", "Active", "3s"]

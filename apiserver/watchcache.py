@@ -65,28 +65,23 @@ def bookmark_bytes(revision: int) -> bytes:
 
 
 async def messages(queue: "asyncio.Queue[bytes | Exception]") -> AsyncIterator[bytes]:
-    """WatchEvents messages from a watcher's queue of framed events: each holds what was waiting. An exception
-    in the queue ends the stream with it, after the events before it."""
+    """WatchEvents messages from a watcher's queue of framed events: each holds what was waiting (up to
+    MAX_MESSAGE_BYTES). An exception in the queue ends the stream with it, after the events before it."""
     while True:
         item = await queue.get()
+        parts: list[bytes] = []
+        size = 0
         while True:
             if isinstance(item, Exception):
+                if parts:
+                    yield b"".join(parts)
                 raise item
-            parts, size = [item], len(item)
-            failure: Exception | None = None
-            while size < MAX_MESSAGE_BYTES and not queue.empty():
-                nxt = queue.get_nowait()
-                if isinstance(nxt, Exception):
-                    failure = nxt
-                    break
-                parts.append(nxt)
-                size += len(nxt)
-            yield b"".join(parts) if len(parts) > 1 else item
-            if failure is not None:
-                raise failure
-            if queue.empty():
+            parts.append(item)
+            size += len(item)
+            if size >= MAX_MESSAGE_BYTES or queue.empty():
                 break
             item = queue.get_nowait()
+        yield parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class SlowWatcher(Exception):

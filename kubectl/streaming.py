@@ -422,14 +422,8 @@ def exec_(args: tuple[str, ...], container: str, stdin: bool, tty: bool, quiet: 
         raise CLIError("you must specify at least one command for the container")
     ref, command = args[0], list(args[1:])
     namespace = settings().current_namespace()
-    terminal = None
-    if tty:
-        if stdin and sys.stdin.isatty():
-            terminal = _Terminal(sys.stdin.fileno())
-        else:
-            if not quiet:
-                err("Unable to use a TTY - input is not a terminal or the right kind of file")
-            tty = False
+    terminal = _local_terminal(stdin, tty, quiet)
+    tty = terminal is not None
 
     async def body(client: Any) -> int:
         pod, _ = await resolve_pod(client, namespace, ref)
@@ -448,25 +442,28 @@ def exec_(args: tuple[str, ...], container: str, stdin: bool, tty: bool, quiet: 
         raise Failed(code)
 
 
+def _local_terminal(stdin: bool, tty: bool, quiet: bool) -> _Terminal | None:
+    """This terminal, for a session that asked for a TTY and has one to give (stdin is a terminal); else None,
+    with kubectl's warning if a TTY was asked for."""
+    if not tty:
+        return None
+    if stdin and sys.stdin.isatty():
+        return _Terminal(sys.stdin.fileno())
+    if not quiet:
+        err("Unable to use a TTY - input is not a terminal or the right kind of file")
+    return None
+
+
 # ---------------------------------------------------------------- attach
-def _attach_terminal(pod: Any, container: str, stdin: bool, tty: bool, quiet: bool) -> tuple[bool, _Terminal | None]:
-    """(tty, terminal) for attaching to `container`, with kubectl's warnings when a TTY can't be had."""
+async def attach_session(client: Any, pod: Any, container: str, stdin: bool, tty: bool, quiet: bool) -> int:
+    """Attach to a running container's process (as kubectl attach); its exit code once it ends, or 0 when the
+    session ends with the process still running."""
     spec = next((c for c in pod.spec.containers if c.name == container), None)
     if tty and spec is not None and not spec.tty:
         if not quiet:
             err(f"error: Unable to use a TTY - container {container} did not allocate one")
-        return False, None
-    if tty and not (stdin and sys.stdin.isatty()):
-        if not quiet:
-            err("Unable to use a TTY - input is not a terminal or the right kind of file")
-        return False, None
-    return tty, _Terminal(sys.stdin.fileno()) if tty else None
-
-
-async def attach_session(client: Any, pod: Any, container: str, stdin: bool, tty: bool, quiet: bool) -> int:
-    """Attach to a running container's process (as kubectl attach); its exit code once it ends, or 0 when the
-    session ends with the process still running."""
-    tty, terminal = _attach_terminal(pod, container, stdin, tty, quiet)
+        tty = False
+    terminal = _local_terminal(stdin, tty, quiet)
     ns, name = pod.metadata.namespace, pod.metadata.name
     if terminal is None:
         return await run_exec(client, ns, name, container, [], stdin, False, None, attach=True)

@@ -187,6 +187,11 @@ class ExecSession:
     _keep: Any = None                # the HTTP response owning the socket
 
 
+def _session(exec_id: str, hijacked: Any, tty: bool) -> ExecSession:
+    """A session over the raw socket of a hijacked Docker connection (kept alive with its response)."""
+    return ExecSession(exec_id, getattr(hijacked, "_sock", hijacked), tty, _keep=hijacked)
+
+
 class DockerRuntime:
     def __init__(self, node_name: str, network: str = "", base_url: str | None = None,
                  workers: int = 32, timeout: int = 120) -> None:
@@ -437,9 +442,11 @@ class DockerRuntime:
         def do() -> ExecSession:
             ex = self.api.exec_create(cid, command, stdout=True, stderr=True, stdin=stdin, tty=tty,
                                       environment=env)
-            sock = self.api.exec_start(ex["Id"], tty=tty, socket=True)
-            raw = getattr(sock, "_sock", sock)
-            return ExecSession(ex["Id"], raw, tty, _keep=sock)
+            return _session(ex["Id"], self.api.exec_start(ex["Id"], tty=tty, socket=True), tty)
+        return await self._open_session(do)
+
+    async def _open_session(self, do: Callable[[], ExecSession]) -> ExecSession:
+        """Run `do` (which hijacks a Docker connection) off the loop; its socket made non-blocking."""
         try:
             session: ExecSession = await self.call(do)
         except docker.errors.APIError as e:
@@ -451,15 +458,9 @@ class DockerRuntime:
         """Attach to a container's own process (its stdio, as `docker attach`): a raw socket as exec's, with no
         exec id. Output from before the attach is not replayed (the caller reads logs for that)."""
         def do() -> ExecSession:
-            sock = self.api.attach_socket(cid, params={"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1})
-            raw = getattr(sock, "_sock", sock)
-            return ExecSession("", raw, tty, _keep=sock)
-        try:
-            session: ExecSession = await self.call(do)
-        except docker.errors.APIError as e:
-            raise RuntimeError_(_docker_message(e)) from e
-        session.sock.setblocking(False)
-        return session
+            params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+            return _session("", self.api.attach_socket(cid, params=params), tty)
+        return await self._open_session(do)
 
     async def container_resize(self, cid: str, width: int, height: int) -> None:
         try:

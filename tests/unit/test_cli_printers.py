@@ -365,3 +365,48 @@ def test_sort_by() -> None:
     # oldest first: b (50s ago, named "c"), c (30s, "a"), a (5s, "b")
     assert [o.metadata.name for o in printers.sort_objects([a, b, c], "{.metadata.creationTimestamp}")] == \
         ["c", "a", "b"]
+
+
+def _named(*names: str) -> list[Any]:
+    pods = [pod() for _ in names]
+    for p, name in zip(pods, names):
+        p.metadata.name = name
+    return pods
+
+
+def _restarts(p: Any, count: int) -> Any:
+    p.status.container_statuses.add(name="c0", restart_count=count)
+    return p
+
+
+@pytest.mark.parametrize("expr", [
+    pytest.param("metadata.name", id="relaxed-without-dot"),
+    pytest.param("{$.metadata.name}", id="root"),
+    pytest.param("{.metadata['name']}", id="bracket-key"),
+])
+def test_sort_by_takes_kubectls_jsonpath(expr: str) -> None:
+    assert [o.metadata.name for o in printers.sort_objects(_named("b", "c", "a"), expr)] == ["a", "b", "c"]
+
+
+def test_sort_by_filter_and_missing_values_first() -> None:
+    # the value of a filter expression; an object where it selects nothing sorts first, as kubectl's Less
+    a, b, c = _named("a", "b", "c")
+    _restarts(a, 7), _restarts(c, 2)
+    got = printers.sort_objects([a, b, c], '{.status.containerStatuses[?(@.name=="c0")].restartCount}')
+    assert [o.metadata.name for o in got] == ["b", "c", "a"]
+
+
+def test_sort_by_a_field_no_object_has_is_refused_in_kubectls_words() -> None:
+    from kubectl.context import CLIError
+    with pytest.raises(CLIError, match=r'^couldn\'t find any field with path "\{\.metadata\.nope\}" in the list '
+                                       r"of objects$"):
+        printers.sort_objects(_named("a", "b"), ".metadata.nope")
+    # a single object not printed as a table is not sorted, so not checked (kubectl's RuntimeSorter)
+    assert len(printers.sort_objects(_named("a"), ".metadata.nope", table=False)) == 1
+
+
+@pytest.mark.parametrize("expr", ["{.metadata.name", "{.items[}"])
+def test_sort_by_a_path_that_does_not_parse_is_refused(expr: str) -> None:
+    from kubectl.context import CLIError
+    with pytest.raises(CLIError, match="^sorting error: "):
+        printers.sort_objects(_named("a", "b"), expr)

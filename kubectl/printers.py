@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 from kubectl import tabwriter
 from kubectl.context import CLIError
+from kubectl.output.terminal import table_cell
 from kubectl.timefmt import age, now as _now, parse_time
 from kubelab import timeutil
 
@@ -419,7 +420,7 @@ def table_row(obj: Any, opts: TableOptions, at: datetime | None = None) -> list[
     row += [labels.get(c, "") for c in opts.label_columns]
     if opts.show_labels:
         row.append(format_labels(labels))
-    return row
+    return [table_cell(c) for c in row]   # cells come from objects: one line each, no terminal escapes
 
 
 def format_table(objs: Iterable[Any], opts: TableOptions, at: datetime | None = None) -> str:

@@ -11,4 +11,5 @@ Kubernetes serialises it (camelCase keys).  Standard library only.
   gotemplate_parse.py  Go text/template's parser
   gotemplate.py        Go text/template's execution and functions
   gofmt.py             Go's fmt/strconv/json value printing, shared by the three
+  terminal.py          printers.EscapeTerminal: ESC and CR made harmless in human output
 """

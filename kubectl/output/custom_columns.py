@@ -5,7 +5,8 @@ Where this sits: one of the `kubectl.output` languages, called by
 column is ``HEADER:path``, the path a relaxed JSONPath (``.a.b``, ``a.b``,
 ``{.a.b}``) evaluated by `kubectl.output.jsonpath`; one row per object,
 several values of a column joined with ``,``, nothing found -> ``<none>``.
-Values print as Go's fmt prints them.
+Values print as Go's fmt prints them, terminal escapes neutralised as
+kubectl's printers.EscapeTerminal does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from kubectl.output.gofmt import go_sprint
 from kubectl.output.jsonpath import JSONPathError, Path, find, relaxed_jsonpath, single_path
+from kubectl.output.terminal import escape_terminal
 
 
 def _split_top_level(spec: str) -> list[str]:
@@ -71,6 +73,6 @@ def custom_columns(
         row: list[str] = []
         for _, path in columns:
             values = find(path, obj)
-            row.append(",".join(go_sprint(v) for v in values) if values else "<none>")
+            row.append(",".join(escape_terminal(go_sprint(v)) for v in values) if values else "<none>")
         rows.append(row)
     return headers, rows

@@ -40,6 +40,7 @@ from kubectl.output.gotemplate_parse import (
 
 __all__ = ["TemplateError", "check_go_template", "go_template"]
 
+
 class _Missing:
     """Go's invalid reflect.Value: a map key that is not there."""
 
@@ -49,6 +50,9 @@ class _Missing:
 
 MISSING: Any = _Missing()
 _NOFINAL: Any = object()  # no piped-in value
+
+
+# -- functions -----------------------------------------------------------------
 
 
 class _FuncError(Exception):

@@ -63,9 +63,9 @@ class _JLiteral:
 
 @dataclass(frozen=True)
 class _JCmp:
-    left: Union[_JPath, _JLiteral]
+    left: Union[Path, _JLiteral]
     op: str | None = None
-    right: Union[_JPath, _JLiteral, None] = None
+    right: Union[Path, _JLiteral, None] = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ _JStep = Union[_JField, _JWildcard, _JRecursive, _JSlice, _JUnion, _JFilter]
 
 
 @dataclass(frozen=True)
-class _JPath:
+class Path:
+    """One parsed path (``.a.b[0]``): what `single_path` gives and `find` evaluates."""
+
     root: str  # "$" (document root) or "@" (current value)
     steps: tuple[_JStep, ...]
 
@@ -99,12 +101,12 @@ class _JText:
 
 @dataclass
 class _JExpr:
-    path: _JPath
+    path: Path
 
 
 @dataclass
 class _JRange:
-    path: _JPath
+    path: Path
     body: list[_JNode] = field(default_factory=list)
 
 
@@ -206,7 +208,7 @@ class _JPParser:
 
     # -- paths ------------------------------------------------------------
 
-    def path(self) -> _JPath:
+    def path(self) -> Path:
         c = self.peek()
         root = "@"
         if c in ("$", "@"):
@@ -243,7 +245,7 @@ class _JPParser:
             elif c == "[":
                 steps.append(self.bracket())
             else:
-                return _JPath(root, tuple(steps))
+                return Path(root, tuple(steps))
 
     def name(self) -> str:
         out: list[str] = []
@@ -369,7 +371,7 @@ class _JPParser:
             self.fail("use '==' to compare")
         return _JCmp(left)
 
-    def operand(self) -> _JPath | _JLiteral:
+    def operand(self) -> Path | _JLiteral:
         c = self.peek()
         if c in ("@", "$", "."):
             return self.path()
@@ -443,7 +445,7 @@ def _apply_step(step: _JStep, values: list[Any], root: Any) -> list[Any]:
     return [x for x in out if x is not None]  # null behaves as missing
 
 
-def _eval_path(path: _JPath, current: Any, root: Any) -> list[Any]:
+def _eval_path(path: Path, current: Any, root: Any) -> list[Any]:
     values = [root if path.root == "$" else current]
     values = [v for v in values if v is not None]
     for step in path.steps:
@@ -451,7 +453,7 @@ def _eval_path(path: _JPath, current: Any, root: Any) -> list[Any]:
     return values
 
 
-def _operand_values(op: _JPath | _JLiteral, current: Any, root: Any) -> list[Any]:
+def _operand_values(op: Path | _JLiteral, current: Any, root: Any) -> list[Any]:
     if isinstance(op, _JLiteral):
         return [op.value]
     return _eval_path(op, current, root)
@@ -557,8 +559,6 @@ def relaxed_jsonpath(expr: str) -> str:
         return "{" + spec + "}"
     return "{." + spec + "}"
 
-
-Path = _JPath
 
 
 def single_path(template: str) -> Path | None:

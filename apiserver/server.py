@@ -23,12 +23,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds, nodes
 from kubelab.client import STREAM_ACCEPTED, channel_options
-from kubelab.serving import BearerTokenAuth, MetricsServer
+from kubelab.serving import MetricsServer
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .auth import IMPERSONATE_GROUP, IMPERSONATE_USER, AuthInterceptor, Authenticator, UserInfo, impersonate
+from .auth import metadata_user
+from .authz import Attributes, Authorizer, bootstrap
+from .authz.grpc_attributes import attributes, review_attributes
+from .store import object_key
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix
 from .watchcache import WatchCache
@@ -43,6 +48,8 @@ class Config:
     listen: str = "127.0.0.1:6443"
     etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
     token: str = ""
+    tokens: dict[str, UserInfo] = field(default_factory=dict)   # --token-auth-file's users by token
+    authorization_mode: str = "Node,RBAC"                        # or AlwaysAllow
     kubelet_token: str = ""
     service_cidr: str = "10.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
@@ -128,6 +135,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         started = time.perf_counter()
         code = "OK"
         try:
+            self._admit(verb, request, self._user(context))
             return await fn(self, request, context)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -178,6 +186,54 @@ class ApiService:
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
+        self.authn = Authenticator(config.token, config.tokens)
+        self.authz = Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached) \
+            if config.authorization_mode != "AlwaysAllow" else None
+
+    # ---------------------------------------------------------------- authentication and authorization
+    # Every call passes here: authentication → impersonation → authorization (and, for RBAC writes, the
+    # escalation check) before the registry runs.
+    def _cached(self, kind: str, namespace: str, name: str) -> Any:
+        return self.cache.current(kind, object_key(kinds.BY_KIND[kind], namespace, name))
+
+    def _user(self, context: Any) -> UserInfo:
+        # (unit tests' stand-in contexts carry no metadata: as a call without credentials)
+        md = tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
+        user = metadata_user(self.authn, md)
+        if user is None:    # the interceptor let it through: no authentication is configured
+            raise errors.Unauthenticated("Unauthorized")
+        as_user = next((str(v) for k, v in md if k == IMPERSONATE_USER), "")
+        as_groups = [str(v) for k, v in md if k == IMPERSONATE_GROUP]
+        if as_user or as_groups:
+            user = impersonate(user, as_user, as_groups, self._may_impersonate)
+        return user
+
+    def _may_impersonate(self, user: UserInfo, resource: str, name: str, namespace: str) -> None:
+        if self.authz is not None:
+            self.authz.authorize(user, Attributes("impersonate", "", resource, "", namespace, name))
+
+    def _admit(self, method: str, request: Any, user: UserInfo) -> None:
+        """Authorize `method` on `request` for `user` (Forbidden, before anything is read or written)."""
+        if self.authz is None:
+            return
+        self.authz.authorize(user, attributes(method, request))
+        if method in ("create", "update") and request.object.WhichOneof("kind"):
+            self.authz.check_rbac_write(user, kinds.unwrap(request.object))
+        elif method == "patch":
+            self.authz.check_rbac_patch(user, _kind_of(request.kind).kind, request.namespace, request.name,
+                                        request.patch_type or "strategic", request.patch)
+
+    @translate
+    async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
+        user = self._user(context)
+        return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
+
+    @translate
+    async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:
+        if self.authz is None:
+            return api.AccessReviewStatus(allowed=True)
+        allowed, reason = self.authz.decide(self._user(context), review_attributes(req))
+        return api.AccessReviewStatus(allowed=allowed, reason=reason)
 
     # ---------------------------------------------------------------- CRUD
     # Each write is one function of its request, which the unary call and the Writes stream both serve.
@@ -239,7 +295,7 @@ class ApiService:
         return await self._bind(req)
 
     # ---------------------------------------------------------------- pipelined writes
-    async def _write(self, item: api.WriteRequest) -> api.WriteResult:
+    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None) -> api.WriteResult:
         """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
         op = item.WhichOneof("op")
         started = time.perf_counter()
@@ -248,6 +304,8 @@ class ApiService:
         try:
             if req is None:
                 raise errors.BadRequest("the write request names no operation")
+            if user is not None:
+                self._admit(op, req, user)
             return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -263,7 +321,11 @@ class ApiService:
                                  started)
 
     async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
-        async for out in serve_writes(request_iterator, self._write):
+        try:
+            user = self._user(context)
+        except errors.ApiError as e:
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user)):
             yield out
 
     @translate
@@ -292,6 +354,7 @@ class ApiService:
     # ---------------------------------------------------------------- watch
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
+            self._admit("watch", req, self._user(context))
             info = _kind_of(req.kind)
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
@@ -346,6 +409,7 @@ class ApiService:
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
         kubelet: _Kubelet | None = None
         try:
+            self._admit("logs", req, self._user(context))
             kubelet = await self._kubelet(req.namespace, req.name, "logs")
             async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
                 yield chunk
@@ -360,6 +424,7 @@ class ApiService:
             first = await request_iterator.__anext__()
             start = start_of(first)
             name = start.name
+            self._admit(method, start, self._user(context))
             kubelet = await self._kubelet(start.namespace, start.name, verb)
 
             async def upstream() -> AsyncIterator[Any]:
@@ -451,12 +516,12 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
             task.cancel()
 
 
-def new_grpc_server(token: str) -> grpc.aio.Server:
+def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None) -> grpc.aio.Server:
     """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
-    interceptors = [BearerTokenAuth(token)] if token else []
+    interceptors = [AuthInterceptor(Authenticator(token, tokens))] if token or tokens else []
     return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
@@ -482,6 +547,8 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Evict": uu(svc.Evict, api.EvictRequest),
         "Version": uu(svc.Version, api.VersionRequest),
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
+        "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
+        "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
                                                       response_serializer=identity),
         "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
@@ -543,6 +610,14 @@ class Server:
             except errors.AlreadyExists:
                 pass
 
+    async def _ensure_rbac(self) -> None:
+        """The bootstrap ClusterRoles and ClusterRoleBindings, created if missing (bootstrap.py)."""
+        for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
+            try:
+                await self.store.create(obj)
+            except errors.AlreadyExists:
+                pass
+
     async def _ensure_kubernetes_service(self) -> None:
         """The `kubernetes` Service in default, on the range's first address, as in Kubernetes."""
         import ipaddress
@@ -581,10 +656,11 @@ class Server:
         await self._wait_for_etcd()
         await self.store.start()
         await self._ensure_namespaces()
+        await self._ensure_rbac()
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
-        self.grpc = new_grpc_server(self.config.token)
+        self.grpc = new_grpc_server(self.config.token, self.config.tokens)
         self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)

@@ -29,13 +29,12 @@ from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
-from .auth import IMPERSONATE_GROUP, IMPERSONATE_USER, AuthInterceptor, Authenticator, UserInfo, impersonate
-from .auth import metadata_user
-from .authz import Attributes, Authorizer, bootstrap
-from .authz.grpc_attributes import attributes, review_attributes
-from .store import object_key
+from .auth import AuthInterceptor, Authenticator, UserInfo
+from .authz import Authorizer, bootstrap
+from .authz.gate import Gate
+from .authz.grpc_attributes import review_attributes
 from .metrics import ApiMetrics
-from .store import Store, kind_prefix
+from .store import Store, kind_prefix, object_key
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         started = time.perf_counter()
         code = "OK"
         try:
-            self._admit(verb, request, self._user(context))
+            self.gate.admit_call(verb, request, _metadata(context))
             return await fn(self, request, context)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -145,6 +144,11 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
     return wrapper
+
+
+def _metadata(context: Any) -> tuple[tuple[str, Any], ...]:
+    # (unit tests' stand-in contexts carry none: as a call without credentials)
+    return tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
 
 
 @dataclass(frozen=True)
@@ -186,53 +190,21 @@ class ApiService:
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
-        self.authn = Authenticator(config.token, config.tokens)
-        self.authz = Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached) \
-            if config.authorization_mode != "AlwaysAllow" else None
+        # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
+        self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
+                         else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached))
 
-    # ---------------------------------------------------------------- authentication and authorization
-    # Every call passes here: authentication → impersonation → authorization (and, for RBAC writes, the
-    # escalation check) before the registry runs.
     def _cached(self, kind: str, namespace: str, name: str) -> Any:
         return self.cache.current(kind, object_key(kinds.BY_KIND[kind], namespace, name))
 
-    def _user(self, context: Any) -> UserInfo:
-        # (unit tests' stand-in contexts carry no metadata: as a call without credentials)
-        md = tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
-        user = metadata_user(self.authn, md)
-        if user is None:    # the interceptor let it through: no authentication is configured
-            raise errors.Unauthenticated("Unauthorized")
-        as_user = next((str(v) for k, v in md if k == IMPERSONATE_USER), "")
-        as_groups = [str(v) for k, v in md if k == IMPERSONATE_GROUP]
-        if as_user or as_groups:
-            user = impersonate(user, as_user, as_groups, self._may_impersonate)
-        return user
-
-    def _may_impersonate(self, user: UserInfo, resource: str, name: str, namespace: str) -> None:
-        if self.authz is not None:
-            self.authz.authorize(user, Attributes("impersonate", "", resource, "", namespace, name))
-
-    def _admit(self, method: str, request: Any, user: UserInfo) -> None:
-        """Authorize `method` on `request` for `user` (Forbidden, before anything is read or written)."""
-        if self.authz is None:
-            return
-        self.authz.authorize(user, attributes(method, request))
-        if method in ("create", "update") and request.object.WhichOneof("kind"):
-            self.authz.check_rbac_write(user, kinds.unwrap(request.object))
-        elif method == "patch":
-            self.authz.check_rbac_patch(user, _kind_of(request.kind).kind, request.namespace, request.name,
-                                        request.patch_type or "strategic", request.patch)
-
     @translate
     async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
-        user = self._user(context)
+        user = self.gate.user_of(_metadata(context))
         return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
 
     @translate
     async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:
-        if self.authz is None:
-            return api.AccessReviewStatus(allowed=True)
-        allowed, reason = self.authz.decide(self._user(context), review_attributes(req))
+        allowed, reason = self.gate.review(self.gate.user_of(_metadata(context)), review_attributes(req))
         return api.AccessReviewStatus(allowed=allowed, reason=reason)
 
     # ---------------------------------------------------------------- CRUD
@@ -305,7 +277,7 @@ class ApiService:
             if req is None:
                 raise errors.BadRequest("the write request names no operation")
             if user is not None:
-                self._admit(op, req, user)
+                self.gate.admit_as(user, op, req)
             return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -322,7 +294,7 @@ class ApiService:
 
     async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
         try:
-            user = self._user(context)
+            user = self.gate.user_of(_metadata(context))
         except errors.ApiError as e:
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
         async for out in serve_writes(request_iterator, functools.partial(self._write, user=user)):
@@ -354,7 +326,7 @@ class ApiService:
     # ---------------------------------------------------------------- watch
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
-            self._admit("watch", req, self._user(context))
+            self.gate.admit_call("watch", req, _metadata(context))
             info = _kind_of(req.kind)
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
@@ -409,7 +381,7 @@ class ApiService:
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
         kubelet: _Kubelet | None = None
         try:
-            self._admit("logs", req, self._user(context))
+            self.gate.admit_call("logs", req, _metadata(context))
             kubelet = await self._kubelet(req.namespace, req.name, "logs")
             async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
                 yield chunk
@@ -424,7 +396,7 @@ class ApiService:
             first = await request_iterator.__anext__()
             start = start_of(first)
             name = start.name
-            self._admit(method, start, self._user(context))
+            self.gate.admit_call(method, start, _metadata(context))
             kubelet = await self._kubelet(start.namespace, start.name, verb)
 
             async def upstream() -> AsyncIterator[Any]:
@@ -611,7 +583,7 @@ class Server:
                 pass
 
     async def _ensure_rbac(self) -> None:
-        """The bootstrap ClusterRoles and ClusterRoleBindings, created if missing (bootstrap.py)."""
+        """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
         for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
             try:
                 await self.store.create(obj)

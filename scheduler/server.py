@@ -214,16 +214,23 @@ class Scheduler:
         await self.nodes.wait_synced()
         self.leading = True
         log.info("scheduling: %d nodes, %d pending pods", len(self.cache.node_list()), len(self.queue))
-        while True:
-            await self._bind_slots.acquire()   # back-pressure: never more binds in flight than allowed
-            try:
-                qp = await self.queue.pop()
-            except QueueClosed:
-                self._bind_slots.release()
-                return
-            if self.schedule_one(qp) is None:
-                self._bind_slots.release()
-            await asyncio.sleep(0)             # let informers and binds run between decisions
+        try:
+            while True:
+                await self._bind_slots.acquire()   # back-pressure: never more binds in flight than allowed
+                try:
+                    qp = await self.queue.pop()
+                except QueueClosed:
+                    self._bind_slots.release()
+                    return
+                if self.schedule_one(qp) is None:
+                    self._bind_slots.release()
+                await asyncio.sleep(0)             # let informers and binds run between decisions
+        finally:
+            # Stopped (or the lease lost): decide nothing more, but let binds in flight finish before the
+            # lease is given back, so a new leader does not find them half done.
+            self.leading = False
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=self.config.shutdown_grace)
 
     def metrics(self) -> str:
         """Prometheus text exposition of what the scheduler has done."""

@@ -135,8 +135,8 @@ class Kubelet:
 
         cfg = self.config
         self.client = Client(cfg.server, cfg.token, namespace="default", pipeline=True)
-        self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None)
-        try:
+        try:       # docker's client asks the engine its API version as it is made
+            self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None)
             version = await self.runtime.version()
         except Exception as e:  # noqa: BLE001
             where = cfg.docker_host or "$DOCKER_HOST or /var/run/docker.sock"

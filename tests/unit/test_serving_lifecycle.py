@@ -107,3 +107,17 @@ def test_a_bug_still_shows_its_traceback() -> None:
     out, err = p.communicate(timeout=10)
     assert p.returncode == 1 and "stopped" in out
     assert "Traceback" in err and "ValueError: a bug" in err
+
+
+@pytest.mark.timeout(60)
+def test_a_kubelet_without_a_docker_engine_says_so_in_one_line(tmp_path: Path) -> None:
+    """The real kubelet process, given an engine address where none listens: one line, status 1."""
+    (tmp_path / "kubelet-token").write_text("t")
+    p = subprocess.run([sys.executable, "-m", "kubelet.main", "--server", "127.0.0.1:1", "--token", "t",
+                        "--kubelet-token-file", str(tmp_path / "kubelet-token"), "--node-name", "n1",
+                        "--docker-host", f"unix://{tmp_path}/no-engine.sock"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=50)
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"kubelet: cannot reach the Docker engine (unix://{tmp_path}/no-engine.sock)" \
+        in lines[0], p.stderr

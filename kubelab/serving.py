@@ -40,7 +40,7 @@ class Fatal(Exception):
 class Service(Protocol):
     """A component's server, as `serve` drives it."""
 
-    async def start(self) -> None:
+    async def start(self) -> object:
         """Startup: connect, open ports. A signal meanwhile cancels it (then `stop` still runs)."""
 
     async def run(self) -> None:
@@ -102,7 +102,7 @@ async def _serve(service: Service, stopping: asyncio.Event, grace: float) -> Non
         deadline = asyncio.get_running_loop().time() + grace
         await _bounded(asyncio.gather(main, return_exceptions=True), grace, "serving")
         await _bounded(service.stop(), max(0.1, deadline - asyncio.get_running_loop().time()), "shutdown")
-    if not main.cancelled() and main.exception() is not None:
+    if main.done() and not main.cancelled() and main.exception() is not None:
         raise main.exception()  # type: ignore[misc]
 
 

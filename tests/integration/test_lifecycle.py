@@ -156,3 +156,60 @@ async def test_sigterm_stops_a_serving_component_with_status_0(
         assert "SIGTERM: shutting down" in text and "Traceback" not in text
     finally:
         stop_all(p)
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1].split()[0] == "Z"      # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+async def _serving(port: int, p: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert p.poll() is None, log.read_text()
+        if log.read_text().count("apiserver serving on port") >= 2:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(log.read_text())
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigint-to-the-group", "sigkill"])
+async def test_apiserver_workers_stop_once_and_never_outlive_the_parent(
+        local_cluster: dict[str, Any], tmp_path: Path, how: str) -> None:
+    """--workers 2: a signal to the parent (or to its whole group, as Ctrl-C sends) stops each worker once,
+    gracefully (not as a second signal would); a SIGKILLed parent takes its workers with it."""
+    from kubelab.launcher import free_port
+    port = free_port()
+    log = tmp_path / "apiserver.log"
+    p = spawn(local_cluster, "apiserver.main", ["-v", "--listen", f"127.0.0.1:{port}", "--etcd-servers",
+                                                local_cluster["etcd"], "--token", "t", "--workers", "2"], log)
+    try:
+        await _serving(port, p, log)
+        workers = _children(p.pid)
+        assert len(workers) == 2
+        if how == "sigkill":
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            deadline = time.monotonic() + 10
+            while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert all(_gone(w) for w in workers)
+            return
+        if how == "sigterm":
+            p.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(p.pid, signal.SIGINT)
+        assert await exited(p, 30) == 0
+        text = log.read_text()
+        assert text.count("shutting down (a second signal exits at once)") == 2
+        assert "exiting now" not in text and "Traceback" not in text
+    finally:
+        stop_all(p)

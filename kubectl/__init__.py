@@ -21,5 +21,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   wait.py        wait --for=condition=...|delete
   cluster.py     cluster up/down (kubelab.launcher)
   completion.py  completion bash|zsh|fish
-  streaming.py   logs, exec, port-forward, proxy (owned by the kubelet engineer)
+  logs.py  exec_.py  attach.py  portforward.py  proxy.py
+                 the streaming verbs, through kubelab.streams (no gRPC here)
+  podref.py      which pod `pod/x`, `deployment/x`, `service/x` means (for those verbs)
 """

@@ -21,22 +21,9 @@ RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete",
 NON_RESOURCE_VERBS = ("get", "put", "post", "head", "options", "delete", "patch", "*")
 
 
-def impersonation(as_user: str, as_groups: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """The gRPC metadata of kubectl's --as/--as-group (its Impersonate-User/-Group headers)."""
+def _check_impersonation(as_user: str, as_groups: tuple[str, ...]) -> None:
     if as_groups and not as_user:
         raise CLIError("requesting groups or user-extra for  without impersonating a user")
-    return (("impersonate-user", as_user),) * bool(as_user) + tuple(("impersonate-group", g) for g in as_groups)
-
-
-async def call(client: Any, method: str, req: Any, extra: tuple[tuple[str, str], ...]) -> Any:
-    """One unary call with the client's credentials and `extra` metadata (impersonation); API errors translated."""
-    import grpc
-
-    from kubelab import errors
-    try:
-        return await getattr(client.stub, method)(req, metadata=tuple(client.metadata) + extra, timeout=30)
-    except grpc.aio.AioRpcError as e:
-        raise errors.from_rpc_error(e) from e
 
 
 def _resource(spec: str) -> tuple[str, str, str]:
@@ -78,6 +65,7 @@ def can_i(verb: str, target: str | None, name_arg: str | None, all_namespaces: b
       kubelab auth can-i get pods --as view
       kubelab auth can-i get /version
     """
+    from kubelab import access
     from kubelab.v1 import api_pb2 as api
     if not target:
         raise CLIError("you must specify two arguments: verb resource or verb resource/resourceName.")
@@ -94,9 +82,8 @@ def can_i(verb: str, target: str | None, name_arg: str | None, all_namespaces: b
         req.resource_attributes.CopyFrom(api.ResourceAttributes(
             namespace=namespace, verb=verb, group=group, resource=resource, subresource=subresource,
             name=name or name_arg or ""))
-    metadata = impersonation(as_user, as_groups)
-
-    status = run(lambda client: call(client, "SelfSubjectAccessReview", req, metadata))
+    _check_impersonation(as_user, as_groups)
+    status = run(lambda client: access.access_review(client, req, as_user, as_groups))
     if not quiet:
         line = "yes" if status.allowed else "no"
         if not status.allowed and status.reason:
@@ -115,10 +102,9 @@ def can_i(verb: str, target: str | None, name_arg: str | None, all_namespaces: b
 @global_options
 def whoami(output: str | None, as_user: str, as_groups: tuple[str, ...]) -> None:
     """Print who the API server takes you for (kubectl auth whoami)."""
-    from kubelab.v1 import api_pb2 as api
-    metadata = impersonation(as_user, as_groups)
-
-    info = run(lambda client: call(client, "WhoAmI", api.WhoAmIRequest(), metadata))
+    from kubelab import access
+    _check_impersonation(as_user, as_groups)
+    info = run(lambda client: access.whoami(client, as_user, as_groups))
     user: dict[str, Any] = {"username": info.username, "groups": list(info.groups)}
     if info.uid:
         user["uid"] = info.uid

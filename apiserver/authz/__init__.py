@@ -16,7 +16,7 @@ from kubelab import manifests
 
 from ..auth import UserInfo
 from . import node, rbac
-from .rbac import Attributes, Rule
+from .rbac import Attributes
 
 # objects(kind) -> the cached objects of a kind (never changed by the caller).
 Objects = Callable[[str], Iterable[Any]]
@@ -147,10 +147,6 @@ class Authorizer:
         except Exception:  # noqa: BLE001 - a malformed patch: the store refuses it in its own words
             return
         self.check_rbac_write(user, new)
-
-
-def rules_of(objs: Iterable[Any]) -> list[Rule]:
-    return [Rule.of(r) for o in objs for r in o.rules]
 
 
 __all__ = ["Authorizer", "Attributes", "forbidden_message", "qualified"]

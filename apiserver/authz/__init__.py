@@ -9,6 +9,7 @@ escalation (a Role or binding may grant only what its author holds, unless they 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from kubelab import errors, kinds, patch as patching
@@ -43,18 +44,32 @@ def forbidden_message(user: UserInfo, a: Attributes, reason: str = "") -> str:
     return msg + (f": {reason}" if reason else "")
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    rules: tuple[rbac.Rule, ...]
+
+
 class _Roles:
-    """Roles and ClusterRoles by (kind, namespace, name), read from the cache when asked."""
+    """Roles and ClusterRoles by (kind, namespace, name), read from the cache when asked. Their rules are
+    kept as tuples per resourceVersion: matching on protobuf's repeated fields costs ~10 µs a rule."""
 
     def __init__(self, get: Get) -> None:
         self._get = get
+        self._compiled: dict[rbac.RoleKey, tuple[str, _Compiled]] = {}
 
     def get(self, key: rbac.RoleKey, default: Any = None) -> Any:
         kind, ns, name = key
         if kind not in ("Role", "ClusterRole"):
             return default
         found = self._get(kind, ns, name)
-        return default if found is None else found
+        if found is None:
+            self._compiled.pop(key, None)
+            return default
+        rv = found.metadata.resource_version
+        hit = self._compiled.get(key)
+        if hit is None or hit[0] != rv or not rv:
+            hit = self._compiled[key] = (rv, _Compiled(tuple(rbac.Rule.of(r) for r in found.rules)))
+        return hit[1]
 
 
 class Authorizer:
@@ -62,13 +77,27 @@ class Authorizer:
         self._objects = objects
         self._get = get
         self.roles = _Roles(get)
+        self._binding_cache: dict[str, dict[tuple[str, str], tuple[str, rbac.Binding]]] = {}
 
-    def _bindings(self, namespace: str) -> Iterable[Any]:
-        yield from self._objects("ClusterRoleBinding")
+    def _bindings(self, namespace: str) -> Iterable[rbac.Binding]:
+        yield from self._compiled("ClusterRoleBinding")
         if namespace:
-            for b in self._objects("RoleBinding"):
-                if b.metadata.namespace == namespace:
+            for b in self._compiled("RoleBinding"):
+                if b.namespace == namespace:
                     yield b
+
+    def _compiled(self, kind: str) -> Iterable[rbac.Binding]:
+        """The cached bindings of `kind`, each compiled once per resourceVersion."""
+        seen = self._binding_cache.setdefault(kind, {})
+        for obj in self._objects(kind):
+            key = (obj.metadata.namespace, obj.metadata.name)
+            rv = obj.metadata.resource_version
+            hit = seen.get(key)
+            if hit is None or hit[0] != rv or not rv:
+                hit = seen[key] = (rv, rbac.Binding.of(obj))
+            yield hit[1]
+        if len(seen) > 10000:
+            seen.clear()          # deleted bindings linger here: forget them all now and then
 
     def _pod_node(self, namespace: str, name: str) -> str | None:
         pod = self._get("Pod", namespace, name)

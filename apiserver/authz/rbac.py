@@ -97,18 +97,59 @@ def _url_matches(rule: Any, path: str) -> bool:
 
 
 def rule_allows(attrs: Attributes, rule: Any) -> bool:
-    if attrs.is_resource_request:
-        combined = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
-        return (_verb_matches(rule, attrs.verb) and _group_matches(rule, attrs.api_group)
-                and _resource_matches(rule, combined, attrs.subresource) and _name_matches(rule, attrs.name))
-    return _verb_matches(rule, attrs.verb) and _url_matches(rule, attrs.path)
+    return rules_allow(attrs, (rule,))
 
 
 def rules_allow(attrs: Attributes, rules: Iterable[Any]) -> bool:
-    return any(rule_allows(attrs, r) for r in rules)
+    verb = attrs.verb
+    if not attrs.is_resource_request:
+        return any(_verb_matches(r, verb) and _url_matches(r, attrs.path) for r in rules)
+    combined = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+    for r in rules:
+        if (_verb_matches(r, verb) and _group_matches(r, attrs.api_group)
+                and _resource_matches(r, combined, attrs.subresource) and _name_matches(r, attrs.name)):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- subjects and bindings
+@dataclass(frozen=True)
+class Subject:
+    kind: str
+    name: str
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A RoleBinding or ClusterRoleBinding as plain tuples (kept per resourceVersion by the caller:
+    protobuf's repeated fields are slow to walk on every request)."""
+    kind: str                      # RoleBinding or ClusterRoleBinding
+    name: str
+    namespace: str                 # "" for a ClusterRoleBinding
+    role_kind: str
+    role_name: str
+    subjects: tuple[Subject, ...]
+
+    @classmethod
+    def of(cls, b: Any) -> "Binding":
+        if isinstance(b, Binding):
+            return b
+        kind = type(b).__name__
+        ns = b.metadata.namespace if kind == "RoleBinding" else ""
+        return cls(kind, b.metadata.name, ns, b.role_ref.kind, b.role_ref.name,
+                   tuple(Subject(s.kind, s.name, s.namespace) for s in b.subjects))
+
+    @property
+    def role_key(self) -> RoleKey:
+        return (self.role_kind, self.namespace if self.role_kind == "Role" else "", self.role_name)
+
+    def __str__(self) -> str:
+        where = f'RoleBinding "{self.name}/{self.namespace}"' if self.kind == "RoleBinding" \
+            else f'ClusterRoleBinding "{self.name}"'
+        return f'{where} of {self.role_kind} "{self.role_name}"'
+
+
 def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
@@ -123,20 +164,8 @@ def applies_to(subject: Any, user: UserInfo, binding_namespace: str) -> bool:
     return False
 
 
-def _binding_namespace(binding: Any) -> str:
-    return binding.metadata.namespace if type(binding).__name__ == "RoleBinding" else ""
-
-
 def role_key(binding: Any) -> RoleKey:
-    ref = binding.role_ref
-    return (ref.kind, binding.metadata.namespace if ref.kind == "Role" else "", ref.name)
-
-
-def describe_binding(binding: Any) -> str:
-    kind = type(binding).__name__
-    where = f'RoleBinding "{binding.metadata.name}/{binding.metadata.namespace}"' if kind == "RoleBinding" \
-        else f'ClusterRoleBinding "{binding.metadata.name}"'
-    return f'{where} of {binding.role_ref.kind} "{binding.role_ref.name}"'
+    return Binding.of(binding).role_key
 
 
 def _missing(key: RoleKey) -> str:
@@ -144,15 +173,15 @@ def _missing(key: RoleKey) -> str:
     return f'{kind.lower()}.{RBAC_GROUP} "{name}" not found'
 
 
-def _applicable(user: UserInfo, namespace: str, bindings: Iterable[Any]) -> Iterable[tuple[Any, Any]]:
+def _applicable(user: UserInfo, namespace: str, bindings: Iterable[Any]) -> Iterable[tuple[Binding, Subject]]:
     """(binding, subject) for each binding that applies to `user` for a request in `namespace`: every
     ClusterRoleBinding, and the RoleBindings of that namespace."""
-    for b in bindings:
-        bns = _binding_namespace(b)
-        if bns and bns != namespace:
+    for raw in bindings:
+        b = Binding.of(raw)
+        if b.namespace and b.namespace != namespace:
             continue
         for s in b.subjects:
-            if applies_to(s, user, bns):
+            if applies_to(s, user, b.namespace):
                 yield b, s
                 break
 
@@ -164,13 +193,12 @@ def decide(user: UserInfo, attrs: Attributes, roles: Roles, bindings: Iterable[A
         return True, ""
     missing: list[str] = []
     for b, s in _applicable(user, attrs.namespace, bindings):
-        key = role_key(b)
-        role = roles.get(key)
+        role = roles.get(b.role_key)
         if role is None:
-            missing.append(_missing(key))
+            missing.append(_missing(b.role_key))
             continue
         if rules_allow(attrs, role.rules):
-            return True, f'RBAC: allowed by {describe_binding(b)} to {s.kind} "{s.name}"'
+            return True, f'RBAC: allowed by {b} to {s.kind} "{s.name}"'
     return False, ("RBAC: " + ", ".join(sorted(set(missing)))) if missing else ""
 
 
@@ -182,9 +210,9 @@ def rules_for(user: UserInfo, namespace: str, roles: Roles, bindings: Iterable[A
     rules: list[Rule] = []
     missing: list[str] = []
     for b, _ in _applicable(user, namespace, bindings):
-        role = roles.get(role_key(b))
+        role = roles.get(b.role_key)
         if role is None:
-            missing.append(_missing(role_key(b)))
+            missing.append(_missing(b.role_key))
         else:
             rules += [Rule.of(r) for r in role.rules]
     return rules, missing
@@ -239,5 +267,5 @@ def escalation_message(user: UserInfo, uncovered: Sequence[Rule], missing: Seque
     return msg
 
 
-__all__ = ["Attributes", "Rule", "decide", "rules_for", "covers", "breakdown", "rule_allows", "rules_allow",
+__all__ = ["Attributes", "Rule", "Binding", "Subject", "decide", "rules_for", "covers", "breakdown", "rule_allows", "rules_allow",
            "escalation_message", "applies_to", "role_key", "service_account_user", "RBAC_GROUP"]

@@ -268,3 +268,43 @@ def test_auth_can_i_and_whoami_through_the_cli(cluster: dict[str, Any]) -> None:
     assert (r.returncode, r.stdout) == (0, f"rolebinding.{RBAC_GROUP}/sa-view created\n"), r.stderr
     r = _cli(cluster, admin, "auth", "can-i", "list", "pods", "--as", "system:serviceaccount:default:robot")
     assert (r.returncode, r.stdout) == (0, "yes\n"), r.stderr
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_the_authorizer_follows_roles_and_bindings_as_they_change(cluster: dict[str, Any]) -> None:
+    """Decisions come from the watch cache: a Role narrowed or a binding deleted takes effect at once."""
+    async with _client(cluster, "admin") as admin, _client(cluster, "stranger") as stranger:
+        await admin.create(_role("getter", "default", ["get"], ["pods"]))
+        rb = _binding("RoleBinding", "getter", "view", "stranger", "default")
+        rb.role_ref.kind, rb.role_ref.name = "Role", "getter"
+        await admin.create(rb)
+
+        async def may_get() -> bool:
+            try:
+                await stranger.get("Pod", "on-n1", "default")
+                return True
+            except errors.Forbidden:
+                return False
+
+        async def may_not_get() -> bool:
+            return not await may_get()
+        assert await _eventually(may_get)
+        narrowed = await admin.get("Role", "getter", "default")
+        del narrowed.rules[:]
+        narrowed.rules.add(verbs=["get"], api_groups=[""], resources=["services"])
+        await admin.update(narrowed)
+        assert await _eventually(may_not_get)
+        narrowed.rules.add(verbs=["get"], api_groups=[""], resources=["pods"])
+        narrowed.metadata.resource_version = ""
+        await admin.update(narrowed)
+        assert await _eventually(may_get)
+        await admin.delete("RoleBinding", "getter", "default")
+        assert await _eventually(may_not_get)

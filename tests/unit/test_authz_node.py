@@ -33,6 +33,7 @@ A, D, N = node.Decision.ALLOW, node.Decision.DENY, node.Decision.NO_OPINION
     pytest.param(Attributes("delete", "", "pods", "", "default", "theirs"), D, id="not-other-pods"),
     pytest.param(Attributes("create", "", "pods", "", "default"), D, id="no-pod-creation"),
     pytest.param(Attributes("create", "", "events", "", "default"), A, id="events"),
+    pytest.param(Attributes("get", "", "events", "", "default", "e"), A, id="events-repeat-counted"),
     pytest.param(Attributes("update", "coordination.k8s.io", "leases", "", "kube-node-lease", "n1"), A,
                  id="own-lease"),
     pytest.param(Attributes("update", "coordination.k8s.io", "leases", "", "kube-node-lease", "n2"), D,

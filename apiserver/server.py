@@ -192,7 +192,8 @@ class ApiService:
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
         # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
         self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
-                         else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached))
+                         else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
+                                         node_authorizer="Node" in config.authorization_mode.split(",")))
 
     def _cached(self, kind: str, namespace: str, name: str) -> Any:
         return self.cache.current(kind, object_key(kinds.BY_KIND[kind], namespace, name))

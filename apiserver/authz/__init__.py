@@ -73,8 +73,9 @@ class _Roles:
 
 
 class Authorizer:
-    def __init__(self, objects: Objects, get: Get) -> None:
+    def __init__(self, objects: Objects, get: Get, node_authorizer: bool = True) -> None:
         self._objects = objects
+        self.node_authorizer = node_authorizer
         self._get = get
         self.roles = _Roles(get)
         self._binding_cache: dict[str, dict[tuple[str, str], tuple[str, rbac.Binding]]] = {}
@@ -104,7 +105,8 @@ class Authorizer:
         return None if pod is None else pod.spec.node_name
 
     def decide(self, user: UserInfo, a: Attributes) -> tuple[bool, str]:
-        verdict, reason = node.decide(user, a, self._pod_node)
+        verdict, reason = node.decide(user, a, self._pod_node) if self.node_authorizer \
+            else (node.Decision.NO_OPINION, "")
         if verdict is not node.Decision.NO_OPINION:
             return verdict is node.Decision.ALLOW, reason
         return rbac.decide(user, a, self.roles, self._bindings(a.namespace))

@@ -88,3 +88,10 @@ def test_impersonation_needs_the_impersonate_verb() -> None:
     assert impersonate(admin, "view", [], may) == UserInfo("view", "", ("system:authenticated",))
     with pytest.raises(errors.Forbidden, match='users "view" is forbidden: User "system:node:n1" cannot impersonate'):
         impersonate(KUBELET, "view", [], may)
+
+
+def test_rbac_only_mode_leaves_kubelets_to_rbac() -> None:
+    authz = _authorizer()
+    authz.node_authorizer = False
+    with pytest.raises(errors.Forbidden):
+        authz.authorize(KUBELET, Attributes("update", "", "pods", "status", "default", "mine"))

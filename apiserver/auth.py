@@ -150,19 +150,19 @@ MayImpersonate = Callable[[UserInfo, str, str, str], None]
 def impersonate(user: UserInfo, as_user: str, as_groups: Iterable[str], authorize: MayImpersonate) -> UserInfo:
     """The user a request acts as: `user` itself, or (with `as_user`) the impersonated one, if `user` may
     impersonate each of them (`authorize` raises Forbidden otherwise)."""
-    groups = tuple(as_groups)
+    asked = tuple(as_groups)
     if not as_user:
-        if groups:
+        if asked:
             raise errors.Forbidden("requested impersonation of groups without impersonating a user")
         return user
     sa = as_user.split(":") if as_user.startswith("system:serviceaccount:") else []
     if len(sa) == 4:
         authorize(user, "serviceaccounts", sa[3], sa[2])
-        groups = groups or ("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}")
     else:
         authorize(user, "users", as_user, "")
-    for g in groups if len(sa) != 4 or as_groups else ():
+    for g in asked:                  # only the groups asked for: a ServiceAccount's own come with it
         authorize(user, "groups", g, "")
+    groups = asked or (("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}") if len(sa) == 4 else ())
     return with_authenticated(UserInfo(as_user, "", groups))
 
 

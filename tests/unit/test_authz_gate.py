@@ -92,3 +92,17 @@ def test_always_allow_still_authenticates() -> None:
     with pytest.raises(errors.Unauthenticated):
         g.admit([], PODS)
     assert Gate(Authenticator(), None).admit([], PODS) == ADMIN          # no credentials configured: the lab's
+
+
+def test_impersonating_a_service_account_and_groups() -> None:
+    g = _gate()
+    sa = [("authorization", "Bearer a"), ("impersonate-user", "system:serviceaccount:team:robot")]
+    who = g.user_of(sa)         # admin of team may impersonate its ServiceAccounts (edit's rule)
+    assert who == UserInfo("system:serviceaccount:team:robot", "",
+                           ("system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"))
+    with pytest.raises(errors.Forbidden, match='User "alice" cannot impersonate resource "serviceaccounts"'):
+        g.user_of([("authorization", "Bearer a"), ("impersonate-user", "system:serviceaccount:default:robot")])
+    with pytest.raises(errors.Forbidden, match='groups "system:masters" is forbidden'):
+        g.user_of([*sa, ("impersonate-group", "system:masters")])
+    with pytest.raises(errors.Forbidden, match="without impersonating a user"):
+        g.user_of([("authorization", "Bearer shared"), ("impersonate-group", "x")])

@@ -614,6 +614,8 @@ def main(server: str, token: str, n: int, name_prefix: str, first_index: int, no
                           liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
                           events=events, workers=workers)
     from .server import HollowNodes      # the process life cycle every component shares (kubelab.serving)
+    from kubelab import client
+    client.set_user_agent("kubelet")
     serving.run(lambda: HollowNodes(conn.server, conn.token, n, config))
 
 

@@ -1,6 +1,6 @@
 """Probes: liveness, readiness and startup, each httpGet, tcpSocket or exec.
 
-The pod worker (`kubelet.pods`) owns the containers; after every sync it
+The pod worker (`kubelet.worker`) owns the containers; after every sync it
 calls `ProbeManager.sync()` with the pod's running containers, and the
 manager keeps one asyncio task per (container instance, probe kind). A task
 sleeps `initialDelaySeconds` from the container's start, probes every

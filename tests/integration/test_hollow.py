@@ -159,7 +159,8 @@ async def test_pod_goes_pending_running_ready_with_events(client: Client) -> Non
     assert cs.state.running.started_at and cs.restart_count == 0 and cs.started
     assert p.status.pod_ip.startswith("10.") and p.status.host_ip.startswith("172.16.") and p.status.start_time
     p = await until(lambda: client.get("Pod", "web"), lambda p: cond(p, "Ready").status == "True", 10, "Ready")
-    assert [c.type for c in p.status.conditions] == ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+    assert [c.type for c in p.status.conditions] == ["PodReadyToStartContainers", "Initialized", "Ready",
+                                                     "ContainersReady", "PodScheduled"]
     assert all(c.status == "True" for c in p.status.conditions)
     evs = await until(lambda: pod_events(client, "web"), lambda es: len(es) >= 3, 10, "kubelet events")
     assert {e.reason for e in evs} >= {"Pulled", "Created", "Started"}

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from kubelab.errors import net_reason
+
 from .docker_runtime import DockerRuntime, RuntimeError_
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,8 @@ async def tcp_socket(host: str, port: int, timeout: float) -> tuple[bool, str]:
 
 
 def _os_reason(e: OSError) -> str:
-    return (e.strerror or str(e)).lower()
+    # Go's words (`connection refused`), not asyncio's strerror (`Connect call failed ('10.0.0.5', 80)`).
+    return net_reason(e)
 
 
 async def run_probe(runtime: DockerRuntime, probe: Any, container: Any, container_id: str,

@@ -170,7 +170,7 @@ class StaleCache(Exception):
 
 
 class Store:
-    def __init__(self, storage: st.EtcdStorage, service_cidr: str = "10.96.0.0/16",
+    def __init__(self, storage: st.Storage, service_cidr: str = "10.96.0.0/16",
                  node_port_range: tuple[int, int] = (30000, 32767), event_ttl: int = 3600) -> None:
         self.storage = storage
         self.strategies: dict[str, Strategy] = strategies(service_cidr, node_port_range)

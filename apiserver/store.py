@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf import json_format
 
-from kubelab import errors, kinds, manifests, patch as patching, selectors, timeutil
+from kubelab import conditions, errors, kinds, manifests, patch as patching, selectors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
@@ -682,7 +682,7 @@ class Store:
                 raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": '
                                       f'pod {name} is being deleted')
             pod.spec.node_name = node_name
-            set_condition(pod.status.conditions, "PodScheduled", "True")
+            conditions.set_simple(pod.status.conditions, "PodScheduled", "True", "", "", now())
             return await self._write(info, pod, kv)
         return await self._guaranteed_update(info, namespace, name, attempt)
 
@@ -726,17 +726,4 @@ class Store:
         await self._write(info, fresh, kv)
 
 
-def set_condition(conditions: Any, type_: str, status: str, reason: str = "", message: str = "") -> bool:
-    """Set a condition, keeping lastTransitionTime when the status did not change. True if changed."""
-    for c in conditions:
-        if c.type == type_:
-            changed = c.status != status or c.reason != reason or c.message != message
-            if c.status != status:
-                c.last_transition_time = now()
-            c.status, c.reason, c.message = status, reason, message
-            return changed
-    conditions.add(type=type_, status=status, reason=reason, message=message, last_transition_time=now())
-    return True
-
-
-__all__ = ["Store", "set_condition", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]
+__all__ = ["Store", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-from kubelab import errors, kinds, timeutil
+from kubelab import conditions, errors, kinds, timeutil
 from kubelab.selectors import Selector, from_label_selector
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil
+from . import podutil
 from .base import Controller, Requeue
 from .expectations import Expectations
 from .informers import NAMESPACE

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from controller_manager import conditions
 from controller_manager.base import Requeue
 from controller_manager.controllers import REGISTRY, UnknownController, enabled
 from controller_manager.deployment import DeploymentController
@@ -13,6 +12,7 @@ from controller_manager.main import main
 from controller_manager.metrics import Metrics
 from controller_manager.namespace import NamespaceController, remaining_message
 from controller_manager.testing import Harness
+from kubelab import conditions
 from kubelab.v1 import objects_pb2 as pb
 
 

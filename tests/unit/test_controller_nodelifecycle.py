@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from controller_manager import conditions
 from controller_manager.config import Config
 from controller_manager.nodelifecycle import (NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController, assess)
 from controller_manager.testing import Harness
+from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
 
 T0 = 1_700_000_000.0
 

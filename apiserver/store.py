@@ -23,7 +23,7 @@ from kubelab.v1 import objects_pb2 as pb
 from . import storage as st
 from .allocators import Allocators
 from .registry import Strategy, raise_invalid, strategies
-from .registry.common import int_or_string, selector_of
+from .registry.common import int_or_string
 from .registry.simple import NamespaceStrategy
 
 log = logging.getLogger(__name__)
@@ -696,7 +696,7 @@ class Store:
                 return pod
             budgets = [p for p in list_pdbs(namespace)
                        if (p.spec.selector.match_labels or p.spec.selector.match_expressions)
-                       and selector_of(p.spec.selector).matches(dict(pod.metadata.labels))]
+                       and selectors.selector_of(p).matches(dict(pod.metadata.labels))]
             if len(budgets) > 1:
                 raise errors.ApiError("This pod has more than one PodDisruptionBudget, which the eviction "
                                       "subresource does not support.")

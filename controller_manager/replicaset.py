@@ -25,7 +25,7 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 from kubelab import conditions, errors, kinds, timeutil
-from kubelab.selectors import Selector, from_label_selector
+from kubelab.selectors import selector_of
 from kubelab.v1 import objects_pb2 as pb
 
 from . import podutil
@@ -36,10 +36,6 @@ from .refmanager import RefManager
 
 BURST_REPLICAS = 500          # at most this many creates/deletes per sync (Kubernetes' burstReplicas)
 SLOW_START_INITIAL_BATCH = 1
-
-
-def selector_of(obj: Any) -> Selector:
-    return from_label_selector(obj.spec.selector.match_labels, obj.spec.selector.match_expressions)
 
 
 def pod_from_template(rs: pb.ReplicaSet) -> pb.Pod:

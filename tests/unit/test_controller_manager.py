@@ -194,7 +194,7 @@ async def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
     await _sync(h)
     _set_image(h, "nginx:missing")
     await _sync(h)                     # new RS with 1 pod that never becomes available
-    h.clock.advance(31)
+    await h.clock.advance(31)
     await _sync(h)
     d = h.client.stored("Deployment", "web")
     cond = conditions.get(d.status.conditions, "Progressing")

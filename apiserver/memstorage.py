@@ -49,6 +49,7 @@ class _Watcher:
     prefix: bytes
     end: bytes
     prev_kv: bool
+    start: int                 # the first revision it wants (a watch may start ahead of the store)
     batches: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
 
 
@@ -173,7 +174,7 @@ class MemoryStorage:
             events.append(StorageEvent("DELETE", key, old.kv.value, old.kv.value, rev))
         self._log.append((rev, events))
         for w in self._watchers:
-            mine = [_shown(e, w.prev_kv) for e in events if _within(e.key, w.prefix, w.end)]
+            mine = [_shown(e, w.prev_kv) for e in events if rev >= w.start and _within(e.key, w.prefix, w.end)]
             if mine:
                 w.batches.put_nowait(mine)
         return rev
@@ -270,10 +271,9 @@ class MemoryStorage:
         with self._call("watch"):
             if from_revision and from_revision < self.compact_revision:
                 raise Compacted(self.compact_revision)
-            w = _Watcher(prefix, prefix_end(prefix), prev_kv)
-            start = from_revision or self.revision + 1
+            w = _Watcher(prefix, prefix_end(prefix), prev_kv, from_revision or self.revision + 1)
             for rev, events in self._log:
-                mine = [_shown(e, prev_kv) for e in events if rev >= start and _within(e.key, prefix, w.end)]
+                mine = [_shown(e, prev_kv) for e in events if rev >= w.start and _within(e.key, prefix, w.end)]
                 if mine:
                     w.batches.put_nowait(mine)
             self._watchers.append(w)

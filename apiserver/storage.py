@@ -131,8 +131,9 @@ class Storage(Protocol):
     async def list(self, prefix: bytes, limit: int = 0, start_key: bytes | None = None,
                    revision: int = 0) -> tuple[list[KV], int, bool]:
         """Keys under `prefix` in key order from `start_key` on, at `revision` (0 = latest):
-        (items, the revision read at, whether more keys follow). Compacted for a revision
-        compacted away, FutureRevision for one not reached yet."""
+        (items, the store's current revision (as etcd's header: also for a past read), whether
+        more keys follow). Compacted for a revision compacted away, FutureRevision for one not
+        reached yet."""
         ...
 
     async def create(self, key: bytes, value: bytes, also_create: Mapping[bytes, bytes] | None = None,
@@ -167,6 +168,8 @@ class Storage(Protocol):
 
 
 class EtcdStorage:
+    """The `Storage` contract on etcd's v3 API (one gRPC channel; every write one transaction)."""
+
     def __init__(self, endpoints: Sequence[str], timeout: float = 10.0) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout

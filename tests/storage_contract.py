@@ -184,6 +184,17 @@ class StorageContract:
         finally:
             await stream.aclose()                                         # type: ignore[attr-defined]
 
+    async def test_watch_from_a_future_revision_starts_there(self, storage: Storage, prefix: bytes) -> None:
+        stream = storage.watch(prefix, await storage.current_revision() + 3)
+        try:
+            waiting = asyncio.ensure_future(next_batches(stream, 1))
+            await asyncio.sleep(0.2)
+            for name in (b"a", b"b", b"c"):
+                await storage.create(prefix + name, name)
+            assert summary(await waiting, prefix) == [("PUT", "c", b"c", b"")]
+        finally:
+            await stream.aclose()                                         # type: ignore[attr-defined]
+
     async def test_watch_without_prev_kv(self, storage: Storage, prefix: bytes) -> None:
         a = await storage.create(prefix + b"a", b"1")
         a2 = await storage.update(prefix + b"a", b"2", a)

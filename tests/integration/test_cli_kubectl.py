@@ -451,6 +451,29 @@ def test_apply_directory_stdin_and_several_files(cluster: dict[str, Any], namesp
         "service/my-first-service created\npoddisruptionbudget.policy/nginx-pdb created\n"
 
 
+def test_apply_asks_the_server_whether_anything_changed(cluster: dict[str, Any], namespace: str,
+                                                        tmp_path: Path) -> None:
+    """`unchanged` is the server's answer to the apply patch (it keeps the resourceVersion), not a merge
+    the CLI runs on its own copy: every apply of an existing object sends the patch."""
+    import urllib.request
+
+    def patches() -> float:
+        with urllib.request.urlopen(cluster["apiserver_metrics"], timeout=5) as resp:
+            text = resp.read().decode()
+        m = re.search(r'^apiserver_request_total\{code="OK",resource="services",verb="patch"\} ([0-9.e+]+)$',
+                      text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    path = write(tmp_path, "svc.yaml", SEEDS["nginx-service.yaml"])
+    assert ok("apply", "-n", namespace, "-f", path) == "service/my-first-service created\n"
+    rv = ok("get", "service", "my-first-service", "-n", namespace, "-o", "jsonpath={.metadata.resourceVersion}")
+    sent = patches()
+    assert ok("apply", "-n", namespace, "-f", path) == "service/my-first-service unchanged\n"
+    assert patches() == sent + 1
+    assert ok("get", "service", "my-first-service", "-n", namespace,
+              "-o", "jsonpath={.metadata.resourceVersion}") == rv
+
+
 def test_get_pod_service_prints_both_kinds(cluster: dict[str, Any], namespace: str, tmp_path: Path) -> None:
     ok("apply", "-n", namespace, "-f", write(tmp_path, "p.yaml", SEEDS["nginx-pod.yaml"]),
        "-f", write(tmp_path, "s.yaml", SEEDS["nginx-service.yaml"]))

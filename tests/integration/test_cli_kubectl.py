@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -801,17 +802,29 @@ def test_watch_prints_rows_as_events_arrive_and_ctrl_c_exits_0(cluster: dict[str
     ok("run", "w", "--image=nginx", "-n", namespace)
     p = _process(["get", "pods", "-n", namespace, "-w"],
                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def rows() -> int:
+        return len([line for line in list(lines) if line.startswith("w ")])
     try:
-        time.sleep(2)
+        # Event-driven, not timed: on a loaded machine the first row may take seconds.
+        deadline = time.monotonic() + 30
+        while rows() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rows() >= 1, lines
         ok("label", "pod", "w", "seen=yes", "-n", namespace)
-        time.sleep(1)
+        deadline = time.monotonic() + 30
+        while rows() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    _, err = p.communicate(timeout=30)
+    reader.join(10)
     assert p.returncode == 0, err
-    lines = out.splitlines()
     assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert len([line for line in lines if line.startswith("w ")]) >= 2
+    assert rows() >= 2, lines
     assert "Traceback" not in err
 
 

@@ -5,5 +5,6 @@ authentication by token, auth.py → impersonation → authorization, Node then
 RBAC over the watch cache, authz/ → escalation check for RBAC objects) →
 registry strategy for the kind (registry/<kind>.py: default, validate, prepare)
 → storage (one etcd transaction) → etcd's watch → watch cache (watchcache.py)
-→ every watcher.
+→ every watcher. Storage is the `storage.Storage` protocol: `storage.EtcdStorage`
+in the server, `memstorage.MemoryStorage` under the unit tests.
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import setup_logging
 
 from .auth import TokenFileError, load_token_file
@@ -71,6 +71,7 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, token_auth
 
 def serve(config: Config) -> None:
     """One server process; the gRPC grace is the server's own, the rest is for caches and etcd to close."""
+    client.set_user_agent("kube-apiserver")
     serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
 
 

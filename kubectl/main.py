@@ -195,6 +195,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kubelab.client import set_user_agent
+    set_user_agent("kubelab")        # kubectl's is `kubectl/v1.x (linux/amd64) kubernetes/<commit>`
     cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
 
 

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 from aetcd import rpc
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client, new_object
 
 from .common import CpuMeter, RawEtcd, noop_apiserver, pct, run_concurrent

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.events import EventRecorder
 

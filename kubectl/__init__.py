@@ -18,7 +18,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   rollout.py     rollout status|history|undo|pause|resume|restart
   nodes.py       cordon, uncordon, drain
   wait.py        wait --for=condition=...|delete
-  cluster.py     cluster up/down (kubelab.launcher)
+  cluster.py     cluster up/down (lab.local)
   completion.py  completion bash|zsh|fish
   streaming.py   logs, exec, port-forward, proxy (owned by the kubelet engineer)
 """

@@ -51,7 +51,7 @@ from kubelab import errors, kinds, nodes
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
-from kubelab.lab import CATALOGUE
+from kubelab.catalogue import CATALOGUE
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def _cluster_down() -> subprocess.CompletedProcess[str]:
-    """`kubelab cluster down`, the user's command (kubectl/cluster.py → kubelab.lab.down)."""
+    """`kubelab cluster down`, the user's command (kubectl/cluster.py → lab.compose.down)."""
     return subprocess.run([sys.executable, "-m", "kubectl", "cluster", "down"], capture_output=True, text=True,
                           timeout=240)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubelab import errors, launcher, manifests
+from kubelab import errors, manifests
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
 

@@ -1,7 +1,7 @@
 """The `kubelab` CLI against a real local cluster, asserting what a user sees.
 
 One cluster per module: etcd, apiserver, scheduler, controller-manager and
-two hollow (simulated) nodes, started through kubelab.launcher with a temp
+two hollow (simulated) nodes, started through lab.local with a temp
 state dir and $KUBELAB_CONFIG in a temp dir. Commands run through click's
 CliRunner (stdout and stderr apart) and, where the process matters
 (exit codes, Ctrl-C), as `python -m kubectl` subprocesses.
@@ -25,7 +25,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from kubectl.main import cli
-from kubelab import launcher, manifests
+from kubelab import manifests
+from lab import local as launcher
 
 from .conftest import kubeconfig_in
 

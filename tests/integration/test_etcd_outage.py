@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
 

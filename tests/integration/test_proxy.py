@@ -18,8 +18,9 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
-from controller_manager.testing import ensure_namespace, kill, spawn, wait_for
-from kubelab import errors, launcher
+from tests.harness.controller_manager import ensure_namespace, kill, spawn, wait_for
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 

@@ -21,7 +21,7 @@ from apiserver.server import ApiService, Config, _handlers, _Kubelet, kubelet_er
 from kubectl.streaming import _send_all
 from kubelab import errors, nodes
 from kubelab.client import STREAM_ACCEPTED, Client
-from kubelab.launcher import free_port
+from lab.local import free_port
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb

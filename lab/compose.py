@@ -14,7 +14,7 @@ file. It works with the `docker compose` plugin and with Debian's
 docker-compose 1.29, and on its own (`docker compose up -d`) once the images
 exist: the bootstrap service then writes ~/.kubelab/config itself.
 
-`python -m kubelab.lab up|down|bootstrap|health` is the same code as a
+`python -m lab.compose up|down|bootstrap|health` is the same code as a
 command (scripts/lab-up.sh and the compose services use it).
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab import config as kubeconfig
+from kubelab.catalogue import CATALOGUE
 
 PROJECT = "kubelab"
 CONTEXT = "kubelab"
@@ -40,12 +41,6 @@ API_PORT = 6443
 COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
 NODE_LABEL = "io.kubelab.node"       # every pod container and volume (value: the node)
-IMAGES = ("kubelab/kubelab:latest", "kubelab/etcd:latest", "kubelab/pause:latest")
-# Every image images/build.py makes (a unit test keeps the two lists equal): what a lab node can run.
-# Hollow nodes fail pulls of other kubelab/ images, as the lab's nodes do (there is no registry).
-CATALOGUE = ("kubelab/base:latest", "kubelab/busybox:latest", "kubelab/pause:latest", "kubelab/etcd:latest",
-             "kubelab/web:latest", "kubelab/debian:latest", "kubelab/hello:v1", "kubelab/hello:v2",
-             "kubelab/kubelab:latest")
 
 
 class LabError(Exception):
@@ -147,7 +142,8 @@ def compose(args: list[str], nodes: int = COMPOSE_NODES, api_port: int = API_POR
 
 # ---------------------------------------------------------------- images
 def missing_images() -> list[str]:
-    return [i for i in IMAGES if _docker("image", "inspect", i).returncode != 0]
+    """Catalogue images the engine lacks (the lab's own and those its pods may run)."""
+    return [i for i in CATALOGUE if _docker("image", "inspect", i).returncode != 0]
 
 
 def build_images(quiet: bool = False) -> None:
@@ -408,7 +404,7 @@ def health(target: str, timeout: float = 3.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kubelab.lab", description="the compose lab")
+    ap = argparse.ArgumentParser(prog="python -m lab.compose", description="the compose lab")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build images if needed, start the lab, wait until every node is Ready")
     p_up.add_argument("--nodes", type=int, default=COMPOSE_NODES)

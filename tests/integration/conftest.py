@@ -21,9 +21,12 @@ from kubelab.client import Client
 pytestmark = pytest.mark.integration
 
 
-def _need_etcd() -> None:
+def need_etcd() -> None:
+    """This tier's tests need etcd: without it they fail (a CI machine that lacks it must not pass by
+    skipping the tier)."""
     if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed (apt-get install etcd-server)")
+        pytest.fail("etcd is not on PATH: the integration tier needs it (on Debian: apt-get install etcd-server "
+                    "etcd-client; scripts/test.sh installs them)", pytrace=False)
 
 
 @contextlib.contextmanager
@@ -53,7 +56,7 @@ async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
 @pytest.fixture(scope="module")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
-    _need_etcd()
+    need_etcd()
     tmp = tmp_path_factory.mktemp("cluster")
     with kubeconfig_in(tmp):
         info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
@@ -71,7 +74,7 @@ def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
 
     @pytest.fixture(scope="module")
     def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-        _need_etcd()
+        need_etcd()
         info = start_cluster(tmp_path_factory.mktemp(label), hollow_nodes=hollow_nodes)
         try:
             yield info

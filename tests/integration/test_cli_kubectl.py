@@ -28,7 +28,7 @@ from kubectl.main import cli
 from kubelab import manifests
 from lab import local as launcher
 
-from .conftest import kubeconfig_in
+from .conftest import kubeconfig_in, need_etcd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -308,8 +308,7 @@ CHANGES = {
 # ---------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if launcher.shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed (apt-get install etcd-server)")
+    need_etcd()
     tmp = tmp_path_factory.mktemp("cli")
     state = tmp / "state"
     with kubeconfig_in(tmp):

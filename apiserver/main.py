@@ -10,6 +10,7 @@ import click
 from kubelab.serving import setup_logging
 
 from .server import Config, Server, advertise_address as resolve_advertise_address
+from .storage import EtcdTLS
 
 
 def _read_token(token: str, token_file: str) -> str:
@@ -23,6 +24,9 @@ def _read_token(token: str, token_file: str) -> str:
 @click.command()
 @click.option("--listen", default="127.0.0.1:6443", show_default=True, help="host:port to serve gRPC on")
 @click.option("--etcd-servers", default="127.0.0.1:2379", show_default=True, help="comma-separated host:port list")
+@click.option("--etcd-cafile", default="", help="CA of etcd's serving certificate (with the two below: TLS to etcd)")
+@click.option("--etcd-certfile", default="", help="client certificate presented to etcd")
+@click.option("--etcd-keyfile", default="", help="key of --etcd-certfile")
 @click.option("--token", default="", help="bearer token clients must present")
 @click.option("--token-file", default="", help="file holding the bearer token")
 @click.option("--kubelet-token-file", default="", help="token the apiserver presents to kubelets")
@@ -36,7 +40,8 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--advertise-address", default="", help="the address published in the `kubernetes` Endpoints "
               "(default: the --listen host, or the host's own address when listening on 0.0.0.0)")
 @click.option("-v", "--verbose", count=True)
-def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_token_file: str,
+def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, etcd_keyfile: str, token: str,
+         token_file: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
@@ -47,7 +52,11 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
         raise click.BadParameter(f"{advertise_address!r} is not an IP address",
                                  param_hint="--advertise-address") from None
     lo, _, hi = service_node_port_range.partition("-")
+    tls_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
+    if any(tls_files) and not all(tls_files):
+        raise click.UsageError("--etcd-cafile, --etcd-certfile and --etcd-keyfile go together")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
+                    etcd_tls=EtcdTLS(*tls_files) if all(tls_files) else None,
                     token=_read_token(token, token_file),
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),

@@ -139,11 +139,14 @@ def down(local: bool, state_dir: str | None) -> None:
         _call(lab.down)
         out("kubelab lab stopped")
         return
-    stopped = launcher.down_local(state_dir=state)
-    if not stopped:
+    report = _call(launcher.down_local, state_dir=state)
+    for name, why in report.not_stopped.items():
+        click.echo(f"not stopped: {name}: {why}", err=True)
+    if not report.stopped and not report.not_stopped:
         out("no local lab was running")
         return
-    out("stopped: " + ", ".join(stopped) if isinstance(stopped, list) else "local lab stopped")
+    if report.stopped:
+        out("stopped: " + ", ".join(report.stopped))
 
 
 @cluster.command("status")

@@ -29,14 +29,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from kubelab import config as kubeconfig
+from kubelab import pki
 from kubelab.catalogue import CATALOGUE
 
 PROJECT = "kubelab"
 CONTEXT = "kubelab"
-NETWORK = "kubelab"
+NETWORK = "kubelab"                      # components, nodes and pods
+CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
+VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki")
 API_PORT = 6443
 COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
@@ -260,14 +263,28 @@ def _lab_node_names() -> list[str]:
     return sorted({n for n in r.stdout.split() if n})
 
 
+def _endpoints(network: str) -> dict[str, str]:
+    """Container id → name of every endpoint Docker lists on `network` ({} when there is no such network)."""
+    r = _docker("network", "inspect", network, "--format", "{{json .Containers}}")
+    if r.returncode != 0:
+        return {}
+    return {cid: str(e.get("Name", "")) for cid, e in (json.loads(r.stdout.strip() or "null") or {}).items()}
+
+
 def remove_pod_containers(node_names: list[str] | None = None) -> int:
-    """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node)."""
+    """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node).
+
+    Each one attached to the pod network is disconnected first: Docker then releases its endpoint on its
+    own, not in the middle of a forced removal (where an interrupted removal leaves an endpoint no container
+    owns, and the network can never be removed)."""
     filters = [f"label={NODE_LABEL}={n}" for n in node_names] if node_names is not None else [
         f"label={NODE_LABEL}"]
     ids: set[str] = set()
     for f in filters:
-        r = _docker("ps", "-aq", "--filter", f, "--filter", "label=io.kubelab.uid")
+        r = _docker("ps", "-aq", "--no-trunc", "--filter", f, "--filter", "label=io.kubelab.uid")
         ids |= set(r.stdout.split())
+    for cid in sorted(ids & set(_endpoints(NETWORK))):
+        _docker("network", "disconnect", "-f", NETWORK, cid)
     if ids:
         _docker("rm", "-f", "-v", *sorted(ids), timeout=300)
     vols: set[str] = set()
@@ -279,13 +296,38 @@ def remove_pod_containers(node_names: list[str] | None = None) -> int:
     return len(ids)
 
 
+def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
+    """Remove `network`; None when it is gone, else why not.
+
+    When Docker says it still has active endpoints, each is force-disconnected (`docker network disconnect
+    -f`), both those it lists and those of `known` containers (their names, taken before they were
+    removed: an endpoint can outlive its container, and then no inspect lists it), and removal is tried
+    again."""
+    if _docker("network", "inspect", network).returncode != 0:
+        return None
+    r = _docker("network", "rm", network)
+    if r.returncode == 0:
+        return None
+    for endpoint in sorted(set(_endpoints(network).values()) | set(known)):
+        if endpoint:
+            _docker("network", "disconnect", "-f", network, endpoint)
+    r = _docker("network", "rm", network)
+    if r.returncode == 0 or _docker("network", "inspect", network).returncode != 0:
+        return None
+    return f"network {network} was not removed: {r.stderr.strip()[-300:]}"
+
+
 def down(quiet: bool = False) -> dict[str, Any]:
-    """Remove the lab: its services, every pod container its kubelets made, volumes, network, context."""
+    """Remove the lab: its services, every pod container its kubelets made, volumes, networks, context.
+
+    What Docker will not remove (a network holding an endpoint no container owns) is reported, and `down`
+    still succeeds when no container of the lab is left: the next `up` reuses such a network."""
     docker_available()
     nodes = _lab_node_names()
     node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
     if node_ids:
         _docker("stop", "-t", "5", *node_ids, timeout=120)      # no kubelet may recreate what we remove
+    attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
     r = compose(["down", "-v", "--remove-orphans", "-t", "5"], nodes=max(extra, COMPOSE_NODES), check=False,
@@ -294,16 +336,20 @@ def down(quiet: bool = False) -> dict[str, Any]:
     leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
     if leftovers:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
-    if _docker("network", "inspect", NETWORK).returncode == 0:
-        _docker("network", "rm", NETWORK)
-    for vol in ("kubelab-etcd-data", "kubelab-secrets"):
+    problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
+    for vol in VOLUMES:
         _docker("volume", "rm", "-f", vol)
     _remove_context()
-    left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
-    if r.returncode != 0 and (left or _docker("network", "inspect", NETWORK).returncode == 0):
-        raise LabError(f"the lab was not removed completely: {(r.stderr or '').strip()[-500:]}")
+    left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split() + \
+        _docker("ps", "-aq", "--filter", f"label={NODE_LABEL}").stdout.split()
+    if left:
+        raise LabError(f"the lab was not removed completely: {len(left)} containers left "
+                       f"({' '.join(sorted(left)[:10])}); {'; '.join(problems)} {(r.stderr or '').strip()[-500:]}")
+    for why in problems:
+        print(f"warning: {why} (no container of the lab is left; the next `kubelab cluster up` reuses it)",
+              file=sys.stderr, flush=True)
     _say(f"lab removed ({removed} pod containers)", quiet)
-    return {"pod_containers": removed, "nodes": nodes}
+    return {"pod_containers": removed, "nodes": nodes, "problems": problems}
 
 
 def _remove_context() -> None:
@@ -328,16 +374,30 @@ down_compose = down
 
 
 # ---------------------------------------------------------------- inside the lab's containers
-def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str) -> None:
-    """The compose `bootstrap` service: tokens (kept in a volume) and the host's kubeconfig."""
-    secrets_dir.mkdir(parents=True, exist_ok=True)
+def etcd_certificates(directory: Path) -> None:
+    """etcd's CA (kept across restarts of the lab), its serving certificate for the names the apiserver dials,
+    and the apiserver's client certificate: etcd runs with --client-cert-auth, so nobody else gets an answer."""
+    ca = pki.load_or_make_ca(directory)
+    # Also for client use: etcd's own gateway dials its gRPC port with it under --client-cert-auth.
+    pki.save(pki.issue(ca, "etcd", server_names=["etcd", "kubelab-etcd", "localhost", "127.0.0.1"], client=True),
+             directory, "etcd")
+    pki.save(pki.issue(ca, "kube-apiserver-etcd-client", client=True, organizations=["system:masters"]),
+             directory, "apiserver-etcd-client")
+
+
+def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str,
+              etcd_pki: Path | None = None) -> None:
+    """The compose `bootstrap` service: tokens (kept in a volume), etcd's certificates and the host's kubeconfig."""
+    pki.secure_dir(secrets_dir)
     tokens = {}
     for name in ("token", "kubelet-token"):
         p = secrets_dir / name
         if not p.exists() or not p.read_text().strip():
-            p.write_text(secrets.token_urlsafe(24))
-            os.chmod(p, 0o600)
+            pki.write_private(p, secrets.token_urlsafe(24).encode())
+        os.chmod(p, 0o600)
         tokens[name] = p.read_text().strip()
+    if etcd_pki is not None:
+        etcd_certificates(etcd_pki)
     kubeconfig_dir.mkdir(parents=True, exist_ok=True)
     path = kubeconfig_dir / kubeconfig_file
     cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
@@ -414,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="remove the lab and every pod container it made")
     p_bs = sub.add_parser("bootstrap", help="(compose service) write tokens and the kubeconfig")
     p_bs.add_argument("--secrets", default="/secrets")
+    p_bs.add_argument("--etcd-pki", default="", help="where etcd's CA and certificates go (none: no etcd TLS)")
     p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
     p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
@@ -428,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "down":
             down()
         elif args.cmd == "bootstrap":
-            bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server)
+            bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
+                      Path(args.etcd_pki) if args.etcd_pki else None)
         elif args.cmd == "rejoin":
             return rejoin(args.container)
         elif args.cmd == "health":

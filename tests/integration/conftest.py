@@ -89,10 +89,16 @@ async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
         yield c
 
 
+def etcd_storage(info: dict[str, Any]) -> Any:
+    """A storage client straight to a test cluster's etcd, with the apiserver's client certificate (etcd
+    answers nobody else)."""
+    from apiserver.storage import EtcdStorage, EtcdTLS
+    return EtcdStorage([info["etcd"]], tls=EtcdTLS(**info["etcd_tls"]))
+
+
 async def etcd_revision(info: dict[str, Any]) -> int:
     """The etcd revision, read directly from etcd (bad input must not move it)."""
-    from apiserver.storage import EtcdStorage
-    s = EtcdStorage([info["etcd"]])
+    s = etcd_storage(info)
     await s.start()
     try:
         return await s.current_revision()

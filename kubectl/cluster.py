@@ -1,7 +1,7 @@
 """`kubelab cluster up|down|status`: start and stop a lab.
 
 `--local` runs etcd and the control plane as processes on this machine
-(lab.local); without it, the compose lab (lab.compose: images, then
+(lab/local.py); without it, the compose lab (lab/compose.py: images, then
 docker compose). Either returns once every node is
 Ready: the compose lab waits itself (lab.compose), `up --local --hollow-nodes N`
 waits here (`wait_nodes_ready`, bounded by --timeout), not in
@@ -161,8 +161,9 @@ def status(state_dir: str | None) -> None:
         out("no local lab")
         return
     out(f"server: {info.get('server', '')}")
+    up = set(launcher.running(info))
     for name, pid in info.get("pids", {}).items():
-        out(f"{name}: pid {pid} {'running' if _alive(launcher, pid) else 'stopped'}")
+        out(f"{name}: pid {pid} {'running' if name in up else 'stopped'}")
 
 
 def _call(fn: Any, **kw: Any) -> Any:

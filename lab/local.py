@@ -200,7 +200,8 @@ def state_of(state_dir: Path | None = None) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
-def _running(info: dict[str, Any]) -> list[str]:
+def running(info: dict[str, Any]) -> list[str]:
+    """The components of `info` still running as started (a reused pid does not count)."""
     return [name for name, rec in _records(info).items()
             if ("start" in rec and _stranger(rec) is None) or ("start" not in rec and _alive(int(rec["pid"])))]
 
@@ -240,7 +241,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     """Start etcd, the apiserver (and what else exists) locally; return their addresses and pids."""
     state = (state_dir or default_state_dir()).resolve()
     existing = state_of(state)
-    if existing and _running(existing):
+    if existing and running(existing):
         raise LauncherError(f"a local cluster is already running from {state} "
                             f"(stop it with `kubelab cluster down --local`)")
     etcd = shutil.which("etcd")

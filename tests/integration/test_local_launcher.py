@@ -132,6 +132,8 @@ def test_down_leaves_a_process_that_took_a_recorded_pid_alone_and_says_so(cluste
         info["procs"]["scheduler"] = {"pid": stranger.pid, "start": 1,
                                       "cmdline": [sys.executable, "-m", "scheduler.main", "-v"]}
         (state / "state.json").write_text(json.dumps(info))
+        status = _kubelab("cluster", "status", "--state-dir", str(state)).stdout
+        assert f"scheduler: pid {stranger.pid} stopped" in status and "apiserver: pid" in status, status
         p = _kubelab("cluster", "down", "--local", "--state-dir", str(state))
         assert p.returncode == 0, p.stderr
         time.sleep(0.2)

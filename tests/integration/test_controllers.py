@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from controller_manager.testing import (component_log, deployment_manifest, ensure_namespace, is_ready, kill, live_pods,
+from tests.harness.controller_manager import (component_log, deployment_manifest, ensure_namespace, is_ready, kill, live_pods,
                                         namespace_for_test, spawn, wait_for, wait_gone)
 from kubelab import errors
 from kubelab.client import Client

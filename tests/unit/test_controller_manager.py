@@ -11,7 +11,7 @@ from controller_manager.deployment import util
 from controller_manager.main import main
 from controller_manager.metrics import Metrics
 from controller_manager.namespace import NamespaceController, remaining_message
-from controller_manager.testing import Harness
+from tests.harness.controller_manager import Harness
 from kubelab import conditions
 from kubelab.v1 import objects_pb2 as pb
 

@@ -5,7 +5,7 @@ import pytest
 
 from controller_manager.config import Config
 from controller_manager.nodelifecycle import (NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController, assess)
-from controller_manager.testing import Harness
+from tests.harness.controller_manager import Harness
 from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
 

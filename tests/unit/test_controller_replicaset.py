@@ -7,7 +7,7 @@ from controller_manager import podutil
 from controller_manager.base import Requeue
 from controller_manager.replicaset import (ReplicaSetController, calculate_status, next_availability_check,
                                            pod_from_template, slow_start_batch)
-from controller_manager.testing import Harness, pod_status_ready
+from tests.harness.controller_manager import Harness, pod_status_ready
 from kubelab import errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 

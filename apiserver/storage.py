@@ -174,15 +174,6 @@ class EtcdStorage:
         log.debug("LIST %s => n=%d rev=%s more=%s", prefix, len(items), resp.header.revision, resp.more)
         return items, int(resp.header.revision), bool(resp.more)
 
-    async def prefix_state(self, prefix: bytes, revision: int) -> tuple[bool, int]:
-        """(whether a key under `prefix` was written after `revision`, how many keys it holds now): how a watch
-        cache tells a watch that has nothing to say from one that has stopped saying it. One range: etcd
-        counts the keys before it filters them by revision."""
-        req = rpc.RangeRequest(key=prefix, range_end=prefix_end(prefix), min_mod_revision=revision + 1,
-                               keys_only=True, limit=1)
-        resp = await self._call("list", self.kv.Range(req, timeout=self.timeout * 3))
-        return bool(resp.kvs), int(resp.count)
-
     # ------------------------------------------------------------- writes
     @staticmethod
     def _absent(key: bytes) -> rpc.Compare:

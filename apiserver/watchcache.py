@@ -128,8 +128,6 @@ class Watcher:
 class KindCache:
     # How long a watch from a resourceVersion beyond etcd's waits for etcd to get there (Kubernetes: 3 s).
     too_large_wait = 3.0
-    # A watch quiet this long is checked against etcd (see `_follow`).
-    stall_check = 5.0
 
     def __init__(self, info: kinds.KindInfo, storage: st.EtcdStorage, prefix: bytes,
                  decode: Callable[[bytes, int], Any], window: int = 20000) -> None:
@@ -144,7 +142,6 @@ class KindCache:
         self.watchers: set[Watcher] = set()
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_event = 0.0           # loop time the etcd watch last delivered (or was made)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.info.kind}")
@@ -174,8 +171,11 @@ class KindCache:
             try:
                 if not self.ready.is_set():
                     await self._relist()
-                await self._follow()
-                backoff = 0.2
+                # The cache holds every current object, so it needs no prev_kv from etcd.
+                async for batch in self.storage.watch(self.prefix, self.revision + 1, prev_kv=False):
+                    for sev in batch:
+                        self._apply(sev)
+                    backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except st.Compacted:
@@ -185,48 +185,6 @@ class KindCache:
                 log.warning("watch cache for %s: %s; retrying in %.1fs", self.info.kind, e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-
-    async def _follow(self) -> None:
-        """Apply etcd's events from `revision + 1` on; StorageError if the watch stalls.
-
-        Under a burst (10,000 pods created, then deleted) etcd's watch of a busy prefix stopped delivering for
-        minutes while etcd went on writing under it (a new watch from the same revision got the events at
-        once): every controller then waited on events that never came. So a watch quiet for `stall_check`
-        seconds is checked against etcd itself: a key written after the last revision seen, or a number of
-        keys that is not the cache's (deletions leave no key behind), twice in a row, means the watch is
-        stuck, and it is made again from where it was.
-        """
-        consumer = asyncio.create_task(self._consume())
-        suspect = False
-        try:
-            while True:
-                done, _ = await asyncio.wait({consumer}, timeout=self.stall_check)
-                if done:
-                    consumer.result()
-                    return
-                loop = asyncio.get_running_loop()
-                if loop.time() - self._last_event < self.stall_check:
-                    suspect = False
-                    continue
-                written, count = await self.storage.prefix_state(self.prefix, self.revision)
-                if not written and count == len(self.objects):
-                    suspect = False
-                elif suspect and loop.time() - self._last_event >= 2 * self.stall_check:
-                    raise st.StorageError(f"etcd watch silent for {loop.time() - self._last_event:.0f}s after "
-                                          f"revision {self.revision}, though etcd has newer writes")
-                else:
-                    suspect = True
-        finally:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
-
-    async def _consume(self) -> None:
-        self._last_event = asyncio.get_running_loop().time()
-        # The cache holds every current object, so it needs no prev_kv from etcd.
-        async for batch in self.storage.watch(self.prefix, self.revision + 1, prev_kv=False):
-            for sev in batch:
-                self._apply(sev)
-            self._last_event = asyncio.get_running_loop().time()
 
     def _apply(self, sev: st.StorageEvent) -> None:
         prev = self.objects.get(sev.key)

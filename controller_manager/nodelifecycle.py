@@ -29,18 +29,20 @@ Every `--node-monitor-period` the monitor looks at every node:
    graceful delete, and a terminating pod would otherwise linger forever.
 5. Pods bound to a node that does not exist are deleted (grace 0), as
    Kubernetes' pod garbage collector does: only once the node has been
-   missing for `--pod-gc-quarantine` (Kubernetes' quarantineTime, 40 s),
-   checked live at the end. A node that is only slow to register keeps its
-   pods; and a ReplicaSet whose template names a node that does not exist
-   (`spec.nodeName: nope`) has its pod replaced once per quarantine, not as
-   fast as create and delete go (it was about 50 pods/s). Each deletion is
-   a Warning event on the pod and on its controller saying why.
+   missing for `Config.pod_gc_quarantine` (Kubernetes' quarantineTime,
+   40 s), checked live at the end. A node that is only slow to register
+   keeps its pods; and a ReplicaSet whose template names a node that does
+   not exist (`spec.nodeName: nope`) has its pod replaced once per
+   quarantine, not as fast as create and delete go (it was about 50
+   pods/s). Each deletion is a Warning event on the pod and on its
+   controller saying why.
 
 The per-node decision is the pure `assess()`; the controller applies it.
 Node keys go through the work queue (one node is never handled twice at
-once); so do missing nodes, as `orphans:<node name>`. The periodic monitor times every node's heartbeat from the cache and
-queues only the nodes that need something (not Ready, stale, or carrying a
-taint to remove), so a thousand healthy nodes cost a loop, not a thousand
+once); so do missing nodes, as `orphans:<node name>`. The periodic
+monitor times every node's heartbeat from the cache and queues only the
+nodes that need something (not Ready, stale, or carrying a taint to
+remove), so a thousand healthy nodes cost a loop, not a thousand
 reconciles, per period.
 """
 from __future__ import annotations
@@ -300,16 +302,17 @@ class NodeLifecycleController(Controller):
             pass
         # Pods bound to it from now on start a quarantine of their own: this is what paces their replacement.
         del self.missing_since[node_name]
-        pods = [p for p in self.pod_informer.by_index(NODE, node_name)]
+        pods = self.pod_informer.by_index(NODE, node_name)
         if not pods:
             return
         self.log.info("node %s does not exist: deleting the %d pods bound to it", node_name, len(pods))
         message = (f'Deleted pod: node "{node_name}" does not exist (pods bound to a missing node are deleted '
                    f'after {self.config.pod_gc_quarantine:g}s)')
         results = await asyncio.gather(*(self._delete_orphan(p, message) for p in pods), return_exceptions=True)
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            self.missing_since[node_name] = since     # quarantine served: the retry deletes what is left
+            raise failed[0]
 
     async def _delete_orphan(self, pod: pb.Pod, message: str) -> None:
         try:

@@ -18,17 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 import kubelab
 from kubelab import errors, kinds, nodes
 from kubelab.client import STREAM_ACCEPTED, channel_options
-from kubelab.serving import BearerTokenAuth, MetricsServer
+from kubelab.serving import MetricsServer
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix
 from .watchcache import WatchCache
@@ -114,6 +116,51 @@ def api_error(e: errors.ApiError | st.StorageError) -> errors.ApiError:
     return e if isinstance(e, errors.ApiError) else storage_error(e)
 
 
+# The most of a message a status carries. gRPC sends it in a trailer, percent-encoded, and a client drops a call
+# whose trailers pass its metadata limit (8 KiB, 16 KiB hard) as RESOURCE_EXHAUSTED "metadata size exceeds hard
+# limit": a message that echoes a 10,000-character name would turn an Invalid into a TooManyRequests.
+MAX_STATUS_MESSAGE = 2048
+
+
+def fit_message(message: str) -> str:
+    """`message`, cut to what a status can carry (whatever the registry made of a hostile value)."""
+    if len(message.encode()) <= MAX_STATUS_MESSAGE:
+        return message
+    return message.encode()[:MAX_STATUS_MESSAGE].decode(errors="ignore") + "..."
+
+
+async def abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
+    """End a call with `err`: its code, its reason in the trailers, its message as far as it fits."""
+    await context.abort(err.code, fit_message(err.message), trailing_metadata=((errors.REASON_KEY, err.reason),))
+
+
+# kube-apiserver's registry refuses a name in a request's path that could not be a key
+# (k8s.io/apiserver's NamespaceKeyFunc: "Name parameter invalid"); no object's name is longer than 253
+# characters (a DNS subdomain), so a longer one is refused here too, before it becomes an etcd key
+# (etcd refuses a request over 1.5 MiB as RESOURCE_EXHAUSTED).
+MAX_NAME_LENGTH = 253
+
+
+def path_segment_problems(name: str) -> list[str]:
+    """k8s.io/apimachinery's IsValidPathSegmentName, and the length no stored name exceeds."""
+    problems = []
+    if name in (".", ".."):
+        problems.append(f"may not be '{name}'")
+    problems += [f"may not contain '{c}'" for c in "/%" if c in name]
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(f"must be no more than {MAX_NAME_LENGTH} characters")
+    return problems
+
+
+def check_path(namespace: str, name: str) -> None:
+    """A request naming an object (get, patch, delete, bind, evict, the streams): BadRequest for a name or
+    namespace no object can have."""
+    for what, value in (("Namespace", namespace), ("Name", name)):
+        if value and (problems := path_segment_problems(value)):
+            shown = value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH] + "..."
+            raise errors.BadRequest(f'{what} parameter invalid: "{shown}": {"; ".join(problems)}')
+
+
 # Verbs about a resource their request does not name, for metrics labels.
 FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}
 
@@ -132,7 +179,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
-            await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
+            await abort(context, err)
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
@@ -190,17 +237,20 @@ class ApiService:
 
     async def _patch(self, req: api.PatchRequest) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
                                                  req.patch, req.subresource, req.dry_run))
 
     async def _delete(self, req: api.DeleteRequest) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
         return kinds.wrap(await self.store.delete(info.kind, req.namespace, req.name, grace, req.propagation_policy,
                                                   req.precondition_uid, req.precondition_resource_version,
                                                   req.dry_run))
 
     async def _bind(self, req: api.BindRequest) -> pb.Object:
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.bind(req.namespace, req.name, req.node_name, req.uid))
 
     @translate
@@ -210,6 +260,7 @@ class ApiService:
     @translate
     async def Get(self, req: api.GetRequest, context: Any) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.get(info.kind, req.namespace, req.name))
 
     @translate
@@ -268,6 +319,7 @@ class ApiService:
 
     @translate
     async def Evict(self, req: api.EvictRequest, context: Any) -> pb.Object:
+        check_path(req.namespace, req.name)
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
         pdbs = self.cache.caches["PodDisruptionBudget"]
 
@@ -306,7 +358,7 @@ class ApiService:
             async for item in self.cache.caches[info.kind].watch(namespace, match, rv, req.allow_bookmarks):
                 yield item
         except errors.ApiError as e:
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            await abort(context, e)
         except st.Compacted as e:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE,
                                 f"too old resource version: {req.resource_version} ({e.compact_revision})",
@@ -320,6 +372,7 @@ class ApiService:
     # ---------------------------------------------------------------- streaming to kubelets
     async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
         """The kubelet of a pod's node, or an error saying why `verb` cannot reach one."""
+        check_path(namespace, name)
         pod = await self.store.get("Pod", namespace, name)
         if not pod.spec.node_name:
             raise errors.BadRequest(f'pod {name} does not have a host assigned')
@@ -340,7 +393,7 @@ class ApiService:
         if isinstance(e, grpc.aio.AioRpcError):
             e = kubelet_error(e, kubelet, pod)
         if isinstance(e, errors.ApiError):
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            await abort(context, e)
         raise e
 
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
@@ -456,21 +509,81 @@ def new_grpc_server(token: str) -> grpc.aio.Server:
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
-    interceptors = [BearerTokenAuth(token)] if token else []
-    return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
+    options = [o for o in channel_options() if o[0] != "grpc.max_receive_message_length"]
+    return grpc.aio.server(interceptors=[AuthInterceptor(Authenticator(token))], options=options + [
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
 
 
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def request_decoder(request: Any) -> Callable[[bytes], Any]:
+    """Parse a request's bytes as `request` (a message class), or BadRequest.
+
+    The handlers parse their requests themselves rather than leave it to grpc.aio: a deserializer's exception
+    ends the call UNKNOWN with Python's text, and logs a traceback per request.
+    """
+    def decode(data: bytes) -> Any:
+        try:
+            return request.FromString(data)
+        except DecodeError as e:
+            log.info("malformed %s request: %s", request.DESCRIPTOR.full_name, e)
+            raise errors.BadRequest(f"the body of the request could not be decoded as "
+                                    f"{request.DESCRIPTOR.full_name}: {e}") from None
+    return decode
+
+
 def unary_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
-    return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request.FromString,
-                                               response_serializer=lambda m: m.SerializeToString())
+    decode = request_decoder(request)
+
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            req = decode(data)
+        except errors.BadRequest as e:
+            await abort(context, e)
+        return await fn(req, context)
+    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_serialize)
+
+
+def unary_stream_handler(fn: Any, request: Any, serialize: Callable[[Any], bytes] = _serialize
+                         ) -> grpc.RpcMethodHandler:
+    decode = request_decoder(request)
+
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            req = decode(data)
+        except errors.BadRequest as e:
+            await abort(context, e)
+        async for out in fn(req, context):
+            yield out
+    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=serialize)
+
+
+def stream_stream_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
+    decode = request_decoder(request)
+
+    async def handle(data: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def requests() -> AsyncIterator[Any]:
+            async for item in data:
+                yield decode(item)
+        try:
+            async for out in fn(requests(), context):
+                yield out
+        except errors.BadRequest as e:       # a malformed message further on in the stream
+            await abort(context, e)
+    return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_serialize)
 
 
 def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
     """Method handlers built by hand so Watch can send pre-serialised bytes."""
     uu = unary_handler
-    identity: Callable[[bytes], bytes] = lambda b: b
     table = {
         "Create": uu(svc.Create, api.CreateRequest),
         "Get": uu(svc.Get, api.GetRequest),
@@ -482,17 +595,11 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Evict": uu(svc.Evict, api.EvictRequest),
         "Version": uu(svc.Version, api.VersionRequest),
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
-        "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
-                                                      response_serializer=identity),
-        "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
-                                                        response_serializer=lambda m: m.SerializeToString()),
-        "Logs": grpc.unary_stream_rpc_method_handler(svc.Logs, request_deserializer=api.LogsRequest.FromString,
-                                                     response_serializer=lambda m: m.SerializeToString()),
-        "Exec": grpc.stream_stream_rpc_method_handler(svc.Exec, request_deserializer=api.ExecInput.FromString,
-                                                      response_serializer=lambda m: m.SerializeToString()),
-        "PortForward": grpc.stream_stream_rpc_method_handler(
-            svc.PortForward, request_deserializer=api.PortForwardInput.FromString,
-            response_serializer=lambda m: m.SerializeToString()),
+        "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
+        "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
+        "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),
+        "Exec": stream_stream_handler(svc.Exec, api.ExecInput),
+        "PortForward": stream_stream_handler(svc.PortForward, api.PortForwardInput),
     }
     return grpc.method_handlers_generic_handler("kubelab.v1.Api", table)
 

@@ -1,0 +1,135 @@
+"""What a hostile client sends the apiserver, on a real apiserver process and etcd (issue 12, items 1 and 9):
+refused before it is read, in Kubernetes' words, with nothing written and one log line at most."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from apiserver.auth import MAX_REQUEST_BYTES
+from kubelab import errors
+from kubelab.client import Client
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import objects_pb2 as pb
+
+from .conftest import etcd_revision, open_client
+
+MiB = 1024 * 1024
+BIG = [("grpc.max_send_message_length", 512 * MiB), ("grpc.max_receive_message_length", 512 * MiB)]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def pod(name: str, annotation_bytes: int = 0) -> pb.Pod:
+    p = pb.Pod(api_version="v1", kind="Pod")
+    p.metadata.name = name
+    p.spec.containers.add(name="c", image="i")
+    if annotation_bytes:
+        p.metadata.annotations["a"] = "x" * annotation_bytes
+    return p
+
+
+def create_bytes(obj: pb.Pod) -> bytes:
+    return api.CreateRequest(object=pb.Object(pod=obj)).SerializeToString()
+
+
+async def raw_call(cluster: dict[str, Any], method: str, body: bytes, token: str | None) -> grpc.aio.AioRpcError:
+    """One call with bytes of our choosing (not necessarily a valid message); the error it ended with."""
+    async with grpc.aio.insecure_channel(cluster["server"], options=BIG) as ch:
+        md = (("authorization", f"Bearer {token}"),) if token is not None else ()
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await ch.unary_unary(f"/kubelab.v1.Api/{method}")(body, metadata=md, timeout=60)
+    return e.value
+
+
+async def test_unauthenticated_requests_are_refused_before_they_are_read(local_cluster: dict[str, Any]) -> None:
+    """Ten 200 MiB Creates without a valid token: refused, and the apiserver never holds them (before: its RSS
+    rose by 400 MiB a request and stayed there)."""
+    pid = local_cluster["pids"]["apiserver"]
+    body = create_bytes(pod("huge", 200 * MiB))
+    idle = rss_mib(pid)
+    for token in [None, "wrong"] * 5:
+        err = await raw_call(local_cluster, "Create", body, token)
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED and errors.reason_of(err) == "Unauthorized"
+    await asyncio.sleep(0.5)
+    assert rss_mib(pid) - idle < 50, f"apiserver RSS went from {idle:.0f} to {rss_mib(pid):.0f} MiB"
+
+
+@pytest.mark.parametrize("size", [4 * MiB, 200 * MiB], ids=["4MiB", "200MiB"])
+async def test_a_request_over_3_mib_is_request_entity_too_large(local_cluster: dict[str, Any], size: int) -> None:
+    pid = local_cluster["pids"]["apiserver"]
+    rev = await etcd_revision(local_cluster)
+    idle = rss_mib(pid)
+    async with open_client(local_cluster) as c:
+        with pytest.raises(errors.RequestEntityTooLarge) as e:
+            await c.create(pod("too-big", size))
+        assert e.value.message == f"Request entity too large: limit is {MAX_REQUEST_BYTES}"
+        assert (await c.get("Namespace", "default")).metadata.name == "default"   # the channel still works
+    assert await etcd_revision(local_cluster) == rev
+    assert rss_mib(pid) - idle < 50
+
+
+async def test_pipelined_writes_past_the_limit(local_cluster: dict[str, Any]) -> None:
+    """A stream of writes adding up to more than 3 MiB goes in several batches, and one write over the limit
+    gets its own 413 without breaking the writes around it."""
+    async with Client(local_cluster["server"], local_cluster["token"], pipeline=True) as c:
+        small = [c.create(pod(f"batched-{i}", 30 * 1024)) for i in range(150)]       # 4.5 MiB in all
+        results = await asyncio.gather(c.create(pod("too-big-piped", 4 * MiB)), *small, return_exceptions=True)
+        assert isinstance(results[0], errors.RequestEntityTooLarge), results[0]
+        assert all(isinstance(r, pb.Pod) for r in results[1:]), [r for r in results[1:] if not isinstance(r, pb.Pod)]
+        for i in range(150):
+            await c.delete("Pod", f"batched-{i}", grace_period_seconds=0)
+
+
+LONG_NAME = "a" * 10_000
+
+
+async def test_a_long_name_is_invalid_in_kubernetes_words(local_cluster: dict[str, Any]) -> None:
+    rev = await etcd_revision(local_cluster)
+    async with open_client(local_cluster) as c:
+        with pytest.raises(errors.Invalid) as e:
+            await c.create(pod(LONG_NAME))
+    assert 'metadata.name: Invalid value: "aaaa' in e.value.message
+    assert "must be no more than 253 characters" in e.value.message
+    assert await etcd_revision(local_cluster) == rev
+
+
+@pytest.mark.parametrize("name", [LONG_NAME, "b" * (2 * MiB)], ids=["10k", "2MiB"])
+@pytest.mark.parametrize("verb", ["get", "delete", "patch"])
+async def test_a_name_no_object_can_have_is_a_bad_request(local_cluster: dict[str, Any], name: str,
+                                                          verb: str) -> None:
+    async with open_client(local_cluster) as c:
+        call = {"get": lambda: c.get("Pod", name),
+                "delete": lambda: c.delete("Pod", name),
+                "patch": lambda: c.patch("Pod", name, {"metadata": {"labels": {"a": "b"}}})}[verb]
+        with pytest.raises(errors.BadRequest) as e:
+            await call()
+    assert e.value.message.startswith('Name parameter invalid: "' + name[:100])
+    assert e.value.message.endswith('...": must be no more than 253 characters')
+
+
+async def test_a_long_selector_is_a_bad_request(local_cluster: dict[str, Any]) -> None:
+    async with open_client(local_cluster) as c:
+        with pytest.raises(errors.BadRequest) as e:
+            await c.list("Pod", label_selector="app=" + "x" * 100_000)
+    assert e.value.message.startswith("unable to parse requirement: invalid selector 'app=xxx")
+    assert e.value.message.endswith("for key 'app': must be no more than 63 characters")
+
+
+async def test_malformed_protobuf_is_a_bad_request_with_one_log_line(local_cluster: dict[str, Any]) -> None:
+    log = Path(local_cluster["state_path"]) / "logs" / "apiserver.log"
+    before = log.read_text(errors="replace")
+    err = await raw_call(local_cluster, "Create", b"\xff\xff\xff\xff", local_cluster["token"])
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and errors.reason_of(err) == "BadRequest"
+    assert "could not be decoded as kubelab.v1.CreateRequest" in (err.details() or "")
+    await asyncio.sleep(0.2)
+    added = log.read_text(errors="replace")[len(before):]
+    assert "Traceback" not in added and len(added.strip().splitlines()) <= 1, added

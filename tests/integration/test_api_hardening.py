@@ -133,3 +133,25 @@ async def test_malformed_protobuf_is_a_bad_request_with_one_log_line(local_clust
     await asyncio.sleep(0.2)
     added = log.read_text(errors="replace")[len(before):]
     assert "Traceback" not in added and len(added.strip().splitlines()) <= 1, added
+
+
+async def test_a_nodes_pod_cidr_is_set_once(local_cluster: dict[str, Any]) -> None:
+    """Issue 12 item 10: podCIDR could be changed once set; Kubernetes allows only "" to a range."""
+    async with open_client(local_cluster) as c:
+        node = pb.Node(api_version="v1", kind="Node")
+        node.metadata.name = "cidr-node"
+        await c.create(node)
+        set_once = await c.patch("Node", "cidr-node", {"spec": {"podCIDR": "10.244.1.0/24",
+                                                                "podCIDRs": ["10.244.1.0/24"]}})
+        assert set_once.spec.pod_cidr == "10.244.1.0/24"
+        rev = await etcd_revision(local_cluster)
+        for change in ({"podCIDR": "10.244.2.0/24", "podCIDRs": ["10.244.2.0/24"]}, {"podCIDR": "10.244.2.0/24"},
+                       {"podCIDRs": ["10.244.1.0/24", "fd00::/64"]}):
+            with pytest.raises(errors.Invalid) as e:
+                await c.patch("Node", "cidr-node", {"spec": change})
+            assert e.value.message == ('Node "cidr-node" is invalid: spec.podCIDRs: Forbidden: node updates may not '
+                                       'change podCIDR except from "" to valid')
+        assert await etcd_revision(local_cluster) == rev
+        same = await c.patch("Node", "cidr-node", {"spec": {"unschedulable": True}})   # other changes still go
+        assert same.spec.pod_cidr == "10.244.1.0/24" and same.spec.unschedulable
+        await c.delete("Node", "cidr-node")

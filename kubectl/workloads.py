@@ -323,17 +323,18 @@ async def _run_attached(client: Any, namespace: str, name: str, stdin: bool, tty
                         running_timeout: float) -> int:
     """`run -i`/`--attach`, as kubectl does it: wait for the pod to run, attach (or print the logs of one that
     already finished), then, unless it restarts forever, wait for it to end and exit with its container's code."""
-    from kubectl import streaming
+    from kubectl.attach import attach_session
+    from kubectl.logs import print_logs
     pod = await _wait_pod(client, namespace, name, running_timeout, ("Running", "Succeeded", "Failed"))
     if pod.status.phase == "Running":
         try:
-            await streaming.attach_session(client, pod, name, stdin, tty, quiet)
+            await attach_session(client, pod, name, stdin, tty, quiet)
         except CLIError:
             pod = await client.get("Pod", name, namespace)
             if pod.status.phase == "Running":
                 raise
     if pod.status.phase != "Running":      # ended before (or while) we attached: what it wrote, from its logs
-        await streaming.print_logs(client, namespace, name, name)
+        await print_logs(client, namespace, name, name)
     if restart == "Always":
         return 0
     pod = await _wait_pod(client, namespace, name, 60.0, ("Succeeded", "Failed"))

@@ -38,7 +38,6 @@ import fnmatch
 import hashlib
 import logging
 import re
-import signal
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
 from kubelab.lab import CATALOGUE
+from kubelab import serving
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
@@ -566,22 +566,6 @@ def _taints(value: str) -> list[pb.Taint]:
     return out
 
 
-async def _serve(server: str, token: str, n: int, config: HollowConfig) -> None:
-    # Made inside the loop: grpc.aio channels belong to the loop that made them. Pipelined: a thousand nodes'
-    # status writes and Events.
-    client = Client(server, token, pipeline=True)
-    task = asyncio.create_task(run_hollow_nodes(client, n, config))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        log.info("hollow nodes stopped")
-    finally:
-        await client.close()
-
-
 @click.command()
 @click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER)")
 @click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token ($KUBELAB_TOKEN)")
@@ -629,7 +613,8 @@ def main(server: str, token: str, n: int, name_prefix: str, first_index: int, no
                           failing_liveness_images=_csv(failing_liveness_images),
                           liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
                           events=events, workers=workers)
-    asyncio.run(_serve(conn.server, conn.token, n, config))
+    from .server import HollowNodes      # the process life cycle every component shares (kubelab.serving)
+    serving.run(lambda: HollowNodes(conn.server, conn.token, n, config))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def test_default_policy_or_no_cluster_dns_leaves_the_nodes_resolution() -> None:
 
 
 def test_host_network_pods_join_the_node_container_or_the_host(tmp_path) -> None:
-    from kubelet.main import host_network_mode, own_container_id
+    from kubelet.server import host_network_mode, own_container_id
     cid = "0ae04522a645a4bdfd0a75aa345e91eadbac6c3afd45cd8f38a4b494f49d3d9e"
     inside = tmp_path / "mountinfo"
     inside.write_text(f"87 69 254:0 /var/lib/docker/containers/{cid}/hostname /etc/hostname rw - ext4 /dev/vda rw\n"

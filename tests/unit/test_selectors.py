@@ -392,6 +392,41 @@ def test_validate_dns1123_label(name: str, expected: str | None) -> None:
     assert validate_dns1123_label(name) == expected
 
 
-def test_module_exports() -> None:
-    for name in sel.__all__:
-        assert hasattr(sel, name), name
+@pytest.mark.parametrize(
+    "text, operator, wire",
+    [
+        pytest.param("a=x", sel.EQUALS, "=", id="equals"),
+        pytest.param("a==x", sel.DOUBLE_EQUALS, "==", id="double-equals"),
+        pytest.param("a!=x", sel.NOT_EQUALS, "!=", id="not-equals"),
+        pytest.param("a in (x)", sel.IN, "in", id="in"),
+        pytest.param("a notin (x)", sel.NOT_IN, "notin", id="notin"),
+        pytest.param("a", sel.EXISTS, "exists", id="exists"),
+        pytest.param("!a", sel.DOES_NOT_EXIST, "!", id="does-not-exist"),
+    ],
+)
+def test_each_syntax_parses_to_its_operator(text: str, operator: str, wire: str) -> None:
+    # the exported operator names are Kubernetes' selection.Operator values, the ones parse produces
+    assert operator == wire
+    (req,) = parse(text).requirements
+    assert (req.key, req.operator) == ("a", operator)
+    assert operator in sel.OPERATORS
+
+
+def test_operators_are_exactly_what_a_requirement_accepts() -> None:
+    assert set(sel.OPERATORS) == {"=", "==", "!=", "in", "notin", "exists", "!"}
+    for op in sel.OPERATORS:
+        values = () if op in (sel.EXISTS, sel.DOES_NOT_EXIST) else ("x",)
+        assert Requirement("a", op, values).operator == op
+    with pytest.raises(SelectorError, match="'~' is not a valid selector operator"):
+        Requirement("a", "~", ("x",))
+
+
+def test_field_selector_is_made_of_field_requirements() -> None:
+    fs = parse_field_selector("spec.nodeName=n1,status.phase!=Failed")
+    assert isinstance(fs, sel.FieldSelector)
+    assert fs.requirements == (sel.FieldRequirement("spec.nodeName", sel.EQUALS, "n1"),
+                               sel.FieldRequirement("status.phase", sel.NOT_EQUALS, "Failed"))
+    fields = {"spec.nodeName": "n1", "status.phase": "Running"}
+    assert fs.matches(lambda f: fields.get(f, ""))
+    fields["status.phase"] = "Failed"
+    assert not fs.matches(lambda f: fields.get(f, ""))

@@ -116,17 +116,26 @@ def api_error(e: errors.ApiError | st.StorageError) -> errors.ApiError:
     return e if isinstance(e, errors.ApiError) else storage_error(e)
 
 
-# The most of a message a status carries. gRPC sends it in a trailer, percent-encoded, and a client drops a call
-# whose trailers pass its metadata limit (8 KiB, 16 KiB hard) as RESOURCE_EXHAUSTED "metadata size exceeds hard
-# limit": a message that echoes a 10,000-character name would turn an Invalid into a TooManyRequests.
-MAX_STATUS_MESSAGE = 2048
+# The most of a message a status carries. gRPC sends it in a trailer, percent-encoded (a byte outside printable
+# ASCII, or `%`, takes three), and a client drops a call whose metadata passes its limit (8 KiB soft, 16 KiB
+# hard) as RESOURCE_EXHAUSTED "metadata size exceeds hard limit": a message echoing a 10,000-character name
+# turned an Invalid into a TooManyRequests.
+MAX_STATUS_MESSAGE = 6000
+
+
+def _encoded_size(data: bytes) -> int:
+    return len(data) + 2 * sum(1 for b in data if b < 0x20 or b > 0x7E or b == 0x25)
 
 
 def fit_message(message: str) -> str:
     """`message`, cut to what a status can carry (whatever the registry made of a hostile value)."""
-    if len(message.encode()) <= MAX_STATUS_MESSAGE:
+    data = message.encode()
+    if _encoded_size(data) <= MAX_STATUS_MESSAGE:
         return message
-    return message.encode()[:MAX_STATUS_MESSAGE].decode(errors="ignore") + "..."
+    keep = MAX_STATUS_MESSAGE // 3        # at most three bytes on the wire per byte kept
+    while keep < len(data) and _encoded_size(data[:keep * 2]) <= MAX_STATUS_MESSAGE:
+        keep *= 2                         # mostly ASCII: more fits
+    return data[:keep].decode(errors="ignore") + "..."
 
 
 async def abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:

@@ -238,10 +238,13 @@ class ApiService:
     # ---------------------------------------------------------------- CRUD
     # Each write is one function of its request, which the unary call and the Writes stream both serve.
     async def _create(self, req: api.CreateRequest) -> pb.Object:
-        return kinds.wrap(await self.store.create(self._unwrap(req.object), dry_run=req.dry_run))
+        obj = self._unwrap(req.object)
+        check_path(obj.metadata.namespace, "")     # the name is the registry's to judge (Invalid, in its words)
+        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run))
 
     async def _update(self, req: api.UpdateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
+        check_path(obj.metadata.namespace, obj.metadata.name)
         return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
 
     async def _patch(self, req: api.PatchRequest) -> pb.Object:
@@ -275,6 +278,7 @@ class ApiService:
     @translate
     async def List(self, req: api.ListRequest, context: Any) -> api.ListResponse:
         info = _kind_of(req.kind)
+        check_path(req.namespace, "")
         if req.limit < 0:
             raise errors.BadRequest("limit must be greater than or equal to 0")
         items, rev, token = await self.store.list(info.kind, req.namespace, req.label_selector, req.field_selector,
@@ -354,6 +358,7 @@ class ApiService:
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
             info = _kind_of(req.kind)
+            check_path(req.namespace, "")
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
             if req.resource_version not in ("", "0"):

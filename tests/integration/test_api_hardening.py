@@ -155,3 +155,23 @@ async def test_a_nodes_pod_cidr_is_set_once(local_cluster: dict[str, Any]) -> No
         same = await c.patch("Node", "cidr-node", {"spec": {"unschedulable": True}})   # other changes still go
         assert same.spec.pod_cidr == "10.244.1.0/24" and same.spec.unschedulable
         await c.delete("Node", "cidr-node")
+
+
+@pytest.mark.parametrize("verb", ["list", "watch", "create", "update"])
+async def test_a_namespace_no_object_can_have_is_a_bad_request(local_cluster: dict[str, Any], verb: str) -> None:
+    """A 2 MiB namespace became an etcd key too large for etcd (InternalError), or a watch that waited forever."""
+    namespace = "n" * (2 * MiB)
+    async with open_client(local_cluster) as c:
+        with pytest.raises(errors.BadRequest) as e:
+            async with asyncio.timeout(30):
+                if verb == "list":
+                    await c.list("Pod", namespace=namespace)
+                elif verb == "watch":
+                    async for _ in c.watch("Pod", namespace=namespace):
+                        break
+                else:
+                    p = pod("p")
+                    p.metadata.namespace = namespace
+                    await (c.create(p) if verb == "create" else c.update(p))
+    assert e.value.message.startswith('Namespace parameter invalid: "nnnn')
+    assert e.value.message.endswith('...": must be no more than 253 characters')

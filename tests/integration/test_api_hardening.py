@@ -175,3 +175,17 @@ async def test_a_namespace_no_object_can_have_is_a_bad_request(local_cluster: di
                     await (c.create(p) if verb == "create" else c.update(p))
     assert e.value.message.startswith('Namespace parameter invalid: "nnnn')
     assert e.value.message.endswith('...": must be no more than 253 characters')
+
+
+async def test_every_kind_of_call_is_refused_without_a_token(local_cluster: dict[str, Any]) -> None:
+    """The refusal is a streaming handler whatever the method's shape: unary, server-streaming (Watch) and
+    bidirectional (Writes) calls all hear Unauthorized."""
+    async with Client(local_cluster["server"], "wrong") as c:
+        with pytest.raises(errors.Unauthenticated):
+            await c.list("Pod")
+        with pytest.raises(errors.Unauthenticated):
+            async for _ in c.watch("Pod"):
+                break
+    async with Client(local_cluster["server"], "wrong", pipeline=True) as c:
+        with pytest.raises(errors.Unauthenticated):
+            await c.create(pod("piped"))

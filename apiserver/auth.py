@@ -1,56 +1,102 @@
-"""The apiserver's first filters, shared by every front end: request size limit and authentication.
+"""Authentication: who a request is from, from its bearer token.
 
-Every call passes them in kube-apiserver's order (size limit → authentication → the handler) and a call
-they refuse is refused before its body is read: a stranger cannot make the apiserver hold 200 MiB by
-sending it. The gRPC front end applies them with `AuthInterceptor` (it sees a call's metadata before its
-message is read) and the server's receive limit; an HTTP front end calls `authenticate` on the
-Authorization header and refuses a body over `MAX_REQUEST_BYTES` with `too_large()`.
+The first of the apiserver's filters every front end shares (authentication → impersonation → authorization →
+the handler; the authorizers are in apiserver/authz). Tokens come from a file in kube-apiserver's
+`--token-auth-file` format (CSV lines `token,user,uid,"group1,group2"`); the single shared token of the
+lab (`--token`) stays an admin in `system:masters`, so components given only it keep working. Every
+authenticated user is also in `system:authenticated`, as kube-apiserver adds it.
+
+A call these filters refuse is refused before its body is read: a stranger cannot make the apiserver hold
+200 MiB by sending it. The gRPC front end refuses in `AuthInterceptor` (it sees a call's metadata before its
+message) and limits a message to `MAX_REQUEST_BYTES` in the server's options; an HTTP front end calls
+`Authenticator.authenticate(bearer_token(header))` and `impersonate(...)`, and refuses a body over
+`MAX_REQUEST_BYTES` with `too_large()` before reading it.
 """
 from __future__ import annotations
 
+import csv
 import hmac
+import io
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 import grpc
 
 from kubelab import errors
 
-# kube-apiserver's limit on a request body (3 MiB, k8s.io/apiserver's MaxRequestBodyBytes): etcd takes
-# values up to 1.5 MiB, so anything larger could never be stored. Only what comes in is limited: a LIST
-# answer is paged, not capped.
+# kube-apiserver's limit on a request body (3 MiB, k8s.io/apiserver's MaxRequestBodyBytes): etcd takes values
+# up to 1.5 MiB, so anything larger could never be stored. Only what comes in is limited: a LIST answer is
+# paged, not capped.
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
+
+AUTHENTICATED = "system:authenticated"
+MASTERS = "system:masters"
 
 
 @dataclass(frozen=True)
-class User:
-    """Who a request is from, as authentication found it."""
+class UserInfo:
+    """k8s.io/apiserver's user.Info: a name, a uid and groups."""
     name: str
-    groups: tuple[str, ...] = ("system:authenticated",)
+    uid: str = ""
+    groups: tuple[str, ...] = ()
 
 
-ADMIN = User("admin", ("system:masters", "system:authenticated"))
+ADMIN = UserInfo("admin", "", (MASTERS, AUTHENTICATED))
+
+
+class TokenFileError(ValueError):
+    pass
+
+
+def parse_token_file(text: str, source: str = "token file") -> dict[str, UserInfo]:
+    """kube-apiserver's tokenfile: `token,user,uid[,"group1,group2"]` per line; an empty token is skipped, a
+    later line for the same token wins (both as kube-apiserver does)."""
+    users: dict[str, UserInfo] = {}
+    for n, record in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if len(record) < 3:
+            raise TokenFileError(f"{source}: line {n}: must have at least 3 columns (token, user name, user uid), "
+                                 f"found {len(record)}")
+        token, name, uid = record[0], record[1], record[2]
+        if not token:
+            continue
+        groups = tuple(g for g in record[3].split(",") if g) if len(record) > 3 else ()
+        users[token] = UserInfo(name, uid, groups)
+    return users
+
+
+def load_token_file(path: str | Path) -> dict[str, UserInfo]:
+    return parse_token_file(Path(path).read_text(), str(path))
+
+
+def with_authenticated(user: UserInfo) -> UserInfo:
+    return user if AUTHENTICATED in user.groups else UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED))
 
 
 class Authenticator:
-    """Bearer tokens to users. With no token configured everyone is admitted (as `admin`): a lab run
-    without credentials, as before tokens existed."""
+    """Bearer tokens to users: the token file's, and the shared `token` as ADMIN. With neither configured
+    everyone is ADMIN (a lab run without credentials, as before tokens existed)."""
 
-    def __init__(self, token: str = "") -> None:
+    def __init__(self, token: str = "", tokens: Mapping[str, UserInfo] | None = None) -> None:
         self.token = token
+        self.tokens = {t: with_authenticated(u) for t, u in (tokens or {}).items()}
 
     @property
     def required(self) -> bool:
-        return bool(self.token)
+        return bool(self.token or self.tokens)
 
-    def authenticate(self, token: str | None) -> User | None:
+    def authenticate(self, token: str | None) -> UserInfo | None:
         """The user a bearer token stands for, or None (a missing or unknown token)."""
-        if not self.token:
+        if not self.required:
             return ADMIN
         if token is None:
             return None
-        # Constant time: how much of a guess matched must not show in how long the refusal takes.
-        return ADMIN if hmac.compare_digest(token.encode(), self.token.encode()) else None
+        # Constant time for the shared token: how much of a guess matched must not show in the refusal's time.
+        if self.token and hmac.compare_digest(token.encode(), self.token.encode()):
+            return ADMIN
+        return self.tokens.get(token)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -76,7 +122,7 @@ def refusal(err: errors.ApiError) -> grpc.RpcMethodHandler:
 
     A request-streaming handler is one the server does not read for: grpc.aio reads a unary call's message
     before calling its handler (all of it, up to the receive limit), but leaves a stream's messages unread
-    until the handler asks. The wire is the same for both, so this serves a unary method too, and HTTP/2
+    until the handler asks. The wire is the same for both, so this serves a method of any shape, and HTTP/2
     flow control keeps the unread body in the client.
     """
     async def refuse(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
@@ -84,9 +130,14 @@ def refusal(err: errors.ApiError) -> grpc.RpcMethodHandler:
     return grpc.stream_stream_rpc_method_handler(refuse)
 
 
+def metadata_user(authenticator: "Authenticator", metadata: Iterable[tuple[str, Any]]) -> UserInfo | None:
+    """The user of a gRPC call, from its `authorization` metadata."""
+    return authenticator.authenticate(bearer_token(dict(metadata).get("authorization")))
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Authentication for the gRPC front end, before any message is read; the health service stays open
-    (for probes)."""
+    (for probes). The handlers find the user again from the call's metadata (a dictionary look-up)."""
 
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
@@ -94,7 +145,42 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         if details.method.startswith("/grpc.health.") or not self.authenticator.required:
             return await continuation(details)
-        authorization = dict(details.invocation_metadata or ()).get("authorization")
-        if self.authenticator.authenticate(bearer_token(authorization)) is None:
-            return refusal(unauthorized(authorization))
-        return await continuation(details)
+        md = tuple(details.invocation_metadata or ())
+        if metadata_user(self.authenticator, md) is not None:
+            return await continuation(details)
+        # Refused whatever the method: a unary-shaped refusal would have its message read first (a 200 MiB
+        # Create without a token cost the apiserver 400 MiB it kept).
+        return refusal(unauthorized(dict(md).get("authorization")))
+
+
+# Impersonation: kube-apiserver's `Impersonate-User` / `Impersonate-Group` headers (gRPC metadata keys are
+# these, lower case).
+IMPERSONATE_USER = "impersonate-user"
+IMPERSONATE_GROUP = "impersonate-group"
+
+# authorize(user, verb, resource, name, namespace): raises Forbidden unless `user` may `impersonate` that
+# users/groups/serviceaccounts object (core group), as kube-apiserver's impersonation filter asks its authorizer.
+MayImpersonate = Callable[[UserInfo, str, str, str], None]
+
+
+def impersonate(user: UserInfo, as_user: str, as_groups: Iterable[str], authorize: MayImpersonate) -> UserInfo:
+    """The user a request acts as: `user` itself, or (with `as_user`) the impersonated one, if `user` may
+    impersonate each of them (`authorize` raises Forbidden otherwise)."""
+    asked = tuple(as_groups)
+    if not as_user:
+        if asked:
+            raise errors.Forbidden("requested impersonation of groups without impersonating a user")
+        return user
+    sa = as_user.split(":") if as_user.startswith("system:serviceaccount:") else []
+    if len(sa) == 4:
+        authorize(user, "serviceaccounts", sa[3], sa[2])
+    else:
+        authorize(user, "users", as_user, "")
+    for g in asked:                  # only the groups asked for: a ServiceAccount's own come with it
+        authorize(user, "groups", g, "")
+    groups = asked or (("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}") if len(sa) == 4 else ())
+    return with_authenticated(UserInfo(as_user, "", groups))
+
+
+__all__ = ["UserInfo", "ADMIN", "AUTHENTICATED", "MASTERS", "Authenticator", "parse_token_file", "load_token_file",
+           "TokenFileError", "AuthInterceptor", "metadata_user", "bearer_token", "unauthorized", "impersonate", "IMPERSONATE_USER", "IMPERSONATE_GROUP"]

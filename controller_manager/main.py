@@ -6,7 +6,7 @@ import os
 import click
 
 from kubelab import config as kubeconfig
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import setup_logging
 
 from .config import Config
@@ -72,6 +72,7 @@ def main(server: str, token: str, controllers: str, workers: int, leader_elect: 
                  node_monitor_grace_period=node_monitor_grace_period, node_monitor_period=node_monitor_period,
                  pod_eviction_timeout=pod_eviction_timeout, health_address=health_address,
                  metrics_address=metrics_address, identity=identity)
+    client.set_user_agent("kube-controller-manager")
     serving.run(lambda: ControllerManager(cfg), grace=cfg.shutdown_grace + 5)
 
 

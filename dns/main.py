@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
 from .server import Config, Server, resolv_conf_nameservers, split_hostport
@@ -52,6 +52,7 @@ def main(server: str, token: str, context_name: str | None, listen: str, cluster
     config = Config(server=conn.server, token=conn.token, listen=listen, domain=cluster_domain,
                     upstreams=upstreams_of(upstream, resolv_conf), ttl=ttl, health_address=health_address,
                     metrics_address=metrics_address)
+    client.set_user_agent("kubelab-dns")
     serving.run(lambda: Server(config))
 
 

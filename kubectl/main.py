@@ -20,12 +20,13 @@ COMMANDS: dict[str, str] = {
     "api-resources": "kubectl.misc:api_resources",
     "apply": "kubectl.apply:apply",
     "attach": "kubectl.attach:attach",
+    "auth": "kubectl.auth:auth",
     "cluster": "kubectl.cluster:cluster",
     "cluster-info": "kubectl.misc:cluster_info",
     "completion": "kubectl.completion:completion",
     "config": "kubectl.config_cmd:config",
     "cordon": "kubectl.nodes:cordon",
-    "create": "kubectl.apply:create",
+    "create": "kubectl.create_rbac:create",      # apply's `create`, with the RBAC and ServiceAccount generators
     "delete": "kubectl.delete:delete",
     "describe": "kubectl.describe:describe",
     "drain": "kubectl.nodes:drain",
@@ -194,6 +195,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kubelab.client import set_user_agent
+    set_user_agent("kubelab")        # kubectl's is `kubectl/v1.x (linux/amd64) kubernetes/<commit>`
     cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
 
 

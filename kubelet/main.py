@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import setup_component
 
 from .server import Config, HollowNodes, Kubelet
@@ -80,6 +80,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
                  metrics_address=metrics_address, node_container=node_container)
+    client.set_user_agent("kubelet")
     if runtime == "hollow":
         from .hollow import HollowConfig
         hollow = HollowConfig(node_names=[cfg.node_name], cpu=cfg.cpu or "4", memory=cfg.memory or "16Gi",

@@ -8,7 +8,7 @@ import socket
 
 import click
 
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
 from .server import Config, Server
@@ -48,6 +48,7 @@ def main(server: str, token: str, context_name: str | None, node_name: str, bind
                     loopback_device=loopback_device, health_address=health_address,
                     metrics_address=metrics_address, exit_on_lost_network=exit_on_lost_network,
                     udp_timeout=udp_timeout)
+    client.set_user_agent("kube-proxy")
     serving.run(lambda: Server(config))
 
 

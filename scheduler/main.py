@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from kubelab import serving
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
 from .server import DEFAULT_SCHEDULER_NAME, Config, Server
@@ -42,6 +42,7 @@ def main(server: str, token: str, context_name: str | None, scheduler_name: str,
                     initial_backoff=pod_initial_backoff, max_backoff=pod_max_backoff,
                     max_unschedulable=pod_max_unschedulable, health_address=health_address,
                     metrics_address=metrics_address)
+    client.set_user_agent("kube-scheduler")
     serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
 
 

@@ -30,6 +30,8 @@ from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .audit import AuditConfig, AuditLog
+from .audit_grpc import audit_begin, audit_finish
 from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
@@ -58,6 +60,7 @@ class Config:
     shutdown_grace: float = 5.0
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
     advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
+    audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
 
 
 def advertise_address(listen: str, given: str = "") -> str:
@@ -188,12 +191,17 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
     async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         code = "OK"
+        record = None
         try:
-            self.gate.admit_call(verb, request, _metadata(context))
-            return await fn(self, request, context)
+            user = self.gate.admit_call(verb, request, _metadata(context))
+            record = audit_begin(self.audit, verb, request, user, context)
+            result = await fn(self, request, context)
+            audit_finish(self.audit, record, result)
+            return result
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             await abort(context, err)
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
@@ -239,13 +247,15 @@ def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -
 
 
 class ApiService:
-    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None) -> None:
+    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
         self.cache = cache
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
         # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
+        self.audit = audit or AuditLog(config.audit)
         self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
                          else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
                                          node_authorizer="Node" in config.authorization_mode.split(",")))
@@ -331,9 +341,11 @@ class ApiService:
         return await self._bind(req)
 
     # ---------------------------------------------------------------- pipelined writes
-    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None) -> api.WriteResult:
+    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None,
+                     context: Any = None) -> api.WriteResult:
         """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
         op = item.WhichOneof("op")
+        record = None
         started = time.perf_counter()
         code = "OK"
         req = getattr(item, op) if op else None
@@ -342,10 +354,14 @@ class ApiService:
                 raise errors.BadRequest("the write request names no operation")
             if user is not None:
                 self.gate.admit_as(user, op, req)
-            return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
+            record = audit_begin(self.audit, op, req, user, context)
+            result = await getattr(self, f"_{op}")(req)
+            audit_finish(self.audit, record, result)
+            return api.WriteResult(id=item.id, object=result)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             return api.WriteResult(id=item.id, code=err.code.value[0], reason=err.reason, message=err.message)
         except Exception as e:  # noqa: BLE001 - a unary call would end UNKNOWN; one write must not end the stream
             log.exception("%s failed", op)
@@ -360,8 +376,8 @@ class ApiService:
         try:
             user = self.gate.user_of(_metadata(context))
         except errors.ApiError as e:
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
-        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user)):
+            await abort(context, e)
+        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
             yield out
 
     @translate
@@ -676,6 +692,7 @@ class Server:
         self.store.object_cache = self.cache.current
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.metrics = ApiMetrics()
+        self.audit = AuditLog(config.audit)
         self.metrics.watch_caches(lambda: self.cache.caches)
         self.storage.observe = self.metrics.observe_etcd
         self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
@@ -755,7 +772,7 @@ class Server:
         self.cache.start()
         await self.cache.wait_ready()
         self.grpc = new_grpc_server(self.config.token, self.config.tokens)
-        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics)),))
+        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics, self.audit)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
@@ -773,6 +790,7 @@ class Server:
             await self.metrics_server.stop()
         await self.cache.stop()
         await self.storage.close()
+        self.audit.close()                  # what is still queued reaches the log
 
     async def run(self) -> None:
         await forever()

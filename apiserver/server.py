@@ -545,13 +545,15 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
         wake.set()
 
     async def read() -> None:
-        async for batch in request_iterator:
-            for item in batch.requests:
-                await slots.acquire()
-                task = asyncio.create_task(run(item))
-                running.add(task)
-                task.add_done_callback(finished)
-        wake.set()
+        try:
+            async for batch in request_iterator:
+                for item in batch.requests:
+                    await slots.acquire()
+                    task = asyncio.create_task(run(item))
+                    running.add(task)
+                    task.add_done_callback(finished)
+        finally:
+            wake.set()       # a broken read (a malformed message) too: the loop below raises it
 
     reader = asyncio.create_task(read())
     try:
@@ -602,7 +604,7 @@ def request_decoder(request: Any) -> Callable[[bytes], Any]:
         try:
             return request.FromString(data)
         except DecodeError as e:
-            log.info("malformed %s request: %s", request.DESCRIPTOR.full_name, e)
+            log.warning("malformed %s request: %s", request.DESCRIPTOR.full_name, e)   # one line, no traceback
             raise errors.BadRequest(f"the body of the request could not be decoded as "
                                     f"{request.DESCRIPTOR.full_name}: {e}") from None
     return decode

@@ -37,6 +37,13 @@ def _peer_ip(context: Any) -> str:
     return ""
 
 
+def _object_name(request: Any) -> str:
+    """A create's URL names no object; kube-apiserver's objectRef takes the name from the body."""
+    env = getattr(request, "object", None)
+    which = env.WhichOneof("kind") if env is not None and hasattr(env, "WhichOneof") else None
+    return getattr(env, which).metadata.name if which else ""
+
+
 def audit_begin(log: AuditLog, method: str, request: Any, user: UserInfo | None, context: Any) -> Record | None:
     if request is None or (not log.enabled and not log.subscribers):
         return None
@@ -52,7 +59,8 @@ def audit_begin(log: AuditLog, method: str, request: Any, user: UserInfo | None,
             break
     info = RequestInfo(verb=a.verb, user=user.name if user else "", groups=tuple(user.groups) if user else (),
                        user_agent=user_agent(md), source_ip=_peer_ip(context), resource=a.resource,
-                       api_group=a.api_group, api_version=version, namespace=a.namespace, name=a.name,
+                       api_group=a.api_group, api_version=version, namespace=a.namespace,
+                       name=a.name or _object_name(request),
                        subresource=a.subresource)
     return log.begin(info)
 

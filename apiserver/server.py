@@ -49,6 +49,7 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 class Config:
     listen: str = "127.0.0.1:6443"
     etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
+    etcd_tls: st.EtcdTLS | None = None       # client-certificate TLS to etcd (None: plain, for tests)
     token: str = ""
     tokens: dict[str, UserInfo] = field(default_factory=dict)   # --token-auth-file's users by token
     authorization_mode: str = "Node,RBAC"                        # or AlwaysAllow
@@ -686,7 +687,7 @@ async def create_server(config: Config) -> tuple["Server", int]:
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.storage = st.EtcdStorage(config.etcd_servers)
+        self.storage = st.EtcdStorage(config.etcd_servers, tls=config.etcd_tls)
         self.store = Store(self.storage, config.service_cidr, config.node_port_range, config.event_ttl)
         prefixes = {k.kind: kind_prefix(k) for k in kinds.KINDS}
         decoders = {k.kind: Store.decoder(k) for k in kinds.KINDS}

@@ -16,7 +16,8 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.kinds import RBAC_GROUP
 from kubelab.v1 import objects_pb2 as pb

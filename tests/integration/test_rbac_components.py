@@ -10,10 +10,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
-from scheduler.testing import make_node
+from tests.harness.scheduler import make_node
 from tests.integration.conftest import _need_etcd, kubeconfig_in
 
 

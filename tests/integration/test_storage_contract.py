@@ -16,7 +16,7 @@ from typing import AsyncIterator, Iterator
 import pytest
 
 from apiserver.storage import EtcdStorage
-from kubelab.launcher import free_port
+from lab.local import free_port
 from tests.storage_contract import StorageContract
 
 from .conftest import _need_etcd

@@ -35,10 +35,16 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
 @click.option("--advertise-address", default="", help="the address published in the `kubernetes` Endpoints "
               "(default: the --listen host, or the host's own address when listening on 0.0.0.0)")
+@click.option("--secure-port", type=int, default=None,
+              help="serve the Kubernetes HTTP API (HTTPS) on this port (off unless given; 0 = a free port)")
+@click.option("--bind-address", default="", help="the HTTP API's address (default: the --listen host)")
+@click.option("--tls-cert-file", default="", help="the HTTP API's serving certificate (PEM)")
+@click.option("--tls-private-key-file", default="", help="the HTTP API's serving key (PEM)")
 @click.option("-v", "--verbose", count=True)
 def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
-         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
+         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, secure_port: int | None,
+         bind_address: str, tls_cert_file: str, tls_private_key_file: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
     try:     # resolved once, here; a non-IP is refused now, not when the Endpoints are written
@@ -46,13 +52,18 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
     except ValueError:
         raise click.BadParameter(f"{advertise_address!r} is not an IP address",
                                  param_hint="--advertise-address") from None
+    if secure_port is not None and not (tls_cert_file and tls_private_key_file):
+        raise click.BadParameter("--secure-port needs --tls-cert-file and --tls-private-key-file",
+                                 param_hint="--secure-port")
     lo, _, hi = service_node_port_range.partition("-")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
                     token=_read_token(token, token_file),
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl,
-                    metrics_address=metrics_address, advertise_address=advertise_address)
+                    metrics_address=metrics_address, advertise_address=advertise_address,
+                    secure_port=secure_port, bind_address=bind_address, tls_cert_file=tls_cert_file,
+                    tls_private_key_file=tls_private_key_file)
     if workers > 1:
         run_workers(config, workers)
     else:

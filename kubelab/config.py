@@ -113,3 +113,90 @@ def connection(cfg: dict[str, Any] | None = None, context_name: str | None = Non
         if not server:
             raise ConfigError(f'context "{ctx_name}" names no cluster server')
     return Connection(server=server, token=token or "", namespace=namespace, context=ctx_name)
+
+
+# ---------------------------------------------------------------- the kubeconfig kubectl reads
+# `cluster up` writes its cluster, user and context `kubelab` into the kubeconfig kubectl reads, as kind does:
+# merged with what is there, made current; `cluster down` removes them. The cluster entry carries kubelab's
+# gRPC address as an extension, so the kubelab CLI can find its API in the same entry.
+KUBE_CONTEXT = "kubelab"
+GRPC_EXTENSION = "kubelab.dev/grpc"
+
+
+def kubeconfig_path() -> Path:
+    """The file kubectl writes to: the first path of $KUBECONFIG, else ~/.kube/config."""
+    env = os.environ.get("KUBECONFIG", "")
+    first = next((p for p in env.split(os.pathsep) if p), "")
+    return Path(first).expanduser() if first else Path.home() / ".kube" / "config"
+
+
+def _upsert_entry(items: list[dict[str, Any]], name: str, key: str, value: dict[str, Any]) -> None:
+    """Replace (not merge) the named entry's value, keeping its place in the list."""
+    entry = _named(items, name)
+    if entry is None:
+        items.append({"name": name, key: value})
+    else:
+        entry[key] = value
+
+
+def _load_kubeconfig(path: Path) -> dict[str, Any]:
+    cfg = load(path)
+    for key in ("clusters", "contexts", "users"):
+        if not isinstance(cfg.get(key), list):
+            cfg[key] = []
+    cfg.setdefault("preferences", {})
+    return cfg
+
+
+def write_kube_context(server: str, ca_pem: bytes, token: str, grpc_address: str, namespace: str = "default",
+                       name: str = KUBE_CONTEXT, path: Path | None = None) -> Path:
+    """Add (or replace) cluster, user and context `name` in the kubeconfig and make it current."""
+    import base64
+    p = path or kubeconfig_path()
+    cfg = _load_kubeconfig(p)
+    _upsert_entry(cfg["clusters"], name, "cluster", {
+        "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+        "extensions": [{"name": GRPC_EXTENSION, "extension": {"server": grpc_address}}]})
+    _upsert_entry(cfg["users"], name, "user", {"token": token})
+    _upsert_entry(cfg["contexts"], name, "context", {"cluster": name, "user": name, "namespace": namespace})
+    cfg["current-context"] = name
+    save(cfg, p)
+    return p
+
+
+def remove_kube_context(name: str = KUBE_CONTEXT, path: Path | None = None) -> bool:
+    """Remove what write_kube_context wrote (kind's `delete cluster`); True if there was something."""
+    p = path or kubeconfig_path()
+    if not p.exists():
+        return False
+    cfg = _load_kubeconfig(p)
+    before = sum(len(cfg[k]) for k in ("clusters", "users", "contexts"))
+    for key in ("clusters", "users", "contexts"):
+        cfg[key] = [e for e in cfg[key] if e.get("name") != name]
+    if cfg.get("current-context") == name:
+        cfg["current-context"] = ""
+    if sum(len(cfg[k]) for k in ("clusters", "users", "contexts")) == before:
+        return False
+    save(cfg, p)
+    return True
+
+
+def grpc_address_of(cfg: dict[str, Any], cluster_name: str) -> str:
+    """kubelab's gRPC address, from the extension of a kubeconfig cluster entry ("" when none)."""
+    cluster = (_named(cfg.get("clusters") or [], cluster_name) or {}).get("cluster") or {}
+    for ext in cluster.get("extensions") or []:
+        if isinstance(ext, dict) and ext.get("name") == GRPC_EXTENSION:
+            return str((ext.get("extension") or {}).get("server") or "")
+    return ""
+
+
+def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path, bytes]:
+    """The lab's CA (kept across restarts) and a serving certificate for the apiserver's HTTPS, for every name
+    a client may use: 127.0.0.1, localhost, apiserver, the `kubernetes` Service's ClusterIP and its DNS
+    names. Returns (certificate file, key file, CA certificate PEM)."""
+    from kubelab import pki
+    ca = pki.load_or_make_ca(directory)
+    names = ["127.0.0.1", "localhost", "apiserver", cluster_ip, "kubernetes", "kubernetes.default",
+             "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
+    crt, key = pki.save(pki.issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
+    return crt, key, ca.cert_pem

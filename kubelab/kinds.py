@@ -54,6 +54,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Lease", "coordination.k8s.io", "v1", "leases", "lease", (), True, pb.Lease, "lease"),
 )
 
+# The `all` category (`kubectl get all`): the kinds of ours Kubernetes puts in it.
+CATEGORY_ALL: tuple[str, ...] = ("pods", "services", "deployments", "replicasets")
+
 # What the API serves for every kind (as discovery and `api-resources -o wide` list them).
 VERBS: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
 

@@ -158,10 +158,13 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     os.chmod(state / "token", 0o600)
     os.chmod(state / "kubelet-token", 0o600)
     etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
+    https_port = free_port()
+    crt, key, ca_pem = kubeconfig.apiserver_certificates(state / "pki", "10.96.0.1")
     pids: dict[str, int] = {}
     info: dict[str, Any] = {"state_dir": str(state), "pids": pids, "token": token,
                             "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}",
-                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
+                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+                            "https": f"https://127.0.0.1:{https_port}", "ca_file": str(state / "pki" / "ca.crt")}
 
     def save() -> None:
         (state / "state.json").write_text(json.dumps(info, indent=2))
@@ -181,7 +184,8 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         pids["apiserver"] = _spawn("apiserver", _python("apiserver.main") + [
             "--listen", info["server"], "--etcd-servers", info["etcd"],
             "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
-            "--metrics-address", f"127.0.0.1:{metrics_port}", *extra.get("apiserver", [])], state)
+            "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
+            "--tls-cert-file", str(crt), "--tls-private-key-file", str(key), *extra.get("apiserver", [])], state)
         save()
         await _wait_api(info["server"], token)
         env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": token}
@@ -203,6 +207,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         cfg = kubeconfig.load()
         kubeconfig.set_cluster(cfg, CONTEXT, info["server"], token)
         kubeconfig.save(cfg)
+        info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, token, info["server"]))
     return info
 
 
@@ -256,4 +261,5 @@ def down_local(state_dir: Path | None = None, remove_context: bool = True) -> li
             if cfg.get("current-context") == CONTEXT:
                 cfg["current-context"] = ""
             kubeconfig.save(cfg)
+        kubeconfig.remove_kube_context()
     return stopped

@@ -1,0 +1,263 @@
+"""The HTTPS server of the Kubernetes API: TLS, the filter chain, routing.
+
+Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost first):
+
+    panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
+    size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
+    authentication   `Authorization: Bearer <token>` against the apiserver's token, else 401 Unauthorized
+                     (/healthz, /livez, /readyz and /version stay open, as system:public-info-viewer has them)
+    handler          discovery, or the verb module for the resource the URL names
+
+Other modules plug in without this one knowing them (kube-apiserver's "installers"): a module in
+OPTIONAL_MODULES (apiserver.http.openapi, apiserver.http.streaming) that exists may define
+`setup(app, backend)` to add its own routes (e.g. /openapi/v2), and `SUBRESOURCES`, a dict
+{(resource, subresource): handler(backend, request, req)} for subresources such as ("pods", "log"). A
+subresource nobody serves is 404 NotFound: never the parent object.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import ssl
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from kubelab import errors
+
+from apiserver import storage as st
+
+from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
+from .common import Backend, respond
+from .request import RequestInfo, parse_path
+from .status import MethodNotAllowed, error_response, not_found_path
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+OPTIONAL_MODULES = ("apiserver.http.openapi", "apiserver.http.streaming")
+OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+BACKEND = web.AppKey("backend", Backend)
+TOKEN = web.AppKey("token", str)
+STREAMING = web.AppKey("streaming", dict)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _storage_error(e: st.StorageError) -> errors.ApiError:
+    from apiserver.server import storage_error
+    return storage_error(e)
+
+
+@web.middleware
+async def recovery(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost filter: errors become Statuses; an unexpected one is a logged 500, never a dropped server."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(errors.RequestEntityTooLarge("Request entity too large: limit is 3145728"))
+    except web.HTTPMethodNotAllowed:
+        return error_response(_method_not_allowed())
+    except web.HTTPException:
+        raise
+    except errors.ApiError as e:
+        return error_response(e, *request.get("about", (None, "")))
+    except st.StorageError as e:
+        return error_response(_storage_error(e), *request.get("about", (None, "")))
+    except Exception as e:  # noqa: BLE001 - kube-apiserver's WithPanicRecovery
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(errors.ApiError(f"Internal error occurred: {e!r}"))
+
+
+@web.middleware
+async def size_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise errors.RequestEntityTooLarge("Request entity too large: limit is 3145728")
+    return await handler(request)
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[TOKEN]
+    if token and not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
+        if request.headers.get("Authorization", "") != f"Bearer {token}":
+            # Kubernetes says no more than this: kubectl prints `You must be logged in to the server (Unauthorized)`.
+            raise errors.Unauthenticated("Unauthorized")
+    return await handler(request)
+
+
+# ---------------------------------------------------------------- non-resource paths
+async def health(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    ready = all(c.ready.is_set() for c in backend.cache.caches.values())
+    name = request.path.strip("/").split("/")[0]
+    if name == "readyz" and not ready:
+        return web.Response(status=500, text="[-]informer-sync failed: the watch cache is not ready\n"
+                                             "readyz check failed")
+    if "verbose" in request.query:
+        checks = ["ping", "etcd", "informer-sync"] if name == "readyz" else ["ping", "etcd"]
+        return web.Response(text="".join(f"[+]{c} ok\n" for c in checks) + f"{name} check passed\n")
+    return web.Response(text="ok")
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    return respond(request, discovery.version_info())
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    return respond(request, discovery.root_paths())
+
+
+def _discovery(request: web.Request, doc: dict[str, Any] | None, legacy: bool | None = None) -> web.StreamResponse:
+    if legacy is not None:
+        rep = negotiate.negotiate(request.headers.get("Accept", ""),
+                                  (negotiate.JSON, negotiate.YAML, negotiate.DISCOVERY))
+        if rep == negotiate.DISCOVERY:
+            resp = respond(request, discovery.aggregated(legacy), rep=negotiate.JSON)
+            resp.headers["Content-Type"] = negotiate.DISCOVERY_TYPE
+            return resp
+    if doc is None:
+        raise not_found_path()
+    return respond(request, doc)
+
+
+async def api_root(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_versions(request.app[BACKEND].server_address), legacy=True)
+
+
+async def apis_root(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_group_list(), legacy=False)
+
+
+async def api_group(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_group(request.match_info["group"]))
+
+
+async def resource_list(request: web.Request) -> web.StreamResponse:
+    group = request.match_info.get("group", "")
+    return _discovery(request, discovery.api_resource_list(group, request.match_info["version"]))
+
+
+# ---------------------------------------------------------------- resources
+def _method_not_allowed() -> errors.ApiError:
+    return MethodNotAllowed("the server does not allow this method on the requested resource")
+
+
+async def _subresource(backend: Backend, request: web.Request, req: RequestInfo) -> web.StreamResponse:
+    info = req.kind_info
+    streaming = request.app[STREAMING].get((info.plural, req.subresource))
+    if streaming is not None:
+        return await streaming(backend, request, req)
+    served = subresources.HANDLERS.get(req.subresource)
+    if served is None or (served[0] is not None and info.kind not in served[0]) or req.rest:
+        raise not_found_path()
+    if request.method not in served[1]:
+        raise _method_not_allowed()
+    return await served[2](backend, request, req)
+
+
+async def resource(request: web.Request) -> web.StreamResponse:
+    """Any /api/v1/... or /apis/G/V/... path naming a resource: the verb module its method and shape choose."""
+    backend = request.app[BACKEND]
+    if request.path == authz.PATH:
+        return await authz.self_subject_access_review(request)
+    req = parse_path(request.path)
+    request["about"] = (req.info, req.name)
+    method = request.method
+    if req.watch_path or (method == "GET" and request.query.get("watch", "").lower() in ("true", "1")):
+        if method != "GET" or req.subresource:
+            raise _method_not_allowed() if method != "GET" else not_found_path()
+        if req.name:        # /watch/.../NAME: a watch of that one object
+            existing = request.query.get("fieldSelector", "")
+            query = request.rel_url.query.copy()
+            query["fieldSelector"] = ",".join(filter(None, [existing, f"metadata.name={req.name}"]))
+            request = request.clone(rel_url=request.rel_url.with_query(query))
+            req.name = ""
+        return await watch.watch(backend, request, req)
+    if req.subresource:
+        return await _subresource(backend, request, req)
+    if not req.name:
+        verbs = {"GET": list_verb.list_, "POST": create.create, "DELETE": delete.delete_collection}
+    else:
+        verbs = {"GET": get.get, "PUT": update.update, "PATCH": patch.patch, "DELETE": delete.delete}
+    handler = verbs.get(method)
+    if handler is None:
+        raise _method_not_allowed()
+    return await handler(backend, request, req)
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    raise not_found_path()
+
+
+def _optional_modules(app: web.Application, backend: Backend) -> dict[tuple[str, str], Any]:
+    """Routes and subresources of the modules that plug in (see the module docstring)."""
+    served: dict[tuple[str, str], Any] = {}
+    for name in OPTIONAL_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        if hasattr(module, "setup"):
+            module.setup(app, backend)
+        served.update(getattr(module, "SUBRESOURCES", {}))
+    return served
+
+
+def make_app(backend: Backend, token: str) -> web.Application:
+    app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
+    app[BACKEND] = backend
+    app[TOKEN] = token
+    app[STREAMING] = _optional_modules(app, backend)
+    r = app.router
+    for path in ("/healthz", "/livez", "/readyz"):
+        r.add_get(path, health)
+        r.add_get(path + "/{check:.*}", health)
+    r.add_get("/version", version)
+    r.add_get("/", root)
+    r.add_get("/api", api_root)
+    r.add_get("/apis", apis_root)
+    r.add_get("/api/{version}", resource_list)
+    r.add_get("/apis/{group}", api_group)
+    r.add_get("/apis/{group}/{version}", resource_list)
+    r.add_route("*", "/api/{version}/{rest:.+}", resource)
+    r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
+    r.add_route("*", "/{rest:.*}", not_found)
+    return app
+
+
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_file, key_file)
+    ctx.set_alpn_protocols(["http/1.1"])      # aiohttp speaks HTTP/1.1; clients fall back from h2
+    return ctx
+
+
+class HttpServer:
+    """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
+
+    def __init__(self, backend: Backend, token: str, host: str, port: int, cert_file: str, key_file: str,
+                 reuse_port: bool = False) -> None:
+        self.app = make_app(backend, token)
+        self.host, self.port = host, port
+        self.ssl = tls_context(cert_file, key_file) if cert_file else None
+        self.reuse_port = reuse_port
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl, reuse_port=self.reuse_port,
+                           backlog=1024)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

@@ -2,7 +2,8 @@
 (gracePeriodSeconds, propagationPolicy, preconditions, dryRun), done by the Store as for the gRPC Delete.
 
 As kube-apiserver answers: an object whose deletion is pending (a pod's grace period, finalizers) comes back
-as it now is; one deleted at once is a Status of Success naming it; a collection's deletion returns the
+as it now is, and so do deleted Pods and Services (ReturnDeletedObject); another kind deleted at once is a
+Status of Success naming it; a collection's deletion returns the
 list of what was deleted.
 """
 from __future__ import annotations
@@ -55,6 +56,10 @@ async def delete_options(request: web.Request) -> api.DeleteRequest:
     return out
 
 
+# Kinds whose registry sets ReturnDeletedObject in kube-apiserver: their DELETE answers the object itself.
+RETURNS_DELETED_OBJECT = ("Pod", "Service")
+
+
 def _pending(obj: Any) -> bool:
     """Whether a deletion left the object in place (finalizers to run, a pod's grace period)."""
     md = obj.metadata
@@ -74,7 +79,7 @@ async def delete(backend: Backend, request: web.Request, req: RequestInfo) -> we
     opts = await delete_options(request)
     info = req.kind_info
     obj = await _delete_one(backend, opts, info.kind, namespace_of(req), req.name)
-    if _pending(obj) or opts.dry_run:
+    if _pending(obj) or opts.dry_run or info.kind in RETURNS_DELETED_OBJECT:
         return respond(request, to_wire(obj))
     details = {"name": req.name, "kind": info.plural, "uid": obj.metadata.uid}
     if info.group:

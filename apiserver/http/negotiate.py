@@ -65,7 +65,8 @@ def negotiate(accept: str, allowed: tuple[str, ...] = (JSON, YAML)) -> str:
 
 
 # Request bodies: an object (create, update) and the four patch types.
-BODY_TYPES = {"application/json": "json", "application/yaml": "yaml"}
+BODY_TYPES = {"application/json": "json", "application/yaml": "yaml",
+              "application/vnd.kubernetes.protobuf": "protobuf"}
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply"}
 

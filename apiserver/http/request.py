@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from kubelab import errors, kinds, manifests
 
+from . import protobuf
 from .status import not_found_path
 
 # Subresources of a namespace object, not namespaced paths (kube-apiserver's namespaceSubresources).
@@ -86,7 +87,10 @@ def parse_path(path: str) -> RequestInfo:
 
 
 def load_doc(body: bytes, media: str) -> Any:
-    """A body's document (JSON or YAML); BadRequest in Kubernetes' words when it does not parse."""
+    """A body's document (JSON, YAML or Kubernetes' protobuf); BadRequest in Kubernetes' words when it does not
+    parse."""
+    if media == "protobuf":
+        return protobuf.decode(body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -131,9 +135,8 @@ def decode_object(doc: Any, req: RequestInfo, validation: str, warnings: list[st
     if not isinstance(doc, dict):
         raise errors.BadRequest(f"couldn't get version/kind; json parse error: cannot unmarshal "
                                 f"{type(doc).__name__} into Go value of type struct")
-    api_version, kind = str(doc.get("apiVersion") or ""), str(doc.get("kind") or "")
-    if not kind:
-        raise errors.BadRequest("Object 'Kind' is missing in '" + json.dumps(doc)[:200] + "'")
+    # Missing apiVersion and kind are the URL's (kube-apiserver decodes with the URL's as defaults).
+    api_version, kind = str(doc.get("apiVersion") or info.api_version), str(doc.get("kind") or info.kind)
     if api_version and api_version != info.api_version and api_version not in info.accepted_versions:
         raise errors.BadRequest(f"the API version in the data ({api_version}) does not match the expected API "
                                 f"version ({info.api_version})")
@@ -141,7 +144,7 @@ def decode_object(doc: Any, req: RequestInfo, validation: str, warnings: list[st
     if kind != info.kind:
         raise errors.BadRequest(f'{kind} in version "{version}" cannot be handled as a {info.kind}: converting '
                                 f'({version}.{kind}) to ({info.group or "core"}.{info.kind}): unknown conversion')
-    doc = dict(doc, apiVersion=info.api_version)
+    doc = dict(doc, apiVersion=info.api_version, kind=info.kind)
     if validation != "Strict":
         for path in manifests.drop_unknown_fields(doc, info.message.DESCRIPTOR):
             if validation == "Warn":

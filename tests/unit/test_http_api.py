@@ -202,3 +202,19 @@ def test_table_columns_are_kubelab_gets_with_wide_ones_at_priority_1() -> None:
         "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
     event = [(c["name"], c["priority"]) for c in table.column_definitions("Event")]
     assert [n for n, p in event if p == 0] == ["Last Seen", "Type", "Reason", "Object", "Message"]
+
+
+# ---------------------------------------------------------------- kubectl proxy's filters
+@pytest.mark.parametrize("path,host,code", [
+    ("/api/v1/namespaces/default/pods", "localhost:8001", None),
+    ("/api/v1/namespaces/default/pods?watch=1", "127.0.0.1:8001", None),
+    ("/api/v1/namespaces/default/pods/../secrets", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/x%2F..%2Fy", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/%2e%2e/y", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/web/exec?command=sh", "localhost", 403),
+    ("/api/v1/namespaces/default/pods", "evil.example.com", 403),
+])
+def test_the_api_proxy_refuses_what_kubectl_proxy_refuses(path: str, host: str, code: int | None) -> None:
+    from kubectl.apiproxy import refused
+    answer = refused(path, host)
+    assert (answer.status if answer is not None else None) == code

@@ -383,3 +383,62 @@ async def test_the_api_proxy_passes_every_method_and_streams(api: dict[str, Any]
     finally:
         await runner.cleanup()
     assert "via-proxy" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+# ---------------------------------------------------------------- list paging, dry run, warnings, deletes
+def test_limit_and_continue_page_through_a_list(api: dict[str, Any]) -> None:
+    for n in range(5):
+        http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest(f"page-{n}", app="paged")).encode())
+    seen: list[str] = []
+    token = ""
+    while True:
+        code, doc, _ = http(api, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3Dpaged&limit=2"
+                                        f"&continue={token}")
+        assert code == 200 and isinstance(doc, dict)
+        seen += [i["metadata"]["name"] for i in doc["items"]]
+        token = doc["metadata"].get("continue", "")
+        if not token:
+            break
+    assert seen == [f"page-{n}" for n in range(5)]
+    code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?continue=bogus")
+    assert code == 400 and isinstance(doc, dict) and doc["message"] == "invalid continue token"
+
+
+def test_dry_run_and_field_validation_warn(api: dict[str, Any]) -> None:
+    body = dict(pod_manifest("dry"), extra=1)
+    code, doc, headers = http(api, "POST", "/api/v1/namespaces/default/pods?dryRun=All&fieldValidation=Warn",
+                              json.dumps(body).encode())
+    assert code == 201 and isinstance(doc, dict) and doc["metadata"]["name"] == "dry"
+    assert headers["Warning"] == '299 - "unknown field \\"extra\\""'
+    assert "dry" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_delete_with_a_stale_precondition_is_409_and_deletecollection_deletes_the_selected(
+        api: dict[str, Any]) -> None:
+    for n in range(3):
+        http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest(f"dc-{n}", app="dc")).encode())
+    opts = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "not-it"}}).encode()
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/default/pods/dc-0", opts)
+    assert code == 409 and isinstance(doc, dict) and doc["message"].startswith("Precondition failed: UID")
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=app%3Ddc&gracePeriodSeconds=0")
+    assert code == 200 and isinstance(doc, dict) and doc["kind"] == "PodList"
+    assert sorted(i["metadata"]["name"] for i in doc["items"]) == ["dc-0", "dc-1", "dc-2"]
+    assert not [n for n in names(api, "/api/v1/namespaces/default/pods") if n.startswith("dc-")]
+
+
+def test_eviction_blocked_by_a_pdb_is_429_with_its_message(api: dict[str, Any]) -> None:
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("guarded", app="guarded")).encode())
+    bind = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "guarded"},
+            "target": {"kind": "Node", "name": "n1"}}
+    assert http(api, "POST", "/api/v1/namespaces/default/pods/guarded/binding", json.dumps(bind).encode())[0] == 201
+    http(api, "PATCH", "/api/v1/namespaces/default/pods/guarded/status",
+         json.dumps({"status": {"phase": "Running"}}).encode(), "application/merge-patch+json")
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guard"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}}
+    assert http(api, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+                json.dumps(pdb).encode())[0] == 201
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "guarded"}}
+    code, doc, _ = http(api, "POST", "/api/v1/namespaces/default/pods/guarded/eviction", json.dumps(eviction).encode())
+    assert code == 429 and isinstance(doc, dict) and doc["reason"] == "TooManyRequests"
+    assert "Cannot evict pod as it would violate the pod's disruption budget" in doc["message"]
+    assert "guarded" in names(api, "/api/v1/namespaces/default/pods")

@@ -442,3 +442,21 @@ def test_eviction_blocked_by_a_pdb_is_429_with_its_message(api: dict[str, Any]) 
     assert code == 429 and isinstance(doc, dict) and doc["reason"] == "TooManyRequests"
     assert "Cannot evict pod as it would violate the pod's disruption budget" in doc["message"]
     assert "guarded" in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_yaml_bodies_patch_types_server_side_apply_and_403(kubectl_bin: Path, api: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    body = yaml.safe_dump(pod_manifest("yml")).encode()
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", body, "application/yaml")[0] == 201
+    ops = json.dumps([{"op": "add", "path": "/metadata/labels/j", "value": "p"}]).encode()
+    code, doc, _ = http(api, "PATCH", "/api/v1/namespaces/default/pods/yml", ops, "application/json-patch+json")
+    assert code == 200 and isinstance(doc, dict) and doc["metadata"]["labels"] == {"app": "yml", "j": "p"}
+    manifest = tmp_path / "ssa.yaml"
+    manifest.write_text(yaml.safe_dump(pod_manifest("ssa")))
+    for _ in range(2):       # created, then applied again onto itself
+        out = kubectl(kubectl_bin, api, "apply", "--server-side", "--validate=false", "-f", str(manifest)).stdout
+        assert "pod/ssa serverside-applied" in out
+    code, doc, _ = http(api, "PATCH", "/api/v1/namespaces/default/pods/ssa", b"{}", "application/apply-patch+yaml")
+    assert code == 400 and isinstance(doc, dict) and "require a fieldManager" in doc["message"]
+    r = kubectl(kubectl_bin, api, "delete", "namespace", "default", check=False)
+    assert r.returncode == 1 and 'Error from server (Forbidden): namespaces "default" is forbidden' in r.stderr

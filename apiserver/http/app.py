@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 import ssl
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -177,13 +178,23 @@ async def resource(request: web.Request) -> web.StreamResponse:
     if req.subresource:
         return await _subresource(backend, request, req)
     if not req.name:
-        verbs = {"GET": list_verb.list_, "POST": create.create, "DELETE": delete.delete_collection}
+        verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
+                 "DELETE": ("deletecollection", delete.delete_collection)}
     else:
-        verbs = {"GET": get.get, "PUT": update.update, "PATCH": patch.patch, "DELETE": delete.delete}
-    handler = verbs.get(method)
+        verbs = {"GET": ("get", get.get), "PUT": ("update", update.update), "PATCH": ("patch", patch.patch),
+                 "DELETE": ("delete", delete.delete)}
+    verb, handler = verbs.get(method, ("", None))
     if handler is None:
         raise _method_not_allowed()
-    return await handler(backend, request, req)
+    # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
+    started, code = time.perf_counter(), "OK"
+    try:
+        return await handler(backend, request, req)
+    except errors.ApiError as e:
+        code = e.reason
+        raise
+    finally:
+        backend.svc.metrics.observe(verb, req.kind_info.plural, code, started)
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:

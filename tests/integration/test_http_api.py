@@ -460,3 +460,12 @@ def test_yaml_bodies_patch_types_server_side_apply_and_403(kubectl_bin: Path, ap
     assert code == 400 and isinstance(doc, dict) and "require a fieldManager" in doc["message"]
     r = kubectl(kubectl_bin, api, "delete", "namespace", "default", check=False)
     assert r.returncode == 1 and 'Error from server (Forbidden): namespaces "default" is forbidden' in r.stderr
+
+
+def test_http_requests_are_counted_in_the_apiservers_metrics(api: dict[str, Any]) -> None:
+    http(api, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=app%3Dnone-such")
+    http(api, "GET", "/api/v1/namespaces/default/pods/none-such")
+    with urllib.request.urlopen(api["apiserver_metrics"], timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'apiserver_request_total{code="OK",resource="pods",verb="deletecollection"}' in text
+    assert 'apiserver_request_total{code="NotFound",resource="pods",verb="get"}' in text

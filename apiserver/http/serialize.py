@@ -28,6 +28,8 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "OwnerReference": ("apiVersion", "kind", "name", "uid"),
     "LabelSelectorRequirement": ("key", "operator"),
     "NodeSelectorRequirement": ("key", "operator"),
+    "NodeSelector": ("nodeSelectorTerms",),
+    "HostPathVolumeSource": ("path",),
     "NodeAddress": ("type", "address"),
     "NodeSystemInfo": ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
                        "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion", "operatingSystem",

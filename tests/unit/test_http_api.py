@@ -218,3 +218,25 @@ def test_the_api_proxy_refuses_what_kubectl_proxy_refuses(path: str, host: str, 
     from kubectl.apiproxy import refused
     answer = refused(path, host)
     assert (answer.status if answer is not None else None) == code
+
+
+def test_watch_bookmarks_carry_kind_and_revision_and_the_initial_events_end_annotation() -> None:
+    from apiserver.http import watch
+    info = kinds.BY_KIND["Pod"]
+    assert watch.bookmark(info, "7") == {"type": "BOOKMARK", "object": {
+        "kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}}}
+    end = watch.bookmark(info, "9", initial_end=True)["object"]["metadata"]
+    assert end == {"resourceVersion": "9", "annotations": {"k8s.io/initial-events-end": "true"}}
+    with pytest.raises(errors.BadRequest, match='invalid resourceVersion "x"'):
+        watch.parse_resource_version("x")
+    assert watch.parse_resource_version("0") is None and watch.parse_resource_version("12") == 12
+
+
+def test_required_nested_fields_are_written_inside_lists_and_maps() -> None:
+    pod = pb.Pod()
+    pod.spec.volumes.add(name="v").host_path.type = "Directory"
+    pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.SetInParent()
+    doc = serialize.to_wire(pod)
+    assert doc["spec"]["volumes"][0]["hostPath"] == {"type": "Directory", "path": ""}
+    assert doc["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": []}

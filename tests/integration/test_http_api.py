@@ -469,3 +469,28 @@ def test_http_requests_are_counted_in_the_apiservers_metrics(api: dict[str, Any]
         text = resp.read().decode()
     assert 'apiserver_request_total{code="OK",resource="pods",verb="deletecollection"}' in text
     assert 'apiserver_request_total{code="NotFound",resource="pods",verb="get"}' in text
+
+
+def test_kubectl_drain_evicts_through_the_eviction_subresource(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "drained"}}
+    assert http(api, "POST", "/api/v1/nodes", json.dumps(node).encode())[0] == 201
+    pod = dict(pod_manifest("on-drained"), spec={"nodeName": "drained",
+                                                 "containers": [{"name": "c", "image": "nginx:1.25"}]})
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod).encode())[0] == 201
+    r = kubectl(kubectl_bin, api, "drain", "drained", "--force", "--grace-period=0", "--timeout=20s")
+    assert "pod/on-drained evicted" in r.stdout and "node/drained drained" in r.stdout
+    code, doc, _ = http(api, "GET", "/api/v1/nodes/drained")
+    assert isinstance(doc, dict) and doc["spec"]["unschedulable"] is True
+    assert "on-drained" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_watch_sends_bookmarks_when_allowed_and_ends_at_timeout_seconds(api: dict[str, Any]) -> None:
+    started = time.monotonic()
+    _, text, _ = http(api, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=1&allowWatchBookmarks=true"
+                                  "&timeoutSeconds=2")
+    assert 1.5 < time.monotonic() - started < 10
+    bookmarks = [json.loads(line) for line in str(text).splitlines() if '"BOOKMARK"' in line]
+    assert bookmarks and bookmarks[0]["object"]["kind"] == "Deployment"
+    assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) > 0
+    _, text, _ = http(api, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=1&timeoutSeconds=1")
+    assert '"BOOKMARK"' not in str(text)

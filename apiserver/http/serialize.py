@@ -150,6 +150,11 @@ def to_wire(obj: Message) -> dict[str, Any]:
     return out
 
 
+def metadata_wire(obj: Message) -> dict[str, Any]:
+    """Only an object's metadata (a PartialObjectMetadata's, in Table rows)."""
+    return _message(obj.metadata)  # type: ignore[attr-defined]
+
+
 def list_wire(info: kinds.KindInfo, items: list[Message], resource_version: str,
               continue_token: str = "", remaining: int | None = None) -> dict[str, Any]:
     """A `<Kind>List`, with its ListMeta."""

@@ -322,12 +322,14 @@ def test_aggregated_discovery_answers_in_one_round_trip(api: dict[str, Any]) -> 
 
 
 def test_a_table_of_pods_and_a_watch_of_tables(api: dict[str, Any]) -> None:
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("tabled")).encode())
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods", accept=accept)
     assert code == 200 and isinstance(doc, dict) and doc["kind"] == "Table"
     assert [c["name"] for c in doc["columnDefinitions"] if c["priority"] == 0] == [
         "Name", "Ready", "Status", "Restarts", "Age"]
-    assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    row = next(r for r in doc["rows"] if r["object"]["metadata"]["name"] == "tabled")
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["cells"][:3] == ["tabled", "0/1", "Pending"]
     _, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1", accept=accept)
     first = json.loads(str(text).splitlines()[0])
     assert first["type"] == "ADDED" and first["object"]["kind"] == "Table" and first["object"]["columnDefinitions"]

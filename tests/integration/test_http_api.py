@@ -496,3 +496,12 @@ def test_watch_sends_bookmarks_when_allowed_and_ends_at_timeout_seconds(api: dic
     assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) > 0
     _, text, _ = http(api, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=1&timeoutSeconds=1")
     assert '"BOOKMARK"' not in str(text)
+
+
+def test_deleting_a_namespace_answers_it_terminating(api: dict[str, Any]) -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}
+    code, doc, _ = http(api, "POST", "/api/v1/namespaces", json.dumps(ns).encode())
+    assert code == 201 and isinstance(doc, dict) and doc["spec"]["finalizers"] == ["kubernetes"]
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/doomed")
+    assert code == 200 and isinstance(doc, dict)
+    assert (doc["kind"], doc["status"]["phase"]) == ("Namespace", "Terminating")

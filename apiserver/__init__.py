@@ -3,4 +3,6 @@
 Pipeline of a write: gRPC handler (server.py) → auth → registry strategy for
 the kind (registry/<kind>.py: default, validate, prepare) → storage (one etcd
 transaction) → etcd's watch → watch cache (watchcache.py) → every watcher.
+Storage is the `storage.Storage` protocol: `storage.EtcdStorage` in the server,
+`memstorage.MemoryStorage` under the unit tests.
 """

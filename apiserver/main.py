@@ -1,12 +1,12 @@
-"""`kubelab-apiserver`: flags → Config → Server(config).serve()."""
+"""`kubelab-apiserver`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's)."""
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import click
 
+from kubelab import client, serving
 from kubelab.serving import setup_logging
 
 from .server import Config, Server, advertise_address as resolve_advertise_address
@@ -67,7 +67,24 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
     if workers > 1:
         run_workers(config, workers)
     else:
-        asyncio.run(Server(config).serve())
+        serve(config)
+
+
+def serve(config: Config) -> None:
+    """One server process; the gRPC grace is the server's own, the rest is for caches and etcd to close."""
+    client.set_user_agent("kube-apiserver")
+    serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
+
+
+def _follow_parent(parent: int) -> None:
+    """A worker's signals come from the parent only, and it does not outlive the parent."""
+    import ctypes
+    import signal
+    os.setpgid(0, 0)
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:      # the parent died before prctl took effect
+        os._exit(1)
 
 
 def run_workers(config: Config, workers: int) -> None:
@@ -75,18 +92,26 @@ def run_workers(config: Config, workers: int) -> None:
 
     Each worker keeps its own watch cache; etcd stays the single source of
     truth, and allocations are decided by etcd transactions, so workers
-    need not share memory. The parent forwards SIGTERM and waits.
+    need not share memory. The parent owns the signals: each worker sits in
+    a process group of its own (so Ctrl-C or the launcher's killpg reaches
+    it once, through the parent, not twice, which would mean "exit now")
+    and dies with the parent (PR_SET_PDEATHSIG). The parent forwards
+    SIGTERM/SIGINT, a second one too, and waits.
     """
     import signal
     import sys
     children = []
+    parent = os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
+            status = 1
             try:
-                asyncio.run(Server(config).serve())
+                _follow_parent(parent)
+                serve(config)
+                status = 0
             finally:
-                os._exit(0)
+                os._exit(status)
         children.append(pid)
 
     def forward(sig: int, _frame: object) -> None:

@@ -1,8 +1,9 @@
 """The API server process: gRPC handlers, auth, lifecycle.
 
-`Server(config).serve()` owns the life cycle: connect to etcd → make sure the
-default namespaces exist → fill the watch caches → accept calls → on SIGTERM
-stop accepting, let calls finish for a grace period, then cancel.
+`Server(config)` is the process's kubelab.serving.Service: start (connect to
+etcd → make sure the default namespaces exist → fill the watch caches →
+accept calls) → run until SIGTERM → stop (stop accepting, let calls finish
+for a grace period, then cancel).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import functools
 import ipaddress
 import logging
 import platform
-import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds, nodes
 from kubelab.client import STREAM_ACCEPTED, channel_options
-from kubelab.serving import BearerTokenAuth, MetricsServer
+from kubelab.serving import BearerTokenAuth, Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
@@ -541,7 +541,7 @@ class Server:
                 log.info("waiting for etcd at %s: %s", self.config.etcd_servers, e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        raise SystemExit(f"etcd at {self.config.etcd_servers} is unreachable")
+        raise Fatal(f"etcd at {', '.join(self.config.etcd_servers)} is unreachable")
 
     async def _ensure_namespaces(self) -> None:
         for name in DEFAULT_NAMESPACES:
@@ -634,12 +634,5 @@ class Server:
         await self.cache.stop()
         await self.storage.close()
 
-    async def serve(self) -> None:
-        await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down")
-        await self.stop()
+    async def run(self) -> None:
+        await forever()

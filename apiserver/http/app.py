@@ -8,15 +8,13 @@ Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost f
                      (/healthz, /livez, /readyz and /version stay open, as system:public-info-viewer has them)
     handler          discovery, or the verb module for the resource the URL names
 
-Other modules plug in without this one knowing them (kube-apiserver's "installers"): a module in
-OPTIONAL_MODULES (apiserver.http.openapi, apiserver.http.streaming) that exists may define
-`setup(app, backend)` to add its own routes (e.g. /openapi/v2), and `SUBRESOURCES`, a dict
-{(resource, subresource): handler(backend, request, req)} for subresources such as ("pods", "log"). A
-subresource nobody serves is 404 NotFound: never the parent object.
+The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
+/openapi/v3 documents of apiserver.http.openapi, `install_streaming` the subresources of
+apiserver.http.streaming (log, exec, attach, portforward, and the pod and service proxy), each skipped when
+its module is absent. A subresource nobody serves is 404 NotFound: never the parent object.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import ssl
 import time
@@ -36,7 +34,6 @@ from .status import MethodNotAllowed, error_response, not_found_path
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-OPTIONAL_MODULES = ("apiserver.http.openapi", "apiserver.http.streaming")
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 BACKEND = web.AppKey("backend", Backend)
 TOKEN = web.AppKey("token", str)
@@ -148,7 +145,10 @@ async def _subresource(backend: Backend, request: web.Request, req: RequestInfo)
     info = req.kind_info
     streaming = request.app[STREAMING].get((info.plural, req.subresource))
     if streaming is not None:
-        return await streaming(backend, request, req)
+        methods, handler = streaming
+        if methods is not None and request.method not in methods:
+            raise _method_not_allowed()
+        return await handler(request, req)
     served = subresources.HANDLERS.get(req.subresource)
     if served is None or (served[0] is not None and info.kind not in served[0]) or req.rest:
         raise not_found_path()
@@ -201,20 +201,75 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     raise not_found_path()
 
 
-def _optional_modules(app: web.Application, backend: Backend) -> dict[tuple[str, str], Any]:
-    """Routes and subresources of the modules that plug in (see the module docstring)."""
-    served: dict[tuple[str, str], Any] = {}
-    for name in OPTIONAL_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        if hasattr(module, "setup"):
-            module.setup(app, backend)
-        served.update(getattr(module, "SUBRESOURCES", {}))
-    return served
+def _raw_tail(request: web.Request, req: RequestInfo) -> str:
+    """What follows `.../NAME/proxy` in the path as the client sent it (percent-encoding kept, for
+    streaming.proxy_path's checks)."""
+    raw = request.rel_url.raw_path.split("/")[1:]
+    prefix = (2 if req.group == "" else 3) + (2 if req.namespace else 0) + 3
+    return "/".join(raw[prefix:])
+
+
+def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str, ...] | None, Any]]:
+    """The streaming subresources of apiserver.http.streaming (when it is there), by (resource, subresource):
+    the methods each takes (None: any) and its handler. They reach kubelets through the same ApiService."""
+    try:
+        from . import streaming
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.streaming":
+            raise
+        return {}
+    from apiserver.server import kubelet_error
+    deps = streaming.Deps(kubelet=backend.svc._kubelet, kubelet_error=kubelet_error, get=backend.store.get,
+                          error_response=error_response)
+    get_post = ("GET", "POST")
+
+    def proxy(resource: str) -> Any:
+        return lambda request, req: streaming.proxy(deps, request, req.namespace, resource, req.name,
+                                                    _raw_tail(request, req))
+    return {
+        ("pods", "log"): (("GET",), lambda request, req: streaming.pod_log(deps, request, req.namespace, req.name)),
+        ("pods", "exec"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                              req.name)),
+        ("pods", "attach"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                                req.name, attach=True)),
+        ("pods", "portforward"): (get_post, lambda request, req: streaming.pod_portforward(
+            deps, request, req.namespace, req.name)),
+        ("pods", "proxy"): (None, proxy("pods")),
+        ("services", "proxy"): (None, proxy("services")),
+    }
+
+
+def install_openapi(app: web.Application) -> None:
+    """/openapi/v2 (JSON, or gnostic protobuf when asked) and /openapi/v3 from apiserver.http.openapi, when it
+    is there."""
+    try:
+        from . import openapi
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.openapi":
+            raise
+        return
+    version = discovery.version_info()["gitVersion"]
+
+    async def v2(request: web.Request) -> web.StreamResponse:
+        if "protobuf" in request.headers.get("Accept", ""):
+            from . import openapi_pb
+            resp = web.Response(body=openapi.v2_protobuf(version))
+            resp.headers["Content-Type"] = openapi_pb.MEDIA_TYPE
+            return resp
+        return web.Response(body=openapi.v2_json(version), content_type="application/json")
+
+    async def v3_index(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=openapi.v3_index(version), content_type="application/json")
+
+    async def v3(request: web.Request) -> web.StreamResponse:
+        body = openapi.v3_document(request.match_info["name"], version)
+        if body is None:
+            raise not_found_path()
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_route("*", "/openapi/v2", _get_only(v2))
+    app.router.add_route("*", "/openapi/v3", _get_only(v3_index))
+    app.router.add_route("*", "/openapi/v3/{name:.+}", _get_only(v3))
 
 
 def _get_only(handler: Handler) -> Handler:
@@ -230,7 +285,8 @@ def make_app(backend: Backend, token: str) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
     app[TOKEN] = token
-    app[STREAMING] = _optional_modules(app, backend)
+    app[STREAMING] = install_streaming(backend)
+    install_openapi(app)
     r = app.router
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_route("*", path, _get_only(health))

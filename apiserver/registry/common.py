@@ -193,14 +193,10 @@ def validate_label_selector(errs: FieldErrors, path: str, sel: Any, required: bo
                 errs.invalid(f"{p}.values[{j}]", value, msg)
 
 
-def selector_of(sel: Any) -> selectors.Selector:
-    return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
-
-
 def valid_selector_of(sel: Any) -> selectors.Selector | None:
-    """The selector, or None when it is invalid (validate_label_selector has said why, with its path)."""
+    """The LabelSelector's selector, or None when it is invalid (validate_label_selector has said why)."""
     try:
-        return selector_of(sel)
+        return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
     except selectors.SelectorError:
         return None
 

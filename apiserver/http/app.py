@@ -4,8 +4,13 @@ Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost f
 
     panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
     size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
-    authentication   `Authorization: Bearer <token>` against the apiserver's token, else 401 Unauthorized
-                     (/healthz, /livez, /readyz and /version stay open, as system:public-info-viewer has them)
+    authentication   the apiserver's gate (the gRPC API's: bearer tokens, impersonation), else 401
+                     Unauthorized (/healthz, /livez, /readyz and /version stay open, as
+                     system:public-info-viewer has them)
+    authorization    the same gate's RBAC decision on the request's Attributes (verb, group, resource,
+                     subresource, namespace, name), else 403 Forbidden; RBAC objects written also get its
+                     escalation check (create, update, patch handlers). Discovery and OpenAPI need only an
+                     authenticated user
     handler          discovery, or the verb module for the resource the URL names
 
 The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
@@ -25,6 +30,7 @@ from aiohttp import web
 from kubelab import errors
 
 from apiserver import storage as st
+from apiserver.authz.rbac import Attributes
 
 from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
 from .common import Backend, respond
@@ -36,7 +42,6 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 BACKEND = web.AppKey("backend", Backend)
-TOKEN = web.AppKey("token", str)
 STREAMING = web.AppKey("streaming", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,12 +81,27 @@ async def size_limit(request: web.Request, handler: Handler) -> web.StreamRespon
 
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[TOKEN]
-    if token and not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
-        if request.headers.get("Authorization", "") != f"Bearer {token}":
-            # Kubernetes says no more than this: kubectl prints `You must be logged in to the server (Unauthorized)`.
-            raise errors.Unauthenticated("Unauthorized")
+    """Who the request is from, by the apiserver's gate (the gRPC API's authenticator: bearer tokens,
+    impersonation headers); Unauthorized, in Kubernetes' one word (kubectl prints `You must be logged in to
+    the server (Unauthorized)`)."""
+    if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
+        request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
     return await handler(request)
+
+
+# The verb a subresource request is authorized as, by method (kube-apiserver's RequestInfo; exec, attach and
+# portforward are `create` whatever the method, as kube-apiserver ≥ 1.35 authorizes WebSocket upgrades).
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete", "OPTIONS": "options"}
+_CREATE_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
+    """The gate's authorization of what the request does (Forbidden before the registry runs); the
+    Attributes are kept for the handlers that also need the escalation check (RBAC objects written)."""
+    attrs = Attributes(verb, req.group, req.resource, req.subresource, req.namespace, req.name)
+    request["attrs"] = attrs
+    request.app[BACKEND].svc.gate.admit(request.headers.items(), attrs)
 
 
 # ---------------------------------------------------------------- non-resource paths
@@ -161,13 +181,14 @@ async def resource(request: web.Request) -> web.StreamResponse:
     """Any /api/v1/... or /apis/G/V/... path naming a resource: the verb module its method and shape choose."""
     backend = request.app[BACKEND]
     if request.path == authz.PATH:
-        return await authz.self_subject_access_review(request)
+        return await authz.self_subject_access_review(backend.svc.gate, request)
     req = parse_path(request.path)
     request["about"] = (req.info, req.name)
     method = request.method
     if req.watch_path or (method == "GET" and request.query.get("watch", "").lower() in ("true", "1")):
         if method != "GET" or req.subresource:
             raise _method_not_allowed() if method != "GET" else not_found_path()
+        authorize(request, req, "watch")
         if req.name:        # /watch/.../NAME: a watch of that one object
             existing = request.query.get("fieldSelector", "")
             query = request.rel_url.query.copy()
@@ -176,6 +197,8 @@ async def resource(request: web.Request) -> web.StreamResponse:
             req.name = ""
         return await watch.watch(backend, request, req)
     if req.subresource:
+        verb = "create" if req.subresource in _CREATE_SUBRESOURCES else _METHOD_VERBS.get(method, method.lower())
+        authorize(request, req, verb)
         return await _subresource(backend, request, req)
     if not req.name:
         verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
@@ -186,6 +209,7 @@ async def resource(request: web.Request) -> web.StreamResponse:
     verb, handler = verbs.get(method, ("", None))
     if handler is None:
         raise _method_not_allowed()
+    authorize(request, req, verb)
     # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
     started, code = time.perf_counter(), "OK"
     try:
@@ -281,10 +305,9 @@ def _get_only(handler: Handler) -> Handler:
     return only_get
 
 
-def make_app(backend: Backend, token: str) -> web.Application:
+def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
-    app[TOKEN] = token
     app[STREAMING] = install_streaming(backend)
     install_openapi(app)
     r = app.router
@@ -314,9 +337,9 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 class HttpServer:
     """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
 
-    def __init__(self, backend: Backend, token: str, host: str, port: int, cert_file: str, key_file: str,
+    def __init__(self, backend: Backend, host: str, port: int, cert_file: str, key_file: str,
                  reuse_port: bool = False) -> None:
-        self.app = make_app(backend, token)
+        self.app = make_app(backend)
         self.host, self.port = host, port
         self.ssl = tls_context(cert_file, key_file) if cert_file else None
         self.reuse_port = reuse_port

@@ -75,11 +75,19 @@ def validate_dns1035_label(name: str) -> str | None:
     return "; ".join(problems) or None
 
 
+def validate_path_segment_name(name: str) -> str | None:
+    """Kubernetes' IsValidPathSegmentName: what RBAC objects' names must be (`system:kube-scheduler` is one)."""
+    if name in (".", ".."):
+        return f"may not be '{name}'"
+    return "; ".join(f"may not contain '{c}'" for c in "/%" if c in name) or None
+
+
 # Strategy.name_format / validate_name's `fmt`: which Kubernetes name rule a kind's names follow.
 NAME_CHECKS = {
     "subdomain": selectors.validate_dns1123_subdomain,
     "label": selectors.validate_dns1123_label,
     "dns1035": validate_dns1035_label,
+    "path": validate_path_segment_name,
 }
 
 

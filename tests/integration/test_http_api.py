@@ -530,8 +530,9 @@ def echo_kubelet() -> Iterator[int]:
     thread.start()
     assert ready.wait(10)
     yield int(state["port"])
-    asyncio.run_coroutine_threadsafe(state["server"].stop(0), loop).result(10)
-    thread.join(10)
+    # Stopped in its own loop; not waited for (grpc.aio in a second thread's loop may not finish its shutdown
+    # while the main thread's loop is gone), the daemon thread ends with the test process.
+    asyncio.run_coroutine_threadsafe(state["server"].stop(0), loop)
 
 
 def test_logs_exec_and_proxy_reach_the_pods_kubelet_through_the_https_api(kubectl_bin: Path, api: dict[str, Any],
@@ -573,3 +574,28 @@ def test_cluster_down_removes_its_kubeconfig_entries_and_keeps_the_others(tmp_pa
             launcher.down_local(tmp_path / "state")
         cfg = yaml.safe_load(path.read_text())
         assert [c["name"] for c in cfg["contexts"]] == ["work"] and [c["name"] for c in cfg["clusters"]] == ["work"]
+
+
+def test_rbac_decides_over_http_as_over_grpc(kubectl_bin: Path, tmp_path: Path) -> None:
+    """A user of --token-auth-file with no role: 403 Forbidden in Kubernetes' words, nothing written, `auth can-i`
+    says no; the admin token may do it all."""
+    _need_etcd()
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("nobody-token,nobody,u-1,\n")
+    with kubeconfig_in(tmp_path):
+        info = asyncio.run(launcher.up_local(state_dir=tmp_path / "state", components=(),
+                                             extra_args={"apiserver": ["--token-auth-file", str(tokens)]}))
+        info["home"] = tmp_path
+        try:
+            code, doc, _ = http(info, "GET", "/api/v1/namespaces/default/pods", token="nobody-token")
+            assert code == 403 and isinstance(doc, dict) and doc["reason"] == "Forbidden"
+            assert doc["message"].startswith('pods is forbidden: User "nobody" cannot list resource "pods"'), doc
+            code, doc, _ = http(info, "POST", "/api/v1/namespaces/default/pods",
+                                json.dumps(pod_manifest("sneaky")).encode(), token="nobody-token")
+            assert code == 403
+            assert "sneaky" not in names(info, "/api/v1/namespaces/default/pods")
+            r = kubectl(kubectl_bin, info, "--token=nobody-token", "auth", "can-i", "create", "pods", check=False)
+            assert r.stdout.strip() == "no"
+            assert kubectl(kubectl_bin, info, "auth", "can-i", "create", "pods").stdout.strip() == "yes"
+        finally:
+            launcher.down_local(tmp_path / "state")

@@ -599,3 +599,18 @@ def test_rbac_decides_over_http_as_over_grpc(kubectl_bin: Path, tmp_path: Path) 
             assert kubectl(kubectl_bin, info, "auth", "can-i", "create", "pods").stdout.strip() == "yes"
         finally:
             launcher.down_local(tmp_path / "state")
+
+
+def test_kubectl_creates_rbac_objects_and_service_accounts(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    """kubectl's typed creates send protobuf: Role, RoleBinding, ClusterRole, ServiceAccount are read from it."""
+    kubectl(kubectl_bin, api, "create", "serviceaccount", "robot")
+    kubectl(kubectl_bin, api, "create", "role", "reader", "--verb=get,list", "--resource=pods")
+    kubectl(kubectl_bin, api, "create", "rolebinding", "robot-reads", "--role=reader",
+            "--serviceaccount=default:robot")
+    kubectl(kubectl_bin, api, "create", "clusterrole", "node-reader", "--verb=get", "--resource=nodes")
+    role = json.loads(kubectl(kubectl_bin, api, "get", "role", "reader", "-o", "json").stdout)
+    assert role["rules"] == [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]
+    binding = json.loads(kubectl(kubectl_bin, api, "get", "rolebinding", "robot-reads", "-o", "json").stdout)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]
+    assert "robot" in kubectl(kubectl_bin, api, "get", "serviceaccounts").stdout

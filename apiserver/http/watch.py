@@ -29,9 +29,9 @@ from .status import status
 
 DEFAULT_TIMEOUT = 1800.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-# How long the first events are awaited before the response starts: a compacted or invalid
-# resourceVersion is refused within it as an HTTP error, not an ERROR event.
-FIRST_WAIT = 0.3
+# How long etcd's answer to a watch from an old resourceVersion is awaited before the response starts: a
+# compacted one is refused within it as an HTTP 410, not an ERROR event.
+FIRST_WAIT = 1.0
 
 
 # Recent event lines, by (type, kind, namespace, name, resourceVersion): a change is written once for all watchers.
@@ -147,11 +147,13 @@ async def watch(backend: Backend, request: web.Request, req: RequestInfo) -> web
     match = backend.store.matcher(q.get("labelSelector", ""), q.get("fieldSelector", ""), info.kind)
     enc = _Encoder(request, info, rep)
     lines = _lines(backend, req, enc, rv, bookmarks, initial, match)
-    # Start the stream before answering, so that an error at the start is an HTTP error.
+    # Start the stream before answering. A resourceVersion older than the watch cache's window is watched from
+    # etcd, which may say it is compacted: that is awaited briefly, so it is an HTTP 410, not an ERROR event.
     pending = asyncio.ensure_future(lines.__anext__())
     first_line = b""
+    too_old = rv is not None and rv < backend.cache.caches[info.kind].oldest
     try:
-        done, _ = await asyncio.wait({pending}, timeout=FIRST_WAIT)
+        done, _ = await asyncio.wait({pending}, timeout=FIRST_WAIT if too_old else 0)
         if done:
             first_line = pending.result()
     except StopAsyncIteration:

@@ -616,3 +616,30 @@ def test_kubectl_creates_rbac_objects_and_service_accounts(kubectl_bin: Path, ap
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]
     assert "robot" in kubectl(kubectl_bin, api, "get", "serviceaccounts").stdout
+
+
+async def test_slow_headers_and_many_idle_watches_do_not_stop_others(api: dict[str, Any]) -> None:
+    """A client sending its headers a byte at a time, and 200 idle watch connections, hold only themselves:
+    the apiserver answers another client meanwhile."""
+    import aiohttp
+    ctx = ssl.create_default_context(cafile=api["ca_file"])
+    host, port = api["https"].removeprefix("https://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx, server_hostname=host)
+    headers = {"Authorization": f"Bearer {api['token']}"}
+    url = api["https"] + "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=30"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=0)) as s:
+        watches = await asyncio.gather(*(s.get(url, headers=headers) for _ in range(200)))
+        try:
+            for byte in b"GET /api/v1/namespaces/default/pods HTTP/1.1\r\n":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            async with s.get(api["https"] + "/api/v1/namespaces/default/pods?limit=1", headers=headers) as r:
+                assert r.status == 200 and (await r.json())["kind"] == "PodList"
+            assert time.monotonic() - started < 5
+            assert all(w.status == 200 for w in watches)
+        finally:
+            for w in watches:
+                w.close()
+            writer.close()

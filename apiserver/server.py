@@ -29,6 +29,8 @@ from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .audit import AuditConfig, AuditLog
+from .audit_grpc import audit_begin, audit_finish
 from .auth import AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
@@ -46,6 +48,7 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 class Config:
     listen: str = "127.0.0.1:6443"
     etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
+    etcd_tls: st.EtcdTLS | None = None       # client-certificate TLS to etcd (None: plain, for tests)
     token: str = ""
     tokens: dict[str, UserInfo] = field(default_factory=dict)   # --token-auth-file's users by token
     authorization_mode: str = "Node,RBAC"                        # or AlwaysAllow
@@ -61,6 +64,7 @@ class Config:
     bind_address: str = ""          # its host ("" = the --listen host)
     tls_cert_file: str = ""         # its serving certificate and key (PEM)
     tls_private_key_file: str = ""
+    audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
 
 
 def advertise_address(listen: str, given: str = "") -> str:
@@ -137,12 +141,17 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
     async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         code = "OK"
+        record = None
         try:
-            self.gate.admit_call(verb, request, _metadata(context))
-            return await fn(self, request, context)
+            user = self.gate.admit_call(verb, request, _metadata(context))
+            record = audit_begin(self.audit, verb, request, user, context)
+            result = await fn(self, request, context)
+            audit_finish(self.audit, record, result)
+            return result
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
@@ -188,13 +197,15 @@ def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -
 
 
 class ApiService:
-    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None) -> None:
+    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
         self.cache = cache
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
         # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
+        self.audit = audit or AuditLog(config.audit)
         self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
                          else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
                                          node_authorizer="Node" in config.authorization_mode.split(",")))
@@ -272,9 +283,11 @@ class ApiService:
         return await self._bind(req)
 
     # ---------------------------------------------------------------- pipelined writes
-    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None) -> api.WriteResult:
+    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None,
+                     context: Any = None) -> api.WriteResult:
         """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
         op = item.WhichOneof("op")
+        record = None
         started = time.perf_counter()
         code = "OK"
         req = getattr(item, op) if op else None
@@ -283,10 +296,14 @@ class ApiService:
                 raise errors.BadRequest("the write request names no operation")
             if user is not None:
                 self.gate.admit_as(user, op, req)
-            return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
+            record = audit_begin(self.audit, op, req, user, context)
+            result = await getattr(self, f"_{op}")(req)
+            audit_finish(self.audit, record, result)
+            return api.WriteResult(id=item.id, object=result)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             return api.WriteResult(id=item.id, code=err.code.value[0], reason=err.reason, message=err.message)
         except Exception as e:  # noqa: BLE001 - a unary call would end UNKNOWN; one write must not end the stream
             log.exception("%s failed", op)
@@ -302,7 +319,7 @@ class ApiService:
             user = self.gate.user_of(_metadata(context))
         except errors.ApiError as e:
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
-        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user)):
+        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
             yield out
 
     @translate
@@ -554,7 +571,7 @@ async def create_server(config: Config) -> tuple["Server", int]:
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.storage = st.EtcdStorage(config.etcd_servers)
+        self.storage = st.EtcdStorage(config.etcd_servers, tls=config.etcd_tls)
         self.store = Store(self.storage, config.service_cidr, config.node_port_range, config.event_ttl)
         prefixes = {k.kind: kind_prefix(k) for k in kinds.KINDS}
         decoders = {k.kind: Store.decoder(k) for k in kinds.KINDS}
@@ -562,6 +579,7 @@ class Server:
         self.store.object_cache = self.cache.current
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.metrics = ApiMetrics()
+        self.audit = AuditLog(config.audit)
         self.metrics.watch_caches(lambda: self.cache.caches)
         self.storage.observe = self.metrics.observe_etcd
         self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
@@ -644,7 +662,7 @@ class Server:
         self.cache.start()
         await self.cache.wait_ready()
         self.grpc = new_grpc_server(self.config.token, self.config.tokens)
-        service = ApiService(self.store, self.cache, self.config, self.metrics)
+        service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit)
         self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
@@ -682,6 +700,7 @@ class Server:
             await self.metrics_server.stop()
         await self.cache.stop()
         await self.storage.close()
+        self.audit.close()                  # what is still queued reaches the log
 
     async def run(self) -> None:
         await forever()

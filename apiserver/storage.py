@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 import grpc
@@ -92,6 +93,20 @@ class StorageEvent:
 
 
 Batch = list[StorageEvent]   # one watch response (`list` itself is a method name in the classes below)
+
+
+@dataclass(frozen=True)
+class EtcdTLS:
+    """How the apiserver proves itself to etcd (kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile):
+    the CA that signed etcd's serving certificate, and the client certificate etcd's --client-cert-auth asks for."""
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(root_certificates=Path(self.ca_file).read_bytes(),
+                                            private_key=Path(self.key_file).read_bytes(),
+                                            certificate_chain=Path(self.cert_file).read_bytes())
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -170,9 +185,10 @@ class Storage(Protocol):
 class EtcdStorage:
     """The `Storage` contract on etcd's v3 API (one gRPC channel; every write one transaction)."""
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0) -> None:
+    def __init__(self, endpoints: Sequence[str], timeout: float = 10.0, tls: EtcdTLS | None = None) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout
+        self.tls = tls
         self._channel: grpc.aio.Channel | None = None
         self._kv: rpc.KVStub | None = None
         self._watch: rpc.WatchStub | None = None
@@ -188,7 +204,8 @@ class EtcdStorage:
                    ("grpc.max_send_message_length", MAX_MESSAGE),
                    ("grpc.lb_policy_name", "round_robin"),
                    ("grpc.keepalive_time_ms", 10000)]
-        self._channel = grpc.aio.insecure_channel(target, options=options)
+        self._channel = (grpc.aio.secure_channel(target, self.tls.credentials(), options=options) if self.tls
+                         else grpc.aio.insecure_channel(target, options=options))
         self._kv = rpc.KVStub(self._channel)
         self._watch = rpc.WatchStub(self._channel)
         self._lease = rpc.LeaseStub(self._channel)

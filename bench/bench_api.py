@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 from aetcd import rpc
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client, new_object
 
 from .common import CpuMeter, RawEtcd, noop_apiserver, pct, run_concurrent
@@ -60,7 +60,7 @@ async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
     clients = [Client(info["server"], info["token"]) for _ in range(20)]
     # The same 20 clients' writes on pipelined streams (kubelab/pipeline.py), as the components send theirs.
     pipelined = [Client(info["server"], info["token"], pipeline=True) for _ in range(20)]
-    etcd = RawEtcd(info["etcd"])
+    etcd = RawEtcd(info["etcd"], info.get("etcd_tls"))
     sample = pod("sample", "default").SerializeToString()
     procs = {"apiserver": info["pids"]["apiserver"], "etcd": info["pids"]["etcd"]}
     for ns in ("bench-20", "bench-200", "bench-rate", "bench-p20", "bench-p200"):
@@ -145,7 +145,7 @@ async def bench_watch(info: dict[str, Any], watchers: int, events: int) -> list[
     lines.append(f"watch delivery, {watchers} watchers x {events} events: API p50 {pct(lat, 50):.1f} ms "
                  f"p99 {pct(lat, 99):.1f} ms ({len(lat)} deliveries; target p99 <= 100 ms)")
 
-    etcd = RawEtcd(info["etcd"])
+    etcd = RawEtcd(info["etcd"], info.get("etcd_tls"))
     raw_lat: list[float] = []
     prefix = b"/bench-watch/"
 

@@ -2,7 +2,7 @@
 
 Measured in one run, on this machine:
 
-- lab up: `kubelab.lab.up(build=False)` from a removed lab, command start → every node Ready
+- lab up: `lab.compose.up(build=False)` from a removed lab, command start → every node Ready
 - pod startup latency: time from the create call to the pod seen Running and Ready through a
   watch, for 30 pods over the 3 nodes (scheduled by the scheduler), image present; p50/p99, in
   two shapes: paced (created at --qps) and a burst (all created at once)
@@ -26,7 +26,7 @@ import uuid
 from typing import Any
 
 from kubelab import config as kubeconfig
-from kubelab import lab
+from lab import compose as lab
 from kubelab.client import Client, new_object
 
 from .common import pct

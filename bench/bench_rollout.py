@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from controller_manager.deployment import util
-from controller_manager.testing import deployment_manifest, ensure_namespace, is_ready
-from kubelab import kinds, launcher
+from tests.harness.controller_manager import deployment_manifest, ensure_namespace, is_ready
+from kubelab import kinds
+from lab import local as launcher
 from kubelab.client import Client
 
 from .common import cpu_seconds, rss_mib

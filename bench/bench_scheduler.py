@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.events import EventRecorder
 
@@ -51,8 +51,9 @@ def bench_pod(i: int) -> Any:
     return p
 
 
-async def raw_etcd_rate(endpoint: str, n: int, concurrency: int, value: bytes) -> float:
-    etcd = RawEtcd(endpoint)
+async def raw_etcd_rate(endpoint: str, n: int, concurrency: int, value: bytes,
+                        tls: dict[str, str] | None = None) -> float:
+    etcd = RawEtcd(endpoint, tls)
     took, _ = await run_concurrent(n, concurrency, lambda i: etcd.create(f"/bench-raw/{i}".encode(), value))
     await etcd.delete_prefix(b"/bench-raw/")
     await etcd.close()
@@ -134,7 +135,8 @@ async def bench(args: argparse.Namespace, info: dict[str, Any]) -> list[str]:
     sample_pod = bench_pod(0)
     sample_pod.metadata.namespace = "bench-sample"
     sample = (await c.create(sample_pod)).SerializeToString()    # a pod as stored, defaults and all
-    raw = await raw_etcd_rate(info["etcd"], args.etcd_ops or args.pods, args.bind_concurrency, sample)
+    raw = await raw_etcd_rate(info["etcd"], args.etcd_ops or args.pods, args.bind_concurrency, sample,
+                                 info.get("etcd_tls"))
     lines.append(f"raw etcd create txns: {raw:8.0f}/s ({args.etcd_ops or args.pods} txns, "
                  f"{args.bind_concurrency} concurrent, {len(sample)} B values)")
     bind_only, ceiling = await noop_ceiling(info["token"], args.etcd_ops or args.pods, args.bind_concurrency)

@@ -41,8 +41,11 @@ async def run_concurrent(n: int, concurrency: int,
 class RawEtcd:
     """Straight to etcd through aetcd's raw stubs: the baseline every API figure is compared with."""
 
-    def __init__(self, endpoint: str) -> None:
-        self.channel = grpc.aio.insecure_channel(endpoint)
+    def __init__(self, endpoint: str, tls: dict[str, str] | None = None) -> None:
+        # The local launcher's etcd asks for a client certificate: the apiserver's (its info["etcd_tls"]).
+        from apiserver.storage import EtcdTLS
+        self.channel = (grpc.aio.secure_channel(endpoint, EtcdTLS(**tls).credentials()) if tls
+                        else grpc.aio.insecure_channel(endpoint))
         self.kv = rpc.KVStub(self.channel)
         self.watch = rpc.WatchStub(self.channel)
 

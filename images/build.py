@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import fnmatch
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -746,6 +747,28 @@ IMAGE_LIST: list[Image] = [
     Image("kubelab/kubelab:latest", "kubelab/base:latest", dockerfile_inputs("kubelab", kubelab_inputs),
           kubelab_build, "the project in /opt/venv"),
 ]
+
+
+def _catalogue() -> tuple[str, ...]:
+    """kubelab/catalogue.py, loaded by path: the one list of what the lab has (this script needs only the
+    standard library, not the package and its dependencies)."""
+    spec = importlib.util.spec_from_file_location("kubelab_catalogue", REPO_ROOT / "kubelab" / "catalogue.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.CATALOGUE)
+
+
+def _in_catalogue_order(recipes: list[Image], catalogue: tuple[str, ...]) -> list[Image]:
+    """The recipes in the catalogue's order; a catalogue image without a recipe (or the reverse) is a bug here."""
+    by_ref = {i.ref: i for i in recipes}
+    if set(by_ref) != set(catalogue):
+        raise SystemExit(f"images/build.py and kubelab/catalogue.py disagree: no recipe for "
+                         f"{sorted(set(catalogue) - set(by_ref))}, not in the catalogue {sorted(set(by_ref) - set(catalogue))}")
+    return [by_ref[ref] for ref in catalogue]
+
+
+IMAGE_LIST = _in_catalogue_order(IMAGE_LIST, _catalogue())
 IMAGES: list[str] = [i.ref for i in IMAGE_LIST]
 _BY_REF = {i.ref: i for i in IMAGE_LIST}
 

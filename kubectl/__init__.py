@@ -19,7 +19,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   rollout.py     rollout status|history|undo|pause|resume|restart
   nodes.py       cordon, uncordon, drain
   wait.py        wait --for=condition=...|delete
-  cluster.py     cluster up/down (kubelab.launcher)
+  cluster.py     cluster up/down (lab.local)
   completion.py  completion bash|zsh|fish
   logs.py  exec_.py  attach.py  portforward.py  proxy.py
                  the streaming verbs, through kubelab.streams (no gRPC here)

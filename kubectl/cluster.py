@@ -1,9 +1,9 @@
 """`kubelab cluster up|down|status`: start and stop a lab.
 
 `--local` runs etcd and the control plane as processes on this machine
-(kubelab.launcher); without it, the compose lab (kubelab.lab: images, then
+(lab/local.py); without it, the compose lab (lab/compose.py: images, then
 docker compose). Either returns once every node is
-Ready: the compose lab waits itself (kubelab.lab), `up --local --hollow-nodes N`
+Ready: the compose lab waits itself (lab.compose), `up --local --hollow-nodes N`
 waits here (`wait_nodes_ready`, bounded by --timeout), not in
 `launcher.up_local`, which benchmarks call to time node readiness themselves.
 """
@@ -24,9 +24,9 @@ from kubectl.wait import Condition, condition_met
 
 def _launcher() -> Any:
     try:
-        from kubelab import launcher
+        from lab import local as launcher
     except ImportError:
-        raise CLIError("kubelab.launcher is not available in this installation") from None
+        raise CLIError("lab.local is not available in this installation") from None
     return launcher
 
 
@@ -106,7 +106,7 @@ def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None, timeou
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
     if not local:
-        from kubelab import lab   # the compose lab prints its own next steps
+        from lab import compose as lab   # the compose lab prints its own next steps
         _call(lab.up, nodes=nodes)
         return
     info = _call(launcher.up_local, hollow_nodes=hollow_nodes, state_dir=state)
@@ -135,15 +135,18 @@ def down(local: bool, state_dir: str | None) -> None:
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
     if not local:
-        from kubelab import lab
+        from lab import compose as lab
         _call(lab.down)
         out("kubelab lab stopped")
         return
-    stopped = launcher.down_local(state_dir=state)
-    if not stopped:
+    report = _call(launcher.down_local, state_dir=state)
+    for name, why in report.not_stopped.items():
+        click.echo(f"not stopped: {name}: {why}", err=True)
+    if not report.stopped and not report.not_stopped:
         out("no local lab was running")
         return
-    out("stopped: " + ", ".join(stopped) if isinstance(stopped, list) else "local lab stopped")
+    if report.stopped:
+        out("stopped: " + ", ".join(report.stopped))
 
 
 @cluster.command("status")
@@ -158,8 +161,9 @@ def status(state_dir: str | None) -> None:
         out("no local lab")
         return
     out(f"server: {info.get('server', '')}")
+    up = set(launcher.running(info))
     for name, pid in info.get("pids", {}).items():
-        out(f"{name}: pid {pid} {'running' if _alive(launcher, pid) else 'stopped'}")
+        out(f"{name}: pid {pid} {'running' if name in up else 'stopped'}")
 
 
 def _call(fn: Any, **kw: Any) -> Any:

@@ -12,7 +12,7 @@ the kubelet's part for the pods bound to them, through the real API:
               ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
                  never, for images matching --never-ready-images
     image matching --missing-images (default `*:missing`), or a kubelab/ image
-    the lab does not build (kubelab.lab.CATALOGUE; off with --any-kubelab-image)
+    the lab does not build (kubelab.catalogue; off with --any-kubelab-image)
               ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
                  back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
     image matching --failing-liveness-images
@@ -51,7 +51,7 @@ from kubelab import errors, kinds, nodes
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
-from kubelab.lab import CATALOGUE
+from kubelab.catalogue import CATALOGUE
 from kubelab import serving
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb

@@ -7,7 +7,7 @@
 #    image build mmdebstrap + debian-archive-keyring), with apt as root or via sudo
 #    (the Docker engine itself must be there already);
 # 2. installs kubelab into .venv (pip, editable);
-# 3. runs what `kubelab cluster up` runs (kubelab/lab.py): builds missing or stale
+# 3. runs what `kubelab cluster up` runs (lab/compose.py): builds missing or stale
 #    images with images/build.py, starts compose.yaml with `docker compose` or
 #    docker-compose, waits until every node is Ready, prints what to do next.
 set -euo pipefail
@@ -54,7 +54,7 @@ fi
 say "--- installing kubelab into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 
-.venv/bin/python -m kubelab.lab up "$@"
+.venv/bin/python -m lab.compose up "$@"
 
 case ":$PATH:" in
   *":$PWD/.venv/bin:"*) ;;

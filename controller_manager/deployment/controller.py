@@ -24,7 +24,7 @@ from .progress import ProgressMixin
 from .recreate import RecreateMixin
 from .rollback import RollbackMixin
 from .rolling import RollingMixin
-from .sync import SyncMixin
+from .sync import ReportedCreateError, SyncMixin
 
 
 class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, RollbackMixin, ProgressMixin, Controller):
@@ -133,6 +133,12 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, RollbackMixin
         if d.spec.paused:
             await self.sync(d, rss)
             return
+        try:
+            await self._roll(d, rss)
+        except ReportedCreateError:
+            return          # on the Deployment already (condition and event); only a change to it can help
+
+    async def _roll(self, d: pb.Deployment, rss: list[pb.ReplicaSet]) -> None:
         if util.ROLLBACK_TO in d.metadata.annotations:
             await self.rollback(d, rss)
             return

@@ -1,8 +1,8 @@
 """End-to-end tier: the compose lab, real containers, the real CLI.
 
 `lab` (session scope) builds missing images, brings the lab up once through
-`kubelab.lab.up` (what `kubelab cluster up` runs) with its own kubeconfig in
-a temporary directory, and removes it at the end (`kubelab.lab.down`). The
+`lab.compose.up` (what `kubelab cluster up` runs) with its own kubeconfig in
+a temporary directory, and removes it at the end (`lab.compose.down`). The
 lab's container names are fixed (kubelab-node1, ...), so a lab already
 running on this engine is taken over and removed afterwards.
 
@@ -52,7 +52,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.skip("docker is not available")
     if not compose_ok():
         pytest.skip("neither `docker compose` nor docker-compose is installed")
-    from kubelab import lab as kubelab_lab
+    from lab import compose as kubelab_lab
     tmp = tmp_path_factory.mktemp("lab")
     old = os.environ.get("KUBELAB_CONFIG")
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")

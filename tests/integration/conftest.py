@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from kubelab import launcher
+from lab import local as launcher
 from kubelab.client import Client
 
 pytestmark = pytest.mark.integration
@@ -36,9 +36,12 @@ def _kubeconfig_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory) -> Iter
             os.environ["KUBECONFIG"] = old
 
 
-def _need_etcd() -> None:
+def need_etcd() -> None:
+    """This tier's tests need etcd: without it they fail (a CI machine that lacks it must not pass by
+    skipping the tier)."""
     if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed (apt-get install etcd-server)")
+        pytest.fail("etcd is not on PATH: the integration tier needs it (on Debian: apt-get install etcd-server "
+                    "etcd-client; scripts/test.sh installs them)", pytrace=False)
 
 
 @contextlib.contextmanager
@@ -71,7 +74,7 @@ async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
 @pytest.fixture(scope="module")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
-    _need_etcd()
+    need_etcd()
     tmp = tmp_path_factory.mktemp("cluster")
     with kubeconfig_in(tmp):
         info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
@@ -84,12 +87,12 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
     """A module-scoped `cluster` fixture: etcd, apiserver, scheduler and controller manager (with short lab
-    timings, controller_manager.testing) and `hollow_nodes` simulated nodes."""
-    from controller_manager.testing import start_cluster, stop_cluster
+    timings, tests.harness.controller_manager) and `hollow_nodes` simulated nodes."""
+    from tests.harness.controller_manager import start_cluster, stop_cluster
 
     @pytest.fixture(scope="module")
     def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-        _need_etcd()
+        need_etcd()
         info = start_cluster(tmp_path_factory.mktemp(label), hollow_nodes=hollow_nodes)
         try:
             yield info
@@ -104,10 +107,16 @@ async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
         yield c
 
 
+def etcd_storage(info: dict[str, Any]) -> Any:
+    """A storage client straight to a test cluster's etcd, with the apiserver's client certificate (etcd
+    answers nobody else)."""
+    from apiserver.storage import EtcdStorage, EtcdTLS
+    return EtcdStorage([info["etcd"]], tls=EtcdTLS(**info["etcd_tls"]))
+
+
 async def etcd_revision(info: dict[str, Any]) -> int:
     """The etcd revision, read directly from etcd (bad input must not move it)."""
-    from apiserver.storage import EtcdStorage
-    s = EtcdStorage([info["etcd"]])
+    s = etcd_storage(info)
     await s.start()
     try:
         return await s.current_revision()

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from kubelab import errors, launcher, manifests
+from kubelab import errors, manifests
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
 
-from .conftest import etcd_revision
+from .conftest import etcd_revision, etcd_storage
 
 SEEDS = sorted((Path(__file__).parent.parent / "fixtures" / "seeds").glob("*.yaml"))
 
@@ -165,13 +166,12 @@ async def test_watch_label_selector_sees_objects_leave_and_enter(client: Client)
 
 async def test_watch_from_compacted_revision_is_gone_and_informer_relists(local_cluster: dict[str, Any],
                                                                           client: Client) -> None:
-    from apiserver.storage import EtcdStorage
     await _namespace(client, "compact")
     old = await client.create(_pod("c-old"))
     old_rv = int(old.metadata.resource_version)
     for i in range(30):   # push the old revision out of the apiserver's window is not needed:
         await client.create(_pod(f"c-{i}"))   # an etcd watch from before compaction must say Gone
-    s = EtcdStorage([local_cluster["etcd"]])
+    s = etcd_storage(local_cluster)
     await s.start()
     await s.compact(await s.current_revision())
     await s.close()

@@ -1,7 +1,7 @@
 """The `kubelab` CLI against a real local cluster, asserting what a user sees.
 
 One cluster per module: etcd, apiserver, scheduler, controller-manager and
-two hollow (simulated) nodes, started through kubelab.launcher with a temp
+two hollow (simulated) nodes, started through lab.local with a temp
 state dir and $KUBELAB_CONFIG in a temp dir. Commands run through click's
 CliRunner (stdout and stderr apart) and, where the process matters
 (exit codes, Ctrl-C), as `python -m kubectl` subprocesses.
@@ -26,9 +26,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from kubectl.main import cli
-from kubelab import launcher, manifests
+from kubelab import manifests
+from lab import local as launcher
 
-from .conftest import kubeconfig_in
+from .conftest import kubeconfig_in, need_etcd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -308,8 +309,7 @@ CHANGES = {
 # ---------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if launcher.shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed (apt-get install etcd-server)")
+    need_etcd()
     tmp = tmp_path_factory.mktemp("cli")
     state = tmp / "state"
     with kubeconfig_in(tmp):

@@ -15,11 +15,12 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.informer import Informer
 
-from .conftest import _need_etcd
+from .conftest import need_etcd
 
 NS = "outage"
 
@@ -32,7 +33,7 @@ def pod(name: str) -> Any:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    _need_etcd()
+    need_etcd()
     info = await launcher.up_local(state_dir=tmp_path / "state", components=(), write_kubeconfig=False)
     info["state_path"] = tmp_path / "state"
     try:

@@ -11,6 +11,8 @@ from kubelab.client import Client, new_object
 from kubelab.events import EventRecorder
 from kubelab.leaderelection import LeaderElector
 
+from .conftest import etcd_storage
+
 
 async def record_repeatedly(client: Client, pod_name: str, times: int, type_: str, reason: str,
                             message: str) -> tuple[Any, list[Any]]:
@@ -40,10 +42,9 @@ async def test_a_counted_event_keeps_its_ttl_lease(client: Client, local_cluster
     """An Event's count goes up by update; the update must not detach it from the lease that expires it."""
     from aetcd import rpc
 
-    from apiserver.storage import EtcdStorage
     _, events = await record_repeatedly(client, "leased", 2, "Normal", "Pulled", "pulled")
     assert [e.count for e in events] == [2]
-    etcd = EtcdStorage([local_cluster["etcd"]])
+    etcd = etcd_storage(local_cluster)
     await etcd.start()
     try:
         key = f"/registry/events/default/{events[0].metadata.name}".encode()

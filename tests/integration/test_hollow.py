@@ -16,12 +16,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
 
-from .conftest import kubeconfig_in, open_client
+from .conftest import kubeconfig_in, need_etcd, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -40,8 +41,7 @@ def spawn_hollow(info: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not launcher.shutil.which("etcd"):
-        pytest.skip("etcd is not installed")
+    need_etcd()
     tmp = tmp_path_factory.mktemp("hollow")
     state = tmp / "state"
     with kubeconfig_in(tmp):

@@ -18,11 +18,12 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from kubelab import config as kubeconfig, launcher
+from kubelab import config as kubeconfig
+from lab import local as launcher
 
 from tests import realclients
 
-from .conftest import _need_etcd, kubeconfig_in
+from .conftest import kubeconfig_in, need_etcd
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def kubectl_bin() -> Path:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    _need_etcd()
+    need_etcd()
     tmp = tmp_path_factory.mktemp("httpapi")
     with kubeconfig_in(tmp):
         info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=(),
@@ -329,7 +330,9 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(api: dict[str, Any]
     goes to etcd, which has compacted it: 410 Gone, reason Expired, as kube-apiserver says it."""
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods")
     assert isinstance(doc, dict)
-    subprocess.run(["etcdctl", "--endpoints", api["etcd"], "compact", doc["metadata"]["resourceVersion"]],
+    tls = api["etcd_tls"]        # etcd answers only clients with a certificate of the lab's CA
+    subprocess.run(["etcdctl", "--endpoints", f"https://{api['etcd']}", "--cacert", tls["ca_file"], "--cert",
+                    tls["cert_file"], "--key", tls["key_file"], "compact", doc["metadata"]["resourceVersion"]],
                    check=True, capture_output=True)
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=2&timeoutSeconds=2")
     assert code == 410 and isinstance(doc, dict), json.dumps(doc)
@@ -560,7 +563,7 @@ def test_logs_exec_and_proxy_reach_the_pods_kubelet_through_the_https_api(kubect
 
 
 def test_cluster_down_removes_its_kubeconfig_entries_and_keeps_the_others(tmp_path: Path) -> None:
-    _need_etcd()
+    need_etcd()
     with kubeconfig_in(tmp_path):
         path = kubeconfig.kubeconfig_path()
         path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "work",
@@ -581,7 +584,7 @@ def test_cluster_down_removes_its_kubeconfig_entries_and_keeps_the_others(tmp_pa
 def test_rbac_decides_over_http_as_over_grpc(kubectl_bin: Path, tmp_path: Path) -> None:
     """A user of --token-auth-file with no role: 403 Forbidden in Kubernetes' words, nothing written, `auth can-i`
     says no; the admin token may do it all."""
-    _need_etcd()
+    need_etcd()
     tokens = tmp_path / "tokens.csv"
     tokens.write_text("nobody-token,nobody,u-1,\n")
     with kubeconfig_in(tmp_path):

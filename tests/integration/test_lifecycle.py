@@ -186,11 +186,14 @@ async def test_apiserver_workers_stop_once_and_never_outlive_the_parent(
         local_cluster: dict[str, Any], tmp_path: Path, how: str) -> None:
     """--workers 2: a signal to the parent (or to its whole group, as Ctrl-C sends) stops each worker once,
     gracefully (not as a second signal would); a SIGKILLed parent takes its workers with it."""
-    from kubelab.launcher import free_port
+    from lab.local import free_port
     port = free_port()
     log = tmp_path / "apiserver.log"
+    tls = local_cluster["etcd_tls"]        # etcd answers only the apiserver's client certificate
     p = spawn(local_cluster, "apiserver.main", ["-v", "--listen", f"127.0.0.1:{port}", "--etcd-servers",
-                                                local_cluster["etcd"], "--token", "t", "--workers", "2"], log)
+                                                local_cluster["etcd"], "--etcd-cafile", tls["ca_file"],
+                                                "--etcd-certfile", tls["cert_file"], "--etcd-keyfile", tls["key_file"],
+                                                "--token", "t", "--workers", "2"], log)
     try:
         await _serving(port, p, log)
         workers = _children(p.pid)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client, new_object
 from kubelab.v1 import api_pb2 as api
 

@@ -18,12 +18,13 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
-from controller_manager.testing import ensure_namespace, kill, spawn, wait_for
-from kubelab import errors, launcher
+from tests.harness.controller_manager import ensure_namespace, kill, spawn, wait_for
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import kubeconfig_in, open_client
+from .conftest import kubeconfig_in, need_etcd, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -72,8 +73,7 @@ def backends() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if launcher.shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed")
+    need_etcd()
     tmp = tmp_path_factory.mktemp("proxy")
     with kubeconfig_in(tmp):
         info = asyncio.run(launcher.up_local(

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from controller_manager.deployment import util
-from controller_manager.testing import deployment_manifest, is_ready, live_pods, namespace_for_test, wait_for
+from tests.harness.controller_manager import deployment_manifest, is_ready, live_pods, namespace_for_test, wait_for
 from kubelab import kinds
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb

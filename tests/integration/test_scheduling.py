@@ -15,11 +15,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from kubelab import errors, launcher
+from kubelab import errors
+from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import kubeconfig_in, open_client
+from .conftest import kubeconfig_in, need_etcd, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -29,8 +30,7 @@ LEASE = "4"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not launcher.shutil.which("etcd"):
-        pytest.skip("etcd is not installed")
+    need_etcd()
     tmp = tmp_path_factory.mktemp("scheduling")
     state = tmp / "state"
     metrics_port, health_port = launcher.free_port(), launcher.free_port()

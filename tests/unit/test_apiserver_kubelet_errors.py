@@ -20,7 +20,7 @@ import pytest
 from apiserver.server import ApiService, Config, _handlers, _Kubelet, kubelet_error, new_grpc_server
 from kubelab import errors, nodes, streams
 from kubelab.client import STREAM_ACCEPTED, Client
-from kubelab.launcher import free_port
+from lab.local import free_port
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb

@@ -617,7 +617,8 @@ class NodesAppear:
 @pytest.fixture
 def fake_lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """`launcher.up_local` only pretends to start processes; the client is NodesAppear."""
-    from kubelab import client, launcher
+    from kubelab import client
+    from lab import local as launcher
 
     async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None) -> dict[str, Any]:
         return {"server": "127.0.0.1:1", "token": "t", "state_dir": str(tmp_path),
@@ -647,7 +648,7 @@ def test_cluster_up_local_gives_up_after_its_timeout(fake_lab: Path, monkeypatch
 
 def test_cluster_up_local_stops_waiting_when_the_runner_exits(fake_lab: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubelab import launcher
+    from lab import local as launcher
     monkeypatch.setattr(launcher, "_alive", lambda pid: False)
     r = run_cli(["cluster", "up", "--local", "--hollow-nodes", "2"])
     assert r.exit_code == 1

@@ -5,7 +5,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from controller_manager.disruption import DisruptionController, compute_budget, prune_disrupted
-from controller_manager.testing import Harness
+from tests.harness.controller_manager import Harness
 from kubelab.v1 import objects_pb2 as pb
 from kubelab import timeutil
 

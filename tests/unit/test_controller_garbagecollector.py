@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from controller_manager.garbagecollector import DANGLING, SOLID, WAITING, GarbageCollector, classify
-from controller_manager.testing import Harness
+from tests.harness.controller_manager import Harness
 from kubelab.v1 import objects_pb2 as pb
 
 

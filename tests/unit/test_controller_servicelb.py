@@ -62,7 +62,7 @@ def test_same_age_breaks_ties_by_namespace_and_name() -> None:
 
 async def test_pending_is_said_once_and_forgotten_when_it_clears() -> None:
     from controller_manager.servicelb import ServiceLBController
-    from controller_manager.testing import Harness
+    from tests.harness.controller_manager import Harness
     h = Harness(ServiceLBController)
     first = h.client.put(lb("first", "2026-01-01T00:00:00Z", 80))
     second = h.client.put(lb("second", "2026-01-02T00:00:00Z", 80))

@@ -5,14 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from images import build
-from kubelab import lab
 from kubelab.client import new_object
 from kubelet.hollow import ContainerSim, HollowConfig, HollowRunner, image_missing
-
-
-def test_the_catalogue_is_what_the_image_build_makes() -> None:
-    assert list(lab.CATALOGUE) == build.IMAGES
 
 
 @pytest.mark.parametrize("image,missing", [

@@ -18,7 +18,7 @@ import pytest
 from apiserver.server import ApiService, Config, _handlers, new_grpc_server
 from kubelab import errors
 from kubelab.client import Client, new_object
-from kubelab.launcher import free_port
+from lab.local import free_port
 
 TOKEN = "t0ken"
 

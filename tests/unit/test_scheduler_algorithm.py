@@ -7,7 +7,7 @@ import pytest
 
 from scheduler.cache import SchedulerCache
 from scheduler.podinfo import pod_info
-from scheduler.testing import Harness, make_node, make_pod
+from tests.harness.scheduler import Harness, make_node, make_pod
 
 HOST = "kubernetes.io/hostname"
 

@@ -6,7 +6,7 @@ import pytest
 from scheduler import filters as f
 from scheduler.cache import SchedulerCache
 from scheduler.podinfo import pod_info
-from scheduler.testing import make_node, make_pod
+from tests.harness.scheduler import make_node, make_pod
 
 
 def run(fn, pod, node, placed=()):
@@ -43,7 +43,7 @@ def test_node_ready(ready, tolerations, expected):
 
 
 def test_not_ready_node_tainted_by_the_lifecycle_controller_reads_as_kubernetes_says():
-    from scheduler.testing import Harness
+    from tests.harness.scheduler import Harness
     h = Harness([make_node("n0", ready="Unknown", taints=[("node.kubernetes.io/unreachable", "", "NoSchedule")]),
                  make_node("n1", ready="False")])
     h.schedule(make_pod("p"))
@@ -209,7 +209,7 @@ def test_filters_said_to_pass_plain_nodes_do_pass_them_for_any_pod():
 
 
 def test_cordoned_and_tainted_nodes_still_reject_through_the_algorithm():
-    from scheduler.testing import Harness
+    from tests.harness.scheduler import Harness
     h = Harness([make_node("n0", unschedulable=True), make_node("n1", taints=[("dedicated", "gpu", "NoSchedule")]),
                  make_node("n2", ready="False")])
     h.schedule(make_pod("p"))

@@ -6,7 +6,7 @@ import pytest
 from scheduler import scores as s
 from scheduler.cache import SchedulerCache
 from scheduler.podinfo import pod_info
-from scheduler.testing import make_node, make_pod
+from tests.harness.scheduler import make_node, make_pod
 
 
 def nodes_with(*placed_per_node):

@@ -7,7 +7,7 @@ from typing import Any
 from kubelab import errors
 from kubelab.workqueue import FakeClock
 from scheduler.server import Config, Scheduler
-from scheduler.testing import make_node, make_pod
+from tests.harness.scheduler import make_node, make_pod
 
 
 class FakeApi:

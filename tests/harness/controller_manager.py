@@ -10,7 +10,8 @@ about. Every write is recorded in `client.actions`.
 The second half has the integration helpers: a local cluster from the
 launcher with short lab timings, extra component processes, polling.
 
-Not used by the running controller manager.
+Lives under tests/: the running controller manager never imports it (the integration tests of
+DNS and the proxy, and bench/, use its second half).
 """
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from typing import Any, Awaitable, Callable
 from kubelab import errors, kinds, manifests, patch as patching, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from .base import Context, Controller
-from .config import Config
-from .informers import SharedInformers
+from controller_manager.base import Context, Controller
+from controller_manager.config import Config
+from controller_manager.informers import SharedInformers
 
 
 class FakeClient:
@@ -272,7 +273,7 @@ FAST_HOLLOW = ["--heartbeat", "2", "--stop-delay", "0.2"]
 def start_cluster(tmp: Path, hollow_nodes: int = 3, controller_manager: list[str] | None = None,
                   hollow: list[str] | None = None, scheduler: list[str] | None = None) -> dict[str, Any]:
     """Start a local cluster in `tmp` (kubeconfig there too); returns the launcher's info."""
-    from kubelab import launcher
+    from lab import local as launcher
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     extra = {"controller-manager": FAST_CONTROLLER_MANAGER + (controller_manager or []),
              "hollow-nodes": FAST_HOLLOW + (hollow or []),
@@ -284,7 +285,7 @@ def start_cluster(tmp: Path, hollow_nodes: int = 3, controller_manager: list[str
 
 
 def stop_cluster(info: dict[str, Any]) -> None:
-    from kubelab import launcher
+    from lab import local as launcher
     launcher.down_local(info["state_path"], remove_context=False)
 
 

@@ -12,9 +12,9 @@ from typing import Any, Iterable
 
 from kubelab.v1 import objects_pb2 as pb
 
-from .algorithm import Algorithm
-from .cache import NodeOrder, SchedulerCache, name_order
-from .podinfo import pod_info
+from scheduler.algorithm import Algorithm
+from scheduler.cache import NodeOrder, SchedulerCache, name_order
+from scheduler.podinfo import pod_info
 
 
 def make_node(name: str, cpu: str = "4", memory: str = "16Gi", pods: int = 110, ready: str = "True",

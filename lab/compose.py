@@ -2,11 +2,18 @@
 
     up:   docker reachable? → images/build.py (builds what is missing or stale,
           ~1 s when all is cached) → `docker compose up -d` (or docker-compose)
-          → the bootstrap service writes tokens and the kubeconfig → wait until
-          the API answers and every node is Ready → print what to do next
+          → the bootstrap service writes tokens, etcd's certificates and the
+          kubeconfig → wait until the API answers and every node is Ready →
+          print what to do next
     down: stop the node containers (so no kubelet recreates a pod) → remove
-          every pod container and volume their kubelets made (by label) →
-          `compose down -v` → remove the lab's context from the kubeconfig
+          every pod container and volume their kubelets made (by label; each
+          disconnected from the pod network first) → `compose down -v` → remove
+          the networks, force-disconnecting endpoints Docker still holds → remove
+          the lab's context from the kubeconfig. What Docker will not remove is
+          reported; `down` fails only when a container of the lab is left.
+
+etcd is on the internal kubelab-control-plane network with the apiserver (pods
+are on `kubelab` only) and answers only the apiserver's client certificate.
 
 compose.yaml (next to this package in a checkout) defines etcd, the control
 plane and nodes node1..node3; more nodes are added by a generated override
@@ -14,7 +21,7 @@ file. It works with the `docker compose` plugin and with Debian's
 docker-compose 1.29, and on its own (`docker compose up -d`) once the images
 exist: the bootstrap service then writes ~/.kubelab/config itself.
 
-`python -m kubelab.lab up|down|bootstrap|health` is the same code as a
+`python -m lab.compose up|down|bootstrap|health` is the same code as a
 command (scripts/lab-up.sh and the compose services use it).
 """
 from __future__ import annotations
@@ -29,23 +36,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from kubelab import config as kubeconfig
+from kubelab import pki
+from kubelab.catalogue import CATALOGUE
 
 PROJECT = "kubelab"
 CONTEXT = "kubelab"
-NETWORK = "kubelab"
+NETWORK = "kubelab"                      # components, nodes and pods
+CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
+VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki")
 API_PORT = 6443
 COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
 NODE_LABEL = "io.kubelab.node"       # every pod container and volume (value: the node)
-IMAGES = ("kubelab/kubelab:latest", "kubelab/etcd:latest", "kubelab/pause:latest")
-# Every image images/build.py makes (a unit test keeps the two lists equal): what a lab node can run.
-# Hollow nodes fail pulls of other kubelab/ images, as the lab's nodes do (there is no registry).
-CATALOGUE = ("kubelab/base:latest", "kubelab/busybox:latest", "kubelab/pause:latest", "kubelab/etcd:latest",
-             "kubelab/web:latest", "kubelab/debian:latest", "kubelab/hello:v1", "kubelab/hello:v2",
-             "kubelab/kubelab:latest")
 
 
 class LabError(Exception):
@@ -147,7 +152,8 @@ def compose(args: list[str], nodes: int = COMPOSE_NODES, api_port: int = API_POR
 
 # ---------------------------------------------------------------- images
 def missing_images() -> list[str]:
-    return [i for i in IMAGES if _docker("image", "inspect", i).returncode != 0]
+    """Catalogue images the engine lacks (the lab's own and those its pods may run)."""
+    return [i for i in CATALOGUE if _docker("image", "inspect", i).returncode != 0]
 
 
 def build_images(quiet: bool = False) -> None:
@@ -264,14 +270,28 @@ def _lab_node_names() -> list[str]:
     return sorted({n for n in r.stdout.split() if n})
 
 
+def _endpoints(network: str) -> dict[str, str]:
+    """Container id → name of every endpoint Docker lists on `network` ({} when there is no such network)."""
+    r = _docker("network", "inspect", network, "--format", "{{json .Containers}}")
+    if r.returncode != 0:
+        return {}
+    return {cid: str(e.get("Name", "")) for cid, e in (json.loads(r.stdout.strip() or "null") or {}).items()}
+
+
 def remove_pod_containers(node_names: list[str] | None = None) -> int:
-    """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node)."""
+    """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node).
+
+    Each one attached to the pod network is disconnected first: Docker then releases its endpoint on its
+    own, not in the middle of a forced removal (where an interrupted removal leaves an endpoint no container
+    owns, and the network can never be removed)."""
     filters = [f"label={NODE_LABEL}={n}" for n in node_names] if node_names is not None else [
         f"label={NODE_LABEL}"]
     ids: set[str] = set()
     for f in filters:
-        r = _docker("ps", "-aq", "--filter", f, "--filter", "label=io.kubelab.uid")
+        r = _docker("ps", "-aq", "--no-trunc", "--filter", f, "--filter", "label=io.kubelab.uid")
         ids |= set(r.stdout.split())
+    for cid in sorted(ids & set(_endpoints(NETWORK))):
+        _docker("network", "disconnect", "-f", NETWORK, cid)
     if ids:
         _docker("rm", "-f", "-v", *sorted(ids), timeout=300)
     vols: set[str] = set()
@@ -283,13 +303,38 @@ def remove_pod_containers(node_names: list[str] | None = None) -> int:
     return len(ids)
 
 
+def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
+    """Remove `network`; None when it is gone, else why not.
+
+    When Docker says it still has active endpoints, each is force-disconnected (`docker network disconnect
+    -f`), both those it lists and those of `known` containers (their names, taken before they were
+    removed: an endpoint can outlive its container, and then no inspect lists it), and removal is tried
+    again."""
+    if _docker("network", "inspect", network).returncode != 0:
+        return None
+    r = _docker("network", "rm", network)
+    if r.returncode == 0:
+        return None
+    for endpoint in sorted(set(_endpoints(network).values()) | set(known)):
+        if endpoint:
+            _docker("network", "disconnect", "-f", network, endpoint)
+    r = _docker("network", "rm", network)
+    if r.returncode == 0 or _docker("network", "inspect", network).returncode != 0:
+        return None
+    return f"network {network} was not removed: {r.stderr.strip()[-300:]}"
+
+
 def down(quiet: bool = False) -> dict[str, Any]:
-    """Remove the lab: its services, every pod container its kubelets made, volumes, network, context."""
+    """Remove the lab: its services, every pod container its kubelets made, volumes, networks, context.
+
+    What Docker will not remove (a network holding an endpoint no container owns) is reported, and `down`
+    still succeeds when no container of the lab is left: the next `up` reuses such a network."""
     docker_available()
     nodes = _lab_node_names()
     node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
     if node_ids:
         _docker("stop", "-t", "5", *node_ids, timeout=120)      # no kubelet may recreate what we remove
+    attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
     r = compose(["down", "-v", "--remove-orphans", "-t", "5"], nodes=max(extra, COMPOSE_NODES), check=False,
@@ -298,16 +343,20 @@ def down(quiet: bool = False) -> dict[str, Any]:
     leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
     if leftovers:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
-    if _docker("network", "inspect", NETWORK).returncode == 0:
-        _docker("network", "rm", NETWORK)
-    for vol in ("kubelab-etcd-data", "kubelab-secrets"):
+    problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
+    for vol in VOLUMES:
         _docker("volume", "rm", "-f", vol)
     _remove_context()
-    left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
-    if r.returncode != 0 and (left or _docker("network", "inspect", NETWORK).returncode == 0):
-        raise LabError(f"the lab was not removed completely: {(r.stderr or '').strip()[-500:]}")
+    left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split() + \
+        _docker("ps", "-aq", "--filter", f"label={NODE_LABEL}").stdout.split()
+    if left:
+        raise LabError(f"the lab was not removed completely: {len(left)} containers left "
+                       f"({' '.join(sorted(left)[:10])}); {'; '.join(problems)} {(r.stderr or '').strip()[-500:]}")
+    for why in problems:
+        print(f"warning: {why} (no container of the lab is left; the next `kubelab cluster up` reuses it)",
+              file=sys.stderr, flush=True)
     _say(f"lab removed ({removed} pod containers)", quiet)
-    return {"pod_containers": removed, "nodes": nodes}
+    return {"pod_containers": removed, "nodes": nodes, "problems": problems}
 
 
 def _remove_context() -> None:
@@ -332,16 +381,30 @@ down_compose = down
 
 
 # ---------------------------------------------------------------- inside the lab's containers
-def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str) -> None:
-    """The compose `bootstrap` service: tokens (kept in a volume) and the host's kubeconfig."""
-    secrets_dir.mkdir(parents=True, exist_ok=True)
+def etcd_certificates(directory: Path) -> None:
+    """etcd's CA (kept across restarts of the lab), its serving certificate for the names the apiserver dials,
+    and the apiserver's client certificate: etcd runs with --client-cert-auth, so nobody else gets an answer."""
+    ca = pki.load_or_make_ca(directory)
+    # Also for client use: etcd's own gateway dials its gRPC port with it under --client-cert-auth.
+    pki.save(pki.issue(ca, "etcd", server_names=["etcd", "kubelab-etcd", "localhost", "127.0.0.1"], client=True),
+             directory, "etcd")
+    pki.save(pki.issue(ca, "kube-apiserver-etcd-client", client=True, organizations=["system:masters"]),
+             directory, "apiserver-etcd-client")
+
+
+def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str,
+              etcd_pki: Path | None = None) -> None:
+    """The compose `bootstrap` service: tokens (kept in a volume), etcd's certificates and the host's kubeconfig."""
+    pki.secure_dir(secrets_dir)
     tokens = {}
     for name in ("token", "kubelet-token"):
         p = secrets_dir / name
         if not p.exists() or not p.read_text().strip():
-            p.write_text(secrets.token_urlsafe(24))
-            os.chmod(p, 0o600)
+            pki.write_private(p, secrets.token_urlsafe(24).encode())
+        os.chmod(p, 0o600)
         tokens[name] = p.read_text().strip()
+    if etcd_pki is not None:
+        etcd_certificates(etcd_pki)
     kubeconfig_dir.mkdir(parents=True, exist_ok=True)
     path = kubeconfig_dir / kubeconfig_file
     cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
@@ -408,7 +471,7 @@ def health(target: str, timeout: float = 3.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kubelab.lab", description="the compose lab")
+    ap = argparse.ArgumentParser(prog="python -m lab.compose", description="the compose lab")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build images if needed, start the lab, wait until every node is Ready")
     p_up.add_argument("--nodes", type=int, default=COMPOSE_NODES)
@@ -418,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="remove the lab and every pod container it made")
     p_bs = sub.add_parser("bootstrap", help="(compose service) write tokens and the kubeconfig")
     p_bs.add_argument("--secrets", default="/secrets")
+    p_bs.add_argument("--etcd-pki", default="", help="where etcd's CA and certificates go (none: no etcd TLS)")
     p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
     p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
@@ -432,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "down":
             down()
         elif args.cmd == "bootstrap":
-            bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server)
+            bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
+                      Path(args.etcd_pki) if args.etcd_pki else None)
         elif args.cmd == "rejoin":
             return rejoin(args.container)
         elif args.cmd == "health":

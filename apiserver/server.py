@@ -61,6 +61,10 @@ class Config:
     shutdown_grace: float = 5.0
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
     advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
+    secure_port: int | None = None  # the Kubernetes HTTP API's port (None = not served; 0 = any free port)
+    bind_address: str = ""          # its host ("" = the --listen host)
+    tls_cert_file: str = ""         # its serving certificate and key (PEM)
+    tls_private_key_file: str = ""
     audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
 
 
@@ -383,6 +387,9 @@ class ApiService:
 
     @translate
     async def Evict(self, req: api.EvictRequest, context: Any) -> pb.Object:
+        return await self._evict(req)
+
+    async def _evict(self, req: api.EvictRequest) -> pb.Object:
         check_path(req.namespace, req.name)
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
         pdbs = self.cache.caches["PodDisruptionBudget"]
@@ -702,6 +709,8 @@ class Server:
             if config.metrics_address else None
         self.grpc: grpc.aio.Server | None = None
         self.port = 0
+        self.http: Any = None            # apiserver.http.app.HttpServer when --secure-port is given
+        self.http_port = 0
 
     async def _wait_for_etcd(self) -> None:
         delay = 0.1
@@ -740,7 +749,8 @@ class Server:
         svc.metadata.labels.update({"component": "apiserver", "provider": "kubernetes"})
         svc.spec.cluster_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
         port = svc.spec.ports.add(name="https", port=443, protocol="TCP")
-        port.target_port.number_value = int(self.config.listen.rsplit(":", 1)[1] or 6443)
+        # The Endpoints lead to the HTTP API when it is served (as kube-apiserver's), else to the gRPC port.
+        port.target_port.number_value = self.config.secure_port or int(self.config.listen.rsplit(":", 1)[1] or 6443)
         try:
             await self.store.create(svc)
         except (errors.AlreadyExists, errors.Invalid):
@@ -775,17 +785,37 @@ class Server:
         self.cache.start()
         await self.cache.wait_ready()
         self.grpc = new_grpc_server(self.config.token, self.config.tokens)
-        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics, self.audit)),))
+        service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit)
+        self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._start_http(service)
         if self.metrics_server is not None:
             await self.metrics_server.start()
         log.info("apiserver serving on port %d (etcd %s)", self.port, ",".join(self.config.etcd_servers))
         return self.port
 
+    async def _start_http(self, service: ApiService) -> None:
+        """The Kubernetes HTTP API (apiserver.http) on --secure-port, from the same ApiService as gRPC."""
+        if self.config.secure_port is None:
+            return
+        from .http.app import HttpServer
+        from .http.common import Backend
+        host = self.config.bind_address or self.config.listen.rsplit(":", 1)[0].strip("[]")
+        backend = Backend(service, f"{advertise_address(self.config.listen, self.config.advertise_address)}:"
+                                   f"{self.config.secure_port}")
+        self.http = HttpServer(backend, host, self.config.secure_port,
+                               self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)
+        self.http_port = await self.http.start()
+        if not self.config.secure_port:      # a port picked now: the Endpoints learn it now
+            await self._reconcile_kubernetes_endpoints(self.http_port)
+        log.info("apiserver serving the Kubernetes HTTP API on port %d", self.http_port)
+
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
         if self.grpc is not None:
             await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
             await self.grpc.stop(self.config.shutdown_grace)

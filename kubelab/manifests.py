@@ -191,6 +191,37 @@ def _checked(data: dict[str, Any], desc: Descriptor, kind: str, source: str) -> 
         raise ManifestError(f"{source}: invalid {kind}: {e}") from None
 
 
+def drop_unknown_fields(data: dict[str, Any], desc: Descriptor) -> list[str]:
+    """Remove from `data` (in place) every field `desc` does not have; return their paths, as Kubernetes'
+    fieldValidation=Warn|Ignore drops them (`spec.replicaz`, `spec.template.spec.containers[0].imagee`)."""
+    dropped: list[str] = []
+
+    def walk(value: Any, d: Descriptor, path: str) -> None:
+        if not isinstance(value, dict):
+            return
+        fields = _fields(d)
+        for key in list(value):
+            field = fields.get(key) if isinstance(key, str) else None
+            where = f"{path}.{key}" if path else str(key)
+            if field is None:
+                dropped.append(where)
+                del value[key]
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name != _VALUE:
+                entry = field.message_type
+                if entry.GetOptions().map_entry:
+                    val = entry.fields_by_name["value"]
+                    if val.type == FieldDescriptor.TYPE_MESSAGE and isinstance(value[key], dict):
+                        for k, v in value[key].items():
+                            walk(v, val.message_type, f"{where}[{k}]")
+                elif field.is_repeated and isinstance(value[key], list):
+                    for i, v in enumerate(value[key]):
+                        walk(v, entry, f"{where}[{i}]")
+                else:
+                    walk(value[key], entry, where)
+    walk(data, desc, "")
+    return dropped
+
+
 def from_dict(data: Any, source: str = "<input>") -> Message:
     """Turn one manifest dict into its typed proto, checking apiVersion/kind."""
     if not isinstance(data, dict):

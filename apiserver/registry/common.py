@@ -63,7 +63,9 @@ def raise_invalid(obj: Any, errs: FieldErrors) -> None:
     if errs:
         info = kinds.info_of(obj)
         name = obj.metadata.name or obj.metadata.generate_name
-        raise errors.Invalid(f'{info.kind} "{shown(name)}" is invalid: ' + ", ".join(str(e) for e in errs))
+        err = errors.Invalid(f'{info.kind} "{shown(name)}" is invalid: ' + ", ".join(str(e) for e in errs))
+        err.causes = list(errs)      # type: ignore[attr-defined]  # the HTTP API's Status lists them (field paths)
+        raise err
 
 
 # ------------------------------------------------------------------ names & metadata

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "cordon": "kubectl.nodes:cordon",
     "create": "kubectl.apply:create",
     "delete": "kubectl.delete:delete",
+    "dashboard": "kubectl.dashboard:dashboard",
     "describe": "kubectl.describe:describe",
     "drain": "kubectl.nodes:drain",
     "expose": "kubectl.workloads:expose",

@@ -34,7 +34,7 @@ JSON_PATCH = "application/json-patch+json"
 
 def bad_request(message: str, code: int = 400, reason: str = "BadRequest") -> ApiError:
     return ApiError({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
-                     "message": message})
+                     "message": message}, local=True)
 
 
 def revision_of(obj: dict[str, Any]) -> int:

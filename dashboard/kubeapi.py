@@ -74,9 +74,10 @@ def load_credentials(path: Path | None = None, context: str = "") -> Credentials
 class ApiError(Exception):
     """A non-2xx answer, with the API's Status (or one made from the body when it sent none)."""
 
-    def __init__(self, status: dict[str, Any]) -> None:
+    def __init__(self, status: dict[str, Any], local: bool = False) -> None:
         super().__init__(status.get("message", ""))
         self.status = status
+        self.local = local      # refused here, before any request: kubectl says `error: ...` for those
 
     @property
     def code(self) -> int:
@@ -84,6 +85,8 @@ class ApiError(Exception):
 
     def line(self) -> str:
         """As kubectl prints it."""
+        if self.local:
+            return f"error: {self.status.get('message', '')}"
         reason = self.status.get("reason") or "Unknown"
         return f"Error from server ({reason}): {self.status.get('message', '')}"
 

@@ -4,9 +4,9 @@ Above relay.py, actions.py and kubeapi.py; started by kubectl/dashboard.py.
 
     GET  /                 static/index.html (and /static/*: the CSS and JavaScript modules)
     GET  /api/stream       Server-Sent Events: per kind a `status`, a `snapshot`, then `change` frames
-    GET  /api/object       ?kind=&namespace=&name= : the object from the API, as YAML (text/plain)
-    POST /api/action       JSON {"action": scale|delete|cordon|uncordon|undo, ...}: {"ok", "message"} or
-                           {"ok": false, "status": the API's Status}, with the API's HTTP code
+    GET  /api/object       ?kind=&namespace=&name= : {"ok": true, "yaml": the object from the API as YAML}
+    POST /api/action       JSON {"action": scale|delete|cordon|uncordon|undo, ...}: {"ok": true, "message"}
+    both answer a refusal with {"ok": false, "code", "status": the API's Status, "message": kubectl's line}
 
 This process holds the user's token, so it guards what reaches it the way `kubectl proxy` does and a little
 more: a Host header other than the address it serves is refused (DNS rebinding: a web page re-pointing its
@@ -47,9 +47,11 @@ def allowed_host(host: str, port: int) -> bool:
 
 
 def error_response(e: ApiError) -> web.Response:
-    code = e.code if 400 <= e.code < 600 else 502
-    return web.json_response({"ok": False, "status": e.status, "message": e.line() if e.code else str(e)},
-                             status=code)
+    """The API's refusal, carried as a 200 answer of this server: the request to the dashboard worked, the
+    API said no (its Status and code are in the body). A 4xx here would be the browser console's network
+    error, which is the dashboard's own failure, not an answer the page expected and shows."""
+    return web.json_response({"ok": False, "code": e.code or 502, "status": e.status,
+                              "message": e.line() if e.code or e.local else str(e)})
 
 
 @web.middleware
@@ -114,8 +116,7 @@ async def get_object(request: web.Request) -> web.Response:
     except ApiError as e:
         return error_response(e)
     (obj.get("metadata") or {}).pop("managedFields", None)
-    return web.Response(text=yaml.safe_dump(obj, sort_keys=False, default_flow_style=False),
-                        content_type="text/plain")
+    return web.json_response({"ok": True, "yaml": yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)})
 
 
 async def action(request: web.Request) -> web.Response:

@@ -44,8 +44,8 @@ async function loadYaml() {
   const q = new URLSearchParams({ kind, namespace, name });
   const pre = $('detail-yaml');
   try {
-    const resp = await fetch(`/api/object?${q}`);
-    const text = resp.ok ? await resp.text() : (await resp.json()).message;
+    const reply = await (await fetch(`/api/object?${q}`)).json();
+    const text = reply.ok ? reply.yaml : reply.message;
     if (selected && selected.kind === kind && selected.name === name) pre.textContent = text;
   } catch (e) {
     pre.textContent = `the dashboard server is unreachable: ${e.message}`;

@@ -110,9 +110,20 @@ _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotF
 
 
 def unreachable(server: str, e: BaseException) -> ApiError:
-    """A failed connection, in the words kubectl uses for it."""
+    """A failed connection or a cut stream, in the words of Go's net/http (so kubectl's): `Get "https://...":
+    dial tcp 127.0.0.1:6443: connect: connection refused`, `... unexpected EOF`."""
+    from kubelab.errors import net_reason
+    hostport = server.split("://", 1)[-1]
+    if isinstance(e, aiohttp.ClientConnectorError):
+        why = f"dial tcp {hostport}: connect: {net_reason(e.os_error)}"
+    elif isinstance(e, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        why = "unexpected EOF"
+    elif isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
+        why = f"dial tcp {hostport}: i/o timeout"
+    else:
+        why = str(e) or type(e).__name__
     return ApiError({"kind": "Status", "status": "Failure", "code": 0, "reason": "ServiceUnavailable",
-                     "message": f"Get \"{server}\": {e or type(e).__name__}"})
+                     "message": f"Get \"{server}\": {why}"})
 
 
 def collection_path(kind: str, namespace: str = "") -> str:

@@ -165,7 +165,8 @@ function drawBanner() {
   if (!streamUp && lostSince) text = 'Lost the connection to the dashboard server (kubelab dashboard); reconnecting...';
   else if (down.length) {
     const s = down[0];
-    text = `The API at ${s.server} is unreachable (${down.map((d) => d.kind).join(', ')}): ${s.message}. ` +
+    const what = s.message.startsWith('Error from server') ? 'refuses the watches' : 'is unreachable';
+    text = `The API at ${s.server} ${what} (${down.map((d) => d.kind).join(', ')}): ${s.message}. ` +
       `Reconnecting (next try in ${Number(s.retryIn).toFixed(1)} s); the page shows what it saw last.`;
   }
   banner.textContent = text;

@@ -10,6 +10,7 @@ written as `cluster up` writes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -54,12 +55,11 @@ def _pod(name: str, image: str = "nginx:1.25", annotations: dict[str, str] | Non
             "spec": {"containers": [{"name": "c", "image": image}]}}
 
 
-@pytest.fixture(scope="module")
-def dashboard(cluster: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def dashboard_process(cluster: dict[str, Any], tmp: Path, token: str) -> Iterator[str]:
     """`kubelab dashboard --url` with the kubeconfig `cluster up` would write; yields the URL it printed."""
-    tmp = tmp_path_factory.mktemp("dashboard")
-    path = kubeconfig.write_kube_context(info_https(cluster), Path(cluster["ca_file"]).read_bytes(),
-                                         cluster["token"], cluster["server"], path=tmp / "kube-config")
+    path = kubeconfig.write_kube_context(str(cluster["https"]), Path(cluster["ca_file"]).read_bytes(),
+                                         token, cluster["server"], path=tmp / "kube-config")
     env = {**os.environ, "KUBECONFIG": str(path)}
     proc = subprocess.Popen([sys.executable, "-m", "kubectl", "dashboard", "--url"], env=env,
                             stdout=subprocess.PIPE, stderr=open(tmp / "dashboard.log", "wb"), start_new_session=True)
@@ -73,8 +73,10 @@ def dashboard(cluster: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
         proc.wait(10)
 
 
-def info_https(info: dict[str, Any]) -> str:
-    return str(info["https"])
+@pytest.fixture(scope="module")
+def dashboard(cluster: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with dashboard_process(cluster, tmp_path_factory.mktemp("dashboard"), cluster["token"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def wait(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+def wait(check: Callable[[], Any], timeout: float = 15.0, what: str | Callable[[], str] = "") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -106,7 +108,8 @@ def wait(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any
         if last and not isinstance(last, Exception):
             return last
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out waiting for {said or check}: last {last!r}")
 
 
 def cards(driver: Any, prefix: str) -> list[Any]:
@@ -115,14 +118,22 @@ def cards(driver: Any, prefix: str) -> list[Any]:
 
 
 def console_errors(driver: Any) -> list[dict[str, Any]]:
+    """The console's errors since the last call (get_log drains the log)."""
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def open_page(driver: Any, url: str) -> None:
+    """Load the page with the console log drained: what an earlier test's page said is not this one's."""
+    driver.get("about:blank")
+    driver.get_log("browser")
+    driver.get(url)
 
 
 def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser: Any,
                                 tmp_path: Path) -> None:
     from controller_manager.testing import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("web", NS, 3, "nginx:1.25")), cluster)
-    browser.get(dashboard)
+    open_page(browser, dashboard)
 
     # The three nodes as columns, the Deployment's pods as cards in them, the Deployment with its counts.
     nodes = wait(lambda: sorted(c.get_attribute("data-node") for c in browser.find_elements(
@@ -190,32 +201,6 @@ def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser
     print(f"screenshot: {shot}")
 
 
-def test_dashboard_says_the_api_is_gone_and_reconnects(cluster: dict[str, Any], dashboard: str,
-                                                       browser: Any, tmp_path: Path) -> None:
-    """Runs after the test above (same page). The apiserver is killed: the banner says so; it comes back: the
-    banner goes and a pod created meanwhile is on the page, no reload."""
-    browser.get(dashboard)
-    wait(lambda: cards(browser, "web-"), what="the page")
-    banner = browser.find_element("id", "banner")
-    assert not banner.is_displayed()
-    browser.execute_script("window.__same_page = true")
-    launcher.stop_component("apiserver", cluster["state_path"], signal.SIGKILL)
-    try:
-        wait(lambda: banner.is_displayed() and "unreachable" in banner.text, timeout=15.0, what="the banner")
-        print(f"\nbanner: {banner.text}")
-        browser.save_screenshot(str(tmp_path / "api-gone.png"))
-        print(f"screenshot: {tmp_path / 'api-gone.png'}")
-    finally:
-        launcher.restart_component("apiserver", cluster["state_path"])
-    wait(lambda: _run(lambda c: c.list("Node"), cluster), timeout=30.0, what="the apiserver back")
-    _create(cluster, _pod("after-outage"))
-    wait(lambda: cards(browser, "after-outage"), timeout=30.0, what="a pod created after the outage")
-    wait(lambda: not banner.is_displayed(), timeout=30.0, what="the banner gone")
-    assert browser.execute_script("return window.__same_page") is True
-    # The page's own fetches never failed; the EventSource to the local server stayed up: nothing to report.
-    assert console_errors(browser) == []
-
-
 # ---------------------------------------------------------------- 1,000 pods
 def _synthetic_pod(i: int, phase: str) -> dict[str, Any]:
     ready = phase == "Running"
@@ -260,7 +245,7 @@ def test_a_thousand_pods_stay_responsive(local_dashboard: tuple[str, Any, Any], 
               "status": {"conditions": [{"type": "Ready", "status": "True"}]}} for n in range(3)]
     loop.call_soon_threadsafe(hub.replace, "Node", nodes)
     loop.call_soon_threadsafe(hub.replace, "Pod", [_synthetic_pod(i, "Pending") for i in range(1000)])
-    browser.get(url)
+    open_page(browser, url)
     wait(lambda: browser.execute_script(
         "return document.querySelectorAll('.pod-card.state-pending').length") == 1000, what="1,000 cards")
     browser.execute_script("""
@@ -285,3 +270,98 @@ def test_a_thousand_pods_stay_responsive(local_dashboard: tuple[str, Any, Any], 
     assert applied < 5.0
     assert longest < 500, "the page froze applying the burst (each frame draws at most 25 ms of cards)"
     assert len(browser.find_elements("css selector", ".pod-card")) == 1000
+    assert console_errors(browser) == []
+
+
+def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: Any) -> None:
+    """Cordon and uncordon a node, delete a pod, roll a Deployment back, see a NodePort Service's endpoints:
+    each through the page, each checked in the API."""
+    from controller_manager.testing import deployment_manifest
+    _run(lambda c: c.create(deployment_manifest("shop", NS, 2, "nginx:1.25")), cluster)
+    _create(cluster, _pod("doomed"))
+    _create(cluster, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": NS},
+                      "spec": {"type": "NodePort", "selector": {"component": "shop"},
+                               "ports": [{"port": 80, "targetPort": 80}]}})
+    open_page(browser, dashboard)
+    result = lambda: browser.find_element("id", "action-result").text  # noqa: E731
+
+    column = wait(lambda: browser.find_element("css selector", '.node-column[data-node="hollow-node-1"]'))
+    column.find_element("css selector", "button.cordon").click()
+    wait(lambda: result() == "node/hollow-node-1 cordoned", what="cordoned")
+    assert _run(lambda c: c.get("Node", "hollow-node-1"), cluster).spec.unschedulable is True
+    wait(lambda: "SchedulingDisabled" in column.text and column.find_element(
+        "css selector", "button.cordon").text == "Uncordon", what="the column cordoned")
+    column.find_element("css selector", "button.cordon").click()
+    wait(lambda: result() == "node/hollow-node-1 uncordoned", what="uncordoned")
+    assert _run(lambda c: c.get("Node", "hollow-node-1"), cluster).spec.unschedulable is False
+    wait(lambda: "SchedulingDisabled" not in column.text, what="the column uncordoned")
+
+    wait(lambda: cards(browser, "doomed"))[0].click()
+    wait(lambda: browser.find_element("css selector", "#detail button.delete")).click()
+    wait(lambda: result() == 'pod "doomed" deleted', what="deleted")
+    wait(lambda: not cards(browser, "doomed"), timeout=15.0, what="the card gone")
+    browser.find_element("id", "detail-close").click()
+
+    async def new_image(c: Client) -> None:
+        d = await c.get("Deployment", "shop", NS)
+        d.spec.template.spec.containers[0].image = "nginx:1.26"
+        await c.update(d)
+    _run(new_image, cluster)
+    row = browser.find_element("css selector", '.workload[data-name="shop"]')
+    wait(lambda: "successfully rolled out" in row.text and "rev 2" in row.text, timeout=30.0,
+         what=lambda: f"revision 2 in {row.text!r}")
+    row.find_element("css selector", "button.undo").click()
+    wait(lambda: result() == "deployment.apps/shop rolled back", what="rolled back")
+    d = _run(lambda c: c.get("Deployment", "shop", NS), cluster)
+    assert d.spec.template.spec.containers[0].image == "nginx:1.25"
+    assert "pod-template-hash" not in d.spec.template.metadata.labels
+    wait(lambda: "rev 3" in row.text, timeout=30.0, what="revision 3 (the old template, re-numbered)")
+
+    svc = _run(lambda c: c.get("Service", "shop", NS), cluster)
+    node_port = svc.spec.ports[0].node_port
+    panel = lambda: browser.find_element("css selector", '.service[data-name="shop"]')  # noqa: E731 (redrawn)
+    wait(lambda: f"NodePort {svc.spec.cluster_ip} 80:{node_port}/TCP" in panel().text, what="the NodePort")
+    wait(lambda: len(panel().find_elements("css selector", ".ep.ready")) == 2, timeout=30.0,
+         what=lambda: f"2 endpoints in {panel().text!r}")
+    assert console_errors(browser) == []
+
+
+def test_a_token_the_api_refuses_is_said_on_the_page(cluster: dict[str, Any], browser: Any, tmp_path: Path) -> None:
+    with dashboard_process(cluster, tmp_path, "not-the-token") as url:
+        open_page(browser, url)
+        banner = browser.find_element("id", "banner")
+        wait(lambda: banner.is_displayed() and "refuses the watches" in banner.text, what="the banner")
+        assert "Error from server (Unauthorized)" in banner.text
+        assert browser.find_elements("css selector", ".pod-card") == []
+        assert console_errors(browser) == []
+
+
+def test_dashboard_says_the_api_is_gone_and_reconnects(cluster: dict[str, Any], dashboard: str,
+                                                       browser: Any, tmp_path: Path) -> None:
+    """Last in the module: it stops the control plane. The apiserver is killed: the banner says so; it comes back: the
+    banner goes and a pod created meanwhile is on the page, no reload."""
+    _create(cluster, _pod("before-outage"))
+    open_page(browser, dashboard)
+    wait(lambda: cards(browser, "before-outage"), what="the page")
+    banner = browser.find_element("id", "banner")
+    assert not banner.is_displayed()
+    browser.execute_script("window.__same_page = true")
+    launcher.stop_component("apiserver", cluster["state_path"], signal.SIGKILL)
+    try:
+        wait(lambda: banner.is_displayed() and "is unreachable" in banner.text, timeout=15.0, what="the banner")
+        print(f"\nbanner: {banner.text}")
+        browser.save_screenshot(str(tmp_path / "api-gone.png"))
+        print(f"screenshot: {tmp_path / 'api-gone.png'}")
+    finally:
+        launcher.restart_component("apiserver", cluster["state_path"])
+        # With the lab's 4 s lease, the controller manager and scheduler lose leadership during the outage
+        # and exit, as Kubernetes' do (a supervisor restarts them): the launcher is that supervisor here.
+        for name in ("scheduler", "controller-manager"):
+            launcher.restart_component(name, cluster["state_path"])
+    wait(lambda: _run(lambda c: c.list("Node"), cluster), timeout=30.0, what="the apiserver back")
+    _create(cluster, _pod("after-outage"))
+    wait(lambda: cards(browser, "after-outage"), timeout=30.0, what="a pod created after the outage")
+    wait(lambda: not banner.is_displayed(), timeout=30.0, what="the banner gone")
+    assert browser.execute_script("return window.__same_page") is True
+    # The page's own fetches never failed; the EventSource to the local server stayed up: nothing to report.
+    assert console_errors(browser) == []

@@ -46,7 +46,8 @@ def dashboard(port: int, url_only: bool, context: str) -> None:
         else:
             click.echo(f"Opening {url} in your default browser...")
             import webbrowser
-            webbrowser.open(url)
+            if not webbrowser.open(url):      # no browser here (a server, a container): the URL still works
+                click.echo(f"no browser could be started: open {url} yourself", err=True)
         sys.stdout.flush()
         try:
             await asyncio.Event().wait()

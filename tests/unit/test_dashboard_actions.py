@@ -119,3 +119,27 @@ async def test_server_refuses_cross_site_and_bad_actions_before_calling_the_api(
                 assert (reply["ok"], reply["code"], reply["message"]) == (False, 400, 'error: unknown kind "Nope"')
     finally:
         await runner.cleanup()
+
+
+# ---------------------------------------------------------------- the command
+@pytest.mark.parametrize("kubeconfig,args,line", [
+    pytest.param(None, [], "error: no kubeconfig at {tmp}/none (start a cluster with `kubelab cluster up`)",
+                 id="no-kubeconfig"),
+    pytest.param({"current-context": ""}, [],
+                 "error: no current context in the kubeconfig (start a cluster with `kubelab cluster up`)",
+                 id="no-current-context"),
+    pytest.param({"current-context": "a", "contexts": []}, ["--context", "b"],
+                 'error: context "b" does not exist in the kubeconfig', id="unknown-context"),
+    pytest.param({"current-context": "a"}, ["--port", "70000"], "error: invalid port 70000: must be between 0 "
+                 "and 65535", id="bad-port"),
+])
+def test_dashboard_command_refusals(tmp_path: Any, kubeconfig: Any, args: list[str], line: str) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from kubectl.main import cli
+    path = tmp_path / ("config" if kubeconfig is not None else "none")
+    if kubeconfig is not None:
+        path.write_text(yaml.safe_dump(kubeconfig))
+    r = CliRunner().invoke(cli, ["dashboard", "--url", *args], env={"KUBECONFIG": str(path)})
+    assert (r.exit_code, r.output.strip()) == (1, line.format(tmp=tmp_path))

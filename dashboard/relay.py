@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -185,9 +186,15 @@ async def watch_kind(api: KubeApi, hub: Hub, kind: str, sleep: Callable[[float],
             rv = str((listed.get("metadata") or {}).get("resourceVersion") or "")
             hub.replace(kind, [dict(o, kind=kind) for o in listed.get("items") or []])
             hub.set_status(kind, True, "")
-            attempt = 0
+            attempt = quick = 0
             while True:      # watches from the last resourceVersion seen, until one fails
-                rv = await _watch_once(api, hub, kind, path, rv)
+                started = time.monotonic()
+                seen = await _watch_once(api, hub, kind, path, rv)
+                # A watch that ends at once with nothing in it (a proxy cutting streams) must not spin.
+                quick = quick + 1 if seen == rv and time.monotonic() - started < 1.0 else 0
+                rv = seen
+                if quick:
+                    await sleep(back_off(quick - 1))
         except asyncio.CancelledError:
             raise
         except WatchExpired:

@@ -167,7 +167,8 @@ async def serve(api: KubeApi, port: int = 0) -> tuple[web.AppRunner, int]:
         with socket.socket() as s:     # the Host check needs the port before the app exists
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    runner = web.AppRunner(make_app(api, port), access_log=None)
+    # Open event streams never end by themselves: on shutdown they get a second, not aiohttp's default minute.
+    runner = web.AppRunner(make_app(api, port), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

@@ -2,11 +2,12 @@
 
 The command only wires the dashboard package (dashboard/) to the terminal: it reads the kubeconfig kubectl
 reads ($KUBECONFIG, else ~/.kube/config, which `kubelab cluster up` writes), serves the page on 127.0.0.1
-and opens the browser, or with --url prints the URL and opens nothing. It serves until Ctrl-C.
+and opens the browser, or with --url prints the URL and opens nothing. It serves until Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 import click
@@ -49,8 +50,12 @@ def dashboard(port: int, url_only: bool, context: str) -> None:
             if not webbrowser.open(url):      # no browser here (a server, a container): the URL still works
                 click.echo(f"no browser could be started: open {url} yourself", err=True)
         sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):    # both graceful: open pages are told, relays stopped
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 

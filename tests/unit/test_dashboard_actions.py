@@ -143,3 +143,35 @@ def test_dashboard_command_refusals(tmp_path: Any, kubeconfig: Any, args: list[s
         path.write_text(yaml.safe_dump(kubeconfig))
     r = CliRunner().invoke(cli, ["dashboard", "--url", *args], env={"KUBECONFIG": str(path)})
     assert (r.exit_code, r.output.strip()) == (1, line.format(tmp=tmp_path))
+
+
+async def test_sigterm_ends_the_command_with_a_page_connected(tmp_path: Any) -> None:
+    """An open event stream does not hold the process: SIGTERM (and Ctrl-C) end it in about a second."""
+    import asyncio
+    import os
+    import signal
+    import sys
+    import time
+
+    import yaml
+    cfg = {"current-context": "lab", "contexts": [{"name": "lab", "context": {"cluster": "c", "user": "u"}}],
+           "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+           "users": [{"name": "u", "user": {"token": "t"}}]}
+    (tmp_path / "config").write_text(yaml.safe_dump(cfg))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kubectl", "dashboard", "--url", stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "KUBECONFIG": str(tmp_path / "config")})
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "api/stream") as r:
+                assert (await r.content.readline()).startswith(b"event: status")
+                proc.send_signal(signal.SIGTERM)
+                start = time.monotonic()
+                assert await asyncio.wait_for(proc.wait(), 10) == 0
+                assert time.monotonic() - start < 5
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -160,16 +160,20 @@ class FakeApi:
         self.watch_events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.port = 0
         self.runner: web.AppRunner | None = None
+        self.watches = 0
+        self.cut_at_once = False        # every watch ends at once, empty (a proxy cutting streams)
 
     async def handler(self, request: web.Request) -> web.StreamResponse:
         assert request.headers["Authorization"] == "Bearer t0k"
         if request.query.get("watch") != "true":
             return web.json_response({"kind": "PodList", "metadata": {"resourceVersion": "10"}, "items": self.pods})
+        self.watches += 1
         resp = web.StreamResponse()
         await resp.prepare(request)
-        while True:
+        while not self.cut_at_once:
             ev = await self.watch_events.get()
             await resp.write(json.dumps(ev).encode() + b"\n")
+        return resp
 
     async def start(self) -> None:
         app = web.Application()
@@ -227,6 +231,30 @@ async def test_watch_kind_relays_says_when_the_api_is_gone_and_relists_when_it_i
         assert list(hub.kinds["Pod"].objects) == ["default/c"]
         oks = [d["ok"] for t, d in _frames(q) if t == "status" and d["kind"] == "Pod"]
         assert oks[0] is True and False in oks and oks[-1] is True      # up, gone (said once per change), back
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.close()
+        await fake.stop()
+
+
+async def test_watches_that_end_at_once_are_backed_off_not_spun() -> None:
+    fake = FakeApi()
+    fake.cut_at_once = True
+    await fake.start()
+    api = KubeApi(Credentials(f"http://127.0.0.1:{fake.port}", "t0k", None, False, "lab"))
+    hub = Hub()
+    slept: list[float] = []
+
+    async def quick_sleep(s: float) -> None:
+        slept.append(s)
+        await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(relay.watch_kind(api, hub, "Pod", sleep=quick_sleep))
+    try:
+        await _until(lambda: len(slept) >= 4)
+        assert fake.watches <= len(slept) + 1        # one watch per pause, not thousands
+        assert slept[3] > slept[0] and hub.kinds["Pod"].ok
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

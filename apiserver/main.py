@@ -1,14 +1,15 @@
-"""`kubelab-apiserver`: flags → Config → Server(config).serve()."""
+"""`kubelab-apiserver`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's)."""
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import click
 
+from kubelab import client, serving
 from kubelab.serving import setup_logging
 
+from .auth import TokenFileError, load_token_file
 from .server import Config, Server, advertise_address as resolve_advertise_address
 
 
@@ -25,6 +26,10 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--etcd-servers", default="127.0.0.1:2379", show_default=True, help="comma-separated host:port list")
 @click.option("--token", default="", help="bearer token clients must present")
 @click.option("--token-file", default="", help="file holding the bearer token")
+@click.option("--token-auth-file", default="", help="users by bearer token, in kube-apiserver's CSV format: "
+              "token,user,uid,\"group1,group2\" (the --token stays an admin in system:masters)")
+@click.option("--authorization-mode", default="Node,RBAC", show_default=True,
+              type=click.Choice(["Node,RBAC", "RBAC", "AlwaysAllow"]), help="how requests are authorized")
 @click.option("--kubelet-token-file", default="", help="token the apiserver presents to kubelets")
 @click.option("--service-cluster-ip-range", default="10.96.0.0/16", show_default=True)
 @click.option("--service-node-port-range", default="30000-32767", show_default=True)
@@ -41,7 +46,8 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--tls-cert-file", default="", help="the HTTP API's serving certificate (PEM)")
 @click.option("--tls-private-key-file", default="", help="the HTTP API's serving key (PEM)")
 @click.option("-v", "--verbose", count=True)
-def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_token_file: str,
+def main(listen: str, etcd_servers: str, token: str, token_file: str, token_auth_file: str,
+         authorization_mode: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, secure_port: int | None,
          bind_address: str, tls_cert_file: str, tls_private_key_file: str, verbose: int) -> None:
@@ -55,9 +61,13 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
     if secure_port is not None and not (tls_cert_file and tls_private_key_file):
         raise click.BadParameter("--secure-port needs --tls-cert-file and --tls-private-key-file",
                                  param_hint="--secure-port")
+    try:
+        tokens = load_token_file(token_auth_file) if token_auth_file else {}
+    except (OSError, TokenFileError) as e:
+        raise click.BadParameter(str(e), param_hint="--token-auth-file") from None
     lo, _, hi = service_node_port_range.partition("-")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
-                    token=_read_token(token, token_file),
+                    token=_read_token(token, token_file), tokens=tokens, authorization_mode=authorization_mode,
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl,
@@ -67,7 +77,24 @@ def main(listen: str, etcd_servers: str, token: str, token_file: str, kubelet_to
     if workers > 1:
         run_workers(config, workers)
     else:
-        asyncio.run(Server(config).serve())
+        serve(config)
+
+
+def serve(config: Config) -> None:
+    """One server process; the gRPC grace is the server's own, the rest is for caches and etcd to close."""
+    client.set_user_agent("kube-apiserver")
+    serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
+
+
+def _follow_parent(parent: int) -> None:
+    """A worker's signals come from the parent only, and it does not outlive the parent."""
+    import ctypes
+    import signal
+    os.setpgid(0, 0)
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:      # the parent died before prctl took effect
+        os._exit(1)
 
 
 def run_workers(config: Config, workers: int) -> None:
@@ -75,18 +102,26 @@ def run_workers(config: Config, workers: int) -> None:
 
     Each worker keeps its own watch cache; etcd stays the single source of
     truth, and allocations are decided by etcd transactions, so workers
-    need not share memory. The parent forwards SIGTERM and waits.
+    need not share memory. The parent owns the signals: each worker sits in
+    a process group of its own (so Ctrl-C or the launcher's killpg reaches
+    it once, through the parent, not twice, which would mean "exit now")
+    and dies with the parent (PR_SET_PDEATHSIG). The parent forwards
+    SIGTERM/SIGINT, a second one too, and waits.
     """
     import signal
     import sys
     children = []
+    parent = os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
+            status = 1
             try:
-                asyncio.run(Server(config).serve())
+                _follow_parent(parent)
+                serve(config)
+                status = 0
             finally:
-                os._exit(0)
+                os._exit(status)
         children.append(pid)
 
     def forward(sig: int, _frame: object) -> None:

@@ -1,8 +1,9 @@
 """The API server process: gRPC handlers, auth, lifecycle.
 
-`Server(config).serve()` owns the life cycle: connect to etcd → make sure the
-default namespaces exist → fill the watch caches → accept calls → on SIGTERM
-stop accepting, let calls finish for a grace period, then cancel.
+`Server(config)` is the process's kubelab.serving.Service: start (connect to
+etcd → make sure the default namespaces exist → fill the watch caches →
+accept calls) → run until SIGTERM → stop (stop accepting, let calls finish
+for a grace period, then cancel).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import functools
 import ipaddress
 import logging
 import platform
-import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,14 +23,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds, nodes
 from kubelab.client import STREAM_ACCEPTED, channel_options
-from kubelab.serving import BearerTokenAuth, MetricsServer
+from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .auth import AuthInterceptor, Authenticator, UserInfo
+from .authz import Authorizer, bootstrap
+from .authz.gate import Gate
+from .authz.grpc_attributes import review_attributes
 from .metrics import ApiMetrics
-from .store import Store, kind_prefix
+from .store import Store, kind_prefix, object_key
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ class Config:
     listen: str = "127.0.0.1:6443"
     etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
     token: str = ""
+    tokens: dict[str, UserInfo] = field(default_factory=dict)   # --token-auth-file's users by token
+    authorization_mode: str = "Node,RBAC"                        # or AlwaysAllow
     kubelet_token: str = ""
     service_cidr: str = "10.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
@@ -132,6 +138,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
         started = time.perf_counter()
         code = "OK"
         try:
+            self.gate.admit_call(verb, request, _metadata(context))
             return await fn(self, request, context)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -141,6 +148,11 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
     return wrapper
+
+
+def _metadata(context: Any) -> tuple[tuple[str, Any], ...]:
+    # (unit tests' stand-in contexts carry none: as a call without credentials)
+    return tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,23 @@ class ApiService:
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
+        # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
+        self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
+                         else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
+                                         node_authorizer="Node" in config.authorization_mode.split(",")))
+
+    def _cached(self, kind: str, namespace: str, name: str) -> Any:
+        return self.cache.current(kind, object_key(kinds.BY_KIND[kind], namespace, name))
+
+    @translate
+    async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
+        user = self.gate.user_of(_metadata(context))
+        return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
+
+    @translate
+    async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:
+        allowed, reason = self.gate.review(self.gate.user_of(_metadata(context)), review_attributes(req))
+        return api.AccessReviewStatus(allowed=allowed, reason=reason)
 
     # ---------------------------------------------------------------- CRUD
     # Each write is one function of its request, which the unary call and the Writes stream both serve.
@@ -243,7 +272,7 @@ class ApiService:
         return await self._bind(req)
 
     # ---------------------------------------------------------------- pipelined writes
-    async def _write(self, item: api.WriteRequest) -> api.WriteResult:
+    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None) -> api.WriteResult:
         """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
         op = item.WhichOneof("op")
         started = time.perf_counter()
@@ -252,6 +281,8 @@ class ApiService:
         try:
             if req is None:
                 raise errors.BadRequest("the write request names no operation")
+            if user is not None:
+                self.gate.admit_as(user, op, req)
             return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
@@ -267,7 +298,11 @@ class ApiService:
                                  started)
 
     async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
-        async for out in serve_writes(request_iterator, self._write):
+        try:
+            user = self.gate.user_of(_metadata(context))
+        except errors.ApiError as e:
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user)):
             yield out
 
     @translate
@@ -299,6 +334,7 @@ class ApiService:
     # ---------------------------------------------------------------- watch
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
+            self.gate.admit_call("watch", req, _metadata(context))
             info = _kind_of(req.kind)
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
@@ -353,6 +389,7 @@ class ApiService:
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
         kubelet: _Kubelet | None = None
         try:
+            self.gate.admit_call("logs", req, _metadata(context))
             kubelet = await self._kubelet(req.namespace, req.name, "logs")
             async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
                 yield chunk
@@ -367,6 +404,7 @@ class ApiService:
             first = await request_iterator.__anext__()
             start = start_of(first)
             name = start.name
+            self.gate.admit_call(method, start, _metadata(context))
             kubelet = await self._kubelet(start.namespace, start.name, verb)
 
             async def upstream() -> AsyncIterator[Any]:
@@ -458,12 +496,12 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
             task.cancel()
 
 
-def new_grpc_server(token: str) -> grpc.aio.Server:
+def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None) -> grpc.aio.Server:
     """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
-    interceptors = [BearerTokenAuth(token)] if token else []
+    interceptors = [AuthInterceptor(Authenticator(token, tokens))] if token or tokens else []
     return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
@@ -489,6 +527,8 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Evict": uu(svc.Evict, api.EvictRequest),
         "Version": uu(svc.Version, api.VersionRequest),
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
+        "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
+        "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
                                                       response_serializer=identity),
         "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
@@ -541,7 +581,7 @@ class Server:
                 log.info("waiting for etcd at %s: %s", self.config.etcd_servers, e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        raise SystemExit(f"etcd at {self.config.etcd_servers} is unreachable")
+        raise Fatal(f"etcd at {', '.join(self.config.etcd_servers)} is unreachable")
 
     async def _ensure_namespaces(self) -> None:
         for name in DEFAULT_NAMESPACES:
@@ -549,6 +589,14 @@ class Server:
             ns.metadata.name = name
             try:
                 await self.store.create(ns)
+            except errors.AlreadyExists:
+                pass
+
+    async def _ensure_rbac(self) -> None:
+        """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
+        for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
+            try:
+                await self.store.create(obj)
             except errors.AlreadyExists:
                 pass
 
@@ -591,10 +639,11 @@ class Server:
         await self._wait_for_etcd()
         await self.store.start()
         await self._ensure_namespaces()
+        await self._ensure_rbac()
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
-        self.grpc = new_grpc_server(self.config.token)
+        self.grpc = new_grpc_server(self.config.token, self.config.tokens)
         service = ApiService(self.store, self.cache, self.config, self.metrics)
         self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
@@ -616,7 +665,7 @@ class Server:
         host = self.config.bind_address or self.config.listen.rsplit(":", 1)[0].strip("[]")
         backend = Backend(service, f"{advertise_address(self.config.listen, self.config.advertise_address)}:"
                                    f"{self.config.secure_port}")
-        self.http = HttpServer(backend, self.config.token, host, self.config.secure_port,
+        self.http = HttpServer(backend, host, self.config.secure_port,
                                self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)
         self.http_port = await self.http.start()
         if not self.config.secure_port:      # a port picked now: the Endpoints learn it now
@@ -634,12 +683,5 @@ class Server:
         await self.cache.stop()
         await self.storage.close()
 
-    async def serve(self) -> None:
-        await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down")
-        await self.stop()
+    async def run(self) -> None:
+        await forever()

@@ -6,7 +6,7 @@ it reads through shared informers and writes through the API.
 
 Pipeline (one process, one asyncio loop)::
 
-    main (click flags) -> Config -> ControllerManager.serve()
+    main (click flags) -> Config -> kubelab.serving.run(ControllerManager): start, run, stop
         -> leader election (Lease kube-system/kube-controller-manager)
         -> shared informers (one list+watch per kind, indexed caches)
         -> each controller: handlers turn objects into `namespace/name` keys
@@ -26,6 +26,6 @@ Controllers, one module each, registered by name in `controllers.py` so
 
 Shared building blocks: `base` (the controller skeleton), `informers`
 (the shared informer factory), `expectations`, `podutil` (readiness,
-availability, ranking for deletion), `refmanager` (adopt/release),
-`timeutil`, `conditions`.
+availability, ranking for deletion), `refmanager` (adopt/release); from
+`kubelab`: `timeutil` (the clock), `conditions`, `selectors.selector_of`.
 """

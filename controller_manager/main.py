@@ -1,12 +1,12 @@
-"""`kubelab-controller-manager`: flags → Config → ControllerManager(config).serve()."""
+"""`kubelab-controller-manager`: flags → Config → kubelab.serving.run(ControllerManager(config)) (life cycle: server.py)."""
 from __future__ import annotations
 
-import asyncio
 import os
 
 import click
 
 from kubelab import config as kubeconfig
+from kubelab import client, serving
 from kubelab.serving import setup_logging
 
 from .config import Config
@@ -72,7 +72,8 @@ def main(server: str, token: str, controllers: str, workers: int, leader_elect: 
                  node_monitor_grace_period=node_monitor_grace_period, node_monitor_period=node_monitor_period,
                  pod_eviction_timeout=pod_eviction_timeout, health_address=health_address,
                  metrics_address=metrics_address, identity=identity)
-    asyncio.run(ControllerManager(cfg).serve())
+    client.set_user_agent("kube-controller-manager")
+    serving.run(lambda: ControllerManager(cfg), grace=cfg.shutdown_grace + 5)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil
+from . import podutil
 from .base import Controller
 from .informers import NODE
 

@@ -1,16 +1,16 @@
-"""`kubelab-dns`: flags → Config → serve(config).
+"""`kubelab-dns`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's).
 
     kubelab-dns [--server H:P] [--listen 0.0.0.0:53] [--cluster-domain cluster.local] [--upstream auto|none|IP[:PORT],...]
 """
 from __future__ import annotations
 
-import asyncio
 
 import click
 
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
-from .server import Config, resolv_conf_nameservers, serve, split_hostport
+from .server import Config, Server, resolv_conf_nameservers, split_hostport
 
 
 def upstreams_of(value: str, resolv_conf: str) -> list[str]:
@@ -52,7 +52,8 @@ def main(server: str, token: str, context_name: str | None, listen: str, cluster
     config = Config(server=conn.server, token=conn.token, listen=listen, domain=cluster_domain,
                     upstreams=upstreams_of(upstream, resolv_conf), ttl=ttl, health_address=health_address,
                     metrics_address=metrics_address)
-    asyncio.run(serve(config))
+    client.set_user_agent("kubelab-dns")
+    serving.run(lambda: Server(config))
 
 
 if __name__ == "__main__":

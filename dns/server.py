@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import struct
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from kubelab.client import Client
 from kubelab.informer import Informer
-from kubelab.serving import HealthServer, MetricsServer, render_collectors
+from kubelab.serving import HealthServer, MetricsServer, forever, render_collectors
 
 from . import records as rec
 
@@ -323,25 +322,28 @@ class _Collector(Collector):
                                 value=len(self.server.records.names))
 
 
-async def serve(config: Config) -> None:
-    client = Client(config.server, config.token)
-    server = DnsServer(client, config)
-    health = HealthServer(config.health_address) if config.health_address else None
-    metrics = MetricsServer(config.metrics_address, server.metrics) if config.metrics_address else None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await server.start()
-        for srv in (health, metrics):
-            if srv is not None:
-                await srv.start()
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        for srv in (metrics, health):
-            if srv is not None:
-                await srv.stop()
-        await server.stop()
-        await client.close()
+class Server:
+    """The dns process, as kubelab.serving drives it: start (the DNS server, health, metrics) → run → stop."""
+
+    def __init__(self, config: Config) -> None:
+        self.client = Client(config.server, config.token)
+        self.server = DnsServer(self.client, config)
+        self.endpoints: list[HealthServer | MetricsServer] = []
+        if config.health_address:
+            self.endpoints.append(HealthServer(config.health_address))
+        if config.metrics_address:
+            self.endpoints.append(MetricsServer(config.metrics_address, self.server.metrics))
+
+    async def start(self) -> None:
+        await self.server.start()
+        for endpoint in self.endpoints:
+            await endpoint.start()
+
+    async def run(self) -> None:
+        await forever()
+
+    async def stop(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.stop()
+        await self.server.stop()
+        await self.client.close()

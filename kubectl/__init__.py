@@ -12,6 +12,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   resources.py   `pod,svc`, `kind/name`, `kind name1 name2` argument parsing
   tabwriter.py   Go's text/tabwriter, so columns line up exactly as kubectl's
   printers.py    table columns per kind, -o yaml|json|name|jsonpath|custom-columns|go-template
+  output/        the template languages (JSONPath, custom-columns, Go templates) and terminal escaping
   get.py  describe.py  apply.py (apply, create)  delete.py  config_cmd.py
   misc.py        version, api-resources, label, annotate, patch, cluster-info
   workloads.py   scale, set image, run, expose
@@ -20,5 +21,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   wait.py        wait --for=condition=...|delete
   cluster.py     cluster up/down (kubelab.launcher)
   completion.py  completion bash|zsh|fish
-  streaming.py   logs, exec, port-forward, proxy (owned by the kubelet engineer)
+  logs.py  exec_.py  attach.py  portforward.py  proxy.py
+                 the streaming verbs, through kubelab.streams (no gRPC here)
+  podref.py      which pod `pod/x`, `deployment/x`, `service/x` means (for those verbs)
 """

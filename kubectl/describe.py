@@ -16,6 +16,7 @@ import click
 
 from kubectl import printers, resources, tabwriter
 from kubectl.context import Failed, api_error_line, err, global_options, run, settings, stdout_write
+from kubectl.output.terminal import escape_terminal
 from kubectl.printers import NONE, has_value, int_or_string
 from kubectl.timefmt import age, rfc1123
 
@@ -31,7 +32,8 @@ class Writer:
         self.buf: list[str] = []
 
     def write(self, level: int, text: str) -> None:
-        self.buf.append("  " * level + text)
+        # Values come from objects anyone with write access set: ESC and CR made visible, as kubectl's do.
+        self.buf.append(escape_terminal("  " * level + text))
 
     def flush(self) -> None:
         if self.buf:

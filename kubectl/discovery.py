@@ -1,6 +1,6 @@
 """API discovery documents, as kube-apiserver serves them, built from kubelab.kinds.
 
-`kubelab proxy` (kubectl/streaming.py) answers the discovery URLs with these,
+`kubelab proxy` (kubectl/proxy.py) answers the discovery URLs with these,
 so a tutorial's `curl localhost:8001/`, `/api`, `/apis` or `/apis/apps/v1`
 shows what kubelab serves in the shape Kubernetes prints:
 

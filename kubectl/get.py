@@ -64,7 +64,7 @@ def print_groups(groups: list[tuple[Any, list[Any]]], fmt: OutputFormat, opts: T
         return
     objs = [o for _, group in groups for o in group]
     if sort_by:
-        objs = printers.sort_objects(objs, sort_by)
+        objs = printers.sort_objects(objs, sort_by, table=False)
     if fmt.kind == "custom-columns":
         stdout_write(printers.run_custom_columns(fmt.arg, [printers.to_dict(o) for o in objs], opts.no_headers))
         return

@@ -19,20 +19,26 @@ COMMANDS: dict[str, str] = {
     "annotate": "kubectl.misc:annotate",
     "api-resources": "kubectl.misc:api_resources",
     "apply": "kubectl.apply:apply",
+    "attach": "kubectl.attach:attach",
+    "auth": "kubectl.auth:auth",
     "cluster": "kubectl.cluster:cluster",
     "cluster-info": "kubectl.misc:cluster_info",
     "completion": "kubectl.completion:completion",
     "config": "kubectl.config_cmd:config",
     "cordon": "kubectl.nodes:cordon",
-    "create": "kubectl.apply:create",
+    "create": "kubectl.create_rbac:create",      # apply's `create`, with the RBAC and ServiceAccount generators
     "delete": "kubectl.delete:delete",
     "dashboard": "kubectl.dashboard:dashboard",
     "describe": "kubectl.describe:describe",
     "drain": "kubectl.nodes:drain",
+    "exec": "kubectl.exec_:exec_",
     "expose": "kubectl.workloads:expose",
     "get": "kubectl.get:get",
     "label": "kubectl.misc:label",
+    "logs": "kubectl.logs:logs",
     "patch": "kubectl.misc:patch",
+    "port-forward": "kubectl.portforward:port_forward",
+    "proxy": "kubectl.proxy:proxy",
     "replace": "kubectl.apply:replace",
     "rollout": "kubectl.rollout:rollout",
     "run": "kubectl.workloads:run_command",
@@ -42,12 +48,6 @@ COMMANDS: dict[str, str] = {
     "version": "kubectl.misc:version",
     "wait": "kubectl.wait:wait",
 }
-
-# Streaming verbs live in kubectl/streaming.py (written by the kubelet
-# engineer): each is picked up when that module defines it.
-STREAMING = {"logs": "logs", "exec": "exec_", "port-forward": "port_forward", "proxy": "proxy",
-             "attach": "attach", "cp": "cp", "top": "top"}
-
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
@@ -93,9 +93,7 @@ class LazyGroup(click.Group):
     """A group whose verbs are imported on first use, with kubectl's error lines."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(COMMANDS) | set(self.commands)
-        names |= {n for n in STREAMING if self._streaming(n) is not None}
-        return sorted(names)
+        return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
@@ -104,18 +102,7 @@ class LazyGroup(click.Group):
         if target is not None:
             module, attr = target.split(":")
             return getattr(importlib.import_module(module), attr)
-        if cmd_name in STREAMING:
-            return self._streaming(cmd_name)
         return None
-
-    @staticmethod
-    def _streaming(name: str) -> click.Command | None:
-        try:
-            module = importlib.import_module("kubectl.streaming")
-        except ImportError:
-            return None
-        cmd = getattr(module, STREAMING[name], None)
-        return cmd if isinstance(cmd, click.Command) else None
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         try:
@@ -123,8 +110,6 @@ class LazyGroup(click.Group):
             return name, cmd, bool_flag_values(cmd, rest) if cmd is not None else rest
         except click.UsageError as e:
             if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
-                if args[0] in STREAMING:
-                    raise CLIError(f'"kubelab {args[0]}" is not available in this build yet') from e
                 raise click.UsageError(f'unknown command "{args[0]}" for "kubelab"') from e
             raise
 
@@ -211,6 +196,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kubelab.client import set_user_agent
+    set_user_agent("kubelab")        # kubectl's is `kubectl/v1.x (linux/amd64) kubernetes/<commit>`
     cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
 
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from kubectl import tabwriter
 from kubectl.context import CLIError
+from kubectl.output.terminal import table_cell
 from kubectl.timefmt import now as _now, parse_time
 from kubelab import timeutil
 from kubelab.tables import (  # noqa: F401 - the column functions live in kubelab.tables; re-exported here
@@ -91,7 +92,7 @@ def table_row(obj: Any, opts: TableOptions, at: datetime | None = None) -> list[
     row += [labels.get(c, "") for c in opts.label_columns]
     if opts.show_labels:
         row.append(format_labels(labels))
-    return row
+    return [table_cell(c) for c in row]   # cells come from objects: one line each, no terminal escapes
 
 
 def format_table(objs: Iterable[Any], opts: TableOptions, at: datetime | None = None) -> str:
@@ -155,11 +156,11 @@ def parse_output(value: str | None, template: str | None = None) -> OutputFormat
 
 def _check_template(fmt: OutputFormat) -> None:
     """A template that does not parse is refused before the server is asked, in kubectl's words."""
+    from kubectl.output import gotemplate, jsonpath
     if fmt.kind not in ("go-template", "jsonpath"):
         return
-    jp = _jsonpath_module()
     try:
-        (jp.check_go_template if fmt.kind == "go-template" else jp.check_jsonpath)(fmt.arg)
+        (gotemplate.check_go_template if fmt.kind == "go-template" else jsonpath.check_jsonpath)(fmt.arg)
     except ValueError as e:
         what = "template" if fmt.kind == "go-template" else "jsonpath"
         raise CLIError(f"error parsing {what} {fmt.arg}, {e}") from None
@@ -243,88 +244,58 @@ def render_data(data: Any, fmt: OutputFormat) -> str:
     raise CLIError(f'unable to match a printer suitable for the output format "{fmt.kind}"')
 
 
-def _jsonpath_module() -> Any:
-    try:
-        from kubelab import jsonpath
-    except ImportError:
-        raise CLIError("jsonpath, custom-columns and go-template output need kubelab.jsonpath, "
-                       "which is not installed") from None
-    return jsonpath
-
-
 def _template_error(kind: str, e: Exception) -> CLIError:
     return CLIError(f"error executing {kind} template: {e}")
 
 
 def run_jsonpath(template: str, data: Any, as_json: bool = False) -> str:
-    jp = _jsonpath_module()
+    from kubectl.output import jsonpath
     try:
         if as_json:
-            fn = getattr(jp, "jsonpath_values", None)
-            if fn is not None:
-                return json.dumps(fn(template, data), indent=4) + "\n"
-        return str(jp.jsonpath(template, data))
-    except CLIError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the module's own errors, reported as one line
+            return json.dumps(jsonpath.jsonpath_values(template, data), indent=4) + "\n"
+        return jsonpath.jsonpath(template, data)
+    except ValueError as e:
         raise _template_error("jsonpath", e) from None
 
 
 def run_go_template(template: str, data: Any) -> str:
-    jp = _jsonpath_module()
+    from kubectl.output import gotemplate
     try:
-        return str(jp.go_template(template, data))
-    except Exception as e:  # noqa: BLE001
+        return gotemplate.go_template(template, data)
+    except ValueError as e:
         raise _template_error("go-template", e) from None
 
 
 def run_custom_columns(spec: str, dicts: list[dict[str, Any]], no_headers: bool = False) -> str:
-    jp = _jsonpath_module()
+    from kubectl.output import custom_columns
     try:
-        headers, rows = jp.custom_columns(spec, dicts)
-    except Exception as e:  # noqa: BLE001
+        headers, rows = custom_columns.custom_columns(spec, dicts)
+    except ValueError as e:
         raise CLIError(f"custom-columns format: {e}") from None
-    table_rows = ([] if no_headers else [list(headers)]) + [[str(c) for c in r] for r in rows]
-    return tabwriter.table(table_rows)
+    return tabwriter.table(([] if no_headers else [headers]) + rows)
 
 
 # ---------------------------------------------------------------- --sort-by
-def field_path_value(data: Any, expr: str) -> Any:
-    """A small JSONPath subset for --sort-by: `.metadata.name`, `{.spec.containers[0].image}`."""
-    e = expr.strip()
-    if e.startswith("{") and e.endswith("}"):
-        e = e[1:-1]
-    if e.startswith("$"):
-        e = e[1:]
-    i, cur = 0, data
-    while i < len(e):
-        ch = e[i]
-        if ch == ".":
-            j = i + 1
-            while j < len(e) and e[j] not in ".[":
-                j += 1
-            key = e[i + 1:j]
-            if key:
-                cur = cur.get(key) if isinstance(cur, dict) else None
-            i = j
-        elif ch == "[":
-            j = e.index("]", i)
-            inner = e[i + 1:j].strip().strip("'\"")
-            if isinstance(cur, list):
-                try:
-                    cur = cur[int(inner)]
-                except (ValueError, IndexError):
-                    cur = None
-            elif isinstance(cur, dict):
-                cur = cur.get(inner)
-            else:
-                cur = None
-            i = j + 1
-        else:
-            raise CLIError(f"couldn't parse the sort-by expression {expr!r}: use a JSONPath like .metadata.name")
-        if cur is None:
-            return None
-    return cur
+def sort_path(expr: str) -> str:
+    """The JSONPath template of a --sort-by value, as kubectl's RuntimeSorter takes it: relaxed (`.a.b`,
+    `a.b`, `{.a.b}`) when it can be, else as given; refused when it does not parse."""
+    from kubectl.output import jsonpath
+    try:
+        template = jsonpath.relaxed_jsonpath(expr)
+    except jsonpath.JSONPathError:
+        template = expr
+    try:
+        jsonpath.check_jsonpath(template)
+    except jsonpath.JSONPathError as e:
+        raise CLIError(f"sorting error: {e}") from None
+    return template
+
+
+def sort_value(data: Any, template: str) -> Any:
+    """The value an object sorts by: the first the template selects (kubectl's values[0][0]); None if none."""
+    from kubectl.output import jsonpath
+    values = jsonpath.jsonpath_values(template, data)
+    return values[0] if values else None
 
 
 def sort_key(value: Any) -> tuple[int, Any]:
@@ -342,9 +313,15 @@ def sort_key(value: Any) -> tuple[int, Any]:
     return (3, json.dumps(value, sort_keys=True))
 
 
-def sort_objects(objs: list[Any], expr: str) -> list[Any]:
-    if not expr:
+def sort_objects(objs: list[Any], expr: str, table: bool = True) -> list[Any]:
+    """Stable sort by a --sort-by JSONPath; objects without the field come first. As kubectl's sorters: a
+    path that selects nothing in any object is an error (a typo would otherwise sort nothing), and a single
+    object printed other than as a table is not sorted at all."""
+    if not expr or not objs or (len(objs) == 1 and not table):
         return objs
-    keyed = [(sort_key(field_path_value(to_dict(o), expr)), i, o) for i, o in enumerate(objs)]
-    keyed.sort(key=lambda t: (t[0], t[1]))
-    return [o for _, _, o in keyed]
+    template = sort_path(expr)
+    values = [sort_value(to_dict(o), template) for o in objs]
+    if all(v is None for v in values):
+        raise CLIError(f"couldn't find any field with path {json.dumps(template)} in the list of objects")
+    keyed = sorted(range(len(objs)), key=lambda i: (sort_key(values[i]), i))
+    return [objs[i] for i in keyed]

@@ -16,6 +16,7 @@ import click
 
 from kubectl import printers, resources, tabwriter
 from kubectl.context import CLIError, Failed, global_options, out, run, settings, stdout_write
+from kubectl.output.terminal import escape_terminal
 from kubectl.timefmt import parse_duration, rfc3339
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -154,7 +155,8 @@ def history(args: tuple[str, ...], revision: int) -> None:
             out(f"deployment.apps/{name} ")
             rows = [["REVISION", "CHANGE-CAUSE"]]
             for rev in sorted(by_rev):
-                rows.append([str(rev), by_rev[rev].metadata.annotations.get(CHANGE_CAUSE, "<none>")])
+                cause = by_rev[rev].metadata.annotations.get(CHANGE_CAUSE) or "<none>"
+                rows.append([str(rev), escape_terminal(cause)])
             stdout_write(tabwriter.format_text("".join("\t".join(r) + "\n" for r in rows), 0, 2) + "\n")
 
     run(body)

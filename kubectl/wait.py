@@ -54,7 +54,7 @@ def parse_for(text: str) -> Condition:
 
 def _compiled(expr: str) -> str:
     """`expr`, once it parses: one that does not would never be met, and wait would block to the timeout."""
-    from kubelab import jsonpath
+    from kubectl.output import jsonpath
     try:
         jsonpath.check_jsonpath(expr)
     except jsonpath.JSONPathError as e:
@@ -72,7 +72,7 @@ def condition_met(obj: Any, cond: Condition) -> bool:
                 return c.status.lower() == cond.value.lower()
         return False
     if cond.kind == "jsonpath":
-        from kubelab import jsonpath
+        from kubectl.output import jsonpath
         # A path that does not resolve (yet) renders as "": not met. parse_for made sure it parses.
         got = jsonpath.jsonpath(cond.name, printers.to_dict(obj))
         return got == cond.value if cond.value else bool(got)

@@ -323,17 +323,18 @@ async def _run_attached(client: Any, namespace: str, name: str, stdin: bool, tty
                         running_timeout: float) -> int:
     """`run -i`/`--attach`, as kubectl does it: wait for the pod to run, attach (or print the logs of one that
     already finished), then, unless it restarts forever, wait for it to end and exit with its container's code."""
-    from kubectl import streaming
+    from kubectl.attach import attach_session
+    from kubectl.logs import print_logs
     pod = await _wait_pod(client, namespace, name, running_timeout, ("Running", "Succeeded", "Failed"))
     if pod.status.phase == "Running":
         try:
-            await streaming.attach_session(client, pod, name, stdin, tty, quiet)
+            await attach_session(client, pod, name, stdin, tty, quiet)
         except CLIError:
             pod = await client.get("Pod", name, namespace)
             if pod.status.phase == "Running":
                 raise
     if pod.status.phase != "Running":      # ended before (or while) we attached: what it wrote, from its logs
-        await streaming.print_logs(client, namespace, name, name)
+        await print_logs(client, namespace, name, name)
     if restart == "Always":
         return 0
     pod = await _wait_pod(client, namespace, name, 60.0, ("Succeeded", "Failed"))
@@ -377,23 +378,22 @@ def _ports_of(obj: Any) -> list[dict[str, Any]]:
 
 
 def _selector_of(obj: Any) -> dict[str, str]:
-    from kubelab import kinds
+    """The new Service's selector, a label map (kubectl's MapBasedSelectorForObject)."""
+    from kubelab import kinds, selectors
     info = kinds.info_of(obj)
     if info.kind == "Pod":
         if not obj.metadata.labels:
             raise CLIError(f"the pod has no labels and cannot be exposed")
         return dict(obj.metadata.labels)
-    if info.kind == "Service":
-        if not obj.spec.selector:
-            raise CLIError("the service has no pod selector set")
-        return dict(obj.spec.selector)
-    if info.kind in ("Deployment", "ReplicaSet"):
-        sel = obj.spec.selector
-        if sel.match_expressions:
-            raise CLIError(f"couldn't convert expressions - \"{printers.format_selector(sel)}\" to map: "
-                           "the selector uses matchExpressions")
-        return dict(sel.match_labels)
-    raise CLIError(f"cannot expose a {info.kind}")
+    if info.kind not in ("Service", "Deployment", "ReplicaSet"):
+        raise CLIError(f"cannot expose a {info.kind}")
+    labels = selectors.selector_of(obj).as_labels()
+    if labels is None:
+        raise CLIError(f"couldn't convert expressions - \"{printers.format_selector(obj.spec.selector)}\" to "
+                       "map: the selector uses matchExpressions")
+    if info.kind == "Service" and not labels:
+        raise CLIError("the service has no pod selector set")
+    return labels
 
 
 def _port_value(text: str) -> int | str:

@@ -38,8 +38,34 @@ class _Auth(grpc.AuthMetadataPlugin):
         callback((("authorization", f"Bearer {self.token}"),), None)
 
 
+_user_agent = ["kubelab"]
+
+
+def set_user_agent(component: str) -> None:
+    """Name this process in every request it makes, as Kubernetes' components do (`kube-scheduler/v1.x
+    (linux/amd64) ...`): the audit log and `kubelab trace` say which component made each write."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("kubelab")
+    except PackageNotFoundError:
+        v = "0.0.0"
+    _user_agent[0] = f"{component}/v{v} ({platform.system().lower()}/{_arch()}) kubelab"
+
+
+def _arch() -> str:
+    import platform
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def user_agent() -> str:
+    return _user_agent[0]
+
+
 def channel_options() -> list[tuple[str, Any]]:
-    return [("grpc.max_receive_message_length", MAX_MESSAGE),
+    return [("grpc.primary_user_agent", _user_agent[0]),
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.keepalive_time_ms", 20000),
             ("grpc.keepalive_permit_without_calls", 1)]

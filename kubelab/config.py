@@ -100,6 +100,11 @@ def connection(cfg: dict[str, Any] | None = None, context_name: str | None = Non
     cfg = cfg if cfg is not None else load()
     server = server or os.environ.get("KUBELAB_SERVER")
     token = token or os.environ.get("KUBELAB_TOKEN")
+    if not (server and token) and not cfg.get("current-context") and not context_name:
+        kube = _from_kubeconfig()
+        if kube is not None:
+            return Connection(server=server or kube.server, token=token or kube.token, namespace=kube.namespace,
+                              context=kube.context)
     namespace, ctx_name = "default", context_name or cfg.get("current-context", "")
     if not (server and token):
         entry = context(cfg, context_name)
@@ -200,3 +205,53 @@ def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path
              "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
     crt, key = pki.save(pki.issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
     return crt, key, ca.cert_pem
+
+
+@dataclass
+class KubeConnection:
+    """What a kubeconfig context says about reaching the Kubernetes HTTP API."""
+    server: str              # https://host:port
+    ca_pem: bytes            # b"" when the context names none (the system's CAs then)
+    token: str
+    namespace: str
+    context: str
+
+
+def kube_connection(path: Path | None = None, context_name: str | None = None) -> KubeConnection:
+    """The HTTP API's address, CA and bearer token from the kubeconfig kubectl reads (its current context)."""
+    import base64
+    cfg = _load_kubeconfig(path or kubeconfig_path())
+    entry = context(cfg, context_name)
+    ctx = entry.get("context") or {}
+    cluster = (_named(cfg["clusters"], ctx.get("cluster", "")) or {}).get("cluster") or {}
+    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise ConfigError(f'context "{entry["name"]}" names no cluster server')
+    ca = b""
+    if cluster.get("certificate-authority-data"):
+        ca = base64.b64decode(cluster["certificate-authority-data"])
+    elif cluster.get("certificate-authority"):
+        ca = Path(cluster["certificate-authority"]).expanduser().read_bytes()
+    return KubeConnection(server.rstrip("/"), ca, str(user.get("token") or ""), ctx.get("namespace") or "default",
+                          entry["name"])
+
+
+def _from_kubeconfig() -> Connection | None:
+    """kubelab's gRPC connection from the kubeconfig kubectl reads (the current context's cluster extension),
+    for when kubelab's own config names no context: both CLIs then follow the one file."""
+    p = kubeconfig_path()
+    if not p.exists():
+        return None
+    try:
+        cfg = _load_kubeconfig(p)
+        entry = context(cfg)
+    except ConfigError:
+        return None
+    ctx = entry.get("context") or {}
+    address = grpc_address_of(cfg, ctx.get("cluster", ""))
+    if not address:
+        return None
+    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    return Connection(server=address, token=str(user.get("token") or ""), namespace=ctx.get("namespace") or "default",
+                      context=entry["name"])

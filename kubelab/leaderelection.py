@@ -2,8 +2,14 @@
 
 A candidate acquires or renews the lease with optimistic concurrency (the
 resourceVersion); it leads while its renewals succeed and loses leadership
-if it cannot renew within the lease duration. Others wait and take over
+if it cannot renew within the renew deadline. Others wait and take over
 once the holder's renewTime is older than the lease duration.
+
+A leader that stops (its `run` cancelled: a graceful shutdown) gives the
+lease back (client-go's ReleaseOnCancel), so a standby takes over at once
+instead of waiting the lease out. Losing the lease raises `LostLeadership`,
+a `serving.Fatal`: the process ends with one log line, as kube components
+do, since a replica that may have been replaced must not keep writing.
 """
 from __future__ import annotations
 
@@ -17,11 +23,16 @@ from typing import Awaitable, Callable
 
 from kubelab import errors, timeutil
 from kubelab.client import Client
+from kubelab.serving import Fatal
 from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+RELEASE_TIMEOUT = 5.0     # seconds a stopping leader spends giving the lease back, at most
 
+
+class LostLeadership(Fatal):
+    """Renewals failed past the renew deadline: another replica may lead now."""
 
 
 def default_identity() -> str:
@@ -72,8 +83,26 @@ class LeaderElector:
         except (errors.Conflict, errors.NotFound):
             return False
 
+    async def release(self) -> None:
+        """Give the lease back (holder cleared, duration 1 s) if it is still ours."""
+        try:
+            lease = await self.client.get("Lease", self.name, self.namespace)
+            if lease.spec.holder_identity != self.identity:
+                return
+            lease.spec.holder_identity = ""
+            lease.spec.lease_duration_seconds = 1
+            lease.spec.renew_time = timeutil.now_str()
+            await self.client.update(lease)
+            log.info("released lease %s/%s", self.namespace, self.name)
+        except errors.ApiError as e:
+            log.info("could not release the lease %s/%s: %s", self.namespace, self.name, e)
+
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
-        """Wait to lead, then run `lead()` while renewing; return (lead cancelled) on lost leadership."""
+        """Wait to lead, then run `lead()` while renewing.
+
+        Cancelled (a graceful stop): `lead()` is cancelled, then the lease released. Renewals failing past
+        the renew deadline: `lead()` is cancelled and `LostLeadership` raised.
+        """
         while True:
             try:
                 if await self._try_acquire_or_renew():
@@ -84,6 +113,7 @@ class LeaderElector:
         self.is_leader = True
         log.info("%s became leader of %s/%s", self.identity, self.namespace, self.name)
         task = asyncio.create_task(lead())
+        lost = False
         try:
             last_renew = asyncio.get_running_loop().time()
             while not task.done():
@@ -98,7 +128,7 @@ class LeaderElector:
                 if ok:
                     last_renew = loop_now
                 elif loop_now - last_renew > self.renew_deadline:
-                    log.error("%s lost leadership of %s", self.identity, self.name)
+                    lost = True
                     break
         finally:
             self.is_leader = False
@@ -107,6 +137,12 @@ class LeaderElector:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        if task.done() and not task.cancelled() and task.exception():
+            if not lost:    # the work has stopped: a standby may start at once
+                try:
+                    await asyncio.wait_for(self.release(), RELEASE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    log.info("could not release the lease %s/%s in time", self.namespace, self.name)
+        if lost:
+            raise LostLeadership(f"{self.identity} lost leadership of {self.namespace}/{self.name}")
+        if not task.cancelled() and task.exception():
             raise task.exception()  # type: ignore[misc]
-        raise SystemExit(f"lost leadership of {self.name}")

@@ -1,13 +1,26 @@
-"""Health and metrics endpoints shared by the components: a gRPC health service and HTTP /metrics, /healthz.
+"""What every component's process shares: its life cycle, its CLI basics, health and metrics endpoints.
 
-Both are optional (off unless an address is given) so two replicas on one
-host do not fight over a port; port 0 picks a free one.
+Life cycle (uvicorn's shape; every component's `server.py` is a `Service`,
+its `main.py` parses flags into a Config and calls `run`):
+
+    run(make_service) ─▶ startup (service.start)
+                      ─▶ serve (service.run) until SIGTERM/SIGINT, or until it ends by itself
+                      ─▶ graceful shutdown (service.stop), bounded by a grace period
+        a second SIGTERM/SIGINT during any of it exits at once (status 1);
+        a `Fatal` end (a lost lease, an unreachable runtime) is one log line and status 1.
+
+The health service and metrics endpoint are optional (off unless an address
+is given) so two replicas on one host do not fight over a port; port 0 picks
+a free one.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+import os
+import signal
+import sys
+from typing import Any, Awaitable, Callable, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,6 +31,101 @@ from kubelab import config as kubeconfig
 from kubelab import errors
 
 log = logging.getLogger(__name__)
+
+
+class Fatal(Exception):
+    """An end of the process that is not a bug: logged as one line (no traceback), exit status 1."""
+
+
+class Service(Protocol):
+    """A component's server, as `serve` drives it."""
+
+    async def start(self) -> object:
+        """Startup: connect, open ports. A signal meanwhile cancels it (then `stop` still runs)."""
+
+    async def run(self) -> None:
+        """Serve until cancelled; returning (or raising) ends the process by itself."""
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting, let work in flight finish, close. Safe after a partial start."""
+
+
+async def forever() -> None:
+    """`Service.run` for a component whose work runs in tasks `start` made: wait for the signal."""
+    await asyncio.Event().wait()
+
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _exit_now(signum: int) -> None:
+    """The second signal: no more waiting on anything (uvicorn's force_exit, kube's second-signal os.Exit)."""
+    log.warning("second %s: exiting now", signal.Signals(signum).name)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)
+
+
+async def serve(service: Service, grace: float = 10.0) -> None:
+    """startup → serve until SIGTERM/SIGINT → shutdown within `grace` seconds; a second signal exits at once.
+
+    Returns when the service stopped cleanly; raises what `run` (or `start`) raised once it has stopped.
+    """
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            _exit_now(signum)
+        log.info("%s: shutting down (a second signal exits at once)", signal.Signals(signum).name)
+        stopping.set()
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await _serve(service, stopping, grace)
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(service: Service, stopping: asyncio.Event, grace: float) -> None:
+    async def start_and_run() -> None:
+        await service.start()
+        await service.run()
+    main = asyncio.create_task(start_and_run(), name="serve")
+    signalled = asyncio.create_task(stopping.wait(), name="signal")
+    try:
+        await asyncio.wait([main, signalled], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+        main.cancel()       # nothing if it has ended; else serving stops here (its own finally blocks run)
+        deadline = asyncio.get_running_loop().time() + grace
+        await _bounded(asyncio.gather(main, return_exceptions=True), grace, "serving")
+        await _bounded(service.stop(), max(0.1, deadline - asyncio.get_running_loop().time()), "shutdown")
+    if main.done() and not main.cancelled() and main.exception() is not None:
+        raise main.exception()  # type: ignore[misc]
+
+
+async def _bounded(work: Awaitable[Any], seconds: float, what: str) -> None:
+    """Wait for `work` at most `seconds`: the grace period is a bound, not a hope."""
+    try:
+        await asyncio.wait_for(work, seconds)
+    except asyncio.TimeoutError:
+        log.warning("%s did not finish within the grace period (%.1fs); going on", what, seconds)
+
+
+def run(make: Callable[[], Service], grace: float = 10.0) -> None:
+    """A component's whole process: `make` (inside the loop: gRPC channels belong to it) → `serve`.
+
+    A `Fatal` end is logged as one line and exits with status 1.
+    """
+    async def main() -> None:
+        await serve(make(), grace)
+    try:
+        asyncio.run(main())
+    except Fatal as e:
+        log.error("%s", e)
+        sys.exit(1)
 
 
 def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,17 +1,17 @@
-"""`kubelab-proxy`: flags → Config → serve(config).
+"""`kubelab-proxy`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's).
 
     kubelab-proxy --node-name node1 [--server H:P] [--bind-address 0.0.0.0]
 """
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import click
 
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
-from .server import Config, serve
+from .server import Config, Server
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -48,7 +48,8 @@ def main(server: str, token: str, context_name: str | None, node_name: str, bind
                     loopback_device=loopback_device, health_address=health_address,
                     metrics_address=metrics_address, exit_on_lost_network=exit_on_lost_network,
                     udp_timeout=udp_timeout)
-    asyncio.run(serve(config))
+    client.set_user_agent("kube-proxy")
+    serving.run(lambda: Server(config))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ Linux accepts a packet for any local address whatever interface it came
 in on, so a ClusterIP on `lo` receives what pods route to this node, and
 the proxy binds a listening socket to it. Addresses in 127.0.0.0/8 are
 local already and are never added.
+
+Why by hand and not pyroute2: the proxy needs three requests (add, remove
+and dump IPv4 addresses) and the check for a lost namespace; written out
+they are the hundred lines below, on the standard library only. pyroute2
+would put a large library (and its own netlink socket machinery) into
+every node image for them, for no behaviour we lack. What keeps the
+packing honest is tests/unit/test_proxy_netlink.py: every request against
+the kernel, in a network namespace of its own (multi-datagram dumps,
+EEXIST/EADDRNOTAVAIL, a missing device, a missing CAP_NET_ADMIN).
 """
 from __future__ import annotations
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -34,7 +33,7 @@ from prometheus_client.registry import Collector
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
-from kubelab.serving import HealthServer, MetricsServer, render_collectors
+from kubelab.serving import Fatal, HealthServer, MetricsServer, render_collectors
 
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports
@@ -120,6 +119,12 @@ class Proxy:
         if self.netlink is not None:
             self.netlink.close()
 
+    async def run(self) -> None:
+        """Serve until cancelled; ends (raising Fatal) when the network namespace is lost."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            t.result()
+
     def _changed(self, obj: Any) -> None:
         self._dirty.set()
 
@@ -151,8 +156,7 @@ class Proxy:
                 if lost >= 2:
                     # The node container we share a network namespace with was restarted: ours is
                     # an empty husk now. Exiting lets the restart policy join the new one.
-                    log.error("this network namespace has lost every interface but lo; exiting")
-                    raise SystemExit(1)
+                    raise Fatal("this network namespace has lost every interface but lo; exiting")
 
     # ------------------------------------------------------------ sync
     def local_addresses(self) -> set[str]:
@@ -329,31 +333,28 @@ class _Collector(Collector):
         yield CounterMetricFamily("kubelab_proxy_sync_seconds", "Time spent syncing.", value=p.sync_seconds)
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM/SIGINT: stop accepting, leave open connections to the process's end."""
-    client = Client(config.server, config.token)
-    proxy = Proxy(client, config)
-    health = HealthServer(config.health_address) if config.health_address else None
-    metrics = MetricsServer(config.metrics_address, proxy.metrics) if config.metrics_address else None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await proxy.start()
-        for srv in (health, metrics):
-            if srv is not None:
-                await srv.start()
-        waiters = [asyncio.create_task(stop.wait()), *proxy._tasks]
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for t in done:
-            if t is not waiters[0] and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
-        log.info("shutting down")
-    finally:
-        for srv in (metrics, health):
-            if srv is not None:
-                await srv.stop()
-        await proxy.stop()
-        await client.close()
+class Server:
+    """The proxy process, as kubelab.serving drives it: start (the proxy, health, metrics) → run → stop."""
 
+    def __init__(self, config: Config) -> None:
+        self.client = Client(config.server, config.token)
+        self.proxy = Proxy(self.client, config)
+        self.endpoints: list[HealthServer | MetricsServer] = []
+        if config.health_address:
+            self.endpoints.append(HealthServer(config.health_address))
+        if config.metrics_address:
+            self.endpoints.append(MetricsServer(config.metrics_address, self.proxy.metrics))
+
+    async def start(self) -> None:
+        await self.proxy.start()
+        for endpoint in self.endpoints:
+            await endpoint.start()
+
+    async def run(self) -> None:
+        await self.proxy.run()
+
+    async def stop(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.stop()
+        await self.proxy.stop()
+        await self.client.close()

@@ -1,13 +1,12 @@
-"""`kubelab-scheduler`: flags → Config → serve(config)."""
+"""`kubelab-scheduler`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's)."""
 from __future__ import annotations
-
-import asyncio
 
 import click
 
+from kubelab import client, serving
 from kubelab.serving import connection_options, setup_component
 
-from .server import DEFAULT_SCHEDULER_NAME, Config, serve
+from .server import DEFAULT_SCHEDULER_NAME, Config, Server
 
 
 @click.command()
@@ -43,7 +42,8 @@ def main(server: str, token: str, context_name: str | None, scheduler_name: str,
                     initial_backoff=pod_initial_backoff, max_backoff=pod_max_backoff,
                     max_unschedulable=pod_max_unschedulable, health_address=health_address,
                     metrics_address=metrics_address)
-    asyncio.run(serve(config))
+    client.set_user_agent("kube-scheduler")
+    serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,15 @@
          └──────────── confirm / forget ───┴──────────────── concurrent)       park as unschedulable
 
 Informers run on every replica (a standby has a warm cache); only the
-leader (kubelab.leaderelection) runs the scheduling loop. Losing the lease
-ends the process, as kube-scheduler does, so a restart rejoins cleanly.
+leader (kubelab.leaderelection) runs the scheduling loop. On SIGTERM the
+leader gives its lease back, so a standby takes over at once; losing the
+lease ends the process with one log line, as kube-scheduler does, so a
+restart rejoins cleanly.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -213,16 +214,23 @@ class Scheduler:
         await self.nodes.wait_synced()
         self.leading = True
         log.info("scheduling: %d nodes, %d pending pods", len(self.cache.node_list()), len(self.queue))
-        while True:
-            await self._bind_slots.acquire()   # back-pressure: never more binds in flight than allowed
-            try:
-                qp = await self.queue.pop()
-            except QueueClosed:
-                self._bind_slots.release()
-                return
-            if self.schedule_one(qp) is None:
-                self._bind_slots.release()
-            await asyncio.sleep(0)             # let informers and binds run between decisions
+        try:
+            while True:
+                await self._bind_slots.acquire()   # back-pressure: never more binds in flight than allowed
+                try:
+                    qp = await self.queue.pop()
+                except QueueClosed:
+                    self._bind_slots.release()
+                    return
+                if self.schedule_one(qp) is None:
+                    self._bind_slots.release()
+                await asyncio.sleep(0)             # let informers and binds run between decisions
+        finally:
+            # Stopped (or the lease lost): decide nothing more, but let binds in flight finish before the
+            # lease is given back, so a new leader does not find them half done.
+            self.leading = False
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=self.config.shutdown_grace)
 
     def metrics(self) -> str:
         """Prometheus text exposition of what the scheduler has done."""
@@ -254,36 +262,29 @@ class Scheduler:
         await elector.run(self.run_loop)
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM/SIGINT; then stop deciding and let binds in flight finish."""
-    client = Client(config.server, config.token, pipeline=True)   # binds and Events by the thousand
-    scheduler = Scheduler(client, config)
-    health = HealthServer(config.health_address) if config.health_address else None
-    metrics = MetricsServer(config.metrics_address, scheduler.metrics) if config.metrics_address else None
-    for srv in (health, metrics):
-        if srv is not None:
-            await srv.start()
-    main = asyncio.create_task(scheduler.run())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    stopper = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([main, stopper], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not main.done():
-            log.info("shutting down")
-            main.cancel()
-            try:
-                await main
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - reported below if it was ours
-                pass
-        await scheduler.stop()
-        for srv in (health, metrics):
-            if srv is not None:
-                await srv.stop()
-        await client.close()
-    if not main.cancelled() and main.exception() is not None:
-        raise main.exception()  # type: ignore[misc]
+class Server:
+    """The scheduler process, as kubelab.serving drives it: start (client, health, metrics) → run (informers,
+    the loop while leading) → stop (stop deciding, let binds in flight finish, give the lease back)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client = Client(config.server, config.token, pipeline=True)   # binds and Events by the thousand
+        self.scheduler = Scheduler(self.client, config)
+        self.endpoints: list[HealthServer | MetricsServer] = []
+        if config.health_address:
+            self.endpoints.append(HealthServer(config.health_address))
+        if config.metrics_address:
+            self.endpoints.append(MetricsServer(config.metrics_address, self.scheduler.metrics))
+
+    async def start(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.start()
+
+    async def run(self) -> None:
+        await self.scheduler.run()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        for endpoint in self.endpoints:
+            await endpoint.stop()
+        await self.client.close()

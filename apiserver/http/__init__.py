@@ -15,6 +15,9 @@ re-implements a rule; this package only translates HTTP ↔ those calls, laid ou
     get.py list.py create.py update.py patch.py delete.py watch.py   one module per verb
     subresources.py status, scale, binding, eviction;  authz.py  SelfSubjectAccessReview
     table.py        server-side printing (meta.k8s.io/v1 Table) from kubelab.tables
+    protobuf.py     request bodies in Kubernetes' protobuf encoding (kubectl's typed clients send them)
+    openapi.py, openapi_pb.py   /openapi/v2 and /openapi/v3;  streaming.py, spdy.py   log, exec, attach,
+                    portforward, pod and service proxy (installed by app.py's install_openapi/install_streaming)
 
 Why aiohttp: the apiserver is asyncio end to end (grpc.aio, aetcd, the watch cache), and aiohttp serves
 HTTP/1.1 in that same event loop, with chunked streaming responses (watch, logs) and WebSockets (exec,

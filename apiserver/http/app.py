@@ -4,21 +4,25 @@ Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost f
 
     panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
     size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
-    authentication   `Authorization: Bearer <token>` against the apiserver's token, else 401 Unauthorized
-                     (/healthz, /livez, /readyz and /version stay open, as system:public-info-viewer has them)
+    authentication   the apiserver's gate (the gRPC API's: bearer tokens, impersonation), else 401
+                     Unauthorized (/healthz, /livez, /readyz and /version stay open, as
+                     system:public-info-viewer has them)
+    authorization    the same gate's RBAC decision on the request's Attributes (verb, group, resource,
+                     subresource, namespace, name), else 403 Forbidden; RBAC objects written also get its
+                     escalation check (create, update, patch handlers). Discovery and OpenAPI need only an
+                     authenticated user
     handler          discovery, or the verb module for the resource the URL names
 
-Other modules plug in without this one knowing them (kube-apiserver's "installers"): a module in
-OPTIONAL_MODULES (apiserver.http.openapi, apiserver.http.streaming) that exists may define
-`setup(app, backend)` to add its own routes (e.g. /openapi/v2), and `SUBRESOURCES`, a dict
-{(resource, subresource): handler(backend, request, req)} for subresources such as ("pods", "log"). A
-subresource nobody serves is 404 NotFound: never the parent object.
+The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
+/openapi/v3 documents of apiserver.http.openapi, `install_streaming` the subresources of
+apiserver.http.streaming (log, exec, attach, portforward, and the pod and service proxy), each skipped when
+its module is absent. A subresource nobody serves is 404 NotFound: never the parent object.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import ssl
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -26,6 +30,7 @@ from aiohttp import web
 from kubelab import errors
 
 from apiserver import storage as st
+from apiserver.authz.rbac import Attributes
 
 from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
 from .common import Backend, respond
@@ -35,10 +40,8 @@ from .status import MethodNotAllowed, error_response, not_found_path
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-OPTIONAL_MODULES = ("apiserver.http.openapi", "apiserver.http.streaming")
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 BACKEND = web.AppKey("backend", Backend)
-TOKEN = web.AppKey("token", str)
 STREAMING = web.AppKey("streaming", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,12 +81,27 @@ async def size_limit(request: web.Request, handler: Handler) -> web.StreamRespon
 
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[TOKEN]
-    if token and not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
-        if request.headers.get("Authorization", "") != f"Bearer {token}":
-            # Kubernetes says no more than this: kubectl prints `You must be logged in to the server (Unauthorized)`.
-            raise errors.Unauthenticated("Unauthorized")
+    """Who the request is from, by the apiserver's gate (the gRPC API's authenticator: bearer tokens,
+    impersonation headers); Unauthorized, in Kubernetes' one word (kubectl prints `You must be logged in to
+    the server (Unauthorized)`)."""
+    if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
+        request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
     return await handler(request)
+
+
+# The verb a subresource request is authorized as, by method (kube-apiserver's RequestInfo; exec, attach and
+# portforward are `create` whatever the method, as kube-apiserver ≥ 1.35 authorizes WebSocket upgrades).
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete", "OPTIONS": "options"}
+_CREATE_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
+    """The gate's authorization of what the request does (Forbidden before the registry runs); the
+    Attributes are kept for the handlers that also need the escalation check (RBAC objects written)."""
+    attrs = Attributes(verb, req.group, req.resource, req.subresource, req.namespace, req.name)
+    request["attrs"] = attrs
+    request.app[BACKEND].svc.gate.admit(request.headers.items(), attrs)
 
 
 # ---------------------------------------------------------------- non-resource paths
@@ -147,7 +165,10 @@ async def _subresource(backend: Backend, request: web.Request, req: RequestInfo)
     info = req.kind_info
     streaming = request.app[STREAMING].get((info.plural, req.subresource))
     if streaming is not None:
-        return await streaming(backend, request, req)
+        methods, handler = streaming
+        if methods is not None and request.method not in methods:
+            raise _method_not_allowed()
+        return await handler(request, req)
     served = subresources.HANDLERS.get(req.subresource)
     if served is None or (served[0] is not None and info.kind not in served[0]) or req.rest:
         raise not_found_path()
@@ -160,13 +181,14 @@ async def resource(request: web.Request) -> web.StreamResponse:
     """Any /api/v1/... or /apis/G/V/... path naming a resource: the verb module its method and shape choose."""
     backend = request.app[BACKEND]
     if request.path == authz.PATH:
-        return await authz.self_subject_access_review(request)
+        return await authz.self_subject_access_review(backend.svc.gate, request)
     req = parse_path(request.path)
     request["about"] = (req.info, req.name)
     method = request.method
     if req.watch_path or (method == "GET" and request.query.get("watch", "").lower() in ("true", "1")):
         if method != "GET" or req.subresource:
             raise _method_not_allowed() if method != "GET" else not_found_path()
+        authorize(request, req, "watch")
         if req.name:        # /watch/.../NAME: a watch of that one object
             existing = request.query.get("fieldSelector", "")
             query = request.rel_url.query.copy()
@@ -175,35 +197,103 @@ async def resource(request: web.Request) -> web.StreamResponse:
             req.name = ""
         return await watch.watch(backend, request, req)
     if req.subresource:
+        verb = "create" if req.subresource in _CREATE_SUBRESOURCES else _METHOD_VERBS.get(method, method.lower())
+        authorize(request, req, verb)
         return await _subresource(backend, request, req)
     if not req.name:
-        verbs = {"GET": list_verb.list_, "POST": create.create, "DELETE": delete.delete_collection}
+        verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
+                 "DELETE": ("deletecollection", delete.delete_collection)}
     else:
-        verbs = {"GET": get.get, "PUT": update.update, "PATCH": patch.patch, "DELETE": delete.delete}
-    handler = verbs.get(method)
+        verbs = {"GET": ("get", get.get), "PUT": ("update", update.update), "PATCH": ("patch", patch.patch),
+                 "DELETE": ("delete", delete.delete)}
+    verb, handler = verbs.get(method, ("", None))
     if handler is None:
         raise _method_not_allowed()
-    return await handler(backend, request, req)
+    authorize(request, req, verb)
+    # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
+    started, code = time.perf_counter(), "OK"
+    try:
+        return await handler(backend, request, req)
+    except errors.ApiError as e:
+        code = e.reason
+        raise
+    finally:
+        backend.svc.metrics.observe(verb, req.kind_info.plural, code, started)
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
     raise not_found_path()
 
 
-def _optional_modules(app: web.Application, backend: Backend) -> dict[tuple[str, str], Any]:
-    """Routes and subresources of the modules that plug in (see the module docstring)."""
-    served: dict[tuple[str, str], Any] = {}
-    for name in OPTIONAL_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        if hasattr(module, "setup"):
-            module.setup(app, backend)
-        served.update(getattr(module, "SUBRESOURCES", {}))
-    return served
+def _raw_tail(request: web.Request, req: RequestInfo) -> str:
+    """What follows `.../NAME/proxy` in the path as the client sent it (percent-encoding kept, for
+    streaming.proxy_path's checks)."""
+    raw = request.rel_url.raw_path.split("/")[1:]
+    prefix = (2 if req.group == "" else 3) + (2 if req.namespace else 0) + 3
+    return "/".join(raw[prefix:])
+
+
+def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str, ...] | None, Any]]:
+    """The streaming subresources of apiserver.http.streaming (when it is there), by (resource, subresource):
+    the methods each takes (None: any) and its handler. They reach kubelets through the same ApiService."""
+    try:
+        from . import streaming
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.streaming":
+            raise
+        return {}
+    from apiserver.server import kubelet_error
+    deps = streaming.Deps(kubelet=backend.svc._kubelet, kubelet_error=kubelet_error, get=backend.store.get,
+                          error_response=error_response)
+    get_post = ("GET", "POST")
+
+    def proxy(resource: str) -> Any:
+        return lambda request, req: streaming.proxy(deps, request, req.namespace, resource, req.name,
+                                                    _raw_tail(request, req))
+    return {
+        ("pods", "log"): (("GET",), lambda request, req: streaming.pod_log(deps, request, req.namespace, req.name)),
+        ("pods", "exec"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                              req.name)),
+        ("pods", "attach"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                                req.name, attach=True)),
+        ("pods", "portforward"): (get_post, lambda request, req: streaming.pod_portforward(
+            deps, request, req.namespace, req.name)),
+        ("pods", "proxy"): (None, proxy("pods")),
+        ("services", "proxy"): (None, proxy("services")),
+    }
+
+
+def install_openapi(app: web.Application) -> None:
+    """/openapi/v2 (JSON, or gnostic protobuf when asked) and /openapi/v3 from apiserver.http.openapi, when it
+    is there."""
+    try:
+        from . import openapi
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.openapi":
+            raise
+        return
+    version = discovery.version_info()["gitVersion"]
+
+    async def v2(request: web.Request) -> web.StreamResponse:
+        if "protobuf" in request.headers.get("Accept", ""):
+            from . import openapi_pb
+            resp = web.Response(body=openapi.v2_protobuf(version))
+            resp.headers["Content-Type"] = openapi_pb.MEDIA_TYPE
+            return resp
+        return web.Response(body=openapi.v2_json(version), content_type="application/json")
+
+    async def v3_index(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=openapi.v3_index(version), content_type="application/json")
+
+    async def v3(request: web.Request) -> web.StreamResponse:
+        body = openapi.v3_document(request.match_info["name"], version)
+        if body is None:
+            raise not_found_path()
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_route("*", "/openapi/v2", _get_only(v2))
+    app.router.add_route("*", "/openapi/v3", _get_only(v3_index))
+    app.router.add_route("*", "/openapi/v3/{name:.+}", _get_only(v3))
 
 
 def _get_only(handler: Handler) -> Handler:
@@ -215,11 +305,11 @@ def _get_only(handler: Handler) -> Handler:
     return only_get
 
 
-def make_app(backend: Backend, token: str) -> web.Application:
+def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
-    app[TOKEN] = token
-    app[STREAMING] = _optional_modules(app, backend)
+    app[STREAMING] = install_streaming(backend)
+    install_openapi(app)
     r = app.router
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_route("*", path, _get_only(health))
@@ -247,9 +337,9 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 class HttpServer:
     """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
 
-    def __init__(self, backend: Backend, token: str, host: str, port: int, cert_file: str, key_file: str,
+    def __init__(self, backend: Backend, host: str, port: int, cert_file: str, key_file: str,
                  reuse_port: bool = False) -> None:
-        self.app = make_app(backend, token)
+        self.app = make_app(backend)
         self.host, self.port = host, port
         self.ssl = tls_context(cert_file, key_file) if cert_file else None
         self.reuse_port = reuse_port

@@ -52,6 +52,15 @@ async def read_body(request: web.Request) -> bytes:
     return await request.read()
 
 
+def admit_write(backend: Backend, request: web.Request, obj: Any = None,
+                patch: tuple[str, bytes] | None = None) -> None:
+    """The gate's escalation check for an RBAC object written (an object, or a patch of one): the request's
+    own authorization (its Attributes, kept by app.authorize) with the object or patch it writes."""
+    attrs = request.get("attrs")
+    if attrs is not None:
+        backend.svc.gate.admit(request.headers.items(), attrs, obj=obj, patch=patch)
+
+
 def int_param(query: Any, name: str) -> int | None:
     value = query.get(name)
     if value in (None, ""):

@@ -7,7 +7,7 @@ from kubelab import errors, kinds
 from kubelab.v1 import api_pb2 as api
 
 from . import negotiate
-from .common import Backend, read_body, respond
+from .common import Backend, admit_write, read_body, respond
 from .request import RequestInfo, check_identity, decode_object, dry_run, field_validation, load_doc
 from .serialize import to_wire
 
@@ -27,5 +27,6 @@ async def create(backend: Backend, request: web.Request, req: RequestInfo) -> we
                                 "an object is created by POST to its collection")
     warnings: list[str] = []
     obj = await decode_body(request, req, warnings, creating=True)
+    admit_write(backend, request, obj=obj)
     out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run(request.query)))
     return respond(request, to_wire(kinds.unwrap(out)), 201, warnings=warnings)

@@ -65,7 +65,9 @@ def _pending(obj: Any) -> bool:
     md = obj.metadata
     if not md.deletion_timestamp:
         return False
-    return bool(md.finalizers) or (kinds.info_of(obj).kind == "Pod" and md.deletion_grace_period_seconds > 0)
+    kind = kinds.info_of(obj).kind
+    return (bool(md.finalizers) or (kind == "Pod" and md.deletion_grace_period_seconds > 0)
+            or (kind == "Namespace" and bool(obj.spec.finalizers)))
 
 
 async def _delete_one(backend: Backend, opts: api.DeleteRequest, kind: str, namespace: str, name: str) -> Any:

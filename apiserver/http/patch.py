@@ -16,7 +16,7 @@ from kubelab import errors, kinds
 from kubelab.v1 import api_pb2 as api
 
 from . import negotiate
-from .common import Backend, read_body, respond
+from .common import Backend, admit_write, read_body, respond
 from .request import RequestInfo, check_identity, decode_object, dry_run, field_validation, load_doc
 from .serialize import to_wire
 
@@ -33,6 +33,7 @@ async def patch(backend: Backend, request: web.Request, req: RequestInfo) -> web
         doc = load_doc(body, "yaml")
         obj = decode_object(doc, req, field_validation(request.query), warnings)
         check_identity(obj, req, creating=False)
+        admit_write(backend, request, obj=obj)
         try:
             await backend.store.get(info.kind, req.namespace, req.name)
         except errors.NotFound:
@@ -41,6 +42,8 @@ async def patch(backend: Backend, request: web.Request, req: RequestInfo) -> web
             out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry))
             return respond(request, to_wire(kinds.unwrap(out)), 201, warnings=warnings)
         body, patch_type = json.dumps(doc).encode(), "strategic"
+    else:
+        admit_write(backend, request, patch=(patch_type, body))
     out = await backend.svc._patch(api.PatchRequest(kind=info.kind, namespace=req.namespace, name=req.name,
                                                     patch_type=patch_type, patch=body,
                                                     subresource=req.subresource, dry_run=dry))

@@ -14,10 +14,11 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from kubelab import kinds, manifests
+from kubelab import kinds
 
 # message name -> JSON field names Kubernetes writes even when zero (no omitempty in its Go json tag).
 ALWAYS: dict[str, tuple[str, ...]] = {
@@ -28,6 +29,8 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "OwnerReference": ("apiVersion", "kind", "name", "uid"),
     "LabelSelectorRequirement": ("key", "operator"),
     "NodeSelectorRequirement": ("key", "operator"),
+    "NodeSelector": ("nodeSelectorTerms",),
+    "HostPathVolumeSource": ("path",),
     "NodeAddress": ("type", "address"),
     "NodeSystemInfo": ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
                        "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion", "operatingSystem",
@@ -54,6 +57,7 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "ResourceFieldSelector": ("resource",),
 }
 
+_VALUE = "google.protobuf.Value"
 _ZERO_BY_TYPE = {FieldDescriptor.TYPE_BOOL: False, FieldDescriptor.TYPE_STRING: ""}
 
 
@@ -70,35 +74,85 @@ def _fields(desc: Descriptor) -> dict[str, FieldDescriptor]:
     return {f.json_name: f for f in desc.fields}
 
 
-def _fill(d: dict[str, Any], desc: Descriptor) -> None:
-    fields = _fields(desc)
-    for name in ALWAYS.get(desc.name, ()):
-        if name not in d and name in fields:
-            d[name] = _zero(fields[name])
-    for name, value in d.items():
-        field = fields.get(name)
-        if field is None or field.type != FieldDescriptor.TYPE_MESSAGE:
-            continue
-        sub = field.message_type
-        if sub.GetOptions().map_entry or sub.full_name.startswith("google.protobuf."):
-            continue
-        if field.is_repeated:
-            for item in value:
-                if isinstance(item, dict):
-                    _fill(item, sub)
-        elif isinstance(value, dict):
-            _fill(value, sub)
+SCALAR, MESSAGE, SCALARS, MESSAGES, MAP, MESSAGE_MAP = range(6)
+_PLANS: dict[Any, tuple[str, int]] = {}
+
+
+def _plan(field: FieldDescriptor) -> tuple[str, int]:
+    """(JSON name, how to write it) of a field, worked out once per field: descriptor lookups are slow."""
+    plan = _PLANS.get(field)
+    if plan is None:
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value = entry.fields_by_name["value"]
+            how = MESSAGE_MAP if value.type == FieldDescriptor.TYPE_MESSAGE else MAP
+        elif field.is_repeated:
+            how = MESSAGES if field.type == FieldDescriptor.TYPE_MESSAGE else SCALARS
+        else:
+            how = MESSAGE if field.type == FieldDescriptor.TYPE_MESSAGE else SCALAR
+        plan = _PLANS[field] = (field.json_name, how)
+    return plan
+
+
+def _value(v: Any) -> Any:
+    """A google.protobuf.Value (our int-or-string fields): whole numbers as integers, as Kubernetes writes them."""
+    which = v.WhichOneof("kind")
+    if which == "number_value":
+        n = v.number_value
+        return int(n) if float(n).is_integer() else n
+    if which == "string_value":
+        return v.string_value
+    return json_format.MessageToDict(v)
+
+
+def _message(msg: Message) -> Any:
+    """A message as Kubernetes JSON: protobuf's JSON mapping of the fields that are set (ListFields, done in C),
+    plus the fields Kubernetes always writes."""
+    desc = msg.DESCRIPTOR
+    name = desc.name
+    if name == "Value" and desc.full_name == _VALUE:
+        return _value(msg)
+    out: dict[str, Any] = {}
+    for field, value in msg.ListFields():
+        json_name, how = _plan(field)
+        if how == SCALAR:
+            out[json_name] = value
+        elif how == MESSAGE:
+            out[json_name] = _message(value)
+        elif how == MESSAGES:
+            out[json_name] = [_message(v) for v in value]
+        elif how == SCALARS:
+            out[json_name] = list(value)
+        elif how == MAP:
+            out[json_name] = dict(value)
+        else:
+            out[json_name] = {k: _message(v) for k, v in value.items()}
+    always = ALWAYS.get(name)
+    if always:
+        fields = _fields(desc)
+        for field_name in always:
+            if field_name not in out and field_name in fields:
+                out[field_name] = _zero(fields[field_name])
+    return out
 
 
 def to_wire(obj: Message) -> dict[str, Any]:
     """One object's JSON form, as kube-apiserver writes it."""
-    d = manifests.to_dict(obj)
-    desc = obj.DESCRIPTOR
+    info = kinds.info_of(obj)
+    body = _message(obj)
+    out: dict[str, Any] = {"apiVersion": info.api_version, "kind": info.kind}
     for top in ("metadata", "spec", "status"):
-        if top in desc.fields_by_name and top not in d:
-            d[top] = {}
-    _fill(d, desc)
-    return d
+        if top in obj.DESCRIPTOR.fields_by_name:
+            # Go writes struct fields even when empty, with their always-written zeros (status.replicas: 0).
+            out[top] = body.pop(top) if top in body else _message(getattr(obj, top))
+    out.update(body)
+    out["apiVersion"], out["kind"] = info.api_version, info.kind
+    return out
+
+
+def metadata_wire(obj: Message) -> dict[str, Any]:
+    """Only an object's metadata (a PartialObjectMetadata's, in Table rows)."""
+    return _message(obj.metadata)  # type: ignore[attr-defined]
 
 
 def list_wire(info: kinds.KindInfo, items: list[Message], resource_version: str,

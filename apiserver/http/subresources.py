@@ -1,5 +1,5 @@
 """The subresources this package serves: `status` (get, update, patch), `scale` (autoscaling/v1 Scale for
-Deployments and ReplicaSets), pods' `binding` and `eviction`. Each calls what the gRPC API calls (the Store's
+Deployments and ReplicaSets), pods' `binding` and `eviction`, namespaces' `finalize`. Each calls what the gRPC API calls (the Store's
 update/patch with subresource "status", ApiService._bind, ApiService._evict); scale is a patch of
 `spec.replicas`. The streaming subresources (log, exec, attach, portforward, proxy) are routed by app.py to
 apiserver.http.streaming when it is there; anything else is 404: no path answers with its parent object.
@@ -143,4 +143,5 @@ HANDLERS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...], Any]] = {
     "scale": (SCALABLE, ("GET", "PUT", "PATCH"), scale),
     "binding": (("Pod",), ("POST",), binding),
     "eviction": (("Pod",), ("POST",), eviction),
+    "finalize": (("Namespace",), ("PUT",), update),
 }

@@ -14,7 +14,7 @@ from aiohttp import web
 from kubelab import errors, kinds, tables
 
 from .negotiate import TABLE_TYPE
-from .serialize import dumps, to_wire
+from .serialize import dumps, metadata_wire, to_wire
 
 _DESCRIPTIONS = {"NAME": "Name must be unique within a namespace. More info: "
                          "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
@@ -51,10 +51,9 @@ def include_object(query: Any) -> str:
 def _row_object(obj: Any, include: str) -> dict[str, Any] | None:
     if include == "None":
         return None
-    wire = to_wire(obj)
     if include == "Object":
-        return wire
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": wire["metadata"]}
+        return to_wire(obj)
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata_wire(obj)}
 
 
 def row(obj: Any, include: str, at: datetime) -> dict[str, Any]:

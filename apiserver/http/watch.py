@@ -34,6 +34,11 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 FIRST_WAIT = 0.3
 
 
+# Recent event lines, by (type, kind, namespace, name, resourceVersion): a change is written once for all watchers.
+_LINES: dict[tuple[str, str, str, str, str], bytes] = {}
+_MAX_LINES = 4096
+
+
 def _flag(query: Any, name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
 
@@ -66,9 +71,15 @@ class _Encoder:
         if self.table:
             doc = table.table(self.info, [obj], obj.metadata.resource_version, "", self.include, self.first)
             self.first = False
-        else:
-            doc = to_wire(obj)
-        return dumps({"type": type_, "object": doc}) + b"\n"
+            return dumps({"type": type_, "object": doc}) + b"\n"
+        md = obj.metadata
+        key = (type_, self.info.kind, md.namespace, md.name, md.resource_version)
+        line = _LINES.get(key)
+        if line is None:         # every watcher of a change gets the same line: written once
+            line = _LINES[key] = dumps({"type": type_, "object": to_wire(obj)}) + b"\n"
+            if len(_LINES) > _MAX_LINES:
+                del _LINES[next(iter(_LINES))]
+        return line
 
     def raw(self, doc: dict[str, Any]) -> bytes:
         return dumps(doc) + b"\n"

@@ -12,13 +12,13 @@ adopt) and pod deletions (Recreate waits for old pods to be gone). A sync:
 """
 from __future__ import annotations
 
+from kubelab.selectors import selector_of
 from kubelab.v1 import objects_pb2 as pb
 
 from .. import podutil
 from ..base import Controller
 from ..informers import NAMESPACE, OWNER
 from ..refmanager import RefManager
-from ..replicaset import selector_of
 from . import util
 from .progress import ProgressMixin
 from .recreate import RecreateMixin

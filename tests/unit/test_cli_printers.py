@@ -365,3 +365,103 @@ def test_sort_by() -> None:
     # oldest first: b (50s ago, named "c"), c (30s, "a"), a (5s, "b")
     assert [o.metadata.name for o in printers.sort_objects([a, b, c], "{.metadata.creationTimestamp}")] == \
         ["c", "a", "b"]
+
+
+def _named(*names: str) -> list[Any]:
+    pods = [pod() for _ in names]
+    for p, name in zip(pods, names):
+        p.metadata.name = name
+    return pods
+
+
+def _restarts(p: Any, count: int) -> Any:
+    p.status.container_statuses.add(name="c0", restart_count=count)
+    return p
+
+
+@pytest.mark.parametrize("expr", [
+    pytest.param("metadata.name", id="relaxed-without-dot"),
+    pytest.param("{$.metadata.name}", id="root"),
+    pytest.param("{.metadata['name']}", id="bracket-key"),
+])
+def test_sort_by_takes_kubectls_jsonpath(expr: str) -> None:
+    assert [o.metadata.name for o in printers.sort_objects(_named("b", "c", "a"), expr)] == ["a", "b", "c"]
+
+
+def test_sort_by_filter_and_missing_values_first() -> None:
+    # the value of a filter expression; an object where it selects nothing sorts first, as kubectl's Less
+    a, b, c = _named("a", "b", "c")
+    _restarts(a, 7), _restarts(c, 2)
+    got = printers.sort_objects([a, b, c], '{.status.containerStatuses[?(@.name=="c0")].restartCount}')
+    assert [o.metadata.name for o in got] == ["b", "c", "a"]
+
+
+def test_sort_by_a_field_no_object_has_is_refused_in_kubectls_words() -> None:
+    from kubectl.context import CLIError
+    with pytest.raises(CLIError, match=r'^couldn\'t find any field with path "\{\.metadata\.nope\}" in the list '
+                                       r"of objects$"):
+        printers.sort_objects(_named("a", "b"), ".metadata.nope")
+    # a single object not printed as a table is not sorted, so not checked (kubectl's RuntimeSorter)
+    assert len(printers.sort_objects(_named("a"), ".metadata.nope", table=False)) == 1
+
+
+@pytest.mark.parametrize("expr", ["{.metadata.name", "{.items[}"])
+def test_sort_by_a_path_that_does_not_parse_is_refused(expr: str) -> None:
+    from kubectl.context import CLIError
+    with pytest.raises(CLIError, match="^sorting error: "):
+        printers.sort_objects(_named("a", "b"), expr)
+
+
+# ---------------------------------------------------------------- terminal escapes in what is printed from objects
+# An OSC sequence (set the window title; ESC ] ... BEL), a colour (CSI) and a CR that rewrites the line. kubectl's
+# printers.EscapeTerminal shows ESC as ^[ and CR as \r; what is left of a sequence is inert text.
+HOSTILE = "\x1b]0;pwned\x07 \x1b[31mred\x1b[0m\rhidden"
+HOSTILE_SHOWN = "^[]0;pwned\x07 ^[[31mred^[[0m\\rhidden"
+
+
+def _hostile_pod() -> Any:
+    p = pod()
+    p.metadata.annotations["note"] = HOSTILE
+    p.metadata.labels["app"] = "web"
+    return p
+
+
+def test_escape_terminal_as_kubectl() -> None:
+    from kubectl.output.terminal import escape_terminal, table_cell
+    assert escape_terminal(HOSTILE) == HOSTILE_SHOWN
+    assert escape_terminal("plain\ttext\n") == "plain\ttext\n"
+    # a table cell is cut at its first line break (CR, LF or FF) as kubectl's table printer cuts it
+    assert table_cell("\x1b[2Jfirst\nsecond") == "^[[2Jfirst..."
+    assert table_cell("a\rb") == "a..."
+
+
+def test_table_cells_from_objects_are_escaped() -> None:
+    ev = obj("Event", involvedObject={"kind": "Pod", "name": "p"}, type="Warning",
+             reason="\x1b[8mBad", message=f"{HOSTILE}\nsecond line", lastTimestamp=ts(3))
+    row = printers.table_row(ev, TableOptions(), NOW)
+    assert row == ["3s", "Warning", "^[[8mBad", "pod/p", "^[]0;pwned\x07 ^[[31mred^[[0m..."]
+    table = printers.format_table([ev], TableOptions(wide=True), NOW)
+    assert "\x1b" not in table and "\r" not in table and len(table.splitlines()) == 2
+
+
+def test_custom_columns_values_are_escaped() -> None:
+    text = printers.run_custom_columns("NAME:.metadata.name,NOTE:.metadata.annotations.note",
+                                       [printers.to_dict(_hostile_pod())])
+    assert text.splitlines()[1] == f"p      {HOSTILE_SHOWN}"
+
+
+def test_describe_values_are_escaped() -> None:
+    from kubectl import describe
+    text = describe.describe_pod(_hostile_pod(), [], {})
+    assert f"Annotations:      note: {HOSTILE_SHOWN}\n" in text
+    assert "\x1b" not in text and "\r" not in text
+
+
+def test_machine_formats_print_data_as_it_is() -> None:
+    # kubectl escapes only what it prints for people: jsonpath and go-template give the value itself, json
+    # and yaml carry it escaped in their own syntax.
+    p = _hostile_pod()
+    assert printers.render([p], OutputFormat("jsonpath", "{.metadata.annotations.note}"), True) == HOSTILE
+    assert printers.render([p], OutputFormat("go-template", "{{.metadata.annotations.note}}"), True) == HOSTILE
+    assert '"note": "\\u001b]0;pwned\\u0007' in printers.render([p], OutputFormat("json"), True)
+    assert "\x1b" not in printers.render([p], OutputFormat("yaml"), True)

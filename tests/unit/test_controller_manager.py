@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from controller_manager import conditions
 from controller_manager.base import Requeue
 from controller_manager.controllers import REGISTRY, UnknownController, enabled
 from controller_manager.deployment import DeploymentController
@@ -13,6 +12,7 @@ from controller_manager.main import main
 from controller_manager.metrics import Metrics
 from controller_manager.namespace import NamespaceController, remaining_message
 from controller_manager.testing import Harness
+from kubelab import conditions
 from kubelab.v1 import objects_pb2 as pb
 
 
@@ -194,7 +194,7 @@ async def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
     await _sync(h)
     _set_image(h, "nginx:missing")
     await _sync(h)                     # new RS with 1 pod that never becomes available
-    h.clock.advance(31)
+    await h.clock.advance(31)
     await _sync(h)
     d = h.client.stored("Deployment", "web")
     cond = conditions.get(d.status.conditions, "Progressing")

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from controller_manager import conditions
 from controller_manager.config import Config
 from controller_manager.nodelifecycle import (NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController, assess)
 from controller_manager.testing import Harness
+from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
 
 T0 = 1_700_000_000.0
 
@@ -61,7 +60,7 @@ async def test_silent_node_goes_unknown_then_its_pods_go() -> None:
     await h.reconcile("n1")                       # first look: heartbeat fresh
     assert h.client.actions == []
     mono[0] = 21.0
-    h.clock.advance(21)
+    await h.clock.advance(21)
     await h.reconcile("n1")
     stored = h.client.stored("Node", "n1")
     ready = conditions.get(stored.status.conditions, "Ready")
@@ -74,7 +73,7 @@ async def test_silent_node_goes_unknown_then_its_pods_go() -> None:
     assert h.client.stored("Pod", "p") is not None     # not evicted yet
     h.sync_all()
     mono[0] = 60.0
-    h.clock.advance(39)
+    await h.clock.advance(39)
     await h.reconcile("n1")
     assert h.client.stored("Pod", "p") is None          # deleted with grace 0
     assert any(r == "DeletingAllPods" for r, _, _ in h.events)

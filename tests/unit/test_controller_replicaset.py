@@ -208,7 +208,7 @@ async def test_requeues_when_a_pod_will_become_available() -> None:
         await h.reconcile("default/web-abc")
     assert r.value.delay == pytest.approx(3.05)
     assert h.client.stored("ReplicaSet", "web-abc").status.available_replicas == 0
-    h.clock.advance(3)
+    await h.clock.advance(3)
     h.sync_all()
     await h.reconcile("default/web-abc")
     assert h.client.stored("ReplicaSet", "web-abc").status.available_replicas == 1

@@ -202,3 +202,41 @@ def test_table_columns_are_kubelab_gets_with_wide_ones_at_priority_1() -> None:
         "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
     event = [(c["name"], c["priority"]) for c in table.column_definitions("Event")]
     assert [n for n, p in event if p == 0] == ["Last Seen", "Type", "Reason", "Object", "Message"]
+
+
+# ---------------------------------------------------------------- kubectl proxy's filters
+@pytest.mark.parametrize("path,host,code", [
+    ("/api/v1/namespaces/default/pods", "localhost:8001", None),
+    ("/api/v1/namespaces/default/pods?watch=1", "127.0.0.1:8001", None),
+    ("/api/v1/namespaces/default/pods/../secrets", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/x%2F..%2Fy", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/%2e%2e/y", "localhost", 400),
+    ("/api/v1/namespaces/default/pods/web/exec?command=sh", "localhost", 403),
+    ("/api/v1/namespaces/default/pods", "evil.example.com", 403),
+])
+def test_the_api_proxy_refuses_what_kubectl_proxy_refuses(path: str, host: str, code: int | None) -> None:
+    from kubectl.apiproxy import refused
+    answer = refused(path, host)
+    assert (answer.status if answer is not None else None) == code
+
+
+def test_watch_bookmarks_carry_kind_and_revision_and_the_initial_events_end_annotation() -> None:
+    from apiserver.http import watch
+    info = kinds.BY_KIND["Pod"]
+    assert watch.bookmark(info, "7") == {"type": "BOOKMARK", "object": {
+        "kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}}}
+    end = watch.bookmark(info, "9", initial_end=True)["object"]["metadata"]
+    assert end == {"resourceVersion": "9", "annotations": {"k8s.io/initial-events-end": "true"}}
+    with pytest.raises(errors.BadRequest, match='invalid resourceVersion "x"'):
+        watch.parse_resource_version("x")
+    assert watch.parse_resource_version("0") is None and watch.parse_resource_version("12") == 12
+
+
+def test_required_nested_fields_are_written_inside_lists_and_maps() -> None:
+    pod = pb.Pod()
+    pod.spec.volumes.add(name="v").host_path.type = "Directory"
+    pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.SetInParent()
+    doc = serialize.to_wire(pod)
+    assert doc["spec"]["volumes"][0]["hostPath"] == {"type": "Directory", "path": ""}
+    assert doc["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": []}

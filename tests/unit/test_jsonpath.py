@@ -1,5 +1,5 @@
-"""Unit tests for kubelab.jsonpath: kubectl JSONPath, custom-columns and the
-Go-template subset, including malformed-template errors."""
+"""Unit tests for kubectl.output: kubectl JSONPath, custom-columns and the
+Go-template subset with Go's fmt, including malformed-template errors."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from typing import Any
 
 import pytest
 
-from kubelab.jsonpath import (
-    JSONPathError,
-    TemplateError,
-    custom_columns,
-    format_columns,
-    go_sprint,
-    go_sprintf,
-    go_template,
-    jsonpath,
-    jsonpath_values,
-    relaxed_jsonpath,
-)
+from kubectl.output.custom_columns import custom_columns
+from kubectl.output.gofmt import go_sprint, go_sprintf
+from kubectl.output.gotemplate import TemplateError, go_template
+from kubectl.output.jsonpath import JSONPathError, jsonpath, jsonpath_values, relaxed_jsonpath
 
 POD_A: dict[str, Any] = {
     "apiVersion": "v1",
@@ -210,8 +202,6 @@ def test_jsonpath_errors(template: str, message: str) -> None:
     "template, expected",
     [
         pytest.param("{.items[*].metadata.name}", ["web-1", "db-0"], id="template"),
-        pytest.param(".items[0].metadata.name", ["web-1"], id="relaxed"),
-        pytest.param("items[0].status.phase", ["Running"], id="relaxed-no-dot"),
         pytest.param("{range .items[*]}{.metadata.name}{'\\n'}{end}", ["web-1", "db-0"], id="range"),
         pytest.param("{.items[0].spec.containers[0].ports}", [[{"containerPort": 80}]], id="raw-values"),
         pytest.param("{.nope}", [], id="missing"),
@@ -309,15 +299,6 @@ def test_custom_columns_errors(spec: str, message: str) -> None:
 
 def test_custom_columns_no_objects() -> None:
     assert custom_columns("NAME:.metadata.name", []) == (["NAME"], [])
-
-
-def test_format_columns_like_kubectl() -> None:
-    headers, rows = custom_columns("NAME:.metadata.name,IMAGE:.spec.containers[*].image", [POD_A, POD_B])
-    assert format_columns(headers, rows) == (
-        "NAME      IMAGE\n"
-        "web-1     nginx:1.25,busybox\n"
-        "db-0      postgres:16\n"
-    )
 
 
 # ==========================================================================

@@ -392,6 +392,83 @@ def test_validate_dns1123_label(name: str, expected: str | None) -> None:
     assert validate_dns1123_label(name) == expected
 
 
-def test_module_exports() -> None:
-    for name in sel.__all__:
-        assert hasattr(sel, name), name
+@pytest.mark.parametrize(
+    "text, operator, wire",
+    [
+        pytest.param("a=x", sel.EQUALS, "=", id="equals"),
+        pytest.param("a==x", sel.DOUBLE_EQUALS, "==", id="double-equals"),
+        pytest.param("a!=x", sel.NOT_EQUALS, "!=", id="not-equals"),
+        pytest.param("a in (x)", sel.IN, "in", id="in"),
+        pytest.param("a notin (x)", sel.NOT_IN, "notin", id="notin"),
+        pytest.param("a", sel.EXISTS, "exists", id="exists"),
+        pytest.param("!a", sel.DOES_NOT_EXIST, "!", id="does-not-exist"),
+    ],
+)
+def test_each_syntax_parses_to_its_operator(text: str, operator: str, wire: str) -> None:
+    # the exported operator names are Kubernetes' selection.Operator values, the ones parse produces
+    assert operator == wire
+    (req,) = parse(text).requirements
+    assert (req.key, req.operator) == ("a", operator)
+    assert operator in sel.OPERATORS
+
+
+def test_operators_are_exactly_what_a_requirement_accepts() -> None:
+    assert set(sel.OPERATORS) == {"=", "==", "!=", "in", "notin", "exists", "!"}
+    for op in sel.OPERATORS:
+        values = () if op in (sel.EXISTS, sel.DOES_NOT_EXIST) else ("x",)
+        assert Requirement("a", op, values).operator == op
+    with pytest.raises(SelectorError, match="'~' is not a valid selector operator"):
+        Requirement("a", "~", ("x",))
+
+
+def test_field_selector_is_made_of_field_requirements() -> None:
+    fs = parse_field_selector("spec.nodeName=n1,status.phase!=Failed")
+    assert isinstance(fs, sel.FieldSelector)
+    assert fs.requirements == (sel.FieldRequirement("spec.nodeName", sel.EQUALS, "n1"),
+                               sel.FieldRequirement("status.phase", sel.NOT_EQUALS, "Failed"))
+    fields = {"spec.nodeName": "n1", "status.phase": "Running"}
+    assert fs.matches(lambda f: fields.get(f, ""))
+    fields["status.phase"] = "Failed"
+    assert not fs.matches(lambda f: fields.get(f, ""))
+
+
+# ---------------------------------------------------------------- an object's selector
+def _object(doc: dict[str, Any]) -> Any:
+    from kubelab import manifests
+    return manifests.from_dict(doc)
+
+
+@pytest.mark.parametrize("doc, text, labels", [
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"selector": {"app": "web", "tier": "front"}, "ports": [{"port": 80}]}},
+                 "app=web,tier=front", {"app": "web", "tier": "front"}, id="service-map"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"selector": {"matchLabels": {"app": "web"},
+                                        "matchExpressions": [{"key": "env", "operator": "NotIn",
+                                                              "values": ["dev"]}]},
+                           "template": {"metadata": {"labels": {"app": "web"}}}}},
+                 "app=web,env notin (dev)", None, id="deployment-expressions"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
+                  "spec": {"selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}}}}},
+                 "app=web", {"app": "web"}, id="replicaset-labels"),
+    pytest.param({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"},
+                  "spec": {"minAvailable": 1, "selector": {"matchExpressions": [
+                      {"key": "app", "operator": "Exists"}]}}},
+                 "app", None, id="pdb-exists"),
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"ports": [{"port": 80}]}}, "", {}, id="service-without-selector"),
+])
+def test_selector_of_an_object(doc: dict[str, Any], text: str, labels: dict[str, str] | None) -> None:
+    selector = sel.selector_of(_object(doc))
+    assert str(selector) == text
+    assert selector.as_labels() == labels
+    assert selector.matches({"app": "web", "tier": "front", "env": "prod"})
+    assert not selector.matches({"other": "x"}) or selector.empty
+
+
+def test_selector_of_an_invalid_selector_raises() -> None:
+    d = _object({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                 "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}})
+    with pytest.raises(SelectorError):
+        sel.selector_of(d)

@@ -1,0 +1,320 @@
+"""The streaming subresources (apiserver.http.streaming) driven by real kubectl 1.37 and 1.20.
+
+A real aiohttp server serves the subresources through the apiserver's own `ApiService` (its path to a
+pod's kubelet), over a few objects held in memory, with just enough discovery for kubectl to find pods;
+the pod's kubelet is a real gRPC server on loopback whose containers echo. kubectl 1.37 speaks WebSocket
+(exec: v5.channel.k8s.io; port-forward: the SPDY tunnel); kubectl 1.20 speaks SPDY/3.1. Nothing here is
+written by us on the client side.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import grpc
+import pytest
+from aiohttp import web
+
+from apiserver.http import streaming
+from apiserver.server import ApiService, Config, kubelet_error
+from kubelab import errors, manifests
+from kubelab.client import STREAM_ACCEPTED
+from kubelab.v1 import api_pb2 as api
+from kubelab.v1 import api_pb2_grpc as api_grpc
+from kubelab.v1 import objects_pb2 as pb
+from tests import realclients
+
+pytestmark = pytest.mark.integration
+
+
+class EchoKubelet(api_grpc.KubeletServicer):
+    """A kubelet whose one container echoes: exec runs a few commands, forwarded ports answer in capitals."""
+
+    async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
+        first = await request_iterator.__anext__()
+        start = first.start
+        if start.container not in ("", "app"):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f'container {start.container} is not valid for pod web',
+                                trailing_metadata=((errors.REASON_KEY, "BadRequest"),))
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
+        cmd = list(start.command)
+        if cmd[:1] == ["echo"]:
+            yield api.ExecOutput(stdout=(" ".join(cmd[1:]) + "\n").encode())
+            yield api.ExecOutput(exit_code=0)
+        elif cmd == ["sh", "-c", "exit 3"]:
+            yield api.ExecOutput(stderr=b"failing\n")
+            yield api.ExecOutput(exit_code=3)
+        elif cmd == ["cat"]:
+            async for msg in request_iterator:
+                kind = msg.WhichOneof("msg")
+                if kind == "stdin":
+                    yield api.ExecOutput(stdout=msg.stdin.upper())
+                elif kind == "stdin_close":
+                    break
+            yield api.ExecOutput(exit_code=0)
+        else:
+            yield api.ExecOutput(error=f"executable file not found: {cmd[0]}")
+
+    async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
+        first = await request_iterator.__anext__()
+        if first.start.port != 8080:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"dial tcp 127.0.0.1:{first.start.port}: connect: connection refused",
+                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
+        async for msg in request_iterator:
+            kind = msg.WhichOneof("msg")
+            if kind == "data":
+                yield api.PortForwardOutput(data=msg.data.upper())
+            elif kind == "close_write":
+                return
+
+    async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
+        lines = [f"line {i}\n".encode() for i in range(5)]
+        if req.HasField("tail_lines"):
+            lines = lines[len(lines) - req.tail_lines:]
+        for line in lines:
+            yield api.LogChunk(data=line)
+
+    async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
+        return api.ProxyResponse(status=200, headers={"Content-Type": "text/plain"},
+                                 body=f"{req.method} {req.path} port={req.port}".encode())
+
+
+class Objects:
+    def __init__(self, *objs: Any) -> None:
+        self.objs = {(o.kind, o.metadata.namespace, o.metadata.name): o for o in objs}
+
+    async def get(self, kind: str, namespace: str, name: str) -> Any:
+        try:
+            return self.objs[(kind, namespace, name)]
+        except KeyError:
+            raise errors.NotFound(f'{kind.lower()}s "{name}" not found') from None
+
+
+def _objects(kubelet_port: int) -> Objects:
+    node = pb.Node(api_version="v1", kind="Node")
+    node.metadata.name = "node-1"
+    node.status.node_info.container_runtime_version = "docker://27.0"
+    node.status.addresses.add(type="InternalIP", address="127.0.0.1")
+    node.status.daemon_endpoints.kubelet_endpoint.port = kubelet_port
+    pod = pb.Pod(api_version="v1", kind="Pod")
+    pod.metadata.name, pod.metadata.namespace, pod.metadata.uid = "web", "default", "u-1"
+    pod.spec.node_name = "node-1"
+    pod.spec.containers.add(name="app", image="nginx")
+    pod.status.phase = "Running"
+    svc = pb.Service(api_version="v1", kind="Service")
+    svc.metadata.name, svc.metadata.namespace = "web", "default"
+    svc.spec.ports.add(name="http", port=80)
+    eps = pb.Endpoints(api_version="v1", kind="Endpoints")
+    eps.metadata.name, eps.metadata.namespace = "web", "default"
+    subset = eps.subsets.add()
+    addr = subset.addresses.add(ip="10.0.0.5")
+    addr.target_ref.kind, addr.target_ref.name = "Pod", "web"
+    subset.ports.add(name="http", port=8080)
+    return Objects(node, pod, svc, eps)
+
+
+def _status(e: errors.ApiError) -> web.Response:
+    code = {"NotFound": 404, "BadRequest": 400, "Invalid": 422, "ServiceUnavailable": 503}.get(e.reason, 500)
+    return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": e.message, "reason": e.reason, "code": code}, status=code)
+
+
+def _app(objects: Objects) -> web.Application:
+    svc = ApiService(objects, cache=None, config=Config())  # type: ignore[arg-type]
+    deps = streaming.Deps(kubelet=svc._kubelet, kubelet_error=kubelet_error, get=objects.get, error_response=_status)
+
+    def guarded(fn: Any) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                return await fn(request)
+            except errors.ApiError as e:
+                return _status(e)
+        return handler
+
+    async def pod(request: web.Request) -> web.Response:
+        obj = await objects.get("Pod", request.match_info["ns"], request.match_info["name"])
+        return web.json_response(manifests.to_dict(obj))
+
+    async def api_versions(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIVersions", "versions": ["v1"],
+                                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+
+    async def groups(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+
+    async def core(request: web.Request) -> web.Response:
+        res = [{"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "shortNames": ["po"],
+                "verbs": ["get", "list"]}] + [
+            {"name": f"pods/{s}", "singularName": "", "namespaced": True, "kind": k, "verbs": v}
+            for s, k, v in (("exec", "PodExecOptions", ["create", "get"]), ("log", "Pod", ["get"]),
+                            ("portforward", "PodPortForwardOptions", ["create", "get"]),
+                            ("attach", "PodAttachOptions", ["create", "get"]))]
+        return web.json_response({"kind": "APIResourceList", "groupVersion": "v1", "resources": res})
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"})
+
+    base = "/api/v1/namespaces/{ns}/pods/{name}"
+    app = web.Application()
+    app.router.add_get("/api", api_versions)
+    app.router.add_get("/apis", groups)
+    app.router.add_get("/api/v1", core)
+    app.router.add_get("/version", version)
+    app.router.add_get(base, guarded(pod))
+    for method in ("GET", "POST"):
+        app.router.add_route(method, base + "/exec", guarded(lambda r: streaming.pod_exec(
+            deps, r, r.match_info["ns"], r.match_info["name"])))
+        app.router.add_route(method, base + "/attach", guarded(lambda r: streaming.pod_exec(
+            deps, r, r.match_info["ns"], r.match_info["name"], attach=True)))
+        app.router.add_route(method, base + "/portforward", guarded(lambda r: streaming.pod_portforward(
+            deps, r, r.match_info["ns"], r.match_info["name"])))
+    app.router.add_get(base + "/log", guarded(lambda r: streaming.pod_log(deps, r, r.match_info["ns"], r.match_info["name"])))
+    app.router.add_route("*", "/api/v1/namespaces/{ns}/{resource:pods|services}/{name}/proxy/{tail:.*}",
+                         guarded(lambda r: streaming.proxy(deps, r, r.match_info["ns"], r.match_info["resource"],
+                                                           r.match_info["name"],
+                                                           r.raw_path.split("/proxy/", 1)[1].split("?")[0])))
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The subresources on http://127.0.0.1:PORT and a kubeconfig pointing there; run in a thread of their own."""
+    loop = asyncio.new_event_loop()
+    port = _free_port()
+    started = threading.Event()
+    stop: dict[str, Any] = {}
+
+    async def main() -> None:
+        kubelet = grpc.aio.server()
+        api_grpc.add_KubeletServicer_to_server(EchoKubelet(), kubelet)
+        kport = kubelet.add_insecure_port("127.0.0.1:0")
+        await kubelet.start()
+        runner = web.AppRunner(_app(_objects(kport)))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        stop["event"] = asyncio.Event()
+        started.set()
+        await stop["event"].wait()
+        await runner.cleanup()
+        await kubelet.stop(None)
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    assert started.wait(30)
+    config = realclients.kubeconfig(tmp_path_factory.mktemp("kc") / "config", f"http://127.0.0.1:{port}")
+    yield config
+    loop.call_soon_threadsafe(stop["event"].set)
+    thread.join(10)
+
+
+@pytest.fixture(scope="module", params=["1.37", "1.20"])
+def kubectl(request: pytest.FixtureRequest) -> Path:
+    return realclients.kubectl_137() if request.param == "1.37" else realclients.kubectl_120()
+
+
+def test_exec_prints_the_commands_output(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "exec", "web", "--", "echo", "hi", "there")
+    assert (r.returncode, r.stdout) == (0, b"hi there\n"), r.stderr
+
+
+def test_exec_with_stdin_streams_both_ways_and_ends_at_eof(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "exec", "-i", "web", "--", "cat", input=b"hello\nworld\n")
+    assert (r.returncode, r.stdout) == (0, b"HELLO\nWORLD\n"), r.stderr
+
+
+def test_exec_exit_code_is_kubectls_exit_code(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "exec", "web", "--", "sh", "-c", "exit 3")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert b"failing" in r.stderr
+    assert b"command terminated with exit code 3" in r.stderr
+
+
+def test_exec_in_a_container_the_pod_lacks_is_the_kubelets_refusal(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "exec", "web", "-c", "nope", "--", "echo", "x")
+    assert r.returncode == 1
+    assert b"container nope is not valid for pod web" in r.stderr
+
+
+def test_logs_and_tail(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "logs", "web")
+    assert (r.returncode, r.stdout) == (0, b"".join(f"line {i}\n".encode() for i in range(5))), r.stderr
+    r = realclients.run_kubectl(kubectl, server, "logs", "web", "--tail=2")
+    assert r.stdout == b"line 3\nline 4\n"
+
+
+def test_port_forward_carries_connections_both_ways(server: Path, kubectl: Path) -> None:
+    local = _free_port()
+    proc = subprocess.Popen([str(kubectl), "port-forward", "pod/web", f"{local}:8080"],
+                            env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(server), "HOME": str(server.parent)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        line = b""
+        while b"Forwarding from" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line or proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+        for attempt in range(3):               # three connections in a row over the one session
+            with socket.create_connection(("127.0.0.1", local), timeout=10) as s:
+                s.sendall(f"ping {attempt}".encode())
+                s.shutdown(socket.SHUT_WR)
+                got = b""
+                while chunk := s.recv(1024):
+                    got += chunk
+            assert got == f"PING {attempt}".encode()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_port_forward_to_a_closed_port_reports_the_dial_error(server: Path, kubectl: Path) -> None:
+    local = _free_port()
+    proc = subprocess.Popen([str(kubectl), "port-forward", "pod/web", f"{local}:9999"],
+                            env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(server), "HOME": str(server.parent)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as s:
+            s.sendall(b"x")
+            s.settimeout(10)
+            try:
+                assert s.recv(1024) == b""
+            except ConnectionResetError:
+                pass
+        out, err = proc.communicate(timeout=15) if proc.poll() is not None else (b"", b"")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert b"connection refused" in err, err
+
+
+def test_pod_and_service_proxy_pass_the_pods_answer(server: Path) -> None:
+    import urllib.request
+    url = json.loads(json.dumps(__import__("yaml").safe_load(server.read_text())))["clusters"][0]["cluster"]["server"]
+    with urllib.request.urlopen(f"{url}/api/v1/namespaces/default/pods/web:8080/proxy/hello?x=1") as r:
+        assert r.read() == b"GET /hello?x=1 port=8080"
+    with urllib.request.urlopen(f"{url}/api/v1/namespaces/default/services/web:http/proxy/") as r:
+        assert r.read() == b"GET / port=8080"
+
+
+@pytest.mark.parametrize("path", ["pods/web/proxy/a/../../secret", "pods/web/proxy/a%2F..%2Fb"])
+def test_proxy_refuses_paths_that_climb(server: Path, path: str) -> None:
+    import urllib.error
+    import urllib.request
+    url = __import__("yaml").safe_load(server.read_text())["clusters"][0]["cluster"]["server"]
+    req = urllib.request.Request(f"{url}/api/v1/namespaces/default/{path}")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code in (400, 404)

@@ -20,6 +20,7 @@ its module is absent. A subresource nobody serves is 404 NotFound: never the par
 """
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import time
@@ -27,15 +28,16 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from kubelab import errors
+from kubelab import errors, kinds
 
 from apiserver import storage as st
+from apiserver.audit import RequestInfo as AuditRequest, now as audit_now
 from apiserver.authz.rbac import Attributes
 
 from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
 from .common import Backend, respond
 from .request import RequestInfo, parse_path
-from .status import MethodNotAllowed, error_response, not_found_path
+from .status import CODES, MethodNotAllowed, error_response, not_found_path
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,53 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
         request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
     return await handler(request)
+
+
+@web.middleware
+async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request the gate authorized is one audit record (apiserver.audit decides its level), with the
+    status it was answered with: the same log as the gRPC API's. Reads are left out by the default policy."""
+    log = request.app[BACKEND].svc.audit
+    if not log.enabled and not log.subscribers:
+        return await handler(request)
+    received = audit_now()
+    try:
+        resp = await handler(request)
+    except errors.ApiError as e:
+        _audit(request, log, received, CODES.get(e.reason, 500), message=e.message)
+        raise
+    except st.StorageError as e:
+        err = _storage_error(e)
+        _audit(request, log, received, CODES.get(err.reason, 500), message=err.message)
+        raise
+    _audit(request, log, received, resp.status, resp)
+    return resp
+
+
+def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.StreamResponse | None = None,
+           message: str = "") -> None:
+    attrs = request.get("attrs")
+    user = request.get("user")
+    if attrs is None or user is None:
+        return                          # not a resource request the gate authorized (discovery, health)
+    name, rv = attrs.name, ""
+    body = getattr(resp, "body", None) if resp is not None else None
+    if isinstance(body, (bytes, bytearray)) and code < 300 and request.method in ("POST", "PUT", "PATCH"):
+        try:            # a create's URL names no object: the answer does (kube-apiserver takes it from the body)
+            meta = json.loads(body).get("metadata", {})
+            name, rv = name or meta.get("name", ""), meta.get("resourceVersion", "")
+        except (ValueError, AttributeError):
+            pass
+    version = next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
+    info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
+                        user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
+                        resource=attrs.resource, api_group=attrs.api_group, api_version=version,
+                        namespace=attrs.namespace, name=name, subresource=attrs.subresource,
+                        request_uri=request.path_qs)
+    record = log.begin(info)
+    if record is not None:
+        record.received = received
+        log.finish(record, code, resource_version=rv, message=message)
 
 
 # The verb a subresource request is authorized as, by method (kube-apiserver's RequestInfo; exec, attach and
@@ -306,7 +355,7 @@ def _get_only(handler: Handler) -> Handler:
 
 
 def make_app(backend: Backend) -> web.Application:
-    app = web.Application(middlewares=[recovery, size_limit, authentication], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[recovery, size_limit, authentication, audit], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
     app[STREAMING] = install_streaming(backend)
     install_openapi(app)

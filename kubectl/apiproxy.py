@@ -53,6 +53,19 @@ async def _stream(request: web.Request) -> Any:
         yield chunk
 
 
+# The pod/service proxy URL Kubernetes served before 1.10 (/api/v1/proxy/namespaces/NS/pods/NAME/PATH), which
+# the tutorials this lab follows still type: the proxy sends it to the current form.
+_LEGACY_PROXY = re.compile(r"^/api/v1/proxy/namespaces/([^/]+)/(pods|services)/([^/?]+)(/[^?]*)?(\?.*)?$")
+
+
+def legacy_proxy_path(raw: str) -> str:
+    m = _LEGACY_PROXY.match(raw)
+    if m is None:
+        return raw
+    ns, resource, name, rest, query = m.groups()
+    return f"/api/v1/namespaces/{ns}/{resource}/{name}/proxy{rest or '/'}{query or ''}"
+
+
 class ApiProxy:
     """The proxy's state: where the API is, and one HTTP session to it."""
 
@@ -82,6 +95,7 @@ class ApiProxy:
         answer = refused(raw, request.host)
         if answer is not None:
             return answer
+        raw = legacy_proxy_path(raw)
         assert self.session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if self.conn.token:

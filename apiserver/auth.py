@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import grpc
 
+from kubelab.serving import refusal
+
 from kubelab import errors
 
 # kube-apiserver's limit on a request body (3 MiB, k8s.io/apiserver's MaxRequestBodyBytes): etcd takes values
@@ -115,19 +117,6 @@ def unauthorized(authorization: str | None) -> errors.Unauthenticated:
 def too_large() -> errors.RequestEntityTooLarge:
     """kube-apiserver's words for a body over the limit (HTTP 413)."""
     return errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
-
-
-def refusal(err: errors.ApiError) -> grpc.RpcMethodHandler:
-    """A handler that answers `err` without reading the call's message.
-
-    A request-streaming handler is one the server does not read for: grpc.aio reads a unary call's message
-    before calling its handler (all of it, up to the receive limit), but leaves a stream's messages unread
-    until the handler asks. The wire is the same for both, so this serves a method of any shape, and HTTP/2
-    flow control keeps the unread body in the client.
-    """
-    async def refuse(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
-    return grpc.stream_stream_rpc_method_handler(refuse)
 
 
 def metadata_user(authenticator: "Authenticator", metadata: Iterable[tuple[str, Any]]) -> UserInfo | None:

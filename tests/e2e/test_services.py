@@ -240,9 +240,10 @@ def test_udp_service_by_name_reaches_every_pod(services: dict[str, Any]) -> None
 
 
 def test_the_kubernetes_service_leads_to_the_apiserver(services: dict[str, Any]) -> None:
-    """`kubernetes` (10.96.0.1:443) has the apiserver's Endpoints; a pod's connection there is accepted."""
+    """`kubernetes` (10.96.0.1:443) has the apiserver's HTTPS port as its Endpoints, as in Kubernetes; a pod's
+    connection there is accepted."""
     row = kubectl("get", "endpoints", "kubernetes", namespace="default").stdout.splitlines()[1].split()
-    assert row[0] == "kubernetes" and row[1].endswith(":6443"), row
+    assert row[0] == "kubernetes" and row[1].endswith(":8443"), row
     p = kubectl("exec", "bastion", "--", "bash", "-c", "exec 3<>/dev/tcp/10.96.0.1/443 && echo open",
                 check=False, timeout=30)
     assert p.stdout.strip() == "open", p.stdout + p.stderr

@@ -40,8 +40,9 @@ from kubelab.informer import Informer
 from kubelab.quantity import QuantityError, cpu_millis, parse_quantity, to_bytes
 from kubelab.v1 import objects_pb2 as pb
 
-from .docker_runtime import (L_CONTAINER, L_GRACE, L_HASH, L_NAMESPACE, L_NODE, L_POD, L_RESTART, L_TYPE, L_UID,
-                             SANDBOX, ContainerInfo, DockerRuntime, RuntimeError_, normalise_image)
+from . import pulls
+from .docker_runtime import (L_CONTAINER, L_GRACE, L_HASH, L_IMAGE, L_NAMESPACE, L_NODE, L_POD, L_RESTART, L_TYPE,
+                             L_UID, SANDBOX, ContainerInfo, DockerRuntime, RuntimeError_)
 from .probes import ProbeManager
 from .service_env import service_env
 from .volumes import VolumeManager
@@ -524,7 +525,8 @@ class PodWorker:
 
     async def _start(self, pod: Any, c: Any, sandbox: ContainerInfo, restart: int,
                      insts: list[ContainerInfo]) -> bool:
-        if not await self._ensure_image(pod, c):
+        image = await self._ensure_image(pod, c)
+        if image is None:
             return False
         try:
             env = self._env(pod, c, sandbox)
@@ -556,6 +558,7 @@ class PodWorker:
                                  mounts=mounts or None, binds=binds or None, log_config=self._log_config(), **res)
         labels = self._labels(pod, c.name, "container", restart)
         labels[L_HASH] = container_hash(c)
+        labels[L_IMAGE] = c.image   # the name the user wrote; `image` may be the lab registry's copy
         # stdinOnce: the container's stdin closes when the first attached client detaches (kubectl run -i).
         kwargs: dict[str, Any] = {"environment": env, "tty": c.tty, "stdin_open": c.stdin,
                                   "stdin_once": c.stdin_once}
@@ -568,7 +571,7 @@ class PodWorker:
             kwargs["working_dir"] = c.working_dir
         name = self._docker_name(pod, c.name, restart)
         try:
-            cid = await self.rt.create(name, c.image, labels, hc, **kwargs)
+            cid = await self.rt.create(name, image, labels, hc, **kwargs)
         except RuntimeError_ as e:
             self.waiting[c.name] = ("CreateContainerError", e.message)
             self.record("Warning", "Failed", f"Error: {e.message}")
@@ -643,56 +646,9 @@ class PodWorker:
                 await self.rt.remove(old.id)
 
     # ------------------------------------------------------------ images
-    async def _ensure_image(self, pod: Any, c: Any) -> bool:
-        image = c.image
-        policy = c.image_pull_policy or "IfNotPresent"
-        present = await self.m.image_present(image)
-        local = any(normalise_image(image).startswith(p) for p in self.cfg.local_images)
-        if policy == "Never":
-            if not present:
-                msg = f'Container image "{image}" is not present with pull policy of Never'
-                self.waiting[c.name] = ("ErrImageNeverPull", msg)
-                self.record("Warning", "ErrImageNeverPull", msg)
-                self.schedule(self.cfg.backoff_base)
-                return False
-            self.record("Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return True
-        if present and (policy == "IfNotPresent" or local):
-            self.record("Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return True
-        key = f"{self.uid}/image/{image}"
-        wait = self.m.pull_backoff.remaining(key, self.m.pull_failed_at.get(key, 0.0))
-        if wait > 0:
-            msg = f'Back-off pulling image "{image}"'
-            self.waiting[c.name] = ("ImagePullBackOff", msg)
-            self.record("Normal", "BackOff", msg)
-            self.record("Warning", "Failed", "Error: ImagePullBackOff")
-            self.schedule(wait + 0.05)
-            return False
-        self.record("Normal", "Pulling", f'Pulling image "{image}"')
-        t0 = time.monotonic()
-        try:
-            await self.rt.pull(image)
-        except RuntimeError_ as e:
-            if present:
-                # Offline engine, image built here: use what we have (the lab cannot pull at all).
-                self.record("Normal", "Pulled", f'Container image "{image}" already present on machine '
-                                                f'(pull failed: {e.message})')
-                return True
-            now = time.time()
-            self.m.pull_failed_at[key] = now
-            self.m.pull_backoff.next(key, now)
-            msg = f'Failed to pull image "{image}": {e.message}'
-            log.info("%s: %s", self.name(), msg)
-            self.waiting[c.name] = ("ErrImagePull", msg)
-            self.record("Warning", "Failed", msg)
-            self.record("Warning", "Failed", "Error: ErrImagePull")
-            # Show ErrImagePull for a moment, then ImagePullBackOff until the back-off expires.
-            self.schedule(min(2.0, self.m.pull_backoff.remaining(key, now)))
-            return False
-        took = time.monotonic() - t0
-        self.record("Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s')
-        return True
+    async def _ensure_image(self, pod: Any, c: Any) -> str | None:
+        """The image to run for `c` (pulled per its policy), or None while it waits (pulls.py)."""
+        return await pulls.ensure_image(self, pod, c)
 
     # ------------------------------------------------------------ env
     def _env(self, pod: Any, c: Any, sandbox: ContainerInfo) -> list[str]:

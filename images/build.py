@@ -256,7 +256,7 @@ def docker_import(r: Runner, tarball: Path, ref: str, build_hash: str, changes: 
 # apt: the machine's own sources, package versions and downloads
 
 # Every package whose version goes into a build hash: looked up in one apt-cache call.
-APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client", "nginx"]
+APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client", "nginx", "docker-registry"]
 _APT_VERSIONS: dict[str, str] | None = None
 
 
@@ -651,15 +651,20 @@ def simple_build(name: str, ref: str) -> Callable[[Ctx, str], None]:
     return build
 
 
-def hello_build(version: str) -> Callable[[Ctx, str], None]:
+def versioned_build(name: str, version: str, files: Sequence[str]) -> Callable[[Ctx, str], None]:
+    """kubelab/<name>:v<version> from images/<name>, with @VERSION@ substituted in `files`."""
     def build(ctx: Ctx, h: str) -> None:
-        context = copy_context(ctx, "hello")
-        for f in ("hello-server.sh", "hello-handler.sh", "server.js"):
+        context = copy_context(ctx, name)
+        for f in files:
             p = context / f
             p.write_text(p.read_text().replace("@VERSION@", version))
         step("docker build")
-        docker_build(ctx.runner, context, f"kubelab/hello:v{version}", h)
+        docker_build(ctx.runner, context, f"kubelab/{name}:v{version}", h)
     return build
+
+
+def hello_build(version: str) -> Callable[[Ctx, str], None]:
+    return versioned_build("hello", version, ("hello-server.sh", "hello-handler.sh", "server.js"))
 
 
 def etcd_inputs(ctx: Ctx) -> object:
@@ -744,6 +749,14 @@ IMAGE_LIST: list[Image] = [
           dockerfile_inputs("hello", lambda c: {"version": "1"}), hello_build("1"), "hello on :8080, v=1"),
     Image("kubelab/hello:v2", "kubelab/busybox:latest",
           dockerfile_inputs("hello", lambda c: {"version": "2"}), hello_build("2"), "hello on :8080, v=2"),
+    *(Image(f"kubelab/bootcamp:v{v}", f"kubelab/hello:v{v}", dockerfile_inputs("bootcamp", lambda c, v=v: {"version": v}),
+            versioned_build("bootcamp", v, ("Dockerfile", "server.js")), f"kubernetes-bootcamp stand-in, v={v}")
+      for v in ("1", "2")),
+    Image("kubelab/fluentd:latest", "kubelab/busybox:latest", dockerfile_inputs("fluentd"),
+          simple_build("fluentd", "kubelab/fluentd:latest"), "fluentd stand-in: follows /var/log/nginx"),
+    Image("kubelab/registry:latest", "kubelab/base:latest",
+          dockerfile_inputs("registry", lambda c: {"docker-registry": apt_version(c.runner, "docker-registry")}),
+          simple_build("registry", "kubelab/registry:latest"), "Debian's docker-registry (Distribution 2.x) on :5000"),
     Image("kubelab/kubelab:latest", "kubelab/base:latest", dockerfile_inputs("kubelab", kubelab_inputs),
           kubelab_build, "the project in /opt/venv"),
 ]
@@ -812,7 +825,7 @@ def build_all(only: list[str] | None = None, force: bool = False,
     _APT_VERSIONS = None  # looked up afresh on each call
     if not docker_available():
         raise BuildError("docker CLI/engine not available")
-    wanted = resolve(only) if only else list(IMAGE_LIST)
+    wanted = resolve([n for n in only if n != "stand-ins"]) if only else list(IMAGE_LIST)
     forced = {i.ref for i in wanted} if force else set()
     plan_refs = {i.ref for i in wanted}
     for i in list(wanted):
@@ -875,6 +888,20 @@ def build_all(only: list[str] | None = None, force: bool = False,
         log(f"{status}; FAILED: {', '.join(failed)}")
         raise BuildError("failed: " + "; ".join(f"{k}: {v.splitlines()[0]}" for k, v in failed.items()))
     log(status)
+    if not only or "stand-ins" in only:
+        module = _stand_ins()
+        try:
+            module.build(log)
+        except module.StandInError as e:
+            raise BuildError(str(e)) from e
+
+
+def _stand_ins():  # noqa: ANN202 - the module images/standins.py, loaded by path as this script may run alone
+    spec = importlib.util.spec_from_file_location("kubelab_standins", IMAGES_DIR / "standins.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _indent(s: str) -> str:

@@ -19,6 +19,10 @@ CATALOGUE: tuple[str, ...] = (
     "kubelab/debian:latest",
     "kubelab/hello:v1",
     "kubelab/hello:v2",
+    "kubelab/bootcamp:v1",
+    "kubelab/bootcamp:v2",
+    "kubelab/fluentd:latest",
+    "kubelab/registry:latest",
     "kubelab/kubelab:latest",
 )
 

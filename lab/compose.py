@@ -2,11 +2,18 @@
 
     up:   docker reachable? → images/build.py (builds what is missing or stale,
           ~1 s when all is cached) → `docker compose up -d` (or docker-compose)
-          → the bootstrap service writes tokens and the kubeconfig → wait until
-          the API answers and every node is Ready → print what to do next
+          → the bootstrap service writes tokens, etcd's certificates and the
+          kubeconfig → wait until the API answers and every node is Ready →
+          print what to do next
     down: stop the node containers (so no kubelet recreates a pod) → remove
-          every pod container and volume their kubelets made (by label) →
-          `compose down -v` → remove the lab's context from the kubeconfig
+          every pod container and volume their kubelets made (by label; each
+          disconnected from the pod network first) → `compose down -v` → remove
+          the networks, force-disconnecting endpoints Docker still holds → remove
+          the lab's context from the kubeconfig. What Docker will not remove is
+          reported; `down` fails only when a container of the lab is left.
+
+etcd is on the internal kubelab-control-plane network with the apiserver (pods
+are on `kubelab` only) and answers only the apiserver's client certificate.
 
 compose.yaml (next to this package in a checkout) defines etcd, the control
 plane and nodes node1..node3; more nodes are added by a generated override

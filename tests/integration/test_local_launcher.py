@@ -41,7 +41,12 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
             try:
                 launcher.down_local(tmp_path / "state")
             except launcher.LauncherError:
-                pass
+                # A test left a record pointing elsewhere: stop what up_local started, by the pids it returned.
+                for rec in info["procs"].values():
+                    try:
+                        os.killpg(int(rec["pid"]), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
 
 
 def _mode(path: Path) -> int:

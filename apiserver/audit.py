@@ -254,15 +254,16 @@ class RotatingFile:
 
     def _rotate(self) -> None:
         self._file.close()
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")[:-3]
-        backup = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
-        n = 1
-        while backup.exists():        # two rotations in one millisecond
-            backup = self.path.with_name(f"{self.path.stem}-{stamp}.{n}{self.path.suffix}")
-            n += 1
+        # Fixed-width timestamps, bumped a microsecond on a collision: names sort as the files were made.
+        when = datetime.datetime.now(datetime.timezone.utc)
+        while True:
+            backup = self.path.with_name(f"{self.path.stem}-{when.strftime('%Y-%m-%dT%H-%M-%S.%f')}{self.path.suffix}")
+            if not backup.exists():
+                break
+            when += datetime.timedelta(microseconds=1)
         os.replace(self.path, backup)
         if self.max_backups:
-            old = sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"), key=lambda p: p.stat().st_mtime)
+            old = sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"))
             for p in old[:-self.max_backups]:
                 p.unlink(missing_ok=True)
         self._file = open(self.path, "a", encoding="utf-8")

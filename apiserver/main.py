@@ -7,8 +7,11 @@ from pathlib import Path
 import click
 
 from kubelab import client, serving
+
+from .audit import AuditConfig, PolicyError, load_policy
 from kubelab.serving import setup_logging
 
+from .auth import TokenFileError, load_token_file
 from .server import Config, Server, advertise_address as resolve_advertise_address
 from .storage import EtcdTLS
 
@@ -29,6 +32,10 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--etcd-keyfile", default="", help="key of --etcd-certfile")
 @click.option("--token", default="", help="bearer token clients must present")
 @click.option("--token-file", default="", help="file holding the bearer token")
+@click.option("--token-auth-file", default="", help="users by bearer token, in kube-apiserver's CSV format: "
+              "token,user,uid,\"group1,group2\" (the --token stays an admin in system:masters)")
+@click.option("--authorization-mode", default="Node,RBAC", show_default=True,
+              type=click.Choice(["Node,RBAC", "RBAC", "AlwaysAllow"]), help="how requests are authorized")
 @click.option("--kubelet-token-file", default="", help="token the apiserver presents to kubelets")
 @click.option("--service-cluster-ip-range", default="10.96.0.0/16", show_default=True)
 @click.option("--service-node-port-range", default="30000-32767", show_default=True)
@@ -39,11 +46,18 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
 @click.option("--advertise-address", default="", help="the address published in the `kubernetes` Endpoints "
               "(default: the --listen host, or the host's own address when listening on 0.0.0.0)")
+@click.option("--audit-log-path", default="", help="write audit.k8s.io/v1 events here, one JSON per line ('-': stdout; "
+              "'': off), as kube-apiserver")
+@click.option("--audit-log-maxsize", default=100, show_default=True, help="megabytes before the audit log is rotated")
+@click.option("--audit-log-maxbackup", default=0, show_default=True, help="rotated audit logs kept (0: all)")
+@click.option("--audit-policy-file", default="", help="an audit.k8s.io/v1 Policy (default: writes at Metadata, "
+              "no reads, leases or events)")
 @click.option("-v", "--verbose", count=True)
 def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, etcd_keyfile: str, token: str,
-         token_file: str, kubelet_token_file: str,
+         token_file: str, token_auth_file: str, authorization_mode: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
-         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, verbose: int) -> None:
+         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, audit_log_path: str,
+         audit_log_maxsize: int, audit_log_maxbackup: int, audit_policy_file: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
     try:     # resolved once, here; a non-IP is refused now, not when the Endpoints are written
@@ -51,17 +65,26 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
     except ValueError:
         raise click.BadParameter(f"{advertise_address!r} is not an IP address",
                                  param_hint="--advertise-address") from None
+    try:
+        tokens = load_token_file(token_auth_file) if token_auth_file else {}
+    except (OSError, TokenFileError) as e:
+        raise click.BadParameter(str(e), param_hint="--token-auth-file") from None
     lo, _, hi = service_node_port_range.partition("-")
     tls_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
     if any(tls_files) and not all(tls_files):
         raise click.UsageError("--etcd-cafile, --etcd-certfile and --etcd-keyfile go together")
     config = Config(listen=listen, etcd_servers=[s.strip() for s in etcd_servers.split(",") if s.strip()],
                     etcd_tls=EtcdTLS(*tls_files) if all(tls_files) else None,
-                    token=_read_token(token, token_file),
+                    token=_read_token(token, token_file), tokens=tokens, authorization_mode=authorization_mode,
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl,
-                    metrics_address=metrics_address, advertise_address=advertise_address)
+                    metrics_address=metrics_address, advertise_address=advertise_address,
+                    audit=AuditConfig(audit_log_path, audit_log_maxsize, audit_log_maxbackup, audit_policy_file))
+    try:
+        load_policy(audit_policy_file)          # a bad policy stops the start, as kube-apiserver's does
+    except PolicyError as e:
+        raise click.BadParameter(str(e), param_hint="--audit-policy-file") from None
     if workers > 1:
         run_workers(config, workers)
     else:

@@ -23,14 +23,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import kubelab
 from kubelab import errors, kinds, nodes
 from kubelab.client import STREAM_ACCEPTED, channel_options
-from kubelab.serving import BearerTokenAuth, Fatal, MetricsServer, forever
+from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
+from .audit import AuditConfig, AuditLog
+from .audit_grpc import audit_begin, audit_finish
+from .auth import AuthInterceptor, Authenticator, UserInfo
+from .authz import Authorizer, bootstrap
+from .authz.gate import Gate
+from .authz.grpc_attributes import review_attributes
 from .metrics import ApiMetrics
-from .store import Store, kind_prefix
+from .store import Store, kind_prefix, object_key
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,8 @@ class Config:
     etcd_servers: list[str] = field(default_factory=lambda: ["127.0.0.1:2379"])
     etcd_tls: st.EtcdTLS | None = None       # client-certificate TLS to etcd (None: plain, for tests)
     token: str = ""
+    tokens: dict[str, UserInfo] = field(default_factory=dict)   # --token-auth-file's users by token
+    authorization_mode: str = "Node,RBAC"                        # or AlwaysAllow
     kubelet_token: str = ""
     service_cidr: str = "10.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
@@ -52,6 +60,7 @@ class Config:
     shutdown_grace: float = 5.0
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
     advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
+    audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
 
 
 def advertise_address(listen: str, given: str = "") -> str:
@@ -128,16 +137,27 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
     async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         code = "OK"
+        record = None
         try:
-            return await fn(self, request, context)
+            user = self.gate.admit_call(verb, request, _metadata(context))
+            record = audit_begin(self.audit, verb, request, user, context)
+            result = await fn(self, request, context)
+            audit_finish(self.audit, record, result)
+            return result
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
     return wrapper
+
+
+def _metadata(context: Any) -> tuple[tuple[str, Any], ...]:
+    # (unit tests' stand-in contexts carry none: as a call without credentials)
+    return tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
 
 
 @dataclass(frozen=True)
@@ -173,12 +193,31 @@ def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -
 
 
 class ApiService:
-    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None) -> None:
+    def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
         self.cache = cache
         self.config = config
         self.metrics = metrics or ApiMetrics()
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
+        # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
+        self.audit = audit or AuditLog(config.audit)
+        self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
+                         else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
+                                         node_authorizer="Node" in config.authorization_mode.split(",")))
+
+    def _cached(self, kind: str, namespace: str, name: str) -> Any:
+        return self.cache.current(kind, object_key(kinds.BY_KIND[kind], namespace, name))
+
+    @translate
+    async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
+        user = self.gate.user_of(_metadata(context))
+        return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
+
+    @translate
+    async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:
+        allowed, reason = self.gate.review(self.gate.user_of(_metadata(context)), review_attributes(req))
+        return api.AccessReviewStatus(allowed=allowed, reason=reason)
 
     # ---------------------------------------------------------------- CRUD
     # Each write is one function of its request, which the unary call and the Writes stream both serve.
@@ -240,19 +279,27 @@ class ApiService:
         return await self._bind(req)
 
     # ---------------------------------------------------------------- pipelined writes
-    async def _write(self, item: api.WriteRequest) -> api.WriteResult:
+    async def _write(self, item: api.WriteRequest, user: UserInfo | None = None,
+                     context: Any = None) -> api.WriteResult:
         """One request of a Writes stream, done as its unary call would be: its answer, or its error."""
         op = item.WhichOneof("op")
+        record = None
         started = time.perf_counter()
         code = "OK"
         req = getattr(item, op) if op else None
         try:
             if req is None:
                 raise errors.BadRequest("the write request names no operation")
-            return api.WriteResult(id=item.id, object=await getattr(self, f"_{op}")(req))
+            if user is not None:
+                self.gate.admit_as(user, op, req)
+            record = audit_begin(self.audit, op, req, user, context)
+            result = await getattr(self, f"_{op}")(req)
+            audit_finish(self.audit, record, result)
+            return api.WriteResult(id=item.id, object=result)
         except (errors.ApiError, st.StorageError) as e:
             err = api_error(e)
             code = err.reason
+            audit_finish(self.audit, record, err)
             return api.WriteResult(id=item.id, code=err.code.value[0], reason=err.reason, message=err.message)
         except Exception as e:  # noqa: BLE001 - a unary call would end UNKNOWN; one write must not end the stream
             log.exception("%s failed", op)
@@ -264,7 +311,11 @@ class ApiService:
                                  started)
 
     async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
-        async for out in serve_writes(request_iterator, self._write):
+        try:
+            user = self.gate.user_of(_metadata(context))
+        except errors.ApiError as e:
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+        async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
             yield out
 
     @translate
@@ -293,6 +344,7 @@ class ApiService:
     # ---------------------------------------------------------------- watch
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
+            self.gate.admit_call("watch", req, _metadata(context))
             info = _kind_of(req.kind)
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
@@ -347,6 +399,7 @@ class ApiService:
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
         kubelet: _Kubelet | None = None
         try:
+            self.gate.admit_call("logs", req, _metadata(context))
             kubelet = await self._kubelet(req.namespace, req.name, "logs")
             async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
                 yield chunk
@@ -361,6 +414,7 @@ class ApiService:
             first = await request_iterator.__anext__()
             start = start_of(first)
             name = start.name
+            self.gate.admit_call(method, start, _metadata(context))
             kubelet = await self._kubelet(start.namespace, start.name, verb)
 
             async def upstream() -> AsyncIterator[Any]:
@@ -452,12 +506,12 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
             task.cancel()
 
 
-def new_grpc_server(token: str) -> grpc.aio.Server:
+def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None) -> grpc.aio.Server:
     """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
-    interceptors = [BearerTokenAuth(token)] if token else []
+    interceptors = [AuthInterceptor(Authenticator(token, tokens))] if token or tokens else []
     return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
@@ -483,6 +537,8 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Evict": uu(svc.Evict, api.EvictRequest),
         "Version": uu(svc.Version, api.VersionRequest),
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
+        "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
+        "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
                                                       response_serializer=identity),
         "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
@@ -516,6 +572,7 @@ class Server:
         self.store.object_cache = self.cache.current
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.metrics = ApiMetrics()
+        self.audit = AuditLog(config.audit)
         self.metrics.watch_caches(lambda: self.cache.caches)
         self.storage.observe = self.metrics.observe_etcd
         self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
@@ -541,6 +598,14 @@ class Server:
             ns.metadata.name = name
             try:
                 await self.store.create(ns)
+            except errors.AlreadyExists:
+                pass
+
+    async def _ensure_rbac(self) -> None:
+        """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
+        for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
+            try:
+                await self.store.create(obj)
             except errors.AlreadyExists:
                 pass
 
@@ -582,11 +647,12 @@ class Server:
         await self._wait_for_etcd()
         await self.store.start()
         await self._ensure_namespaces()
+        await self._ensure_rbac()
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
-        self.grpc = new_grpc_server(self.config.token)
-        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics)),))
+        self.grpc = new_grpc_server(self.config.token, self.config.tokens)
+        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics, self.audit)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
@@ -604,6 +670,7 @@ class Server:
             await self.metrics_server.stop()
         await self.cache.stop()
         await self.storage.close()
+        self.audit.close()                  # what is still queued reaches the log
 
     async def run(self) -> None:
         await forever()

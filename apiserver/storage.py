@@ -1,10 +1,16 @@
 """Storage: the apiserver's narrow contract with etcd (only the apiserver imports it).
 
-Like kine's, the whole contract is a handful of verbs: get, list, create
-(fails if present), update(expected revision), delete(expected revision),
-watch(prefix, from revision), compact, current revision. Every write is one
-etcd transaction, so side keys (ClusterIP and NodePort allocations) are
-created and released atomically with the object that owns them.
+Like kine's, the whole contract is a handful of verbs, written down once as
+the `Storage` protocol: get, list, create (fails if present),
+update(expected revision), delete(expected revision), watch(prefix, from
+revision), compact, current revision (and leases, for Events' TTL). Every
+write is one transaction, so side keys (ClusterIP and NodePort allocations)
+are created and released atomically with the object that owns them.
+
+Two implementations keep it: `EtcdStorage` here (what the apiserver runs) and
+`memstorage.MemoryStorage` (the unit tests' etcd). One contract suite,
+tests/storage_contract.py, runs against both (tests/unit on memory,
+tests/integration on a real etcd), so the memory one cannot drift from etcd.
 
 We talk to etcd through the raw v3 stubs that `aetcd` ships (its generated
 etcd protos work with grpcio 1.85 / protobuf 7, where `etcd3` 0.12 does not
@@ -19,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, Sequence
+from typing import AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 import grpc
 from aetcd import rpc
@@ -86,6 +92,9 @@ class StorageEvent:
     revision: int
 
 
+Batch = list[StorageEvent]   # one watch response (`list` itself is a method name in the classes below)
+
+
 @dataclass(frozen=True)
 class EtcdTLS:
     """How the apiserver proves itself to etcd (kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile):
@@ -110,7 +119,72 @@ def prefix_end(prefix: bytes) -> bytes:
     return b"\0"
 
 
+class Storage(Protocol):
+    """What the store and the watch cache need from a key-value store with etcd's revisions.
+
+    One global revision moves by one per successful write transaction; a
+    key's `mod_revision` is the revision that last wrote it. Errors are this
+    module's: KeyExists, KeyNotFound, RevisionMismatch(current), Compacted
+    (compact revision, 0 if not known), FutureRevision, Unavailable.
+    """
+
+    # Called with (operation, perf_counter at start) after every call: the metrics hook.
+    observe: Callable[[str, float], None] | None
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def version(self) -> str:
+        """The backend's version, as `kubelab version` shows it."""
+        ...
+
+    async def current_revision(self) -> int: ...
+
+    async def get(self, key: bytes) -> KV | None: ...
+
+    async def list(self, prefix: bytes, limit: int = 0, start_key: bytes | None = None,
+                   revision: int = 0) -> tuple[list[KV], int, bool]:
+        """Keys under `prefix` in key order from `start_key` on, at `revision` (0 = latest):
+        (items, the store's current revision (as etcd's header: also for a past read), whether
+        more keys follow). Compacted for a revision compacted away, FutureRevision for one not
+        reached yet."""
+        ...
+
+    async def create(self, key: bytes, value: bytes, also_create: Mapping[bytes, bytes] | None = None,
+                     lease: int = 0) -> int:
+        """Create `key` (and the side keys) if none exists, else KeyExists naming the one that does."""
+        ...
+
+    async def update(self, key: bytes, value: bytes, expected_revision: int,
+                     also_create: Mapping[bytes, bytes] | None = None,
+                     also_delete: Sequence[bytes] = ()) -> int:
+        """Write `key` if its mod revision is `expected_revision` (KeyNotFound, RevisionMismatch);
+        create and delete side keys in the same transaction. The key keeps its lease."""
+        ...
+
+    async def delete(self, key: bytes, expected_revision: int, also_delete: Sequence[bytes] = ()) -> int: ...
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A lease of `ttl` seconds: keys created with it go when it expires."""
+        ...
+
+    async def compact(self, revision: int) -> None:
+        """Forget history before `revision` (Compacted if already so, FutureRevision if not reached)."""
+        ...
+
+    def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
+              prev_kv: bool = True) -> AsyncIterator[Batch]:
+        """Batches of events under `prefix` from `from_revision` (inclusive; 0 = what comes next),
+        in revision order, a transaction's events never split. Raises Compacted(compact revision) if
+        `from_revision` is older than the store keeps. Without `prev_kv`, a DELETE carries no value
+        and no event a previous value."""
+        ...
+
+
 class EtcdStorage:
+    """The `Storage` contract on etcd's v3 API (one gRPC channel; every write one transaction)."""
+
     def __init__(self, endpoints: Sequence[str], timeout: float = 10.0, tls: EtcdTLS | None = None) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout
@@ -209,7 +283,8 @@ class EtcdStorage:
     def _del(key: bytes) -> rpc.RequestOp:
         return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))
 
-    async def _txn(self, what: str, key: bytes, compare: list, success: list) -> tuple[bool, int]:
+    async def _txn(self, what: str, key: bytes, compare: Sequence[rpc.Compare],
+                   success: Sequence[rpc.RequestOp]) -> tuple[bool, int]:
         # On failure, read the key back so the caller learns its current revision.
         failure = [rpc.RequestOp(request_range=rpc.RangeRequest(key=key))]
         resp = await self._call(what, self.kv.Txn(
@@ -285,7 +360,7 @@ class EtcdStorage:
 
     # ------------------------------------------------------------- watch
     async def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
-                    prev_kv: bool = True) -> AsyncIterator[list[StorageEvent]]:
+                    prev_kv: bool = True) -> AsyncIterator[Batch]:
         """Batches of events under `prefix` from `from_revision` (inclusive), in order.
 
         Raises Compacted if `from_revision` is older than etcd keeps. If a

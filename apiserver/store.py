@@ -17,13 +17,13 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf import json_format
 
-from kubelab import errors, kinds, manifests, patch as patching, selectors, timeutil
+from kubelab import conditions, errors, kinds, manifests, patch as patching, selectors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
 from .allocators import Allocators
 from .registry import Strategy, raise_invalid, strategies
-from .registry.common import int_or_string, selector_of
+from .registry.common import int_or_string
 from .registry.simple import NamespaceStrategy
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class StaleCache(Exception):
 
 
 class Store:
-    def __init__(self, storage: st.EtcdStorage, service_cidr: str = "10.96.0.0/16",
+    def __init__(self, storage: st.Storage, service_cidr: str = "10.96.0.0/16",
                  node_port_range: tuple[int, int] = (30000, 32767), event_ttl: int = 3600) -> None:
         self.storage = storage
         self.strategies: dict[str, Strategy] = strategies(service_cidr, node_port_range)
@@ -682,7 +682,7 @@ class Store:
                 raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": '
                                       f'pod {name} is being deleted')
             pod.spec.node_name = node_name
-            set_condition(pod.status.conditions, "PodScheduled", "True")
+            conditions.set_simple(pod.status.conditions, "PodScheduled", "True", "", "", now())
             return await self._write(info, pod, kv)
         return await self._guaranteed_update(info, namespace, name, attempt)
 
@@ -696,7 +696,7 @@ class Store:
                 return pod
             budgets = [p for p in list_pdbs(namespace)
                        if (p.spec.selector.match_labels or p.spec.selector.match_expressions)
-                       and selector_of(p.spec.selector).matches(dict(pod.metadata.labels))]
+                       and selectors.selector_of(p).matches(dict(pod.metadata.labels))]
             if len(budgets) > 1:
                 raise errors.ApiError("This pod has more than one PodDisruptionBudget, which the eviction "
                                       "subresource does not support.")
@@ -726,17 +726,4 @@ class Store:
         await self._write(info, fresh, kv)
 
 
-def set_condition(conditions: Any, type_: str, status: str, reason: str = "", message: str = "") -> bool:
-    """Set a condition, keeping lastTransitionTime when the status did not change. True if changed."""
-    for c in conditions:
-        if c.type == type_:
-            changed = c.status != status or c.reason != reason or c.message != message
-            if c.status != status:
-                c.last_transition_time = now()
-            c.status, c.reason, c.message = status, reason, message
-            return changed
-    conditions.add(type=type_, status=status, reason=reason, message=message, last_transition_time=now())
-    return True
-
-
-__all__ = ["Store", "set_condition", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]
+__all__ = ["Store", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]

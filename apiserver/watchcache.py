@@ -129,7 +129,7 @@ class KindCache:
     # How long a watch from a resourceVersion beyond etcd's waits for etcd to get there (Kubernetes: 3 s).
     too_large_wait = 3.0
 
-    def __init__(self, info: kinds.KindInfo, storage: st.EtcdStorage, prefix: bytes,
+    def __init__(self, info: kinds.KindInfo, storage: st.Storage, prefix: bytes,
                  decode: Callable[[bytes, int], Any], window: int = 20000) -> None:
         self.info = info
         self.storage = storage
@@ -289,7 +289,7 @@ class KindCache:
 class WatchCache:
     """All kinds' caches and the bookmark ticker."""
 
-    def __init__(self, storage: st.EtcdStorage, prefixes: dict[str, bytes],
+    def __init__(self, storage: st.Storage, prefixes: dict[str, bytes],
                  decoders: dict[str, Callable[[bytes, int], Any]], bookmark_interval: float = 5.0) -> None:
         self.caches = {kind: KindCache(kinds.BY_KIND[kind], storage, prefixes[kind], decoders[kind])
                        for kind in prefixes}

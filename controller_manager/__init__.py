@@ -26,6 +26,6 @@ Controllers, one module each, registered by name in `controllers.py` so
 
 Shared building blocks: `base` (the controller skeleton), `informers`
 (the shared informer factory), `expectations`, `podutil` (readiness,
-availability, ranking for deletion), `refmanager` (adopt/release),
-`timeutil`, `conditions`.
+availability, ranking for deletion), `refmanager` (adopt/release); from
+`kubelab`: `timeutil` (the clock), `conditions`, `selectors.selector_of`.
 """

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from kubelab import kinds
 from kubelab.client import Client
 from kubelab.events import EventRecorder
-from kubelab.timeutil import Clock
+from kubelab.timeutil import Clock, RealClock
 from kubelab.workqueue import Requeue, WorkQueue, run_workers
 
 from .config import Config
@@ -34,7 +34,7 @@ class Context:
     client: Client
     informers: SharedInformers
     config: Config
-    clock: Clock = time.time                  # wall clock (timestamps in objects are wall time)
+    clock: Clock = field(default_factory=RealClock)   # called: wall time (timestamps in objects are wall time)
     metrics: Metrics = field(default_factory=Metrics)
     host: str = ""                            # reported as the events' source host
 

@@ -21,6 +21,7 @@ class Config:
     node_monitor_grace_period: float = 20.0
     node_monitor_period: float = 2.0
     pod_eviction_timeout: float = 30.0
+    pod_gc_quarantine: float = 40.0           # a node missing this long loses its pods (Kubernetes: 40s, fixed)
     # garbage collector / namespaces / disruption
     disrupted_pod_timeout: float = 120.0
     health_address: str = ""

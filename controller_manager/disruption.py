@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from kubelab import errors, kinds, timeutil
+from kubelab import conditions, errors, kinds, timeutil
 from kubelab.selectors import Selector, from_label_selector
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil
+from . import podutil
 from .base import Controller, Requeue
 from .deployment.util import int_or_percent, scaled_value
 from .informers import NAMESPACE

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelab import errors, kinds, timeutil
+from kubelab import conditions, errors, kinds, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions
 from .base import Controller, Requeue
 
 FINALIZER = "kubernetes"

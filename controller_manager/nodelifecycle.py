@@ -27,14 +27,22 @@ Every `--node-monitor-period` the monitor looks at every node:
    DeletingAllPods on the node, NodeControllerEviction on each pod). On an
    unreachable node the delete has grace 0: no kubelet is there to finish a
    graceful delete, and a terminating pod would otherwise linger forever.
-5. Pods bound to a node that no longer exists are deleted (grace 0), as
-   Kubernetes' pod garbage collector does.
+5. Pods bound to a node that does not exist are deleted (grace 0), as
+   Kubernetes' pod garbage collector does: only once the node has been
+   missing for `Config.pod_gc_quarantine` (Kubernetes' quarantineTime,
+   40 s), checked live at the end. A node that is only slow to register
+   keeps its pods; and a ReplicaSet whose template names a node that does
+   not exist (`spec.nodeName: nope`) has its pod replaced once per
+   quarantine, not as fast as create and delete go (it was about 50
+   pods/s). Each deletion is a Warning event on the pod and on its
+   controller saying why.
 
 The per-node decision is the pure `assess()`; the controller applies it.
 Node keys go through the work queue (one node is never handled twice at
-once). The periodic monitor times every node's heartbeat from the cache and
-queues only the nodes that need something (not Ready, stale, or carrying a
-taint to remove), so a thousand healthy nodes cost a loop, not a thousand
+once); so do missing nodes, as `orphans:<node name>`. The periodic
+monitor times every node's heartbeat from the cache and queues only the
+nodes that need something (not Ready, stale, or carrying a taint to
+remove), so a thousand healthy nodes cost a loop, not a thousand
 reconciles, per period.
 """
 from __future__ import annotations
@@ -44,11 +52,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil
-from .base import Controller
+from . import podutil
+from .base import Controller, Requeue
 from .informers import NODE
 
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
@@ -57,6 +65,8 @@ UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 # Conditions the kubelet owns; all of them go Unknown when it falls silent.
 KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+ORPHANS = "orphans:"            # queue key prefix: the pods bound to a node that does not exist
+ORPHAN_REASON = "PodGCOrphaned"
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,8 @@ class NodeLifecycleController(Controller):
         self.monotonic = time.monotonic
         # node name -> (heartbeat value last seen, monotonic time it was seen to change)
         self.heartbeats: dict[str, tuple[str, float]] = {}
+        # missing node name -> monotonic time its quarantine started
+        self.missing_since: dict[str, float] = {}
         self.node_informer.add_handlers(on_add=self.enqueue, on_update=self._node_updated,
                                         on_delete=self._node_deleted)
         self.pod_informer.add_handlers(on_add=self._pod_seen, on_update=lambda o, n: self._pod_seen(n))
@@ -114,15 +126,21 @@ class NodeLifecycleController(Controller):
 
     def _node_deleted(self, node: pb.Node) -> None:
         self.heartbeats.pop(node.metadata.name, None)
-        for pod in self.pod_informer.by_index(NODE, node.metadata.name):
-            self.queue.add(f"pod:{pod.metadata.namespace}/{pod.metadata.name}")
+        if self.pod_informer.by_index(NODE, node.metadata.name):
+            self._quarantine(node.metadata.name)
+
+    def _quarantine(self, node_name: str) -> None:
+        """Pods are bound to `node_name`, which does not exist: collect them after the quarantine."""
+        if node_name not in self.missing_since:
+            self.missing_since[node_name] = self.monotonic()
+            self.queue.add(ORPHANS + node_name)
 
     def _pod_seen(self, pod: pb.Pod) -> None:
         node = pod.spec.node_name
         if not node:
             return
         if self.node_informer.get(node) is None:
-            self.queue.add(f"pod:{pod.metadata.namespace}/{pod.metadata.name}")
+            self._quarantine(node)
         elif podutil.is_ready(pod):
             cond = conditions.get(self.node_informer.get(node).status.conditions, "Ready")
             if cond is not None and cond.status != "True":
@@ -160,8 +178,8 @@ class NodeLifecycleController(Controller):
         return mono - seen[1]
 
     async def reconcile(self, key: str) -> None:
-        if key.startswith("pod:"):
-            await self._gc_orphan_pod(key[4:])
+        if key.startswith(ORPHANS):
+            await self._gc_orphans(key[len(ORPHANS):])
             return
         node = self.node_informer.get(key)
         if node is None:
@@ -265,20 +283,51 @@ class NodeLifecycleController(Controller):
             if isinstance(r, Exception):
                 raise r
 
-    async def _gc_orphan_pod(self, pod_key: str) -> None:
-        """A pod bound to a node that does not exist (checked live) is deleted at once."""
-        pod: Any = self.pod_informer.get(pod_key)
-        if pod is None or not pod.spec.node_name or self.node_informer.get(pod.spec.node_name) is not None:
+    async def _gc_orphans(self, node_name: str) -> None:
+        """Delete the pods bound to `node_name` once it has been missing for the quarantine (checked live)."""
+        since = self.missing_since.get(node_name)
+        if since is None:
             return
+        if self.node_informer.get(node_name) is not None:
+            del self.missing_since[node_name]
+            return
+        left = since + self.config.pod_gc_quarantine - self.monotonic()
+        if left > 0:
+            raise Requeue(left)
         try:
-            await self.client.get("Node", pod.spec.node_name)
+            await self.client.get("Node", node_name)
+            del self.missing_since[node_name]   # it exists: the cache will show it
             return
         except errors.NotFound:
             pass
-        self.log.info("pod %s is bound to node %s, which does not exist: deleting it", pod_key, pod.spec.node_name)
+        # Pods bound to it from now on start a quarantine of their own: this is what paces their replacement.
+        del self.missing_since[node_name]
+        pods = self.pod_informer.by_index(NODE, node_name)
+        if not pods:
+            return
+        self.log.info("node %s does not exist: deleting the %d pods bound to it", node_name, len(pods))
+        message = (f'Deleted pod: node "{node_name}" does not exist (pods bound to a missing node are deleted '
+                   f'after {self.config.pod_gc_quarantine:g}s)')
+        results = await asyncio.gather(*(self._delete_orphan(p, message) for p in pods), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            self.missing_since[node_name] = since     # quarantine served: the retry deletes what is left
+            raise failed[0]
+
+    async def _delete_orphan(self, pod: pb.Pod, message: str) -> None:
         try:
             await self.client.delete("Pod", pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0,
                                      precondition_uid=pod.metadata.uid)
-        except errors.NotFound:
-            return
-        self.event(pod, "Normal", "PodGCOrphaned", f"Deleted pod: node {pod.spec.node_name} no longer exists")
+        except (errors.NotFound, errors.Conflict):
+            return          # gone already, or a new pod of that name
+        self.event(pod, "Warning", ORPHAN_REASON, message)
+        owner = self._controller_of(pod)
+        if owner is not None:   # the pod's events go with it: its controller keeps (and counts) why
+            self.event(owner, "Warning", ORPHAN_REASON, message)
+
+    def _controller_of(self, pod: pb.Pod) -> Any | None:
+        ref = podutil.controller_ref(pod)
+        if ref is None or not self.informers.watched(ref.kind):
+            return None
+        owner = self.informers.get(ref.kind).get(f"{pod.metadata.namespace}/{ref.name}")
+        return owner if owner is not None and owner.metadata.uid == ref.uid else None

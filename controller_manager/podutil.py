@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, TypeVar
 
-from kubelab import kinds, timeutil
+from kubelab import conditions, kinds, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions
 
 T = TypeVar("T")
 

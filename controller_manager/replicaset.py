@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-from kubelab import errors, kinds, timeutil
-from kubelab.selectors import Selector, from_label_selector
+from kubelab import conditions, errors, kinds, timeutil
+from kubelab.selectors import selector_of
 from kubelab.v1 import objects_pb2 as pb
 
-from . import conditions, podutil
+from . import podutil
 from .base import Controller, Requeue
 from .expectations import Expectations
 from .informers import NAMESPACE
@@ -36,10 +36,6 @@ from .refmanager import RefManager
 
 BURST_REPLICAS = 500          # at most this many creates/deletes per sync (Kubernetes' burstReplicas)
 SLOW_START_INITIAL_BATCH = 1
-
-
-def selector_of(obj: Any) -> Selector:
-    return from_label_selector(obj.spec.selector.match_labels, obj.spec.selector.match_expressions)
 
 
 def pod_from_template(rs: pb.ReplicaSet) -> pb.Pod:

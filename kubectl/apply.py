@@ -4,12 +4,15 @@ Every manifest is read and checked (YAML, apiVersion/kind, unknown fields)
 before the server is contacted, so a bad file changes nothing.
 
 apply is kubectl's client-side apply, with the three-way merge done by the
-server: the CLI stores the manifest in the
+server only: the CLI stores the manifest in the
 `kubectl.kubernetes.io/last-applied-configuration` annotation (as kubectl
-does) and sends it as an "apply" patch; the server merges it with the live
-object and the previous annotation. An unchanged resourceVersion means the
-object was already as declared (`unchanged`), a new one `configured`, and
-a missing object is created (`created`).
+does) and sends it as an "apply" patch, with the resourceVersion it read as a
+precondition; the server merges it with the live object and the previous
+annotation, and writes nothing when that changes nothing. So the server's
+answer says what happened: the resourceVersion read means the object was
+already as declared (`unchanged`), a new one `configured` (no one else can
+have written in between: that is a Conflict, and apply reads and tries
+again), and a missing object is created (`created`).
 """
 from __future__ import annotations
 
@@ -99,8 +102,23 @@ def suffix(dry_run: str) -> str:
     return {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
 
 
+PATCH_RETRIES = 5      # kubectl's maxPatchRetry: another writer between our read and our patch
+
+
 async def apply_one(client: Any, obj: Any, dry_run: str = "none") -> Outcome:
     """Create or three-way-merge one object; what happened, as kubectl reports it."""
+    from kubelab import errors
+    attempt = 1
+    while True:
+        try:
+            return await _apply_once(client, obj, dry_run)
+        except errors.Conflict:
+            if obj.metadata.resource_version or attempt == PATCH_RETRIES:
+                raise          # the manifest's own resourceVersion is the user's precondition: no retry
+            attempt += 1
+
+
+async def _apply_once(client: Any, obj: Any, dry_run: str) -> Outcome:
     from kubelab import errors, kinds
     info = kinds.info_of(obj)
     name = obj.metadata.name
@@ -121,35 +139,21 @@ async def apply_one(client: Any, obj: Any, dry_run: str = "none") -> Outcome:
             return Outcome(qualified, "created")
     if dry_run == "client":
         return Outcome(qualified, "configured")
-    desired_dict = printers.to_dict(desired)
-    if would_not_change(current, desired_dict):
-        # kubectl computes the patch and sends nothing when it is empty; the same merge, done here
-        # on the object just read, tells us so without racing a kubelet or scheduler writing meanwhile.
-        return Outcome(qualified, "unchanged")
-    body = json.dumps(desired_dict, separators=(",", ":"), ensure_ascii=False)
+    if not desired.metadata.resource_version:
+        desired.metadata.resource_version = current.metadata.resource_version     # the precondition
+    body = json.dumps(printers.to_dict(desired), separators=(",", ":"), ensure_ascii=False)
     try:
         result = await client.patch(info.kind, name, body, ns, patch_type="apply", dry_run=dry_run == "server")
     except errors.NotFound:
+        desired.metadata.resource_version = ""          # deleted in between: created afresh
         await client.create(desired, dry_run=dry_run == "server")
         return Outcome(qualified, "created")
+    # The server writes nothing for a no-op: the resourceVersion we read is its answer "unchanged".
     changed = result.metadata.resource_version != current.metadata.resource_version or dry_run == "server"
     if changed:
-        # The resourceVersion also moves when someone else writes status in between, or when a write
-        # changes nothing a user can see (an empty `status: {}` gaining presence): compare content.
+        # A write may change nothing a user can see (an empty `status: {}` gaining presence): compare content.
         changed = content(result) != content(current)
     return Outcome(qualified, "configured" if changed else "unchanged")
-
-
-def would_not_change(current: Any, desired: dict[str, Any]) -> bool:
-    """True when the three-way merge of `desired` into `current` gives `current` back."""
-    from kubelab import manifests
-    from kubelab.patch import three_way_apply
-    try:
-        merged = three_way_apply(printers.to_dict(current), json.loads(json.dumps(desired)))
-        merged_obj = manifests.from_dict(merged, "merge")
-    except Exception:  # noqa: BLE001 - if we cannot tell, let the server decide
-        return False
-    return content(merged_obj) == content(current)
 
 
 def _pruned(value: Any) -> Any:

@@ -378,23 +378,22 @@ def _ports_of(obj: Any) -> list[dict[str, Any]]:
 
 
 def _selector_of(obj: Any) -> dict[str, str]:
-    from kubelab import kinds
+    """The new Service's selector, a label map (kubectl's MapBasedSelectorForObject)."""
+    from kubelab import kinds, selectors
     info = kinds.info_of(obj)
     if info.kind == "Pod":
         if not obj.metadata.labels:
             raise CLIError(f"the pod has no labels and cannot be exposed")
         return dict(obj.metadata.labels)
-    if info.kind == "Service":
-        if not obj.spec.selector:
-            raise CLIError("the service has no pod selector set")
-        return dict(obj.spec.selector)
-    if info.kind in ("Deployment", "ReplicaSet"):
-        sel = obj.spec.selector
-        if sel.match_expressions:
-            raise CLIError(f"couldn't convert expressions - \"{printers.format_selector(sel)}\" to map: "
-                           "the selector uses matchExpressions")
-        return dict(sel.match_labels)
-    raise CLIError(f"cannot expose a {info.kind}")
+    if info.kind not in ("Service", "Deployment", "ReplicaSet"):
+        raise CLIError(f"cannot expose a {info.kind}")
+    labels = selectors.selector_of(obj).as_labels()
+    if labels is None:
+        raise CLIError(f"couldn't convert expressions - \"{printers.format_selector(obj.spec.selector)}\" to "
+                       "map: the selector uses matchExpressions")
+    if info.kind == "Service" and not labels:
+        raise CLIError("the service has no pod selector set")
+    return labels
 
 
 def _port_value(text: str) -> int | str:

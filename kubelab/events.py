@@ -32,7 +32,8 @@ def event_name(obj: Any, component: str, reason: str, message: str) -> str:
     md = obj.metadata
     kind = kinds.info_of(obj).kind
     digest = hashlib.sha1(f"{kind}/{md.uid}/{reason}/{message}/{component}".encode()).hexdigest()[:10]
-    return f"{md.name}.{digest}"
+    # An object's name may use all 253 characters a name may have: the Event's must still fit.
+    return f"{md.name[:253 - len(digest) - 1]}.{digest}"
 
 
 class EventRecorder:

@@ -40,6 +40,8 @@ class KindInfo:
         return "status" in self.message.DESCRIPTOR.fields_by_name
 
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
 KINDS: tuple[KindInfo, ...] = (
     KindInfo("Namespace", "", "v1", "namespaces", "namespace", ("ns",), False, pb.Namespace, "namespace"),
     KindInfo("Node", "", "v1", "nodes", "node", ("no",), False, pb.Node, "node"),
@@ -52,6 +54,15 @@ KINDS: tuple[KindInfo, ...] = (
              True, pb.PodDisruptionBudget, "pod_disruption_budget", ("policy/v1beta1",)),
     KindInfo("Event", "", "v1", "events", "event", ("ev",), True, pb.Event, "event"),
     KindInfo("Lease", "coordination.k8s.io", "v1", "leases", "lease", (), True, pb.Lease, "lease"),
+    KindInfo("ServiceAccount", "", "v1", "serviceaccounts", "serviceaccount", ("sa",), True, pb.ServiceAccount,
+             "service_account"),
+    KindInfo("Role", RBAC_GROUP, "v1", "roles", "role", (), True, pb.Role, "role"),
+    KindInfo("ClusterRole", RBAC_GROUP, "v1", "clusterroles", "clusterrole", (), False, pb.ClusterRole,
+             "cluster_role"),
+    KindInfo("RoleBinding", RBAC_GROUP, "v1", "rolebindings", "rolebinding", (), True, pb.RoleBinding,
+             "role_binding"),
+    KindInfo("ClusterRoleBinding", RBAC_GROUP, "v1", "clusterrolebindings", "clusterrolebinding", (), False,
+             pb.ClusterRoleBinding, "cluster_role_binding"),
 )
 
 # What the API serves for every kind (as discovery and `api-resources -o wide` list them).

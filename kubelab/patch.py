@@ -143,7 +143,11 @@ def three_way_apply(live: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
 
 
 def last_applied_of(manifest: dict[str, Any]) -> str:
+    """The last-applied annotation: the manifest as JSON without that annotation, nor the resourceVersion
+    (apply sends the version it read as a precondition: not configuration, and it changes every write)."""
     clean = copy.deepcopy(manifest)
+    if isinstance(clean.get("metadata"), dict):
+        clean["metadata"].pop("resourceVersion", None)
     ann = (clean.get("metadata") or {}).get("annotations")
     if ann and LAST_APPLIED in ann:
         del ann[LAST_APPLIED]

@@ -44,6 +44,7 @@ __all__ = [
     "from_label_selector_dict",
     "parse",
     "parse_field_selector",
+    "selector_of",
     "validate_dns1123_label",
     "validate_dns1123_subdomain",
     "validate_label_key",
@@ -298,6 +299,12 @@ class Selector:
         """True when the selector matches everything (no requirements)."""
         return not self.requirements and not self.match_nothing
 
+    def as_labels(self) -> dict[str, str] | None:
+        """The label set of an equality-only selector (a Service's kind of selector), else None."""
+        if self.match_nothing or any(r.operator not in (EQUALS, DOUBLE_EQUALS) for r in self.requirements):
+            return None
+        return {r.key: r.values[0] for r in self.requirements}
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         if self.match_nothing:
             return False
@@ -484,6 +491,21 @@ def from_label_selector(
         values = tuple(str(v) for v in (_get(expr, "values") or ()))
         reqs.append(Requirement(key, op, values))
     return Selector(tuple(reqs))
+
+
+def selector_of(obj: Any) -> Selector:
+    """The pod selector an object carries in ``spec.selector``.
+
+    A LabelSelector (ReplicaSet, Deployment, PodDisruptionBudget: Kubernetes'
+    LabelSelectorAsSelector) or a Service's plain label map (SelectorFromSet).
+    Either, when empty, matches everything: a caller to whom an empty
+    selector means "no pods" (a Service's endpoints) checks ``empty``.
+    Raises SelectorError for an invalid one.
+    """
+    sel = obj.spec.selector
+    if isinstance(sel, Mapping):
+        return Selector.from_labels(sel)
+    return from_label_selector(sel.match_labels, sel.match_expressions)
 
 
 def from_label_selector_dict(d: Mapping[str, Any] | None) -> Selector:

@@ -1,16 +1,36 @@
-"""Wall-clock timestamps as the API writes them, and a clock controllers can fake.
+"""Wall-clock timestamps as the API writes them, and the one clock every component can fake.
 
 The apiserver writes RFC 3339 seconds (`2024-01-01T00:00:00Z`); kubelets may
 add fractions. Parsing is tolerant; an unparseable or empty timestamp is
 None, never an exception (a controller must not crash on someone's field).
+
+`Clock` is time as the components take it, injected: calling it gives wall
+time (what objects' timestamps say), `now()` monotonic time (deadlines,
+back-off) and `sleep()` waits. `RealClock` is the machine's; `FakeClock` is
+one timeline tests move by hand (the work queue, the scheduling queue, the
+controllers' harness), so back-off and timeouts cost nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import heapq
+import itertools
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
-Clock = Callable[[], float]        # wall-clock seconds since the epoch (time.time)
+
+class Clock(Protocol):
+    def __call__(self) -> float:
+        """Wall-clock seconds since the epoch (time.time)."""
+        ...
+
+    def now(self) -> float:
+        """Monotonic seconds (time.monotonic)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
 
 _FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
@@ -41,7 +61,7 @@ def fmt(t: float) -> str:
     return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def now_str(clock: Clock = time.time) -> str:
+def now_str(clock: Callable[[], float] = time.time) -> str:
     return fmt(clock())
 
 
@@ -50,14 +70,65 @@ def fmt_micro(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class RealClock:
+    """The machine's time: `time.time`, `time.monotonic` and `asyncio.sleep`."""
+
+    def __call__(self) -> float:
+        return time.time()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
 class FakeClock:
-    """A wall clock tests move by hand."""
+    """Manual time for tests: one number `t` is both wall and monotonic time (a test may set it);
+    sleepers wake only when `advance` passes them."""
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self.t = start
+        self._seq = itertools.count()
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
 
     def __call__(self) -> float:
         return self.t
 
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), fut))
+        await fut
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are pending."""
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking sleepers in deadline order and letting
+        the woken tasks run after each step."""
+        await settle()  # let freshly created tasks reach their sleep first
+        target = self.t + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline = self._sleepers[0][0]
+            self.t = max(self.t, deadline)
+            while self._sleepers and self._sleepers[0][0] <= deadline:
+                _, _, fut = heapq.heappop(self._sleepers)
+                if not fut.done():
+                    fut.set_result(None)
+            await settle()
+        self.t = target
+        await settle()
+
+
+async def settle(rounds: int = 20) -> None:
+    """Yield to the event loop a few times so ready tasks run to their next wait."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)

@@ -18,20 +18,20 @@ Semantics (k8s.io/client-go/util/workqueue):
 * `add_rate_limited` delays by the rate limiter (per-key exponential
   back-off, 5 ms doubling up to 1000 s by default).
 
-Time comes from an injected `Clock`; `FakeClock` lets tests advance time
-instantly.  `add_after` and `add_rate_limited` need a running event loop.
+Time comes from an injected `Clock` (kubelab.timeutil's, re-exported here
+with `RealClock`, `FakeClock` and `settle`); `FakeClock` lets tests advance
+time instantly.  `add_after` and `add_rate_limited` need a running event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
+
+from .timeutil import Clock, FakeClock, RealClock, settle
 
 __all__ = [
     "BucketRateLimiter",
@@ -68,76 +68,6 @@ class Requeue(Exception):
     def __init__(self, delay: float = 0.0) -> None:
         super().__init__(f"requeue after {delay}s")
         self.delay = delay
-
-
-# --------------------------------------------------------------------------
-# Clocks
-# --------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Monotonic seconds."""
-        ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class RealClock:
-    """Wall time: `time.monotonic` and `asyncio.sleep`."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-
-class FakeClock:
-    """Manual time for tests: sleepers wake only when `advance` passes them."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._seq = itertools.count()
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-
-    def now(self) -> float:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
-        await fut
-
-    @property
-    def sleepers(self) -> int:
-        """How many sleeps are pending."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward, waking sleepers in deadline order and letting
-        the woken tasks run after each step."""
-        await settle()  # let freshly created tasks reach their sleep first
-        target = self._now + seconds
-        while self._sleepers and self._sleepers[0][0] <= target:
-            deadline = self._sleepers[0][0]
-            self._now = max(self._now, deadline)
-            while self._sleepers and self._sleepers[0][0] <= deadline:
-                _, _, fut = heapq.heappop(self._sleepers)
-                if not fut.done():
-                    fut.set_result(None)
-            await settle()
-        self._now = target
-        await settle()
-
-
-async def settle(rounds: int = 20) -> None:
-    """Yield to the event loop a few times so ready tasks run to their next wait."""
-    for _ in range(rounds):
-        await asyncio.sleep(0)
 
 
 # --------------------------------------------------------------------------

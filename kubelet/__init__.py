@@ -4,6 +4,8 @@
 - node.py      registering the Node and heartbeating its status (shared by every runtime)
 - hollow.py    a SIMULATED kubelet for tests and scale: many fake nodes in one
                process, pods "run" without containers (`python -m kubelet.hollow`)
-- the Docker runtime (real containers: pod workers, probes, volumes, streaming)
-  lives in its own modules beside these.
+- status.py    the pod status computed from what a runtime reports (pure; both kubelets use it)
+- the Docker runtime (real containers): manager.py → worker.py (with sandbox.py,
+  pulls.py, hooks.py, environment.py, status_manager.py), probes, volumes,
+  streaming, all over docker_runtime.py; README.md draws it.
 """

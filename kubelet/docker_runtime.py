@@ -1,8 +1,11 @@
 """The Docker runtime: the kubelet's only door to the engine.
 
-Sits under the pod workers (`kubelet.pods`), the probers (`kubelet.probes`),
-the volume manager (`kubelet.volumes`) and the streaming server
-(`kubelet.streaming`); nothing else in the kubelet talks to Docker.
+Sits under the pod workers (`kubelet.worker`, with `kubelet.sandbox`,
+`kubelet.pulls`, `kubelet.hooks`), the probers (`kubelet.probes`), the volume
+manager (`kubelet.volumes`) and the streaming server (`kubelet.streaming`);
+nothing else in the kubelet talks to Docker. What a pod asks of the engine
+(its containers' host configuration: namespaces, mounts, cgroup limits, log
+rotation) is built here too.
 
 docker-py is synchronous: every call runs on a private thread pool, so a
 slow `docker stop` never blocks the event loop, and several pods start at
@@ -31,6 +34,8 @@ import docker
 import docker.errors
 import requests
 
+from kubelab.quantity import QuantityError, cpu_millis, to_bytes
+
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- labels
@@ -58,6 +63,46 @@ class RuntimeError_(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+def pod_labels(node: str, pod: Any, container: str, kind: str, restart: int) -> dict[str, str]:
+    """The labels of a container the kubelet creates for `pod` (kind "sandbox" or "container")."""
+    return {L_NODE: node, L_NAMESPACE: pod.metadata.namespace, L_POD: pod.metadata.name,
+            L_UID: pod.metadata.uid, L_CONTAINER: container, L_TYPE: kind, L_RESTART: str(restart),
+            L_GRACE: str(pod.spec.termination_grace_period_seconds
+                         if pod.spec.HasField("termination_grace_period_seconds") else 30)}
+
+
+def docker_name(pod: Any, container: str, attempt: int) -> str:
+    """dockershim's container names: k8s_<container>_<pod>_<namespace>_<uid>_<attempt>."""
+    return f"k8s_{container}_{pod.metadata.name}_{pod.metadata.namespace}_{pod.metadata.uid}_{attempt}"
+
+
+def log_config(max_size: str) -> dict[str, Any]:
+    """json-file logs, rotated: `kubectl logs` reads them back through the engine."""
+    return {"Type": "json-file", "Config": {"max-size": max_size, "max-file": "2"}}
+
+
+def cpu_shares(millis: int) -> int:
+    """Kubernetes' MilliCPUToShares (2 for no request)."""
+    return max(2, millis * 1024 // 1000) if millis else 2
+
+
+def resource_limits(container: Any) -> dict[str, Any]:
+    """A container's requests and limits as Docker's cgroup settings (an unparsable quantity sets none
+    after it: validation let it through, the engine is not the place to refuse it)."""
+    limits, requests = container.resources.limits, container.resources.requests
+    res: dict[str, Any] = {}
+    try:
+        if "cpu" in limits:
+            res["nano_cpus"] = cpu_millis(limits["cpu"]) * 1_000_000
+        res["cpu_shares"] = cpu_shares(cpu_millis(requests["cpu"]) if "cpu" in requests else 0)
+        if "memory" in limits:
+            res["mem_limit"] = to_bytes(limits["memory"])
+            res["memswap_limit"] = res["mem_limit"]
+    except QuantityError:
+        pass
+    return res
 
 
 class NotFound(RuntimeError_):
@@ -166,7 +211,8 @@ def _info(raw: dict[str, Any], network: str) -> ContainerInfo:
             finished_at = raw.get("Created", "")
     return ContainerInfo(
         id=raw["Id"], name=raw.get("Name", "").lstrip("/"), labels=dict(cfg.get("Labels") or {}),
-        status=status, image=(cfg.get("Labels") or {}).get(L_IMAGE) or cfg.get("Image", ""), image_id=raw.get("Image", ""),
+        status=status, image=(cfg.get("Labels") or {}).get(L_IMAGE) or cfg.get("Image", ""),
+        image_id=raw.get("Image", ""),
         created=created, started_at=k8s_time(state.get("StartedAt", "")),
         finished_at=k8s_time(finished_at), started_ts=parse_time(state.get("StartedAt", "")),
         finished_ts=parse_time(finished_at), exit_code=int(state.get("ExitCode") or 0),
@@ -359,8 +405,24 @@ class DockerRuntime:
             raise RuntimeError_(_docker_message(e), "CreateContainerError") from e
         return str(res["Id"])
 
-    def host_config(self, **kwargs: Any) -> dict[str, Any]:
-        return self.api.create_host_config(**kwargs)
+    # ------------------------------------------------------------ host configuration (what the pod asks of Docker)
+    def sandbox_host_config(self, network_mode: str, log_max_size: str, mounts: list[dict[str, Any]],
+                            net_admin: bool = False, dns: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The infra container's: the pod's network (or the node's, for hostNetwork), a shareable IPC
+        namespace, the pod-level mounts; NET_ADMIN when the kubelet routes the service range from it."""
+        return self.api.create_host_config(network_mode=network_mode, ipc_mode="shareable",
+                                           log_config=log_config(log_max_size),
+                                           cap_add=["NET_ADMIN"] if net_admin else None,
+                                           mounts=mounts or None, **(dns or {}))
+
+    def container_host_config(self, sandbox_id: str, container: Any, mounts: list[dict[str, Any]],
+                              binds: list[str], log_max_size: str) -> dict[str, Any]:
+        """An app or init container's: it joins the sandbox's network and IPC namespaces; its resources
+        become cgroup limits."""
+        return self.api.create_host_config(network_mode=f"container:{sandbox_id}",
+                                           ipc_mode=f"container:{sandbox_id}", mounts=mounts or None,
+                                           binds=binds or None, log_config=log_config(log_max_size),
+                                           **resource_limits(container))
 
     async def start(self, cid: str) -> None:
         try:

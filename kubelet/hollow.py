@@ -6,8 +6,9 @@ the kubelet's part for the pods bound to them, through the real API:
 
     bound pod ─▶ Pending (ContainerCreating, until --start-delay has passed)
               ─▶ Running: podIP, hostIP, startTime, containerStatuses (running,
-                 restartCount), conditions PodScheduled, Initialized,
-                 ContainersReady, Ready; Events Pulled, Created, Started
+                 restartCount), phase and conditions as the Docker kubelet computes
+                 them (kubelet.status: PodReadyToStartContainers, Initialized, Ready,
+                 ContainersReady, PodScheduled); Events Pulled, Created, Started
               ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
                  never, for images matching --never-ready-images
     image matching --missing-images (default `*:missing`), a kubelab/ image
@@ -58,8 +59,11 @@ from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
+from . import status as podstatus
+from .backoff import doubling
 from .pulls import InvalidReference, pull_target, with_default_tag
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
+from .status_manager import FAILED_SYNC
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ class HollowConfig:
     image_pull_backoff: float = 10.0
     image_pull_backoff_max: float = 300.0
     events: bool = True
+    status_backoff: float = 1.0            # a refused status write is tried again after this, doubling
+    status_backoff_max: float = 300.0
     resync: float = 60.0                   # every so often, look at every pod again (a safety net for timers)
     workers: int = 128
     heartbeat_concurrency: int = 32
@@ -206,6 +212,8 @@ class PodSim:
     stopping_since: float | None = None
     written_rv: str = ""
     last_written: Any = None
+    status_failures: int = 0              # status writes refused in a row (RequestEntityTooLarge, ...)
+    status_retry_at: float = 0.0          # monotonic: no status write before this
 
 
 def _annotation_float(pod: Any, name: str, default: float) -> float:
@@ -214,19 +222,6 @@ def _annotation_float(pod: Any, name: str, default: float) -> float:
         return float(raw) if raw is not None else default
     except ValueError:
         return default
-
-
-def _set_condition(status: Any, type_: str, value: str, reason: str, message: str, now: str) -> None:
-    for c in status.conditions:
-        if c.type == type_:
-            if c.status != value:
-                c.last_transition_time = now
-            c.status, c.reason, c.message = value, reason, message
-            return
-    status.conditions.add(type=type_, status=value, reason=reason, message=message, last_transition_time=now)
-
-
-_CONDITION_ORDER = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
 
 
 # ---------------------------------------------------------------- events
@@ -333,7 +328,10 @@ class HollowRunner:
         now = self.clock.now()
         status, wake = self.desired_status(base, sim, now)
         if status != base.status:
-            await self._write(base, sim, status)
+            if now < sim.status_retry_at:
+                wake = min(wake, sim.status_retry_at) if wake is not None else sim.status_retry_at
+            else:
+                await self._write(base, sim, status)
         if wake is not None:
             self.queue.add_after(key, max(0.0, wake - now))
 
@@ -349,7 +347,23 @@ class HollowRunner:
         except errors.NotFound:
             self._drop(sim.key)
             return
+        except errors.ApiError as e:
+            self._refused(base, sim, e)
+            return
         sim.last_written, sim.written_rv = written, written.metadata.resource_version
+        sim.status_failures, sim.status_retry_at = 0, 0.0
+
+    def _refused(self, pod: Any, sim: PodSim, e: errors.ApiError) -> None:
+        """A status write the apiserver refused for good reason (the status of 5,000 containers is larger
+        than an object may be): as the Docker kubelet's status manager, a Warning event and a quiet back-off,
+        not a traceback at every resync."""
+        sim.status_failures += 1
+        delay = doubling(sim.status_failures, self.config.status_backoff, self.config.status_backoff_max)
+        sim.status_retry_at = self.clock.now() + delay
+        log.warning("could not write the status of %s: %s: %s (attempt %d; next in %gs)", sim.key, e.reason, e,
+                    sim.status_failures, delay)
+        self.recorder.event(pod, "Warning", FAILED_SYNC, f"error updating pod status: {e}", host=sim.node)
+        self.queue.add_after(sim.key, delay)
 
     async def _stop(self, pod: Any, sim: PodSim) -> None:
         now = self.clock.now()
@@ -402,22 +416,8 @@ class HollowRunner:
                     container_id=f"hollow://{_digest(sim.uid, c.name)[:32]}"))
             for c in pod.spec.containers:
                 st.container_statuses.append(self._container(pod, sim, c, now, wall, wake))
-        statuses = list(st.container_statuses)
-        unready = [cs.name for cs in statuses if not cs.ready]
-        pending = any(cs.state.HasField("waiting") and not cs.last_state.HasField("terminated") for cs in statuses)
-        st.phase = "Pending" if pending else "Running"
-        _set_condition(st, "Initialized", "True", "", "", wall)
-        ready_msg = f"containers with unready status: [{' '.join(unready)}]" if unready else ""
-        for type_ in ("Ready", "ContainersReady"):
-            _set_condition(st, type_, "False" if unready else "True", "ContainersNotReady" if unready else "",
-                           ready_msg, wall)
-        if not any(c.type == "PodScheduled" for c in st.conditions):
-            _set_condition(st, "PodScheduled", "True", "", "", wall)
-        ordered = [pb.Condition() for _ in st.conditions]
-        for dst, src in zip(ordered, sorted(st.conditions, key=lambda c: _CONDITION_ORDER.get(c.type, 9))):
-            dst.CopyFrom(src)
-        del st.conditions[:]
-        st.conditions.extend(ordered)
+        # The pod-level parts as the Docker kubelet computes them (kubelet.status): phase, conditions.
+        podstatus.complete(pod, st, sandbox_up=now >= created_at, start_time=sim.start_time, now=wall)
         return st, (min(wake) if wake else None)
 
     def _container(self, pod: Any, sim: PodSim, c: Any, now: float, wall: str, wake: list[float]) -> Any:
@@ -489,8 +489,7 @@ class HollowRunner:
         self._start(pod, sim, cs, c, now, wall)
 
     def _pull_backoff(self, attempts: int) -> float:
-        cfg = self.config
-        return float(min(cfg.image_pull_backoff * 2.0 ** max(0, attempts - 1), cfg.image_pull_backoff_max))
+        return doubling(attempts, self.config.image_pull_backoff, self.config.image_pull_backoff_max)
 
     def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, now: float,
                       wake: list[float]) -> None:

@@ -1,6 +1,6 @@
 """Probes: liveness, readiness and startup, each httpGet, tcpSocket or exec.
 
-The pod worker (`kubelet.pods`) owns the containers; after every sync it
+The pod worker (`kubelet.worker`) owns the containers; after every sync it
 calls `ProbeManager.sync()` with the pod's running containers, and the
 manager keeps one asyncio task per (container instance, probe kind). A task
 sleeps `initialDelaySeconds` from the container's start, probes every
@@ -23,6 +23,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from kubelab.errors import net_reason
 
 from .docker_runtime import DockerRuntime, RuntimeError_
 
@@ -116,7 +118,8 @@ async def tcp_socket(host: str, port: int, timeout: float) -> tuple[bool, str]:
 
 
 def _os_reason(e: OSError) -> str:
-    return (e.strerror or str(e)).lower()
+    # Go's words (`connection refused`), not asyncio's strerror (`Connect call failed ('10.0.0.5', 80)`).
+    return net_reason(e)
 
 
 async def run_probe(runtime: DockerRuntime, probe: Any, container: Any, container_id: str,

@@ -1,4 +1,9 @@
-"""The kubelet's image manager: image references, the lab's registry mirror, pull policies.
+"""The kubelet's image manager: image references, the lab's registry mirror, pull policies, the pull back-off.
+
+Where it sits: the pod worker (`kubelet.worker`) calls `ImagePuller.ensure` before it creates a container
+(and runs the image it returns) and `present` for the pause image; pulls go through
+`kubelet.docker_runtime`. The outcome says what the container shows while it waits (InvalidImageName,
+ErrImagePull, ImagePullBackOff, ErrImageNeverPull) and when to look again.
 
 Kubernetes' `EnsureImageExists` (pkg/kubelet/images/image_manager.go), for the Docker runtime:
 
@@ -21,14 +26,21 @@ Kubernetes' `EnsureImageExists` (pkg/kubelet/images/image_manager.go), for the D
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from kubelab.catalogue import REGISTRY, mirrored, mirrored_repositories
+from kubelab.catalogue import mirrored, mirrored_repositories
 
-from .docker_runtime import RuntimeError_
+from .backoff import Backoff
+from .config import PodConfig
+from .docker_runtime import DockerRuntime, RuntimeError_
+
+log = logging.getLogger(__name__)
+
+Record = Callable[[str, str, str], None]       # (type, reason, message): an Event on the pod
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -155,55 +167,82 @@ def go_duration(seconds: float) -> str:
     return f"{minutes}m{secs}" if minutes else secs
 
 
-async def ensure_image(w: Any, pod: Any, c: Any) -> str | None:
-    """EnsureImageExists for container `c` of the pod worker `w`: the image to run, or None (the container
-    waits: InvalidImageName, ErrImageNeverPull, ErrImagePull or ImagePullBackOff, with their events)."""
-    image = c.image
-    try:
-        target = pull_target(image)
-    except InvalidReference as e:
-        w.waiting[c.name] = ("InvalidImageName", str(e))
-        w.record("Warning", "InspectFailed", str(e))
-        w.record("Warning", "Failed", "Error: InvalidImageName")
-        w.schedule(w.cfg.backoff_base)
-        return None
-    policy = c.image_pull_policy or "IfNotPresent"
-    present = await w.m.image_present(target)
-    local = target == image and any(image.startswith(p) for p in w.cfg.local_images)
-    if policy == "Never" or (present and (policy == "IfNotPresent" or local)):
+@dataclass(frozen=True)
+class Pull:
+    """The outcome of `ensure`: the image to run, or why the container waits and when to try again."""
+    ok: bool
+    waiting: tuple[str, str] | None = None
+    retry_in: float | None = None
+    image: str = ""                 # what the engine runs: the lab registry's copy for a mirrored name
+
+
+class ImagePuller:
+    def __init__(self, config: PodConfig, runtime: DockerRuntime) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.backoff = Backoff(config.backoff_base, config.backoff_max)
+        self.failed_at: dict[str, float] = {}
+        self._seen: dict[str, float] = {}
+
+    async def present(self, ref: str) -> bool:
+        """Is the image on the engine? (A yes is believed for a few seconds: starting a burst of
+        pods of one image asks once, not once per pod.)"""
+        now = time.monotonic()
+        seen = self._seen.get(ref)
+        if seen is not None and now - seen < 5.0:
+            return True
+        present = await self.runtime.inspect_image(ref) is not None
         if present:
-            w.record("Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return target
-        msg = f'Container image "{image}" is not present with pull policy of Never'
-        w.waiting[c.name] = ("ErrImageNeverPull", msg)
-        w.record("Warning", "ErrImageNeverPull", msg)
-        w.record("Warning", "Failed", "Error: ErrImageNeverPull")
-        w.schedule(w.cfg.backoff_base)
-        return None
-    key = f"{w.uid}/image/{image}"
-    wait = w.m.pull_backoff.remaining(key, w.m.pull_failed_at.get(key, 0.0))
-    if wait > 0:
-        msg = f'Back-off pulling image "{image}"'
-        w.waiting[c.name] = ("ImagePullBackOff", msg)
-        w.record("Normal", "BackOff", msg)
-        w.record("Warning", "Failed", "Error: ImagePullBackOff")
-        w.schedule(wait + 0.05)
-        return None
-    w.record("Normal", "Pulling", f'Pulling image "{image}"')
-    t0 = time.monotonic()
-    try:
-        info = await w.rt.pull(target)
-    except RuntimeError_ as e:
-        now = time.time()
-        w.m.pull_failed_at[key] = now
-        w.m.pull_backoff.next(key, now)
-        w.waiting[c.name] = ("ErrImagePull", e.message)
-        w.record("Warning", "Failed", f'Failed to pull image "{image}": {e.message}')
-        w.record("Warning", "Failed", "Error: ErrImagePull")
-        # Show ErrImagePull for a moment, then ImagePullBackOff until the back-off expires.
-        w.schedule(min(2.0, w.m.pull_backoff.remaining(key, now)))
-        return None
-    took = go_duration(time.monotonic() - t0)
-    w.record("Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
-                                 f'Image size: {int(info.get("Size") or 0)} bytes.')
-    return target
+            self._seen[ref] = now
+        else:
+            self._seen.pop(ref, None)
+        return present
+
+    def forget(self, uid: str) -> None:
+        self.backoff.forget_prefix(uid + "/")
+
+    async def ensure(self, uid: str, name: str, c: Any, record: Record) -> Pull:
+        """EnsureImageExists for container `c` (`name` is the pod's, for the log): the image to run, or why
+        the container waits (with the events Kubernetes records)."""
+        image = c.image
+        try:
+            target = pull_target(image)
+        except InvalidReference as e:
+            record("Warning", "InspectFailed", str(e))
+            record("Warning", "Failed", "Error: InvalidImageName")
+            return Pull(False, ("InvalidImageName", str(e)), self.config.backoff_base)
+        policy = c.image_pull_policy or "IfNotPresent"
+        present = await self.present(target)
+        local = target == image and any(image.startswith(p) for p in self.config.local_images)
+        if policy == "Never" or (present and (policy == "IfNotPresent" or local)):
+            if present:
+                record("Normal", "Pulled", f'Container image "{image}" already present on machine')
+                return Pull(True, image=target)
+            msg = f'Container image "{image}" is not present with pull policy of Never'
+            record("Warning", "ErrImageNeverPull", msg)
+            record("Warning", "Failed", "Error: ErrImageNeverPull")
+            return Pull(False, ("ErrImageNeverPull", msg), self.config.backoff_base)
+        key = f"{uid}/image/{image}"
+        wait = self.backoff.remaining(key, self.failed_at.get(key, 0.0))
+        if wait > 0:
+            msg = f'Back-off pulling image "{image}"'
+            record("Normal", "BackOff", msg)
+            record("Warning", "Failed", "Error: ImagePullBackOff")
+            return Pull(False, ("ImagePullBackOff", msg), wait + 0.05)
+        record("Normal", "Pulling", f'Pulling image "{image}"')
+        t0 = time.monotonic()
+        try:
+            info = await self.runtime.pull(target)
+        except RuntimeError_ as e:
+            now = time.time()
+            self.failed_at[key] = now
+            self.backoff.next(key, now)
+            log.info("%s: failed to pull image %s: %s", name, image, e.message)
+            record("Warning", "Failed", f'Failed to pull image "{image}": {e.message}')
+            record("Warning", "Failed", "Error: ErrImagePull")
+            # Show ErrImagePull for a moment, then ImagePullBackOff until the back-off expires.
+            return Pull(False, ("ErrImagePull", e.message), min(2.0, self.backoff.remaining(key, now)))
+        took = go_duration(time.monotonic() - t0)
+        record("Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
+                                   f'Image size: {int(info.get("Size") or 0)} bytes.')
+        return Pull(True, image=target)

@@ -5,7 +5,7 @@ Life cycle of the Docker kubelet (`Kubelet`):
     start:    reach Docker (fail fast, with the reason) → open the streaming
               server (kubelet.streaming; its port goes into the Node) →
               register the Node (kubelet.node) → start the pod manager
-              (kubelet.pods: informer of pods bound here, workers, docker
+              (kubelet.manager: informer of pods bound here, workers, docker
               events, housekeeping) → heartbeat
     stop:     (SIGTERM) stop syncing and serving; pods keep running (a
               restarted kubelet adopts them; stopping a node is simulated by
@@ -129,7 +129,8 @@ class Kubelet:
 
     async def start(self) -> None:
         from .docker_runtime import DockerRuntime, RuntimeError_
-        from .pods import PodConfig, PodManager
+        from .config import PodConfig
+        from .manager import PodManager
         from .streaming import create_server
         import threading
 

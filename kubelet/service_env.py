@@ -1,6 +1,6 @@
 """Kubernetes' service environment variables (`MY_FIRST_SERVICE_SERVICE_HOST`, ...) for a pod.
 
-Where it sits: the pod workers (`kubelet.pods`) read the kubelet's Service
+Where it sits: the pod workers (`kubelet.worker`) read the kubelet's Service
 informer when they start a container and put these in front of the
 container's own env (which wins, and may refer to them with `$(VAR)`).
 As in Kubernetes they describe the Services that exist when the container

@@ -3,7 +3,7 @@
 Only the apiserver calls it (it relays the CLI's `logs`, `exec`,
 `port-forward` and `proxy`), with the kubelet token as bearer token; any
 other caller is refused. Pods are looked up in the pod manager's informer
-(`kubelet.pods`), containers in the runtime (`kubelet.docker_runtime`):
+(`kubelet.manager`), containers in the runtime (`kubelet.docker_runtime`):
 
     Logs         docker logs of the container (follow, tail, timestamps, since,
                  limitBytes); `previous` reads the instance before the current one
@@ -33,7 +33,7 @@ from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 
 from .docker_runtime import ContainerInfo, RuntimeError_, demux
-from .pods import PodManager
+from .manager import PodManager
 from .probes import resolve_port
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Pod volumes: what `spec.volumes` becomes on the Docker engine.
 
-The pod worker (`kubelet.pods`) calls `setup(pod)` before it creates the
+The pod worker (`kubelet.worker`) calls `setup(pod)` before it creates the
 pod's sandbox, asks `mounts(pod, container)` for each container it creates,
 and calls `teardown(uid)` once the pod's containers are gone.
 

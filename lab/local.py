@@ -276,7 +276,9 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
             "--etcd-cafile", etcd_tls["ca_file"], "--etcd-certfile", etcd_tls["cert_file"],
             "--etcd-keyfile", etcd_tls["key_file"],
             "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
-            "--metrics-address", f"127.0.0.1:{metrics_port}", *extra.get("apiserver", [])])
+            "--metrics-address", f"127.0.0.1:{metrics_port}",
+            "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
+            "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
         await _wait_api(info["server"], token)
         env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": token}
         for comp in components:

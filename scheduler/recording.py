@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.client import Client
 
 log = logging.getLogger(__name__)
@@ -16,20 +16,13 @@ log = logging.getLogger(__name__)
 
 def with_condition(pod: Any, type_: str, status: str, reason: str, message: str) -> Any | None:
     """A copy of `pod` with the condition set, or None when it is already so (nothing to write)."""
-    for c in pod.status.conditions:
-        if c.type == type_ and c.status == status and c.reason == reason and c.message == message:
-            return None
     out = type(pod)()
     out.CopyFrom(pod)
-    for c in out.status.conditions:
-        if c.type == type_:
-            if c.status != status:
-                c.last_transition_time = timeutil.now_str()
-            c.status, c.reason, c.message = status, reason, message
-            c.last_probe_time = ""
-            return out
-    out.status.conditions.add(type=type_, status=status, reason=reason, message=message,
-                              last_transition_time=timeutil.now_str())
+    if not conditions.set_simple(out.status.conditions, type_, status, reason, message, timeutil.now_str()):
+        return None
+    written = conditions.get(out.status.conditions, type_)
+    assert written is not None                  # set_simple has just written it
+    written.last_probe_time = ""
     return out
 
 

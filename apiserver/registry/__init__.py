@@ -5,6 +5,8 @@ from kubelab import kinds
 
 from .common import FieldError, FieldErrors, Strategy, raise_invalid
 from .pod import PodStrategy
+from .rbac import (ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy,
+                   ServiceAccountStrategy)
 from .service import ServiceStrategy
 from .simple import (EndpointsStrategy, EventStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy,
                      PodDisruptionBudgetStrategy)
@@ -25,6 +27,11 @@ def strategies(service_cidr: str = "10.96.0.0/16",
         "PodDisruptionBudget": PodDisruptionBudgetStrategy(b["PodDisruptionBudget"]),
         "Event": EventStrategy(b["Event"]),
         "Lease": LeaseStrategy(b["Lease"]),
+        "ServiceAccount": ServiceAccountStrategy(b["ServiceAccount"]),
+        "Role": RoleStrategy(b["Role"]),
+        "ClusterRole": ClusterRoleStrategy(b["ClusterRole"]),
+        "RoleBinding": RoleBindingStrategy(b["RoleBinding"]),
+        "ClusterRoleBinding": ClusterRoleBindingStrategy(b["ClusterRoleBinding"]),
     }
 
 

@@ -73,11 +73,19 @@ def validate_dns1035_label(name: str) -> str | None:
     return "; ".join(problems) or None
 
 
+def validate_path_segment_name(name: str) -> str | None:
+    """Kubernetes' IsValidPathSegmentName: what RBAC objects' names must be (`system:kube-scheduler` is one)."""
+    if name in (".", ".."):
+        return f"may not be '{name}'"
+    return "; ".join(f"may not contain '{c}'" for c in "/%" if c in name) or None
+
+
 # Strategy.name_format / validate_name's `fmt`: which Kubernetes name rule a kind's names follow.
 NAME_CHECKS = {
     "subdomain": selectors.validate_dns1123_subdomain,
     "label": selectors.validate_dns1123_label,
     "dns1035": validate_dns1035_label,
+    "path": validate_path_segment_name,
 }
 
 
@@ -191,14 +199,10 @@ def validate_label_selector(errs: FieldErrors, path: str, sel: Any, required: bo
                 errs.invalid(f"{p}.values[{j}]", value, msg)
 
 
-def selector_of(sel: Any) -> selectors.Selector:
-    return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
-
-
 def valid_selector_of(sel: Any) -> selectors.Selector | None:
-    """The selector, or None when it is invalid (validate_label_selector has said why, with its path)."""
+    """The LabelSelector's selector, or None when it is invalid (validate_label_selector has said why)."""
     try:
-        return selector_of(sel)
+        return selectors.from_label_selector(sel.match_labels, sel.match_expressions)
     except selectors.SelectorError:
         return None
 

@@ -12,19 +12,19 @@ adopt) and pod deletions (Recreate waits for old pods to be gone). A sync:
 """
 from __future__ import annotations
 
+from kubelab.selectors import selector_of
 from kubelab.v1 import objects_pb2 as pb
 
 from .. import podutil
 from ..base import Controller
 from ..informers import NAMESPACE, OWNER
 from ..refmanager import RefManager
-from ..replicaset import selector_of
 from . import util
 from .progress import ProgressMixin
 from .recreate import RecreateMixin
 from .rollback import RollbackMixin
 from .rolling import RollingMixin
-from .sync import SyncMixin
+from .sync import ReportedCreateError, SyncMixin
 
 
 class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, RollbackMixin, ProgressMixin, Controller):
@@ -133,6 +133,12 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, RollbackMixin
         if d.spec.paused:
             await self.sync(d, rss)
             return
+        try:
+            await self._roll(d, rss)
+        except ReportedCreateError:
+            return          # on the Deployment already (condition and event); only a change to it can help
+
+    async def _roll(self, d: pb.Deployment, rss: list[pb.ReplicaSet]) -> None:
         if util.ROLLBACK_TO in d.metadata.annotations:
             await self.rollback(d, rss)
             return

@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
+from kubelab import conditions, timeutil
 
-from .. import conditions, podutil
+from .. import podutil
 from ..base import Requeue
 from . import util
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from .. import conditions, podutil
+from .. import podutil
 from . import util
 
 if TYPE_CHECKING:
     from .controller import DeploymentController
+
+
+class ReportedCreateError(Exception):
+    """The new ReplicaSet was refused for good (Invalid) and the Deployment says so: end this sync quietly."""
 
 
 class SyncMixin:
@@ -105,13 +109,19 @@ class SyncMixin:
                 raise errors.Conflict(f'hash collision for replica set "{rs.metadata.name}"; '
                                       f'collisionCount is now {d.status.collision_count}') from None
         except errors.ApiError as e:
+            # Kubernetes' sync.go: the condition and a Warning event, both ReplicaSetCreateError, carry the
+            # API's words, so `describe deploy` says why no ReplicaSet appears.
+            msg = f'Failed to create new replica set "{rs.metadata.name}": {e.message}'
             if util.has_progress_deadline(d):
                 conditions.set_(d.status.conditions, conditions.new(
-                    "Progressing", "False", util.FAILED_RS_CREATE,
-                    f'Failed to create new replica set "{rs.metadata.name}": {e.message}', now))
+                    "Progressing", "False", util.FAILED_RS_CREATE, msg, now))
                 await self.write_deployment(before, d)
-            self.event(d, "Warning", "FailedCreate", f'Failed to create new replica set "{rs.metadata.name}": '
-                                                      f'{e.message}')
+            self.event(d, "Warning", util.FAILED_RS_CREATE, msg)
+            if isinstance(e, errors.Invalid):
+                # The same Deployment makes the same ReplicaSet (a name too long for its own stays too long):
+                # retrying cannot help, and 15 retries end in a traceback. A change to the Deployment syncs again.
+                self.log.info("deployment %s/%s: %s", d.metadata.namespace, d.metadata.name, msg)
+                raise ReportedCreateError(msg) from e
             raise
         if not already_exists:
             self.log.info("created replica set %s/%s (revision %d, %d replicas)", rs.metadata.namespace,

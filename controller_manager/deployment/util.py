@@ -53,10 +53,8 @@ from typing import Any, Iterable, Sequence
 
 from google.protobuf import struct_pb2
 
+from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
-
-from .. import conditions
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

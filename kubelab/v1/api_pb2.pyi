@@ -366,3 +366,63 @@ class ProxyResponse(_message.Message):
     headers: _containers.ScalarMap[str, str]
     body: bytes
     def __init__(self, status: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UserInfo(_message.Message):
+    __slots__ = ("username", "uid", "groups")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    uid: str
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, username: _Optional[str] = ..., uid: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ResourceAttributes(_message.Message):
+    __slots__ = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    VERB_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    SUBRESOURCE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    verb: str
+    group: str
+    version: str
+    resource: str
+    subresource: str
+    name: str
+    def __init__(self, namespace: _Optional[str] = ..., verb: _Optional[str] = ..., group: _Optional[str] = ..., version: _Optional[str] = ..., resource: _Optional[str] = ..., subresource: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class NonResourceAttributes(_message.Message):
+    __slots__ = ("path", "verb")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERB_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    verb: str
+    def __init__(self, path: _Optional[str] = ..., verb: _Optional[str] = ...) -> None: ...
+
+class AccessReviewRequest(_message.Message):
+    __slots__ = ("resource_attributes", "non_resource_attributes")
+    RESOURCE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    NON_RESOURCE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    resource_attributes: ResourceAttributes
+    non_resource_attributes: NonResourceAttributes
+    def __init__(self, resource_attributes: _Optional[_Union[ResourceAttributes, _Mapping]] = ..., non_resource_attributes: _Optional[_Union[NonResourceAttributes, _Mapping]] = ...) -> None: ...
+
+class AccessReviewStatus(_message.Message):
+    __slots__ = ("allowed", "denied", "reason", "evaluation_error")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    DENIED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    denied: bool
+    reason: str
+    evaluation_error: str
+    def __init__(self, allowed: _Optional[bool] = ..., denied: _Optional[bool] = ..., reason: _Optional[str] = ..., evaluation_error: _Optional[str] = ...) -> None: ...

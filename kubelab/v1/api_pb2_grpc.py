@@ -110,6 +110,16 @@ class ApiStub:
                 request_serializer=kubelab_dot_v1_dot_api__pb2.ProxyRequest.SerializeToString,
                 response_deserializer=kubelab_dot_v1_dot_api__pb2.ProxyResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/kubelab.v1.Api/WhoAmI',
+                request_serializer=kubelab_dot_v1_dot_api__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.UserInfo.FromString,
+                _registered_method=True)
+        self.SelfSubjectAccessReview = channel.unary_unary(
+                '/kubelab.v1.Api/SelfSubjectAccessReview',
+                request_serializer=kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.SerializeToString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -207,6 +217,18 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhoAmI(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SelfSubjectAccessReview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -284,6 +306,16 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.Proxy,
                     request_deserializer=kubelab_dot_v1_dot_api__pb2.ProxyRequest.FromString,
                     response_serializer=kubelab_dot_v1_dot_api__pb2.ProxyResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=kubelab_dot_v1_dot_api__pb2.WhoAmIRequest.FromString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.UserInfo.SerializeToString,
+            ),
+            'SelfSubjectAccessReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SelfSubjectAccessReview,
+                    request_deserializer=kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.FromString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -691,6 +723,60 @@ class Api:
             '/kubelab.v1.Api/Proxy',
             kubelab_dot_v1_dot_api__pb2.ProxyRequest.SerializeToString,
             kubelab_dot_v1_dot_api__pb2.ProxyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubelab.v1.Api/WhoAmI',
+            kubelab_dot_v1_dot_api__pb2.WhoAmIRequest.SerializeToString,
+            kubelab_dot_v1_dot_api__pb2.UserInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SelfSubjectAccessReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubelab.v1.Api/SelfSubjectAccessReview',
+            kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.SerializeToString,
+            kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -451,6 +452,29 @@ def test_apply_directory_stdin_and_several_files(cluster: dict[str, Any], namesp
         "service/my-first-service created\npoddisruptionbudget.policy/nginx-pdb created\n"
 
 
+def test_apply_asks_the_server_whether_anything_changed(cluster: dict[str, Any], namespace: str,
+                                                        tmp_path: Path) -> None:
+    """`unchanged` is the server's answer to the apply patch (it keeps the resourceVersion), not a merge
+    the CLI runs on its own copy: every apply of an existing object sends the patch."""
+    import urllib.request
+
+    def patches() -> float:
+        with urllib.request.urlopen(cluster["apiserver_metrics"], timeout=5) as resp:
+            text = resp.read().decode()
+        m = re.search(r'^apiserver_request_total\{code="OK",resource="services",verb="patch"\} ([0-9.e+]+)$',
+                      text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    path = write(tmp_path, "svc.yaml", SEEDS["nginx-service.yaml"])
+    assert ok("apply", "-n", namespace, "-f", path) == "service/my-first-service created\n"
+    rv = ok("get", "service", "my-first-service", "-n", namespace, "-o", "jsonpath={.metadata.resourceVersion}")
+    sent = patches()
+    assert ok("apply", "-n", namespace, "-f", path) == "service/my-first-service unchanged\n"
+    assert patches() == sent + 1
+    assert ok("get", "service", "my-first-service", "-n", namespace,
+              "-o", "jsonpath={.metadata.resourceVersion}") == rv
+
+
 def test_get_pod_service_prints_both_kinds(cluster: dict[str, Any], namespace: str, tmp_path: Path) -> None:
     ok("apply", "-n", namespace, "-f", write(tmp_path, "p.yaml", SEEDS["nginx-pod.yaml"]),
        "-f", write(tmp_path, "s.yaml", SEEDS["nginx-service.yaml"]))
@@ -778,17 +802,29 @@ def test_watch_prints_rows_as_events_arrive_and_ctrl_c_exits_0(cluster: dict[str
     ok("run", "w", "--image=nginx", "-n", namespace)
     p = _process(["get", "pods", "-n", namespace, "-w"],
                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def rows() -> int:
+        return len([line for line in list(lines) if line.startswith("w ")])
     try:
-        time.sleep(2)
+        # Event-driven, not timed: on a loaded machine the first row may take seconds.
+        deadline = time.monotonic() + 30
+        while rows() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rows() >= 1, lines
         ok("label", "pod", "w", "seen=yes", "-n", namespace)
-        time.sleep(1)
+        deadline = time.monotonic() + 30
+        while rows() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    _, err = p.communicate(timeout=30)
+    reader.join(10)
     assert p.returncode == 0, err
-    lines = out.splitlines()
     assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert len([line for line in lines if line.startswith("w ")]) >= 2
+    assert rows() >= 2, lines
     assert "Traceback" not in err
 
 

@@ -356,6 +356,49 @@ async def test_a_stopped_hollow_nodes_pods_are_recreated_elsewhere(cluster: dict
             pass
 
 
+# ---------------------------------------------------------------------------- what the user is told
+async def test_a_deployment_whose_replica_set_name_is_too_long_says_so(client: Client, ns: str) -> None:
+    """Issue 12 item 12: a valid 250-character Deployment name makes a ReplicaSet name over 253 characters.
+    Kubernetes' sync.go: Progressing=False ReplicaSetCreateError and a Warning event, with the API's message."""
+    name = "d" * 250
+    d = deployment_manifest(name, ns, 1, "nginx:1.15")
+    for labels in (d.metadata.labels, d.spec.selector.match_labels, d.spec.template.metadata.labels):
+        labels["component"] = "long-name"         # a label value has 63 characters at most
+    await client.create(d)
+
+    async def refused() -> Any:
+        got = await client.get("Deployment", name, ns)
+        cond = next((c for c in got.status.conditions if c.type == "Progressing"), None)
+        return cond if cond is not None and cond.status == "False" else None
+    cond = await wait_for(refused, 20, what="Progressing=False")
+    assert cond.reason == "ReplicaSetCreateError"
+    assert cond.message.startswith(f'Failed to create new replica set "{name}-')
+    assert "must be no more than 253 characters" in cond.message
+
+    async def warned() -> list[Any]:
+        evs, _ = await client.list("Event", ns)
+        return [e for e in evs if e.involved_object.name == name and e.reason == "ReplicaSetCreateError"]
+    [ev] = await wait_for(warned, 20, what="a ReplicaSetCreateError event on the Deployment")
+    assert ev.type == "Warning" and ev.message == cond.message
+
+
+async def test_pods_bound_to_a_node_that_does_not_exist_are_replaced_at_a_sane_rate(client: Client, ns: str) -> None:
+    """Issue 12 item 14: a template with spec.nodeName: nope had its pod deleted (pod GC: a missing node) and
+    recreated about 50 times a second. The pod GC now waits out Kubernetes' 40 s quarantine first."""
+    rs = replicaset("nope", ns, 2)
+    rs.spec.template.spec.node_name = "nope"
+    await client.create(rs)
+    async def both() -> list[pb.Pod]:
+        pods = await live_pods(client, ns, "app=nope")
+        return pods if len(pods) == 2 else []
+    first = await wait_for(both, 20, what="the 2 pods")
+    await asyncio.sleep(10)
+    pods = await live_pods(client, ns, "app=nope")
+    assert {p.metadata.uid for p in pods} == {p.metadata.uid for p in first} and len(pods) == 2
+    created = [m for r, m in await events_for(client, ns, "nope") if r == "SuccessfulCreate"]
+    assert len(created) == 2, f"{len(created)} pods created in 10 s"
+
+
 # ---------------------------------------------------------------------------- leader election (last)
 def _leader_pid(identity: str) -> int:
     return int(identity.rsplit("_", 2)[-2])

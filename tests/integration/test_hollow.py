@@ -159,7 +159,8 @@ async def test_pod_goes_pending_running_ready_with_events(client: Client) -> Non
     assert cs.state.running.started_at and cs.restart_count == 0 and cs.started
     assert p.status.pod_ip.startswith("10.") and p.status.host_ip.startswith("172.16.") and p.status.start_time
     p = await until(lambda: client.get("Pod", "web"), lambda p: cond(p, "Ready").status == "True", 10, "Ready")
-    assert [c.type for c in p.status.conditions] == ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+    assert [c.type for c in p.status.conditions] == ["PodReadyToStartContainers", "Initialized", "Ready",
+                                                     "ContainersReady", "PodScheduled"]
     assert all(c.status == "True" for c in p.status.conditions)
     evs = await until(lambda: pod_events(client, "web"), lambda es: len(es) >= 3, 10, "kubelet events")
     assert {e.reason for e in evs} >= {"Pulled", "Created", "Started"}
@@ -238,3 +239,78 @@ async def test_killed_runner_stops_heartbeating(cluster: dict[str, Any], client:
     assert cond(await get_node(client, "hn-doomed"), "Ready").last_heartbeat_time == last
     other = cond(await get_node(client, "hn-b"), "Ready").last_heartbeat_time
     assert other > last                      # the other runner keeps going
+
+
+async def test_a_status_too_large_to_write_is_an_event_and_a_quiet_back_off(cluster: dict[str, Any],
+                                                                           client: Client) -> None:
+    """A pod of 5,000 containers is accepted, but its status is over the object size limit: the kubelet
+    says so on the pod (a FailedSync Warning) and retries with a doubling delay, one log line each,
+    instead of a traceback at every resync (issue 12, item 13).
+
+    The containers are held in ContainerCreating (start-delay annotation) with long names, so the status
+    is too large already and no 15,000 Created/Started events queue ahead of the one looked for here."""
+    p = pb.Pod(api_version="v1", kind="Pod")
+    p.metadata.name, p.metadata.namespace = "thousands", "default"
+    p.metadata.annotations["hollow.kubelab.io/start-delay"] = "3600"
+    for i in range(5000):
+        p.spec.containers.add(name=f"container-{i:05d}-".ljust(63, "x"), image="example/application-server:1.16.0")
+    assert p.ByteSize() < 1024 * 1024          # the pod itself fits
+    created = await client.create(p)
+    await client.bind("default", "thousands", "hn-b", created.metadata.uid)
+    ev = await until(lambda: pod_events(client, "thousands"),
+                     lambda es: any(e.reason == "FailedSync" for e in es), 20, "a FailedSync event")
+    failed = next(e for e in ev if e.reason == "FailedSync")
+    assert failed.type == "Warning"
+    assert failed.message.startswith("error updating pod status: Request entity too large")
+    log = Path(cluster["state_path"]) / "logs" / "hollow-hn-b.log"
+    lines = await until(lambda: _log_lines(log, "could not write the status of default/thousands"),
+                        lambda ls: len(ls) >= 3, 20, "three attempts")
+    delays = [float(line.rsplit("next in ", 1)[1].rstrip("s)")) for line in lines[:3]]
+    assert delays == [1.0, 2.0, 4.0]
+    assert all("RequestEntityTooLarge" in line for line in lines)
+    assert "Traceback" not in log.read_text()
+    await client.delete("Pod", "thousands", grace_period_seconds=0)
+
+
+async def _log_lines(path: Path, needle: str) -> list[str]:
+    return [line for line in path.read_text().splitlines() if needle in line]
+
+
+async def test_the_docker_kubelets_status_writer_backs_off_from_a_refused_write(
+        client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """The Docker kubelet's status writer (kubelet.status_manager) against the real apiserver's refusal:
+    a FailedSync Warning counted on one Event, one log line per attempt and no traceback, the delay doubling
+    to its cap, no write tried while it runs, and the next status that fits written at once after it."""
+    import logging
+
+    from kubelab.events import EventRecorder
+    from kubelet.status_manager import StatusWriter
+    p = pb.Pod(api_version="v1", kind="Pod")
+    p.metadata.name, p.metadata.namespace = "refused", "default"
+    for i in range(5000):
+        p.spec.containers.add(name=f"container-{i:05d}-".ljust(63, "x"), image="example/application-server:1.16.0")
+    pod = await client.create(p)
+    too_large = pb.PodStatus(phase="Pending")
+    for c in pod.spec.containers:
+        too_large.container_statuses.add(name=c.name, image=c.image).state.waiting.reason = "ContainerCreating"
+    recorder = EventRecorder(client, "kubelet", "node-x")
+    now = [1000.0]
+    writer = StatusWriter(client, pod.metadata.uid, lambda *e: recorder.event(pod, *e), base=1.0, cap=4.0,
+                          clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="kubelet.status_manager"):
+        delays = [await writer.write(pod, too_large)]
+        assert await writer.write(pod, too_large) == 1.0            # backing off: not tried again yet
+        for step in (1.0, 2.0, 4.0):
+            now[0] += step
+            delays.append(await writer.write(pod, too_large))
+    assert delays == [1.0, 2.0, 4.0, 4.0]
+    lines = [r for r in caplog.records if r.name == "kubelet.status_manager"]
+    assert len(lines) == 4 and not any(r.exc_info for r in lines)
+    assert "RequestEntityTooLarge" in lines[0].getMessage() and "next in 1s" in lines[0].getMessage()
+    await recorder.flush()
+    failed = [e for e in await pod_events(client, "refused") if e.reason == "FailedSync"]
+    assert [(e.type, e.count) for e in failed] == [("Warning", 4)]
+    now[0] += 4.0
+    assert await writer.write(pod, pb.PodStatus(phase="Pending")) is None
+    assert (await client.get("Pod", "refused")).status.phase == "Pending" and writer.failures == 0
+    await client.delete("Pod", "refused", grace_period_seconds=0)

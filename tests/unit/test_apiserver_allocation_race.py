@@ -1,39 +1,46 @@
 """A Service's randomly picked ClusterIP/NodePort that loses a race is picked again, not blamed on the user.
 
-The store against a storage stand-in that says the first picks are taken
-(what etcd's transaction says when a concurrent create won them): the pure
+The store on the in-memory storage, where a concurrent create takes the first
+picks just before ours (etcd's transaction then names the taken key): the
 retry logic, deterministically. The real-etcd side is in
 tests/integration/test_apiserver.py.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
 
 from apiserver import storage as st
+from apiserver.memstorage import MemoryStorage
 from apiserver.store import Store
 from kubelab import errors
 from kubelab.client import new_object
 
 
-class RacingStorage:
-    """The allocations of the first create are all taken (a concurrent create won them), one by one."""
+class RacingStorage(MemoryStorage):
+    """The in-memory storage where a concurrent create wins the first create's allocations just before it."""
 
     def __init__(self) -> None:
-        self.taken: set[bytes] | None = None
-        self.tried: list[bytes] = []
-        self.created: list[dict[bytes, bytes]] = []
+        super().__init__()
+        self.raced = False
+        self.tried: list[bytes] = []                 # the allocations found taken
+        self.created: list[dict[bytes, bytes]] = []  # the side keys of each successful create
 
-    async def create(self, key: bytes, value: bytes, side: dict[bytes, bytes], lease: int = 0) -> int:
-        if self.taken is None:
-            self.taken = set(side)
-        for k in side:
-            if k in self.taken:
-                self.tried.append(k)
-                raise st.KeyExists(k)
+    async def create(self, key: bytes, value: bytes, also_create: Mapping[bytes, bytes] | None = None,
+                     lease: int = 0) -> int:
+        side = dict(also_create or {})
+        if not self.raced:
+            self.raced = True
+            for k in side:
+                await super().create(k, b"the-other-service")
+        try:
+            rev = await super().create(key, value, side, lease)
+        except st.KeyExists as e:
+            self.tried.append(e.key)
+            raise
         self.created.append(side)
-        return 42
+        return rev
 
 
 def service(node_port: int = 0) -> Any:
@@ -47,7 +54,7 @@ def service(node_port: int = 0) -> Any:
 
 async def test_lost_picks_are_picked_again() -> None:
     storage = RacingStorage()
-    store = Store(storage)                                            # type: ignore[arg-type]
+    store = Store(storage)
     store.object_cache = lambda kind, key: (new_object("Namespace", key.rsplit(b"/", 1)[-1].decode())
                                             if kind == "Namespace" else None)
     created = await store.create(service())
@@ -58,7 +65,7 @@ async def test_lost_picks_are_picked_again() -> None:
 
 async def test_a_port_the_user_chose_is_reported_taken() -> None:
     storage = RacingStorage()
-    store = Store(storage)                                            # type: ignore[arg-type]
+    store = Store(storage)
     store.object_cache = lambda kind, key: (new_object("Namespace", key.rsplit(b"/", 1)[-1].decode())
                                             if kind == "Namespace" else None)
     svc = service(node_port=31000)

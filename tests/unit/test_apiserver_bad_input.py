@@ -1,7 +1,7 @@
 """Bad input to the store and the watch cache is a clear error, writes nothing, and never hangs.
 
-The store runs against test_apiserver_cached_updates' in-memory etcd (given
-a range read here, for lists); the real-etcd side is in
+The store runs on the in-memory storage (apiserver.memstorage, held to
+etcd's behaviour by tests/storage_contract.py); the real-etcd side is in
 tests/integration/test_bad_input.py.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from apiserver import storage as st
+from apiserver.memstorage import MemoryStorage
 from apiserver.server import ApiService, Config, storage_error
 from apiserver.store import MAX_OBJECT_BYTES, Store, object_key
 from apiserver.watchcache import KindCache
@@ -22,27 +23,17 @@ from kubelab import errors, kinds, manifests
 from kubelab.client import new_object
 from kubelab.v1 import api_pb2 as api
 
-from .test_apiserver_cached_updates import MemoryEtcd, pod
-
-
-class ListingEtcd(MemoryEtcd):
-    """The in-memory etcd with etcd's range read: keys in order from `start_key`, `limit` at a time."""
-
-    async def list(self, prefix: bytes, limit: int = 0, start_key: bytes | None = None,
-                   revision: int = 0) -> tuple[list[st.KV], int, bool]:
-        keys = sorted(k for k in self.data if k.startswith(prefix) and k >= (start_key or prefix))
-        shown = keys[:limit] if limit else keys
-        return [self.data[k] for k in shown], self.revision, len(shown) < len(keys)
+from .test_apiserver_cached_updates import pod
 
 
 @pytest.fixture
 def store() -> Store:
-    etcd = ListingEtcd()
-    s = Store(etcd)                                                # type: ignore[arg-type]
+    etcd = MemoryStorage()
+    s = Store(etcd)
 
     def current(kind: str, key: bytes) -> Any | None:
         """A cache that is always current, in which every namespace exists."""
-        kv = etcd.data.get(key)
+        kv = etcd.dump().get(key)
         if kv is not None:
             return Store.decoder(kinds.BY_KIND[kind])(kv.value, kv.mod_revision)
         return new_object("Namespace", key.rsplit(b"/", 1)[-1].decode()) if kind == "Namespace" else None
@@ -50,8 +41,14 @@ def store() -> Store:
     return s
 
 
-def etcd_of(store: Store) -> ListingEtcd:
-    return store.storage                                           # type: ignore[return-value]
+def etcd_of(store: Store) -> MemoryStorage:
+    assert isinstance(store.storage, MemoryStorage)
+    return store.storage
+
+
+def writes(store: Store) -> int:
+    """Successful writes so far: each moves the revision by one, from a fresh store's 1."""
+    return etcd_of(store).revision - 1
 
 
 def obj(doc: dict[str, Any]) -> Any:
@@ -80,7 +77,7 @@ async def test_an_invalid_generate_name_is_refused_under_the_kinds_rule(store: S
                "spec": {"ports": [{"port": 80}]}})
     with pytest.raises(errors.Invalid, match=r'metadata.generateName: Invalid value: "a.b-": a DNS-1035 label'):
         await store.create(svc)
-    assert etcd_of(store).writes == 0
+    assert writes(store) == 0
 
 
 # ------------------------------------------------------------------ 2. continue tokens
@@ -120,9 +117,9 @@ async def test_a_forged_continue_token_is_a_bad_request(store: Store, continue_t
 
 async def test_a_continue_token_cannot_reach_another_kinds_keys(store: Store) -> None:
     await store.create(obj({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-a"}}))
-    await store.create(pod("p"))
+    rv = int((await store.create(pod("p"))).metadata.resource_version)
     # Once, a token naming another kind's key listed its objects as Namespaces.
-    items, _, _ = await store.list("Namespace", "", limit=3, continue_token=token(b"/registry/pods/", 5))
+    items, _, _ = await store.list("Namespace", "", limit=3, continue_token=token(b"/registry/pods/", rv))
     assert all(kinds.info_of(o).kind == "Namespace" for o in items)
     assert [o.metadata.name for o in items] == ["ns-a"]  # the key is read under /registry/namespaces/
 
@@ -135,7 +132,6 @@ def big_pod(name: str = "big") -> Any:
 
 
 async def test_an_object_too_large_is_refused_before_etcd(store: Store) -> None:
-    etcd = etcd_of(store)
     for dry_run in (True, False):
         with pytest.raises(errors.RequestEntityTooLarge, match=f"Request entity too large: limit is "
                                                                f"{MAX_OBJECT_BYTES}"):
@@ -148,7 +144,7 @@ async def test_an_object_too_large_is_refused_before_etcd(store: Store) -> None:
     body = json.dumps({"metadata": {"annotations": {"a": "x" * (MAX_OBJECT_BYTES + 1)}}}).encode()
     with pytest.raises(errors.RequestEntityTooLarge):
         await store.patch("Pod", "default", "big", "merge", body, dry_run=True)
-    assert etcd.writes == 1
+    assert writes(store) == 1
 
 
 class Aborted(Exception):
@@ -195,24 +191,18 @@ async def test_every_storage_error_is_an_api_status(error: Exception, code: grpc
 ])
 async def test_a_deeply_nested_patch_is_a_bad_request(store: Store, body: bytes) -> None:
     await store.create(pod())
-    writes = etcd_of(store).writes
+    before = writes(store)
     with pytest.raises(errors.BadRequest, match="exceeded max depth"):
         await store.patch("Pod", "default", "web", "merge", body)
-    assert etcd_of(store).writes == writes
+    assert writes(store) == before
 
 
 # ------------------------------------------------------------------ 5. watch from beyond etcd
-class EtcdAt:
-    def __init__(self, revision: int) -> None:
-        self.revision = revision
-
-    async def current_revision(self) -> int:
-        return self.revision
-
-
-def kind_cache(cache_revision: int, etcd_revision: int) -> KindCache:
-    cache = KindCache(kinds.BY_KIND["Pod"], EtcdAt(etcd_revision), b"/registry/pods/",  # type: ignore[arg-type]
-                      Store.decoder(kinds.BY_KIND["Pod"]))
+async def kind_cache(cache_revision: int, etcd_revision: int) -> KindCache:
+    etcd = MemoryStorage()
+    while etcd.revision < etcd_revision:                 # other kinds' writes
+        await etcd.create(f"/registry/services/default/s{etcd.revision}".encode(), b"")
+    cache = KindCache(kinds.BY_KIND["Pod"], etcd, b"/registry/pods/", Store.decoder(kinds.BY_KIND["Pod"]))
     cache.revision = cache.oldest = cache_revision
     cache.too_large_wait = 0.2
     cache.ready.set()
@@ -225,7 +215,7 @@ async def first_item(cache: KindCache, rv: int) -> None:
 
 
 async def test_a_watch_from_beyond_etcds_revision_times_out() -> None:
-    cache = kind_cache(10, 12)
+    cache = await kind_cache(10, 12)
     with pytest.raises(errors.Timeout, match="Too large resource version: 99999999999, current: 12"):
         await asyncio.wait_for(first_item(cache, 99999999999), 5)
     assert not cache.watchers
@@ -233,7 +223,7 @@ async def test_a_watch_from_beyond_etcds_revision_times_out() -> None:
 
 async def test_a_watch_ahead_of_the_cache_but_not_of_etcd_is_served() -> None:
     # Other kinds' writes move etcd's revision, and a List reports etcd's: that is a watchable revision.
-    cache = kind_cache(10, 12)
+    cache = await kind_cache(10, 12)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(first_item(cache, 12), 0.5)      # waits for events, no error
 
@@ -259,11 +249,11 @@ async def test_a_patch_or_update_keeps_a_namespaces_finalizers(store: Store) -> 
 async def test_finalize_removes_the_finalizer_and_a_terminating_namespace_goes(store: Store) -> None:
     await namespace(store, "team")
     terminating = await store.delete("Namespace", "", "team")
-    assert terminating.status.phase == "Terminating" and object_key(NS, "", "team") in etcd_of(store).data
+    assert terminating.status.phase == "Terminating" and object_key(NS, "", "team") in etcd_of(store).dump()
     del terminating.spec.finalizers[:]
     terminating.metadata.labels["ignored"] = "yes"       # finalize writes spec.finalizers and nothing else
     await store.update(terminating, subresource="finalize")
-    assert object_key(NS, "", "team") not in etcd_of(store).data
+    assert object_key(NS, "", "team") not in etcd_of(store).dump()
 
 
 async def test_finalize_is_a_namespace_subresource_only(store: Store) -> None:
@@ -277,18 +267,18 @@ async def test_a_namespace_without_finalizers_is_deleted_at_once(store: Store) -
     del ns.spec.finalizers[:]
     await store.update(ns, subresource="finalize")
     await store.delete("Namespace", "", "light")
-    assert object_key(NS, "", "light") not in etcd_of(store).data
+    assert object_key(NS, "", "light") not in etcd_of(store).dump()
 
 
 @pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
 async def test_the_clusters_own_namespaces_may_not_be_deleted(store: Store, name: str) -> None:
     await namespace(store, name)
-    writes = etcd_of(store).writes
+    before = writes(store)
     for dry_run in (True, False):
         with pytest.raises(errors.Forbidden, match=f'namespaces "{name}" is forbidden: this namespace may not be '
                                                    f'deleted'):
             await store.delete("Namespace", "", name, dry_run=dry_run)
-    assert etcd_of(store).writes == writes
+    assert writes(store) == before
 
 
 # ------------------------------------------------------------------ 16. field selectors

@@ -1,7 +1,7 @@
 """Writes start from the watch cache's copy, and anything decided on a stale copy is decided again on etcd's.
 
-The store against an in-memory stand-in for etcd (revisions, compare on
-mod revision, reads counted) and a cache that can be made to lag: the
+The store against the in-memory storage (apiserver.memstorage, held to etcd's
+behaviour by tests/storage_contract.py; its reads counted) and a cache that can be made to lag: the
 optimistic path (no etcd read when the cache is current) and every way a
 stale copy could mislead a write (failed compare, a no-op, "already
 assigned", "already terminating") are checked deterministically here; the
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from apiserver import storage as st
+from apiserver.memstorage import MemoryStorage
 from apiserver.store import Store, object_key
 from kubelab import errors, kinds
 from kubelab.client import new_object
@@ -21,60 +21,27 @@ from kubelab.client import new_object
 POD = kinds.BY_KIND["Pod"]
 
 
-class MemoryEtcd:
-    """Keys with mod revisions and one global revision, like etcd; counts the reads a write needed."""
+class CountingStorage(MemoryStorage):
+    """The in-memory etcd, counting the reads a write needed (through the metrics hook every backend calls)."""
 
     def __init__(self) -> None:
-        self.data: dict[bytes, st.KV] = {}
-        self.revision = 100
+        super().__init__()
         self.gets = 0
-        self.writes = 0
+        self.observe = self._count
 
-    async def get(self, key: bytes) -> st.KV | None:
-        self.gets += 1
-        return self.data.get(key)
-
-    def _put(self, key: bytes, value: bytes) -> int:
-        self.revision += 1
-        old = self.data.get(key)
-        self.data[key] = st.KV(key, value, self.revision, old.create_revision if old else self.revision)
-        return self.revision
-
-    async def create(self, key: bytes, value: bytes, side: dict[bytes, bytes] | None = None, lease: int = 0) -> int:
-        if key in self.data:
-            raise st.KeyExists(key)
-        self.writes += 1
-        return self._put(key, value)
-
-    def _compare(self, key: bytes, expected: int) -> None:
-        """The transaction's compare: the key exists at the expected mod revision."""
-        kv = self.data.get(key)
-        if kv is None:
-            raise st.KeyNotFound(key)
-        if kv.mod_revision != expected:
-            raise st.RevisionMismatch(kv.mod_revision)
-        self.writes += 1
-
-    async def update(self, key: bytes, value: bytes, expected: int, side: Any = None, release: Any = ()) -> int:
-        self._compare(key, expected)
-        return self._put(key, value)
-
-    async def delete(self, key: bytes, expected: int, release: Any = ()) -> int:
-        self._compare(key, expected)
-        self.revision += 1
-        del self.data[key]
-        return self.revision
+    def _count(self, what: str, started: float) -> None:
+        self.gets += what == "get"
 
 
 class LaggingCache:
     """The watch cache: follows etcd when told to, and can be left behind."""
 
-    def __init__(self, etcd: MemoryEtcd) -> None:
+    def __init__(self, etcd: CountingStorage) -> None:
         self.etcd = etcd
         self.objects: dict[bytes, Any] = {}
 
     def catch_up(self) -> None:
-        self.objects = {k: Store.decoder(POD)(kv.value, kv.mod_revision) for k, kv in self.etcd.data.items()}
+        self.objects = {k: Store.decoder(POD)(kv.value, kv.mod_revision) for k, kv in self.etcd.dump().items()}
 
     def current(self, kind: str, key: bytes) -> Any | None:
         if kind == "Namespace":                 # every namespace exists here
@@ -83,9 +50,9 @@ class LaggingCache:
 
 
 @pytest.fixture
-def cluster() -> tuple[Store, MemoryEtcd, LaggingCache]:
-    etcd = MemoryEtcd()
-    store = Store(etcd)                                                   # type: ignore[arg-type]
+def cluster() -> tuple[Store, CountingStorage, LaggingCache]:
+    etcd = CountingStorage()
+    store = Store(etcd)
     cache = LaggingCache(etcd)
     store.object_cache = cache.current
     return store, etcd, cache
@@ -98,8 +65,8 @@ def pod(name: str = "web", **labels: str) -> Any:
     return p
 
 
-def stored(etcd: MemoryEtcd, name: str = "web") -> Any:
-    kv = etcd.data[object_key(POD, "default", name)]
+def stored(etcd: CountingStorage, name: str = "web") -> Any:
+    kv = etcd.dump()[object_key(POD, "default", name)]
     return Store.decoder(POD)(kv.value, kv.mod_revision)
 
 
@@ -142,9 +109,9 @@ async def test_unchanged_against_a_stale_copy_is_still_written(cluster: Any) -> 
     back = stored(etcd)
     back.metadata.labels["v"] = "1"
     back.metadata.resource_version = ""          # an unconditional update back to what the cache holds
-    writes = etcd.writes
+    before = etcd.revision
     await store.update(back)
-    assert stored(etcd).metadata.labels["v"] == "1" and etcd.writes == writes + 1
+    assert stored(etcd).metadata.labels["v"] == "1" and etcd.revision == before + 1
 
 
 async def test_a_stale_resource_version_is_a_conflict_even_when_the_cache_agrees(cluster: Any) -> None:
@@ -180,7 +147,7 @@ async def test_delete_is_not_skipped_on_a_stale_terminating_copy(cluster: Any) -
     await store.delete("Pod", "default", "web", grace_period=0)
     await store.create(pod())                              # a new pod of that name, unseen by the cache
     await store.delete("Pod", "default", "web")            # unbound: goes at once
-    assert object_key(POD, "default", "web") not in etcd.data
+    assert object_key(POD, "default", "web") not in etcd.dump()
 
 
 async def test_an_error_on_a_stale_copy_is_checked_against_etcd(cluster: Any) -> None:
@@ -191,6 +158,6 @@ async def test_an_error_on_a_stale_copy_is_checked_against_etcd(cluster: Any) ->
     new = await store.create(pod())
     # The cache's copy has the old uid: the precondition would fail on it, and holds on etcd's.
     await store.delete("Pod", "default", "web", precondition_uid=new.metadata.uid)
-    assert object_key(POD, "default", "web") not in etcd.data
+    assert object_key(POD, "default", "web") not in etcd.dump()
     with pytest.raises(errors.NotFound):
         await store.delete("Pod", "default", "web", precondition_uid=old.metadata.uid)

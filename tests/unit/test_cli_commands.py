@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -681,3 +682,27 @@ def test_run_stdin_and_tty_set_the_containers_fields(kubeconfig: dict[str, str])
     assert r.exit_code == 0, r.output
     [c] = json.loads(r.stdout)["spec"]["containers"]
     assert (c.get("stdin"), c.get("stdinOnce", False), c.get("tty")) == (True, False, True)
+
+
+# ---------------------------------------------------------------- expose's selector
+@pytest.mark.parametrize("doc,selector", [
+    pytest.param({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"selector": {"matchLabels": {"app": "web"}}}}, {"app": "web"}, id="deployment"),
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}, {"app": "web"}, id="service"),
+    pytest.param({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"run": "p"}},
+                  "spec": {"containers": [{"name": "c", "image": "i"}]}}, {"run": "p"}, id="pod-labels"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
+                  "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["a"]}]}}},
+                 'couldn\'t convert expressions - "app in (a)" to map', id="expressions"),
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"ports": [{"port": 80}]}}, "the service has no pod selector set", id="no-selector"),
+])
+def test_expose_selector_is_a_label_map(doc: dict[str, Any], selector: dict[str, str] | str) -> None:
+    from kubectl.workloads import _selector_of
+    obj = manifests.from_dict(doc)
+    if isinstance(selector, dict):
+        assert _selector_of(obj) == selector
+    else:
+        with pytest.raises(CLIError, match=re.escape(selector)):
+            _selector_of(obj)

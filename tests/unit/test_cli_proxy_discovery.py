@@ -60,7 +60,10 @@ async def test_apis_lists_every_group_with_its_preferred_version() -> None:
 
 
 @pytest.mark.parametrize("path,group_version,resources", [
-    pytest.param("/api/v1", "v1", {"pods", "services", "nodes", "namespaces", "endpoints", "events"}, id="core"),
+    pytest.param("/api/v1", "v1", {"pods", "services", "nodes", "namespaces", "endpoints", "events",
+                                          "serviceaccounts"}, id="core"),
+    pytest.param("/apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1",
+                 {"roles", "clusterroles", "rolebindings", "clusterrolebindings"}, id="rbac"),
     pytest.param("/apis/apps/v1", "apps/v1", {"deployments", "replicasets"}, id="apps"),
     pytest.param("/apis/policy/v1/", "policy/v1", {"poddisruptionbudgets"}, id="policy-trailing-slash"),
 ])

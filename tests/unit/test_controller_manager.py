@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from controller_manager import conditions
 from controller_manager.base import Requeue
 from controller_manager.controllers import REGISTRY, UnknownController, enabled
 from controller_manager.deployment import DeploymentController
@@ -13,6 +12,7 @@ from controller_manager.main import main
 from controller_manager.metrics import Metrics
 from controller_manager.namespace import NamespaceController, remaining_message
 from tests.harness.controller_manager import Harness
+from kubelab import conditions
 from kubelab.v1 import objects_pb2 as pb
 
 
@@ -194,7 +194,7 @@ async def test_stalled_rollout_reports_progress_deadline_exceeded() -> None:
     await _sync(h)
     _set_image(h, "nginx:missing")
     await _sync(h)                     # new RS with 1 pod that never becomes available
-    h.clock.advance(31)
+    await h.clock.advance(31)
     await _sync(h)
     d = h.client.stored("Deployment", "web")
     cond = conditions.get(d.status.conditions, "Progressing")
@@ -232,3 +232,31 @@ async def test_revision_history_limit_deletes_the_oldest_idle_replica_sets() -> 
     assert "web-old0" not in names and "web-old1" not in names and "web-old2" in names
     current = [rs for rs in h.client.all("ReplicaSet") if rs.spec.replicas == 3]
     assert len(current) == 1 and current[0].metadata.annotations[util.REVISION] == "4"
+
+
+async def test_a_replica_set_the_api_refuses_is_reported_on_the_deployment_and_not_retried() -> None:
+    """Issue 12 item 12: Kubernetes' sync.go reports a refused new ReplicaSet as Progressing=False
+    ReplicaSetCreateError and a Warning event with the API's message. The same Deployment makes the same refused
+    ReplicaSet, so the sync ends there (no 15 retries ending in a traceback)."""
+    from kubelab import errors
+    h = Harness(DeploymentController)
+    _deployment(h)
+    refusal = 'ReplicaSet "web-abc" is invalid: metadata.name: Invalid value: "web-abc": must be no more than 253 characters'
+    h.client.fail["create"] = errors.Invalid(refusal)
+    await h.reconcile("default/web")          # returns: nothing to retry
+    assert h.client.all("ReplicaSet") == []
+    d = h.client.stored("Deployment", "web")
+    cond = conditions.get(d.status.conditions, "Progressing")
+    assert (cond.status, cond.reason) == ("False", "ReplicaSetCreateError")
+    assert cond.message.startswith('Failed to create new replica set "web-') and cond.message.endswith(refusal)
+    assert [(r, m) for r, m, _ in h.events] == [("ReplicaSetCreateError", cond.message)]
+
+
+async def test_a_transient_replica_set_create_failure_is_reported_and_retried() -> None:
+    from kubelab import errors
+    h = Harness(DeploymentController)
+    _deployment(h)
+    h.client.fail["create"] = errors.Unavailable("etcd is down")
+    with pytest.raises(errors.Unavailable):
+        await h.reconcile("default/web")
+    assert [r for r, _, _ in h.events] == ["ReplicaSetCreateError"]

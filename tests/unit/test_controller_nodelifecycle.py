@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from controller_manager import conditions
 from controller_manager.config import Config
 from controller_manager.nodelifecycle import (NOT_READY_TAINT, UNREACHABLE_TAINT, NodeLifecycleController, assess)
+from controller_manager.base import Requeue
 from tests.harness.controller_manager import Harness
+from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
 
 T0 = 1_700_000_000.0
 
@@ -61,7 +61,7 @@ async def test_silent_node_goes_unknown_then_its_pods_go() -> None:
     await h.reconcile("n1")                       # first look: heartbeat fresh
     assert h.client.actions == []
     mono[0] = 21.0
-    h.clock.advance(21)
+    await h.clock.advance(21)
     await h.reconcile("n1")
     stored = h.client.stored("Node", "n1")
     ready = conditions.get(stored.status.conditions, "Ready")
@@ -74,7 +74,7 @@ async def test_silent_node_goes_unknown_then_its_pods_go() -> None:
     assert h.client.stored("Pod", "p") is not None     # not evicted yet
     h.sync_all()
     mono[0] = 60.0
-    h.clock.advance(39)
+    await h.clock.advance(39)
     await h.reconcile("n1")
     assert h.client.stored("Pod", "p") is None          # deleted with grace 0
     assert any(r == "DeletingAllPods" for r, _, _ in h.events)
@@ -100,10 +100,72 @@ async def test_ready_again_removes_the_taint() -> None:
     assert [t.key for t in h.client.stored("Node", "n1").spec.taints] == ["dedicated"]
 
 
-async def test_pods_of_a_deleted_node_are_collected() -> None:
+async def test_pods_of_a_missing_node_are_collected_after_the_quarantine() -> None:
+    """Kubernetes' pod GC: a node missing for 40 s (quarantineTime) loses its pods; not before."""
     h = Harness(NodeLifecycleController)
+    mono = [0.0]
+    h.controller.monotonic = lambda: mono[0]
     h.client.put(_pod("orphan", node_name="gone"))
     h.sync_all()
-    assert "pod:default/orphan" in h.queued()
-    await h.reconcile("pod:default/orphan")
+    assert h.queued() == ["orphans:gone"]
+    with pytest.raises(Requeue) as later:
+        await h.reconcile("orphans:gone")
+    assert later.value.delay == pytest.approx(40)
+    assert h.client.stored("Pod", "orphan") is not None
+    mono[0] = 40.5
+    await h.reconcile("orphans:gone")
     assert h.client.stored("Pod", "orphan") is None
+    assert h.events == [("PodGCOrphaned", 'Deleted pod: node "gone" does not exist (pods bound to a missing node '
+                                          'are deleted after 40s)', "orphan")]
+
+
+async def test_a_node_that_appears_during_the_quarantine_keeps_its_pods() -> None:
+    h = Harness(NodeLifecycleController)
+    mono = [0.0]
+    h.controller.monotonic = lambda: mono[0]
+    h.client.put(_pod("early", node_name="n1"))
+    h.sync_all()
+    h.seen(h.client.put(node()))
+    mono[0] = 41.0
+    await h.reconcile("orphans:n1")
+    assert h.client.stored("Pod", "early") is not None
+    assert h.client.actions == []
+
+
+async def test_a_replica_set_bound_to_a_missing_node_is_replaced_once_per_quarantine() -> None:
+    """Issue 12 item 14: a template with spec.nodeName: nope recreated its pod as soon as it was deleted
+    (about 50 pods/s). Each replacement now waits out a quarantine of its own, and the ReplicaSet is told why."""
+    from controller_manager.replicaset import ReplicaSetController
+    from tests.harness.controller_manager import FakeClient
+    h = Harness(NodeLifecycleController)
+    mono = [0.0]
+    h.controller.monotonic = lambda: mono[0]
+    rs = pb.ReplicaSet(api_version="apps/v1", kind="ReplicaSet")
+    rs.metadata.name = "nope"
+    rs.spec.replicas = 1
+    rs.spec.selector.match_labels["app"] = "nope"
+    rs.spec.template.metadata.labels["app"] = "nope"
+    rs.spec.template.spec.node_name = "nope"
+    rs.spec.template.spec.containers.add(name="c", image="x")
+    rs = h.client.put(rs)
+    rsc = ReplicaSetController(h.ctx)         # the same client and informers: its creates are what we collect
+    rsc.recorder.event = lambda *a, **k: None  # type: ignore[method-assign]
+    rsc.setup()
+    assert isinstance(h.client, FakeClient)
+    deleted = 0
+    for second in range(0, 200):
+        mono[0] = float(second)
+        h.sync_all()
+        await rsc.reconcile("default/nope")
+        h.sync_all()
+        for key in [k for k in h.queued() if k.startswith("orphans:")]:
+            h.controller.queue._queue.remove(key)
+            h.controller.queue._dirty.discard(key)
+            try:
+                await h.reconcile(key)
+            except Requeue:
+                h.controller.queue.add(key)       # as the work queue would, once the delay is over
+        deleted = sum(1 for verb, kind, _ in h.client.actions if (verb, kind) == ("delete", "Pod"))
+    assert 4 <= deleted <= 5, f"{deleted} pods deleted in 200 s"
+    assert ("PodGCOrphaned", 'Deleted pod: node "nope" does not exist (pods bound to a missing node are deleted '
+                             'after 40s)', "nope") in h.events

@@ -208,7 +208,7 @@ async def test_requeues_when_a_pod_will_become_available() -> None:
         await h.reconcile("default/web-abc")
     assert r.value.delay == pytest.approx(3.05)
     assert h.client.stored("ReplicaSet", "web-abc").status.available_replicas == 0
-    h.clock.advance(3)
+    await h.clock.advance(3)
     h.sync_all()
     await h.reconcile("default/web-abc")
     assert h.client.stored("ReplicaSet", "web-abc").status.available_replicas == 1
@@ -222,3 +222,21 @@ async def test_pod_events_map_to_the_owner_key() -> None:
     h.controller.queue._dirty.clear()
     h.seen(p)
     assert h.queued() == ["default/web-abc"]
+
+
+async def test_replicas_2147483647_create_a_burst_of_500_per_sync_and_wait_to_see_them() -> None:
+    """Issue 12 item 11: `replicas: 2147483647` must not try 2 billion creates at once (Kubernetes'
+    burstReplicas: 500 per sync), and the next sync waits until the cache has shown those 500."""
+    h = Harness(ReplicaSetController)
+    rs = h.client.put(replicaset(replicas=2147483647))
+    h.seen(rs)
+    await h.reconcile("default/web-abc")
+    creates = [a for a in h.client.actions if a[:2] == ("create", "Pod")]
+    assert len(creates) == 500
+    assert h.controller.expectations.pending("default/web-abc") == (500, 0)
+    await h.reconcile("default/web-abc")                  # nothing seen yet: nothing more created
+    assert len([a for a in h.client.actions if a[:2] == ("create", "Pod")]) == 500
+    h.sync_all()                                          # the watch shows them
+    assert h.controller.expectations.satisfied("default/web-abc")
+    await h.reconcile("default/web-abc")
+    assert len([a for a in h.client.actions if a[:2] == ("create", "Pod")]) == 1000

@@ -4,11 +4,10 @@ from __future__ import annotations
 import pytest
 from google.protobuf import struct_pb2
 
-from controller_manager import conditions
 from controller_manager.deployment import util
 from controller_manager.deployment.rollback import previous_revision, template_for_revision
+from kubelab import conditions, timeutil
 from kubelab.v1 import objects_pb2 as pb
-from kubelab import timeutil
 
 T0 = 1_700_000_000.0
 

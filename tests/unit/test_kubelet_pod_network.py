@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from kubelab.client import new_object
-from kubelet.pods import resolv_conf
+from kubelet.dnsconfig import resolv_conf
 
 
 def pod(policy: str = "") -> object:
@@ -45,29 +45,27 @@ def test_host_network_pods_join_the_node_container_or_the_host(tmp_path) -> None
 
 
 async def test_a_host_network_sandbox_has_the_nodes_ip_and_is_replaced_after_a_node_restart() -> None:
-    from types import SimpleNamespace
-
+    from kubelet.config import PodConfig
     from kubelet.docker_runtime import ContainerInfo
-    from kubelet.pods import PodConfig, PodWorker
+    from kubelet.sandbox import Sandboxes
     cfg = PodConfig(node_name="node1", node_ip="172.28.0.5", host_network_mode="container:" + "a" * 64)
-    worker = PodWorker(SimpleNamespace(config=cfg), "uid-1", None)   # type: ignore[arg-type]
+    sandboxes = Sandboxes(cfg, None, None)   # type: ignore[arg-type]
 
     def sandbox(mode: str) -> ContainerInfo:
         return ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
                              image_id="", created=0.0, raw={"HostConfig": {"NetworkMode": mode}})
     same = sandbox(cfg.host_network_mode)
-    seen = worker._on_node_network(same)
+    seen = sandboxes.on_node_network(same)
     assert seen.ip == "172.28.0.5" and seen.running
     assert same.ip == ""                                   # the runtime's object is left as it was
-    old_node = worker._on_node_network(sandbox("container:" + "b" * 64))
+    old_node = sandboxes.on_node_network(sandbox("container:" + "b" * 64))
     assert not old_node.running and old_node.ip == "172.28.0.5"
 
 
 async def test_a_sandbox_set_up_command_that_times_out_is_a_failure_with_a_warning() -> None:
-    from types import SimpleNamespace
-
+    from kubelet.config import PodConfig
     from kubelet.docker_runtime import ContainerInfo
-    from kubelet.pods import PodConfig, PodWorker
+    from kubelet.sandbox import Sandboxes
     events: list[tuple[str, str, str]] = []
     results = {"ok": (0, ""), "failed": (1, "sh: can't create /etc/resolv.conf"),
                "timed out": (None, "command timed out after 5s")}
@@ -75,14 +73,12 @@ async def test_a_sandbox_set_up_command_that_times_out_is_a_failure_with_a_warni
     class Runtime:
         async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int | None, str]:
             return results[command[0]]
-    manager = SimpleNamespace(config=PodConfig(node_name="node1"), runtime=Runtime(),
-                              recorder=SimpleNamespace(event=lambda pod, *e: events.append(e)))
-    worker = PodWorker(manager, "uid-1", None)    # type: ignore[arg-type]
-    worker.pod = pod()
+    sandboxes = Sandboxes(PodConfig(node_name="node1"), Runtime(), None)    # type: ignore[arg-type]
+    record = lambda *e: events.append(e)     # noqa: E731
     sandbox = ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
                             image_id="", created=0.0, raw={})
-    assert await worker._sandbox_exec(sandbox, ["ok"], "DNSConfigForming", "resolv.conf: {}")
-    assert not await worker._sandbox_exec(sandbox, ["failed"], "DNSConfigForming", "resolv.conf: {}")
-    assert not await worker._sandbox_exec(sandbox, ["timed out"], "DNSConfigForming", "resolv.conf: {}")
+    assert await sandboxes.exec(pod(), sandbox, ["ok"], "DNSConfigForming", "resolv.conf: {}", record)
+    assert not await sandboxes.exec(pod(), sandbox, ["failed"], "DNSConfigForming", "resolv.conf: {}", record)
+    assert not await sandboxes.exec(pod(), sandbox, ["timed out"], "DNSConfigForming", "resolv.conf: {}", record)
     assert events == [("Warning", "DNSConfigForming", "resolv.conf: sh: can't create /etc/resolv.conf"),
                       ("Warning", "DNSConfigForming", "resolv.conf: command timed out after 5s")]

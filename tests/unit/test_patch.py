@@ -127,3 +127,16 @@ def test_json_patch_errors_say_whether_the_body_or_the_document_is_wrong(ops: An
     with pytest.raises(patch.JSONPatchError) as e:
         patch.json_patch(DEPLOY, ops)
     assert e.value.malformed is malformed       # the apiserver: BadRequest, else Invalid
+
+
+def test_the_last_applied_annotation_leaves_out_the_precondition() -> None:
+    """apply sends the resourceVersion it read; the annotation, and so a re-apply's verdict, ignores it."""
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "annotations": {patch.LAST_APPLIED: "old"}}, "data": {"a": "1"}}
+    read_at = json.loads(json.dumps(manifest))
+    read_at["metadata"]["resourceVersion"] = "42"
+    assert patch.last_applied_of(read_at) == patch.last_applied_of(manifest) == \
+        '{"apiVersion":"v1","data":{"a":"1"},"kind":"ConfigMap","metadata":{"name":"c"}}'
+    live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "42"}}
+    merged = patch.three_way_apply(live, read_at)
+    assert json.loads(merged["metadata"]["annotations"][patch.LAST_APPLIED])["metadata"] == {"name": "c"}

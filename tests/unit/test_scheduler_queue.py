@@ -10,7 +10,7 @@ from scheduler.queue import ACTIVE, BACKOFF, IN_FLIGHT, UNSCHEDULABLE, Schedulin
 
 
 def new_queue(clock: FakeClock | None = None) -> SchedulingQueue:
-    return SchedulingQueue(clock or FakeClock(), initial_backoff=1.0, max_backoff=10.0, max_unschedulable=60.0)
+    return SchedulingQueue(clock or FakeClock(0.0), initial_backoff=1.0, max_backoff=10.0, max_unschedulable=60.0)
 
 
 def test_fifo_and_priority():
@@ -37,13 +37,13 @@ def test_backoff_doubles_to_the_cap(attempts, expected):
 
 
 def test_unschedulable_waits_for_an_event():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     qp = q.try_pop()
     q.requeue_unschedulable(qp)
     assert q.where("ns/a") == UNSCHEDULABLE
-    clock._now = 30.0
+    clock.t = 30.0
     assert q.try_pop() is None           # nothing happened: it stays parked
     assert q.move_all("NodeAdd") == 1
     assert q.where("ns/a") == ACTIVE     # back-off (1 s) long expired
@@ -51,20 +51,20 @@ def test_unschedulable_waits_for_an_event():
 
 
 def test_move_goes_through_backoff_when_not_expired():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     q.requeue_unschedulable(q.try_pop())
     q.move_all("NodeUpdate")
     assert q.where("ns/a") == BACKOFF
-    clock._now = 0.5
+    clock.t = 0.5
     assert q.try_pop() is None
-    clock._now = 1.0
+    clock.t = 1.0
     assert q.try_pop().key == "ns/a"
 
 
 def test_event_during_the_cycle_is_not_lost():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     qp = q.try_pop()
@@ -85,11 +85,11 @@ def test_a_filtered_event_during_the_cycle_only_concerns_its_pods():
 
 
 def test_update_of_an_unschedulable_pod_retries_it():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a", uid="u1")
     q.requeue_unschedulable(q.try_pop())
-    clock._now = 5.0
+    clock.t = 5.0
     q.add("ns/a", uid="u1")
     assert q.where("ns/a") == ACTIVE
 
@@ -104,13 +104,13 @@ def test_recreated_pod_starts_afresh():
 
 
 def test_parked_too_long_is_retried_anyway():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     q.requeue_unschedulable(q.try_pop())
-    clock._now = 59.0
+    clock.t = 59.0
     assert q.try_pop() is None
-    clock._now = 60.0
+    clock.t = 60.0
     assert q.try_pop().key == "ns/a"
 
 
@@ -126,7 +126,7 @@ def test_move_only_some():
 
 
 def test_bind_error_backs_off_and_delete_forgets():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     qp = q.try_pop()
@@ -134,7 +134,7 @@ def test_bind_error_backs_off_and_delete_forgets():
     q.requeue_backoff(qp)
     assert q.where("ns/a") == BACKOFF
     q.delete("ns/a")
-    clock._now = 100.0
+    clock.t = 100.0
     assert q.try_pop() is None and len(q) == 0
 
 
@@ -148,7 +148,7 @@ def test_done_forgets_and_late_requeue_is_ignored():
 
 
 async def test_pop_waits_for_backoff_with_fake_time():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     q = new_queue(clock)
     q.add("ns/a")
     q.requeue_backoff(q.try_pop())       # attempts=1: ready at t=1

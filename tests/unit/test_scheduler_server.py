@@ -37,7 +37,7 @@ async def settle() -> None:
 
 
 def new_scheduler(api: FakeApi, *nodes: Any) -> Scheduler:
-    s = Scheduler(api, Config(leader_elect=False), clock=FakeClock())  # type: ignore[arg-type]
+    s = Scheduler(api, Config(leader_elect=False), clock=FakeClock(0.0))  # type: ignore[arg-type]
     for n in nodes:
         s.nodes._put(n)
     return s
@@ -86,7 +86,7 @@ async def test_uncordon_retries_the_pending_pod():
     await run_queue(s)
     assert api.binds == [] and "1 node(s) were unschedulable" in api.statuses[0].status.conditions[0].message
     s.nodes._put(make_node("n0"))                       # uncordoned
-    s.queue.clock._now = 10.0                           # type: ignore[attr-defined]
+    s.queue.clock.t = 10.0                              # type: ignore[attr-defined]
     await run_queue(s)
     assert api.binds == [("default/p", "n0", "uid-default-p")]
 
@@ -134,6 +134,6 @@ async def test_deleting_a_placed_pod_frees_room_for_a_pending_one():
     await run_queue(s)
     assert api.binds == []
     s.pods._remove(make_pod("old", cpu="1", node_name="n0"))
-    s.queue.clock._now = 10.0                           # type: ignore[attr-defined]
+    s.queue.clock.t = 10.0                              # type: ignore[attr-defined]
     await run_queue(s)
     assert api.binds == [("default/new", "n0", "uid-default-new")]

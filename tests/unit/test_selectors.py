@@ -430,3 +430,45 @@ def test_field_selector_is_made_of_field_requirements() -> None:
     assert fs.matches(lambda f: fields.get(f, ""))
     fields["status.phase"] = "Failed"
     assert not fs.matches(lambda f: fields.get(f, ""))
+
+
+# ---------------------------------------------------------------- an object's selector
+def _object(doc: dict[str, Any]) -> Any:
+    from kubelab import manifests
+    return manifests.from_dict(doc)
+
+
+@pytest.mark.parametrize("doc, text, labels", [
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"selector": {"app": "web", "tier": "front"}, "ports": [{"port": 80}]}},
+                 "app=web,tier=front", {"app": "web", "tier": "front"}, id="service-map"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"selector": {"matchLabels": {"app": "web"},
+                                        "matchExpressions": [{"key": "env", "operator": "NotIn",
+                                                              "values": ["dev"]}]},
+                           "template": {"metadata": {"labels": {"app": "web"}}}}},
+                 "app=web,env notin (dev)", None, id="deployment-expressions"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
+                  "spec": {"selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}}}}},
+                 "app=web", {"app": "web"}, id="replicaset-labels"),
+    pytest.param({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"},
+                  "spec": {"minAvailable": 1, "selector": {"matchExpressions": [
+                      {"key": "app", "operator": "Exists"}]}}},
+                 "app", None, id="pdb-exists"),
+    pytest.param({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                  "spec": {"ports": [{"port": 80}]}}, "", {}, id="service-without-selector"),
+])
+def test_selector_of_an_object(doc: dict[str, Any], text: str, labels: dict[str, str] | None) -> None:
+    selector = sel.selector_of(_object(doc))
+    assert str(selector) == text
+    assert selector.as_labels() == labels
+    assert selector.matches({"app": "web", "tier": "front", "env": "prod"})
+    assert not selector.matches({"other": "x"}) or selector.empty
+
+
+def test_selector_of_an_invalid_selector_raises() -> None:
+    d = _object({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                 "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}})
+    with pytest.raises(SelectorError):
+        sel.selector_of(d)

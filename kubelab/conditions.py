@@ -1,5 +1,8 @@
-"""Condition helpers shared by the controllers (every kind uses pb.Condition).
+"""Status conditions, written once for every component (every kind uses pb.Condition).
 
+Where this sits: the shared library (`kubelab`), used by the apiserver (a
+binding sets PodScheduled), the scheduler (PodScheduled=False/Unschedulable)
+and the controllers (Deployment, ReplicaSet, PDB, Node, Namespace).
 Kubernetes' rule: lastTransitionTime moves only when the status changes;
 lastUpdateTime (Deployments) moves whenever the condition is written.
 """

@@ -1,0 +1,170 @@
+"""Authentication: who a request is from, from its bearer token.
+
+The first of the apiserver's filters every front end shares (authentication → impersonation → authorization →
+the handler; the authorizers are in apiserver/authz). Tokens come from a file in kube-apiserver's
+`--token-auth-file` format (CSV lines `token,user,uid,"group1,group2"`); the single shared token of the
+lab (`--token`) stays an admin in `system:masters`, so components given only it keep working. Every
+authenticated user is also in `system:authenticated`, as kube-apiserver adds it.
+
+An HTTP front end calls `Authenticator.authenticate(bearer_token(header))` and `impersonate(...)`.
+"""
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import grpc
+
+from kubelab import errors
+
+AUTHENTICATED = "system:authenticated"
+MASTERS = "system:masters"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """k8s.io/apiserver's user.Info: a name, a uid and groups."""
+    name: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+
+
+ADMIN = UserInfo("admin", "", (MASTERS, AUTHENTICATED))
+
+
+class TokenFileError(ValueError):
+    pass
+
+
+def parse_token_file(text: str, source: str = "token file") -> dict[str, UserInfo]:
+    """kube-apiserver's tokenfile: `token,user,uid[,"group1,group2"]` per line; an empty token is skipped, a
+    later line for the same token wins (both as kube-apiserver does)."""
+    users: dict[str, UserInfo] = {}
+    for n, record in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if len(record) < 3:
+            raise TokenFileError(f"{source}: line {n}: must have at least 3 columns (token, user name, user uid), "
+                                 f"found {len(record)}")
+        token, name, uid = record[0], record[1], record[2]
+        if not token:
+            continue
+        groups = tuple(g for g in record[3].split(",") if g) if len(record) > 3 else ()
+        users[token] = UserInfo(name, uid, groups)
+    return users
+
+
+def load_token_file(path: str | Path) -> dict[str, UserInfo]:
+    return parse_token_file(Path(path).read_text(), str(path))
+
+
+def with_authenticated(user: UserInfo) -> UserInfo:
+    return user if AUTHENTICATED in user.groups else UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED))
+
+
+class Authenticator:
+    """Bearer tokens to users: the token file's, and the shared `token` as ADMIN. With neither configured
+    everyone is ADMIN (a lab run without credentials, as before tokens existed)."""
+
+    def __init__(self, token: str = "", tokens: Mapping[str, UserInfo] | None = None) -> None:
+        self.token = token
+        self.tokens = {t: with_authenticated(u) for t, u in (tokens or {}).items()}
+
+    @property
+    def required(self) -> bool:
+        return bool(self.token or self.tokens)
+
+    def authenticate(self, token: str | None) -> UserInfo | None:
+        """The user a bearer token stands for, or None (a missing or unknown token)."""
+        if not self.required:
+            return ADMIN
+        if token is None:
+            return None
+        # Constant time for the shared token: how much of a guess matched must not show in the refusal's time.
+        if self.token and hmac.compare_digest(token.encode(), self.token.encode()):
+            return ADMIN
+        return self.tokens.get(token)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (None without one)."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def unauthorized(authorization: str | None) -> errors.Unauthenticated:
+    return errors.Unauthenticated("Unauthorized: " + ("missing bearer token" if authorization is None
+                                                      else "invalid bearer token"))
+
+
+def metadata_user(authenticator: "Authenticator", metadata: Iterable[tuple[str, Any]]) -> UserInfo | None:
+    """The user of a gRPC call, from its `authorization` metadata."""
+    return authenticator.authenticate(bearer_token(dict(metadata).get("authorization")))
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authentication for the gRPC front end, before any message is read; the health service stays open
+    (for probes). The handlers find the user again from the call's metadata (a dictionary look-up)."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        if details.method.startswith("/grpc.health.") or not self.authenticator.required:
+            return await continuation(details)
+        md = tuple(details.invocation_metadata or ())
+        if metadata_user(self.authenticator, md) is not None:
+            return await continuation(details)
+        err = unauthorized(dict(md).get("authorization"))
+
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(refuse)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(refuse)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(refuse)
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+# Impersonation: kube-apiserver's `Impersonate-User` / `Impersonate-Group` headers (gRPC metadata keys are
+# these, lower case).
+IMPERSONATE_USER = "impersonate-user"
+IMPERSONATE_GROUP = "impersonate-group"
+
+# authorize(user, verb, resource, name, namespace): raises Forbidden unless `user` may `impersonate` that
+# users/groups/serviceaccounts object (core group), as kube-apiserver's impersonation filter asks its authorizer.
+MayImpersonate = Callable[[UserInfo, str, str, str], None]
+
+
+def impersonate(user: UserInfo, as_user: str, as_groups: Iterable[str], authorize: MayImpersonate) -> UserInfo:
+    """The user a request acts as: `user` itself, or (with `as_user`) the impersonated one, if `user` may
+    impersonate each of them (`authorize` raises Forbidden otherwise)."""
+    asked = tuple(as_groups)
+    if not as_user:
+        if asked:
+            raise errors.Forbidden("requested impersonation of groups without impersonating a user")
+        return user
+    sa = as_user.split(":") if as_user.startswith("system:serviceaccount:") else []
+    if len(sa) == 4:
+        authorize(user, "serviceaccounts", sa[3], sa[2])
+    else:
+        authorize(user, "users", as_user, "")
+    for g in asked:                  # only the groups asked for: a ServiceAccount's own come with it
+        authorize(user, "groups", g, "")
+    groups = asked or (("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}") if len(sa) == 4 else ())
+    return with_authenticated(UserInfo(as_user, "", groups))
+
+
+__all__ = ["UserInfo", "ADMIN", "AUTHENTICATED", "MASTERS", "Authenticator", "parse_token_file", "load_token_file",
+           "TokenFileError", "AuthInterceptor", "metadata_user", "bearer_token", "unauthorized", "impersonate", "IMPERSONATE_USER", "IMPERSONATE_GROUP"]

@@ -1,0 +1,87 @@
+"""The gate every request passes: authentication → impersonation → authorization (→ escalation check).
+
+What the front ends call, in kube-apiserver's filter order: the gRPC server (apiserver/server.py) with a
+method name and its request (`admit_call`), the HTTP API with its headers and the request's Attributes
+(`admit`, one line). Both get the user back, or Unauthorized / Forbidden before the registry runs.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kubelab import errors, kinds
+
+from ..auth import IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, impersonate, metadata_user
+from . import Authorizer
+from .grpc_attributes import attributes
+from .rbac import Attributes
+
+Headers = Iterable[tuple[str, Any]]
+
+
+class Gate:
+    def __init__(self, authn: Authenticator, authz: Authorizer | None) -> None:
+        self.authn = authn
+        self.authz = authz          # None: --authorization-mode=AlwaysAllow
+
+    def user_of(self, headers: Headers) -> UserInfo:
+        """Who a request is from, by its `authorization` and `impersonate-user`/`impersonate-group` gRPC
+        metadata or HTTP headers (any case): Unauthorized, or Forbidden for an impersonation not allowed."""
+        md = [(k.lower(), str(v)) for k, v in headers]
+        user = metadata_user(self.authn, md)
+        if user is None:
+            raise errors.Unauthenticated("Unauthorized")
+        as_user = next((v for k, v in md if k == IMPERSONATE_USER), "")
+        as_groups = [v for k, v in md if k == IMPERSONATE_GROUP]
+        if as_user or as_groups:
+            user = impersonate(user, as_user, as_groups, self._may_impersonate)
+        return user
+
+    def _may_impersonate(self, user: UserInfo, resource: str, name: str, namespace: str) -> None:
+        if self.authz is not None:
+            self.authz.authorize(user, Attributes("impersonate", "", resource, "", namespace, name))
+
+    def admit(self, headers: Headers, attrs: Attributes, obj: Any = None,
+              patch: tuple[str, bytes] | None = None) -> UserInfo:
+        """The HTTP front end's one call: authenticate `headers`, authorize `attrs`, and for an RBAC object
+        written (`obj`, or a `patch` as (patch type, body) of the object `attrs` names) refuse escalation."""
+        user = self.user_of(headers)
+        if self.authz is not None:
+            self.authz.authorize(user, attrs)
+            if obj is not None:
+                self.authz.check_rbac_write(user, obj)
+            elif patch is not None:
+                kind = next((k.kind for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)),
+                            "")
+                if kind:
+                    self.authz.check_rbac_patch(user, kind, attrs.namespace, attrs.name, patch[0], patch[1])
+        return user
+
+    def admit_as(self, user: UserInfo, method: str, request: Any) -> None:
+        """Authorize a gRPC `method` (or Writes op) on `request` for `user`, with the escalation check for
+        RBAC objects created, updated or patched."""
+        if self.authz is None:
+            return
+        self.authz.authorize(user, attributes(method, request))
+        if method in ("create", "update") and request.object.WhichOneof("kind"):
+            self.authz.check_rbac_write(user, kinds.unwrap(request.object))
+        elif method == "patch":
+            info = kinds.BY_KIND.get(request.kind)
+            if info is None:
+                try:
+                    info = kinds.lookup(request.kind)
+                except kinds.UnknownKind:
+                    return           # the handler answers NotFound
+            self.authz.check_rbac_patch(user, info.kind, request.namespace, request.name,
+                                        request.patch_type or "strategic", request.patch)
+
+    def admit_call(self, method: str, request: Any, headers: Headers) -> UserInfo:
+        user = self.user_of(headers)
+        self.admit_as(user, method, request)
+        return user
+
+    def review(self, user: UserInfo, attrs: Attributes) -> tuple[bool, str]:
+        """A SelfSubjectAccessReview's answer: (allowed, reason)."""
+        return (True, "") if self.authz is None else self.authz.decide(user, attrs)
+
+
+__all__ = ["Gate"]

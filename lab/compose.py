@@ -246,6 +246,15 @@ async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]
                    f"kubelab-bootstrap`, `docker logs kubelab-apiserver`, `docker logs kubelab-node1`)")
 
 
+SERVICE_CLUSTER_IP = "10.96.0.1"        # the `kubernetes` Service's, named in the serving certificate
+CA_FILE = "kubelab-ca.crt"              # the lab CA's certificate, beside the kubelab config on the host
+
+
+def https_port() -> int:
+    """The host port the HTTP API is published on (compose.yaml's KUBELAB_HTTPS_PORT)."""
+    return int(os.environ.get("KUBELAB_HTTPS_PORT", "8443"))
+
+
 def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
        quiet: bool = False) -> dict[str, Any]:
     """Bring the compose lab up and return {server, token, nodes, seconds}."""
@@ -270,10 +279,14 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
     fill_registry(quiet)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet))
+    info["https"] = f"https://127.0.0.1:{https_port()}"
+    ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
+    info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, info["token"], info["server"]))
     info["seconds"] = round(time.monotonic() - t1, 1)
     info["total_seconds"] = round(time.monotonic() - t0, 1)
     _say(f"--- lab ready in {info['seconds']}s: nodes {', '.join(info['nodes'])}; "
-         f"apiserver {info['server']}, context \"{CONTEXT}\" in {_kubeconfig_path()}", quiet)
+         f"apiserver {info['server']} (gRPC) and {info['https']} (Kubernetes HTTP API), "
+         f"context \"{CONTEXT}\" in {_kubeconfig_path()} and in {info['kubeconfig']} (kubectl's)", quiet)
     _say(NEXT_STEPS, quiet)
     return info
 
@@ -381,6 +394,7 @@ def down(quiet: bool = False) -> dict[str, Any]:
     for vol in VOLUMES:
         _docker("volume", "rm", "-f", vol)
     _remove_context()
+    kubeconfig.remove_kube_context()
     left = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split() + \
         _docker("ps", "-aq", "--filter", f"label={NODE_LABEL}").stdout.split()
     if left:
@@ -437,9 +451,13 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
             pki.write_private(p, secrets.token_urlsafe(24).encode())
         os.chmod(p, 0o600)
         tokens[name] = p.read_text().strip()
+    kubeconfig_dir.mkdir(parents=True, exist_ok=True)
     if etcd_pki is not None:
         etcd_certificates(etcd_pki)
-    kubeconfig_dir.mkdir(parents=True, exist_ok=True)
+        # The HTTPS API's serving certificate, by the same CA; the CA (public) goes to the host, whose
+        # `cluster up` writes it into kubectl's kubeconfig as certificate-authority-data.
+        _, _, ca_pem = kubeconfig.apiserver_certificates(etcd_pki, SERVICE_CLUSTER_IP)
+        (kubeconfig_dir / CA_FILE).write_bytes(ca_pem)
     path = kubeconfig_dir / kubeconfig_file
     cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
     kubeconfig.set_cluster(cfg, CONTEXT, server, tokens["token"])

@@ -54,12 +54,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.skip("neither `docker compose` nor docker-compose is installed")
     from lab import compose as kubelab_lab
     tmp = tmp_path_factory.mktemp("lab")
-    old = os.environ.get("KUBELAB_CONFIG")
+    old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
+    os.environ["KUBECONFIG"] = str(tmp / "kube-config")      # kubectl's, as `cluster up` writes it: never the user's
     try:
         # KUBELAB_E2E_BUILD=0 skips images/build.py (images already built, e.g. from a patched tree)
         info = kubelab_lab.up(quiet=False, timeout=240, build=os.environ.get("KUBELAB_E2E_BUILD", "1") != "0")
         info["kubeconfig"] = str(tmp / "kubeconfig")
+        info["kube_config"] = tmp / "kube-config"
         kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
                 namespace=None)
         yield info
@@ -67,10 +69,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         try:
             kubelab_lab.down(quiet=True)
         finally:
-            if old is None:
-                os.environ.pop("KUBELAB_CONFIG", None)
-            else:
-                os.environ["KUBELAB_CONFIG"] = old
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 # ---------------------------------------------------------------- helpers

@@ -21,7 +21,7 @@ from lab import local as launcher
 from kubelab.client import Client
 from kubelab.kinds import RBAC_GROUP
 from kubelab.v1 import objects_pb2 as pb
-from tests.integration.conftest import _need_etcd, etcd_revision, kubeconfig_in
+from tests.integration.conftest import need_etcd, etcd_revision, kubeconfig_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ TOKENS = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    _need_etcd()
+    need_etcd()
     tmp = tmp_path_factory.mktemp("rbac")
     token_file = tmp / "tokens.csv"
     token_file.write_text("".join(f'{tok},{user},uid-{i},"{groups}"\n'

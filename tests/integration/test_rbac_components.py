@@ -14,12 +14,12 @@ from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from tests.harness.scheduler import make_node
-from tests.integration.conftest import _need_etcd, kubeconfig_in
+from tests.integration.conftest import need_etcd, kubeconfig_in
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    _need_etcd()
+    need_etcd()
     tmp = tmp_path_factory.mktemp("rbac-components")
     token_file = tmp / "tokens.csv"
     token_file.write_text("admin-token,admin,0,system:masters\n"

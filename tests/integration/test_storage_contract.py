@@ -19,12 +19,12 @@ from apiserver.storage import EtcdStorage
 from lab.local import free_port
 from tests.storage_contract import StorageContract
 
-from .conftest import _need_etcd
+from .conftest import need_etcd
 
 
 @pytest.fixture(scope="module")
 def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _need_etcd()
+    need_etcd()
     data = tmp_path_factory.mktemp("etcd")
     client, peer = free_port(), free_port()
     log = open(data / "etcd.log", "wb")

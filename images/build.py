@@ -10,7 +10,13 @@ The Docker engine here can pull nothing, so every image is made locally:
     kubelab/web:latest      Debian's nginx on :80 serving /usr/share/nginx/html, logs on stdout/stderr
     kubelab/debian:latest   Debian (bash, apt, the machine's mirror) for debian/ubuntu images in tutorials
     kubelab/hello:v1, :v2   "Hello kubelab! | Running on: <hostname> | v=N" on :8080
+    kubelab/bootcamp:v1,:v2 hello answering as jocatalin/kubernetes-bootcamp does (a stand-in)
+    kubelab/fluentd:latest  follows /var/log/nginx/*.log and prints each line (a fluentd stand-in)
+    kubelab/registry:latest Debian's docker-registry (Distribution 2.x): the lab registry
     kubelab/kubelab:latest  base + the project and its dependencies installed from wheels
+
+Then (a full build, or --only stand-ins) images/standins.py builds the tutorials' image names as
+labelled variants of these (kubelab/catalogue.py's STAND_INS).
 
 Usage: python3 images/build.py [--only NAME ...] [--force] [--list]
 
@@ -256,7 +262,7 @@ def docker_import(r: Runner, tarball: Path, ref: str, build_hash: str, changes: 
 # apt: the machine's own sources, package versions and downloads
 
 # Every package whose version goes into a build hash: looked up in one apt-cache call.
-APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client", "nginx"]
+APT_PACKAGES = ["busybox-static", "etcd-server", "etcd-client", "nginx", "docker-registry"]
 _APT_VERSIONS: dict[str, str] | None = None
 
 
@@ -322,96 +328,25 @@ def apt_download(r: Runner, packages: list[str], dest: Path) -> dict[str, Path]:
     return found
 
 
-def _deb822_stanzas(text: str) -> list[dict[str, str]]:
-    stanzas, cur, key = [], {}, None
-    for raw in text.splitlines():
-        if raw.startswith("#"):
-            continue
-        if not raw.strip():
-            if cur:
-                stanzas.append(cur)
-            cur, key = {}, None
-            continue
-        if raw[0] in " \t" and key:
-            cur[key] += "\n " + raw.strip()  # a continuation line (e.g. an inline key)
-            continue
-        if ":" in raw:
-            key, _, val = raw.partition(":")
-            key = key.strip().lower()
-            cur[key] = val.strip()
-    if cur:
-        stanzas.append(cur)
-    return stanzas
+def _sibling(name: str):  # noqa: ANN202 - a module of images/, loaded by path (this script may run alone)
+    spec = importlib.util.spec_from_file_location(f"kubelab_images_{name}", IMAGES_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module      # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
-def _suite_family(suite: str, base_suite: str) -> bool:
-    return suite == base_suite or suite.startswith(base_suite + "-") or suite.startswith(base_suite + "/")
-
-
-_DEB822_NAMES = {"types": "Types", "uris": "URIs", "suites": "Suites", "components": "Components",
-                 "signed-by": "Signed-By", "architectures": "Architectures"}
-
-
-@dataclass
-class AptSources:
-    text: str        # what goes into the image's sources
-    fmt: str         # "deb822" or "one-line"
-    suite: str
+_apt_sources = _sibling("aptsources")
+AptSources = _apt_sources.AptSources
 
 
 def read_apt_sources(etc_apt: Path = Path("/etc/apt")) -> AptSources:
-    """The host's own Debian sources (deb822 .sources first, else one-line .list).
-
-    The suite is the first word of the first Suites: line (or of the first deb
-    line). Only the stanzas/lines of that suite's family (bookworm,
-    bookworm-updates, bookworm-security, ...) are kept, so that third-party
-    repositories configured on the host stay out of the image.
-    """
-    d = etc_apt / "sources.list.d"
-    sources_files = sorted(d.glob("*.sources")) if d.is_dir() else []
-    stanzas = []
-    for f in sources_files:
-        stanzas += _deb822_stanzas(f.read_text())
-    stanzas = [s for s in stanzas
-               if "deb" in s.get("types", "").split() and s.get("enabled", "yes").lower() != "no"
-               and s.get("suites") and s.get("uris")]
-    if stanzas:
-        suite = stanzas[0]["suites"].split()[0]
-        kept = []
-        for s in stanzas:
-            suites = [x for x in s["suites"].split() if _suite_family(x, suite)]
-            if not suites or s["uris"].startswith("cdrom:"):
-                continue
-            s = dict(s, types="deb", suites=" ".join(suites))
-            order = ["types", "uris", "suites", "components"]
-            keys = order + sorted(k for k in s if k not in order)
-            kept.append("\n".join(f"{_DEB822_NAMES.get(k, k.title())}: {s[k]}" for k in keys if k in s))
-        text = "\n\n".join(kept) + "\n"
-        return AptSources(text, "deb822", suite)
-
-    lines = []
-    for f in [etc_apt / "sources.list"] + (sorted(d.glob("*.list")) if d.is_dir() else []):
-        if f.is_file():
-            for line in f.read_text().splitlines():
-                line = line.split("#", 1)[0].strip()
-                if line.startswith("deb "):
-                    lines.append(line)
-    if not lines:
-        raise BuildError("no Debian apt sources found in /etc/apt/sources.list(.d): "
-                         "kubelab/base takes its mirror from them")
-
-    def suite_of(line: str) -> str:
-        words = line.split()
-        i = 1
-        if words[i].startswith("["):
-            while not words[i].endswith("]"):
-                i += 1
-            i += 1
-        return words[i + 1]
-
-    suite = suite_of(lines[0])
-    kept = [ln for ln in lines if _suite_family(suite_of(ln), suite) and "cdrom:" not in ln]
-    return AptSources("\n".join(kept) + "\n", "one-line", suite)
+    """The host's own Debian sources (images/aptsources.py)."""
+    try:
+        return _apt_sources.read_apt_sources(etc_apt)
+    except _apt_sources.AptSourcesError as e:
+        raise BuildError(str(e)) from e
 
 
 def ensure_mmdebstrap(r: Runner) -> str:
@@ -651,15 +586,20 @@ def simple_build(name: str, ref: str) -> Callable[[Ctx, str], None]:
     return build
 
 
-def hello_build(version: str) -> Callable[[Ctx, str], None]:
+def versioned_build(name: str, version: str, files: Sequence[str]) -> Callable[[Ctx, str], None]:
+    """kubelab/<name>:v<version> from images/<name>, with @VERSION@ substituted in `files`."""
     def build(ctx: Ctx, h: str) -> None:
-        context = copy_context(ctx, "hello")
-        for f in ("hello-server.sh", "hello-handler.sh", "server.js"):
+        context = copy_context(ctx, name)
+        for f in files:
             p = context / f
             p.write_text(p.read_text().replace("@VERSION@", version))
         step("docker build")
-        docker_build(ctx.runner, context, f"kubelab/hello:v{version}", h)
+        docker_build(ctx.runner, context, f"kubelab/{name}:v{version}", h)
     return build
+
+
+def hello_build(version: str) -> Callable[[Ctx, str], None]:
+    return versioned_build("hello", version, ("hello-server.sh", "hello-handler.sh", "server.js"))
 
 
 def etcd_inputs(ctx: Ctx) -> object:
@@ -744,6 +684,14 @@ IMAGE_LIST: list[Image] = [
           dockerfile_inputs("hello", lambda c: {"version": "1"}), hello_build("1"), "hello on :8080, v=1"),
     Image("kubelab/hello:v2", "kubelab/busybox:latest",
           dockerfile_inputs("hello", lambda c: {"version": "2"}), hello_build("2"), "hello on :8080, v=2"),
+    *(Image(f"kubelab/bootcamp:v{v}", f"kubelab/hello:v{v}", dockerfile_inputs("bootcamp", lambda c, v=v: {"version": v}),
+            versioned_build("bootcamp", v, ("Dockerfile", "server.js")), f"kubernetes-bootcamp stand-in, v={v}")
+      for v in ("1", "2")),
+    Image("kubelab/fluentd:latest", "kubelab/busybox:latest", dockerfile_inputs("fluentd"),
+          simple_build("fluentd", "kubelab/fluentd:latest"), "fluentd stand-in: follows /var/log/nginx"),
+    Image("kubelab/registry:latest", "kubelab/base:latest",
+          dockerfile_inputs("registry", lambda c: {"docker-registry": apt_version(c.runner, "docker-registry")}),
+          simple_build("registry", "kubelab/registry:latest"), "Debian's docker-registry (Distribution 2.x) on :5000"),
     Image("kubelab/kubelab:latest", "kubelab/base:latest", dockerfile_inputs("kubelab", kubelab_inputs),
           kubelab_build, "the project in /opt/venv"),
 ]
@@ -812,7 +760,7 @@ def build_all(only: list[str] | None = None, force: bool = False,
     _APT_VERSIONS = None  # looked up afresh on each call
     if not docker_available():
         raise BuildError("docker CLI/engine not available")
-    wanted = resolve(only) if only else list(IMAGE_LIST)
+    wanted = resolve([n for n in only if n != "stand-ins"]) if only else list(IMAGE_LIST)
     forced = {i.ref for i in wanted} if force else set()
     plan_refs = {i.ref for i in wanted}
     for i in list(wanted):
@@ -875,6 +823,12 @@ def build_all(only: list[str] | None = None, force: bool = False,
         log(f"{status}; FAILED: {', '.join(failed)}")
         raise BuildError("failed: " + "; ".join(f"{k}: {v.splitlines()[0]}" for k, v in failed.items()))
     log(status)
+    if not only or "stand-ins" in only:
+        module = _sibling("standins")
+        try:
+            module.build(log)
+        except module.StandInError as e:
+            raise BuildError(str(e)) from e
 
 
 def _indent(s: str) -> str:

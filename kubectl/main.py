@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "exec": "kubectl.exec_:exec_",
     "expose": "kubectl.workloads:expose",
     "get": "kubectl.get:get",
+    "image": "kubectl.image:image",
     "label": "kubectl.misc:label",
     "logs": "kubectl.logs:logs",
     "patch": "kubectl.misc:patch",

@@ -1,11 +1,12 @@
-"""The lab's image catalogue: every image `images/build.py` makes, in build order.
+"""The lab's image catalogue: every image `images/build.py` makes, in build order, and the stand-ins the
+lab registry serves under the tutorials' own names.
 
-One list, read by three: the image builder (what it builds; it loads this file by path, so it
-needs nothing but the standard library), the compose lab driver (`lab/compose.py`: what a lab
-needs before it starts) and the hollow kubelet (`kubelet/hollow.py`: a pull of a `kubelab/` image
-outside this list fails, as it would on a lab node, since there is no registry).
+Read by: the image builder (what it builds; it loads this file by path, so it needs nothing but the
+standard library), the compose lab driver (`lab/compose.py`: what a lab needs before it starts, what it
+pushes into the lab registry), the kubelet (`kubelet/pulls.py`: which pulls go to the lab registry) and
+the hollow kubelet (`kubelet/hollow.py`: which pulls succeed on a simulated node).
 
-Plain data, no imports: keep it that way (images/build.py runs it without the package).
+Plain data and small functions, no imports: keep it that way (images/build.py runs it without the package).
 """
 from __future__ import annotations
 
@@ -18,5 +19,52 @@ CATALOGUE: tuple[str, ...] = (
     "kubelab/debian:latest",
     "kubelab/hello:v1",
     "kubelab/hello:v2",
+    "kubelab/bootcamp:v1",
+    "kubelab/bootcamp:v2",
+    "kubelab/fluentd:latest",
+    "kubelab/registry:latest",
     "kubelab/kubelab:latest",
 )
+
+# The lab registry as the host's Docker engine reaches it (compose publishes it on the host's loopback;
+# the nodes' kubelets use the host's engine, so their pulls of localhost:5000/... come here too).
+REGISTRY = "localhost:5000"
+
+# Lab stand-ins for the tutorials' images: (the name, normalised as Docker does: docker.io/library/nginx,
+# the lab image it is made from). Each is that image plus a label saying what it stands for
+# (STAND_IN_LABEL); the lab registry serves it as REGISTRY/<name> (mirrored()), a namespace apart from
+# what users push (localhost:5000/nginx:1.16 is theirs; localhost:5000/docker.io/library/nginx:1.16 the
+# stand-in's).
+STAND_INS: tuple[tuple[str, str], ...] = (
+    ("docker.io/library/nginx:latest", "kubelab/web:latest"),
+    ("docker.io/library/nginx:1.12", "kubelab/web:latest"),
+    ("docker.io/library/nginx:1.15", "kubelab/web:latest"),
+    ("docker.io/library/nginx:1.16", "kubelab/web:latest"),
+    ("docker.io/library/debian:stretch", "kubelab/debian:latest"),
+    ("docker.io/library/debian:latest", "kubelab/debian:latest"),
+    ("docker.io/library/busybox:latest", "kubelab/busybox:latest"),
+    ("docker.io/fluent/fluentd:v1.11", "kubelab/fluentd:latest"),
+    ("docker.io/jocatalin/kubernetes-bootcamp:v1", "kubelab/bootcamp:v1"),
+    ("docker.io/jocatalin/kubernetes-bootcamp:v2", "kubelab/bootcamp:v2"),
+    ("gcr.io/google-samples/kubernetes-bootcamp:v1", "kubelab/bootcamp:v1"),
+)
+STAND_IN_LABEL = "io.kubelab.stand-in-for"
+
+
+def mirrored(name: str) -> str:
+    """The lab registry's name for a normalised name: docker.io/library/nginx:1.16 →
+    localhost:5000/docker.io/library/nginx:1.16."""
+    return f"{REGISTRY}/{name}"
+
+
+def mirrored_repositories() -> frozenset[str]:
+    """The repositories (normalised, no tag) whose pulls go to the lab registry."""
+    return frozenset(name.rsplit(":", 1)[0] for name, _ in STAND_INS)
+
+
+def familiar(name: str) -> str:
+    """What Docker shows for a normalised name: docker.io/library/nginx:1.16 → nginx:1.16."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name

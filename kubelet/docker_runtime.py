@@ -49,6 +49,7 @@ L_RESTART = "io.kubelab.restart-count"
 L_HASH = "io.kubelab.container-hash"
 L_GRACE = "io.kubelab.termination-grace-period"
 L_VOLUME = "io.kubelab.volume"
+L_IMAGE = "io.kubelab.image"                     # the image as the pod names it (Config.Image may be the mirror's)
 SANDBOX = "POD"                                 # the container label of infra containers (as dockershim did)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -136,7 +137,7 @@ class ContainerInfo:
     name: str
     labels: dict[str, str]
     status: str                      # created, running, paused, restarting, removing, exited, dead
-    image: str                       # as requested (Config.Image)
+    image: str                       # as the pod names it (label io.kubelab.image, else Config.Image)
     image_id: str                    # sha256:...
     created: float
     started_at: str = ""             # Kubernetes format ("" = never)
@@ -210,7 +211,8 @@ def _info(raw: dict[str, Any], network: str) -> ContainerInfo:
             finished_at = raw.get("Created", "")
     return ContainerInfo(
         id=raw["Id"], name=raw.get("Name", "").lstrip("/"), labels=dict(cfg.get("Labels") or {}),
-        status=status, image=cfg.get("Image", ""), image_id=raw.get("Image", ""),
+        status=status, image=(cfg.get("Labels") or {}).get(L_IMAGE) or cfg.get("Image", ""),
+        image_id=raw.get("Image", ""),
         created=created, started_at=k8s_time(state.get("StartedAt", "")),
         finished_at=k8s_time(finished_at), started_ts=parse_time(state.get("StartedAt", "")),
         finished_ts=parse_time(finished_at), exit_code=int(state.get("ExitCode") or 0),
@@ -674,12 +676,6 @@ def _split_ref(ref: str) -> tuple[str, str]:
         repo, tag = ref.rsplit(":", 1)
         return repo, tag
     return ref, "latest"
-
-
-def normalise_image(ref: str) -> str:
-    """`kubelab/web` → `kubelab/web:latest` (what Docker stores)."""
-    repo, tag = _split_ref(ref)
-    return f"{repo}@{tag}" if "@" in ref else f"{repo}:{tag}"
 
 
 def demux(buf: bytearray) -> Iterator[tuple[int, bytes]]:

@@ -11,8 +11,10 @@ the kubelet's part for the pods bound to them, through the real API:
                  ContainersReady, PodScheduled); Events Pulled, Created, Started
               ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
                  never, for images matching --never-ready-images
-    image matching --missing-images (default `*:missing`), or a kubelab/ image
-    the lab does not build (kubelab.catalogue; off with --any-kubelab-image)
+    image matching --missing-images (default `*:missing`), a kubelab/ image
+    the lab does not build (kubelab.catalogue.CATALOGUE), or a tag the lab
+    registry lacks of a repository it mirrors (kubelab.catalogue.STAND_INS:
+    `jocatalin/kubernetes-bootcamp:v10`, not `:v1`; both off with --any-kubelab-image)
               ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
                  back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
     image matching --failing-liveness-images
@@ -51,7 +53,7 @@ from kubelab import errors, kinds, nodes
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
-from kubelab.catalogue import CATALOGUE
+from kubelab.catalogue import CATALOGUE, STAND_INS
 from kubelab import serving
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
@@ -59,6 +61,7 @@ from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
 from . import status as podstatus
 from .backoff import doubling
+from .pulls import InvalidReference, pull_target, with_default_tag
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
 from .status_manager import FAILED_SYNC
 
@@ -161,10 +164,20 @@ def image_missing(image: str, config: HollowConfig) -> bool:
     nodes could not run either (`kubelab/hello:v10` in the tutorials' rollback exercise)."""
     if image_matches(image, config.missing_images):
         return True
-    if not config.lab_images_only or not image.startswith("kubelab/"):
+    if not config.lab_images_only:
         return False
+    if not image.startswith("kubelab/"):
+        # The lab's nodes pull these names from the lab registry: what it lacks fails there too.
+        try:
+            target = pull_target(image)
+        except InvalidReference:
+            return False
+        return target != image and str(with_default_tag(image)) not in _STAND_IN_NAMES
     tagged = image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
     return tagged not in CATALOGUE
+
+
+_STAND_IN_NAMES = frozenset(name for name, _ in STAND_INS)
 
 
 def _digest(*parts: object) -> str:

@@ -29,7 +29,7 @@ from kubelab.events import EventRecorder
 from . import status as podstatus
 from .backoff import Backoff, fmt_duration
 from .config import FORCE_GRACE, PodConfig
-from .docker_runtime import L_HASH, ContainerInfo, DockerRuntime, RuntimeError_, docker_name, pod_labels
+from .docker_runtime import L_HASH, L_IMAGE, ContainerInfo, DockerRuntime, RuntimeError_, docker_name, pod_labels
 from .environment import container_env, expand
 from .hooks import run_hook, stop_container
 from .probes import ProbeManager
@@ -345,6 +345,7 @@ class PodWorker:
         hc = self.rt.container_host_config(sandbox.id, c, mounts, binds, self.cfg.log_max_size)
         labels = pod_labels(self.cfg.node_name, pod, c.name, "container", restart)
         labels[L_HASH] = container_hash(c)
+        labels[L_IMAGE] = c.image   # the name the user wrote; pulled.image may be the lab registry's copy
         # stdinOnce: the container's stdin closes when the first attached client detaches (kubectl run -i).
         kwargs: dict[str, Any] = {"environment": env, "tty": c.tty, "stdin_open": c.stdin,
                                   "stdin_once": c.stdin_once}
@@ -356,7 +357,8 @@ class PodWorker:
         if c.working_dir:
             kwargs["working_dir"] = c.working_dir
         try:
-            cid = await self.rt.create(docker_name(pod, c.name, restart), c.image, labels, hc, **kwargs)
+            cid = await self.rt.create(docker_name(pod, c.name, restart), pulled.image or c.image, labels, hc,
+                                       **kwargs)
         except RuntimeError_ as e:
             self.waiting[c.name] = ("CreateContainerError", e.message)
             self.record("Warning", "Failed", f"Error: {e.message}")

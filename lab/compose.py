@@ -47,6 +47,8 @@ CONTEXT = "kubelab"
 NETWORK = "kubelab"                      # components, nodes and pods
 CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
 VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki")
+REGISTRY_VOLUME = "kubelab-registry"       # external: `down` keeps it, so what was pushed survives a restart
+REGISTRY_URL = "http://127.0.0.1:5000"     # the registry service, published on the host's loopback
 API_PORT = 6443
 COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
@@ -170,6 +172,35 @@ def build_images(quiet: bool = False) -> None:
         raise LabError(f"building the images failed (exit {r.returncode}); logs in images/.cache/logs/")
 
 
+# ---------------------------------------------------------------- registry
+def wait_registry(timeout: float = 60.0) -> None:
+    """Until the lab registry answers its API (GET /v2/ → 200)."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{REGISTRY_URL}/v2/", timeout=3) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:
+            last = str(e)
+        time.sleep(0.25)
+    raise LabError(f"the lab registry did not answer on {REGISTRY_URL} within {timeout:.0f}s: {last} "
+                   f"(see `docker logs kubelab-registry`)")
+
+
+def fill_registry(quiet: bool = False) -> None:
+    """Push the tutorials' stand-ins into the lab registry and tag them on this engine (images/standins.py)."""
+    script = repo_root() / "images" / "standins.py"
+    wait_registry()
+    r = subprocess.run([sys.executable, str(script), "build", "push", "tag"], cwd=repo_root(),
+                       stdout=subprocess.DEVNULL if quiet else None)
+    if r.returncode != 0:
+        raise LabError(f"pushing the stand-ins into the lab registry failed (exit {r.returncode})")
+
+
 # ---------------------------------------------------------------- up
 async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]:
     """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes.
@@ -241,9 +272,12 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)    # ours, not root's (a bind mount)
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
-    services = ["bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
+    _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
+    services = ["registry", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
         [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
+    _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
+    fill_registry(quiet)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet))
     info["https"] = f"https://127.0.0.1:{https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()

@@ -200,7 +200,9 @@ def _validate_container(errs: FieldErrors, path: str, c: Any, volumes: set[str],
         errs.required(f"{path}.name")
     else:
         validate_name(errs, f"{path}.name", c.name, label=True)
-    if not c.image.strip():
+    # As kube-apiserver: the image must be set; its format is the kubelet's business (InvalidImageName),
+    # and a template's " " stays legal (validate_pod_images checks pods only).
+    if not c.image:
         errs.required(f"{path}.image")
     if c.image_pull_policy and c.image_pull_policy not in PULL_POLICIES:
         errs.unsupported(f"{path}.imagePullPolicy", c.image_pull_policy, PULL_POLICIES)
@@ -444,6 +446,15 @@ def _mutable_view(spec: Any) -> Any:
     return view
 
 
+def validate_pod_images(errs: FieldErrors, spec: Any) -> None:
+    """kube-apiserver's validateContainersOnlyForPod: on pods (not templates) an image has no leading or
+    trailing whitespace."""
+    for field, label in (("init_containers", "initContainers"), ("containers", "containers")):
+        for i, c in enumerate(getattr(spec, field)):
+            if c.image != c.image.strip():
+                errs.invalid(f"spec.{label}[{i}].image", c.image, "must not have leading or trailing whitespace")
+
+
 class PodStrategy(Strategy):
     def default(self, obj: Any) -> None:
         default_pod_spec(obj.spec)
@@ -451,10 +462,12 @@ class PodStrategy(Strategy):
     def validate(self, obj: Any) -> FieldErrors:
         errs = super().validate(obj)
         validate_pod_spec(errs, "spec", obj.spec)
+        validate_pod_images(errs, obj.spec)
         return errs
 
     def validate_update(self, new: Any, old: Any) -> FieldErrors:
         errs = super().validate_update(new, old)
+        validate_pod_images(errs, new.spec)
         if new.spec.node_name != old.spec.node_name:
             errs.forbidden("spec.nodeName", "may not be changed except through pods/binding")
         elif _mutable_view(new.spec) != _mutable_view(old.spec):

@@ -9,7 +9,10 @@ while IFS= read -r -t 10 line; do
     line=${line%"$CR"}
     [ -z "$line" ] && break
 done
-body="Hello kubelab! | Running on: $(hostname) | v=@VERSION@"
+# An image built FROM this one may put its own greeting in /etc/hello/greeting (the bootcamp stand-in).
+greeting="Hello kubelab!"
+[ -r /etc/hello/greeting ] && IFS= read -r greeting < /etc/hello/greeting
+body="$greeting | Running on: $(hostname) | v=@VERSION@"
 echo "hello v=@VERSION@: $request" >&2
 case "$request" in
     HEAD\ *) printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$(( ${#body} + 1 ))" ;;

@@ -16,6 +16,12 @@ from kubelet.hollow import ContainerSim, HollowConfig, HollowRunner, image_missi
     pytest.param("kubelab/nginx:1.16", True, id="not-built"),
     pytest.param("nginx:1.16", False, id="other-registries-simulated"),
     pytest.param("nginx:missing", True, id="pattern"),
+    pytest.param("jocatalin/kubernetes-bootcamp:v1", False, id="stand-in"),
+    pytest.param("docker.io/library/nginx:1.15", False, id="stand-in-long-name"),
+    pytest.param("gcr.io/google-samples/kubernetes-bootcamp:v1", False, id="stand-in-gcr"),
+    pytest.param("jocatalin/kubernetes-bootcamp:v10", True, id="seed-003-v10-not-in-the-lab-registry"),
+    pytest.param("nginx:1.99", True, id="mirrored-repository-missing-tag"),
+    pytest.param("localhost:5000/handson-001/cowweb:v1.0", False, id="pushed-simulated"),
 ])
 def test_which_pulls_fail(image: str, missing: bool) -> None:
     assert image_missing(image, HollowConfig()) is missing

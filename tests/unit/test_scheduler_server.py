@@ -16,11 +16,14 @@ class FakeApi:
         self.statuses: list[Any] = []
         self.events: list[Any] = []
         self.bind_error = bind_error
+        self.bind_annotations: list[dict[str, str]] = []
 
-    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "",
+                   annotations: dict[str, str] | None = None) -> Any:
         if self.bind_error is not None:
             raise self.bind_error
         self.binds.append((f"{namespace}/{name}", node_name, uid))
+        self.bind_annotations.append(dict(annotations or {}))
 
     async def update_status(self, obj: Any) -> Any:
         self.statuses.append(obj)

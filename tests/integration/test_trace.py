@@ -1,0 +1,121 @@
+"""`kubelab trace` on a real control plane (etcd, apiserver, scheduler, controller manager, hollow kubelets):
+the trace of a 2-replica Deployment names every component that acted, both pods and their nodes, in time
+order; `-o json` carries the same steps; a missing object is NotFound in Kubernetes' words."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from kubectl.main import cli
+from kubelab import errors, manifests
+from kubelab.client import Client
+
+from .conftest import control_plane_fixture
+
+cluster = control_plane_fixture("trace", hollow_nodes=2)
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: traced}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: traced}}
+  template:
+    metadata: {labels: {app: traced}}
+    spec:
+      containers: [{name: app, image: kubelab/hello:v1}]
+"""
+
+
+def kl(info: dict[str, Any], *args: str) -> Any:
+    env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": info["token"]}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+async def _ready_pods(c: Client, timeout: float = 60) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        pods, _ = await c.list("Pod", "default", label_selector="app=traced")
+        ready = [p for p in pods if any(x.type == "Ready" and x.status == "True" for x in p.status.conditions)]
+        if len(ready) == 2 or time.monotonic() > deadline:
+            return ready
+        await asyncio.sleep(0.3)
+
+
+def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(cluster: dict[str, Any]) -> None:
+    async def apply() -> tuple[list[Any], Any]:
+        async with Client(cluster["server"], cluster["token"]) as c:
+            await c.create(manifests.from_dict(yaml.safe_load(DEPLOYMENT)))
+            pods = await _ready_pods(c)
+            assert len(pods) == 2, pods
+            deadline = time.monotonic() + 30
+            while True:       # the Ready status writes are seen by the index through the watch cache
+                t = await c.trace("Deployment", "traced", "default")
+                if t.critical_path.startswith("apply → all pods Ready") or time.monotonic() > deadline:
+                    return pods, t
+                await asyncio.sleep(0.3)
+    pods, t = asyncio.run(apply())
+    steps = list(t.steps)
+    assert t.critical_path.startswith("apply → all pods Ready"), (t.critical_path, steps)
+    for part in ("controllers", "scheduling", "image", "container start", "readiness", "last pod traced-"):
+        assert part in t.critical_path, t.critical_path
+    times = [s.time for s in steps]
+    assert times == sorted(times)
+    components = {s.component for s in steps}
+    assert {"kube-controller-manager", "kube-scheduler", "kubelet"} <= components, components
+    assert steps[0].action == "create" and steps[0].object == "deployment/default/traced"
+    for p in pods:
+        me = f"pod/default/{p.metadata.name}"
+        mine = [s for s in steps if s.object == me]
+        actions = [s.action for s in mine]
+        assert "create" in actions and f"bind to {p.spec.node_name}" in actions, actions
+        bind = next(s for s in mine if s.action.startswith("bind to"))
+        assert bind.component == "kube-scheduler" and bind.identity, bind   # the harness runs it as admin
+        assert "nodes feasible" in bind.detail, bind.detail
+        assert [s for s in mine if s.detail == "Ready=True" and s.component == "kubelet"], mine
+        assert {"Pulled", "Started"} <= set(actions), actions
+        # the ReplicaSet controller made the pod, the scheduler bound it, then the kubelet ran it
+        order = [actions.index("create"), actions.index(f"bind to {p.spec.node_name}"), actions.index("Started")]
+        assert order == sorted(order), actions
+    assert any(s.object.startswith("replicaset/default/traced-") and s.action == "create"
+               and s.component == "kube-controller-manager" for s in steps)
+
+    # -o json: the same steps, each with its time
+    r = kl(cluster, "trace", "deployment/traced", "-o", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [(s["time"], s["action"], s["object"]) for s in doc["steps"]][:len(steps)] == \
+        [(s.time, s.action, s.object) for s in steps]
+    assert doc["criticalPath"].startswith("apply → all pods Ready")
+
+    # the table names both pods and their nodes
+    r = kl(cluster, "trace", "deployment/traced")
+    assert r.exit_code == 0, r.output
+    print(r.stdout)
+    for p in pods:
+        assert p.metadata.name in r.stdout and p.spec.node_name in r.stdout
+    assert "Critical path: apply → all pods Ready" in r.stdout
+
+
+def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
+    async def go() -> tuple[Any, str]:
+        async with Client(cluster["server"], cluster["token"]) as c:
+            pods = await _ready_pods(c)
+            t = await c.trace("Pod", pods[0].metadata.name, "default")
+            try:
+                await c.trace("Deployment", "nonexistent", "default")
+            except errors.NotFound as e:
+                return t, e.message
+            return t, ""
+    t, message = asyncio.run(go())
+    assert t.critical_path.startswith("pod created → all pods Ready"), t.critical_path
+    assert message == 'deployments.apps "nonexistent" not found'
+    r = kl(cluster, "trace", "deployment/nonexistent")
+    assert r.exit_code == 1
+    assert 'Error from server (NotFound): deployments.apps "nonexistent" not found' in r.stderr

@@ -3,7 +3,7 @@
 Sits beside the audit log and the watch cache in the apiserver. `TraceIndex` subscribes to both:
 - the audit log (`AuditLog.subscribers`): every completed write, whatever the file's policy says (the log's
   subscriber policy: all writes at Metadata but Leases and nodes' status heartbeats), kept as a `Write`
-  (when, verb, user, user agent, objectRef, resulting resourceVersion, code, annotations such as the
+  (when the request arrived, verb, user, user agent, objectRef, resulting resourceVersion, code, annotations such as the
   scheduler's decision);
 - the watch cache's Deployments, ReplicaSets, Pods, Services and Endpoints: each change kept as a `Change`
   (uid, owners, node, readiness, the pods an Endpoints sends to) stamped with the moment this apiserver saw
@@ -155,7 +155,10 @@ def write_of(ev: dict[str, Any], seq: int) -> Write | None:
     code = int((ev.get("responseStatus") or {}).get("code", 0))
     if ev.get("stage") != "ResponseComplete" or not ref or code >= 400:
         return None
-    when = timeutil.parse(ev.get("stageTimestamp", "")) or time.time()
+    # When the request arrived, not when it was answered: the write took effect between the two, and a step
+    # it caused (a kubelet's Event about a pod it saw bound) can come before the answer's stamp under load.
+    when = timeutil.parse(ev.get("requestReceivedTimestamp", "")) or timeutil.parse(ev.get("stageTimestamp", "")) \
+        or time.time()
     user = ev.get("user") or {}
     return Write(seq, when, ev.get("verb", ""), user.get("username", ""), ev.get("userAgent", ""),
                  ref.get("resource", ""), ref.get("subresource", ""), ref.get("namespace", ""),

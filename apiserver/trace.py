@@ -8,7 +8,8 @@ Sits beside the audit log and the watch cache in the apiserver. `TraceIndex` sub
 - the watch cache's Deployments, ReplicaSets, Pods, Services and Endpoints: each change kept as a `Change`
   (uid, owners, node, readiness, the pods an Endpoints sends to) stamped with the moment this apiserver saw
   it, and its Events (`Note`: reason, message, reporting component, the object's uid).
-The records go into one ring of the last `max_records` (50,000 by default, about 25 MB; the oldest are
+The records go into one ring of the last `max_records` (50,000 by default: about 30 MB measured with a mix of writes, changes and Events and 16,667 live pods in
+`latest`; the oldest are
 dropped and counted). Beside the ring, `latest` holds the current state of each live object of those kinds
 (one small `Change` per object: the ownership graph, Deployment → ReplicaSet → Pod, Service → Endpoints →
 pods, even for objects older than the ring).

@@ -119,3 +119,44 @@ def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
     r = kl(cluster, "trace", "deployment/nonexistent")
     assert r.exit_code == 1
     assert 'Error from server (NotFound): deployments.apps "nonexistent" not found' in r.stderr
+
+
+def test_watch_follows_new_steps(cluster: dict[str, Any]) -> None:
+    """`-w` prints the timeline, then the steps that happen after: here a scale to 3 (a new pod, bound)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+    env = {**os.environ, "KUBELAB_SERVER": cluster["server"], "KUBELAB_TOKEN": cluster["token"]}
+    proc = subprocess.Popen([sys.executable, "-m", "kubectl", "trace", "deployment/traced", "-w"],
+                            cwd=Path(__file__).resolve().parents[2], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(x.startswith("Critical path:") for x in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(x.startswith("Critical path:") for x in lines), (lines, proc.poll())
+        before = len(lines)
+
+        async def scale() -> None:
+            async with Client(cluster["server"], cluster["token"]) as c:
+                await c.patch("Deployment", "traced", {"spec": {"replicas": 3}}, "default")
+        asyncio.run(scale())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            new = lines[before:]
+            if any("patch" in x and "deployment/default/traced" in x for x in new) and \
+                    any("bind to hollow-node-" in x for x in new):
+                break
+            time.sleep(0.2)
+        new = lines[before:]
+        assert any(" patch " in x and "deployment/default/traced" in x for x in new), new
+        assert any("bind to hollow-node-" in x and "kube-scheduler" in x for x in new), new
+        assert not any(x.startswith("TIME") for x in new)        # rows only, no second header
+    finally:
+        proc.terminate()
+        proc.wait(10)

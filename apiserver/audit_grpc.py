@@ -13,13 +13,7 @@ from kubelab import errors, kinds
 from .audit import AuditLog, Record, RequestInfo
 from .auth import UserInfo
 from .authz.grpc_attributes import attributes
-
-# An API error's HTTP status, as kube-apiserver answers it (what the audit log records).
-HTTP_STATUS = {"NotFound": 404, "AlreadyExists": 409, "Conflict": 409, "Invalid": 422, "BadRequest": 400,
-               "Forbidden": 403, "Unauthorized": 401, "TooManyRequests": 429, "Gone": 410,
-               "ServiceUnavailable": 503, "Timeout": 504, "RequestEntityTooLarge": 413, "MethodNotAllowed": 405,
-               "UnsupportedMediaType": 415, "InternalError": 500}
-
+from .http.status import CODES as HTTP_STATUS     # an API error's HTTP status, as kube-apiserver answers
 
 def user_agent(metadata: Any) -> str:
     """The caller's user agent without the suffix gRPC adds to it (`grpc-python-asyncio/1.x grpc-c/...`)."""

@@ -6,7 +6,11 @@ the handler; the authorizers are in apiserver/authz). Tokens come from a file in
 lab (`--token`) stays an admin in `system:masters`, so components given only it keep working. Every
 authenticated user is also in `system:authenticated`, as kube-apiserver adds it.
 
-An HTTP front end calls `Authenticator.authenticate(bearer_token(header))` and `impersonate(...)`.
+A call these filters refuse is refused before its body is read: a stranger cannot make the apiserver hold
+200 MiB by sending it. The gRPC front end refuses in `AuthInterceptor` (it sees a call's metadata before its
+message) and limits a message to `MAX_REQUEST_BYTES` in the server's options; an HTTP front end calls
+`Authenticator.authenticate(bearer_token(header))` and `impersonate(...)`, and refuses a body over
+`MAX_REQUEST_BYTES` with `too_large()` before reading it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,11 @@ from typing import Any, Callable, Iterable, Mapping
 import grpc
 
 from kubelab import errors
+
+# kube-apiserver's limit on a request body (3 MiB, k8s.io/apiserver's MaxRequestBodyBytes): etcd takes values
+# up to 1.5 MiB, so anything larger could never be stored. Only what comes in is limited: a LIST answer is
+# paged, not capped.
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 AUTHENTICATED = "system:authenticated"
 MASTERS = "system:masters"
@@ -103,6 +112,24 @@ def unauthorized(authorization: str | None) -> errors.Unauthenticated:
                                                       else "invalid bearer token"))
 
 
+def too_large() -> errors.RequestEntityTooLarge:
+    """kube-apiserver's words for a body over the limit (HTTP 413)."""
+    return errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
+
+
+def refusal(err: errors.ApiError) -> grpc.RpcMethodHandler:
+    """A handler that answers `err` without reading the call's message.
+
+    A request-streaming handler is one the server does not read for: grpc.aio reads a unary call's message
+    before calling its handler (all of it, up to the receive limit), but leaves a stream's messages unread
+    until the handler asks. The wire is the same for both, so this serves a method of any shape, and HTTP/2
+    flow control keeps the unread body in the client.
+    """
+    async def refuse(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
+    return grpc.stream_stream_rpc_method_handler(refuse)
+
+
 def metadata_user(authenticator: "Authenticator", metadata: Iterable[tuple[str, Any]]) -> UserInfo | None:
     """The user of a gRPC call, from its `authorization` metadata."""
     return authenticator.authenticate(bearer_token(dict(metadata).get("authorization")))
@@ -121,20 +148,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         md = tuple(details.invocation_metadata or ())
         if metadata_user(self.authenticator, md) is not None:
             return await continuation(details)
-        err = unauthorized(dict(md).get("authorization"))
-
-        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(refuse)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(refuse)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(refuse)
-        return grpc.unary_unary_rpc_method_handler(refuse)
+        # Refused whatever the method: a unary-shaped refusal would have its message read first (a 200 MiB
+        # Create without a token cost the apiserver 400 MiB it kept).
+        return refusal(unauthorized(dict(md).get("authorization")))
 
 
 # Impersonation: kube-apiserver's `Impersonate-User` / `Impersonate-Group` headers (gRPC metadata keys are

@@ -46,6 +46,11 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
 @click.option("--advertise-address", default="", help="the address published in the `kubernetes` Endpoints "
               "(default: the --listen host, or the host's own address when listening on 0.0.0.0)")
+@click.option("--secure-port", type=int, default=None,
+              help="serve the Kubernetes HTTP API (HTTPS) on this port (off unless given; 0 = a free port)")
+@click.option("--bind-address", default="", help="the HTTP API's address (default: the --listen host)")
+@click.option("--tls-cert-file", default="", help="the HTTP API's serving certificate (PEM)")
+@click.option("--tls-private-key-file", default="", help="the HTTP API's serving key (PEM)")
 @click.option("--audit-log-path", default="", help="write audit.k8s.io/v1 events here, one JSON per line ('-': stdout; "
               "'': off), as kube-apiserver")
 @click.option("--audit-log-maxsize", default=100, show_default=True, help="megabytes before the audit log is rotated")
@@ -56,7 +61,8 @@ def _read_token(token: str, token_file: str) -> str:
 def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, etcd_keyfile: str, token: str,
          token_file: str, token_auth_file: str, authorization_mode: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
-         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, audit_log_path: str,
+         event_ttl: int, workers: int, metrics_address: str, advertise_address: str, secure_port: int | None,
+         bind_address: str, tls_cert_file: str, tls_private_key_file: str, audit_log_path: str,
          audit_log_maxsize: int, audit_log_maxbackup: int, audit_policy_file: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
@@ -65,6 +71,9 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
     except ValueError:
         raise click.BadParameter(f"{advertise_address!r} is not an IP address",
                                  param_hint="--advertise-address") from None
+    if secure_port is not None and not (tls_cert_file and tls_private_key_file):
+        raise click.BadParameter("--secure-port needs --tls-cert-file and --tls-private-key-file",
+                                 param_hint="--secure-port")
     try:
         tokens = load_token_file(token_auth_file) if token_auth_file else {}
     except (OSError, TokenFileError) as e:
@@ -80,6 +89,8 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
                     bookmark_interval=bookmark_interval, event_ttl=event_ttl,
                     metrics_address=metrics_address, advertise_address=advertise_address,
+                    secure_port=secure_port, bind_address=bind_address, tls_cert_file=tls_cert_file,
+                    tls_private_key_file=tls_private_key_file,
                     audit=AuditConfig(audit_log_path, audit_log_maxsize, audit_log_maxbackup, audit_policy_file))
     try:
         load_policy(audit_policy_file)          # a bad policy stops the start, as kube-apiserver's does

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 import kubelab
@@ -31,7 +32,7 @@ from kubelab.v1 import objects_pb2 as pb
 from . import storage as st
 from .audit import AuditConfig, AuditLog
 from .audit_grpc import audit_begin, audit_finish
-from .auth import AuthInterceptor, Authenticator, UserInfo
+from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
 from .authz.grpc_attributes import review_attributes
@@ -61,6 +62,10 @@ class Config:
     shutdown_grace: float = 5.0
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
     advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
+    secure_port: int | None = None  # the Kubernetes HTTP API's port (None = not served; 0 = any free port)
+    bind_address: str = ""          # its host ("" = the --listen host)
+    tls_cert_file: str = ""         # its serving certificate and key (PEM)
+    tls_private_key_file: str = ""
     audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
 
 
@@ -125,6 +130,60 @@ def api_error(e: errors.ApiError | st.StorageError) -> errors.ApiError:
     return e if isinstance(e, errors.ApiError) else storage_error(e)
 
 
+# The most of a message a status carries. gRPC sends it in a trailer, percent-encoded (a byte outside printable
+# ASCII, or `%`, takes three), and a client drops a call whose metadata passes its limit (8 KiB soft, 16 KiB
+# hard) as RESOURCE_EXHAUSTED "metadata size exceeds hard limit": a message echoing a 10,000-character name
+# turned an Invalid into a TooManyRequests.
+MAX_STATUS_MESSAGE = 6000
+
+
+def _encoded_size(data: bytes) -> int:
+    return len(data) + 2 * sum(1 for b in data if b < 0x20 or b > 0x7E or b == 0x25)
+
+
+def fit_message(message: str) -> str:
+    """`message`, cut to what a status can carry (whatever the registry made of a hostile value)."""
+    data = message.encode()
+    if _encoded_size(data) <= MAX_STATUS_MESSAGE:
+        return message
+    keep = MAX_STATUS_MESSAGE // 3        # at most three bytes on the wire per byte kept
+    while keep < len(data) and _encoded_size(data[:keep * 2]) <= MAX_STATUS_MESSAGE:
+        keep *= 2                         # mostly ASCII: more fits
+    return data[:keep].decode(errors="ignore") + "..."
+
+
+async def abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
+    """End a call with `err`: its code, its reason in the trailers, its message as far as it fits."""
+    await context.abort(err.code, fit_message(err.message), trailing_metadata=((errors.REASON_KEY, err.reason),))
+
+
+# kube-apiserver's registry refuses a name in a request's path that could not be a key
+# (k8s.io/apiserver's NamespaceKeyFunc: "Name parameter invalid"); no object's name is longer than 253
+# characters (a DNS subdomain), so a longer one is refused here too, before it becomes an etcd key
+# (etcd refuses a request over 1.5 MiB as RESOURCE_EXHAUSTED).
+MAX_NAME_LENGTH = 253
+
+
+def path_segment_problems(name: str) -> list[str]:
+    """k8s.io/apimachinery's IsValidPathSegmentName, and the length no stored name exceeds."""
+    problems = []
+    if name in (".", ".."):
+        problems.append(f"may not be '{name}'")
+    problems += [f"may not contain '{c}'" for c in "/%" if c in name]
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(f"must be no more than {MAX_NAME_LENGTH} characters")
+    return problems
+
+
+def check_path(namespace: str, name: str) -> None:
+    """A request naming an object (get, patch, delete, bind, evict, the streams): BadRequest for a name or
+    namespace no object can have."""
+    for what, value in (("Namespace", namespace), ("Name", name)):
+        if value and (problems := path_segment_problems(value)):
+            shown = value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH] + "..."
+            raise errors.BadRequest(f'{what} parameter invalid: "{shown}": {"; ".join(problems)}')
+
+
 # Verbs about a resource their request does not name, for metrics labels.
 FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}
 
@@ -149,7 +208,7 @@ def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]
             err = api_error(e)
             code = err.reason
             audit_finish(self.audit, record, err)
-            await context.abort(err.code, err.message, trailing_metadata=((errors.REASON_KEY, err.reason),))
+            await abort(context, err)
         finally:
             resource = fixed_resource if fixed_resource is not None else _resource_of(request)
             self.metrics.observe(verb, resource, code, started)
@@ -224,25 +283,31 @@ class ApiService:
     # ---------------------------------------------------------------- CRUD
     # Each write is one function of its request, which the unary call and the Writes stream both serve.
     async def _create(self, req: api.CreateRequest) -> pb.Object:
-        return kinds.wrap(await self.store.create(self._unwrap(req.object), dry_run=req.dry_run))
+        obj = self._unwrap(req.object)
+        check_path(obj.metadata.namespace, "")     # the name is the registry's to judge (Invalid, in its words)
+        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run))
 
     async def _update(self, req: api.UpdateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
+        check_path(obj.metadata.namespace, obj.metadata.name)
         return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
 
     async def _patch(self, req: api.PatchRequest) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
                                                  req.patch, req.subresource, req.dry_run))
 
     async def _delete(self, req: api.DeleteRequest) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
         return kinds.wrap(await self.store.delete(info.kind, req.namespace, req.name, grace, req.propagation_policy,
                                                   req.precondition_uid, req.precondition_resource_version,
                                                   req.dry_run))
 
     async def _bind(self, req: api.BindRequest) -> pb.Object:
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.bind(req.namespace, req.name, req.node_name, req.uid))
 
     @translate
@@ -252,11 +317,13 @@ class ApiService:
     @translate
     async def Get(self, req: api.GetRequest, context: Any) -> pb.Object:
         info = _kind_of(req.kind)
+        check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.get(info.kind, req.namespace, req.name))
 
     @translate
     async def List(self, req: api.ListRequest, context: Any) -> api.ListResponse:
         info = _kind_of(req.kind)
+        check_path(req.namespace, "")
         if req.limit < 0:
             raise errors.BadRequest("limit must be greater than or equal to 0")
         items, rev, token = await self.store.list(info.kind, req.namespace, req.label_selector, req.field_selector,
@@ -316,12 +383,16 @@ class ApiService:
         try:
             user = self.gate.user_of(_metadata(context))
         except errors.ApiError as e:
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            await abort(context, e)
         async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
             yield out
 
     @translate
     async def Evict(self, req: api.EvictRequest, context: Any) -> pb.Object:
+        return await self._evict(req)
+
+    async def _evict(self, req: api.EvictRequest) -> pb.Object:
+        check_path(req.namespace, req.name)
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
         pdbs = self.cache.caches["PodDisruptionBudget"]
 
@@ -348,6 +419,7 @@ class ApiService:
         try:
             self.gate.admit_call("watch", req, _metadata(context))
             info = _kind_of(req.kind)
+            check_path(req.namespace, "")
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
             rv: int | None = None
             if req.resource_version not in ("", "0"):
@@ -361,7 +433,7 @@ class ApiService:
             async for item in self.cache.caches[info.kind].watch(namespace, match, rv, req.allow_bookmarks):
                 yield item
         except errors.ApiError as e:
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            await abort(context, e)
         except st.Compacted as e:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE,
                                 f"too old resource version: {req.resource_version} ({e.compact_revision})",
@@ -389,6 +461,7 @@ class ApiService:
     # ---------------------------------------------------------------- streaming to kubelets
     async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
         """The kubelet of a pod's node, or an error saying why `verb` cannot reach one."""
+        check_path(namespace, name)
         pod = await self.store.get("Pod", namespace, name)
         if not pod.spec.node_name:
             raise errors.BadRequest(f'pod {name} does not have a host assigned')
@@ -409,7 +482,7 @@ class ApiService:
         if isinstance(e, grpc.aio.AioRpcError):
             e = kubelet_error(e, kubelet, pod)
         if isinstance(e, errors.ApiError):
-            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            await abort(context, e)
         raise e
 
     async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
@@ -496,13 +569,15 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
         wake.set()
 
     async def read() -> None:
-        async for batch in request_iterator:
-            for item in batch.requests:
-                await slots.acquire()
-                task = asyncio.create_task(run(item))
-                running.add(task)
-                task.add_done_callback(finished)
-        wake.set()
+        try:
+            async for batch in request_iterator:
+                for item in batch.requests:
+                    await slots.acquire()
+                    task = asyncio.create_task(run(item))
+                    running.add(task)
+                    task.add_done_callback(finished)
+        finally:
+            wake.set()       # a broken read (a malformed message) too: the loop below raises it
 
     reader = asyncio.create_task(read())
     try:
@@ -528,20 +603,81 @@ def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None) -> gr
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
     interceptors = [AuthInterceptor(Authenticator(token, tokens))] if token or tokens else []
-    return grpc.aio.server(interceptors=interceptors, options=channel_options() + [
+    options = [o for o in channel_options() if o[0] != "grpc.max_receive_message_length"]
+    return grpc.aio.server(interceptors=interceptors, options=options + [
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
 
 
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def request_decoder(request: Any) -> Callable[[bytes], Any]:
+    """Parse a request's bytes as `request` (a message class), or BadRequest.
+
+    The handlers parse their requests themselves rather than leave it to grpc.aio: a deserializer's exception
+    ends the call UNKNOWN with Python's text, and logs a traceback per request.
+    """
+    def decode(data: bytes) -> Any:
+        try:
+            return request.FromString(data)
+        except DecodeError as e:
+            log.warning("malformed %s request: %s", request.DESCRIPTOR.full_name, e)   # one line, no traceback
+            raise errors.BadRequest(f"the body of the request could not be decoded as "
+                                    f"{request.DESCRIPTOR.full_name}: {e}") from None
+    return decode
+
+
 def unary_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
-    return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request.FromString,
-                                               response_serializer=lambda m: m.SerializeToString())
+    decode = request_decoder(request)
+
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            req = decode(data)
+        except errors.BadRequest as e:
+            await abort(context, e)
+        return await fn(req, context)
+    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_serialize)
+
+
+def unary_stream_handler(fn: Any, request: Any, serialize: Callable[[Any], bytes] = _serialize
+                         ) -> grpc.RpcMethodHandler:
+    decode = request_decoder(request)
+
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            req = decode(data)
+        except errors.BadRequest as e:
+            await abort(context, e)
+        async for out in fn(req, context):
+            yield out
+    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=serialize)
+
+
+def stream_stream_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
+    decode = request_decoder(request)
+
+    async def handle(data: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def requests() -> AsyncIterator[Any]:
+            async for item in data:
+                yield decode(item)
+        try:
+            async for out in fn(requests(), context):
+                yield out
+        except errors.BadRequest as e:       # a malformed message further on in the stream
+            await abort(context, e)
+    return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_serialize)
 
 
 def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
     """Method handlers built by hand so Watch can send pre-serialised bytes."""
     uu = unary_handler
-    identity: Callable[[bytes], bytes] = lambda b: b
     table = {
         "Create": uu(svc.Create, api.CreateRequest),
         "Get": uu(svc.Get, api.GetRequest),
@@ -556,17 +692,11 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
         "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Trace": uu(svc.Trace, api.TraceRequest),
-        "Watch": grpc.unary_stream_rpc_method_handler(svc.Watch, request_deserializer=api.WatchRequest.FromString,
-                                                      response_serializer=identity),
-        "Writes": grpc.stream_stream_rpc_method_handler(svc.Writes, request_deserializer=api.WriteBatch.FromString,
-                                                        response_serializer=lambda m: m.SerializeToString()),
-        "Logs": grpc.unary_stream_rpc_method_handler(svc.Logs, request_deserializer=api.LogsRequest.FromString,
-                                                     response_serializer=lambda m: m.SerializeToString()),
-        "Exec": grpc.stream_stream_rpc_method_handler(svc.Exec, request_deserializer=api.ExecInput.FromString,
-                                                      response_serializer=lambda m: m.SerializeToString()),
-        "PortForward": grpc.stream_stream_rpc_method_handler(
-            svc.PortForward, request_deserializer=api.PortForwardInput.FromString,
-            response_serializer=lambda m: m.SerializeToString()),
+        "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
+        "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
+        "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),
+        "Exec": stream_stream_handler(svc.Exec, api.ExecInput),
+        "PortForward": stream_stream_handler(svc.PortForward, api.PortForwardInput),
     }
     return grpc.method_handlers_generic_handler("kubelab.v1.Api", table)
 
@@ -597,6 +727,8 @@ class Server:
             if config.metrics_address else None
         self.grpc: grpc.aio.Server | None = None
         self.port = 0
+        self.http: Any = None            # apiserver.http.app.HttpServer when --secure-port is given
+        self.http_port = 0
 
     async def _wait_for_etcd(self) -> None:
         delay = 0.1
@@ -635,7 +767,8 @@ class Server:
         svc.metadata.labels.update({"component": "apiserver", "provider": "kubernetes"})
         svc.spec.cluster_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
         port = svc.spec.ports.add(name="https", port=443, protocol="TCP")
-        port.target_port.number_value = int(self.config.listen.rsplit(":", 1)[1] or 6443)
+        # The Endpoints lead to the HTTP API when it is served (as kube-apiserver's), else to the gRPC port.
+        port.target_port.number_value = self.config.secure_port or int(self.config.listen.rsplit(":", 1)[1] or 6443)
         try:
             await self.store.create(svc)
         except (errors.AlreadyExists, errors.Invalid):
@@ -671,18 +804,37 @@ class Server:
         await self.cache.wait_ready()
         self.trace_index.attach(self.audit, self.cache)
         self.grpc = new_grpc_server(self.config.token, self.config.tokens)
-        self.grpc.add_generic_rpc_handlers((_handlers(ApiService(self.store, self.cache, self.config, self.metrics,
-                                                                 self.audit, self.trace_index)),))
+        service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit, self.trace_index)
+        self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._start_http(service)
         if self.metrics_server is not None:
             await self.metrics_server.start()
         log.info("apiserver serving on port %d (etcd %s)", self.port, ",".join(self.config.etcd_servers))
         return self.port
 
+    async def _start_http(self, service: ApiService) -> None:
+        """The Kubernetes HTTP API (apiserver.http) on --secure-port, from the same ApiService as gRPC."""
+        if self.config.secure_port is None:
+            return
+        from .http.app import HttpServer
+        from .http.common import Backend
+        host = self.config.bind_address or self.config.listen.rsplit(":", 1)[0].strip("[]")
+        backend = Backend(service, f"{advertise_address(self.config.listen, self.config.advertise_address)}:"
+                                   f"{self.config.secure_port}")
+        self.http = HttpServer(backend, host, self.config.secure_port,
+                               self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)
+        self.http_port = await self.http.start()
+        if not self.config.secure_port:      # a port picked now: the Endpoints learn it now
+            await self._reconcile_kubernetes_endpoints(self.http_port)
+        log.info("apiserver serving the Kubernetes HTTP API on port %d", self.http_port)
+
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
         if self.grpc is not None:
             await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
             await self.grpc.stop(self.config.shutdown_grace)

@@ -127,10 +127,10 @@ def json_depth(doc: Any) -> int:
 def load_json(data: bytes, what: str) -> Any:
     """User JSON, or BadRequest naming `what`: a malformed or over-deep body is the client's error, not ours."""
     try:
-        doc = json.loads(data)
+        doc = manifests.loads_json(data)     # strict, as kube-apiserver's: a duplicate field is an error
     except RecursionError:
         raise errors.BadRequest(f"{what}: exceeded max depth of {MAX_JSON_DEPTH}") from None
-    except ValueError as e:
+    except ValueError as e:                  # ManifestError (a duplicate field) is one too
         raise errors.BadRequest(f"{what}: {e}") from None
     if json_depth(doc) > MAX_JSON_DEPTH:
         raise errors.BadRequest(f"{what}: exceeded max depth of {MAX_JSON_DEPTH}")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "cordon": "kubectl.nodes:cordon",
     "create": "kubectl.create_rbac:create",      # apply's `create`, with the RBAC and ServiceAccount generators
     "delete": "kubectl.delete:delete",
+    "dashboard": "kubectl.dashboard:dashboard",
     "describe": "kubectl.describe:describe",
     "drain": "kubectl.nodes:drain",
     "exec": "kubectl.exec_:exec_",

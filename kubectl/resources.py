@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl.context import CLIError
+from kubelab import kinds
 
-ALL = ("pods", "services", "deployments", "replicasets")
+ALL = kinds.CATEGORY_ALL
 
 
 @dataclass

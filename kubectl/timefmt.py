@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from kubelab import timeutil
+from kubelab.timeutil import age, human_duration  # noqa: F401 - shared with kubelab.tables
 
 
 def parse_time(ts: str) -> datetime | None:
@@ -14,46 +15,6 @@ def parse_time(ts: str) -> datetime | None:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def human_duration(seconds: float) -> str:
-    """k8s.io/apimachinery/pkg/util/duration.HumanDuration."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 60 * 2:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        sec = s % 60
-        return f"{minutes}m" if sec == 0 else f"{minutes}m{sec}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def age(ts: str, at: datetime | None = None) -> str:
-    """kubectl's translateTimestampSince: `<unknown>` for an unset time."""
-    t = parse_time(ts)
-    if t is None:
-        return "<unknown>"
-    return human_duration(((at or now()) - t).total_seconds())
 
 
 def rfc1123(ts: str) -> str:

@@ -100,6 +100,11 @@ def connection(cfg: dict[str, Any] | None = None, context_name: str | None = Non
     cfg = cfg if cfg is not None else load()
     server = server or os.environ.get("KUBELAB_SERVER")
     token = token or os.environ.get("KUBELAB_TOKEN")
+    if not (server and token) and not cfg.get("current-context") and not context_name:
+        kube = _from_kubeconfig()
+        if kube is not None:
+            return Connection(server=server or kube.server, token=token or kube.token, namespace=kube.namespace,
+                              context=kube.context)
     namespace, ctx_name = "default", context_name or cfg.get("current-context", "")
     if not (server and token):
         entry = context(cfg, context_name)
@@ -113,3 +118,140 @@ def connection(cfg: dict[str, Any] | None = None, context_name: str | None = Non
         if not server:
             raise ConfigError(f'context "{ctx_name}" names no cluster server')
     return Connection(server=server, token=token or "", namespace=namespace, context=ctx_name)
+
+
+# ---------------------------------------------------------------- the kubeconfig kubectl reads
+# `cluster up` writes its cluster, user and context `kubelab` into the kubeconfig kubectl reads, as kind does:
+# merged with what is there, made current; `cluster down` removes them. The cluster entry carries kubelab's
+# gRPC address as an extension, so the kubelab CLI can find its API in the same entry.
+KUBE_CONTEXT = "kubelab"
+GRPC_EXTENSION = "kubelab.dev/grpc"
+
+
+def kubeconfig_path() -> Path:
+    """The file kubectl writes to: the first path of $KUBECONFIG, else ~/.kube/config."""
+    env = os.environ.get("KUBECONFIG", "")
+    first = next((p for p in env.split(os.pathsep) if p), "")
+    return Path(first).expanduser() if first else Path.home() / ".kube" / "config"
+
+
+def _upsert_entry(items: list[dict[str, Any]], name: str, key: str, value: dict[str, Any]) -> None:
+    """Replace (not merge) the named entry's value, keeping its place in the list."""
+    entry = _named(items, name)
+    if entry is None:
+        items.append({"name": name, key: value})
+    else:
+        entry[key] = value
+
+
+def _load_kubeconfig(path: Path) -> dict[str, Any]:
+    cfg = load(path)
+    for key in ("clusters", "contexts", "users"):
+        if not isinstance(cfg.get(key), list):
+            cfg[key] = []
+    cfg.setdefault("preferences", {})
+    return cfg
+
+
+def write_kube_context(server: str, ca_pem: bytes, token: str, grpc_address: str, namespace: str = "default",
+                       name: str = KUBE_CONTEXT, path: Path | None = None) -> Path:
+    """Add (or replace) cluster, user and context `name` in the kubeconfig and make it current."""
+    import base64
+    p = path or kubeconfig_path()
+    cfg = _load_kubeconfig(p)
+    _upsert_entry(cfg["clusters"], name, "cluster", {
+        "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+        "extensions": [{"name": GRPC_EXTENSION, "extension": {"server": grpc_address}}]})
+    _upsert_entry(cfg["users"], name, "user", {"token": token})
+    _upsert_entry(cfg["contexts"], name, "context", {"cluster": name, "user": name, "namespace": namespace})
+    cfg["current-context"] = name
+    save(cfg, p)
+    return p
+
+
+def remove_kube_context(name: str = KUBE_CONTEXT, path: Path | None = None) -> bool:
+    """Remove what write_kube_context wrote (kind's `delete cluster`); True if there was something."""
+    p = path or kubeconfig_path()
+    if not p.exists():
+        return False
+    cfg = _load_kubeconfig(p)
+    before = sum(len(cfg[k]) for k in ("clusters", "users", "contexts"))
+    for key in ("clusters", "users", "contexts"):
+        cfg[key] = [e for e in cfg[key] if e.get("name") != name]
+    if cfg.get("current-context") == name:
+        cfg["current-context"] = ""
+    if sum(len(cfg[k]) for k in ("clusters", "users", "contexts")) == before:
+        return False
+    save(cfg, p)
+    return True
+
+
+def grpc_address_of(cfg: dict[str, Any], cluster_name: str) -> str:
+    """kubelab's gRPC address, from the extension of a kubeconfig cluster entry ("" when none)."""
+    cluster = (_named(cfg.get("clusters") or [], cluster_name) or {}).get("cluster") or {}
+    for ext in cluster.get("extensions") or []:
+        if isinstance(ext, dict) and ext.get("name") == GRPC_EXTENSION:
+            return str((ext.get("extension") or {}).get("server") or "")
+    return ""
+
+
+def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path, bytes]:
+    """The lab's CA (kept across restarts) and a serving certificate for the apiserver's HTTPS, for every name
+    a client may use: 127.0.0.1, localhost, apiserver, the `kubernetes` Service's ClusterIP and its DNS
+    names. Returns (certificate file, key file, CA certificate PEM)."""
+    from kubelab import pki
+    ca = pki.load_or_make_ca(directory)
+    names = ["127.0.0.1", "localhost", "apiserver", cluster_ip, "kubernetes", "kubernetes.default",
+             "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
+    crt, key = pki.save(pki.issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
+    return crt, key, ca.cert_pem
+
+
+@dataclass
+class KubeConnection:
+    """What a kubeconfig context says about reaching the Kubernetes HTTP API."""
+    server: str              # https://host:port
+    ca_pem: bytes            # b"" when the context names none (the system's CAs then)
+    token: str
+    namespace: str
+    context: str
+
+
+def kube_connection(path: Path | None = None, context_name: str | None = None) -> KubeConnection:
+    """The HTTP API's address, CA and bearer token from the kubeconfig kubectl reads (its current context)."""
+    import base64
+    cfg = _load_kubeconfig(path or kubeconfig_path())
+    entry = context(cfg, context_name)
+    ctx = entry.get("context") or {}
+    cluster = (_named(cfg["clusters"], ctx.get("cluster", "")) or {}).get("cluster") or {}
+    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise ConfigError(f'context "{entry["name"]}" names no cluster server')
+    ca = b""
+    if cluster.get("certificate-authority-data"):
+        ca = base64.b64decode(cluster["certificate-authority-data"])
+    elif cluster.get("certificate-authority"):
+        ca = Path(cluster["certificate-authority"]).expanduser().read_bytes()
+    return KubeConnection(server.rstrip("/"), ca, str(user.get("token") or ""), ctx.get("namespace") or "default",
+                          entry["name"])
+
+
+def _from_kubeconfig() -> Connection | None:
+    """kubelab's gRPC connection from the kubeconfig kubectl reads (the current context's cluster extension),
+    for when kubelab's own config names no context: both CLIs then follow the one file."""
+    p = kubeconfig_path()
+    if not p.exists():
+        return None
+    try:
+        cfg = _load_kubeconfig(p)
+        entry = context(cfg)
+    except ConfigError:
+        return None
+    ctx = entry.get("context") or {}
+    address = grpc_address_of(cfg, ctx.get("cluster", ""))
+    if not address:
+        return None
+    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    return Connection(server=address, token=str(user.get("token") or ""), namespace=ctx.get("namespace") or "default",
+                      context=entry["name"])

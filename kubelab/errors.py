@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import grpc
 
@@ -114,11 +115,20 @@ def reason_of(err: grpc.RpcError) -> str:
         return ""
 
 
+# gRPC's own refusal of a message over the receiver's limit (the apiserver's is kube-apiserver's 3 MiB on a
+# request): it comes from the transport, before any handler, so it carries no reason.
+_TOO_LARGE = re.compile(r"Received message larger than max \(\d+ vs\. (\d+)\)")
+
+
 def from_rpc_error(err: grpc.RpcError) -> ApiError:
     """Translate a gRPC error (sync or aio) into the ApiError hierarchy."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
-    e = from_status(code, reason_of(err), details)
+    reason = reason_of(err)
+    too_large = _TOO_LARGE.search(details or "") if code == grpc.StatusCode.RESOURCE_EXHAUSTED and not reason else None
+    if too_large:     # in kube-apiserver's words for a body over its limit
+        reason, details = RequestEntityTooLarge.reason, f"Request entity too large: limit is {too_large[1]}"
+    e = from_status(code, reason, details)
     e.__cause__ = err
     return e
 

@@ -65,6 +65,9 @@ KINDS: tuple[KindInfo, ...] = (
              pb.ClusterRoleBinding, "cluster_role_binding"),
 )
 
+# The `all` category (`kubectl get all`): the kinds of ours Kubernetes puts in it.
+CATEGORY_ALL: tuple[str, ...] = ("pods", "services", "deployments", "replicasets")
+
 # What the API serves for every kind (as discovery and `api-resources -o wide` list them).
 VERBS: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
 

@@ -12,6 +12,7 @@ on the way out, whole numbers held as doubles are printed as integers again.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -190,6 +191,37 @@ def _checked(data: dict[str, Any], desc: Descriptor, kind: str, source: str) -> 
         raise ManifestError(f"{source}: invalid {kind}: {e}") from None
 
 
+def drop_unknown_fields(data: dict[str, Any], desc: Descriptor) -> list[str]:
+    """Remove from `data` (in place) every field `desc` does not have; return their paths, as Kubernetes'
+    fieldValidation=Warn|Ignore drops them (`spec.replicaz`, `spec.template.spec.containers[0].imagee`)."""
+    dropped: list[str] = []
+
+    def walk(value: Any, d: Descriptor, path: str) -> None:
+        if not isinstance(value, dict):
+            return
+        fields = _fields(d)
+        for key in list(value):
+            field = fields.get(key) if isinstance(key, str) else None
+            where = f"{path}.{key}" if path else str(key)
+            if field is None:
+                dropped.append(where)
+                del value[key]
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name != _VALUE:
+                entry = field.message_type
+                if entry.GetOptions().map_entry:
+                    val = entry.fields_by_name["value"]
+                    if val.type == FieldDescriptor.TYPE_MESSAGE and isinstance(value[key], dict):
+                        for k, v in value[key].items():
+                            walk(v, val.message_type, f"{where}[{k}]")
+                elif field.is_repeated and isinstance(value[key], list):
+                    for i, v in enumerate(value[key]):
+                        walk(v, entry, f"{where}[{i}]")
+                else:
+                    walk(value[key], entry, where)
+    walk(data, desc, "")
+    return dropped
+
+
 def from_dict(data: Any, source: str = "<input>") -> Message:
     """Turn one manifest dict into its typed proto, checking apiVersion/kind."""
     if not isinstance(data, dict):
@@ -254,10 +286,86 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=4, ensure_ascii=False)
 
 
+# A UTF-16 surrogate: JSON spells a character outside the BMP as an escaped pair (`"\ud83d\ude00"` is 😀),
+# which PyYAML reads as two lone surrogates and Python then refuses to encode ("surrogates not allowed").
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _paired(text: str) -> str:
+    """`text` with its surrogate pairs joined into the characters they spell; an unpaired one becomes U+FFFD,
+    as Go's encoding/json (so kubectl) reads it."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as kubectl reads a manifest (sigs.k8s.io/yaml, strict): a key given twice in one mapping is an
+    error, not the last one winning (`kind: Pod` then `kind: Service` made a Service); escaped surrogate
+    pairs are characters."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            # Keys a merge (`<<: *base`) brings in may be overridden; only the mapping's own keys may not repeat.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'mapping key "{key}" already defined at line {seen[key]}', key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+    def construct_yaml_str(self, node: yaml.ScalarNode) -> str:
+        return _paired(str(self.construct_scalar(node)))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _StrictLoader.construct_yaml_str)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ManifestError(f'duplicate field "{key}"')
+        out[key] = value
+    return out
+
+
+def _paired_all(doc: Any) -> Any:
+    """`doc` with every string's lone surrogates mended (iterative: JSON may nest deep)."""
+    root = [doc]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        value = parent[key]
+        if isinstance(value, str):
+            parent[key] = _paired(value)
+        elif isinstance(value, list):
+            stack.extend((value, i) for i in range(len(value)))
+        elif isinstance(value, dict):
+            for k in list(value):
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    value[_paired(k)] = value.pop(k)
+            stack.extend((value, k) for k in value)
+    return root[0]
+
+
+def loads_json(data: str | bytes) -> Any:
+    """JSON as kube-apiserver's strict decoding reads it: a key given twice in one object is a ManifestError
+    (`duplicate field "kind"`); an unpaired surrogate escape reads as U+FFFD, not as a string Python cannot
+    encode. json.JSONDecodeError (a ValueError) for what is not JSON."""
+    doc = json.loads(data, object_pairs_hook=_unique_pairs)
+    raw = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    return _paired_all(doc) if "\\u" in raw else doc
+
+
 def parse_text(text: str, source: str) -> list[Document]:
     """All documents of a YAML (or JSON) stream; a `List` is flattened."""
     try:
-        raw = list(yaml.safe_load_all(text))
+        raw = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -27,6 +27,9 @@ MERGE_KEYS: dict[str, str] = {
     "addresses": "type",
     "taints": "key",
 }
+# Strategic-merge directives that only order list elements or name the keys to keep; the merge keeps the live
+# order and keys, so they are skipped rather than stored as fields.
+_ORDER_ONLY_DIRECTIVES = ("$setElementOrder/", "$retainKeys")
 # "ports" is keyed by containerPort inside containers and by port in services.
 _PORT_KEYS = ("containerPort", "port")
 
@@ -84,6 +87,8 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
         return copy.deepcopy(patch)
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
+        if k.startswith(_ORDER_ONLY_DIRECTIVES):
+            continue     # kubectl's `$setElementOrder/containers` (set image, apply): list order only
         if v is None:
             result.pop(k, None)
         else:

@@ -38,6 +38,25 @@ def _stream_error(e: grpc.aio.AioRpcError) -> errors.ApiError:
     return errors.Unavailable(f"write stream broken: {e.details() or e.code().name}")
 
 
+# The most one WriteBatch carries: under the apiserver's limit on a message (3 MiB, as kube-apiserver's on a
+# request body), which would end the whole stream. A write bigger than this goes alone, as a unary call.
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+
+
+def _take_batch(pending: list[api.WriteRequest]) -> list[api.WriteRequest]:
+    """Take from the front of `pending` the writes of one batch (at least one, at most MAX_BATCH_BYTES)."""
+    size = 0
+    for n, item in enumerate(pending):
+        size += item.ByteSize() + 8          # the field tag and length around each write
+        if size > MAX_BATCH_BYTES and n:
+            break
+    else:
+        n = len(pending)
+    taken = pending[:n]
+    del pending[:n]
+    return taken
+
+
 class _NotSent(Exception):
     """The stream broke (`error`) before this write went out: safe to send again."""
 
@@ -72,10 +91,10 @@ class _Stream:
                 self.wake.clear()
                 if self.closed:
                     return
-                if self.pending:
-                    # Everything asked while the last batch was on its way goes in this one.
-                    batch = api.WriteBatch(requests=self.pending)
-                    self.pending = []
+                while self.pending:
+                    # Everything asked while the last batch was on its way goes in this one, as far as the
+                    # apiserver's limit on a message allows; the rest in the next.
+                    batch = api.WriteBatch(requests=_take_batch(self.pending))
                     await self.call.write(batch)
         except grpc.aio.AioRpcError as e:
             self.close(_stream_error(e))
@@ -128,6 +147,14 @@ class WritePipeline:
     async def write(self, op: str, request: Any, timeout: float = 30.0) -> pb.Object:
         self._last_id += 1
         item = api.WriteRequest(id=self._last_id, **{op: request})
+        if item.ByteSize() > MAX_BATCH_BYTES:
+            # Too big to share a message: alone, so the apiserver's refusal (RequestEntityTooLarge) is this
+            # write's answer, not the end of a stream other writes are on.
+            try:
+                call = getattr(self._stub, op.capitalize())
+                return await call(request, metadata=self._metadata, timeout=timeout)  # type: ignore[no-any-return]
+            except grpc.aio.AioRpcError as e:
+                raise errors.from_rpc_error(e) from e
         deadline = asyncio.get_running_loop().time() + timeout
         broken: errors.ApiError = errors.Unavailable("write stream broken")
         for _ in range(2):

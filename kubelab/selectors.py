@@ -52,6 +52,11 @@ __all__ = [
 ]
 
 
+def _shown(text: str, most: int = 256) -> str:
+    """`text` quoted for an error message; a hostile 100,000-character selector as its start and `...`."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + "..."
+
+
 class SelectorError(ValueError):
     """A label or field selector is malformed."""
 
@@ -221,7 +226,7 @@ class Requirement:
             raise SelectorError(f"{self.operator!r} is not a valid selector operator")
         err = validate_label_key(self.key)
         if err:
-            raise SelectorError(f"invalid label key {self.key!r}: {err}")
+            raise SelectorError(f"invalid label key {_shown(self.key)}: {err}")
         n = len(self.values)
         if self.operator in _SET_OPERATORS and n == 0:
             raise SelectorError(
@@ -238,7 +243,7 @@ class Requirement:
         for v in self.values:
             err = validate_label_value(v)
             if err:
-                raise SelectorError(f"invalid label value {v!r} for key {self.key!r}: {err}")
+                raise SelectorError(f"invalid label value {_shown(v)} for key {_shown(self.key)}: {err}")
         if self.operator in _SET_OPERATORS:
             object.__setattr__(self, "values", tuple(sorted(set(self.values))))
 
@@ -380,11 +385,11 @@ class _Parser:
     def fail(self, what: str, tok: _Tok) -> SelectorError:
         if tok.kind == _BAD:
             return SelectorError(
-                f"invalid selector {self.text!r}: operator {tok.text!r} is not supported "
+                f"invalid selector {_shown(self.text)}: operator {tok.text!r} is not supported "
                 f"(position {tok.pos})"
             )
         return SelectorError(
-            f"invalid selector {self.text!r}: expected {what} at position {tok.pos}, "
+            f"invalid selector {_shown(self.text)}: expected {what} at position {tok.pos}, "
             f"found {tok.describe()}"
         )
 
@@ -455,7 +460,7 @@ class _Parser:
             return Requirement(key.text, op, tuple(values))
         except SelectorError as e:
             raise SelectorError(
-                f"invalid selector {self.text!r} at position {key.pos}: {e}"
+                f"invalid selector {_shown(self.text)} at position {key.pos}: {e}"
             ) from None
 
 

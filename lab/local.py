@@ -256,12 +256,15 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     pki.write_private(state / "kubelet-token", kubelet_token.encode())
     etcd_tls = make_certificates(state)
     etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
+    https_port = free_port()
+    crt, key, ca_pem = kubeconfig.apiserver_certificates(state / "pki", "10.96.0.1")
     pids: dict[str, int] = {}
     procs: dict[str, dict[str, Any]] = {}
     info: dict[str, Any] = {"state_dir": str(state), "pids": pids, "procs": procs, "token": token,
                             "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}",
                             "etcd_tls": etcd_tls,
-                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
+                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+                            "https": f"https://127.0.0.1:{https_port}", "ca_file": etcd_tls["ca_file"]}
 
     def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         procs[name] = _spawn(name, argv, state, env)
@@ -276,7 +279,8 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
             "--etcd-cafile", etcd_tls["ca_file"], "--etcd-certfile", etcd_tls["cert_file"],
             "--etcd-keyfile", etcd_tls["key_file"],
             "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
-            "--metrics-address", f"127.0.0.1:{metrics_port}",
+            "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
+            "--tls-cert-file", str(crt), "--tls-private-key-file", str(key),
             "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
             "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
         await _wait_api(info["server"], token)
@@ -298,6 +302,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         cfg = kubeconfig.load()
         kubeconfig.set_cluster(cfg, CONTEXT, info["server"], token)
         kubeconfig.save(cfg)
+        info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, token, info["server"]))
     return info
 
 
@@ -411,4 +416,5 @@ def down_local(state_dir: Path | None = None, remove_context: bool = True) -> St
             if cfg.get("current-context") == CONTEXT:
                 cfg["current-context"] = ""
             kubeconfig.save(cfg)
+        kubeconfig.remove_kube_context()
     return report

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier: unit, integration (real etcd + component processes), e2e (the compose lab).
-# Installs what a fresh machine lacks: etcd from Debian's packages, and kubelab with its
-# test dependencies in a virtualenv (.venv).
+# Installs what a fresh machine lacks: etcd and (for the dashboard's browser test) chromium with its
+# WebDriver from Debian's packages, and kubelab with its test dependencies in a virtualenv (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,13 @@ if ! command -v etcd >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null
+fi
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "--- installing chromium and chromium-driver (Debian's; the dashboard's browser test)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

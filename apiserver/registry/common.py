@@ -17,6 +17,16 @@ from kubelab import selectors
 from kubelab.quantity import QuantityError, parse_quantity
 
 
+# The most of a value an error shows. Kubernetes shows it whole, but a gRPC status travels in a trailer a client
+# refuses past 8 KiB: a 10,000-character name would turn its Invalid into a transport error.
+MAX_SHOWN_VALUE = 256
+
+
+def shown(value: str) -> str:
+    """`value` as an error message shows it: whole, or its start and `...`."""
+    return value if len(value) <= MAX_SHOWN_VALUE else value[:MAX_SHOWN_VALUE] + "..."
+
+
 @dataclass
 class FieldError:
     path: str
@@ -27,8 +37,8 @@ class FieldError:
     def __str__(self) -> str:
         if self.kind in ("Required value", "Forbidden"):
             return f"{self.path}: {self.kind}" + (f": {self.detail}" if self.detail else "")
-        shown = f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
-        return f"{self.path}: {self.kind}: {shown}" + (f": {self.detail}" if self.detail else "")
+        value = f'"{shown(self.value)}"' if isinstance(self.value, str) else shown(str(self.value))
+        return f"{self.path}: {self.kind}: {value}" + (f": {self.detail}" if self.detail else "")
 
 
 class FieldErrors(list[FieldError]):
@@ -53,7 +63,9 @@ def raise_invalid(obj: Any, errs: FieldErrors) -> None:
     if errs:
         info = kinds.info_of(obj)
         name = obj.metadata.name or obj.metadata.generate_name
-        raise errors.Invalid(f'{info.kind} "{name}" is invalid: ' + ", ".join(str(e) for e in errs))
+        err = errors.Invalid(f'{info.kind} "{shown(name)}" is invalid: ' + ", ".join(str(e) for e in errs))
+        err.causes = list(errs)      # type: ignore[attr-defined]  # the HTTP API's Status lists them (field paths)
+        raise err
 
 
 # ------------------------------------------------------------------ names & metadata

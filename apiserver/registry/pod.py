@@ -41,10 +41,7 @@ def default_probe(probe: Any) -> None:
         probe.success_threshold = 1
     if not probe.failure_threshold:
         probe.failure_threshold = 3
-    if probe.HasField("http_get") and not probe.http_get.scheme:
-        probe.http_get.scheme = "HTTP"
-    if probe.HasField("http_get") and not probe.http_get.path:
-        probe.http_get.path = "/"
+    default_handler(probe)
 
 
 def default_pull_policy(image: str) -> str:
@@ -72,6 +69,9 @@ def default_container(c: Any) -> None:
     for probe_name in ("liveness_probe", "readiness_probe", "startup_probe"):
         if c.HasField(probe_name):
             default_probe(getattr(c, probe_name))
+    for hook in ("post_start", "pre_stop"):
+        if c.lifecycle.HasField(hook):
+            default_handler(getattr(c.lifecycle, hook))
 
 
 def default_pod_spec(spec: Any) -> None:
@@ -96,12 +96,64 @@ def default_pod_spec(spec: Any) -> None:
             v.empty_dir.SetInParent()
 
 
-def _validate_probe(errs: FieldErrors, path: str, probe: Any, container: Any, liveness_like: bool) -> None:
-    handlers = [h for h in ("exec", "http_get", "tcp_socket") if probe.HasField(h)]
-    if not handlers:
+# What a handler (a probe's or a lifecycle hook's) may name: Kubernetes' Handler has the same three actions in both.
+HANDLER_ACTIONS = (("exec", "exec"), ("http_get", "httpGet"), ("tcp_socket", "tcpSocket"))
+URI_SCHEMES = ("HTTP", "HTTPS")
+_HTTP_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
+
+
+def default_handler(handler: Any) -> None:
+    """Kubernetes' SetDefaults_HTTPGetAction, for a probe's and a hook's alike."""
+    if handler.HasField("http_get"):
+        if not handler.http_get.scheme:
+            handler.http_get.scheme = "HTTP"
+        if not handler.http_get.path:
+            handler.http_get.path = "/"
+
+
+def _validate_handler_port(errs: FieldErrors, path: str, action: Any, container: Any) -> None:
+    if not is_set(action.port):
+        errs.required(path)
+        return
+    validate_int_or_string(errs, path, action.port)
+    port = int_or_string(action.port)
+    if isinstance(port, int):
+        validate_port_number(errs, path, port)
+    elif isinstance(port, str):
+        n = len(errs)
+        validate_port_name(errs, path, port)
+        if len(errs) == n and port not in {p.name for p in container.ports if p.name}:
+            errs.invalid(path, port, "must be a port number or the name of a container port")
+
+
+def validate_handler(errs: FieldErrors, path: str, handler: Any, container: Any) -> None:
+    """One rule for every handler, a probe's (livenessProbe, ...) or a hook's (lifecycle.postStart, preStop),
+    as Kubernetes' validateHandler: one action, and that action well formed."""
+    actions = [(field, label) for field, label in HANDLER_ACTIONS if handler.HasField(field)]
+    if not actions:
         errs.required(path, "must specify a handler type")
-    elif len(handlers) > 1:
-        errs.forbidden(path, "may not specify more than 1 handler type")
+    for field, label in actions[1:]:
+        errs.forbidden(f"{path}.{label}", "may not specify more than 1 handler type")
+    for field, label in actions[:1]:
+        action, where = getattr(handler, field), f"{path}.{label}"
+        if field == "exec" and not action.command:
+            errs.required(f"{where}.command")
+        if field == "http_get":
+            if not action.path:
+                errs.required(f"{where}.path")
+            if action.scheme not in URI_SCHEMES:
+                errs.unsupported(f"{where}.scheme", action.scheme, URI_SCHEMES)
+            for header in action.http_headers:
+                if not _HTTP_HEADER_NAME.match(header.name):
+                    errs.invalid(f"{where}.httpHeaders", header.name,
+                                 "a valid HTTP header must consist of alphanumeric characters or '-' (e.g. "
+                                 "'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')")
+        if field in ("http_get", "tcp_socket"):
+            _validate_handler_port(errs, f"{where}.port", action, container)
+
+
+def _validate_probe(errs: FieldErrors, path: str, probe: Any, container: Any, liveness_like: bool) -> None:
+    validate_handler(errs, path, probe, container)
     for field in ("initial_delay_seconds", "timeout_seconds", "period_seconds", "success_threshold",
                   "failure_threshold"):
         value = getattr(probe, field)
@@ -110,23 +162,6 @@ def _validate_probe(errs: FieldErrors, path: str, probe: Any, container: Any, li
             errs.invalid(f"{path}.{camel}", value, "must be greater than or equal to 0")
     if liveness_like and probe.success_threshold not in (0, 1):
         errs.invalid(f"{path}.successThreshold", probe.success_threshold, "must be 1")
-    port_names = {p.name for p in container.ports if p.name}
-    for h, label in (("http_get", "httpGet"), ("tcp_socket", "tcpSocket")):
-        if probe.HasField(h):
-            action = getattr(probe, h)
-            if not is_set(action.port):
-                errs.required(f"{path}.{label}.port")
-                continue
-            validate_int_or_string(errs, f"{path}.{label}.port", action.port)
-            port = int_or_string(action.port)
-            if isinstance(port, int):
-                validate_port_number(errs, f"{path}.{label}.port", port)
-            elif isinstance(port, str) and port not in port_names:
-                errs.invalid(f"{path}.{label}.port", port, "must be a port number or the name of a container port")
-            if h == "http_get" and action.scheme not in ("", "HTTP", "HTTPS"):
-                errs.unsupported(f"{path}.httpGet.scheme", action.scheme, ("HTTP", "HTTPS"))
-    if probe.HasField("exec") and not probe.exec.command:
-        errs.required(f"{path}.exec.command")
 
 
 def _validate_env_source(errs: FieldErrors, path: str, e: Any) -> None:
@@ -218,6 +253,9 @@ def _validate_container(errs: FieldErrors, path: str, c: Any, volumes: set[str],
         _validate_probe(errs, f"{path}.readinessProbe", c.readiness_probe, c, False)
     if c.HasField("startup_probe"):
         _validate_probe(errs, f"{path}.startupProbe", c.startup_probe, c, True)
+    for hook, label in (("post_start", "postStart"), ("pre_stop", "preStop")):
+        if c.lifecycle.HasField(hook):
+            validate_handler(errs, f"{path}.lifecycle.{label}", getattr(c.lifecycle, hook), c)
 
 
 def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:

@@ -86,10 +86,28 @@ class NodeStrategy(Strategy):
         validate_node_status(errs, obj.status)
         return errs
 
+    def validate_update(self, new: Any, old: Any) -> FieldErrors:
+        errs = super().validate_update(new, old)
+        # Kubernetes' ValidateNodeUpdate: the node IPAM controller may give a node its range once; pods hold
+        # addresses from it, so a later change would strand them.
+        old_cidrs = pod_cidrs(old.spec)
+        if old_cidrs and pod_cidrs(new.spec) != old_cidrs:
+            errs.forbidden("spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid')
+        return errs
+
     def validate_status(self, new: Any, old: Any) -> FieldErrors:
         errs = super().validate_status(new, old)
         validate_node_status(errs, new.status)
         return errs
+
+
+def pod_cidrs(spec: Any) -> list[str]:
+    """A node's pod ranges, as Kubernetes converts a v1 NodeSpec: podCIDRs, or podCIDR alone when only it is set
+    (podCIDR is podCIDRs[0]: changing either is a change)."""
+    cidrs = list(spec.pod_cidrs) or ([spec.pod_cidr] if spec.pod_cidr else [])
+    if spec.pod_cidr and cidrs[0] != spec.pod_cidr:
+        cidrs.insert(0, spec.pod_cidr)
+    return cidrs
 
 
 def validate_node_status(errs: FieldErrors, status: Any) -> None:

@@ -21,6 +21,21 @@ from kubelab.client import Client
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kubeconfig_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """$KUBECONFIG points at a temp file for the whole tier: `cluster up` writes the kubeconfig kubectl reads,
+    and a test must never touch the user's ~/.kube/config."""
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(tmp_path_factory.mktemp("kube") / "config")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = old
+
+
 def need_etcd() -> None:
     """This tier's tests need etcd: without it they fail (a CI machine that lacks it must not pass by
     skipping the tier)."""
@@ -31,16 +46,19 @@ def need_etcd() -> None:
 
 @contextlib.contextmanager
 def kubeconfig_in(tmp: Path) -> Iterator[None]:
-    """$KUBELAB_CONFIG points into `tmp` while the block runs: a test cluster never touches the user's."""
-    old = os.environ.get("KUBELAB_CONFIG")
+    """$KUBELAB_CONFIG and $KUBECONFIG point into `tmp` while the block runs: a test cluster never touches the
+    user's."""
+    old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
+    os.environ["KUBECONFIG"] = str(tmp / "kube-config")
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("KUBELAB_CONFIG", None)
-        else:
-            os.environ["KUBELAB_CONFIG"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.asynccontextmanager

@@ -437,10 +437,11 @@ async def test_metrics_count_requests_objects_and_watches(local_cluster: dict[st
 
 async def test_the_kubernetes_service_has_the_apiservers_endpoints(client: Client,
                                                                    local_cluster: dict[str, Any]) -> None:
-    """As kube-apiserver does: `default/kubernetes` (443) leads to the apiserver's own address and port."""
+    """As kube-apiserver does: `default/kubernetes` (443) leads to the apiserver's own address and HTTPS port."""
     svc = await client.get("Service", "kubernetes", "default")
     assert [(p.name, p.port) for p in svc.spec.ports] == [("https", 443)] and not svc.spec.selector
     ep = await client.get("Endpoints", "kubernetes", "default")
-    host, port = local_cluster["server"].rsplit(":", 1)
+    host, _ = local_cluster["server"].rsplit(":", 1)
+    _, port = local_cluster["https"].rsplit(":", 1)         # the Kubernetes HTTP API's port, as in Kubernetes
     assert [a.ip for a in ep.subsets[0].addresses] == [host]
     assert [(p.name, p.port, p.protocol) for p in ep.subsets[0].ports] == [("https", int(port), "TCP")]

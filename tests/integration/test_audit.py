@@ -94,3 +94,22 @@ def test_a_refused_write_is_recorded_with_its_status(cluster: dict[str, Any]) ->
     refused = [e for e in evs if e.get("responseStatus", {}).get("code") == 409]
     assert refused and refused[0]["objectRef"]["name"] == "audited-twice"
     assert "already exists" in refused[0]["responseStatus"]["message"]
+
+
+def test_http_writes_are_in_the_same_log(cluster: dict[str, Any]) -> None:
+    """The HTTP API's writes pass the same audit log, with the client's own user agent."""
+    import ssl
+    import urllib.request
+    ca = Path(cluster["ca_file"]).read_bytes()
+    ctx = ssl.create_default_context(cadata=ca.decode())
+    body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "audited-over-http"}}).encode()
+    req = urllib.request.Request(f"{cluster['https']}/api/v1/namespaces", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {cluster['token']}",
+                                          "Content-Type": "application/json", "User-Agent": "audit-test/1.0"})
+    with urllib.request.urlopen(req, context=ctx) as r:
+        assert r.status == 201
+    evs = _wait(cluster, lambda evs: any(e.get("objectRef", {}).get("name") == "audited-over-http" for e in evs), 20)
+    [ev] = [e for e in evs if e.get("objectRef", {}).get("name") == "audited-over-http"]
+    assert (ev["verb"], ev["objectRef"]["resource"], ev["responseStatus"]["code"]) == ("create", "namespaces", 201)
+    assert ev["userAgent"] == "audit-test/1.0" and ev["user"]["username"] == "admin"
+    assert ev["requestURI"] == "/api/v1/namespaces" and ev["objectRef"]["resourceVersion"]

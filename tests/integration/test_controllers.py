@@ -148,9 +148,14 @@ async def test_deleted_pod_is_replaced_under_a_new_name(client: Client, ns: str)
     new = after - before
     assert len(new) == 1 and all(n.startswith("rs-") and len(n) == len("rs-") + 5 for n in after)
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 2), 30, what="2 ready again")
+
+    async def status_caught_up() -> bool:
+        # The controller writes status after it sees the pods Ready: a moment after they are.
+        rs = await client.get("ReplicaSet", "rs", ns)
+        return (rs.status.replicas, rs.status.ready_replicas, rs.status.available_replicas,
+                rs.status.fully_labeled_replicas) == (2, 2, 2, 2)
+    await wait_for(status_caught_up, 30, what="the ReplicaSet's status to count 2 ready and available")
     rs = await client.get("ReplicaSet", "rs", ns)
-    assert (rs.status.replicas, rs.status.ready_replicas, rs.status.available_replicas,
-            rs.status.fully_labeled_replicas) == (2, 2, 2, 2)
     assert rs.status.observed_generation == rs.metadata.generation
 
 

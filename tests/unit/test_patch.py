@@ -129,6 +129,17 @@ def test_json_patch_errors_say_whether_the_body_or_the_document_is_wrong(ops: An
     assert e.value.malformed is malformed       # the apiserver: BadRequest, else Invalid
 
 
+def test_strategic_merge_skips_kubectls_set_element_order_directive() -> None:
+    """`kubectl set image` sends `$setElementOrder/containers` beside the containers it changes: a directive,
+    not a field (stored, it made the object invalid: unknown field)."""
+    from kubelab.patch import strategic_merge
+    live = {"spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]}}
+    patch = {"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+                      "containers": [{"name": "b", "image": "y:2"}]}}
+    assert strategic_merge(live, patch) == {"spec": {"containers": [{"name": "a", "image": "x:1"},
+                                                                    {"name": "b", "image": "y:2"}]}}
+
+
 def test_the_last_applied_annotation_leaves_out_the_precondition() -> None:
     """apply sends the resourceVersion it read; the annotation, and so a re-apply's verdict, ignores it."""
     manifest = {"apiVersion": "v1", "kind": "ConfigMap",

@@ -1,0 +1,411 @@
+"""The HTTPS server of the Kubernetes API: TLS, the filter chain, routing.
+
+Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost first):
+
+    panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
+    size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
+    authentication   the apiserver's gate (the gRPC API's: bearer tokens, impersonation), else 401
+                     Unauthorized (/healthz, /livez, /readyz and /version stay open, as
+                     system:public-info-viewer has them)
+    authorization    the same gate's RBAC decision on the request's Attributes (verb, group, resource,
+                     subresource, namespace, name), else 403 Forbidden; RBAC objects written also get its
+                     escalation check (create, update, patch handlers). Discovery and OpenAPI need only an
+                     authenticated user
+    handler          discovery, or the verb module for the resource the URL names
+
+The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
+/openapi/v3 documents of apiserver.http.openapi, `install_streaming` the subresources of
+apiserver.http.streaming (log, exec, attach, portforward, and the pod and service proxy), each skipped when
+its module is absent. A subresource nobody serves is 404 NotFound: never the parent object.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from kubelab import errors, kinds
+
+from apiserver import storage as st
+from apiserver.audit import RequestInfo as AuditRequest, now as audit_now
+from apiserver.authz.rbac import Attributes
+
+from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
+from .common import Backend, respond
+from .request import RequestInfo, parse_path
+from .status import CODES, MethodNotAllowed, error_response, not_found_path
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+BACKEND = web.AppKey("backend", Backend)
+STREAMING = web.AppKey("streaming", dict)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _storage_error(e: st.StorageError) -> errors.ApiError:
+    from apiserver.server import storage_error
+    return storage_error(e)
+
+
+@web.middleware
+async def recovery(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost filter: errors become Statuses; an unexpected one is a logged 500, never a dropped server."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(errors.RequestEntityTooLarge("Request entity too large: limit is 3145728"))
+    except web.HTTPMethodNotAllowed:
+        return error_response(_method_not_allowed())
+    except web.HTTPException:
+        raise
+    except errors.ApiError as e:
+        return error_response(e, *request.get("about", (None, "")))
+    except st.StorageError as e:
+        return error_response(_storage_error(e), *request.get("about", (None, "")))
+    except Exception as e:  # noqa: BLE001 - kube-apiserver's WithPanicRecovery
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(errors.ApiError(f"Internal error occurred: {e!r}"))
+
+
+@web.middleware
+async def size_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise errors.RequestEntityTooLarge("Request entity too large: limit is 3145728")
+    return await handler(request)
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Who the request is from, by the apiserver's gate (the gRPC API's authenticator: bearer tokens,
+    impersonation headers); Unauthorized, in Kubernetes' one word (kubectl prints `You must be logged in to
+    the server (Unauthorized)`)."""
+    if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
+        request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
+    return await handler(request)
+
+
+@web.middleware
+async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request the gate authorized is one audit record (apiserver.audit decides its level), with the
+    status it was answered with: the same log as the gRPC API's. Reads are left out by the default policy."""
+    log = request.app[BACKEND].svc.audit
+    if not log.enabled and not log.subscribers:
+        return await handler(request)
+    received = audit_now()
+    try:
+        resp = await handler(request)
+    except errors.ApiError as e:
+        _audit(request, log, received, CODES.get(e.reason, 500), message=e.message)
+        raise
+    except st.StorageError as e:
+        err = _storage_error(e)
+        _audit(request, log, received, CODES.get(err.reason, 500), message=err.message)
+        raise
+    _audit(request, log, received, resp.status, resp)
+    return resp
+
+
+def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.StreamResponse | None = None,
+           message: str = "") -> None:
+    attrs = request.get("attrs")
+    user = request.get("user")
+    if attrs is None or user is None:
+        return                          # not a resource request the gate authorized (discovery, health)
+    name, rv = attrs.name, ""
+    body = getattr(resp, "body", None) if resp is not None else None
+    if isinstance(body, (bytes, bytearray)) and code < 300 and request.method in ("POST", "PUT", "PATCH"):
+        try:            # a create's URL names no object: the answer does (kube-apiserver takes it from the body)
+            meta = json.loads(body).get("metadata", {})
+            name, rv = name or meta.get("name", ""), meta.get("resourceVersion", "")
+        except (ValueError, AttributeError):
+            pass
+    version = next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
+    info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
+                        user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
+                        resource=attrs.resource, api_group=attrs.api_group, api_version=version,
+                        namespace=attrs.namespace, name=name, subresource=attrs.subresource,
+                        request_uri=request.path_qs)
+    record = log.begin(info)
+    if record is not None:
+        record.received = received
+        log.finish(record, code, resource_version=rv, message=message)
+
+
+# The verb a subresource request is authorized as, by method (kube-apiserver's RequestInfo; exec, attach and
+# portforward are `create` whatever the method, as kube-apiserver ≥ 1.35 authorizes WebSocket upgrades).
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete", "OPTIONS": "options"}
+_CREATE_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
+    """The gate's authorization of what the request does (Forbidden before the registry runs); the
+    Attributes are kept for the handlers that also need the escalation check (RBAC objects written)."""
+    attrs = Attributes(verb, req.group, req.resource, req.subresource, req.namespace, req.name)
+    request["attrs"] = attrs
+    request.app[BACKEND].svc.gate.admit(request.headers.items(), attrs)
+
+
+# ---------------------------------------------------------------- non-resource paths
+async def health(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    ready = all(c.ready.is_set() for c in backend.cache.caches.values())
+    name = request.path.strip("/").split("/")[0]
+    if name == "readyz" and not ready:
+        return web.Response(status=500, text="[-]informer-sync failed: the watch cache is not ready\n"
+                                             "readyz check failed")
+    if "verbose" in request.query:
+        checks = ["ping", "etcd", "informer-sync"] if name == "readyz" else ["ping", "etcd"]
+        return web.Response(text="".join(f"[+]{c} ok\n" for c in checks) + f"{name} check passed\n")
+    return web.Response(text="ok")
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    return respond(request, discovery.version_info())
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    return respond(request, discovery.root_paths())
+
+
+def _discovery(request: web.Request, doc: dict[str, Any] | None, legacy: bool | None = None) -> web.StreamResponse:
+    if legacy is not None:
+        rep = negotiate.negotiate(request.headers.get("Accept", ""),
+                                  (negotiate.JSON, negotiate.YAML, negotiate.DISCOVERY))
+        if rep == negotiate.DISCOVERY:
+            resp = respond(request, discovery.aggregated(legacy), rep=negotiate.JSON)
+            resp.headers["Content-Type"] = negotiate.DISCOVERY_TYPE
+            return resp
+    if doc is None:
+        raise not_found_path()
+    return respond(request, doc)
+
+
+async def api_root(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_versions(request.app[BACKEND].server_address), legacy=True)
+
+
+async def apis_root(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_group_list(), legacy=False)
+
+
+async def api_group(request: web.Request) -> web.StreamResponse:
+    return _discovery(request, discovery.api_group(request.match_info["group"]))
+
+
+async def resource_list(request: web.Request) -> web.StreamResponse:
+    group = request.match_info.get("group", "")
+    return _discovery(request, discovery.api_resource_list(group, request.match_info["version"]))
+
+
+# ---------------------------------------------------------------- resources
+def _method_not_allowed() -> errors.ApiError:
+    return MethodNotAllowed("the server does not allow this method on the requested resource")
+
+
+async def _subresource(backend: Backend, request: web.Request, req: RequestInfo) -> web.StreamResponse:
+    info = req.kind_info
+    streaming = request.app[STREAMING].get((info.plural, req.subresource))
+    if streaming is not None:
+        methods, handler = streaming
+        if methods is not None and request.method not in methods:
+            raise _method_not_allowed()
+        return await handler(request, req)
+    served = subresources.HANDLERS.get(req.subresource)
+    if served is None or (served[0] is not None and info.kind not in served[0]) or req.rest:
+        raise not_found_path()
+    if request.method not in served[1]:
+        raise _method_not_allowed()
+    return await served[2](backend, request, req)
+
+
+async def resource(request: web.Request) -> web.StreamResponse:
+    """Any /api/v1/... or /apis/G/V/... path naming a resource: the verb module its method and shape choose."""
+    backend = request.app[BACKEND]
+    if request.path == authz.PATH:
+        return await authz.self_subject_access_review(backend.svc.gate, request)
+    req = parse_path(request.path)
+    request["about"] = (req.info, req.name)
+    method = request.method
+    if req.watch_path or (method == "GET" and request.query.get("watch", "").lower() in ("true", "1")):
+        if method != "GET" or req.subresource:
+            raise _method_not_allowed() if method != "GET" else not_found_path()
+        authorize(request, req, "watch")
+        if req.name:        # /watch/.../NAME: a watch of that one object
+            existing = request.query.get("fieldSelector", "")
+            query = request.rel_url.query.copy()
+            query["fieldSelector"] = ",".join(filter(None, [existing, f"metadata.name={req.name}"]))
+            request = request.clone(rel_url=request.rel_url.with_query(query))
+            req.name = ""
+        return await watch.watch(backend, request, req)
+    if req.subresource:
+        verb = "create" if req.subresource in _CREATE_SUBRESOURCES else _METHOD_VERBS.get(method, method.lower())
+        authorize(request, req, verb)
+        return await _subresource(backend, request, req)
+    if not req.name:
+        verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
+                 "DELETE": ("deletecollection", delete.delete_collection)}
+    else:
+        verbs = {"GET": ("get", get.get), "PUT": ("update", update.update), "PATCH": ("patch", patch.patch),
+                 "DELETE": ("delete", delete.delete)}
+    verb, handler = verbs.get(method, ("", None))
+    if handler is None:
+        raise _method_not_allowed()
+    authorize(request, req, verb)
+    # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
+    started, code = time.perf_counter(), "OK"
+    try:
+        return await handler(backend, request, req)
+    except errors.ApiError as e:
+        code = e.reason
+        raise
+    finally:
+        backend.svc.metrics.observe(verb, req.kind_info.plural, code, started)
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    raise not_found_path()
+
+
+def _raw_tail(request: web.Request, req: RequestInfo) -> str:
+    """What follows `.../NAME/proxy` in the path as the client sent it (percent-encoding kept, for
+    streaming.proxy_path's checks)."""
+    raw = request.rel_url.raw_path.split("/")[1:]
+    prefix = (2 if req.group == "" else 3) + (2 if req.namespace else 0) + 3
+    return "/".join(raw[prefix:])
+
+
+def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str, ...] | None, Any]]:
+    """The streaming subresources of apiserver.http.streaming (when it is there), by (resource, subresource):
+    the methods each takes (None: any) and its handler. They reach kubelets through the same ApiService."""
+    try:
+        from . import streaming
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.streaming":
+            raise
+        return {}
+    from apiserver.server import kubelet_error
+    deps = streaming.Deps(kubelet=backend.svc._kubelet, kubelet_error=kubelet_error, get=backend.store.get,
+                          error_response=error_response)
+    get_post = ("GET", "POST")
+
+    def proxy(resource: str) -> Any:
+        return lambda request, req: streaming.proxy(deps, request, req.namespace, resource, req.name,
+                                                    _raw_tail(request, req))
+    return {
+        ("pods", "log"): (("GET",), lambda request, req: streaming.pod_log(deps, request, req.namespace, req.name)),
+        ("pods", "exec"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                              req.name)),
+        ("pods", "attach"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
+                                                                                req.name, attach=True)),
+        ("pods", "portforward"): (get_post, lambda request, req: streaming.pod_portforward(
+            deps, request, req.namespace, req.name)),
+        ("pods", "proxy"): (None, proxy("pods")),
+        ("services", "proxy"): (None, proxy("services")),
+    }
+
+
+def install_openapi(app: web.Application) -> None:
+    """/openapi/v2 (JSON, or gnostic protobuf when asked) and /openapi/v3 from apiserver.http.openapi, when it
+    is there."""
+    try:
+        from . import openapi
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.openapi":
+            raise
+        return
+    version = discovery.version_info()["gitVersion"]
+
+    async def v2(request: web.Request) -> web.StreamResponse:
+        if "protobuf" in request.headers.get("Accept", ""):
+            from . import openapi_pb
+            resp = web.Response(body=openapi.v2_protobuf(version))
+            resp.headers["Content-Type"] = openapi_pb.MEDIA_TYPE
+            return resp
+        return web.Response(body=openapi.v2_json(version), content_type="application/json")
+
+    async def v3_index(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=openapi.v3_index(version), content_type="application/json")
+
+    async def v3(request: web.Request) -> web.StreamResponse:
+        body = openapi.v3_document(request.match_info["name"], version)
+        if body is None:
+            raise not_found_path()
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_route("*", "/openapi/v2", _get_only(v2))
+    app.router.add_route("*", "/openapi/v3", _get_only(v3_index))
+    app.router.add_route("*", "/openapi/v3/{name:.+}", _get_only(v3))
+
+
+def _get_only(handler: Handler) -> Handler:
+    """A read-only path: any other method is 405 MethodNotAllowed as a Status (aiohttp's own is plain text)."""
+    async def only_get(request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise _method_not_allowed()
+        return await handler(request)
+    return only_get
+
+
+def make_app(backend: Backend) -> web.Application:
+    app = web.Application(middlewares=[recovery, size_limit, authentication, audit], client_max_size=MAX_BODY_BYTES)
+    app[BACKEND] = backend
+    app[STREAMING] = install_streaming(backend)
+    install_openapi(app)
+    r = app.router
+    for path in ("/healthz", "/livez", "/readyz"):
+        r.add_route("*", path, _get_only(health))
+        r.add_route("*", path + "/{check:.*}", _get_only(health))
+    r.add_route("*", "/version", _get_only(version))
+    r.add_route("*", "/", _get_only(root))
+    r.add_route("*", "/api", _get_only(api_root))
+    r.add_route("*", "/apis", _get_only(apis_root))
+    r.add_route("*", "/api/{version}", _get_only(resource_list))
+    r.add_route("*", "/apis/{group}", _get_only(api_group))
+    r.add_route("*", "/apis/{group}/{version}", _get_only(resource_list))
+    r.add_route("*", "/api/{version}/{rest:.+}", resource)
+    r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
+    r.add_route("*", "/{rest:.*}", not_found)
+    return app
+
+
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_file, key_file)
+    ctx.set_alpn_protocols(["http/1.1"])      # aiohttp speaks HTTP/1.1; clients fall back from h2
+    return ctx
+
+
+class HttpServer:
+    """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
+
+    def __init__(self, backend: Backend, host: str, port: int, cert_file: str, key_file: str,
+                 reuse_port: bool = False) -> None:
+        self.app = make_app(backend)
+        self.host, self.port = host, port
+        self.ssl = tls_context(cert_file, key_file) if cert_file else None
+        self.reuse_port = reuse_port
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl, reuse_port=self.reuse_port,
+                           backlog=1024)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

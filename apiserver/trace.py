@@ -313,6 +313,7 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
     changes = [r for r in recs if isinstance(r, Change)]
     objs, endpoints = related(latest, changes, root)
     by_key = {(PLURAL[c.kind], c.namespace, c.name): c for c in objs.values()}
+    by_name = {(c.kind, c.namespace, c.name): uid for uid, c in objs.items()}   # Events that name no uid
     writes_by_rv: dict[tuple[str, str, str, str], Write] = {}
     event_writer: dict[tuple[str, str], Write] = {}
     for r in recs:
@@ -377,8 +378,7 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
             steps.append(Step(r.time, component_of(r.agent), r.user, action, _obj(c.kind, r.namespace, r.name),
                               detail, r.agent, r.seq))
         elif isinstance(r, Note):
-            uid = r.uid if r.uid in objs else next(
-                (u for u, c in objs.items() if (c.kind, c.namespace, c.name) == (r.kind, r.namespace, r.name)), "")
+            uid = r.uid if r.uid in objs else by_name.get((r.kind, r.namespace, r.name), "")
             if not uid:
                 continue
             # The component is the process that wrote the Event (its user agent); the Event's own source

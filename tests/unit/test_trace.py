@@ -225,3 +225,52 @@ def test_subscribers_get_every_write_even_when_the_file_policy_says_none(tmp_pat
     assert seen[1]["annotations"] == {"kubelab.io/scheduler-decision": "{}"}
     written = path.read_text().splitlines()
     assert len(written) == 1 and '"binding"' in written[0] and "scheduler-decision" in written[0]
+
+
+class _Context:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.aborted: tuple[Any, str] | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+    async def abort(self, code: Any, message: str, trailing_metadata: Any = ()) -> None:
+        self.aborted = (code, message)
+        raise RuntimeError("aborted")
+
+
+async def test_the_trace_call_is_authorized_as_a_get_of_the_object() -> None:
+    from apiserver.auth import Authenticator, UserInfo
+    from apiserver.authz import Authorizer, bootstrap
+    from apiserver.authz.gate import Gate
+    from apiserver.server import ApiService, Config
+    from kubelab.kinds import RBAC_GROUP
+    from kubelab.v1 import api_pb2 as api
+    b = pb.RoleBinding(role_ref=pb.RoleRef(api_group=RBAC_GROUP, kind="Role", name="reader"))
+    b.metadata.name, b.metadata.namespace = "r", "default"
+    b.subjects.add(kind="User", name="alice", api_group=RBAC_GROUP)
+    role = pb.Role(rules=[pb.PolicyRule(verbs=["get"], api_groups=["apps"], resources=["deployments"])])
+    role.metadata.name, role.metadata.namespace = "reader", "default"
+    objs: dict[str, list[Any]] = {"ClusterRole": bootstrap.cluster_roles(), "RoleBinding": [b], "Role": [role],
+                                  "ClusterRoleBinding": bootstrap.cluster_role_bindings()}
+
+    def get(kind: str, ns: str, name: str) -> Any:
+        return next((o for o in objs.get(kind, []) if (o.metadata.namespace, o.metadata.name) == (ns, name)), None)
+    svc = ApiService(None, None, Config(), trace_index=recorded([T0]))  # type: ignore[arg-type]
+    svc.gate = Gate(Authenticator("", {"a": UserInfo("alice", "1"), "s": UserInfo("stranger", "2")}),
+                    Authorizer(lambda kind: objs.get(kind, []), get))
+    dep = meta(pb.Deployment(), "web", "dep-uid", "10")
+    svc._cached = lambda kind, ns, name: dep if (kind, name) == ("Deployment", "web") else None  # type: ignore
+    ctx = _Context("s")
+    with pytest.raises(RuntimeError):
+        await svc.Trace(api.TraceRequest(kind="Deployment", namespace="default", name="web"), ctx)
+    assert ctx.aborted is not None and ctx.aborted[1] == (
+        'deployments.apps "web" is forbidden: User "stranger" cannot get resource "deployments" in API group '
+        '"apps" in the namespace "default"')
+    resp = await svc.Trace(api.TraceRequest(kind="Deployment", namespace="default", name="web"), _Context("a"))
+    assert resp.critical_path.startswith("apply → all pods Ready 2.8 s") and len(resp.steps) == 10
+    ctx = _Context("a")
+    with pytest.raises(RuntimeError):
+        await svc.Trace(api.TraceRequest(kind="Deployment", namespace="default", name="gone"), ctx)
+    assert ctx.aborted is not None and ctx.aborted[1] == 'deployments.apps "gone" not found'

@@ -1,25 +1,26 @@
 """`kubelab trace`: the apiserver's index of recent activity, and the timelines built from it.
 
 Sits beside the audit log and the watch cache in the apiserver. `TraceIndex` subscribes to both:
-- the audit log (`AuditLog.subscribers`): every completed write, whatever the file's policy says (the log's
-  subscriber policy: all writes at Metadata but Leases and nodes' status heartbeats), kept as a `Write`
-  (when the request arrived, verb, user, user agent, objectRef, resulting resourceVersion, code, annotations such as the
-  scheduler's decision);
-- the watch cache's Deployments, ReplicaSets, Pods, Services and Endpoints (a listener on each kind's cache,
-  `KindCache.listeners`): each change kept as a `Change`
-  (uid, owners, node, readiness, the pods an Endpoints sends to) stamped with the moment this apiserver saw
-  it, and its Events (`Note`: reason, message, reporting component, the object's uid).
-The records go into one ring of the last `max_records` (50,000 by default: about 30 MB measured with a mix of writes, changes and Events and 16,667 live pods in
-`latest`; the oldest are
-dropped and counted). Beside the ring, `latest` holds the current state of each live object of those kinds
-(one small `Change` per object: the ownership graph, Deployment → ReplicaSet → Pod, Service → Endpoints →
-pods, even for objects older than the ring).
+- the audit log (`AuditLog.subscribers`): every completed write, whatever the file's policy says (the
+  log's subscriber policy: all writes at Metadata but Leases and nodes' status heartbeats), kept as a
+  `Write` (when the request arrived, verb, user, user agent, objectRef, resulting resourceVersion, code,
+  annotations such as the scheduler's decision);
+- the watch cache's Deployments, ReplicaSets, Pods, Services and Endpoints (a listener on each kind's
+  cache, `KindCache.listeners`): each change kept as a `Change` (uid, owners, node, readiness, the pods an
+  Endpoints sends to) stamped with the moment this apiserver saw it; and its Events (`Note`: reason,
+  message, reporting component, the object's uid).
+The records go into one ring of the last `max_records` (50,000 by default: about 30 MB, measured with a
+mix of writes, changes and Events plus 16,667 live pods in `latest`); the oldest are dropped and counted.
+Beside the ring, `latest` holds the current state of each live object of those kinds (one small `Change`
+per object: the ownership graph, Deployment → ReplicaSet → Pod, Service → Endpoints → pods, even for
+objects older than the ring).
 
 The timeline itself is pure (`build_trace(records, latest, root, ...)`), so it is tested without a server:
 a write is joined to the object change it made by (resource, namespace, name, resourceVersion), which tells
 which status write made a pod Ready and which Endpoints write added it. `trace_json` is the document the
 gRPC `Trace` call and (later) the HTTP API serve: `/apis/kubelab.io/v1/namespaces/{ns}/traces/{kind}/{name}`
-needs one route in apiserver/http calling `trace_for(...)` then `trace_json(...)`.
+is one route in apiserver/http: admit a `get` of the object, then
+`trace_json(trace_for(service.trace_index, service._cached, kind, ns, name, since))` (`?since=` the cursor).
 
 Not there: the moment each node's proxy began sending to a pod. Proxies write nothing to the API when they
 apply an Endpoints change, so the apiserver cannot know it; the Endpoints write is the last step it sees.

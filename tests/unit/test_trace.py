@@ -23,7 +23,8 @@ def write(t: float, verb: str, resource: str, name: str, agent: str, rv: str = "
           user: str = "", annotations: dict[str, str] | None = None, code: int = 200) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "stage": "ResponseComplete", "verb": verb, "user": {"username": user or agent.split("/")[0]},
-        "userAgent": agent, "requestReceivedTimestamp": stamp(t), "stageTimestamp": stamp(t + 0.002), "responseStatus": {"code": code},
+        "userAgent": agent, "requestReceivedTimestamp": stamp(t), "stageTimestamp": stamp(t + 0.002),
+        "responseStatus": {"code": code},
         "objectRef": {k: v for k, v in {"resource": resource, "namespace": "default", "name": name,
                                          "resourceVersion": rv, "subresource": sub}.items() if v}}
     if annotations:
@@ -60,7 +61,8 @@ def event(name: str, reason: str, t: float, pod_name: str, uid: str, host: str =
 KCM = "kube-controller-manager/v0.1.0 (linux/amd64) kubelab"
 SCHED = "kube-scheduler/v0.1.0 (linux/amd64) kubelab"
 KUBELET = "kubelet/v0.1.0 (linux/amd64) kubelab"
-DECISION = '{"examined":3,"feasible":2,"node":"node-a","nodes":3,"score":87.5,"unfeasible":{"node(s) were unschedulable":1}}'
+DECISION = ('{"examined":3,"feasible":2,"node":"node-a","nodes":3,"score":87.5,'
+            '"unfeasible":{"node(s) were unschedulable":1}}')
 
 
 def recorded(clock: list[float]) -> TraceIndex:

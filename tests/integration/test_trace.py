@@ -32,6 +32,15 @@ spec:
       containers: [{name: app, image: kubelab/hello:v1}]
 """
 
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: traced}
+spec:
+  selector: {app: traced}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
 
 def kl(info: dict[str, Any], *args: str) -> Any:
     env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": info["token"]}
@@ -51,13 +60,16 @@ async def _ready_pods(c: Client, timeout: float = 60) -> list[Any]:
 def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(cluster: dict[str, Any]) -> None:
     async def apply() -> tuple[list[Any], Any]:
         async with Client(cluster["server"], cluster["token"]) as c:
+            await c.create(manifests.from_dict(yaml.safe_load(SERVICE)))
             await c.create(manifests.from_dict(yaml.safe_load(DEPLOYMENT)))
             pods = await _ready_pods(c)
             assert len(pods) == 2, pods
             deadline = time.monotonic() + 30
             while True:       # the Ready status writes are seen by the index through the watch cache
                 t = await c.trace("Deployment", "traced", "default")
-                if t.critical_path.startswith("apply → all pods Ready") or time.monotonic() > deadline:
+                adds = [s for s in t.steps if s.action == "endpoints add"]
+                if (t.critical_path.startswith("apply → all pods Ready") and len(adds) == 2) \
+                        or time.monotonic() > deadline:
                     return pods, t
                 await asyncio.sleep(0.3)
     pods, t = asyncio.run(apply())
@@ -83,6 +95,14 @@ def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(clus
         # the ReplicaSet controller made the pod, the scheduler bound it, then the kubelet ran it
         order = [actions.index("create"), actions.index(f"bind to {p.spec.node_name}"), actions.index("Started")]
         assert order == sorted(order), actions
+    # the Endpoints writes that added each pod, by the endpoints controller, after the pod was Ready
+    adds = [s for s in steps if s.action == "endpoints add"]
+    assert sorted(s.detail for s in adds) == sorted(f"ready address for pod {p.metadata.name}" for p in pods), adds
+    assert all(s.object == "endpoints/default/traced" and s.component == "kube-controller-manager" for s in adds)
+    for p in pods:
+        ready = next(s for s in steps if s.object == f"pod/default/{p.metadata.name}" and s.detail == "Ready=True")
+        add = next(s for s in adds if s.detail.endswith(p.metadata.name))
+        assert ready.time <= add.time
     assert any(s.object.startswith("replicaset/default/traced-") and s.action == "create"
                and s.component == "kube-controller-manager" for s in steps)
 
@@ -115,6 +135,12 @@ def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
             return t, ""
     t, message = asyncio.run(go())
     assert t.critical_path.startswith("pod created → all pods Ready"), t.critical_path
+    r = kl(cluster, "trace", "service/traced", "-o", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["steps"][0]["action"] == "create" and doc["steps"][0]["object"] == "service/default/traced"
+    assert len([s for s in doc["steps"] if s["action"] == "endpoints add"]) == 2, doc["steps"]
+    assert doc["criticalPath"].startswith("service created → last endpoints add"), doc["criticalPath"]
     assert message == 'deployments.apps "nonexistent" not found'
     r = kl(cluster, "trace", "deployment/nonexistent")
     assert r.exit_code == 1

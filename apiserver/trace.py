@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -275,8 +276,14 @@ def _obj(kind: str, ns: str, name: str) -> str:
     return f"{kind.lower()}/{ns}/{name}" if ns else f"{kind.lower()}/{name}"
 
 
+def _decided_node(annotations: dict[str, str]) -> str:
+    try:
+        return str(json.loads(annotations.get("kubelab.io/scheduler-decision", "{}")).get("node") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
 def _decision(text: str) -> str:
-    import json
     try:
         d = json.loads(text)
     except ValueError:
@@ -301,9 +308,18 @@ class PodMarks:
     ready: float | None = None
 
 
+# A change whose write is not in the index yet is left out this long: the write's audit record and the watch
+# event race, and a step told twice (without, then with its write) would confuse `-w`.
+SETTLE = 1.0
+
+
 def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Change, oldest: float,
-                dropped: int = 0, since: int = 0, cursor: int = 0) -> Trace:
-    """The timeline of `root` and what it caused, from the index's records and current graph."""
+                dropped: int = 0, since: int = 0, cursor: int = 0, now: float | None = None) -> Trace:
+    """The timeline of `root` and what it caused, from the index's records and current graph.
+
+    A step's `seq` is the newest record it was built from, so `since` hands out a step again once a later
+    record completes it (a status write, then the change that says it made the pod Ready)."""
+    settled = (now if now is not None else time.time()) - SETTLE
     recs = list(records)
     changes = [r for r in recs if isinstance(r, Change)]
     objs, endpoints = related(latest, changes, root)
@@ -321,15 +337,16 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
     marks: dict[str, PodMarks] = {uid: PodMarks(c.name, c.node) for uid, c in objs.items() if c.kind == "Pod"}
 
     # When a pod first became Ready, and by which change; which Endpoints change added which pod.
-    ready_rv: dict[str, str] = {}
+    ready_rv: dict[str, tuple[str, int]] = {}
     seen_ready: dict[str, bool] = {}
     ep_targets: dict[str, set[str]] = {}
     for ch in changes:
         if ch.kind == "Pod" and ch.uid in marks:
             if ch.ready and not seen_ready.get(ch.uid) and ch.uid not in ready_rv:
-                ready_rv[ch.uid] = ch.rv
+                ready_rv[ch.uid] = (ch.rv, ch.seq)
                 w = writes_by_rv.get(("pods", ch.namespace, ch.name, ch.rv))
-                if w is None:     # the write is gone (or another worker served it): the change still says when
+                if w is None and ch.time < settled:
+                    # the write is gone (or another worker served it): the change still says when
                     steps.append(Step(ch.time, "", "", "Ready", _obj("Pod", ch.namespace, ch.name),
                                       "seen by the watch cache; its write is not in the index", seq=ch.seq))
                     marks[ch.uid].ready = ch.time
@@ -340,14 +357,14 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
             now = set(ch.targets)
             added = [objs[t].name for t in sorted(now - before) if t in marks]
             ep_targets[ch.uid] = now
-            if added:
-                w = writes_by_rv.get(("endpoints", ch.namespace, ch.name, ch.rv))
+            w = writes_by_rv.get(("endpoints", ch.namespace, ch.name, ch.rv)) if added else None
+            if added and (w is not None or ch.time < settled):
                 if w is not None:
                     used.add(w.seq)
                 steps.append(Step(w.time if w else ch.time, component_of(w.agent) if w else "",
                                   w.user if w else "", "endpoints add", _obj("Endpoints", ch.namespace, ch.name),
                                   "ready address for pod " + ", ".join(added), w.agent if w else "",
-                                  w.seq if w else ch.seq))
+                                  max(w.seq, ch.seq) if w else ch.seq))
 
     for r in recs:
         if isinstance(r, Write) and r.seq not in used and r.resource != "events":
@@ -356,9 +373,9 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
                 continue
             if c.created is not None and r.time < c.created - 1:
                 continue                        # an earlier object of the same name
-            action, detail = r.verb, ""
+            action, detail, seq = r.verb, "", r.seq
             if r.subresource == "binding":
-                node = c.node
+                node = _decided_node(r.annotations) or c.node
                 action = f"bind to {node}" if node else "bind"
                 detail = _decision(r.annotations.get("kubelab.io/scheduler-decision", ""))
                 if c.uid in marks:
@@ -367,11 +384,11 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
                 action = f"{r.verb} {r.subresource}"
             if c.kind == "Pod" and r.verb == "create" and not r.subresource and c.uid in marks:
                 marks[c.uid].created = r.time
-            if c.kind == "Pod" and ready_rv.get(c.uid) == r.rv and r.rv:
-                detail = "Ready=True"
+            if c.kind == "Pod" and r.rv and ready_rv.get(c.uid, ("", 0))[0] == r.rv:
+                detail, seq = "Ready=True", max(r.seq, ready_rv[c.uid][1])
                 marks[c.uid].ready = r.time
             steps.append(Step(r.time, component_of(r.agent), r.user, action, _obj(c.kind, r.namespace, r.name),
-                              detail, r.agent, r.seq))
+                              detail, r.agent, seq))
         elif isinstance(r, Note):
             uid = r.uid if r.uid in objs else by_name.get((r.kind, r.namespace, r.name), "")
             if not uid:
@@ -482,7 +499,8 @@ def trace_for(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: s
         group = f".{info.group}" if info.group else ""
         raise errors.NotFound(f'{info.plural}{group} "{name}" not found')
     root = index.latest.get(obj.metadata.uid) or change_of(obj, info.kind, 0, ch_time(obj))
-    return build_trace(index.records, index.latest, root, index.oldest, index.dropped, since, index.seq)
+    return build_trace(index.records, index.latest, root, index.oldest, index.dropped, since, index.seq,
+                       index.clock())
 
 
 def stamp(t: float) -> str:

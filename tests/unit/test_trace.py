@@ -276,3 +276,37 @@ async def test_the_trace_call_is_authorized_as_a_get_of_the_object() -> None:
     with pytest.raises(RuntimeError):
         await svc.Trace(api.TraceRequest(kind="Deployment", namespace="default", name="gone"), ctx)
     assert ctx.aborted is not None and ctx.aborted[1] == 'deployments.apps "gone" not found'
+
+
+def test_a_change_whose_write_is_missing_waits_then_stands_alone() -> None:
+    """A Ready change with no write: left out while the write may still be on its way, then shown alone."""
+    clock = [T0]
+    idx = TraceIndex(clock=lambda: clock[0])
+    p = pod("solo", "solo-uid", "5", node="node-a", ready=True)
+    idx.add_audit(write(T0 - 1, "create", "pods", "solo", KCM, "4"))
+    clock[0] = T0 + 0.2
+    idx.add_object("Pod", "MODIFIED", p)
+    cached = cached_from({("Pod", "solo"): p})
+    assert [s.action for s in trace_for(idx, cached, "pod", "default", "solo").steps] == ["create"]
+    clock[0] = T0 + 2
+    t = trace_for(idx, cached, "pod", "default", "solo")
+    assert [(s.action, s.component, s.detail) for s in t.steps] == [
+        ("create", "kube-controller-manager", ""),
+        ("Ready", "", "seen by the watch cache; its write is not in the index")]
+    assert t.critical_path.startswith("pod created → all pods Ready 1.2 s: controllers 0 ms, scheduling ?")
+
+
+def test_follow_hands_out_a_step_again_once_a_later_record_completes_it() -> None:
+    """The status write arrives before the watch event that shows it made the pod Ready: `-w` gets the write
+    first, then again with Ready=True."""
+    clock = [T0]
+    idx = TraceIndex(clock=lambda: clock[0])
+    p = pod("p", "p-uid", "5", node="node-a", ready=True)
+    idx.add_audit(write(T0, "create", "pods", "p", KCM, "4"))
+    idx.add_audit(write(T0 + 1, "update", "pods", "p", KUBELET, "5", sub="status"))
+    cached = cached_from({("Pod", "p"): p})
+    first = trace_for(idx, cached, "pod", "default", "p")
+    assert [(s.action, s.detail) for s in first.steps] == [("create", ""), ("update status", "")]
+    idx.add_object("Pod", "MODIFIED", p)
+    more = trace_for(idx, cached, "pod", "default", "p", since=first.cursor)
+    assert [(s.action, s.detail) for s in more.steps] == [("update status", "Ready=True")]

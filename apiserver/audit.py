@@ -52,6 +52,20 @@ DEFAULT_POLICY = {
 }
 
 
+# What the audit subscribers (the trace index) are given, whatever the file's policy says: every write at
+# Metadata, except Leases (renewals every few seconds) and nodes' status heartbeats, which explain nothing.
+# Events are kept: their record names who wrote each one.
+SUBSCRIBER_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "verbs": list(READ_VERBS)},
+        {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+        {"level": "None", "resources": [{"group": "", "resources": ["nodes/status"]}]},
+        {"level": "Metadata"},
+    ],
+}
+
+
 class PolicyError(ValueError):
     """A policy file that kube-apiserver would refuse to start with."""
 
@@ -192,6 +206,8 @@ class Record:
     audit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     received: str = field(default_factory=now)
     request_object: Any = None
+    annotations: dict[str, str] = field(default_factory=dict)    # the event's `annotations`
+    to_file: bool = True             # False: made for the subscribers only (the file's policy said None)
 
     def event(self, stage: str, code: int | None = None, response_object: Any = None,
               resource_version: str = "", message: str = "") -> dict[str, Any]:
@@ -218,6 +234,8 @@ class Record:
             ev["requestObject"] = self.request_object
         if self.level == "RequestResponse" and response_object is not None:
             ev["responseObject"] = response_object
+        if self.annotations:
+            ev["annotations"] = dict(self.annotations)
         ev["requestReceivedTimestamp"] = self.received
         ev["stageTimestamp"] = now()
         return ev
@@ -299,6 +317,7 @@ class AuditLog:
 
     def __init__(self, config: AuditConfig, flush_interval: float = 0.2) -> None:
         self.policy = load_policy(config.policy_file)
+        self.subscriber_policy = parse_policy(SUBSCRIBER_POLICY)
         self.enabled = bool(config.log_path)
         self._sink: RotatingFile | _Stdout | None = None
         if config.log_path == "-":
@@ -315,26 +334,29 @@ class AuditLog:
         if not self.enabled and not self.subscribers:
             return None
         level, omit = self.policy.decide(info)
+        to_file = level != "None"
+        if not to_file and self.subscribers:
+            level, omit = self.subscriber_policy.decide(info)
         if level == "None":
             return None
-        rec = Record(info, level, omit, request_object=request_object)
+        rec = Record(info, level, omit, request_object=request_object, to_file=to_file)
         if "RequestReceived" not in omit:
-            self._emit(rec.event("RequestReceived"))
+            self._emit(rec.event("RequestReceived"), to_file)
         return rec
 
     def finish(self, rec: Record | None, code: int, response_object: Any = None, resource_version: str = "",
                message: str = "") -> None:
         if rec is None or "ResponseComplete" in rec.omit:
             return
-        self._emit(rec.event("ResponseComplete", code, response_object, resource_version, message))
+        self._emit(rec.event("ResponseComplete", code, response_object, resource_version, message), rec.to_file)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: dict[str, Any], to_file: bool = True) -> None:
         for sub in self.subscribers:
             try:
                 sub(event)
             except Exception:  # noqa: BLE001 - a subscriber's bug must not fail the request
                 log.exception("audit subscriber failed")
-        if self._sink is None:
+        if self._sink is None or not to_file:
             return
         self._pending.append(json.dumps(event, separators=(",", ":")))
         if self._task is None:

@@ -56,7 +56,14 @@ def audit_begin(log: AuditLog, method: str, request: Any, user: UserInfo | None,
                        api_group=a.api_group, api_version=version, namespace=a.namespace,
                        name=a.name or _object_name(request),
                        subresource=a.subresource)
-    return log.begin(info)
+    rec = log.begin(info)
+    if rec is not None:
+        # A Binding's kubelab.io/ annotations (the scheduler's decision) go on the record, as kube-apiserver's
+        # admission plugins annotate theirs.
+        notes = getattr(request, "annotations", None)
+        if notes and hasattr(notes, "items"):
+            rec.annotations.update({k: v for k, v in notes.items() if k.startswith("kubelab.io/")})
+    return rec
 
 
 def audit_finish(log: AuditLog, record: Record | None, result: Any) -> None:

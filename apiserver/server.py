@@ -38,6 +38,7 @@ from .authz.gate import Gate
 from .authz.grpc_attributes import review_attributes
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix, object_key
+from .trace import TraceIndex, trace_for, trace_proto
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -253,8 +254,9 @@ def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -
 
 class ApiService:
     def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, trace_index: TraceIndex | None = None) -> None:
         self.store = store
+        self.trace_index = trace_index or TraceIndex()
         self.cache = cache
         self.config = config
         self.metrics = metrics or ApiMetrics()
@@ -441,6 +443,20 @@ class ApiService:
                 raise
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"watch closed: {e}",
                                 trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+
+    async def Trace(self, req: api.TraceRequest, context: Any) -> api.TraceResponse:
+        """`kubelab trace`: authorized as a `get` of the object (not audited: a read)."""
+        started, code = time.perf_counter(), "OK"
+        try:
+            self.gate.admit_call("get", req, _metadata(context))
+            return trace_proto(trace_for(self.trace_index, self._cached, req.kind, req.namespace, req.name,
+                                         req.since))
+        except errors.ApiError as e:
+            code = e.reason
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            raise AssertionError("unreachable") from None
+        finally:
+            self.metrics.observe("trace", _resource_of(req), code, started)
 
     # ---------------------------------------------------------------- streaming to kubelets
     async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
@@ -675,6 +691,7 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "Proxy": uu(svc.Proxy, api.ProxyRequest),
         "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
         "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
+        "Trace": uu(svc.Trace, api.TraceRequest),
         "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
         "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
         "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),
@@ -703,6 +720,7 @@ class Server:
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.metrics = ApiMetrics()
         self.audit = AuditLog(config.audit)
+        self.trace_index = TraceIndex()
         self.metrics.watch_caches(lambda: self.cache.caches)
         self.storage.observe = self.metrics.observe_etcd
         self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
@@ -784,8 +802,9 @@ class Server:
         await self._ensure_kubernetes_service()
         self.cache.start()
         await self.cache.wait_ready()
+        self.trace_index.attach(self.audit, self.cache)
         self.grpc = new_grpc_server(self.config.token, self.config.tokens)
-        service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit)
+        service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit, self.trace_index)
         self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)

@@ -140,6 +140,7 @@ class KindCache:
         self.revision = 0
         self.oldest = 0            # every event newer than this is in `events`
         self.watchers: set[Watcher] = set()
+        self.listeners: list[Callable[[CachedEvent], None]] = []    # in-process (the trace index): every event
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -207,6 +208,8 @@ class KindCache:
         self.revision = sev.revision
         for w in self.watchers:
             w.offer(ev)
+        for fn in self.listeners:
+            fn(ev)
 
     def bookmark(self) -> None:
         data = bookmark_bytes(self.revision)

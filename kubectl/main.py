@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "run": "kubectl.workloads:run_command",
     "scale": "kubectl.workloads:scale",
     "set": "kubectl.workloads:set_cmd",
+    "trace": "kubectl.trace:trace",
     "uncordon": "kubectl.nodes:uncordon",
     "version": "kubectl.misc:version",
     "wait": "kubectl.wait:wait",

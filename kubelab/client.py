@@ -219,9 +219,17 @@ class Client:
             req.grace_period_seconds = grace_period_seconds
         return await self._write("delete", req, True)
 
-    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
-        req = api.BindRequest(namespace=namespace, name=name, node_name=node_name, uid=uid)
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "",
+                   annotations: dict[str, str] | None = None) -> Any:
+        """Bind a pod to a node; `annotations` are the Binding's (the scheduler's decision, for the audit log)."""
+        req = api.BindRequest(namespace=namespace, name=name, node_name=node_name, uid=uid,
+                              annotations=annotations or {})
         return await self._write("bind", req, False)
+
+    async def trace(self, kind: str, name: str, namespace: str | None = None, since: int = 0) -> api.TraceResponse:
+        """`kubelab trace`: the object's timeline from the apiserver's index; `since` a cursor it returned."""
+        req = api.TraceRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, since=since)
+        return await self._unary(self.stub.Trace, req, True)
 
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> Any:
         req = api.EvictRequest(namespace=namespace, name=name)

@@ -49,7 +49,8 @@ class Result:
     num_nodes: int
     evaluated: int
     feasible: int
-    reasons: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)    # why examined nodes were not feasible
+    score: float | None = None       # the chosen node's total score (None: it was the only feasible node)
 
     @property
     def message(self) -> str:
@@ -95,11 +96,12 @@ class Algorithm:
         self.next_start = (start + examined) % n
         if not feasible:
             return Result(None, n, examined, 0, reasons)
-        return Result(self._pick(pod, feasible), n, examined, len(feasible))
+        node, score = self._pick(pod, feasible)
+        return Result(node, n, examined, len(feasible), reasons, score)
 
-    def _pick(self, pod: PodInfo, feasible: list[NodeInfo]) -> str:
+    def _pick(self, pod: PodInfo, feasible: list[NodeInfo]) -> tuple[str, float | None]:
         if len(feasible) == 1:
-            return feasible[0].name
+            return feasible[0].name, None
         totals = total_scores(pod, feasible, self.scores)
         best = max(range(len(feasible)), key=totals.__getitem__)   # first of equals: deterministic
-        return feasible[best].name
+        return feasible[best].name, totals[best]

@@ -16,6 +16,7 @@ restart rejoins cleanly.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from kubelab.informer import Informer
 from kubelab.leaderelection import LeaderElector, default_identity
 from kubelab.workqueue import Clock, RealClock
 
-from .algorithm import Algorithm
+from .algorithm import Algorithm, Result
 from .cache import NodeOrder, SchedulerCache, name_order
 from .podinfo import PodInfo, pod_info
 from .metrics import SchedulerCollector
@@ -59,6 +60,18 @@ class Config:
     shutdown_grace: float = 5.0
     health_address: str = ""        # gRPC health service, e.g. 127.0.0.1:10259 ("" = off)
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
+
+
+# The Binding's annotation that carries the decision to the apiserver's audit record (and `kubelab trace`).
+DECISION_ANNOTATION = "kubelab.io/scheduler-decision"
+
+
+def decision_annotation(result: Result) -> str:
+    """The decision as JSON: nodes in the cache, examined, feasible, why the others were not, node and score."""
+    return json.dumps({"nodes": result.num_nodes, "examined": result.evaluated, "feasible": result.feasible,
+                       "unfeasible": dict(result.reasons), "node": result.node,
+                       "score": None if result.score is None else round(result.score, 2)},
+                      separators=(",", ":"), sort_keys=True)
 
 
 def _terminal(pod: Any) -> bool:
@@ -169,7 +182,7 @@ class Scheduler:
         log.debug("%s → %s (%d nodes examined, %d feasible)", qp.key, result.node, result.evaluated,
                   result.feasible)
         self.cache.assume(info, result.node)
-        return self._spawn(self._bind(qp, pod, info, result.node))
+        return self._spawn(self._bind(qp, pod, info, result.node, decision_annotation(result)))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
@@ -184,10 +197,11 @@ class Scheduler:
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
         self._spawn(set_unschedulable(self.client, pod, message))
 
-    async def _bind(self, qp: QueuedPod, pod: Any, info: PodInfo, node: str) -> None:
+    async def _bind(self, qp: QueuedPod, pod: Any, info: PodInfo, node: str, decision: str = "") -> None:
         md = pod.metadata
         try:
-            await self.client.bind(md.namespace, md.name, node, md.uid)
+            await self.client.bind(md.namespace, md.name, node, md.uid,
+                                   annotations={DECISION_ANNOTATION: decision} if decision else None)
         except errors.NotFound:
             self.cache.forget(md.uid)
             self.queue.done(qp.key)

@@ -132,16 +132,25 @@ class WatchEvents(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[WatchEvent, _Mapping]]] = ...) -> None: ...
 
 class BindRequest(_message.Message):
-    __slots__ = ("namespace", "name", "node_name", "uid")
+    __slots__ = ("namespace", "name", "node_name", "uid", "annotations")
+    class AnnotationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     name: str
     node_name: str
     uid: str
-    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., node_name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
+    annotations: _containers.ScalarMap[str, str]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., node_name: _Optional[str] = ..., uid: _Optional[str] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EvictRequest(_message.Message):
     __slots__ = ("namespace", "name", "grace_period_seconds")
@@ -426,3 +435,49 @@ class AccessReviewStatus(_message.Message):
     reason: str
     evaluation_error: str
     def __init__(self, allowed: _Optional[bool] = ..., denied: _Optional[bool] = ..., reason: _Optional[str] = ..., evaluation_error: _Optional[str] = ...) -> None: ...
+
+class TraceRequest(_message.Message):
+    __slots__ = ("kind", "namespace", "name", "since")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    namespace: str
+    name: str
+    since: int
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., since: _Optional[int] = ...) -> None: ...
+
+class TraceStep(_message.Message):
+    __slots__ = ("time", "component", "identity", "action", "object", "delay_seconds", "detail", "user_agent", "seq")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    time: str
+    component: str
+    identity: str
+    action: str
+    object: str
+    delay_seconds: float
+    detail: str
+    user_agent: str
+    seq: int
+    def __init__(self, time: _Optional[str] = ..., component: _Optional[str] = ..., identity: _Optional[str] = ..., action: _Optional[str] = ..., object: _Optional[str] = ..., delay_seconds: _Optional[float] = ..., detail: _Optional[str] = ..., user_agent: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class TraceResponse(_message.Message):
+    __slots__ = ("steps", "critical_path", "notes", "cursor")
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CRITICAL_PATH_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[TraceStep]
+    critical_path: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    cursor: int
+    def __init__(self, steps: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., critical_path: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cursor: _Optional[int] = ...) -> None: ...

@@ -120,6 +120,11 @@ class ApiStub:
                 request_serializer=kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.SerializeToString,
                 response_deserializer=kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.FromString,
                 _registered_method=True)
+        self.Trace = channel.unary_unary(
+                '/kubelab.v1.Api/Trace',
+                request_serializer=kubelab_dot_v1_dot_api__pb2.TraceRequest.SerializeToString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.TraceResponse.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -229,6 +234,12 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Trace(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -316,6 +327,11 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.SelfSubjectAccessReview,
                     request_deserializer=kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.FromString,
                     response_serializer=kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.SerializeToString,
+            ),
+            'Trace': grpc.unary_unary_rpc_method_handler(
+                    servicer.Trace,
+                    request_deserializer=kubelab_dot_v1_dot_api__pb2.TraceRequest.FromString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.TraceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -777,6 +793,33 @@ class Api:
             '/kubelab.v1.Api/SelfSubjectAccessReview',
             kubelab_dot_v1_dot_api__pb2.AccessReviewRequest.SerializeToString,
             kubelab_dot_v1_dot_api__pb2.AccessReviewStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Trace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubelab.v1.Api/Trace',
+            kubelab_dot_v1_dot_api__pb2.TraceRequest.SerializeToString,
+            kubelab_dot_v1_dot_api__pb2.TraceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,11 +16,14 @@ class FakeApi:
         self.statuses: list[Any] = []
         self.events: list[Any] = []
         self.bind_error = bind_error
+        self.bind_annotations: list[dict[str, str]] = []
 
-    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Any:
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "",
+                   annotations: dict[str, str] | None = None) -> Any:
         if self.bind_error is not None:
             raise self.bind_error
         self.binds.append((f"{namespace}/{name}", node_name, uid))
+        self.bind_annotations.append(dict(annotations or {}))
 
     async def update_status(self, obj: Any) -> Any:
         self.statuses.append(obj)
@@ -137,3 +140,29 @@ async def test_deleting_a_placed_pod_frees_room_for_a_pending_one():
     s.queue.clock.t = 10.0                              # type: ignore[attr-defined]
     await run_queue(s)
     assert api.binds == [("default/new", "n0", "uid-default-new")]
+
+
+async def test_the_binding_carries_the_decision_for_the_audit_log():
+    import json
+    from scheduler.server import DECISION_ANNOTATION
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0"), make_node("n1", cpu="1"), make_node("n2", unschedulable=True))
+    s.pods._put(make_pod("x", cpu="2"))
+    await run_queue(s)
+    assert api.binds == [("default/x", "n0", "uid-default-x")]
+    decision = json.loads(api.bind_annotations[0][DECISION_ANNOTATION])
+    assert decision["node"] == "n0" and decision["nodes"] == 3 and decision["feasible"] == 1
+    assert decision["unfeasible"] == {"Insufficient cpu": 1, "node(s) were unschedulable": 1}
+    assert decision["score"] is None                 # the only feasible node is not scored
+
+
+async def test_the_decision_names_the_chosen_nodes_score():
+    import json
+    from scheduler.server import DECISION_ANNOTATION
+    api = FakeApi()
+    s = new_scheduler(api, make_node("n0"), make_node("n1"))
+    s.pods._put(make_pod("x"))
+    await run_queue(s)
+    decision = json.loads(api.bind_annotations[0][DECISION_ANNOTATION])
+    assert decision["feasible"] == 2 and decision["unfeasible"] == {}
+    assert isinstance(decision["score"], float) and decision["score"] > 0

@@ -153,6 +153,25 @@ def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
     request.app[BACKEND].svc.gate.admit(request.headers.items(), attrs)
 
 
+# ---------------------------------------------------------------- kubelab's own: the trace
+async def trace(request: web.Request) -> web.StreamResponse:
+    """GET /apis/kubelab.io/v1/namespaces/NS/traces/KIND/NAME[?since=CURSOR]: `kubelab trace`'s document,
+    authorized as a `get` of the object it follows (the same index and answer as the gRPC Trace call)."""
+    from apiserver.trace import trace_for, trace_json
+    svc = request.app[BACKEND].svc
+    ns, kind, name = (request.match_info[k] for k in ("namespace", "kind", "name"))
+    try:
+        info = kinds.BY_KIND.get(kind) or kinds.lookup(kind)
+    except kinds.UnknownKind as e:
+        raise errors.NotFound(str(e)) from None
+    authorize(request, RequestInfo(info.group, info.version, info.plural, ns if info.namespaced else "", name,
+                                   info=info), "get")
+    since = request.query.get("since", "0")
+    if not since.isdigit():
+        raise errors.BadRequest(f'invalid value for since: "{since}": must be a cursor from an earlier trace')
+    return respond(request, trace_json(trace_for(svc.trace_index, svc._cached, kind, ns, name, int(since))))
+
+
 # ---------------------------------------------------------------- non-resource paths
 async def health(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
@@ -370,6 +389,7 @@ def make_app(backend: Backend) -> web.Application:
     r.add_route("*", "/api/{version}", _get_only(resource_list))
     r.add_route("*", "/apis/{group}", _get_only(api_group))
     r.add_route("*", "/apis/{group}/{version}", _get_only(resource_list))
+    r.add_route("*", "/apis/kubelab.io/v1/namespaces/{namespace}/traces/{kind}/{name}", _get_only(trace))
     r.add_route("*", "/api/{version}/{rest:.+}", resource)
     r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
     r.add_route("*", "/{rest:.*}", not_found)

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -188,3 +189,35 @@ def test_watch_follows_new_steps(cluster: dict[str, Any]) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_http_api_serves_the_same_trace(cluster: dict[str, Any]) -> None:
+    """/apis/kubelab.io/v1/namespaces/NS/traces/KIND/NAME: the gRPC answer's steps, for the dashboard and curl."""
+    import json as _json
+    import ssl
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+    ctx = ssl.create_default_context(cadata=Path(cluster["ca_file"]).read_text())
+
+    def get(path: str, token: str = cluster["token"]) -> Any:
+        req = urllib.request.Request(cluster["https"] + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            return _json.loads(r.read())
+    doc = get("/apis/kubelab.io/v1/namespaces/default/traces/deployment/traced")
+
+    async def grpc_trace() -> Any:
+        async with Client(cluster["server"], cluster["token"]) as c:
+            return await c.trace("Deployment", "traced", "default")
+    t = asyncio.run(grpc_trace())
+    assert doc["kind"] == "Trace" and doc["object"]["name"] == "traced"
+    http_steps = [(s["time"], s["action"], s["object"]) for s in doc["steps"]]
+    grpc_steps = [(s.time, s.action, s.object) for s in t.steps]
+    assert http_steps[:len(grpc_steps) - 2] == grpc_steps[:len(grpc_steps) - 2] and len(http_steps) >= 5
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get("/apis/kubelab.io/v1/namespaces/default/traces/deployment/nonexistent")
+    assert e.value.code == 404 and _json.loads(e.value.read())["message"] == \
+        'deployments.apps "nonexistent" not found'
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get("/apis/kubelab.io/v1/namespaces/default/traces/deployment/traced", token="wrong")
+    assert e.value.code == 401

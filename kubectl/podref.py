@@ -33,11 +33,10 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def selector_of(obj: Any) -> str:
+    """An object's pod selector as a list call's labelSelector (kubelab.selectors.selector_of, written once)."""
     from kubelab import selectors
-    if obj.kind == "Service":
-        return str(selectors.Selector.from_labels(dict(obj.spec.selector)))
-    sel = obj.spec.selector
-    return str(selectors.from_label_selector(dict(sel.match_labels), list(sel.match_expressions)))
+    return str(selectors.selector_of(obj))
+
 
 def pod_rank(p: Any) -> tuple[int, int, int, str]:
     """Kubernetes' ordering for "the first pod" of a controller: running, ready, not terminating first."""

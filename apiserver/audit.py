@@ -246,7 +246,8 @@ def _uri(i: RequestInfo) -> str:
         return i.non_resource_url
     prefix = f"/apis/{i.api_group}/{i.api_version}" if i.api_group else f"/api/{i.api_version}"
     parts = [prefix] + ([f"namespaces/{i.namespace}"] if i.namespace else []) + [i.resource]
-    parts += [i.name] if i.name else []
+    # A create is POSTed to its collection (its objectRef still names the object, from the body).
+    parts += [i.name] if i.name and (i.verb != "create" or i.subresource) else []
     parts += [i.subresource] if i.subresource else []
     return "/".join(parts)
 

@@ -93,7 +93,7 @@ def test_an_event_has_what_kubernetes_writes(tmp_path: Path) -> None:
     assert ev["objectRef"] == {"resource": "deployments", "namespace": "default", "name": "web",
                                "apiGroup": "apps", "apiVersion": "v1", "resourceVersion": "1234"}
     assert ev["responseStatus"] == {"metadata": {}, "code": 201}
-    assert ev["requestURI"] == "/apis/apps/v1/namespaces/default/deployments/web"
+    assert ev["requestURI"] == "/apis/apps/v1/namespaces/default/deployments"        # POSTed to the collection
     assert ev["requestReceivedTimestamp"] <= ev["stageTimestamp"]
     assert len(ev["auditID"]) == 36
     assert "requestObject" not in ev               # Metadata carries no bodies

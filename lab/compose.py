@@ -40,6 +40,8 @@ from typing import Any, Iterable
 
 from kubelab import config as kubeconfig
 from kubelab import pki
+
+from lab import identities
 from kubelab.catalogue import CATALOGUE
 
 PROJECT = "kubelab"
@@ -144,7 +146,8 @@ def compose(args: list[str], nodes: int = COMPOSE_NODES, api_port: int = API_POR
     override = _node_override(nodes)
     if override is not None:
         cmd += ["-f", str(override)]
-    r = subprocess.run(cmd + args, env=compose_env(api_port), text=True, capture_output=capture,
+    env = {**compose_env(api_port), "KUBELAB_NODES": str(max(nodes, COMPOSE_NODES))}
+    r = subprocess.run(cmd + args, env=env, text=True, capture_output=capture,
                        cwd=repo_root())
     if check and r.returncode != 0:
         detail = (r.stderr or "").strip()[-2000:] if capture else ""
@@ -279,6 +282,7 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
     fill_registry(quiet)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet))
+    asyncio.run(identities.bind_view(info["server"], info["token"]))
     info["https"] = f"https://127.0.0.1:{https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
     info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, info["token"], info["server"]))
@@ -441,7 +445,7 @@ def etcd_certificates(directory: Path) -> None:
 
 
 def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str,
-              etcd_pki: Path | None = None) -> None:
+              etcd_pki: Path | None = None, nodes: int = 0) -> None:
     """The compose `bootstrap` service: tokens (kept in a volume), etcd's certificates and the host's kubeconfig."""
     pki.secure_dir(secrets_dir)
     tokens = {}
@@ -451,6 +455,8 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
             pki.write_private(p, secrets.token_urlsafe(24).encode())
         os.chmod(p, 0o600)
         tokens[name] = p.read_text().strip()
+    # A credential per component and per node (the apiserver's --token-auth-file, /secrets/tokens.csv).
+    identities.write_tokens(secrets_dir, [f"node{i}" for i in range(1, nodes + 1)])
     kubeconfig_dir.mkdir(parents=True, exist_ok=True)
     if etcd_pki is not None:
         etcd_certificates(etcd_pki)
@@ -536,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bs.add_argument("--etcd-pki", default="", help="where etcd's CA and certificates go (none: no etcd TLS)")
     p_bs.add_argument("--kubeconfig-dir", default="/host-kubeconfig")
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
+    p_bs.add_argument("--nodes", type=int, default=int(os.environ.get("KUBELAB_NODES") or COMPOSE_NODES),
+                      help="nodes to make a kubelet credential for")
     p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
     p_r = sub.add_parser("rejoin", help="(node containers) restart this node's proxy into its new network namespace")
     p_r.add_argument("container")
@@ -549,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             down()
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
-                      Path(args.etcd_pki) if args.etcd_pki else None)
+                      Path(args.etcd_pki) if args.etcd_pki else None, nodes=args.nodes)
         elif args.cmd == "rejoin":
             return rejoin(args.container)
         elif args.cmd == "health":

@@ -37,6 +37,8 @@ from typing import Any
 from kubelab import config as kubeconfig
 from kubelab import pki
 
+from . import identities
+
 CONTEXT = "kubelab-local"
 
 
@@ -255,6 +257,9 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     pki.write_private(state / "token", token.encode())
     pki.write_private(state / "kubelet-token", kubelet_token.encode())
     etcd_tls = make_certificates(state)
+    # A credential per component (kube-apiserver's --token-auth-file); hollow nodes, many kubelets in one
+    # process, keep the admin's.
+    component_tokens = identities.write_tokens(state / "identities", [])
     etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     https_port = free_port()
     crt, key, ca_pem = kubeconfig.apiserver_certificates(state / "pki", "10.96.0.1")
@@ -279,16 +284,19 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
             "--etcd-cafile", etcd_tls["ca_file"], "--etcd-certfile", etcd_tls["cert_file"],
             "--etcd-keyfile", etcd_tls["key_file"],
             "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
+            "--token-auth-file", str(state / "identities" / "tokens.csv"),
             "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
             "--tls-cert-file", str(crt), "--tls-private-key-file", str(key),
             "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
             "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
         await _wait_api(info["server"], token)
+        await identities.bind_view(info["server"], token)
         env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": token}
         for comp in components:
             module = comp.replace("-", "_") + ".main"
             if _component_available(module):
-                start(comp, _python(module) + ["-v"] + extra.get(comp, []), env)
+                own = component_tokens.get(f"{comp}.token", token)
+                start(comp, _python(module) + ["-v"] + extra.get(comp, []), {**env, "KUBELAB_TOKEN": own})
         if hollow_nodes:
             if not _component_available("kubelet.hollow"):
                 raise LauncherError("hollow nodes are not available in this build")

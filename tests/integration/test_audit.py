@@ -71,6 +71,9 @@ def test_every_write_is_recorded_with_who_made_it(cluster: dict[str, Any]) -> No
     assert len(pods) == 2 and all(e["userAgent"].startswith("kube-controller-manager/") for e in pods), pods
     binds = [e for e in ours if e["objectRef"].get("subresource") == "binding"]
     assert len(binds) == 2 and all(e["userAgent"].startswith("kube-scheduler/") for e in binds), binds
+    # each component with its own credential (lab/identities.py): who made a write, not only with what
+    assert {e["user"]["username"] for e in binds} == {"system:kube-scheduler"}
+    assert {e["user"]["username"] for e in rs + pods} == {"system:kube-controller-manager"}
     # one record per write: no auditID twice, every record complete
     ids = [e["auditID"] for e in evs]
     assert len(ids) == len(set(ids))

@@ -1,0 +1,31 @@
+"""The lab's identities (lab/identities.py): a token per component and per node in kube-apiserver's
+--token-auth-file format, as the apiserver itself reads it; credentials 0600, kept across restarts."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from apiserver.auth import load_token_file
+from lab import identities
+
+
+def test_the_token_file_names_each_identity_as_kubernetes_does(tmp_path: Path) -> None:
+    tokens = identities.write_tokens(tmp_path / "secrets", ["node1", "node2"])
+    users = load_token_file(str(tmp_path / "secrets" / "tokens.csv"))
+    by_name = {u.name: u for u in users.values()}
+    assert set(by_name) == {"system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy",
+                            "system:serviceaccount:kube-system:kube-dns", "view",
+                            "system:node:node1", "system:node:node2"}
+    assert "system:nodes" in by_name["system:node:node2"].groups
+    assert "system:serviceaccounts:kube-system" in by_name["system:serviceaccount:kube-system:kube-dns"].groups
+    assert users[tokens["node1.token"]].name == "system:node:node1"
+    assert len(set(tokens.values())) == len(tokens)          # no two identities share a credential
+
+
+def test_credentials_are_private_and_kept_across_restarts(tmp_path: Path) -> None:
+    first = identities.write_tokens(tmp_path / "s", ["node1"])
+    assert stat.S_IMODE(os.stat(tmp_path / "s").st_mode) == 0o700
+    for name in list(first) + ["tokens.csv"]:
+        assert stat.S_IMODE(os.stat(tmp_path / "s" / name).st_mode) == 0o600, name
+    assert identities.write_tokens(tmp_path / "s", ["node1"]) == first

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from kubelab import config as kubeconfig, launcher, manifests
+from kubelab import config as kubeconfig, manifests
+from lab import local as launcher
 from kubelab.client import Client
 
 from .conftest import control_plane_fixture
@@ -131,7 +132,7 @@ def open_page(driver: Any, url: str) -> None:
 
 def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser: Any,
                                 tmp_path: Path) -> None:
-    from controller_manager.testing import deployment_manifest
+    from tests.harness.controller_manager import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("web", NS, 3, "nginx:1.25")), cluster)
     open_page(browser, dashboard)
 
@@ -276,7 +277,7 @@ def test_a_thousand_pods_stay_responsive(local_dashboard: tuple[str, Any, Any], 
 def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: Any) -> None:
     """Cordon and uncordon a node, delete a pod, roll a Deployment back, see a NodePort Service's endpoints:
     each through the page, each checked in the API."""
-    from controller_manager.testing import deployment_manifest
+    from tests.harness.controller_manager import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("shop", NS, 2, "nginx:1.25")), cluster)
     _create(cluster, _pod("doomed"))
     _create(cluster, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": NS},

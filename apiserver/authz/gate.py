@@ -6,6 +6,7 @@ method name and its request (`admit_call`), the HTTP API with its headers and th
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from kubelab import errors, kinds
@@ -13,6 +14,7 @@ from kubelab import errors, kinds
 from ..auth import IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, impersonate, metadata_user
 from . import Authorizer
 from .grpc_attributes import attributes
+from .node import node_name
 from .rbac import Attributes
 
 Headers = Iterable[tuple[str, Any]]
@@ -61,7 +63,13 @@ class Gate:
         RBAC objects created, updated or patched."""
         if self.authz is None:
             return
-        self.authz.authorize(user, attributes(method, request))
+        attrs = attributes(method, request)
+        if method in ("create",) and not attrs.name and node_name(user) is not None \
+                and request.object.WhichOneof("kind"):
+            # NodeRestriction judges a kubelet's create by the object's own name (its Node, its Lease), which
+            # a create's request names in its body only (RBAC never sees a create's name, as in Kubernetes).
+            attrs = replace(attrs, name=kinds.unwrap(request.object).metadata.name)
+        self.authz.authorize(user, attrs)
         if method in ("create", "update") and request.object.WhichOneof("kind"):
             self.authz.check_rbac_write(user, kinds.unwrap(request.object))
         elif method == "patch":

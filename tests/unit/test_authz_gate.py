@@ -106,3 +106,24 @@ def test_impersonating_a_service_account_and_groups() -> None:
         g.user_of([*sa, ("impersonate-group", "system:masters")])
     with pytest.raises(errors.Forbidden, match="without impersonating a user"):
         g.user_of([("authorization", "Bearer shared"), ("impersonate-group", "x")])
+
+
+@pytest.mark.parametrize("kind, name, namespace, allowed", [
+    pytest.param("node", "node1", "", True, id="its own Node"),
+    pytest.param("node", "node2", "", False, id="another Node"),
+    pytest.param("lease", "node1", "kube-node-lease", True, id="its own Lease"),
+    pytest.param("lease", "node2", "kube-node-lease", False, id="another node's Lease"),
+])
+def test_a_kubelet_creates_only_its_own_node_and_lease(kind: str, name: str, namespace: str, allowed: bool) -> None:
+    """NodeRestriction judges a create by the name in its body (the gRPC create names no object otherwise)."""
+    from kubelab.v1 import api_pb2 as api
+    kubelet = UserInfo("system:node:node1", "", ("system:nodes", "system:authenticated"))
+    req = api.CreateRequest()
+    obj = getattr(req.object, kind)
+    obj.metadata.name, obj.metadata.namespace = name, namespace
+    gate = _gate()
+    if allowed:
+        gate.admit_as(kubelet, "create", req)
+    else:
+        with pytest.raises(errors.Forbidden):
+            gate.admit_as(kubelet, "create", req)

@@ -50,7 +50,7 @@ def _create(info: dict[str, Any], doc: dict[str, Any]) -> None:
     _run(lambda c: c.create(manifests.from_dict(doc)), info)
 
 
-def _pod(name: str, image: str = "nginx:1.25", annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def _pod(name: str, image: str = "nginx:1.15", annotations: dict[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": NS, "annotations": annotations or {}},
             "spec": {"containers": [{"name": "c", "image": image}]}}
@@ -133,7 +133,7 @@ def open_page(driver: Any, url: str) -> None:
 def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser: Any,
                                 tmp_path: Path) -> None:
     from tests.harness.controller_manager import deployment_manifest
-    _run(lambda c: c.create(deployment_manifest("web", NS, 3, "nginx:1.25")), cluster)
+    _run(lambda c: c.create(deployment_manifest("web", NS, 3, "nginx:1.15")), cluster)
     open_page(browser, dashboard)
 
     # The three nodes as columns, the Deployment's pods as cards in them, the Deployment with its counts.
@@ -148,7 +148,7 @@ def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser
     for card in cards(browser, "web-"):
         column = card.find_element("xpath", "ancestor::section[@data-node]")
         assert column.get_attribute("data-node").startswith("hollow-node-")
-        assert "nginx:1.25" in card.text and "1/1" in card.text
+        assert "nginx:1.15" in card.text and "1/1" in card.text
     wait(lambda: "ready 3/3" in browser.find_element("css selector", '.workload[data-name="web"]').text,
          what="web ready 3/3")
 
@@ -207,7 +207,7 @@ def _synthetic_pod(i: int, phase: str) -> dict[str, Any]:
     ready = phase == "Running"
     return {"kind": "Pod", "metadata": {"name": f"p-{i:04d}", "namespace": "load", "uid": f"u{i}",
                                         "resourceVersion": str(i)},
-            "spec": {"nodeName": f"node-{i % 3}", "containers": [{"name": "c", "image": "nginx:1.25"}]},
+            "spec": {"nodeName": f"node-{i % 3}", "containers": [{"name": "c", "image": "nginx:1.15"}]},
             "status": {"phase": phase, "containerStatuses": [{"name": "c", "ready": ready, "restartCount": 0}]}}
 
 
@@ -278,7 +278,7 @@ def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: A
     """Cordon and uncordon a node, delete a pod, roll a Deployment back, see a NodePort Service's endpoints:
     each through the page, each checked in the API."""
     from tests.harness.controller_manager import deployment_manifest
-    _run(lambda c: c.create(deployment_manifest("shop", NS, 2, "nginx:1.25")), cluster)
+    _run(lambda c: c.create(deployment_manifest("shop", NS, 2, "nginx:1.15")), cluster)
     _create(cluster, _pod("doomed"))
     _create(cluster, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": NS},
                       "spec": {"type": "NodePort", "selector": {"component": "shop"},
@@ -305,7 +305,7 @@ def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: A
 
     async def new_image(c: Client) -> None:
         d = await c.get("Deployment", "shop", NS)
-        d.spec.template.spec.containers[0].image = "nginx:1.26"
+        d.spec.template.spec.containers[0].image = "nginx:1.16"
         await c.update(d)
     _run(new_image, cluster)
     row = browser.find_element("css selector", '.workload[data-name="shop"]')
@@ -314,7 +314,7 @@ def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: A
     row.find_element("css selector", "button.undo").click()
     wait(lambda: result() == "deployment.apps/shop rolled back", what="rolled back")
     d = _run(lambda c: c.get("Deployment", "shop", NS), cluster)
-    assert d.spec.template.spec.containers[0].image == "nginx:1.25"
+    assert d.spec.template.spec.containers[0].image == "nginx:1.15"
     assert "pod-template-hash" not in d.spec.template.metadata.labels
     wait(lambda: "rev 3" in row.text, timeout=30.0, what="revision 3 (the old template, re-numbered)")
 

@@ -5,9 +5,12 @@ figure is measured in this one run, and the API figures are printed as a
 ratio of the raw etcd figures measured beside them. Beside both runs a
 no-op API server (bench/noop_apiserver.py: the same client, transport and
 wire types, no work): the ceiling for any API server on Python's gRPC.
+Then the Kubernetes HTTP API's figures (bench/bench_http.py) on the same
+apiserver: creates beside the gRPC unary path's rate and CPU, a LIST of
+10,000 pods as JSON and as a Table, watch delivery to HTTP watchers.
 Prints figures; asserts nothing.
 
-    python -m bench.bench_api [--objects 3000] [--watchers 100]
+    python -m bench.bench_api [--quick] [--objects 3000] [--watchers 100] [--list-pods 10000] [--no-http]
 """
 from __future__ import annotations
 
@@ -55,7 +58,10 @@ async def run_at_rate(n: int, rate: float, op: Callable[[int], Awaitable[None]])
     return n / (time.perf_counter() - t0), lat
 
 
-async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
+async def bench_creates(info: dict[str, Any], n: int,
+                        baselines: dict[int, dict[str, Any]] | None = None) -> list[str]:
+    """`baselines`, when given, gets each concurrency's raw etcd and gRPC unary rates and the unary path's
+    CPU per create by process: what the HTTP figures are set beside."""
     lines = []
     clients = [Client(info["server"], info["token"]) for _ in range(20)]
     # The same 20 clients' writes on pipelined streams (kubelab/pipeline.py), as the components send theirs.
@@ -71,7 +77,7 @@ async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
             meter = CpuMeter(procs)
             took, api_lat = await run_concurrent(
                 n, conc, lambda i, conc=conc: clients[i % len(clients)].create(pod(f"p{i}", f"bench-{conc}")))
-            api_rate, api_cpu = n / took, meter.per_op_report(n)
+            api_rate, api_cpu, api_per_op = n / took, meter.per_op_report(n), meter.per_op(n)
             meter = CpuMeter(procs)
             took, pipe_lat = await run_concurrent(
                 n, conc, lambda i, conc=conc: pipelined[i % len(pipelined)].create(pod(f"p{i}", f"bench-p{conc}")))
@@ -80,6 +86,8 @@ async def bench_creates(info: dict[str, Any], n: int) -> list[str]:
             took, raw_lat = await run_concurrent(
                 n, conc, lambda i, conc=conc: etcd.create(f"/bench/{conc}/p{i}".encode(), sample))
             raw_rate, raw_cpu = n / took, meter.per_op_report(n)
+            if baselines is not None:
+                baselines[conc] = {"raw_rate": raw_rate, "grpc_rate": api_rate, "cpu": api_per_op}
             meter = CpuMeter({"no-op server": noop_pid})
             took, _ = await run_concurrent(
                 n, conc, lambda i, conc=conc: noop_clients[i % len(noop_clients)].create(pod(f"p{i}", "noop")))
@@ -182,18 +190,31 @@ async def main() -> None:
     ap.add_argument("--objects", type=int, default=3000, help="objects created per concurrency level")
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--events", type=int, default=100)
+    ap.add_argument("--list-pods", type=int, default=10000, help="pods in the LIST timed over HTTP")
     ap.add_argument("--apiserver-workers", type=int, default=1)
+    ap.add_argument("--no-http", action="store_true", help="the gRPC figures only")
+    ap.add_argument("--quick", action="store_true", help="1000 objects per level, 50 watch events")
     args = ap.parse_args()
+    if args.quick:
+        args.objects, args.events = 1000, 50
     with tempfile.TemporaryDirectory() as tmp:
         info = await launcher.up_local(state_dir=Path(tmp) / "state", write_kubeconfig=False, components=(),
                                          extra_args={"apiserver": ["--workers", str(args.apiserver_workers)]})
         try:
             print(f"kubelab API benchmark (local launcher: etcd + apiserver with {args.apiserver_workers} "
                   f"worker process(es) on loopback; client, apiserver and etcd share this machine's cores)")
-            for line in await bench_creates(info, args.objects):
-                print(line)
+            baselines: dict[int, dict[str, Any]] = {}
+            for line in await bench_creates(info, args.objects, baselines):
+                print(line, flush=True)
             for line in await bench_watch(info, args.watchers, args.events):
-                print(line)
+                print(line, flush=True)
+            if not args.no_http:
+                from . import bench_http
+                for part in (bench_http.bench_http_creates(info, args.objects, baselines),
+                             bench_http.bench_http_list(info, args.list_pods),
+                             bench_http.bench_http_watch(info, args.watchers, args.events)):
+                    for line in await part:
+                        print(line, flush=True)
         finally:
             launcher.down_local(Path(tmp) / "state", remove_context=False)
 

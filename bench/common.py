@@ -116,6 +116,10 @@ class CpuMeter:
         used["bench client"] = time.process_time() - self.before["bench client"]
         return used
 
+    def per_op(self, ops: int) -> dict[str, float]:
+        """CPU seconds per operation, by process."""
+        return {name: sec / ops for name, sec in self.used().items()}
+
     def share_report(self, title: str) -> str:
         wall = time.perf_counter() - self.t0
         return f"{title} (share of one core): " + ", ".join(

@@ -36,6 +36,7 @@ from .refmanager import RefManager
 
 BURST_REPLICAS = 500          # at most this many creates/deletes per sync (Kubernetes' burstReplicas)
 SLOW_START_INITIAL_BATCH = 1
+PENDING_SYNC_DELAY = 1.0      # seconds between syncs while a burst's creates/deletes are still unseen
 
 
 def pod_from_template(rs: pb.ReplicaSet) -> pb.Pod:
@@ -161,7 +162,7 @@ class ReplicaSetController(Controller):
             rs = self._resolve(pod.metadata.namespace, ref)
             if rs is not None:
                 self.expectations.creation_observed(kinds.key_of(rs))
-                self.enqueue(rs)
+                self._enqueue_observed(rs)
             return
         for rs in self._matching(pod):       # an orphan: whoever matches may adopt it
             self.enqueue(rs)
@@ -184,7 +185,7 @@ class ReplicaSetController(Controller):
         if new_ref is not None:
             rs = self._resolve(new.metadata.namespace, new_ref)
             if rs is not None:
-                self.enqueue(rs)
+                self._enqueue_observed(rs)
             return
         if labels_changed or ref_changed:
             for rs in self._matching(new):
@@ -195,7 +196,18 @@ class ReplicaSetController(Controller):
         if rs is None:
             return
         self.expectations.deletion_observed(kinds.key_of(rs), kinds.key_of(pod))
-        self.enqueue(rs)
+        self._enqueue_observed(rs)
+
+    def _enqueue_observed(self, rs: pb.ReplicaSet) -> None:
+        """Sync at once when this pod event completes what the last sync wrote (or nothing was pending);
+        while a burst is still being observed, at most every PENDING_SYNC_DELAY. A sync goes over every
+        pod: one per event of a 500-pod burst kept the event loop from the watch that delivers the rest
+        (10,000 pods scaled to 0 stalled for minutes); such a sync could only rewrite the status."""
+        key = kinds.key_of(rs)
+        if self.expectations.satisfied(key):
+            self.queue.add(key)
+        else:
+            self.queue.add_after(key, PENDING_SYNC_DELAY)
 
     # ---------------------------------------------------------------- sync
     async def reconcile(self, key: str) -> None:
@@ -204,6 +216,10 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         satisfied = self.expectations.satisfied(key)
+        if self.expectations.expired(key):
+            adds, deletes = self.expectations.pending(key)
+            self.log.warning("expectations of replica set %s expired: %d creates and %d deletes never seen",
+                             key, adds, deletes)
         selector = selector_of(rs)
         candidates = [p for p in self.pod_informer.by_index(NAMESPACE, rs.metadata.namespace) if podutil.is_active(p)]
         pods = await RefManager(self.client, rs, selector).claim(candidates)

@@ -104,12 +104,14 @@ def deletion_rank(pod: pb.Pod) -> tuple[Any, ...]:
     unscheduled < scheduled; Pending < Unknown < Running; not ready < ready;
     ready for less time < more; more restarts < fewer; newer < older.
     """
-    since = ready_since(pod)
+    c = ready_condition(pod)
+    ready = c is not None and c.status == "True"
+    since = _parse(c.last_transition_time) if ready else None  # type: ignore[union-attr]
     created = _parse(pod.metadata.creation_timestamp) or 0.0
     return (
         1 if pod.spec.node_name else 0,
         _PHASE_RANK.get(pod.status.phase, 0),
-        1 if is_ready(pod) else 0,
+        1 if ready else 0,
         -(since or 0.0),                 # became ready later (shorter time ready) first
         -restart_count(pod),
         -created,                        # newest first

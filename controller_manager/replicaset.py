@@ -132,7 +132,11 @@ class ReplicaSetController(Controller):
         if old.spec.replicas != new.spec.replicas:
             self.log.debug("replica set %s/%s: replicas %d -> %d", new.metadata.namespace, new.metadata.name,
                            old.spec.replicas, new.spec.replicas)
-        self.enqueue(new)
+        if old.spec == new.spec and old.metadata.deletion_timestamp == new.metadata.deletion_timestamp:
+            # Our own status write, most often: each one during a burst would start another pass over every pod.
+            self._enqueue_observed(new)
+        else:
+            self.enqueue(new)
 
     def _rs_deleted(self, rs: pb.ReplicaSet) -> None:
         self.expectations.forget(kinds.key_of(rs))

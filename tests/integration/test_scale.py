@@ -98,5 +98,9 @@ async def _status_replicas(client: Client, n: int) -> bool:
 
 
 async def _none_left(client: Client, ns: str) -> bool:
+    """No pod left in storage; listed only once the ReplicaSet counts none active (a list of 10,000 pods a
+    second would be a load of its own)."""
+    if not await _status_replicas(client, 0):
+        return False
     pods, _ = await client.list("Pod", ns)
     return not pods

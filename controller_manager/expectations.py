@@ -60,6 +60,11 @@ class Expectations:
             return True
         return self.clock() - rec.stamp > self.timeout
 
+    def expired(self, key: str) -> bool:
+        """Outstanding and past the timeout: satisfied only because an event was lost (or very late)."""
+        rec = self._records.get(key)
+        return rec is not None and (rec.adds > 0 or bool(rec.deletes)) and self.clock() - rec.stamp > self.timeout
+
     def pending(self, key: str) -> tuple[int, int]:
         rec = self._records.get(key)
         return (rec.adds, len(rec.deletes)) if rec else (0, 0)

@@ -5,6 +5,8 @@ Kubernetes' pkg/api/v1/pod and pkg/controller/controller_utils.go.
 """
 from __future__ import annotations
 
+import functools
+import heapq
 from typing import Any, Iterable, TypeVar
 
 from kubelab import conditions, kinds, timeutil
@@ -45,6 +47,11 @@ def is_active(pod: pb.Pod) -> bool:
     return pod.status.phase not in ("Succeeded", "Failed") and not pod.metadata.deletion_timestamp
 
 
+# Timestamps are to the second and shared by the pods of one burst: parsing each once keeps ranking 10,000
+# pods (a scale-down) from spending a quarter of a second in strptime.
+_parse = functools.lru_cache(maxsize=8192)(timeutil.parse)
+
+
 def ready_condition(pod: pb.Pod) -> pb.Condition | None:
     return conditions.get(pod.status.conditions, "Ready")
 
@@ -59,7 +66,7 @@ def ready_since(pod: pb.Pod) -> float | None:
     c = ready_condition(pod)
     if c is None or c.status != "True":
         return None
-    return timeutil.parse(c.last_transition_time)
+    return _parse(c.last_transition_time)
 
 
 def is_available(pod: pb.Pod, min_ready_seconds: int, now: float) -> bool:
@@ -97,12 +104,14 @@ def deletion_rank(pod: pb.Pod) -> tuple[Any, ...]:
     unscheduled < scheduled; Pending < Unknown < Running; not ready < ready;
     ready for less time < more; more restarts < fewer; newer < older.
     """
-    since = ready_since(pod)
-    created = timeutil.parse(pod.metadata.creation_timestamp) or 0.0
+    c = ready_condition(pod)
+    ready = c is not None and c.status == "True"
+    since = _parse(c.last_transition_time) if ready else None  # type: ignore[union-attr]
+    created = _parse(pod.metadata.creation_timestamp) or 0.0
     return (
         1 if pod.spec.node_name else 0,
         _PHASE_RANK.get(pod.status.phase, 0),
-        1 if is_ready(pod) else 0,
+        1 if ready else 0,
         -(since or 0.0),                 # became ready later (shorter time ready) first
         -restart_count(pod),
         -created,                        # newest first
@@ -111,5 +120,6 @@ def deletion_rank(pod: pb.Pod) -> tuple[Any, ...]:
 
 
 def pods_to_delete(pods: Iterable[pb.Pod], n: int) -> list[pb.Pod]:
-    """The `n` pods a controller scaling down should delete."""
-    return sorted(pods, key=deletion_rank)[:max(0, n)]
+    """The `n` pods a controller scaling down should delete (the n smallest: a scale-down of 10,000 pods picks
+    500 without sorting them all)."""
+    return heapq.nsmallest(max(0, n), pods, key=deletion_rank)

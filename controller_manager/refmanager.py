@@ -17,6 +17,7 @@ object that was looked at.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Iterable
@@ -28,6 +29,8 @@ from kubelab.selectors import Selector
 from .podutil import controller_ref, new_controller_ref
 
 log = logging.getLogger(__name__)
+
+YIELD_EVERY = 1000    # objects claimed between turns of the event loop
 
 
 def _ref_dict(owner: Any) -> dict[str, Any]:
@@ -57,7 +60,12 @@ class RefManager:
         owner_md = self.owner.metadata
         claimed: list[Any] = []
         first_error: errors.ApiError | None = None
-        for obj in objs:
+        for i, obj in enumerate(objs):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                # A ReplicaSet of 10,000 pods is claimed on every sync: without a turn for the event loop the
+                # informers read one watch message per sync, and the events that satisfy the expectations
+                # trickle in at a few per second (the scale-down that stalled for minutes).
+                await asyncio.sleep(0)
             labels = obj.metadata.labels
             ref = controller_ref(obj)
             try:

@@ -8,6 +8,14 @@ that is one call instead of get + create. Writes are fire-and-forget
 (`event`): queued and written by a bounded number of writers, so a component
 emitting them by the thousand (the scheduler, hollow nodes) cannot crowd out
 its real work.
+
+Before anything is written, `EventCorrelator` does what client-go's does
+(tools/record/events_cache.go): similar events (same source, object, type
+and reason, different messages) are aggregated after 10 in 10 minutes into
+one Event whose message says "(combined from similar events)"; and a token
+bucket per source and object (burst 25, one more every 5 minutes) drops the
+rest. A ReplicaSet scaled by 10,000 pods records 25 events, not 20,000
+writes the apiserver must serve while the controller waits for its watch.
 """
 from __future__ import annotations
 
@@ -26,6 +34,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WRITERS = 64
 
+# client-go's defaults (tools/record/events_cache.go).
+SPAM_BURST = 25
+SPAM_QPS = 1 / 300                # one token every 5 minutes
+AGGREGATE_MAX_EVENTS = 10
+AGGREGATE_INTERVAL = 600.0
+CACHE_SIZE = 4096                 # keys remembered (an LRU, as client-go's)
+COMBINED = "(combined from similar events): "
+
 
 def event_name(obj: Any, component: str, reason: str, message: str) -> str:
     """`<object name>.<digest>`: the same event from the same component always lands on one object."""
@@ -34,6 +50,59 @@ def event_name(obj: Any, component: str, reason: str, message: str) -> str:
     digest = hashlib.sha1(f"{kind}/{md.uid}/{reason}/{message}/{component}".encode()).hexdigest()[:10]
     # An object's name may use all 253 characters a name may have: the Event's must still fit.
     return f"{md.name[:253 - len(digest) - 1]}.{digest}"
+
+
+class _Lru(collections.OrderedDict):  # type: ignore[type-arg]
+    """A bounded map that forgets the least recently used key."""
+
+    def touch(self, key: Any, default: Any) -> Any:
+        value = self.pop(key, None)
+        if value is None:
+            value = default()
+        self[key] = value
+        if len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+        return value
+
+
+class EventCorrelator:
+    """Aggregation and the spam filter of client-go's EventCorrelator, on events built by the recorder."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets = _Lru()       # spam key -> [tokens, last refill]
+        self._similar = _Lru()       # aggregate key -> [first seen, set of messages]
+
+    def correlate(self, ev: Any) -> Any | None:
+        """The event to write (`ev`, or the aggregate it joins), or None when the spam filter drops it."""
+        src, obj = ev.source, ev.involved_object
+        target = (src.component, src.host, obj.kind, obj.namespace, obj.name, obj.uid, obj.api_version)
+        now = self.clock()
+        similar = self._similar.touch((*target, ev.type, ev.reason), lambda: [now, set()])
+        if now - similar[0] > AGGREGATE_INTERVAL:
+            similar[0], similar[1] = now, set()
+        similar[1].add(ev.message)
+        if len(similar[1]) >= AGGREGATE_MAX_EVENTS:
+            ev = self._aggregate(ev)
+        bucket = self._buckets.touch(target, lambda: [float(SPAM_BURST), now])
+        bucket[0] = min(float(SPAM_BURST), bucket[0] + (now - bucket[1]) * SPAM_QPS)
+        bucket[1] = now
+        if bucket[0] < 1:
+            return None
+        bucket[0] -= 1
+        return ev
+
+    @staticmethod
+    def _aggregate(ev: Any) -> Any:
+        """One Event for every similar one: named by what they share (not the message), so each is counted on
+        it; its message is the latest, marked as combined."""
+        out = type(ev)()
+        out.CopyFrom(ev)
+        out.message = COMBINED + ev.message
+        digest = hashlib.sha1(f"{ev.involved_object.kind}/{ev.involved_object.uid}/{ev.reason}/{ev.type}/"
+                              f"{ev.source.component}/combined".encode()).hexdigest()[:10]
+        out.metadata.name = f"{ev.involved_object.name[:253 - len(digest) - 1]}.{digest}"
+        return out
 
 
 class EventRecorder:
@@ -49,6 +118,7 @@ class EventRecorder:
         self._pending: collections.deque[Any] = collections.deque()
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.correlator = EventCorrelator()
 
     def event(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
               host: str | None = None) -> None:
@@ -56,8 +126,11 @@ class EventRecorder:
         if not self.enabled:
             return
         # Built now, not when written: the timestamps and the object's resourceVersion are this moment's.
-        self._pending.append(self._new_event(obj, type_, reason, message, field_path,
-                                             self.host if host is None else host))
+        ev = self.correlator.correlate(self._new_event(obj, type_, reason, message, field_path,
+                                                       self.host if host is None else host))
+        if ev is None:
+            return
+        self._pending.append(ev)
         if self._writers < self.max_in_flight:
             self._writers += 1
             task = asyncio.create_task(self._drain())
@@ -75,8 +148,10 @@ class EventRecorder:
                      host: str | None = None) -> None:
         """Record and wait. `field_path` names the part of the object (`spec.containers{web}`);
         `host` overrides the recorder's (one process hosting many hollow nodes)."""
-        await self._write(self._new_event(obj, type_, reason, message, field_path,
-                                          self.host if host is None else host))
+        ev = self.correlator.correlate(self._new_event(obj, type_, reason, message, field_path,
+                                                       self.host if host is None else host))
+        if ev is not None:
+            await self._write(ev)
 
     def _new_event(self, obj: Any, type_: str, reason: str, message: str, field_path: str, host: str) -> Any:
         info, md = kinds.info_of(obj), obj.metadata
@@ -107,7 +182,7 @@ class EventRecorder:
                 try:    # a repeat: count it on the existing event
                     old = await self.client.get("Event", name, namespace)
                     old.count += 1
-                    old.last_timestamp = ev.last_timestamp
+                    old.last_timestamp, old.message = ev.last_timestamp, ev.message   # an aggregate's: the latest
                     # when, to the microsecond: orders this repeat among the events of the same second
                     old.series.count, old.series.last_observed_time = old.count, ev.event_time
                     await self.client.update(old)

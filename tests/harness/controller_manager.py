@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -268,6 +269,29 @@ FAST_CONTROLLER_MANAGER = ["-v", "--leader-elect-lease-duration", "4", "--leader
                            "--leader-elect-retry-period", "0.5", "--node-monitor-grace-period", "8",
                            "--node-monitor-period", "1", "--pod-eviction-timeout", "6"]
 FAST_HOLLOW = ["--heartbeat", "2", "--stop-delay", "0.2"]
+# Kubernetes' own lease and node timings, for tests of load: under load the short ones provoke the failover
+# they are made for (a lease lost while the machine is busy), which is not what such a test is about.
+K8S_TIMINGS = ["--leader-elect-lease-duration", "15", "--leader-elect-renew-deadline", "10",
+               "--leader-elect-retry-period", "2", "--node-monitor-grace-period", "40",
+               "--pod-eviction-timeout", "300"]
+_SYNC = re.compile(r"(creating|deleting) (\d+) pods (?:for|of) replica set (\S+) \(have (\d+), want (\d+)\)")
+
+
+def replicaset_syncs(info: dict[str, Any], key: str) -> list[tuple[str, int, int]]:
+    """(creating|deleting, n, pods the sync saw) for every sync of ReplicaSet `key` that wrote, from the
+    controller manager's log."""
+    text = (Path(info["state_path"]) / "logs" / "controller-manager.log").read_text(errors="replace")
+    return [(m[1], int(m[2]), int(m[4])) for m in _SYNC.finditer(text) if m[3] == key]
+
+
+def unseen_writes(steps: list[tuple[str, int, int]], start: int) -> list[str]:
+    """Where a sync saw other than what the syncs before it left (a create or delete it had not observed)."""
+    have, out = start, []
+    for verb, n, seen in steps:
+        if seen != have:
+            out.append(f"{verb} {n}: saw {seen}, expected {have}")
+        have = seen + (n if verb == "creating" else -n)
+    return out
 
 
 def start_cluster(tmp: Path, hollow_nodes: int = 3, controller_manager: list[str] | None = None,

@@ -240,3 +240,28 @@ async def test_replicas_2147483647_create_a_burst_of_500_per_sync_and_wait_to_se
     assert h.controller.expectations.satisfied("default/web-abc")
     await h.reconcile("default/web-abc")
     assert len([a for a in h.client.actions if a[:2] == ("create", "Pod")]) == 1000
+
+
+async def test_while_a_burst_is_unseen_pod_events_sync_at_most_every_second_and_the_last_at_once() -> None:
+    """Issue 12 item 11: a sync (a pass over every pod) per event of a 500-pod burst kept the controller
+    manager's event loop from the watch delivering the rest of the burst: 10,000 pods took minutes to go."""
+    h, rs = _harness(4)
+    pods = []
+    for i in range(4):
+        p = pod(f"p{i}")
+        p.metadata.owner_references.add(kind="ReplicaSet", name="web-abc", uid=rs.metadata.uid, controller=True)
+        pods.append(h.client.put(p))
+    h.seen(*pods)
+    rs2 = h.client.stored("ReplicaSet", "web-abc")
+    rs2.spec.replicas = 0
+    h.seen(h.client.put(rs2))
+    await h.reconcile("default/web-abc")
+    assert h.controller.expectations.pending("default/web-abc") == (0, 4)
+    h.controller.queue._queue.clear()
+    h.controller.queue._dirty.clear()
+    for p in pods[:3]:
+        h.gone(p)
+    assert h.queued() == []                                        # waits: one more deletion is unseen
+    assert "default/web-abc" in h.controller.queue._waiting          # in PENDING_SYNC_DELAY
+    h.gone(pods[3])
+    assert h.queued() == ["default/web-abc"]                       # the burst is seen: sync now

@@ -30,3 +30,44 @@ def test_an_event_on_an_object_with_the_longest_name_has_a_name_that_fits() -> N
     a, b = new_object("Deployment", "d" * 250, "default"), new_object("Deployment", "d" * 251, "default")
     a.metadata.uid, b.metadata.uid = "u1", "u2"
     assert event_name(a, "c", "r", "m") != event_name(b, "c", "r", "m")
+
+
+def _rs_event(correlator_rec: EventRecorder, rs: object, reason: str, message: str) -> object:
+    return correlator_rec._new_event(rs, "Normal", reason, message, "", "")
+
+
+def test_the_spam_filter_lets_25_events_on_one_object_through_then_one_every_5_minutes() -> None:
+    """Issue 12 item 11: a ReplicaSet scaled by 10,000 pods wrote 20,000 Events (client-go writes 25)."""
+    from kubelab.events import EventCorrelator
+    clock = timeutil.FakeClock()
+    correlator, rec = EventCorrelator(clock), EventRecorder(None, "replicaset-controller")  # type: ignore[arg-type]
+    rs = new_object("ReplicaSet", "big", "default")
+    rs.metadata.uid = "u1"
+    passed = [correlator.correlate(_rs_event(rec, rs, "SuccessfulCreate", f"Created pod: big-{i}"))
+              for i in range(100)]
+    assert sum(e is not None for e in passed) == 25
+    clock.t += 299
+    assert correlator.correlate(_rs_event(rec, rs, "SuccessfulCreate", "Created pod: late")) is None
+    clock.t += 2
+    assert correlator.correlate(_rs_event(rec, rs, "SuccessfulCreate", "Created pod: later")) is not None
+    # another object has a bucket of its own
+    other = new_object("ReplicaSet", "small", "default")
+    other.metadata.uid = "u2"
+    assert correlator.correlate(_rs_event(rec, other, "SuccessfulCreate", "Created pod: small-1")) is not None
+
+
+def test_similar_events_are_combined_after_10_into_one_event_counted_on() -> None:
+    from kubelab.events import COMBINED, EventCorrelator
+    correlator, rec = EventCorrelator(timeutil.FakeClock()), EventRecorder(None, "rs")  # type: ignore[arg-type]
+    rs = new_object("ReplicaSet", "big", "default")
+    rs.metadata.uid = "u1"
+    out = [correlator.correlate(_rs_event(rec, rs, "SuccessfulDelete", f"Deleted pod: big-{i}")) for i in range(12)]
+    assert all(not e.message.startswith(COMBINED) for e in out[:9])  # type: ignore[union-attr]
+    assert len({e.metadata.name for e in out[:9]}) == 9              # type: ignore[union-attr]
+    combined = out[9:]
+    assert [e.message for e in combined] == [COMBINED + f"Deleted pod: big-{i}" for i in (9, 10, 11)]  # type: ignore[union-attr]
+    assert len({e.metadata.name for e in combined}) == 1             # type: ignore[union-attr]
+    # the same message again is not a new "similar" one: a repeat, counted on its own event
+    again = correlator.correlate(_rs_event(EventRecorder(None, "rs"), new_object("Pod", "p", "default"),  # type: ignore[arg-type]
+                                           "Killing", "Stopping container c"))
+    assert again is not None and not again.message.startswith(COMBINED)

@@ -50,13 +50,9 @@ def set_user_agent(component: str) -> None:
         v = version("kubelab")
     except PackageNotFoundError:
         v = "0.0.0"
-    _user_agent[0] = f"{component}/v{v} ({platform.system().lower()}/{_arch()}) kubelab"
-
-
-def _arch() -> str:
-    import platform
     machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    _user_agent[0] = f"{component}/v{v} ({platform.system().lower()}/{arch}) kubelab"
 
 
 def user_agent() -> str:

@@ -28,6 +28,7 @@ from kubelab.client import STREAM_ACCEPTED
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.objects import Objects
 from tests import realclients
 
 pytestmark = pytest.mark.integration
@@ -84,17 +85,6 @@ class EchoKubelet(api_grpc.KubeletServicer):
     async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
         return api.ProxyResponse(status=200, headers={"Content-Type": "text/plain"},
                                  body=f"{req.method} {req.path} port={req.port}".encode())
-
-
-class Objects:
-    def __init__(self, *objs: Any) -> None:
-        self.objs = {(o.kind, o.metadata.namespace, o.metadata.name): o for o in objs}
-
-    async def get(self, kind: str, namespace: str, name: str) -> Any:
-        try:
-            return self.objs[(kind, namespace, name)]
-        except KeyError:
-            raise errors.NotFound(f'{kind.lower()}s "{name}" not found') from None
 
 
 def _objects(kubelet_port: int) -> Objects:

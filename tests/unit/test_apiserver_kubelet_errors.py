@@ -24,6 +24,7 @@ from lab.local import free_port
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.objects import Objects
 
 
 def _node(name: str, runtime: str, address: str = "127.0.0.1", port: int = 10250) -> pb.Node:
@@ -33,19 +34,6 @@ def _node(name: str, runtime: str, address: str = "127.0.0.1", port: int = 10250
     node.status.addresses.add(type="InternalIP", address=address)
     node.status.daemon_endpoints.kubelet_endpoint.port = port
     return node
-
-
-class Objects:
-    """The store's get, over a few objects."""
-
-    def __init__(self, *objs: Any) -> None:
-        self.objs = {(o.kind, o.metadata.namespace, o.metadata.name): o for o in objs}
-
-    async def get(self, kind: str, namespace: str, name: str) -> Any:
-        try:
-            return self.objs[(kind, namespace, name)]
-        except KeyError:
-            raise errors.NotFound(f'{kind.lower()}s "{name}" not found') from None
 
 
 class Aborted(Exception):

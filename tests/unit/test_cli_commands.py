@@ -145,7 +145,7 @@ class _FakeClient:
 
 # ---------------------------------------------------------------- apply helpers
 def test_container_name_from_image() -> None:
-    assert apply_mod.container_name("nrt.ocir.io/ns/handson-001/cowweb:v1.0") == "cowweb"
+    assert apply_mod.container_name("registry.example:5000/ns/handson-001/cowweb:v1.0") == "cowweb"
     assert apply_mod.container_name("nginx@sha256:abc") == "nginx"
     assert apply_mod.container_name("my_app") == "my-app"
 

@@ -123,6 +123,13 @@ def test_a_patch_nested_too_deeply_is_refused(kubeconfig: dict[str, str]) -> Non
     assert (r.exit_code, r.output) == (1, "error: unable to parse the patch: nested too deeply\n")
 
 
+def test_a_patch_with_a_key_given_twice_is_refused_before_anything_is_sent(kubeconfig: dict[str, str]) -> None:
+    """kubectl reads -p strictly: the second "replicas" is an error, not the last one winning."""
+    r = run_cli(["patch", "deploy", "pd", "-p", '{"spec": {"replicas": 1, "replicas": 5}}'], kubeconfig)
+    assert r.exit_code == 1
+    assert 'mapping key "replicas" already defined at line 1' in r.output
+
+
 class _FakeClient:
     """Just what `patch` asks of the server: the object, then the patch (applied by the server)."""
 

@@ -37,6 +37,7 @@ from kubelab import errors
 
 Path = tuple[str, ...]
 APPLY, UPDATE = "Apply", "Update"
+BEFORE_FIRST_APPLY = "before-first-apply"
 MAX_MANAGER_LENGTH = 128
 _NODE = object()          # the value of a member that has members below it (a list item, a struct map entry)
 _VALUE = "google.protobuf.Value"
@@ -271,12 +272,24 @@ def manager_from_user_agent(user_agent: str) -> str:
     return user_agent.split("/", 1)[0][:MAX_MANAGER_LENGTH]
 
 
-def validate_manager(name: str) -> None:
-    """kube-apiserver's ValidateFieldManager, in its words (a 400 for the request's options)."""
+def invalid_options(options: str, what: str) -> errors.Invalid:
+    """kube-apiserver's 422 for a request's options (`PatchOptions.meta.k8s.io "" is invalid: ...`)."""
+    return errors.Invalid(f'{options}.meta.k8s.io "" is invalid: {what}')
+
+
+def validate_manager(name: str, options: str = "PatchOptions") -> None:
+    """kube-apiserver's ValidateFieldManager, in its words."""
     if len(name.encode()) > MAX_MANAGER_LENGTH:
-        raise errors.BadRequest(f"fieldManager: Too long: may not be more than {MAX_MANAGER_LENGTH} bytes")
+        raise invalid_options(options, f"fieldManager: Too long: may not be more than {MAX_MANAGER_LENGTH} bytes")
     if any(not c.isprintable() for c in name):
-        raise errors.BadRequest(f"fieldManager: Invalid value: {json.dumps(name)}: invalid characters")
+        raise invalid_options(options, f"fieldManager: Invalid value: {json.dumps(name)}: invalid characters")
+
+
+def check_applied(config: Any) -> None:
+    """An applied configuration may not carry managedFields (they are the server's to write)."""
+    if isinstance(config, dict) and isinstance(config.get("metadata"), dict) \
+            and config["metadata"].get("managedFields") is not None:
+        raise errors.BadRequest("metadata.managedFields must be nil")
 
 
 # ------------------------------------------------------------------------------------- the writes
@@ -373,13 +386,17 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], w: Write,
     """Server-side apply of `config` by `w.manager` to `live` (None: the object is created by it).
 
     Returns the merged object (without managedFields) and its managedFields; raises Conflicts."""
-    if (config.get("metadata") or {}).get("managedFields") is not None:
-        raise errors.BadRequest("metadata.managedFields must be nil")
-    live = live or {}
+    check_applied(config)
+    existed = live is not None
+    live = copy.deepcopy(live or {})
     managed = decode((live.get("metadata") or {}).get("managedFields") or [])
-    live = copy.deepcopy(live)
     if isinstance(live.get("metadata"), dict):
         live["metadata"].pop("managedFields", None)
+    if existed and not managed:
+        # Written by no manager yet (a gRPC client's object): Kubernetes gives what is there to
+        # "before-first-apply", so the first apply still conflicts with values it would change.
+        managed = [Managed(BEFORE_FIRST_APPLY, UPDATE, w.api_version, w.subresource, w.now,
+                           set(_scoped(field_values(live, w.desc), w)))]
     applied = _scoped(field_values(config, w.desc), w)
     merged = merge(live, config, w.desc)
     mine = _entry_of(managed, w, APPLY)

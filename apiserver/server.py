@@ -285,18 +285,20 @@ class ApiService:
     async def _create(self, req: api.CreateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
         check_path(obj.metadata.namespace, "")     # the name is the registry's to judge (Invalid, in its words)
-        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run))
+        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run, field_manager=req.field_manager))
 
     async def _update(self, req: api.UpdateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
         check_path(obj.metadata.namespace, obj.metadata.name)
-        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
+        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run,
+                                                  field_manager=req.field_manager))
 
     async def _patch(self, req: api.PatchRequest) -> pb.Object:
         info = _kind_of(req.kind)
         check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
-                                                 req.patch, req.subresource, req.dry_run))
+                                                 req.patch, req.subresource, req.dry_run, req.field_manager,
+                                                 req.force))
 
     async def _delete(self, req: api.DeleteRequest) -> pb.Object:
         info = _kind_of(req.kind)

@@ -195,6 +195,15 @@ def test_manager_from_user_agent(agent: str, manager: str) -> None:
 
 
 def test_manager_names_are_validated_in_kubernetes_words() -> None:
-    with pytest.raises(fm.errors.BadRequest, match="may not be more than 128 bytes"):
+    with pytest.raises(fm.errors.Invalid, match='PatchOptions.meta.k8s.io "" is invalid: fieldManager: Too long: '
+                                                'may not be more than 128 bytes'):
         fm.validate_manager("x" * 129)
     fm.validate_manager("kubectl")
+
+
+def test_the_first_apply_to_an_object_no_manager_wrote_conflicts_with_before_first_apply() -> None:
+    live = deployment(replicas=2)
+    with pytest.raises(fm.Conflicts, match='conflict with "before-first-apply" using apps/v1: .spec.replicas'):
+        fm.apply(live, deployment(replicas=3), w("kubectl"))
+    _, entries = fm.apply(live, deployment(replicas=2), w("kubectl"))
+    assert [e["manager"] for e in entries] == ["kubectl", "before-first-apply"]

@@ -71,6 +71,11 @@ def test_kubectl_server_side_apply_scale_conflict_force_and_removal(kubectl_bin:
     doc = live(api, "ssa")
     assert doc["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert [e["manager"] for e in doc["metadata"]["managedFields"]] == ["kubectl"]
+    # The same file again changes nothing: no write, the entry's time kept.
+    kubectl(kubectl_bin, api, "apply", "--server-side", "-f", manifest)
+    again = live(api, "ssa")
+    assert again["metadata"]["resourceVersion"] == doc["metadata"]["resourceVersion"]
+    assert again["metadata"]["managedFields"] == doc["metadata"]["managedFields"]
 
     # Scaled by another manager, then applied with other replicas: kubectl prints the conflict, exits 1, and
     # nothing changes.
@@ -160,6 +165,15 @@ def test_http_apply_conflict_status_and_bad_requests(api: dict[str, Any]) -> Non
     assert doc["message"] == 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified ' \
                              'for non-apply patch'
     assert live(api, "raw")["spec"]["replicas"] == 1
+
+    # A status write is the status subresource's entry, owning .status only.
+    code, doc, _ = http(api, "PATCH", f"{DEPLOY_PATH}/raw/status?fieldManager=statusman",
+                        json.dumps({"status": {"replicas": 1, "observedGeneration": 1}}).encode(),
+                        "application/merge-patch+json")
+    assert code == 200 and isinstance(doc, dict)
+    [entry] = [e for e in doc["metadata"]["managedFields"] if e["manager"] == "statusman"]
+    assert entry["subresource"] == "status" and entry["operation"] == "Update"
+    assert entry["fieldsV1"] == {"f:status": {"f:observedGeneration": {}, "f:replicas": {}}}
 
     managed = deployment("raw", 2)
     managed["metadata"]["managedFields"] = [{"manager": "x"}]

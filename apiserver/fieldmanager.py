@@ -26,6 +26,7 @@ one here), the reset of fields a subresource may not write beyond `status` vs th
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -61,6 +62,7 @@ def _list_kind(owner: Descriptor, f: FieldDescriptor) -> tuple[str, str]:
     return "atomic", ""
 
 
+@functools.lru_cache(maxsize=None)
 def _fields(desc: Descriptor) -> dict[str, FieldDescriptor]:
     return {f.json_name: f for f in desc.fields}
 

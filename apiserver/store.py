@@ -779,7 +779,11 @@ def set_managed_fields(md: Any, entries: list[dict[str, Any]]) -> None:
     """Replace an ObjectMeta's managedFields with `entries` (their JSON form)."""
     del md.managed_fields[:]
     for entry in entries:
-        json_format.ParseDict(entry, md.managed_fields.add())
+        # Built field by field: json_format.ParseDict is several times slower on the fieldsV1 Struct.
+        m = md.managed_fields.add(manager=entry["manager"], operation=entry["operation"],
+                                  api_version=entry["apiVersion"], time=entry.get("time", ""),
+                                  fields_type=entry.get("fieldsType", ""), subresource=entry.get("subresource", ""))
+        m.fields_v1.update(entry.get("fieldsV1") or {})
 
 
 __all__ = ["Store", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]

@@ -316,6 +316,16 @@ def _scoped(paths: dict[Path, Any], w: Write) -> dict[Path, Any]:
     return {p: v for p, v in paths.items() if p[0] != "f:status"}
 
 
+def _in_scope(config: dict[str, Any], w: Write) -> dict[str, Any]:
+    """The part of an applied configuration the write may set (Kubernetes removes reset fields from it):
+    an apply to the object leaves `.status` alone, an apply to the status only `.status` (and identity)."""
+    if not w.has_status:
+        return config
+    if w.subresource == "status":
+        return {k: v for k, v in config.items() if k in ("apiVersion", "kind", "metadata", "status")}
+    return {k: v for k, v in config.items() if k != "status"}
+
+
 def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set[Path]]:
     """(added or modified, removed) between two objects' field values."""
     changed = {p for p, v in new.items() if p not in old or (v is not _NODE and old[p] != v)}
@@ -399,7 +409,8 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], w: Write,
         # "before-first-apply", so the first apply still conflicts with values it would change.
         managed = [Managed(BEFORE_FIRST_APPLY, UPDATE, w.api_version, w.subresource, w.now,
                            set(_scoped(field_values(live, w.desc), w)))]
-    applied = _scoped(field_values(config, w.desc), w)
+    config = _in_scope(config, w)
+    applied = field_values(config, w.desc)
     merged = merge(live, config, w.desc)
     mine = _entry_of(managed, w, APPLY)
     last = set(mine.fields)

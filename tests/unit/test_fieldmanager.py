@@ -207,3 +207,16 @@ def test_the_first_apply_to_an_object_no_manager_wrote_conflicts_with_before_fir
         fm.apply(live, deployment(replicas=3), w("kubectl"))
     _, entries = fm.apply(live, deployment(replicas=2), w("kubectl"))
     assert [e["manager"] for e in entries] == ["kubectl", "before-first-apply"]
+
+
+def test_an_apply_to_the_object_leaves_status_to_the_status_writers() -> None:
+    live = deployment()
+    live["status"] = {"replicas": 2}
+    entries = fm.update(deployment(), live, fm.update(None, deployment(), [], w("creator")),
+                        w("controller", "status"))
+    live["metadata"]["managedFields"] = entries
+    config = deployment()
+    config["status"] = {"replicas": 7}
+    merged, out = fm.apply(live, config, w("kubectl"))         # no conflict with the controller's status
+    assert merged["status"] == {"replicas": 2}
+    assert "f:status" not in next(e for e in out if e["manager"] == "kubectl")["fieldsV1"]

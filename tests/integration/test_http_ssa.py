@@ -4,6 +4,9 @@ official Python client; plus what the HTTP API answers a bad apply, in Kubernete
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +202,23 @@ def test_python_client_apply_and_merge_patch_record_their_managers(api: dict[str
                                      _content_type="application/apply-patch+yaml")
     got = apps.read_namespaced_deployment("py", "default")
     assert got.spec.replicas == 2 and got.metadata.labels == {"app": "py", "owner": "team"}
+
+
+def test_kubelab_cli_writes_over_grpc_are_a_manager_kubectl_apply_conflicts_with(
+        kubectl_bin: Path, api: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    env = {**os.environ, "KUBELAB_SERVER": api["server"], "KUBELAB_TOKEN": api["token"]}
+    manifest = write(tmp_path, deployment("cli", 2))
+    subprocess.run([sys.executable, "-m", "kubectl", "apply", "-f", manifest], env=env, check=True,
+                   capture_output=True, text=True)
+    doc = live(api, "cli")
+    assert [(e["manager"], e["operation"]) for e in doc["metadata"]["managedFields"]] == [("kubelab", "Update")]
+    r = kubectl(kubectl_bin, api, "apply", "--server-side", "-f", write(tmp_path, deployment("cli", 6)),
+                check=False)
+    assert r.returncode == 1 and 'conflict with "kubelab" using apps/v1: .spec.replicas' in r.stderr
+    # kubelab get hides them unless asked, as kubectl does.
+    plain = subprocess.run([sys.executable, "-m", "kubectl", "get", "deployment", "cli", "-o", "yaml"], env=env,
+                           check=True, capture_output=True, text=True).stdout
+    assert "managedFields" not in plain
+    shown = subprocess.run([sys.executable, "-m", "kubectl", "get", "deployment", "cli", "-o", "yaml",
+                            "--show-managed-fields"], env=env, check=True, capture_output=True, text=True).stdout
+    assert yaml.safe_load(shown)["metadata"]["managedFields"][0]["manager"] == "kubelab"

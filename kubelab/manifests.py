@@ -367,6 +367,12 @@ def loads_json(data: str | bytes) -> Any:
     return _paired_all(doc) if "\\u" in raw else doc
 
 
+def loads_yaml(text: str) -> Any:
+    """One YAML (or JSON) document as kubectl reads it strictly: a key given twice is a yaml.YAMLError
+    (`mapping key "x" already defined at line N`), surrogate pairs are characters."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def parse_text(text: str, source: str) -> list[Document]:
     """All documents of a YAML (or JSON) stream; a `List` is flattened."""
     try:

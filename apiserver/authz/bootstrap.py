@@ -65,9 +65,8 @@ _DISCOVERY = [url_rule(["get"], ["/api", "/api/*", "/apis", "/apis/*", "/healthz
 _PUBLIC_INFO = [url_rule(["get"], ["/healthz", "/livez", "/readyz", "/version", "/version/"])]
 
 # ---------------------------------------------------------------- components
-# kubelab's event recorder (kubelab/events.py) reads an event before counting a repeat on it, where
-# client-go's patches it: so `get` beside Kubernetes' create/patch/update.
-_EVENTS = rule(["create", "get", "patch", "update"], [CORE, "events.k8s.io"], ["events"])
+# Kubernetes' grant: the recorder (kubelab/events.py) creates an event and patches its repeats, never reads one.
+_EVENTS = rule(["create", "patch", "update"], [CORE, "events.k8s.io"], ["events"])
 _SCHEDULER = [
     _EVENTS,
     rule(["create"], [COORD], ["leases"]),

@@ -70,8 +70,7 @@ def decide(user: UserInfo, a: Attributes, pod_node: PodNode) -> tuple[Decision, 
     if _core(a, "pods") and a.verb in ("create", "update", "patch"):
         # Mirror pods are the only pods a kubelet may create in Kubernetes; kubelab has none.
         return Decision.DENY, f"{own} can only create mirror pods"
-    # `get` too: kubelab's event recorder reads an event before counting a repeat on it (bootstrap.py's _EVENTS).
-    if _core(a, "events") and a.verb in ("create", "get", "update", "patch"):
+    if _core(a, "events") and a.verb in ("create", "update", "patch"):
         return Decision.ALLOW, ""
     if a.api_group == "coordination.k8s.io" and a.resource == "leases" and not a.subresource:
         if a.namespace != NODE_LEASE_NAMESPACE or (a.verb not in READ and a.name != node) \

@@ -20,8 +20,11 @@ sigs.k8s.io/structured-merge-diff) does, on our schema:
   sends is removed from the object unless another manager owns it; a field another manager owns and the
   apply changes is a conflict (409) unless forced, when the applier takes it over.
 
-Not done (see README): the cap of ten Update entries, managedFields kept per API version (each kind has
-one here), the reset of fields a subresource may not write beyond `status` vs the rest.
+- More than ten Update entries: the oldest are merged into one `ancient-changes` entry, as Kubernetes
+  caps them.
+
+Not done (see README): field sets per API version (each kind has one version here); list keys of more
+than one field (ports are keyed by port alone, as the OpenAPI documents publish them).
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ from kubelab import errors
 Path = tuple[str, ...]
 APPLY, UPDATE = "Apply", "Update"
 BEFORE_FIRST_APPLY = "before-first-apply"
+ANCIENT_CHANGES = "ancient-changes"
+MAX_UPDATE_MANAGERS = 10          # Kubernetes' DefaultMaxUpdateManagers
 MAX_MANAGER_LENGTH = 128
 _NODE = object()          # the value of a member that has members below it (a list item, a struct map entry)
 _VALUE = "google.protobuf.Value"
@@ -250,6 +255,21 @@ def decode(entries: Iterable[dict[str, Any]]) -> list[Managed]:
     return out
 
 
+def cap_updates(managed: list[Managed], limit: int = MAX_UPDATE_MANAGERS) -> list[Managed]:
+    """At most `limit` Update entries: the oldest (by time, then name) are merged into one `ancient-changes`
+    entry, which takes the newest merged time (Kubernetes' capManagersManager)."""
+    updaters = sorted((m for m in managed if m.operation == UPDATE and m.fields), key=lambda m: (m.time, m.manager))
+    if len(updaters) <= limit:
+        return managed
+    merged = updaters[:len(updaters) - limit + 1]
+    bucket = next((m for m in merged if m.manager == ANCIENT_CHANGES and not m.subresource), None) or Managed(
+        ANCIENT_CHANGES, UPDATE, merged[-1].api_version)
+    for m in merged:
+        bucket.fields |= m.fields
+    bucket.time = merged[-1].time
+    return [m for m in managed if m not in merged] + [bucket]
+
+
 def encode(managed: Iterable[Managed]) -> list[dict[str, Any]]:
     """The entries, in Kubernetes' order (appliers first, then by time, manager, version, subresource);
     a manager that owns nothing has no entry."""
@@ -356,7 +376,7 @@ def update(old: dict[str, Any] | None, new: dict[str, Any], entries: list[dict[s
             m.fields -= changed | removed
     mine.fields = (mine.fields | changed) - removed
     mine.api_version, mine.time = w.api_version, w.now
-    return encode(managed)
+    return encode(cap_updates(managed))
 
 
 class Conflicts(errors.Conflict):
@@ -433,7 +453,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], w: Write,
     mine.api_version = w.api_version
     if changed_anything or not mine.time:
         mine.time = w.now
-    return merged, encode(managed)
+    return merged, encode(cap_updates(managed))
 
 
 # ----------------------------------------------------------------------------------- merge, remove

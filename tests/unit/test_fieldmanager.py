@@ -220,3 +220,17 @@ def test_an_apply_to_the_object_leaves_status_to_the_status_writers() -> None:
     merged, out = fm.apply(live, config, w("kubectl"))         # no conflict with the controller's status
     assert merged["status"] == {"replicas": 2}
     assert "f:status" not in next(e for e in out if e["manager"] == "kubectl")["fieldsV1"]
+
+
+def test_more_than_ten_update_managers_merge_the_oldest_into_ancient_changes() -> None:
+    entries: list[dict[str, Any]] = []
+    obj = deployment()
+    for i in range(12):
+        new = deployment(labels={**obj["metadata"]["labels"], f"l{i:02}": "x"})
+        entries = fm.update(obj, new, entries, w(f"m{i:02}", now=f"2026-12-03T10:00:{i:02}Z"))
+        obj = new
+    managers = [e["manager"] for e in entries]
+    assert len(managers) == 10 and "m00" not in managers and "m01" not in managers and "m02" not in managers
+    ancient = next(e for e in entries if e["manager"] == "ancient-changes")
+    assert set(ancient["fieldsV1"]["f:metadata"]["f:labels"]) >= {"f:l00", "f:l01", "f:l02"}
+    assert ancient["time"] == "2026-12-03T10:00:02Z"

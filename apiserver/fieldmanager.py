@@ -36,7 +36,8 @@ from typing import Any, Iterable
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from apiserver.http.openapi import ATOMIC_MESSAGES, PATCH_MERGE_KEYS, PATCH_MERGE_SETS
+from apiserver.http.openapi import (ATOMIC_MESSAGES, LIST_KEY_DEFAULTS, LIST_MAP_KEYS, PATCH_MERGE_KEYS,
+                                    PATCH_MERGE_SETS)
 from kubelab import errors
 
 Path = tuple[str, ...]
@@ -57,14 +58,19 @@ _STRIPPED: frozenset[Path] = frozenset({
 
 
 # ----------------------------------------------------------------------------------------- schema
-def _list_kind(owner: Descriptor, f: FieldDescriptor) -> tuple[str, str]:
-    """("map", merge key) for a keyed list, ("set", "") for a set, ("atomic", "") for any other list."""
-    key = PATCH_MERGE_KEYS.get((owner.name, f.json_name))
+Keys = tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=None)
+def _list_kind(owner: Descriptor, f: FieldDescriptor) -> tuple[str, Keys]:
+    """("map", key fields) for a keyed list, ("set", ()) for a set, ("atomic", ()) for any other list."""
+    where = (owner.name, f.json_name)
+    key = PATCH_MERGE_KEYS.get(where)
     if key:
-        return "map", key
-    if (owner.name, f.json_name) in PATCH_MERGE_SETS:
-        return "set", ""
-    return "atomic", ""
+        return "map", tuple(LIST_MAP_KEYS.get(where, [key]))
+    if where in PATCH_MERGE_SETS:
+        return "set", ()
+    return "atomic", ()
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,10 +88,16 @@ def _is_struct(f: FieldDescriptor) -> bool:
             and f.message_type.name not in ATOMIC_MESSAGES)
 
 
-def item_element(key: str, item: Any) -> str:
-    """A keyed list item's path element: `k:{"name":"web"}`."""
-    value = item.get(key) if isinstance(item, dict) else None
-    return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
+def _key_value(item: Any, key: str) -> Any:
+    """An item's key field, completed with the field's default when the item leaves it out."""
+    if isinstance(item, dict) and key in item:
+        return item[key]
+    return LIST_KEY_DEFAULTS.get(key)
+
+
+def item_element(keys: Keys, item: Any) -> str:
+    """A keyed list item's path element: `k:{"name":"web"}`, `k:{"containerPort":80,"protocol":"TCP"}`."""
+    return "k:" + json.dumps({k: _key_value(item, k) for k in keys}, separators=(",", ":"), sort_keys=True)
 
 
 def set_element(value: Any) -> str:
@@ -529,7 +541,7 @@ def remove(obj: Any, path: Path) -> None:
             if kind == "k":
                 keys = json.loads(rest)
                 matches = [j for j, item in enumerate(parent)
-                           if isinstance(item, dict) and all(item.get(k) == v for k, v in keys.items())]
+                           if isinstance(item, dict) and all(_key_value(item, k) == v for k, v in keys.items())]
             else:
                 value = json.loads(rest)
                 matches = [j for j, item in enumerate(parent) if item == value]

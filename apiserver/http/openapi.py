@@ -63,6 +63,13 @@ PATCH_MERGE_KEYS: dict[tuple[str, str], str] = {
     ("ReplicaSetStatus", "conditions"): "type", ("PodDisruptionBudgetStatus", "conditions"): "type",
     ("PodStatus", "podIPs"): "ip",
 }
+# Keyed lists whose items Kubernetes tells apart by more fields than the merge key (`+listMapKey`), and the
+# default a key field takes when an item leaves it out (server-side apply completes keys with it, as
+# structured-merge-diff does with the schema's defaults).
+LIST_MAP_KEYS: dict[tuple[str, str], list[str]] = {
+    ("Container", "ports"): ["containerPort", "protocol"], ("ServiceSpec", "ports"): ["port", "protocol"],
+}
+LIST_KEY_DEFAULTS = {"protocol": "TCP"}
 # Lists merged as sets without a key (`patchStrategy:"merge"` on a list of strings).
 PATCH_MERGE_SETS = {("ObjectMeta", "finalizers")}
 # Structs replaced whole, never merged field by field (`+structType=atomic`: `x-kubernetes-map-type: atomic`).
@@ -120,7 +127,7 @@ def _field_schema(owner: Descriptor, field: FieldDescriptor) -> dict[str, Any]:
         schema["x-kubernetes-patch-merge-key"] = key
         schema["x-kubernetes-patch-strategy"] = "merge"
         schema["x-kubernetes-list-type"] = "map"
-        schema["x-kubernetes-list-map-keys"] = [key]
+        schema["x-kubernetes-list-map-keys"] = LIST_MAP_KEYS.get((owner.name, field.json_name), [key])
     elif (owner.name, field.json_name) in PATCH_MERGE_SETS:
         schema["x-kubernetes-patch-strategy"] = "merge"
         schema["x-kubernetes-list-type"] = "set"

@@ -234,3 +234,17 @@ def test_more_than_ten_update_managers_merge_the_oldest_into_ancient_changes() -
     ancient = next(e for e in entries if e["manager"] == "ancient-changes")
     assert set(ancient["fieldsV1"]["f:metadata"]["f:labels"]) >= {"f:l00", "f:l01", "f:l02"}
     assert ancient["time"] == "2026-12-03T10:00:02Z"
+
+
+def test_ports_are_keyed_by_port_and_protocol_completed_with_its_default() -> None:
+    ports = [{"name": "web", "image": "a", "ports": [{"containerPort": 80}]}]
+    merged, entries = fm.apply(None, deployment(containers=ports), w("kubectl"))
+    items = entries[0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert items["f:ports"] == {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}
+    # The live object has the protocol defaulted; the same config applies to the same item, not a second one.
+    live = live_after(merged, entries)
+    live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = "TCP"
+    again, _ = fm.apply(live, deployment(containers=ports), w("kubectl"))
+    assert again["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert fm.path_string(("f:spec", "f:ports", 'k:{"port":80,"protocol":"TCP"}')) == \
+        '.spec.ports[port=80,protocol="TCP"]'

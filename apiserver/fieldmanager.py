@@ -7,10 +7,11 @@ sigs.k8s.io/structured-merge-diff) does, on our schema:
 
 - A field set is the set of paths an object sets, as structured-merge-diff's ToFieldSet makes it: scalars,
   atomic lists and atomic structs are leaves; a struct's fields are walked (the struct itself is no member);
-  map entries (`labels`), list items keyed by their merge key (`k:{"name":"web"}`) and set members
-  (`v:"x"`) are members and are walked. What kind each list is comes from the same tables the OpenAPI
-  documents are generated from (apiserver.http.openapi: PATCH_MERGE_KEYS, PATCH_MERGE_SETS); every other
-  list is atomic.
+  map entries (`labels`), list items keyed by their key fields (`k:{"name":"web"}`,
+  `k:{"containerPort":80,"protocol":"TCP"}`) and set members (`v:"x"`) are members and are walked. What
+  kind each list is comes from the same tables the OpenAPI documents are generated from
+  (apiserver.http.openapi: PATCH_MERGE_KEYS, LIST_MAP_KEYS, PATCH_MERGE_SETS, ATOMIC_MESSAGES); every
+  other list is atomic.
 - `metadata.managedFields` entries hold a set as Kubernetes' FieldsV1 trie (`{"f:spec": {"f:replicas": {}}}`,
   `.` marking a member that also has members below it).
 - Update (create, update, patches): the writer gains the fields it added or changed and loses those it
@@ -19,12 +20,11 @@ sigs.k8s.io/structured-merge-diff) does, on our schema:
   merge item by item); the applier's set becomes exactly what it sent; what it owned before and no longer
   sends is removed from the object unless another manager owns it; a field another manager owns and the
   apply changes is a conflict (409) unless forced, when the applier takes it over.
-
 - More than ten Update entries: the oldest are merged into one `ancient-changes` entry, as Kubernetes
   caps them.
 
-Not done (see README): field sets per API version (each kind has one version here); list keys of more
-than one field (ports are keyed by port alone, as the OpenAPI documents publish them).
+Not done (see README): field sets per API version (each kind has one version here). Update entries mark
+members as ToFieldSet does; Kubernetes' Compare also marks (`.`) a map or list an Update added whole.
 """
 from __future__ import annotations
 

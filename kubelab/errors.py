@@ -73,6 +73,11 @@ class Gone(ApiError):
     reason, code = "Gone", grpc.StatusCode.OUT_OF_RANGE
 
 
+class Expired(ApiError):
+    """Kubernetes' 410 for a list at a resourceVersion compacted away (a watch's is Gone)."""
+    reason, code = "Expired", grpc.StatusCode.OUT_OF_RANGE
+
+
 class Unauthenticated(ApiError):
     reason, code = "Unauthorized", grpc.StatusCode.UNAUTHENTICATED
 
@@ -91,7 +96,7 @@ class RequestEntityTooLarge(ApiError):
 
 
 _BY_REASON = {c.reason: c for c in (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden,
-                                      TooManyRequests, Gone, Unauthenticated, Unavailable, Timeout,
+                                      TooManyRequests, Gone, Expired, Unauthenticated, Unavailable, Timeout,
                                       RequestEntityTooLarge)}
 _BY_CODE = {
     grpc.StatusCode.NOT_FOUND: NotFound,

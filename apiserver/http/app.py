@@ -5,12 +5,13 @@ Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost f
     panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
     size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
     authentication   the apiserver's gate (the gRPC API's: bearer tokens, impersonation), else 401
-                     Unauthorized (/healthz, /livez, /readyz and /version stay open, as
-                     system:public-info-viewer has them)
+                     Unauthorized; a non-resource request without credentials is system:anonymous
     authorization    the same gate's RBAC decision on the request's Attributes (verb, group, resource,
                      subresource, namespace, name), else 403 Forbidden; RBAC objects written also get its
-                     escalation check (create, update, patch handlers). Discovery and OpenAPI need only an
-                     authenticated user
+                     escalation check (create, update, patch handlers). Non-resource paths (/healthz,
+                     /version, discovery, /openapi, /metrics) are authorized by their path against the
+                     `nonResourceURLs` rules: system:public-info-viewer (anyone), system:discovery (any
+                     authenticated user), system:monitoring (Group system:monitoring)
     handler          discovery, or the verb module for the resource the URL names
 
 The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
@@ -20,7 +21,6 @@ its module is absent. A subresource nobody serves is 404 NotFound: never the par
 """
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
@@ -42,7 +42,6 @@ from .status import CODES, MethodNotAllowed, error_response, not_found_path
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 BACKEND = web.AppKey("backend", Backend)
 STREAMING = web.AppKey("streaming", dict)
 
@@ -81,13 +80,26 @@ async def size_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+def is_resource_path(path: str) -> bool:
+    """kube-apiserver's RequestInfoFactory: /api/V/... and /apis/G/V/... with at least a resource are resource
+    requests; anything shorter (/api, /api/v1, /apis/apps/v1) or elsewhere (/healthz, /openapi/v2, /metrics)
+    is a non-resource request, authorized by its path."""
+    parts = [p for p in path.split("/") if p]
+    return (len(parts) >= 3 and parts[0] == "api") or (len(parts) >= 4 and parts[0] == "apis")
+
+
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who the request is from, by the apiserver's gate (the gRPC API's authenticator: bearer tokens,
     impersonation headers); Unauthorized, in Kubernetes' one word (kubectl prints `You must be logged in to
-    the server (Unauthorized)`)."""
-    if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
-        request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
+    the server (Unauthorized)`). A non-resource request is also authorized here, by the `nonResourceURLs`
+    rules that apply (one without credentials as system:anonymous): Forbidden as `forbidden: User "x" cannot
+    get path "/metrics"`."""
+    gate = request.app[BACKEND].svc.gate
+    if is_resource_path(request.path):
+        request["user"] = gate.user_of(request.headers.items())
+    else:
+        request["user"] = gate.admit_path(request.headers.items(), request.method.lower(), request.path)
     return await handler(request)
 
 
@@ -108,24 +120,18 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
         err = _storage_error(e)
         _audit(request, log, received, CODES.get(err.reason, 500), message=err.message)
         raise
-    _audit(request, log, received, resp.status, resp)
+    _audit(request, log, received, resp.status)
     return resp
 
 
-def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.StreamResponse | None = None,
-           message: str = "") -> None:
+def _audit(request: web.Request, log: Any, received: str, code: int, message: str = "") -> None:
     attrs = request.get("attrs")
     user = request.get("user")
     if attrs is None or user is None:
         return                          # not a resource request the gate authorized (discovery, health)
-    name, rv = attrs.name, ""
-    body = getattr(resp, "body", None) if resp is not None else None
-    if isinstance(body, (bytes, bytearray)) and code < 300 and request.method in ("POST", "PUT", "PATCH"):
-        try:            # a create's URL names no object: the answer does (kube-apiserver takes it from the body)
-            meta = json.loads(body).get("metadata", {})
-            name, rv = name or meta.get("name", ""), meta.get("resourceVersion", "")
-        except (ValueError, AttributeError):
-            pass
+    # A create's URL names no object: the object written does (common.respond leaves its metadata here).
+    written = (request.get("written") or {}) if code < 300 else {}
+    name, rv = attrs.name or written.get("name", ""), written.get("resourceVersion", "")
     version = next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
     info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
                         user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
@@ -143,6 +149,14 @@ def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.S
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete", "OPTIONS": "options"}
 _CREATE_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def check_names(req: RequestInfo) -> None:
+    """A name or namespace no object can have (`..`, `.`, a `/` or `%` in it, over 253 characters) is 400
+    `Name parameter invalid`, as kube-apiserver's key functions refuse it, once the request is authorized.
+    (An encoded slash is a slash by then: `a%2Fb` names `a` and its subresource `b`, as in Kubernetes.)"""
+    from apiserver.server import check_path
+    check_path(req.namespace, req.name)
 
 
 def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
@@ -184,6 +198,12 @@ async def health(request: web.Request) -> web.StreamResponse:
         checks = ["ping", "etcd", "informer-sync"] if name == "readyz" else ["ping", "etcd"]
         return web.Response(text="".join(f"[+]{c} ok\n" for c in checks) + f"{name} check passed\n")
     return web.Response(text="ok")
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The apiserver's Prometheus metrics (the same registry the gRPC API counts in)."""
+    return web.Response(text=request.app[BACKEND].svc.metrics.render(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def version(request: web.Request) -> web.StreamResponse:
@@ -267,6 +287,7 @@ async def resource(request: web.Request) -> web.StreamResponse:
     if req.subresource:
         verb = "create" if req.subresource in _CREATE_SUBRESOURCES else _METHOD_VERBS.get(method, method.lower())
         authorize(request, req, verb)
+        check_names(req)
         return await _subresource(backend, request, req)
     if not req.name:
         verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
@@ -278,6 +299,7 @@ async def resource(request: web.Request) -> web.StreamResponse:
     if handler is None:
         raise _method_not_allowed()
     authorize(request, req, verb)
+    check_names(req)
     # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
     started, code = time.perf_counter(), "OK"
     try:
@@ -293,12 +315,12 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     raise not_found_path()
 
 
-def _raw_tail(request: web.Request, req: RequestInfo) -> str:
-    """What follows `.../NAME/proxy` in the path as the client sent it (percent-encoding kept, for
-    streaming.proxy_path's checks)."""
-    raw = request.rel_url.raw_path.split("/")[1:]
+def _proxy_tail(request: web.Request, req: RequestInfo) -> str:
+    """What follows `.../NAME/proxy` in the decoded path (an encoded slash is a slash, as in the Go URL.Path
+    kube-apiserver's RequestInfo splits), for streaming.proxy_path to join under the pod's root."""
+    parts = request.path.split("/")[1:]
     prefix = (2 if req.group == "" else 3) + (2 if req.namespace else 0) + 3
-    return "/".join(raw[prefix:])
+    return "/".join(parts[prefix:])
 
 
 def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str, ...] | None, Any]]:
@@ -317,7 +339,7 @@ def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str
 
     def proxy(resource: str) -> Any:
         return lambda request, req: streaming.proxy(deps, request, req.namespace, resource, req.name,
-                                                    _raw_tail(request, req))
+                                                    _proxy_tail(request, req))
     return {
         ("pods", "log"): (("GET",), lambda request, req: streaming.pod_log(deps, request, req.namespace, req.name)),
         ("pods", "exec"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
@@ -383,6 +405,7 @@ def make_app(backend: Backend) -> web.Application:
         r.add_route("*", path, _get_only(health))
         r.add_route("*", path + "/{check:.*}", _get_only(health))
     r.add_route("*", "/version", _get_only(version))
+    r.add_route("*", "/metrics", _get_only(metrics))
     r.add_route("*", "/", _get_only(root))
     r.add_route("*", "/api", _get_only(api_root))
     r.add_route("*", "/apis", _get_only(apis_root))

@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
+import posixpath
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
-from urllib.parse import unquote
+from urllib.parse import quote
 
 import grpc
 from aiohttp import WSMsgType, web
@@ -511,14 +511,16 @@ _PROXY_HOP_HEADERS = {"host", "connection", "content-length", "authorization", "
                       "transfer-encoding", "te", "proxy-authorization"}
 
 
-def proxy_path(raw_tail: str) -> str:
-    """The path to ask the pod for, refusing what could climb out of it (`..`, encoded slashes)."""
-    if re.search(r"%2f|%5c", raw_tail, re.IGNORECASE):
-        raise errors.BadRequest("encoded slashes are not allowed in a proxy path")
-    path = "/" + unquote(raw_tail).lstrip("/")
-    if any(seg in ("..", ".") for seg in path.split("/")):
-        raise errors.BadRequest(f'invalid proxy path "{path}": it may not contain "." or ".." segments')
-    return path
+def proxy_path(tail: str) -> str:
+    """The path to ask the pod for, from what follows `.../proxy/` in the request's decoded path (an encoded
+    slash is a slash there, as in Go's URL.Path that kube-apiserver splits): joined under the pod's root and
+    cleaned as kube-apiserver's ProxyREST does (net.JoinPreservingTrailingSlash, i.e. Go's path.Join), so
+    `..` never climbs above the pod's `/` and nothing reaches past the pod. Written back percent-encoded
+    (Go's URL.EscapedPath) so the request line the kubelet sends is well formed."""
+    cleaned = posixpath.normpath("/" + tail.lstrip("/"))
+    if tail.endswith("/") and not cleaned.endswith("/"):
+        cleaned += "/"
+    return quote(cleaned, safe="/:@!$&'()*+,;=-._~")
 
 
 def split_name_port(name_port: str) -> tuple[str, str]:
@@ -551,10 +553,10 @@ async def _service_backend(deps: Deps, namespace: str, name: str, port: str) -> 
 
 
 async def proxy(deps: Deps, request: web.Request, namespace: str, resource: str, name_port: str,
-                raw_tail: str) -> web.Response:
+                tail: str) -> web.Response:
     """Any method on .../pods|services/{name[:port]}/proxy/{path}: the pod's answer, passed through."""
     name, port = split_name_port(name_port)
-    path = proxy_path(raw_tail)
+    path = proxy_path(tail)
     if resource == "services":
         name, port = await _service_backend(deps, namespace, name, port)
     body = await request.read()

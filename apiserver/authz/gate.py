@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from kubelab import errors, kinds
 
-from ..auth import IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, impersonate, metadata_user
+from ..auth import (IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, bearer_token, impersonate,
+                    metadata_user)
 from . import Authorizer
 from .grpc_attributes import attributes
 from .node import node_name
@@ -66,8 +67,11 @@ class Gate:
         """A non-resource request (/healthz, /version, /api, /openapi/v2, /metrics...): authenticated as any
         other, or anonymous when it carries no credentials at all, then authorized by the `nonResourceURLs`
         rules that apply (verb: the HTTP method in lower case, as kube-apiserver's RequestInfo has it)."""
-        md = [k.lower() for k, _ in headers]
-        anonymous = not any(k in ("authorization", IMPERSONATE_USER, IMPERSONATE_GROUP) for k in md)
+        headers = list(headers)
+        md = {k.lower(): str(v) for k, v in headers}
+        # As kube-apiserver's bearer token authenticator: no Authorization header, an empty bearer token or
+        # another scheme is no credential (the anonymous authenticator answers), a token it rejects is 401.
+        anonymous = not bearer_token(md.get("authorization")) and not (IMPERSONATE_USER in md or IMPERSONATE_GROUP in md)
         user = ANONYMOUS if anonymous else self.user_of(headers)
         if self.authz is not None:
             self.authz.authorize(user, Attributes(verb, path=path))

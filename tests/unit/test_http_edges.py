@@ -126,7 +126,8 @@ def test_non_resource_urls_refused_in_kubernetes_words(headers: list[tuple[str, 
 
 
 def test_no_credentials_is_anonymous_but_bad_credentials_are_unauthorized() -> None:
-    assert _gate().admit_path(NONE, "get", "/healthz") == ANONYMOUS
+    for headers in (NONE, [("Authorization", "Bearer ")], [("Authorization", "Basic Ym9iOng=")]):
+        assert _gate().admit_path(headers, "get", "/healthz") == ANONYMOUS
     with pytest.raises(errors.Unauthenticated):
         _gate().admit_path([("Authorization", "Bearer wrong")], "get", "/healthz")
 

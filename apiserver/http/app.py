@@ -21,6 +21,7 @@ its module is absent. A subresource nobody serves is 404 NotFound: never the par
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -426,29 +427,92 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return ctx
 
 
+# kube-apiserver's http.Server (secure_serving.go): a request's headers must be in within ReadHeaderTimeout
+# (32 s, "just shy of requestTimeoutUpperBound"), else the connection is closed without an answer (Go's server
+# does not reply to a read that timed out); a keep-alive connection idle for IdleTimeout (90 s) is closed.
+# A request being served (a watch, a stream) is never cut by either.
+READ_HEADER_TIMEOUT = 32.0
+IDLE_TIMEOUT = 90.0
+OPEN_FILES = 65536       # what the apiserver asks of RLIMIT_NOFILE: each watch or stream holds a socket
+
+
+class _Connection(web.RequestHandler):
+    """aiohttp's connection handler with a request-header deadline beside its idle timeout (aiohttp has one
+    timer: the keep-alive close, which fires only while no request is being served). Once the first bytes of
+    a request come, that timer is brought forward to READ_HEADER_TIMEOUT; once the request is parsed, aiohttp
+    stops it (a handler runs), and restarts it at the idle timeout when the answer is out."""
+
+    def __init__(self, *args: Any, header_timeout: float = READ_HEADER_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout = header_timeout
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._header_deadline()      # a connection that never sends a whole request is closed in time too
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._waiter is not None and not self._waiter.done() and not self._messages
+        super().data_received(data)
+        if waiting and not self._messages:       # a request has begun and its headers are not all in yet
+            self._header_deadline()
+
+    def _header_deadline(self) -> None:
+        deadline = self._loop.time() + self._header_timeout
+        if deadline < self._next_keepalive_close_time or self._keepalive_handle is None:
+            self._next_keepalive_close_time = deadline
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+            self._keepalive_handle = self._loop.call_at(deadline, self._process_keepalive)
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
+    """Raise the soft RLIMIT_NOFILE towards `wanted` (never past the hard limit): 1,000 idle watches must not
+    stop the apiserver accepting others for want of descriptors. The soft limit in force after."""
+    import resource as rlimit
+    soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+    target = wanted if hard == rlimit.RLIM_INFINITY else min(wanted, hard)
+    if soft != rlimit.RLIM_INFINITY and soft < target:
+        try:
+            rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open files limit from %d to %d: %s", soft, target, e)
+    return soft
+
+
 class HttpServer:
     """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
 
     def __init__(self, backend: Backend, host: str, port: int, cert_file: str, key_file: str,
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, header_timeout: float = READ_HEADER_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.app = make_app(backend)
         self.host, self.port = host, port
         self.ssl = tls_context(cert_file, key_file) if cert_file else None
         self.reuse_port = reuse_port
+        self.header_timeout, self.idle_timeout = header_timeout, idle_timeout
         self.runner: web.AppRunner | None = None
+        self.server: Any = None
 
     async def start(self) -> int:
+        raise_open_files_limit()
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl, reuse_port=self.reuse_port,
-                           backlog=1024)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        manager, loop = self.runner.server, asyncio.get_running_loop()
+        assert manager is not None
+
+        def connection() -> _Connection:     # as aiohttp's Server makes its handlers, with our deadline
+            return _Connection(manager, loop=loop, access_log=None, keepalive_timeout=self.idle_timeout,
+                               header_timeout=self.header_timeout)
+        self.server = await loop.create_server(connection, self.host, self.port, ssl=self.ssl,
+                                               reuse_port=self.reuse_port or None, backlog=1024)
+        sockets = self.server.sockets or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         return self.port
 
     async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
         if self.runner is not None:
             await self.runner.cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import ssl
 import subprocess
 import time
@@ -28,8 +29,15 @@ pytestmark = pytest.mark.integration
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     need_etcd()
     tmp = tmp_path_factory.mktemp("httpedges")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
+        # Started with Debian's default soft limit on open files (1024), as a user's shell would have it: the
+        # apiserver raises its own (1,000 idle watches need more).
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))
+        try:
+            info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         info["home"] = tmp
         try:
             yield info
@@ -163,3 +171,38 @@ def test_a_create_answered_in_yaml_is_audited_with_its_name_and_resource_version
         time.sleep(0.2)
     assert found, "no audit record of the create"
     assert (found[0]["objectRef"]["name"], found[0]["objectRef"]["resourceVersion"]) == ("audited-yaml", rv)
+
+
+# ---------------------------------------------------------------- idle connections
+async def _watches_then_a_get(api: dict[str, Any], count: int) -> tuple[int, int]:
+    """`count` HTTP watches held open (their answers started, nothing read after), then one GET from another
+    client: (watches that were answered 200, the GET's status)."""
+    import aiohttp
+
+    from apiserver.http.app import raise_open_files_limit
+    raise_open_files_limit(count * 2 + 256)          # this test's own sockets
+    ctx = ssl.create_default_context(cafile=api["ca_file"])
+    headers = {"Authorization": f"Bearer {api['token']}"}
+    url = api["https"] + "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=600"
+    watchers = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ctx), headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=120))
+    opened: list[Any] = []
+    try:
+        for start in range(0, count, 100):        # in batches: 1,000 TLS handshakes at once would be a test of them
+            batch = await asyncio.gather(*[watchers.get(url) for _ in range(start, min(count, start + 100))])
+            opened += batch
+        watching = sum(r.status == 200 for r in opened)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as other:
+            async with other.get(api["https"] + "/api/v1/namespaces/default/pods",
+                                 timeout=aiohttp.ClientTimeout(total=60)) as r:     # a generous bound
+                status = r.status
+                await r.read()
+        return watching, status
+    finally:
+        for r in opened:
+            r.close()
+        await watchers.close()
+
+
+def test_a_thousand_idle_watches_do_not_stop_the_apiserver_answering_others(api: dict[str, Any]) -> None:
+    assert asyncio.run(_watches_then_a_get(api, 1000)) == (1000, 200)

@@ -137,3 +137,69 @@ def test_impersonating_a_monitoring_group_is_allowed_metrics() -> None:
     assert _gate().admit_path(as_prom, "get", "/metrics").name == "someone"
     with pytest.raises(errors.Forbidden, match='forbidden: User "someone" cannot get path "/metrics"'):
         _gate().admit_path([*ADMIN, ("Impersonate-User", "someone")], "get", "/metrics")
+
+
+# ---------------------------------------------------------------- slow clients
+def _backend() -> Any:
+    """Just what the server needs to start and answer /healthz (no store: nothing else is asked)."""
+    from types import SimpleNamespace
+
+    from apiserver.http.common import Backend
+    gate = Gate(Authenticator("admin-token", {}), None)
+    svc = SimpleNamespace(gate=gate, cache=SimpleNamespace(caches={}), _kubelet=None,
+                          store=SimpleNamespace(get=None), audit=SimpleNamespace(enabled=False, subscribers=()))
+    return Backend(svc)
+
+
+async def test_a_client_sending_its_headers_byte_by_byte_is_cut_off_and_holds_nobody() -> None:
+    """As kube-apiserver's ReadHeaderTimeout: headers not all in by the deadline close the connection, with no
+    answer (Go's server does not reply to a read that timed out); meanwhile others are answered."""
+    import asyncio
+
+    from apiserver.http.app import HttpServer
+    server = HttpServer(_backend(), "127.0.0.1", 0, "", "", header_timeout=1.0, idle_timeout=30.0)
+    port = await server.start()
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: " + b"s" * 200 + b"\r\n\r\n"
+
+    async def slow_loris() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        got = b""
+        try:
+            for byte in request:                       # 200 s of headers at this pace: never all in
+                writer.write(bytes([byte]))
+                try:
+                    got = await asyncio.wait_for(reader.read(1024), 1.0)
+                except asyncio.TimeoutError:
+                    continue
+                return got                             # b"": closed by the server
+            return b"<all headers sent>"
+        finally:
+            writer.close()
+
+    async def healthz() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        return answer
+    try:
+        lorises = [asyncio.create_task(slow_loris()) for _ in range(20)]
+        await asyncio.sleep(0.3)
+        answer = await asyncio.wait_for(healthz(), 10)
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok")
+        assert await asyncio.wait_for(asyncio.gather(*lorises), 60) == [b""] * 20
+    finally:
+        await server.stop()
+
+
+def test_the_apiserver_raises_its_open_files_limit() -> None:
+    import resource
+
+    from apiserver.http.app import raise_open_files_limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        assert raise_open_files_limit(min(4096, hard)) == min(4096, hard)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == min(4096, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

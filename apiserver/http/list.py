@@ -83,8 +83,8 @@ async def list_(backend: Backend, request: web.Request, req: RequestInfo) -> web
         if exact:       # the revision was compacted away (the Store words it for a continue token)
             raise errors.Expired(EXPIRED) from None
         raise
-    except errors.BadRequest:
-        if exact:       # etcd has not reached that revision
+    except errors.BadRequest as e:
+        if exact and e.message == "invalid continue token":      # etcd has not reached that revision
             current = await backend.store.storage.current_revision()
             raise errors.Timeout(f"Too large resource version: {q['resourceVersion']}, current: {current}") from None
         raise

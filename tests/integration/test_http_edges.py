@@ -120,6 +120,12 @@ def test_exact_list_reads_history_and_a_compacted_one_is_expired(api: dict[str, 
     assert [i["metadata"]["labels"] for i in doc["items"]] == [{"app": "exact"}]     # as it was then
     code, doc, _ = http(api, "GET", f"{path}?labelSelector=app%3Dexact")
     assert [i["metadata"]["labels"] for i in doc["items"]] == [{"app": "exact", "v": "2"}]
+    code, doc, _ = http(api, "GET", f"{path}?resourceVersion={int(doc['metadata']['resourceVersion']) + 1000}"
+                                    "&resourceVersionMatch=Exact")
+    assert (code, doc["reason"]) == (504, "Timeout") and doc["message"].startswith("Too large resource version: ")
+    code, doc, _ = http(api, "GET", f"{path}?labelSelector=a%3D%3D%3Db&resourceVersion={old_rv}"
+                                    "&resourceVersionMatch=Exact")
+    assert (code, doc["reason"]) == (400, "BadRequest") and "resource version" not in doc["message"], doc
 
     async def compact() -> None:
         s = etcd_storage(api)

@@ -100,7 +100,12 @@ async def pod_log(deps: Deps, request: web.Request, namespace: str, name: str) -
             async for chunk in chunks:
                 await resp.write(chunk.data)
     except grpc.aio.AioRpcError as e:
-        log.info("log stream of pod %s/%s ended: %s", namespace, name, e.details())
+        # The kubelet's stream failed midway: the answer must not end as a whole one would. The connection is
+        # closed before the last chunk, so the client reads an incomplete body (kubectl: `unexpected EOF`).
+        log.info("log stream of pod %s/%s failed: %s", namespace, name, e.details())
+        if request.transport is not None:
+            request.transport.close()
+        return resp
     except (ConnectionResetError, asyncio.CancelledError):
         call.cancel()
         raise

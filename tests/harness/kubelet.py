@@ -12,7 +12,7 @@ the last message carries `end`, then it waits for the caller's half-close.
            anything else    `executable file not found`
     port-forward to 8080: each chunk echoed in capitals until the caller closes its side (any other port
            is refused as a connection refused)
-    logs   five lines (`tailLines` honoured)
+    logs   five lines (`tailLines` honoured); asked with timestamps, two lines, then the call fails
     proxy  answers `METHOD PATH port=PORT`
 """
 from __future__ import annotations
@@ -84,7 +84,9 @@ class EchoKubelet(api_grpc.KubeletServicer):
         lines = [f"line {i}\n".encode() for i in range(5)]
         if req.HasField("tail_lines"):
             lines = lines[len(lines) - req.tail_lines:]
-        for line in lines:
+        for n, line in enumerate(lines):
+            if n == 2 and req.timestamps:
+                await context.abort(grpc.StatusCode.INTERNAL, CORE_ERROR)
             yield api.LogChunk(data=line)
 
     async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:

@@ -203,6 +203,12 @@ def test_logs_and_tail(server: Path, kubectl: Path) -> None:
     assert r.stdout == b"line 3\nline 4\n"
 
 
+def test_a_log_stream_that_fails_midway_is_a_failure_not_a_short_log(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "logs", "web", "--timestamps")    # the fake fails midway then
+    assert r.stdout == b"line 0\nline 1\n", r.stderr
+    assert r.returncode != 0 and b"unexpected EOF" in r.stderr, (r.returncode, r.stderr)
+
+
 def test_port_forward_carries_connections_both_ways(server: Path, kubectl: Path) -> None:
     local = _free_port()
     proc = subprocess.Popen([str(kubectl), "port-forward", "pod/web", f"{local}:8080"],

@@ -1,6 +1,6 @@
 """The kubelet's PortForward (kubelet.streaming, a real gRPC server on loopback, no Docker) ends by api.proto's
 explicit close, read by the CLI's session (kubelab.streams): a pod that answers and closes while the caller is
-still sending is a clean end, every time; a pod connection reset midway is reported as the failure it is."""
+still sending (its output over before the caller's input) is a clean end, every time; a pod connection reset midway is reported as the failure it is."""
 from __future__ import annotations
 
 import asyncio
@@ -54,10 +54,14 @@ async def forward(stub: Any, port: int, chunks: list[bytes]) -> tuple[bytes, str
 
 
 async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """An HTTP/1.0 server: answers the first bytes and closes, whatever else the client is still sending."""
+    """A server that answers the first bytes and closes its side at once, whatever else the client is still
+    sending (read and dropped: a close with unread bytes would be a TCP reset, another story)."""
     await reader.read(1)
     writer.write(ANSWER)
+    writer.write_eof()
     await writer.drain()
+    while await reader.read(65536):
+        pass
     writer.close()
 
 

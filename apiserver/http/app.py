@@ -457,6 +457,8 @@ class _Connection(web.RequestHandler):
             self._header_deadline()
 
     def _header_deadline(self) -> None:
+        if not hasattr(self, "_next_keepalive_close_time"):
+            return      # an aiohttp older than its keep-alive close time (3.14 has it): its idle timeout only
         deadline = self._loop.time() + self._header_timeout
         if deadline < self._next_keepalive_close_time or self._keepalive_handle is None:
             self._next_keepalive_close_time = deadline

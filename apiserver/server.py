@@ -531,10 +531,9 @@ class ApiService:
                 yield out
         except StopAsyncIteration:
             return
-        except grpc.aio.AioRpcError as e:
-            if not errors.write_after_close(e):      # the kubelet ended cleanly under our last write
-                await self._abort(context, e, kubelet, name)
-        except errors.ApiError as e:
+        except (errors.ApiError, grpc.aio.AioRpcError) as e:
+            # Any error is the kubelet's failure (its clean end is the `end` message relayed above, answered
+            # by the caller's own `end` and half-close, which `upstream` relays: api.proto's explicit close).
             await self._abort(context, e, kubelet, name)
 
     # grpc.aio needs the handler itself to be an async generator, not a function returning one.

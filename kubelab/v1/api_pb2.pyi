@@ -291,28 +291,32 @@ class ExecStart(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., container: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., stdin: _Optional[bool] = ..., tty: _Optional[bool] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ..., attach: _Optional[bool] = ...) -> None: ...
 
 class ExecInput(_message.Message):
-    __slots__ = ("start", "stdin", "resize", "stdin_close")
+    __slots__ = ("start", "stdin", "resize", "stdin_close", "end")
     START_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     RESIZE_FIELD_NUMBER: _ClassVar[int]
     STDIN_CLOSE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     start: ExecStart
     stdin: bytes
     resize: TerminalSize
     stdin_close: bool
-    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ..., stdin_close: _Optional[bool] = ...) -> None: ...
+    end: bool
+    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ..., stdin_close: _Optional[bool] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class ExecOutput(_message.Message):
-    __slots__ = ("stdout", "stderr", "exit_code", "error")
+    __slots__ = ("stdout", "stderr", "exit_code", "error", "end")
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     stdout: bytes
     stderr: bytes
     exit_code: int
     error: str
-    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    end: bool
+    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class PortForwardStart(_message.Message):
     __slots__ = ("namespace", "name", "port")
@@ -325,22 +329,26 @@ class PortForwardStart(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class PortForwardInput(_message.Message):
-    __slots__ = ("start", "data", "close_write")
+    __slots__ = ("start", "data", "close_write", "end")
     START_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CLOSE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     start: PortForwardStart
     data: bytes
     close_write: bool
-    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ...) -> None: ...
+    end: bool
+    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class PortForwardOutput(_message.Message):
-    __slots__ = ("data", "error")
+    __slots__ = ("data", "error", "end")
     DATA_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     error: str
-    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+    end: bool
+    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class ProxyRequest(_message.Message):
     __slots__ = ("namespace", "name", "port", "method", "path", "headers", "body")

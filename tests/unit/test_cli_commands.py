@@ -180,7 +180,8 @@ def test_place_defaults_and_checks_namespace() -> None:
 def test_last_applied_annotation_is_the_manifest_without_itself() -> None:
     p = apply_mod.with_last_applied(_pod("default"))
     value = p.metadata.annotations[apply_mod.LAST_APPLIED]
-    assert json.loads(value) == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+    assert json.loads(value) == {"apiVersion": "v1", "kind": "Pod", "metadata": {"annotations": {}, "name": "x",
+                                                                                 "namespace": "default"},
                                  "spec": {"containers": [{"image": "i", "name": "c"}]}}
     assert apply_mod.last_applied(p) == value      # stable when re-applied
 

@@ -156,12 +156,14 @@ def describe_containers(w: Writer, label: str, containers: Any, statuses: Any, s
         w.write(2, f"Image:\t{c.image}\n")
         if st is not None:
             w.write(2, f"Image ID:\t{st.image_id}\n")
-        ports = ", ".join(f"{p.container_port}/{p.protocol or 'TCP'}" for p in c.ports)
+        # kubectl 1.37 names a named port after it, on both lines: `8080/TCP (api)`
+        named = [f" ({p.name})" if p.name else "" for p in c.ports]
+        ports = ", ".join(f"{p.container_port}/{p.protocol or 'TCP'}{n}" for p, n in zip(c.ports, named))
         if "," in ports:
             w.write(2, f"Ports:\t{ports}\n")
         else:
             w.write(2, f"Port:\t{ports or NONE}\n")
-        host_ports = ", ".join(f"{p.host_port}/{p.protocol or 'TCP'}" for p in c.ports)
+        host_ports = ", ".join(f"{p.host_port}/{p.protocol or 'TCP'}{n}" for p, n in zip(c.ports, named))
         if "," in host_ports:
             w.write(2, f"Host Ports:\t{host_ports}\n")
         else:

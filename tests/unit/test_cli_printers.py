@@ -465,3 +465,16 @@ def test_machine_formats_print_data_as_it_is() -> None:
     assert printers.render([p], OutputFormat("go-template", "{{.metadata.annotations.note}}"), True) == HOSTILE
     assert '"note": "\\u001b]0;pwned\\u0007' in printers.render([p], OutputFormat("json"), True)
     assert "\x1b" not in printers.render([p], OutputFormat("yaml"), True)
+
+
+def test_describe_names_a_named_container_port_as_kubectl_137_does() -> None:
+    """Seed 000's cowweb (`ports: [{name: api, containerPort: 8080}]`): kubectl 1.37 prints the name on both lines."""
+    from kubectl import describe
+    pod = obj("Pod", spec={"containers": [{"name": "cowweb", "image": "cowweb:v1.0", "ports": [
+        {"name": "api", "containerPort": 8080}, {"containerPort": 9090, "protocol": "UDP"}]}]})
+    text = describe.describe_pod(pod, [], {})
+    assert "    Ports:        8080/TCP (api), 9090/UDP\n" in text
+    assert "    Host Ports:   0/TCP (api), 0/UDP\n" in text
+    one = obj("Pod", spec={"containers": [{"name": "c", "image": "i", "ports": [{"name": "api", "containerPort": 8080}]}]})
+    text = describe.describe_pod(one, [], {})
+    assert "    Port:         8080/TCP (api)\n" in text and "    Host Port:    0/TCP (api)\n" in text

@@ -298,7 +298,10 @@ def describe_events(w: Writer, events: list[Any] | None) -> None:
         else:
             interval = first
         source = e.source.component or e.reporting_component
-        w.write(1, f"{e.type}\t{e.reason}\t{interval}\t{source}\t{e.message.strip()}\n")
+        # kubectl 1.35+ names the part of the object first (kubernetes#133627): `spec.containers{web}: Pulled ...`
+        field = e.involved_object.field_path
+        message = f"{field}: {e.message.strip()}" if field else e.message.strip()
+        w.write(1, f"{e.type}\t{e.reason}\t{interval}\t{source}\t{message}\n")
 
 
 # ---------------------------------------------------------------- per kind
@@ -307,10 +310,14 @@ def describe_pod(pod: Any, events: list[Any] | None, extra: dict[str, Any]) -> s
     md, spec, st = pod.metadata, pod.spec, pod.status
     w.write(0, f"Name:\t{md.name}\n")
     w.write(0, f"Namespace:\t{md.namespace}\n")
-    w.write(0, f"Priority:\t{spec.priority}\n")
+    # kubectl prints these only when the pod has them (kube-apiserver's admission sets both; ours does not,
+    # and a priority of 0 is not told from none in our objects): what the server holds, as kubectl shows it.
+    if spec.priority:
+        w.write(0, f"Priority:\t{spec.priority}\n")
     if spec.priority_class_name:
         w.write(0, f"Priority Class Name:\t{spec.priority_class_name}\n")
-    w.write(0, f"Service Account:\t{spec.service_account_name or spec.service_account or 'default'}\n")
+    if spec.service_account_name:
+        w.write(0, f"Service Account:\t{spec.service_account_name}\n")
     w.write(0, f"Node:\t{spec.node_name + '/' + st.host_ip if spec.node_name else NONE}\n")
     if st.start_time:
         w.write(0, f"Start Time:\t{rfc1123(st.start_time)}\n")

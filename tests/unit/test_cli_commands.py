@@ -230,7 +230,8 @@ def test_describe_pod_layout() -> None:
                  "volumes": [{"name": "nginx-log", "emptyDir": {}}]},
         "status": {"phase": "Running", "podIP": "172.18.0.2"}})
     text = describe.describe_pod(p, [], {})
-    assert text.startswith("Name:             nginx\nNamespace:        default\n")
+    # no Priority, no Service Account: kubectl prints them only when the pod has them (ours has neither)
+    assert text.startswith("Name:         nginx\nNamespace:    default\nNode:         <none>\n")
     assert "    Limits:\n      cpu:     500m\n      memory:  128Mi\n    Requests:\n      cpu:        250m\n" in text
     assert "      /var/log/nginx from nginx-log (rw)\n" in text
     assert "    Type:        EmptyDir (a temporary directory that shares a pod's lifetime)\n" in text
@@ -251,6 +252,21 @@ def test_describe_events_table() -> None:
     assert lines[3].startswith("  ----    ------     ----")
     assert lines[4].startswith("  Normal  Scheduled  ") and lines[4].endswith(
         "default-scheduler  Successfully assigned default/x to node-1")
+
+
+def test_describe_pod_names_its_service_account_and_a_containers_events_name_the_container() -> None:
+    """kubectl 1.37: `Service Account:` when the pod has one; a kubelet event about one container starts with
+    its involvedObject.fieldPath (kubernetes#133627)."""
+    p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+                             "spec": {"serviceAccountName": "builder", "priority": 5,
+                                      "containers": [{"name": "web", "image": "nginx"}]}})
+    ev = manifests.from_dict({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                              "involvedObject": {"kind": "Pod", "name": "x", "fieldPath": "spec.containers{web}"},
+                              "type": "Normal", "reason": "Started", "message": "Started container web",
+                              "source": {"component": "kubelet"}, "count": 1})
+    text = describe.describe_pod(p, [ev], {})
+    assert "\nPriority:         5\nService Account:  builder\n" in text
+    assert text.splitlines()[-1].endswith("kubelet  spec.containers{web}: Started container web")
 
 
 # ---------------------------------------------------------------- rollout status

@@ -453,7 +453,7 @@ def test_custom_columns_values_are_escaped() -> None:
 def test_describe_values_are_escaped() -> None:
     from kubectl import describe
     text = describe.describe_pod(_hostile_pod(), [], {})
-    assert f"Annotations:      note: {HOSTILE_SHOWN}\n" in text
+    assert f"Annotations:  note: {HOSTILE_SHOWN}\n" in text
     assert "\x1b" not in text and "\r" not in text
 
 

@@ -557,12 +557,12 @@ def test_delete_waits_until_gone(cluster: dict[str, Any], namespace: str, tmp_pa
     path = write(tmp_path, "p.yaml", SEEDS["nginx-pod.yaml"])
     ok("apply", "-n", namespace, "-f", path)
     ok("wait", "--for=condition=Ready", "pod/my-first-pod", "-n", namespace)
-    assert ok("delete", "pod", "my-first-pod", "-n", namespace) == 'pod "my-first-pod" deleted\n'
+    assert ok("delete", "pod", "my-first-pod", "-n", namespace) == f'pod "my-first-pod" deleted from {namespace} namespace\n'
     r = kl("get", "pod", "my-first-pod", "-n", namespace)
     assert r.exit_code == 1 and r.stderr == 'Error from server (NotFound): pods "my-first-pod" not found\n'
     # by file, by kind/name, --ignore-not-found
     ok("apply", "-n", namespace, "-f", path)
-    assert ok("delete", "-n", namespace, "-f", path) == 'pod "my-first-pod" deleted\n'
+    assert ok("delete", "-n", namespace, "-f", path) == f'pod "my-first-pod" deleted from {namespace} namespace\n'
     r = kl("delete", "pod/my-first-pod", "-n", namespace)
     assert r.exit_code == 1 and 'pods "my-first-pod" not found' in r.stderr
     assert kl("delete", "pod/my-first-pod", "-n", namespace, "--ignore-not-found").exit_code == 0
@@ -571,15 +571,15 @@ def test_delete_waits_until_gone(cluster: dict[str, Any], namespace: str, tmp_pa
     wait_for(lambda: ok("get", "pods", "-n", namespace, "-l", "component=nginx", "-o", "name").count("pod/") == 3,
              30, "3 replica pods")
     assert ok("delete", "rs", "nginx-replicaset", "-n", namespace) == \
-        'replicaset.apps "nginx-replicaset" deleted\n'
+        f'replicaset.apps "nginx-replicaset" deleted from {namespace} namespace\n'
     wait_for(lambda: kl("get", "pods", "-n", namespace).stderr ==
              f"No resources found in {namespace} namespace.\n", 30, "the replica pods to go")
     # --all and -l
     ok("run", "a", "--image=nginx", "-n", namespace, "--labels=x=1")
     ok("run", "b", "--image=nginx", "-n", namespace, "--labels=x=2")
     assert ok("delete", "pods", "-l", "x=1", "-n", namespace, "--grace-period=0", "--force") == \
-        'pod "a" force deleted\n'
-    assert ok("delete", "pods", "--all", "-n", namespace, "--wait=false") == 'pod "b" deleted\n'
+        f'pod "a" force deleted from {namespace} namespace\n'
+    assert ok("delete", "pods", "--all", "-n", namespace, "--wait=false") == f'pod "b" deleted from {namespace} namespace\n'
 
 
 def test_set_context_namespace(cluster: dict[str, Any], tmp_path: Path) -> None:

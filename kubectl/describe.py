@@ -503,6 +503,8 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
     w.write(0, f"Session Affinity:\t{spec.session_affinity or 'None'}\n")
     if spec.external_traffic_policy:
         w.write(0, f"External Traffic Policy:\t{spec.external_traffic_policy}\n")
+    if spec.internal_traffic_policy:
+        w.write(0, f"Internal Traffic Policy:\t{spec.internal_traffic_policy}\n")
     describe_events(w, events)
     return w.text()
 

@@ -723,3 +723,14 @@ def test_expose_selector_is_a_label_map(doc: dict[str, Any], selector: dict[str,
     else:
         with pytest.raises(CLIError, match=re.escape(selector)):
             _selector_of(obj)
+
+
+def test_describe_service_ends_with_both_traffic_policies() -> None:
+    """As kubectl 1.37 prints a NodePort Service the server defaulted (seed 003's `expose --type=NodePort`)."""
+    svc = manifests.from_dict({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"},
+                               "spec": {"type": "NodePort", "ports": [{"port": 8080, "nodePort": 30155}],
+                                        "sessionAffinity": "None", "externalTrafficPolicy": "Cluster",
+                                        "internalTrafficPolicy": "Cluster"}})
+    lines = describe.describe_service(svc, None, {}).splitlines()
+    assert lines[-3:] == ["Session Affinity:         None", "External Traffic Policy:  Cluster",
+                          "Internal Traffic Policy:  Cluster"]

@@ -98,7 +98,7 @@ def describe_probe(probe: Any) -> str:
     success = probe.success_threshold or 1
     failure = probe.failure_threshold or 3
     attrs = (f"delay={probe.initial_delay_seconds}s timeout={timeout}s period={period}s "
-             f"#success={success} #failure={failure}")
+             f"successThreshold={success} failureThreshold={failure}")
     if probe.HasField("exec"):
         return f"exec [{' '.join(probe.exec.command)}] {attrs}"
     if probe.HasField("http_get"):

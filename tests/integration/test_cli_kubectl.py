@@ -516,10 +516,11 @@ def test_pod_becomes_running_and_describe_ends_with_events(cluster: dict[str, An
     assert any("Scheduled" in e and f"Successfully assigned {namespace}/my-first-pod to hollow-node-" in e
                for e in events)
     hc = ok("describe", "pod", "sample-healthcheck", "-n", namespace)
-    assert "    Liveness:       http-get http://:80/index.html delay=5s timeout=1s period=3s #success=1 #failure=2" \
-        in hc.splitlines()
+    assert ("    Liveness:       http-get http://:80/index.html delay=5s timeout=1s period=3s successThreshold=1 "
+            "failureThreshold=2") in hc.splitlines()
     assert any(line.split(None, 1) == ["Readiness:", "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s "
-                                                      "period=3s #success=2 #failure=1"] for line in hc.splitlines())
+                                                      "period=3s successThreshold=2 failureThreshold=1"]
+               for line in hc.splitlines())
     # `describe pods` describes them all, each ending with its events
     both = ok("describe", "pods", "-n", namespace)
     assert both.count("\nEvents:") == 2

@@ -212,11 +212,11 @@ def test_probe_lines_as_kubectl() -> None:
                            "periodSeconds": 3},
         "startupProbe": {"tcpSocket": {"port": "http"}}})
     assert describe.describe_probe(c.liveness_probe) == \
-        "http-get http://:80/index.html delay=5s timeout=1s period=3s #success=1 #failure=2"
+        "http-get http://:80/index.html delay=5s timeout=1s period=3s successThreshold=1 failureThreshold=2"
     assert describe.describe_probe(c.readiness_probe) == \
-        "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s period=3s #success=2 #failure=1"
+        "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s period=3s successThreshold=2 failureThreshold=1"
     assert describe.describe_probe(c.startup_probe) == \
-        "tcp-socket :http delay=0s timeout=1s period=10s #success=1 #failure=3"
+        "tcp-socket :http delay=0s timeout=1s period=10s successThreshold=1 failureThreshold=3"
 
 
 def test_describe_pod_layout() -> None:

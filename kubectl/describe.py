@@ -779,10 +779,11 @@ async def describe_object(client: Any, obj: Any, show_events: bool = True) -> st
 @click.option("-l", "--selector", default="", help="Describe the objects matching this label selector.")
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-f", "--filename", "filenames", multiple=True)
-@click.option("--show-events/--no-show-events", default=True, help="Show the objects' events (default true).")
+@click.option("--show-events/--no-show-events", default=None,
+              help="Show the objects' events (default: for a single object, not for several or a name prefix).")
 @global_options
 def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenames: tuple[str, ...],
-             show_events: bool) -> None:
+             show_events: bool | None) -> None:
     """Show details of a resource or group of resources.
 
     \b
@@ -810,7 +811,7 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
     async def body(client: Any) -> bool:
         from kubelab import errors
         failed = False
-        texts: list[str] = []
+        found: list[tuple[Any, bool]] = []       # (object, found by name prefix)
         for t in targets:
             ns = ("" if all_namespaces else namespace) if t.info.namespaced else None
             if not t.names:
@@ -819,13 +820,11 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
                 if not objs and len(targets) == 1:
                     err(f"No resources found in {namespace} namespace." if t.info.namespaced and
                         not all_namespaces else "No resources found")
-                for o in objs:
-                    texts.append(await describe_object(client, o, show_events))
+                found += [(o, False) for o in objs]
                 continue
             for name in t.names:
                 try:
-                    texts.append(await describe_object(client, await client.get(t.info.kind, name, ns or None),
-                                                       show_events))
+                    found.append((await client.get(t.info.kind, name, ns or None), False))
                     continue
                 except errors.NotFound as e:
                     not_found = e
@@ -836,8 +835,10 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
                 if not matches:
                     err(api_error_line(not_found))
                     failed = True
-                for o in matches:
-                    texts.append(await describe_object(client, o, show_events))
+                found += [(o, True) for o in matches]
+        # kubectl: events by default for a single object only, not for several nor for a name prefix
+        events = show_events if show_events is not None else len(found) == 1 and not found[0][1]
+        texts = [await describe_object(client, o, events) for o, _ in found]
         stdout_write("\n\n".join(texts))
         return failed
 

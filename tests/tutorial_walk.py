@@ -124,14 +124,16 @@ def kubectl_tool(binary: Path, kube_config: Path, home: Path, world: str, name: 
     return Tool(name, [str(binary)], env, world)
 
 
-def kubelab_tool(kubelab_config: Path, home: Path, world: str) -> Tool:
-    """`python -m kubectl` (the CLI users call kubelab) with a copy of its own config."""
+def kubelab_tool(kubelab_config: Path, kube_config: Path, home: Path, world: str) -> Tool:
+    """`python -m kubectl` (the CLI users call kubelab) with copies of its config and of the kubeconfig
+    `cluster up` wrote (its `proxy` serves the HTTP API named there)."""
     import sys
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "kubeconfig"
+    config, kube = home / "kubeconfig", home / "kube-config"
     config.write_bytes(kubelab_config.read_bytes())
-    env = {**os.environ, "KUBELAB_CONFIG": str(config), "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    env.pop("KUBECONFIG", None)
+    kube.write_bytes(kube_config.read_bytes())
+    env = {**os.environ, "KUBELAB_CONFIG": str(config), "KUBECONFIG": str(kube), "HOME": str(home),
+           "PYTHONPATH": str(ROOT)}
     return Tool("kubelab", [sys.executable, "-m", "kubectl"], env, world)
 
 
@@ -226,14 +228,21 @@ def eventually_same(run_a: Callable[[], Result], tool_a: Tool, run_b: Callable[[
             return a, b
         if time.monotonic() > deadline:
             raise AssertionError(f"{tool_a.name} and {tool_b.name} differ:\n{tool_a.name}: {a}\n"
-                                 f"{tool_b.name}: {b}\n--- normalised\n{va}\n{vb}")
+                                 f"{tool_b.name}: {b}\n--- normalised, as a diff\n{_diff(va, vb)}")
         time.sleep(1)
 
 
 def once_same(a: Result, tool_a: Tool, b: Result, tool_b: Tool, view: Callable[[Result, Tool], object]) -> None:
     va, vb = view(a, tool_a), view(b, tool_b)
     assert va == vb, (f"{tool_a.name} and {tool_b.name} differ:\n{tool_a.name}: {a}\n{tool_b.name}: {b}\n"
-                      f"--- normalised\n{va}\n{vb}")
+                      f"--- normalised, as a diff\n{_diff(va, vb)}")
+
+
+def _diff(va: object, vb: object) -> str:
+    import difflib
+    import pprint
+    return "\n".join(difflib.unified_diff(pprint.pformat(va, width=140).splitlines(),
+                                          pprint.pformat(vb, width=140).splitlines(), lineterm="", n=1))
 
 
 # ---------------------------------------------------------------- the seeds' manifests by the doc's file names
@@ -315,8 +324,12 @@ def first_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: floa
                 found.set()
                 return
     threading.Thread(target=read, daemon=True).start()
-    if not found.wait(timeout):
-        raise AssertionError(f"no line matching {pattern!r} within {timeout:.0f}s: {got}")
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"no line matching {pattern!r} (exit {proc.returncode}): {got} {err}")
     return got[-1]
 
 
@@ -721,7 +734,10 @@ class Walk:
             results.append(tool.run(["uncordon", self.node]))
 
         def view(r: Result, tool: Tool) -> object:
-            return r.code, sorted(set(normalise(r.out, tool).splitlines())), normalise(r.err, tool)
+            # the node holds both worlds' pods: either world's names read alike
+            other = self.b if tool is self.a else self.a
+            out, err = (normalise(normalise(x, tool), other) for x in (r.out, r.err))
+            return r.code, sorted(set(out.splitlines())), err
         once_same(results[0], self.a, results[2], self.b, view)
         once_same(results[1], self.a, results[3], self.b, text_view)
         assert results[3].out == f"node/{self.node} uncordoned\n", results[3]

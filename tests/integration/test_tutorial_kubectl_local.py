@@ -52,7 +52,7 @@ def worlds(lab: dict[str, Any]) -> tuple[Tool, Tool, Tool]:
     kubectl 1.37's kubeconfig."""
     tmp = lab["tmp"]
     a = kubectl_tool(realclients.kubectl_137(), tmp / "kube-config", tmp / "home-kubectl", "k", "kubectl-1.37")
-    b = kubelab_tool(tmp / "kubeconfig", tmp / "home-kubelab", "l")
+    b = kubelab_tool(tmp / "kubeconfig", tmp / "kube-config", tmp / "home-kubelab", "l")
     old = Tool("kubectl-1.20", [str(realclients.kubectl_120())], {**a.env, "HOME": str(tmp / "home-kubectl-1.20")},
                "k")
     for tool in (a, b):
@@ -110,7 +110,7 @@ def worlds_again(lab: dict[str, Any]) -> tuple[Tool, Tool, Tool]:
     """Fresh worlds (namespaces tut2-k, tut2-l) for a test of its own."""
     tmp = lab["tmp"]
     a = kubectl_tool(realclients.kubectl_137(), tmp / "kube-config", tmp / "home2-kubectl", "k", "kubectl-1.37")
-    b = kubelab_tool(tmp / "kubeconfig", tmp / "home2-kubelab", "l")
+    b = kubelab_tool(tmp / "kubeconfig", tmp / "kube-config", tmp / "home2-kubelab", "l")
     old = Tool("kubectl-1.20", [str(realclients.kubectl_120())], {**a.env, "HOME": str(tmp / "home2-kubectl-1.20")},
                "k")
     for tool in (a, b):

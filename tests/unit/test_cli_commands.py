@@ -504,7 +504,7 @@ def test_create_deployment_dry_run_yaml(kubeconfig: dict[str, str]) -> None:
     d = yaml.safe_load(r.output)
     assert d["spec"]["replicas"] == 3
     assert d["spec"]["template"]["spec"]["containers"] == [
-        {"image": "nginx:1.16", "name": "nginx", "ports": [{"containerPort": 80}]}]
+        {"image": "nginx:1.16", "name": "nginx", "ports": [{"containerPort": 80}], "resources": {}}]
     assert d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
 
 

@@ -138,13 +138,15 @@ def kubelab_tool(kubelab_config: Path, kube_config: Path, home: Path, world: str
 
 
 # ---------------------------------------------------------------- normalising
-_SUFFIXED = re.compile(r"\b((?:kubernetes-bootcamp|cowweb|nginx-deployment|nginx-replicaset|nginx-affinity)"
-                       r")(?:-[0-9a-f]{6,10})?-[a-z0-9]{5}\b")
+# A generated pod name: its controller's name (a Deployment's with the pod-template-hash, which is the same in
+# both worlds for the same template) and five random characters.
+_SUFFIXED = re.compile(r"\b([a-z][a-z0-9-]*?-[0-9a-f]{6,10}|nginx-replicaset)-[a-z0-9]{5}\b")
 _AGE = re.compile(r"^(?:\d+[smhd])+$|^<invalid>$")
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:hollow-node-\d+|node\d)\b"), "<node>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<ip>"),
     (re.compile(r"\b\d{2,5}:\d{5}/TCP"), "<port>:<nodeport>/TCP"),
+    (re.compile(r"(NodePort:\s+\S+\s+)3\d{4}/"), r"\1<nodeport>/"),
     (re.compile(r"\b(?:hollow|docker|containerd)://[0-9a-f]+"), "<container-id>"),
     (re.compile(r"\bsha256:[0-9a-f]{64}"), "sha256:<digest>"),
     (re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"), "<time>"),
@@ -205,12 +207,23 @@ def text_view(r: Result, tool: Tool) -> tuple[int, str, str]:
     return r.code, normalise(r.out, tool), normalise(r.err, tool)
 
 
+def _output(args: list[str]) -> str:
+    """The -o/--output value of a command line ("" when none)."""
+    for i, a in enumerate(args):
+        if a in ("-o", "--output") and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(("-o=", "--output=")):
+            return a.split("=", 1)[1]
+        if a.startswith("-o") and len(a) > 2:
+            return a[2:]
+    return ""
+
+
 def view_for(args: list[str]) -> Callable[[Result, Tool], object]:
     verb = args[0]
     if verb == "describe":
         return describe_view
-    if verb == "get" and not any(a.startswith(("-o", "--output", "--template")) and "wide" not in a
-                                 for a in args[1:]):
+    if verb == "get" and _output(args) in ("", "wide"):
         return table_view
     return text_view
 
@@ -588,10 +601,13 @@ class Walk:
         reads = verb in ("get", "describe", "version")
         settled: Callable[[Result, Result], bool] = lambda a, b: True
         if cmd.text == "kubelab get pods":          # after `set image ... :v10`: one pod failing to pull, one serving
-            settled = lambda a, b: all(("ImagePullBackOff" in r.out or "ErrImagePull" in r.out) and
-                                       " Running " in r.out for r in (a, b))
+            settled = lambda a, b: all(
+                sorted(_status(ln.split()[2]) for ln in r.out.splitlines() if ln.startswith("kubernetes-bootcamp-"))
+                == ["<pull-error>", "Running"] for r in (a, b))
         elif cmd.text == "kubelab get pods -o wide":  # after `scale --replicas=4`
-            settled = lambda a, b: all(r.out.count(" Running ") == 4 for r in (a, b))
+            settled = lambda a, b: all(
+                [ln.split()[2] for ln in r.out.splitlines() if ln.startswith("kubernetes-bootcamp-")] == ["Running"] * 4
+                for r in (a, b))
         if cmd.text == "kubelab describe services/kubernetes-bootcamp":
             return self.describe_service(cmd)
         if verb == "rollout" and "status" in cmd.text:
@@ -684,7 +700,9 @@ class Walk:
         var, _, inner = cmd.text[len("export "):].partition("=$(")
         inner = inner[:-1]
         self._waits_for(Command("$POD_NAME", cmd.section, cmd.line, False))
-        ra, rb = self.compare(cmd, True, args_of=lambda tool: self.args(tool, inner), view=text_view)
+        view = text_view if var != "NODE_PORT" else (lambda r, t: (r.code, re.sub(r"^3\d{4}$", "<nodeport>", r.out),
+                                                                      r.err))
+        ra, rb = self.compare(cmd, True, args_of=lambda tool: self.args(tool, inner), view=view)
         self.a.vars[var], self.b.vars[var] = ra.out.split()[0], rb.out.split()[0]
         if var == "POD_NAME" and self.proxies and self.containers:
             # curl http://localhost:8001/api/v1/proxy/namespaces/default/pods/$POD_NAME/ (through each proxy)

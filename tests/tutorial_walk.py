@@ -196,7 +196,9 @@ def describe_view(r: Result, tool: Tool) -> tuple[int, list[str], Counter[str], 
     head, events, in_events = [], [], False
     for ln in lines:
         if in_events and ln.startswith(" ") and not ln.strip().startswith(("Type ", "----")):
-            events.append(ln)
+            # Which world's pod pulled an image first and which found it on its node depends on where they ran
+            if not re.match(r" Normal Pulling ", ln):
+                events.append(re.sub(r"(Normal Pulled .*?: ).*", r"\1<image pulled or present>", ln))
             continue
         in_events = ln.startswith("Events:") or (in_events and ln.startswith(" "))
         head.append(ln)
@@ -741,8 +743,10 @@ class Walk:
     def drain(self, cmd: Command) -> None:
         """Cluster-wide: kubectl drains and uncordons, then kubelab does the same on the same node."""
         if not self.node:
-            nodes = self.a.run(["get", "nodes", "-o", "name"]).out.split()
-            self.node = sorted(nodes)[-1].split("/", 1)[1]
+            # the bastion's node: a pod no controller owns is there, so both drains stop at the same place (an
+            # eviction by the first would move pods the second then does not find)
+            self.node = self.a.run(["get", "pod", "bastion", "-o", "jsonpath={.spec.nodeName}"]).out.strip()
+            assert self.node, "the bastion pod has no node"
         if verb_of(cmd) == "uncordon":
             return None      # done with its drain, each tool right after its own
         drain = shlex.split(self._fill(self.a, cmd.text))[1:] + ["--timeout=240s"]
@@ -814,7 +818,9 @@ class Walk:
         def view(r: Result, tool: Tool) -> object:
             out = normalise(r.out, tool)
             if "env" in cmd.text.split():
-                return r.code, sorted(ln for ln in out.splitlines() if not ln.startswith("HOME="))
+                # kubectl's world serves cowweb on 81 (WORLD_CHANGES): its service variables say so
+                lines = [ln.replace("81", "80") if ln.startswith("COWWEB_") else ln for ln in out.splitlines()]
+                return r.code, sorted(ln for ln in lines if not ln.startswith("HOME="))
             if "curl -i" in (script or cmd.text):
                 # what the reader looks at: the status line and the server
                 return r.code, [ln.strip() for ln in out.splitlines()

@@ -509,8 +509,8 @@ def test_pod_becomes_running_and_describe_ends_with_events(cluster: dict[str, An
     lines = text.splitlines()
     assert lines[0].startswith("Name:") and lines[0].split() == ["Name:", "my-first-pod"]
     assert lines[1].split() == ["Namespace:", namespace]
-    assert "Labels:           component=nginx" in text
-    assert "Node:             hollow-node-" in text
+    assert "Labels:       component=nginx" in text
+    assert "Node:         hollow-node-" in text
     events = lines[lines.index("Events:"):]
     assert events[1].split() == ["Type", "Reason", "Age", "From", "Message"]
     assert any("Scheduled" in e and f"Successfully assigned {namespace}/my-first-pod to hollow-node-" in e

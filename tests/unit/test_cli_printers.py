@@ -475,6 +475,7 @@ def test_describe_names_a_named_container_port_as_kubectl_137_does() -> None:
     text = describe.describe_pod(pod, [], {})
     assert "    Ports:        8080/TCP (api), 9090/UDP\n" in text
     assert "    Host Ports:   0/TCP (api), 0/UDP\n" in text
-    one = obj("Pod", spec={"containers": [{"name": "c", "image": "i", "ports": [{"name": "api", "containerPort": 8080}]}]})
+    one = obj("Pod", spec={"containers": [{"name": "c", "image": "i",
+                                           "ports": [{"name": "api", "containerPort": 8080}]}]})
     text = describe.describe_pod(one, [], {})
     assert "    Port:         8080/TCP (api)\n" in text and "    Host Port:    0/TCP (api)\n" in text

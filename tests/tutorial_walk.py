@@ -102,8 +102,9 @@ class Tool:
         return f"handson-{self.world}"
 
     def run(self, args: list[str], input: str | None = None, timeout: float = 120) -> Result:
+        stdin = {} if input is not None else {"stdin": subprocess.DEVNULL}     # never the test runner's terminal
         p = subprocess.run(self.argv + args, env=self.env, input=input, capture_output=True, text=True,
-                           timeout=timeout)
+                           timeout=timeout, **stdin)
         return Result(p.returncode, p.stdout, p.stderr)
 
     def popen(self, args: list[str]) -> subprocess.Popen[str]:
@@ -815,20 +816,22 @@ class Walk:
         # what the reader types into the shell (the doc's indented lines; else a look around), then exit
         script = "".join(ln + "\n" for ln in (typed or ["hostname"]) + ["exit"]) if interactive else None
 
+        checks_http = "curl -i" in cmd.text or any("curl -i" in ln for ln in typed)
+
         def view(r: Result, tool: Tool) -> object:
             out = normalise(r.out, tool)
             if "env" in cmd.text.split():
                 # kubectl's world serves cowweb on 81 (WORLD_CHANGES): its service variables say so
                 lines = [ln.replace("81", "80") if ln.startswith("COWWEB_") else ln for ln in out.splitlines()]
                 return r.code, sorted(ln for ln in lines if not ln.startswith("HOME="))
-            if "curl -i" in (script or cmd.text):
+            if checks_http:
                 # what the reader looks at: the status line and the server
                 return r.code, [ln.strip() for ln in out.splitlines()
                                 if ln.startswith("HTTP/1.1") or ln.startswith("Server:")]
             return r.code, out if not typed else ""
         ra, rb = self.compare(cmd, False, args_of=lambda tool: self.args(tool, self._fill(tool, cmd.text)),
                               view=view, input=script, a=a)
-        if "curl -i" in (script or cmd.text):
+        if checks_http:
             assert "HTTP/1.1 200 OK" in rb.out and "Server: nginx" in rb.out, rb
         if old_form:
             self.ran[-1] = (cmd, f"kubectl 1.37 refuses the form without `--` (asserted); kubectl 1.20 vs kubelab")

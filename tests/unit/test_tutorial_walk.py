@@ -63,8 +63,9 @@ def test_worlds_read_alike_once_names_addresses_and_ages_are_normalised() -> Non
 
 
 def test_describe_compares_event_rows_as_a_multiset() -> None:
-    a = "Name: p\nEvents:\n  Type    Reason  Age  From  Message\n  ----\n  Normal  A  1s  x  one\n  Normal  B  1s  x  two\n"
-    b = "Name: p\nEvents:\n  Type    Reason  Age  From  Message\n  ----\n  Normal  B  2s  x  two\n  Normal  A  2s  x  one\n"
+    head = "Name: p\nEvents:\n  Type    Reason  Age  From  Message\n  ----\n"
+    a = head + "  Normal  A  1s  x  one\n  Normal  B  1s  x  two\n"
+    b = head + "  Normal  B  2s  x  two\n  Normal  A  2s  x  one\n"
     assert describe_view(Result(0, a, ""), _tool("k")) == describe_view(Result(0, b, ""), _tool("l"))
     assert describe_view(Result(0, a, ""), _tool("k")) != describe_view(Result(0, a.replace("two", "three"), ""),
                                                                         _tool("l"))

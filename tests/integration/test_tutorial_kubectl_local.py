@@ -104,6 +104,10 @@ def test_label_and_events_as_kubectl_has_them(lab: dict[str, Any], tmp_path: Pat
     eventually_same(lambda: a.run(["get", "deployments", "-l", "seed=003"]), a,
                     lambda: b.run(["get", "deployments", "-l", "seed=003"]), b, table_view, 60)
     eventually_same(lambda: a.run(["get", "events"]), a, lambda: b.run(["get", "events"]), b, table_view, 60)
+    # kubectl names the port of `create service clusterip NAME --tcp=80:8080` `80-8080`: a valid Service port name
+    r = a.run(["create", "service", "clusterip", "web", "--tcp=80:8080"])
+    assert (r.code, r.out) == (0, "service/web created\n"), r
+    assert a.run(["get", "service", "web", "-o", "jsonpath={.spec.ports[0].name}"]).out == "80-8080"
 
 
 def worlds_again(lab: dict[str, Any]) -> tuple[Tool, Tool, Tool]:

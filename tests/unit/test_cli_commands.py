@@ -334,6 +334,17 @@ def test_drain_plan_refuses_unmanaged_and_local_storage() -> None:
                                nodes.LOCAL_STORAGE_WARNING: ["default/logs"]}
 
 
+def test_drain_names_a_bare_pod_with_an_emptydir_for_its_local_storage_only() -> None:
+    """kubectl 1.37 stops at the first filter that refuses a pod (seed 001's sample-volume `nginx`: no controller,
+    an emptyDir); with --delete-emptydir-data the next filter still refuses it for having no controller."""
+    pods = [_drain_pod("nginx", owner=None, empty_dir=True), _drain_pod("bastion", owner=None)]
+    plan = nodes.plan_drain(pods, force=False, ignore_daemonsets=True, delete_emptydir_data=False)
+    assert plan.errors == {nodes.LOCAL_STORAGE_FATAL: ["default/nginx"], nodes.UNMANAGED_FATAL: ["default/bastion"]}
+    plan = nodes.plan_drain(pods, force=False, ignore_daemonsets=True, delete_emptydir_data=True)
+    assert plan.errors == {nodes.UNMANAGED_FATAL: ["default/bastion", "default/nginx"]}
+    assert plan.warnings == {nodes.LOCAL_STORAGE_WARNING: ["default/nginx"]}
+
+
 # ---------------------------------------------------------------- config (no server)
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> dict[str, str]:

@@ -760,7 +760,11 @@ class Walk:
             # the node holds both worlds' pods: either world's names read alike
             other = self.b if tool is self.a else self.a
             out, err = (normalise(normalise(x, tool), other) for x in (r.out, r.err))
-            return r.code, sorted(set(out.splitlines())), err
+            # kubectl gathers the refusals in a Go map: their order varies from run to run
+            m = re.search(r"due to error: \[(.*)\], continuing", err)
+            if m:
+                err = err.replace(m.group(1), " | ".join(sorted(re.split(r", (?=cannot )", m.group(1)))))
+            return r.code, sorted(set(out.splitlines())), sorted(err.splitlines())
         once_same(results[0], self.a, results[2], self.b, view)
         once_same(results[1], self.a, results[3], self.b, text_view)
         assert results[3].out == f"node/{self.node} uncordoned\n", results[3]

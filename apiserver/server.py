@@ -414,9 +414,11 @@ class ApiService:
 
     @translate
     async def Version(self, req: api.VersionRequest, context: Any) -> api.VersionInfo:
-        major, minor, _ = kubelab.__version__.split(".")
-        return api.VersionInfo(major=major, minor=minor, git_version=f"v{kubelab.__version__}",
-                               platform=f"{platform.system().lower()}/{platform.machine()}",
+        # The version /version serves over HTTPS: `kubelab version` and kubectl's name the same server alike.
+        from .http.discovery import version_info
+        v = version_info()
+        return api.VersionInfo(major=v["major"], minor=v["minor"], git_version=v["gitVersion"],
+                               platform=v["platform"],
                                python_version=platform.python_version(),
                                etcd_version=await self.store.storage.version())
 

@@ -362,7 +362,7 @@ def create_deployment(name: str, images: tuple[str, ...], replicas: int, port: i
             cname = f"{cname}-{seen[cname]}"
         else:
             seen[cname] = 0
-        containers.append({"name": cname, "image": img})
+        containers.append({"name": cname, "image": img, "resources": {}})     # as kubectl sends it
     if port is not None:
         containers[0]["ports"] = [{"containerPort": port}]
     labels = {"app": name}

@@ -170,7 +170,9 @@ def delete(args: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, s
             if output == "name":
                 out(f"{info.qualified}/{name}")
             else:
-                out(f'{info.qualified} "{name}" {"force deleted" if force and grace == 0 else "deleted"}')
+                verb = "force deleted" if force and grace == 0 else "deleted"
+                # kubectl 1.34+ says where from: `pod "web" deleted from default namespace`
+                out(f'{info.qualified} "{name}" {verb}' + (f" from {ns} namespace" if ns else ""))
             uid = getattr(getattr(obj, "metadata", None), "uid", "") or ""
             deleted.append((info, name, ns, uid))
         if wait and deleted:

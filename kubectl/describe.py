@@ -98,7 +98,7 @@ def describe_probe(probe: Any) -> str:
     success = probe.success_threshold or 1
     failure = probe.failure_threshold or 3
     attrs = (f"delay={probe.initial_delay_seconds}s timeout={timeout}s period={period}s "
-             f"#success={success} #failure={failure}")
+             f"successThreshold={success} failureThreshold={failure}")
     if probe.HasField("exec"):
         return f"exec [{' '.join(probe.exec.command)}] {attrs}"
     if probe.HasField("http_get"):
@@ -156,12 +156,14 @@ def describe_containers(w: Writer, label: str, containers: Any, statuses: Any, s
         w.write(2, f"Image:\t{c.image}\n")
         if st is not None:
             w.write(2, f"Image ID:\t{st.image_id}\n")
-        ports = ", ".join(f"{p.container_port}/{p.protocol or 'TCP'}" for p in c.ports)
+        # kubectl 1.37 names a named port after it, on both lines: `8080/TCP (api)`
+        named = [f" ({p.name})" if p.name else "" for p in c.ports]
+        ports = ", ".join(f"{p.container_port}/{p.protocol or 'TCP'}{n}" for p, n in zip(c.ports, named))
         if "," in ports:
             w.write(2, f"Ports:\t{ports}\n")
         else:
             w.write(2, f"Port:\t{ports or NONE}\n")
-        host_ports = ", ".join(f"{p.host_port}/{p.protocol or 'TCP'}" for p in c.ports)
+        host_ports = ", ".join(f"{p.host_port}/{p.protocol or 'TCP'}{n}" for p, n in zip(c.ports, named))
         if "," in host_ports:
             w.write(2, f"Host Ports:\t{host_ports}\n")
         else:
@@ -296,7 +298,10 @@ def describe_events(w: Writer, events: list[Any] | None) -> None:
         else:
             interval = first
         source = e.source.component or e.reporting_component
-        w.write(1, f"{e.type}\t{e.reason}\t{interval}\t{source}\t{e.message.strip()}\n")
+        # kubectl 1.35+ names the part of the object first (kubernetes#133627): `spec.containers{web}: Pulled ...`
+        field = e.involved_object.field_path
+        message = f"{field}: {e.message.strip()}" if field else e.message.strip()
+        w.write(1, f"{e.type}\t{e.reason}\t{interval}\t{source}\t{message}\n")
 
 
 # ---------------------------------------------------------------- per kind
@@ -305,10 +310,14 @@ def describe_pod(pod: Any, events: list[Any] | None, extra: dict[str, Any]) -> s
     md, spec, st = pod.metadata, pod.spec, pod.status
     w.write(0, f"Name:\t{md.name}\n")
     w.write(0, f"Namespace:\t{md.namespace}\n")
-    w.write(0, f"Priority:\t{spec.priority}\n")
+    # kubectl prints these only when the pod has them (kube-apiserver's admission sets both; ours does not,
+    # and a priority of 0 is not told from none in our objects): what the server holds, as kubectl shows it.
+    if spec.priority:
+        w.write(0, f"Priority:\t{spec.priority}\n")
     if spec.priority_class_name:
         w.write(0, f"Priority Class Name:\t{spec.priority_class_name}\n")
-    w.write(0, f"Service Account:\t{spec.service_account_name or spec.service_account or 'default'}\n")
+    if spec.service_account_name:
+        w.write(0, f"Service Account:\t{spec.service_account_name}\n")
     w.write(0, f"Node:\t{spec.node_name + '/' + st.host_ip if spec.node_name else NONE}\n")
     if st.start_time:
         w.write(0, f"Start Time:\t{rfc1123(st.start_time)}\n")
@@ -494,6 +503,8 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
     w.write(0, f"Session Affinity:\t{spec.session_affinity or 'None'}\n")
     if spec.external_traffic_policy:
         w.write(0, f"External Traffic Policy:\t{spec.external_traffic_policy}\n")
+    if spec.internal_traffic_policy:
+        w.write(0, f"Internal Traffic Policy:\t{spec.internal_traffic_policy}\n")
     describe_events(w, events)
     return w.text()
 
@@ -768,10 +779,11 @@ async def describe_object(client: Any, obj: Any, show_events: bool = True) -> st
 @click.option("-l", "--selector", default="", help="Describe the objects matching this label selector.")
 @click.option("-A", "--all-namespaces", is_flag=True)
 @click.option("-f", "--filename", "filenames", multiple=True)
-@click.option("--show-events/--no-show-events", default=True, help="Show the objects' events (default true).")
+@click.option("--show-events/--no-show-events", default=None,
+              help="Show the objects' events (default: for a single object, not for several or a name prefix).")
 @global_options
 def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenames: tuple[str, ...],
-             show_events: bool) -> None:
+             show_events: bool | None) -> None:
     """Show details of a resource or group of resources.
 
     \b
@@ -799,7 +811,7 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
     async def body(client: Any) -> bool:
         from kubelab import errors
         failed = False
-        texts: list[str] = []
+        found: list[tuple[Any, bool]] = []       # (object, found by name prefix)
         for t in targets:
             ns = ("" if all_namespaces else namespace) if t.info.namespaced else None
             if not t.names:
@@ -808,13 +820,11 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
                 if not objs and len(targets) == 1:
                     err(f"No resources found in {namespace} namespace." if t.info.namespaced and
                         not all_namespaces else "No resources found")
-                for o in objs:
-                    texts.append(await describe_object(client, o, show_events))
+                found += [(o, False) for o in objs]
                 continue
             for name in t.names:
                 try:
-                    texts.append(await describe_object(client, await client.get(t.info.kind, name, ns or None),
-                                                       show_events))
+                    found.append((await client.get(t.info.kind, name, ns or None), False))
                     continue
                 except errors.NotFound as e:
                     not_found = e
@@ -825,8 +835,10 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
                 if not matches:
                     err(api_error_line(not_found))
                     failed = True
-                for o in matches:
-                    texts.append(await describe_object(client, o, show_events))
+                found += [(o, True) for o in matches]
+        # kubectl: events by default for a single object only, not for several nor for a name prefix
+        events = show_events if show_events is not None else len(found) == 1 and not found[0][1]
+        texts = [await describe_object(client, o, events) for o, _ in found]
         stdout_write("\n\n".join(texts))
         return failed
 

@@ -144,8 +144,10 @@ def plan_drain(pods: list[Any], force: bool, ignore_daemonsets: bool, delete_emp
             if delete_emptydir_data:
                 plan.warnings.setdefault(LOCAL_STORAGE_WARNING, []).append(key)
             else:
+                # kubectl stops at the first filter that refuses a pod: a bare pod with an emptyDir is named
+                # once, for its local storage
                 plan.errors.setdefault(LOCAL_STORAGE_FATAL, []).append(key)
-                fatal = True
+                continue
         if ctl is None:
             if force:
                 plan.warnings.setdefault(UNMANAGED_WARNING, []).append(key)

@@ -103,7 +103,8 @@ def _deletions(last: Any, new: Any) -> Any:
     out: dict[str, Any] = {}
     for k, v in last.items():
         if k not in new:
-            out[k] = None
+            if v != {}:        # the `annotations: {}` every last-applied carries set nothing to delete
+                out[k] = None
         elif isinstance(v, dict) and isinstance(new[k], dict):
             sub = _deletions(v, new[k])
             if sub:
@@ -147,18 +148,30 @@ def three_way_apply(live: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     return merged     # a metadata that is not an object is left for validation to name
 
 
+# Go's encoding/json escapes these inside strings (HTML safety); everything else non-ASCII goes out raw.
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 def last_applied_of(manifest: dict[str, Any]) -> str:
     """The last-applied annotation: the manifest as JSON without that annotation, nor the resourceVersion
-    (apply sends the version it read as a precondition: not configuration, and it changes every write)."""
+    (apply sends the version it read as a precondition: not configuration, and it changes every write).
+
+    Byte for byte what kubectl writes (GetModifiedConfiguration): the annotation removed from an
+    `annotations` map that stays, if only as `{}`; keys sorted, Go's escaping, and the encoder's newline.
+    Otherwise kubectl's apply after ours (or ours after kubectl's) sees the annotation change and says
+    `configured` for an unchanged manifest."""
     clean = copy.deepcopy(manifest)
     if isinstance(clean.get("metadata"), dict):
         clean["metadata"].pop("resourceVersion", None)
-    ann = (clean.get("metadata") or {}).get("annotations")
-    if ann and LAST_APPLIED in ann:
-        del ann[LAST_APPLIED]
-        if not ann:
-            del clean["metadata"]["annotations"]
-    return json.dumps(clean, separators=(",", ":"), sort_keys=True)
+        ann = clean["metadata"].get("annotations")
+        if ann is None:
+            clean["metadata"]["annotations"] = {}
+        elif isinstance(ann, dict):
+            ann.pop(LAST_APPLIED, None)
+    text = json.dumps(clean, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for char, escaped in _GO_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text + "\n"
 
 # ---------------------------------------------------------------- JSON patch (RFC 6902)
 class JSONPatchError(ValueError):

@@ -369,7 +369,7 @@ def install_openapi(app: web.Application) -> None:
         if "protobuf" in request.headers.get("Accept", ""):
             from . import openapi_pb
             resp = web.Response(body=openapi.v2_protobuf(version))
-            resp.headers["Content-Type"] = openapi_pb.MEDIA_TYPE
+            resp.headers["Content-Type"] = openapi_pb.RESPONSE_MEDIA_TYPE
             return resp
         return web.Response(body=openapi.v2_json(version), content_type="application/json")
 

@@ -19,6 +19,10 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+# What the response says it is: kube-openapi answers with the dotted form, because `@` is no MIME token
+# character and Go's mime.ParseMediaType (kubectl 1.20 reads the Content-Type) fails on MEDIA_TYPE with
+# "mime: unexpected content after media subtype".
+RESPONSE_MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 _T = descriptor_pb2.FieldDescriptorProto
 _OPT, _REP = _T.LABEL_OPTIONAL, _T.LABEL_REPEATED

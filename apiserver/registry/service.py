@@ -12,7 +12,7 @@ from typing import Any
 from kubelab import selectors
 
 from .common import (IP_MSG, FieldErrors, Strategy, int_or_string, is_ip, is_set, validate_ip, validate_labels,
-                     validate_port_name, validate_port_number, validate_qualified_name, validate_target_port)
+                     validate_port_number, validate_qualified_name, validate_target_port)
 
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -76,7 +76,10 @@ class ServiceStrategy(Strategy):
             if len(spec.ports) > 1 and not p.name:
                 errs.required(f"{path}.name")
             if p.name:
-                validate_port_name(errs, f"{path}.name", p.name)
+                # a DNS-1123 label, as kube-apiserver's validateServicePort has it (not the IANA service name a
+                # container port's is): `kubectl create service clusterip web --tcp=80:8080` names it `80-8080`
+                if msg := selectors.validate_dns1123_label(p.name):
+                    errs.invalid(f"{path}.name", p.name, msg)
                 if p.name in names:
                     errs.duplicate(f"{path}.name", p.name)
                 names.add(p.name)

@@ -187,7 +187,8 @@ def test_place_defaults_and_checks_namespace() -> None:
 def test_last_applied_annotation_is_the_manifest_without_itself() -> None:
     p = apply_mod.with_last_applied(_pod("default"))
     value = p.metadata.annotations[apply_mod.LAST_APPLIED]
-    assert json.loads(value) == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+    assert json.loads(value) == {"apiVersion": "v1", "kind": "Pod", "metadata": {"annotations": {}, "name": "x",
+                                                                                 "namespace": "default"},
                                  "spec": {"containers": [{"image": "i", "name": "c"}]}}
     assert apply_mod.last_applied(p) == value      # stable when re-applied
 
@@ -218,11 +219,11 @@ def test_probe_lines_as_kubectl() -> None:
                            "periodSeconds": 3},
         "startupProbe": {"tcpSocket": {"port": "http"}}})
     assert describe.describe_probe(c.liveness_probe) == \
-        "http-get http://:80/index.html delay=5s timeout=1s period=3s #success=1 #failure=2"
+        "http-get http://:80/index.html delay=5s timeout=1s period=3s successThreshold=1 failureThreshold=2"
     assert describe.describe_probe(c.readiness_probe) == \
-        "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s period=3s #success=2 #failure=1"
+        "exec [ls /usr/share/nginx/html/50x.html] delay=5s timeout=1s period=3s successThreshold=2 failureThreshold=1"
     assert describe.describe_probe(c.startup_probe) == \
-        "tcp-socket :http delay=0s timeout=1s period=10s #success=1 #failure=3"
+        "tcp-socket :http delay=0s timeout=1s period=10s successThreshold=1 failureThreshold=3"
 
 
 def test_describe_pod_layout() -> None:
@@ -236,7 +237,8 @@ def test_describe_pod_layout() -> None:
                  "volumes": [{"name": "nginx-log", "emptyDir": {}}]},
         "status": {"phase": "Running", "podIP": "172.18.0.2"}})
     text = describe.describe_pod(p, [], {})
-    assert text.startswith("Name:             nginx\nNamespace:        default\n")
+    # no Priority, no Service Account: kubectl prints them only when the pod has them (ours has neither)
+    assert text.startswith("Name:         nginx\nNamespace:    default\nNode:         <none>\n")
     assert "    Limits:\n      cpu:     500m\n      memory:  128Mi\n    Requests:\n      cpu:        250m\n" in text
     assert "      /var/log/nginx from nginx-log (rw)\n" in text
     assert "    Type:        EmptyDir (a temporary directory that shares a pod's lifetime)\n" in text
@@ -257,6 +259,21 @@ def test_describe_events_table() -> None:
     assert lines[3].startswith("  ----    ------     ----")
     assert lines[4].startswith("  Normal  Scheduled  ") and lines[4].endswith(
         "default-scheduler  Successfully assigned default/x to node-1")
+
+
+def test_describe_pod_names_its_service_account_and_a_containers_events_name_the_container() -> None:
+    """kubectl 1.37: `Service Account:` when the pod has one; a kubelet event about one container starts with
+    its involvedObject.fieldPath (kubernetes#133627)."""
+    p = manifests.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+                             "spec": {"serviceAccountName": "builder", "priority": 5,
+                                      "containers": [{"name": "web", "image": "nginx"}]}})
+    ev = manifests.from_dict({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                              "involvedObject": {"kind": "Pod", "name": "x", "fieldPath": "spec.containers{web}"},
+                              "type": "Normal", "reason": "Started", "message": "Started container web",
+                              "source": {"component": "kubelet"}, "count": 1})
+    text = describe.describe_pod(p, [ev], {})
+    assert "\nPriority:         5\nService Account:  builder\n" in text
+    assert text.splitlines()[-1].endswith("kubelet  spec.containers{web}: Started container web")
 
 
 # ---------------------------------------------------------------- rollout status
@@ -322,6 +339,17 @@ def test_drain_plan_refuses_unmanaged_and_local_storage() -> None:
     assert not forced.errors
     assert forced.warnings == {nodes.DAEMONSET_WARNING: ["default/ds"], nodes.UNMANAGED_WARNING: ["default/bastion"],
                                nodes.LOCAL_STORAGE_WARNING: ["default/logs"]}
+
+
+def test_drain_names_a_bare_pod_with_an_emptydir_for_its_local_storage_only() -> None:
+    """kubectl 1.37 stops at the first filter that refuses a pod (seed 001's sample-volume `nginx`: no controller,
+    an emptyDir); with --delete-emptydir-data the next filter still refuses it for having no controller."""
+    pods = [_drain_pod("nginx", owner=None, empty_dir=True), _drain_pod("bastion", owner=None)]
+    plan = nodes.plan_drain(pods, force=False, ignore_daemonsets=True, delete_emptydir_data=False)
+    assert plan.errors == {nodes.LOCAL_STORAGE_FATAL: ["default/nginx"], nodes.UNMANAGED_FATAL: ["default/bastion"]}
+    plan = nodes.plan_drain(pods, force=False, ignore_daemonsets=True, delete_emptydir_data=True)
+    assert plan.errors == {nodes.UNMANAGED_FATAL: ["default/bastion", "default/nginx"]}
+    assert plan.warnings == {nodes.LOCAL_STORAGE_WARNING: ["default/nginx"]}
 
 
 # ---------------------------------------------------------------- config (no server)
@@ -494,7 +522,7 @@ def test_create_deployment_dry_run_yaml(kubeconfig: dict[str, str]) -> None:
     d = yaml.safe_load(r.output)
     assert d["spec"]["replicas"] == 3
     assert d["spec"]["template"]["spec"]["containers"] == [
-        {"image": "nginx:1.16", "name": "nginx", "ports": [{"containerPort": 80}]}]
+        {"image": "nginx:1.16", "name": "nginx", "ports": [{"containerPort": 80}], "resources": {}}]
     assert d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
 
 
@@ -713,3 +741,14 @@ def test_expose_selector_is_a_label_map(doc: dict[str, Any], selector: dict[str,
     else:
         with pytest.raises(CLIError, match=re.escape(selector)):
             _selector_of(obj)
+
+
+def test_describe_service_ends_with_both_traffic_policies() -> None:
+    """As kubectl 1.37 prints a NodePort Service the server defaulted (seed 003's `expose --type=NodePort`)."""
+    svc = manifests.from_dict({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"},
+                               "spec": {"type": "NodePort", "ports": [{"port": 8080, "nodePort": 30155}],
+                                        "sessionAffinity": "None", "externalTrafficPolicy": "Cluster",
+                                        "internalTrafficPolicy": "Cluster"}})
+    lines = describe.describe_service(svc, None, {}).splitlines()
+    assert lines[-3:] == ["Session Affinity:         None", "External Traffic Policy:  Cluster",
+                          "Internal Traffic Policy:  Cluster"]

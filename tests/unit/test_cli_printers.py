@@ -453,7 +453,7 @@ def test_custom_columns_values_are_escaped() -> None:
 def test_describe_values_are_escaped() -> None:
     from kubectl import describe
     text = describe.describe_pod(_hostile_pod(), [], {})
-    assert f"Annotations:      note: {HOSTILE_SHOWN}\n" in text
+    assert f"Annotations:  note: {HOSTILE_SHOWN}\n" in text
     assert "\x1b" not in text and "\r" not in text
 
 
@@ -475,3 +475,17 @@ def test_yaml_and_json_leave_managed_fields_out_unless_asked() -> None:
     assert "managedFields" not in printers.render([pod], OutputFormat("yaml"), single=True)
     shown = printers.render([pod], OutputFormat("json", managed_fields=True), single=True)
     assert '"f:app": {}' in shown and '"manager": "kubectl"' in shown
+
+
+def test_describe_names_a_named_container_port_as_kubectl_137_does() -> None:
+    """Seed 000's cowweb (`ports: [{name: api, containerPort: 8080}]`): kubectl 1.37 prints the name on both lines."""
+    from kubectl import describe
+    pod = obj("Pod", spec={"containers": [{"name": "cowweb", "image": "cowweb:v1.0", "ports": [
+        {"name": "api", "containerPort": 8080}, {"containerPort": 9090, "protocol": "UDP"}]}]})
+    text = describe.describe_pod(pod, [], {})
+    assert "    Ports:        8080/TCP (api), 9090/UDP\n" in text
+    assert "    Host Ports:   0/TCP (api), 0/UDP\n" in text
+    one = obj("Pod", spec={"containers": [{"name": "c", "image": "i",
+                                           "ports": [{"name": "api", "containerPort": 8080}]}]})
+    text = describe.describe_pod(one, [], {})
+    assert "    Port:         8080/TCP (api)\n" in text and "    Host Port:    0/TCP (api)\n" in text

@@ -38,7 +38,12 @@ def test_three_way_apply_removes_what_the_config_dropped_and_keeps_server_fields
     live2 = patch.three_way_apply(live, second)
     assert live2["metadata"]["labels"] == {"a": "1"}
     assert live2["spec"]["replicas"] == 3 and live2["status"] == {"x": 1}
-    assert json.loads(live2["metadata"]["annotations"][patch.LAST_APPLIED]) == second
+    assert json.loads(live2["metadata"]["annotations"][patch.LAST_APPLIED]) == {
+        **second, "metadata": {**second["metadata"], "annotations": {}}}
+    # an apply of a manifest without annotations keeps those the server wrote meanwhile
+    live2["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "2"
+    live3 = patch.three_way_apply(live2, second)
+    assert live3["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
 
 
 def test_three_way_apply_prunes_dropped_containers() -> None:
@@ -147,7 +152,24 @@ def test_the_last_applied_annotation_leaves_out_the_precondition() -> None:
     read_at = json.loads(json.dumps(manifest))
     read_at["metadata"]["resourceVersion"] = "42"
     assert patch.last_applied_of(read_at) == patch.last_applied_of(manifest) == \
-        '{"apiVersion":"v1","data":{"a":"1"},"kind":"ConfigMap","metadata":{"name":"c"}}'
+        '{"apiVersion":"v1","data":{"a":"1"},"kind":"ConfigMap","metadata":{"annotations":{},"name":"c"}}\n'
     live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "42"}}
     merged = patch.three_way_apply(live, read_at)
-    assert json.loads(merged["metadata"]["annotations"][patch.LAST_APPLIED])["metadata"] == {"name": "c"}
+    assert json.loads(merged["metadata"]["annotations"][patch.LAST_APPLIED])["metadata"] == {"annotations": {},
+                                                                                              "name": "c"}
+
+
+def test_the_last_applied_annotation_is_byte_for_byte_kubectls() -> None:
+    """What kubectl 1.37's `apply -f cowweb-service.yaml -n handson2` wrote (read back from the apiserver): the
+    same bytes from us, so kubectl's apply after ours says `unchanged`, and ours after kubectl's."""
+    manifest = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cowweb", "namespace": "handson2"},
+                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}], "selector": {"app": "cowweb"},
+                         "type": "LoadBalancer"}}
+    assert patch.last_applied_of(manifest) == (
+        '{"apiVersion":"v1","kind":"Service","metadata":{"annotations":{},"name":"cowweb","namespace":"handson2"},'
+        '"spec":{"ports":[{"name":"http","port":80,"targetPort":8080}],"selector":{"app":"cowweb"},'
+        '"type":"LoadBalancer"}}\n')
+    # Go's encoding/json: HTML characters escaped, other non-ASCII text raw; other annotations kept.
+    noted = {"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"note": "<a&b> café"}}}
+    assert patch.last_applied_of(noted) == \
+        '{"kind":"ConfigMap","metadata":{"annotations":{"note":"\\u003ca\\u0026b\\u003e café"},"name":"c"}}\n'

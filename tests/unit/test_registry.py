@@ -262,6 +262,8 @@ def service_errors(spec: str, name: str = "s") -> list[str]:
                  'spec.loadBalancerIP: Invalid value: "nope": must be a valid IP address', id="load-balancer-ip"),
     pytest.param("{ports: [{port: 80, appProtocol: 'a b'}]}", 'spec.ports[0].appProtocol: Invalid value: "a b"',
                  id="app-protocol"),
+    pytest.param("{ports: [{port: 80, name: Web_1}]}", 'spec.ports[0].name: Invalid value: "Web_1": a lowercase RFC '
+                 "1123 label must consist of lower case alphanumeric characters or '-'", id="port-name-not-a-label"),
 ])
 def test_service_validation(spec: str, expected: str) -> None:
     errs = service_errors(spec)
@@ -282,6 +284,8 @@ def test_service_names_are_dns1035_labels() -> None:
     pytest.param("{clusterIP: None, clusterIPs: [None], ports: [{port: 80}]}", id="headless-as-stored"),
     pytest.param("{clusterIPs: [10.96.0.20], ports: [{port: 80}]}", id="cluster-ips-alone"),
     pytest.param("{type: ExternalName, externalName: example.com.}", id="external-name-fqdn"),
+    # what `kubectl create service clusterip web --tcp=80:8080` sends: a DNS-1123 label, no letter needed
+    pytest.param("{ports: [{name: 80-8080, port: 80, targetPort: 8080}]}", id="kubectl-create-service-port-name"),
     pytest.param("{ports: [{port: 80, appProtocol: kubernetes.io/h2c}], sessionAffinity: ClientIP, "
                  "sessionAffinityConfig: {clientIP: {timeoutSeconds: 10800}}, externalIPs: [192.0.2.1]}",
                  id="everything-valid"),

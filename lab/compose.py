@@ -11,6 +11,9 @@
           the networks, force-disconnecting endpoints Docker still holds → remove
           the lab's context from the kubeconfig. What Docker will not remove is
           reported; `down` fails only when a container of the lab is left.
+          `down --keep-data` (as kind's/minikube's `stop`) keeps the volumes:
+          etcd's data, the tokens and the certificates; the next `up` finds
+          every object again and the kubelets start their pods anew.
 
 etcd is on the internal kubelab-control-plane network with the apiserver (pods
 are on `kubelab` only) and answers only the apiserver's client certificate.
@@ -375,11 +378,14 @@ def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
     return f"network {network} was not removed: {r.stderr.strip()[-300:]}"
 
 
-def down(quiet: bool = False) -> dict[str, Any]:
+def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
     """Remove the lab: its services, every pod container its kubelets made, volumes, networks, context.
 
     What Docker will not remove (a network holding an endpoint no container owns) is reported, and `down`
-    still succeeds when no container of the lab is left: the next `up` reuses such a network."""
+    still succeeds when no container of the lab is left: the next `up` reuses such a network.
+    `keep_data` keeps the lab's volumes (etcd's data, tokens, certificates): the next `up` is the same
+    cluster, with every object, whose kubelets recreate the pods bound to them (pod containers never
+    survive `down`: they are the nodes', and the nodes are removed)."""
     docker_available()
     nodes = _lab_node_names()
     node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
@@ -388,14 +394,14 @@ def down(quiet: bool = False) -> dict[str, Any]:
     attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
-    r = compose(["down", "-v", "--remove-orphans", "-t", "5"], nodes=max(extra, COMPOSE_NODES), check=False,
-                capture=True)
+    r = compose(["down", *([] if keep_data else ["-v"]), "--remove-orphans", "-t", "5"],
+                nodes=max(extra, COMPOSE_NODES), check=False, capture=True)
     # Services started under another project name (plain `docker compose up` elsewhere): by label.
     leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
     if leftovers:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
     problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
-    for vol in VOLUMES:
+    for vol in () if keep_data else VOLUMES:
         _docker("volume", "rm", "-f", vol)
     _remove_context()
     kubeconfig.remove_kube_context()
@@ -407,8 +413,9 @@ def down(quiet: bool = False) -> dict[str, Any]:
     for why in problems:
         print(f"warning: {why} (no container of the lab is left; the next `kubelab cluster up` reuses it)",
               file=sys.stderr, flush=True)
-    _say(f"lab removed ({removed} pod containers)", quiet)
-    return {"pod_containers": removed, "nodes": nodes, "problems": problems}
+    _say(f"lab removed ({removed} pod containers)" + (f"; its data kept in {', '.join(VOLUMES)}" if keep_data
+                                                      else ""), quiet)
+    return {"pod_containers": removed, "nodes": nodes, "problems": problems, "kept": list(VOLUMES) if keep_data else []}
 
 
 def _remove_context() -> None:
@@ -536,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--no-build", action="store_true", help="do not run images/build.py")
     p_up.add_argument("--timeout", type=float, default=180.0)
     p_up.add_argument("--api-port", type=int, default=int(os.environ.get("KUBELAB_API_PORT", API_PORT)))
-    sub.add_parser("down", help="remove the lab and every pod container it made")
+    p_down = sub.add_parser("down", help="remove the lab and every pod container it made")
+    p_down.add_argument("--keep-data", action="store_true",
+                        help="keep etcd's data, tokens and certificates for the next `up`")
     p_bs = sub.add_parser("bootstrap", help="(compose service) write tokens and the kubeconfig")
     p_bs.add_argument("--secrets", default="/secrets")
     p_bs.add_argument("--etcd-pki", default="", help="where etcd's CA and certificates go (none: no etcd TLS)")
@@ -554,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "up":
             up(nodes=args.nodes, build=not args.no_build, timeout=args.timeout, api_port=args.api_port)
         elif args.cmd == "down":
-            down()
+            down(keep_data=args.keep_data)
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
                       Path(args.etcd_pki) if args.etcd_pki else None, nodes=args.nodes)

@@ -30,12 +30,12 @@ SETTLE = 180        # seconds a restarted lab has to converge
 
 @pytest.fixture(scope="module")
 def workload(lab: dict[str, Any]) -> dict[str, Any]:
-    bare, web, conf = unique("rs-bare"), unique("rs-web"), unique("rs-conf")
+    bare, web, conf = unique("rs-bare"), unique("rs-web"), unique("rs-role")
     apply(f"""
-apiVersion: v1
-kind: ConfigMap
-metadata: {{name: {conf}}}
-data: {{greeting: hello}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: {conf}, annotations: {{greeting: hello}}}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [get]}}]
 ---
 apiVersion: v1
 kind: Pod
@@ -113,8 +113,9 @@ def container_problems() -> list[str] | None:
 
 
 def check_everything(state: dict[str, Any]) -> None:
-    # Every object is there; the ConfigMap with its data.
-    assert get_json("configmap", state["conf"])["data"] == {"greeting": "hello"}
+    # Every object is there, as written.
+    role = get_json("role", state["conf"])
+    assert role["metadata"]["annotations"]["greeting"] == "hello" and role["rules"][0]["verbs"] == ["get"]
     assert get_json("service", state["web"])["spec"]["ports"][0]["nodePort"] == state["node_port"]
     # The bare pod is the same pod (name and uid), Running and Ready again.
     wait_running_ready(state["bare"], SETTLE)

@@ -14,9 +14,10 @@ moment a node is put back): every node Ready with a heartbeat after the fault, t
 running and healthy (its compose healthcheck), and the API taking a write:
   - kill -9 (from the host, by the container's pid: Docker restarts it, unless-stopped) of etcd,
     the apiserver, scheduler, controller manager, DNS, a node's kubelet or a node's proxy
-  - a node container stopped (`docker stop`) and started again after --hold seconds
+  - a node container stopped (`docker stop`) and started again 10, 30 or 90 s later (90: the controller
+    manager has evicted its pods meanwhile, and the returning kubelet must remove their containers)
   - a node cut off the lab network (`docker network disconnect`) and put back (same address and
-    aliases) after --hold seconds
+    aliases) 10, 30 or 90 s later
 
 Then, with the writes stopped: every acknowledged write is in etcd (read back through the API), every
 ReplicaSet has its pods Running, and each pod container on the engine belongs to a pod, which has no
@@ -233,7 +234,7 @@ def healthy(service: str) -> bool:
 def choose_fault(rng: random.Random, minute: int) -> Fault:
     kind = rng.choice(["kill", "kill", "stop", "disconnect"])
     target = rng.choice(KILLABLE if kind == "kill" else NODES)
-    hold = 0.0 if kind == "kill" else float(rng.choice([10, 20, 40]))
+    hold = 0.0 if kind == "kill" else float(rng.choice([10, 30, 90]))   # 90 s: its pods are evicted
     return Fault(kind, target, 0.0, hold)
 
 

@@ -208,8 +208,18 @@ def fill_registry(quiet: bool = False) -> None:
 
 
 # ---------------------------------------------------------------- up
-async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]:
-    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes.
+def heartbeat_ready(node: Any, since: float) -> bool:
+    """Ready, said by a heartbeat at or after `since` (seconds since the epoch): a lab started again with
+    its data kept (`down --keep-data`) holds the Node objects of its last run, Ready until the controller
+    manager notices their silence; only a new heartbeat says this run's kubelet is there."""
+    from kubelab import timeutil
+    return any(c.type == "Ready" and c.status == "True" and (timeutil.parse(c.last_heartbeat_time) or 0) >= since - 1
+               for c in node.status.conditions)
+
+
+async def _wait_ready(nodes: int, timeout: float, quiet: bool, since: float = 0.0) -> dict[str, Any]:
+    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes
+    (heartbeating since `since`).
 
     The kubeconfig is read again on every round: a context left by an earlier lab may hold an
     old token until the bootstrap service has rewritten it.
@@ -237,8 +247,7 @@ async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]
                 assert client is not None
                 try:
                     items, _ = await client.list("Node")
-                    ready = sorted(n.metadata.name for n in items if any(
-                        c.type == "Ready" and c.status == "True" for c in n.status.conditions))
+                    ready = sorted(n.metadata.name for n in items if heartbeat_ready(n, since))
                     if len(ready) >= nodes:
                         return {"server": conn.server, "token": conn.token, "nodes": ready}
                     last = f"{len(ready)}/{nodes} nodes Ready"
@@ -279,12 +288,13 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
+    started = time.time()
     services = ["registry", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
         [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
     _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
     fill_registry(quiet)
-    info = asyncio.run(_wait_ready(nodes, timeout, quiet))
+    info = asyncio.run(_wait_ready(nodes, timeout, quiet, since=started))
     asyncio.run(identities.bind_view(info["server"], info["token"]))
     info["https"] = f"https://127.0.0.1:{https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()

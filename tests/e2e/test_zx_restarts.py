@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from typing import Any
 
 import pytest
 
+from kubelab import timeutil
 from lab import audit
 from lab import compose as kubelab_lab
 
@@ -165,8 +167,15 @@ def test_cluster_down_keeping_the_data_then_up(workload: dict[str, Any]) -> None
     assert down.returncode == 0, down.stdout + down.stderr
     assert docker("ps", "-aq", "--filter", "label=io.kubelab.uid").stdout.strip() == "", "pod containers left"
     assert docker("volume", "inspect", "kubelab-etcd-data", check=False).returncode == 0, "etcd's data removed"
+    before = time.time()
     up = subprocess.run([sys.executable, "-m", "kubectl", "cluster", "up"], capture_output=True, text=True,
                         timeout=600)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    # `up` said the lab is ready: every node's kubelet of this run has said so (not the last run's Node
+    # objects, kept in etcd and still Ready until the controller manager notices their silence).
+    for node in json.loads(kubectl("get", "nodes", "-o", "json", namespace=None).stdout)["items"]:
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True" and timeutil.parse(ready["lastHeartbeatTime"]) >= before - 1, \
+            (node["metadata"]["name"], ready)
     wait_nodes_ready()
     check_everything(workload)

@@ -58,6 +58,7 @@ IMAGES = ("kubelab/hello:v1", "kubelab/hello:v2")
 ABSENT = "absent"
 VALUE = "soak.kubelab.io/value"
 RECOVERY_TARGET = 30.0
+OP_TIMEOUT = 60.0               # seconds a client waits for one operation, its own retries included
 NODES = ("node1", "node2", "node3")
 KILLABLE = ("etcd", "apiserver", "scheduler", "controller-manager", "dns") + NODES + ("proxy1", "proxy2", "proxy3")
 
@@ -142,8 +143,8 @@ class Workload:
         label = f"{kind} {op}"
         t = time.perf_counter()
         try:
-            await self._write(op, kind, name, state)
-        except Exception as e:  # noqa: BLE001 - whatever a client sees is an error it saw
+            await asyncio.wait_for(self._write(op, kind, name, state), OP_TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - whatever a client sees is an error it saw (a timeout too)
             reason = getattr(e, "reason", "") or type(e).__name__
             self.stats.errors[f"{label}: {reason}"] += 1
             self.stats.error_times.append((time.monotonic() - self.t0, f"{label}: {reason}"))
@@ -194,7 +195,7 @@ class Workload:
         while time.monotonic() - t0 < seconds and not stop.is_set():
             i += 1
             if len(tasks) < 400:
-                task = asyncio.create_task(asyncio.wait_for(self.one(), 60))
+                task = asyncio.create_task(self.one())
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             else:
@@ -277,9 +278,12 @@ def _heartbeat(node: Any) -> float:
 
 
 async def recovered(client: Client, f: Fault, since_wall: float, probe: int) -> bool:
-    """Every node Ready with a heartbeat after the fault, the faulted container healthy, the API writing."""
+    """The faulted container healthy, the API writing, every node Ready with a heartbeat after the fault
+    (when the fault was the node's, or the apiserver's or etcd's; otherwise one of the last 20 s)."""
     if not await asyncio.to_thread(healthy, f.target):
         return False
+    if f.target not in NODES + ("apiserver", "etcd"):
+        since_wall = time.time() - 20
     try:
         nodes, _ = await asyncio.wait_for(client.list("Node"), 5)
         if sum(1 for n in nodes if _heartbeat(n) >= since_wall - 1) < len(NODES):

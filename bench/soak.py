@@ -266,7 +266,14 @@ async def inject(f: Fault) -> float:
     args = ["network", "connect", "--ip", net["IPAddress"]] + [x for a in aliases for x in ("--alias", a)]
     r = await asyncio.to_thread(docker, *args, lab.NETWORK, name)
     if r.returncode != 0:
-        f.note = f"reconnect: {r.stderr.strip()[:200]}"
+        # Docker gave the address to a pod meanwhile: back under a new one. The failed connect leaves the
+        # address pinned in the container's endpoint configuration (its next start would fail), so off first.
+        f.note = f"address {net['IPAddress']} taken meanwhile ({r.stderr.strip()[:80]}): back with a new one"
+        await asyncio.to_thread(docker, "network", "disconnect", "-f", lab.NETWORK, name)
+        args = ["network", "connect"] + [x for a in aliases for x in ("--alias", a)]
+        r = await asyncio.to_thread(docker, *args, lab.NETWORK, name)
+        if r.returncode != 0:
+            f.note += f"; reconnect failed: {r.stderr.strip()[:200]}"
     return time.monotonic()
 
 

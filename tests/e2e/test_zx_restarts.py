@@ -10,6 +10,7 @@ Runs late (before test_zy/test_zz): it restarts the whole lab.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -125,7 +126,8 @@ def check_everything(state: dict[str, Any]) -> None:
     wait_for(lambda: deployment_converged(state["web"]), SETTLE, f"deployment {state['web']}: 3 pods Running, Ready")
     wait_for(lambda: node_port_answers(state["node_port"]), 60, f"NodePort {state['node_port']} on every node")
     p = kubectl("image", "ls", namespace=None, check=False)
-    assert p.returncode == 0 and "kubelab/" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and re.search(r"^localhost:5000/docker.io/library/nginx\s", p.stdout, re.M), \
+        p.stdout + p.stderr
     # No orphaned, duplicated or missing pod container (housekeeping may need a round to remove leftovers).
     last: list[list[str] | None] = [None]
 

@@ -128,15 +128,19 @@ def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None, timeou
 @cluster.command("down")
 @click.option("--local", is_flag=True, help="Stop the local lab.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--keep-data", is_flag=True, help="Compose lab: keep etcd's data, tokens and certificates, so the "
+              "next `cluster up` is the same cluster with every object (as kind/minikube `stop`).")
 @global_options
-def down(local: bool, state_dir: str | None) -> None:
+def down(local: bool, state_dir: str | None, keep_data: bool) -> None:
     """Stop the lab and remove its context."""
     launcher = _launcher()
     _use_kubeconfig()
     state = Path(state_dir).expanduser() if state_dir else None
+    if keep_data and local:
+        raise CLIError("--keep-data is for the compose lab (without --local)")
     if not local:
         from lab import compose as lab
-        _call(lab.down)
+        _call(lab.down, keep_data=keep_data)
         out("kubelab lab stopped")
         return
     report = _call(launcher.down_local, state_dir=state)

@@ -59,12 +59,18 @@ def user_agent() -> str:
     return _user_agent[0]
 
 
+MAX_RECONNECT_BACKOFF_MS = 5000
+
+
 def channel_options() -> list[tuple[str, Any]]:
     return [("grpc.primary_user_agent", _user_agent[0]),
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.keepalive_time_ms", 20000),
-            ("grpc.keepalive_permit_without_calls", 1)]
+            ("grpc.keepalive_permit_without_calls", 1),
+            # gRPC's reconnect back-off grows to 120 s: a node cut off for 90 s then heartbeated 32 s after it
+            # was back (bench/soak.py's fault). client-go dials per request; 5 s at most keeps recovery prompt.
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]
 
 
 class WatchStream:

@@ -11,6 +11,9 @@
           the networks, force-disconnecting endpoints Docker still holds → remove
           the lab's context from the kubeconfig. What Docker will not remove is
           reported; `down` fails only when a container of the lab is left.
+          `down --keep-data` (as kind's/minikube's `stop`) keeps the volumes:
+          etcd's data, the tokens and the certificates; the next `up` finds
+          every object again and the kubelets start their pods anew.
 
 etcd is on the internal kubelab-control-plane network with the apiserver (pods
 are on `kubelab` only) and answers only the apiserver's client certificate.
@@ -205,8 +208,18 @@ def fill_registry(quiet: bool = False) -> None:
 
 
 # ---------------------------------------------------------------- up
-async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]:
-    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes.
+def heartbeat_ready(node: Any, since: float) -> bool:
+    """Ready, said by a heartbeat at or after `since` (seconds since the epoch): a lab started again with
+    its data kept (`down --keep-data`) holds the Node objects of its last run, Ready until the controller
+    manager notices their silence; only a new heartbeat says this run's kubelet is there."""
+    from kubelab import timeutil
+    return any(c.type == "Ready" and c.status == "True" and (timeutil.parse(c.last_heartbeat_time) or 0) >= since - 1
+               for c in node.status.conditions)
+
+
+async def _wait_ready(nodes: int, timeout: float, quiet: bool, since: float = 0.0) -> dict[str, Any]:
+    """Wait for the kubeconfig (written by the bootstrap service), the API, then `nodes` Ready nodes
+    (heartbeating since `since`).
 
     The kubeconfig is read again on every round: a context left by an earlier lab may hold an
     old token until the bootstrap service has rewritten it.
@@ -234,8 +247,7 @@ async def _wait_ready(nodes: int, timeout: float, quiet: bool) -> dict[str, Any]
                 assert client is not None
                 try:
                     items, _ = await client.list("Node")
-                    ready = sorted(n.metadata.name for n in items if any(
-                        c.type == "Ready" and c.status == "True" for c in n.status.conditions))
+                    ready = sorted(n.metadata.name for n in items if heartbeat_ready(n, since))
                     if len(ready) >= nodes:
                         return {"server": conn.server, "token": conn.token, "nodes": ready}
                     last = f"{len(ready)}/{nodes} nodes Ready"
@@ -276,12 +288,13 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
+    started = time.time()
     services = ["registry", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
         [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
     _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
     fill_registry(quiet)
-    info = asyncio.run(_wait_ready(nodes, timeout, quiet))
+    info = asyncio.run(_wait_ready(nodes, timeout, quiet, since=started))
     asyncio.run(identities.bind_view(info["server"], info["token"]))
     info["https"] = f"https://127.0.0.1:{https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
@@ -375,11 +388,14 @@ def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
     return f"network {network} was not removed: {r.stderr.strip()[-300:]}"
 
 
-def down(quiet: bool = False) -> dict[str, Any]:
+def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
     """Remove the lab: its services, every pod container its kubelets made, volumes, networks, context.
 
     What Docker will not remove (a network holding an endpoint no container owns) is reported, and `down`
-    still succeeds when no container of the lab is left: the next `up` reuses such a network."""
+    still succeeds when no container of the lab is left: the next `up` reuses such a network.
+    `keep_data` keeps the lab's volumes (etcd's data, tokens, certificates): the next `up` is the same
+    cluster, with every object, whose kubelets recreate the pods bound to them (pod containers never
+    survive `down`: they are the nodes', and the nodes are removed)."""
     docker_available()
     nodes = _lab_node_names()
     node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
@@ -388,14 +404,14 @@ def down(quiet: bool = False) -> dict[str, Any]:
     attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
-    r = compose(["down", "-v", "--remove-orphans", "-t", "5"], nodes=max(extra, COMPOSE_NODES), check=False,
-                capture=True)
+    r = compose(["down", *([] if keep_data else ["-v"]), "--remove-orphans", "-t", "5"],
+                nodes=max(extra, COMPOSE_NODES), check=False, capture=True)
     # Services started under another project name (plain `docker compose up` elsewhere): by label.
     leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
     if leftovers:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
     problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
-    for vol in VOLUMES:
+    for vol in () if keep_data else VOLUMES:
         _docker("volume", "rm", "-f", vol)
     _remove_context()
     kubeconfig.remove_kube_context()
@@ -407,8 +423,9 @@ def down(quiet: bool = False) -> dict[str, Any]:
     for why in problems:
         print(f"warning: {why} (no container of the lab is left; the next `kubelab cluster up` reuses it)",
               file=sys.stderr, flush=True)
-    _say(f"lab removed ({removed} pod containers)", quiet)
-    return {"pod_containers": removed, "nodes": nodes, "problems": problems}
+    _say(f"lab removed ({removed} pod containers)" + (f"; its data kept in {', '.join(VOLUMES)}" if keep_data
+                                                      else ""), quiet)
+    return {"pod_containers": removed, "nodes": nodes, "problems": problems, "kept": list(VOLUMES) if keep_data else []}
 
 
 def _remove_context() -> None:
@@ -536,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--no-build", action="store_true", help="do not run images/build.py")
     p_up.add_argument("--timeout", type=float, default=180.0)
     p_up.add_argument("--api-port", type=int, default=int(os.environ.get("KUBELAB_API_PORT", API_PORT)))
-    sub.add_parser("down", help="remove the lab and every pod container it made")
+    p_down = sub.add_parser("down", help="remove the lab and every pod container it made")
+    p_down.add_argument("--keep-data", action="store_true",
+                        help="keep etcd's data, tokens and certificates for the next `up`")
     p_bs = sub.add_parser("bootstrap", help="(compose service) write tokens and the kubeconfig")
     p_bs.add_argument("--secrets", default="/secrets")
     p_bs.add_argument("--etcd-pki", default="", help="where etcd's CA and certificates go (none: no etcd TLS)")
@@ -554,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "up":
             up(nodes=args.nodes, build=not args.no_build, timeout=args.timeout, api_port=args.api_port)
         elif args.cmd == "down":
-            down()
+            down(keep_data=args.keep_data)
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
                       Path(args.etcd_pki) if args.etcd_pki else None, nodes=args.nodes)

@@ -15,9 +15,11 @@ Kubernetes' `EnsureImageExists` (pkg/kubelet/images/image_manager.go), for the D
   kubelab.imageref; a pod stored before that rule still meets this path, as does a hollow node's.)
 - **The mirror**: a name the lab's catalogue serves (`kubelab.catalogue.STAND_INS`: `nginx:1.16`,
   `jocatalin/kubernetes-bootcamp:v1`, ...; `docker.io/` and `library/` prefixes mean the same image) is
-  pulled from the lab registry as `localhost:5000/<normalised name>`, as k3s' registries.yaml mirrors do;
-  the pod keeps the name the user wrote. Any repository the catalogue mirrors is pulled there, so a tag it
-  lacks (`:v10`) fails with the registry's own words, as a missing tag on Docker Hub does.
+  pulled from the lab's read-only mirror as `localhost:5001/<normalised name>`, as k3s' registries.yaml
+  mirrors do; the pod keeps the name the user wrote. The mirror takes no push, and what users push to
+  localhost:5000 (even under the same path) is never read for these names, so a stand-in cannot be
+  silently replaced. Any repository the catalogue mirrors is pulled there, so a tag it lacks (`:v10`)
+  fails with the registry's own words, as a missing tag on Docker Hub does.
 - **Pull policies**: `Never` uses what the engine has or waits with ErrImageNeverPull; `IfNotPresent`
   pulls only when absent; `Always` pulls every time (the engine compares the registry's manifest digest
   with what it has and downloads nothing when unchanged). A failed pull is a failed pull, even when an

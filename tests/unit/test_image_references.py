@@ -51,14 +51,16 @@ def test_uppercase_domain_is_a_domain() -> None:
 
 
 @pytest.mark.parametrize("image,target", [
-    ("nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
-    ("docker.io/library/nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
-    ("nginx", "localhost:5000/docker.io/library/nginx:latest"),
-    ("jocatalin/kubernetes-bootcamp:v10", "localhost:5000/docker.io/jocatalin/kubernetes-bootcamp:v10"),
-    ("gcr.io/google-samples/kubernetes-bootcamp:v1", "localhost:5000/gcr.io/google-samples/kubernetes-bootcamp:v1"),
+    ("nginx:1.16", "localhost:5001/docker.io/library/nginx:1.16"),
+    ("docker.io/library/nginx:1.16", "localhost:5001/docker.io/library/nginx:1.16"),
+    ("nginx", "localhost:5001/docker.io/library/nginx:latest"),
+    ("jocatalin/kubernetes-bootcamp:v10", "localhost:5001/docker.io/jocatalin/kubernetes-bootcamp:v10"),
+    ("gcr.io/google-samples/kubernetes-bootcamp:v1", "localhost:5001/gcr.io/google-samples/kubernetes-bootcamp:v1"),
     ("kubelab/web", "kubelab/web"),                       # the lab's own: used as built
     ("redis:6", "redis:6"),                               # not mirrored: pulled as written
     ("localhost:5000/nginx:1.16", "localhost:5000/nginx:1.16"),   # a user's push, apart from the stand-in
+    # A push of the stand-in's path to the users' registry is theirs: nginx:1.16 never pulls it.
+    ("localhost:5000/docker.io/library/nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
 ])
 def test_pull_target(image: str, target: str) -> None:
     assert pull_target(image) == target

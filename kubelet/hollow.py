@@ -56,6 +56,7 @@ from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
 from kubelab.catalogue import CATALOGUE, STAND_INS
+from kubelab.imageref import InvalidReference, with_default_tag
 from kubelab import serving
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
@@ -63,7 +64,7 @@ from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
 from . import status as podstatus
 from .backoff import doubling
-from .pulls import InvalidReference, invalid_image_name, pull_target, with_default_tag
+from .pulls import invalid_image_name, pull_target
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
 from .status_manager import FAILED_SYNC
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kubelab.catalogue import mirrored, mirrored_repositories
-from kubelab.imageref import InvalidReference, Reference, parse, parse_normalized, with_default_tag  # noqa: F401
+from kubelab.imageref import InvalidReference, with_default_tag
 
 from .backoff import Backoff
 from .config import PodConfig

@@ -8,7 +8,8 @@ import pytest
 from apiserver.registry import strategies
 from kubelab import manifests
 from kubelab.catalogue import STAND_INS, familiar, mirrored
-from kubelet.pulls import InvalidReference, go_duration, parse_normalized, pull_target, with_default_tag
+from kubelab.imageref import InvalidReference, parse_normalized, with_default_tag
+from kubelet.pulls import go_duration, pull_target
 
 S = strategies()
 

@@ -305,8 +305,8 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry-mirror", MIRROR_VOLUME, check=True)
-    services = ["registry", "registry-mirror", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
-        [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
+    services = ["registry", "registry-mirror", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager",
+                "dns"] + [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
     wait_registry()
     _say("--- the lab's mirror: the tutorials' images (stand-ins, read-only)", quiet)

@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
-"""The tutorials' images under their own names: lab stand-ins, and the lab registry's copy of them.
+"""The tutorials' images under their own names: lab stand-ins, and the lab's read-only mirror of them.
 
 `kubelab/catalogue.py`'s STAND_INS pairs each name the tutorials use (`nginx:1.16`,
 `jocatalin/kubernetes-bootcamp:v1`, ...) with the lab image it is made from (`kubelab/web`,
 `kubelab/bootcamp:v1`, ...). Here:
 
-    python3 images/standins.py build   each as localhost:5000/<normalised name> (FROM its lab image, plus
+    python3 images/standins.py build   each as localhost:5001/<normalised name> (FROM its lab image, plus
                                        the label io.kubelab.stand-in-for=<name>); cached by build hash
-    python3 images/standins.py push    docker push each into the lab registry (compose's `registry`
-                                       service, 127.0.0.1:5000): the kubelets' pulls of those names go there
+    python3 images/standins.py check   exit 1 unless the mirror (127.0.0.1:5001) serves every stand-in as
+                                       built here (its manifest digest is among the image's RepoDigests)
+    python3 images/standins.py push    docker push each to localhost:5001 (the writable instance
+                                       lab/compose.py runs on the mirror's storage while it fills it)
     python3 images/standins.py tag     tag each under its own name on this engine (so `FROM nginx:1.16`
                                        builds offline), but never over an image the engine already has under
                                        that name unless it is one of these stand-ins
 
-`build` runs at the end of a full `images/build.py`; `push` and `tag` when the compose lab starts
-(lab/compose.py). The registry keeps them under `localhost:5000/docker.io/...` and
-`localhost:5000/gcr.io/...`, apart from what users push (`localhost:5000/nginx:1.16` is theirs), and every
-lab start pushes them again, so a stand-in is never silently replaced.
+`build` runs at the end of a full `images/build.py`; the rest when the compose lab starts (lab/compose.py).
+The mirror (compose's `registry-mirror`) is read-only: a push to it is refused, and the users' registry on
+localhost:5000 is a separate store that no mirrored pull reads, so a stand-in is never silently replaced.
 
 Standard library and the `docker` CLI only, like build.py.
 """
@@ -28,6 +29,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Sequence
 
@@ -88,14 +91,49 @@ def build(log=print) -> int:  # noqa: ANN001
 
 
 def push(log=print) -> None:  # noqa: ANN001
-    """Push every stand-in into the lab registry (layers it has are not sent again)."""
+    """Push every stand-in to localhost:5001 (layers it has are not sent again)."""
     t0 = time.monotonic()
     for name, _ in CAT.STAND_INS:
         ref = CAT.mirrored(name)
         p = _docker("push", ref)
         if p.returncode != 0:
             raise StandInError(f"docker push {ref} failed: {(p.stderr or p.stdout).strip()[-500:]}")
-    log(f"stand-ins: {len(CAT.STAND_INS)} pushed to the lab registry in {time.monotonic() - t0:.1f}s")
+    log(f"stand-ins: {len(CAT.STAND_INS)} pushed to the lab's mirror in {time.monotonic() - t0:.1f}s")
+
+
+MANIFEST_TYPES = ", ".join(("application/vnd.docker.distribution.manifest.v2+json",
+                            "application/vnd.oci.image.manifest.v1+json"))
+
+
+def served_digest(name: str) -> str | None:
+    """The mirror's manifest digest for a normalised name, None when it does not serve it."""
+    repo, _, tag_ = name.rpartition(":")
+    url = f"http://127.0.0.1:{CAT.MIRROR.rsplit(':', 1)[1]}/v2/{repo}/manifests/{tag_}"
+    req = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.headers.get("Docker-Content-Digest")
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def stale() -> list[str]:
+    """The stand-ins the mirror does not serve as built on this engine."""
+    out = []
+    for name, _ in CAT.STAND_INS:
+        ref = CAT.mirrored(name)
+        digest = served_digest(name)
+        have = (_inspect(ref) or {}).get("RepoDigests") or []
+        if digest is None or f"{ref.rsplit(':', 1)[0]}@{digest}" not in have:
+            out.append(name)
+    return out
+
+
+def check(log=print) -> None:  # noqa: ANN001
+    missing = stale()
+    if missing:
+        raise StandInError(f"the lab's mirror does not serve (as built here): {', '.join(missing)}")
+    log(f"stand-ins: {len(CAT.STAND_INS)} served by the lab's mirror")
 
 
 def tag(log=print) -> list[str]:  # noqa: ANN001
@@ -118,9 +156,9 @@ def tag(log=print) -> list[str]:  # noqa: ANN001
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    actions = {"build": build, "push": push, "tag": tag}
+    actions = {"build": build, "check": check, "push": push, "tag": tag}
     if not args or any(a not in actions for a in args):
-        print(f"usage: {Path(__file__).name} build|push|tag ...", file=sys.stderr)
+        print(f"usage: {Path(__file__).name} build|check|push|tag ...", file=sys.stderr)
         return 2
     try:
         for a in args:

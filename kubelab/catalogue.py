@@ -3,7 +3,7 @@ lab registry serves under the tutorials' own names.
 
 Read by: the image builder (what it builds; it loads this file by path, so it needs nothing but the
 standard library), the compose lab driver (`lab/compose.py`: what a lab needs before it starts, what it
-pushes into the lab registry), the kubelet (`kubelet/pulls.py`: which pulls go to the lab registry) and
+pushes into the lab's mirror), the kubelet (`kubelet/pulls.py`: which pulls go to the lab's mirror) and
 the hollow kubelet (`kubelet/hollow.py`: which pulls succeed on a simulated node).
 
 Plain data and small functions, no imports: keep it that way (images/build.py runs it without the package).
@@ -27,14 +27,19 @@ CATALOGUE: tuple[str, ...] = (
 )
 
 # The lab registry as the host's Docker engine reaches it (compose publishes it on the host's loopback;
-# the nodes' kubelets use the host's engine, so their pulls of localhost:5000/... come here too).
+# the nodes' kubelets use the host's engine, so their pulls of localhost:5000/... come here too). Writable:
+# what users push (docker push localhost:5000/..., kubelab image load).
 REGISTRY = "localhost:5000"
+# The lab's mirror: a second instance of the same registry, READ-ONLY (Distribution's
+# storage.maintenance.readonly), serving only the stand-ins below. The kubelets pull the tutorials' names
+# from here, so no push can replace a stand-in: a push here is refused, and a push of the same path to
+# REGISTRY lands in the user's registry, which no mirrored pull reads. lab/compose.py fills it at lab start
+# through a short-lived writable instance on its storage.
+MIRROR = "localhost:5001"
 
 # Lab stand-ins for the tutorials' images: (the name, normalised as Docker does: docker.io/library/nginx,
 # the lab image it is made from). Each is that image plus a label saying what it stands for
-# (STAND_IN_LABEL); the lab registry serves it as REGISTRY/<name> (mirrored()), a namespace apart from
-# what users push (localhost:5000/nginx:1.16 is theirs; localhost:5000/docker.io/library/nginx:1.16 the
-# stand-in's).
+# (STAND_IN_LABEL); the mirror serves it as MIRROR/<name> (mirrored()).
 STAND_INS: tuple[tuple[str, str], ...] = (
     ("docker.io/library/nginx:latest", "kubelab/web:latest"),
     ("docker.io/library/nginx:1.12", "kubelab/web:latest"),
@@ -52,9 +57,9 @@ STAND_IN_LABEL = "io.kubelab.stand-in-for"
 
 
 def mirrored(name: str) -> str:
-    """The lab registry's name for a normalised name: docker.io/library/nginx:1.16 →
-    localhost:5000/docker.io/library/nginx:1.16."""
-    return f"{REGISTRY}/{name}"
+    """The lab mirror's name for a normalised name: docker.io/library/nginx:1.16 →
+    localhost:5001/docker.io/library/nginx:1.16."""
+    return f"{MIRROR}/{name}"
 
 
 def mirrored_repositories() -> frozenset[str]:

@@ -17,6 +17,8 @@ the kubelet's part for the pods bound to them, through the real API:
     `jocatalin/kubernetes-bootcamp:v10`, not `:v1`; both off with --any-kubelab-image)
               ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
                  back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
+    image Docker cannot parse (`Nginx:1.16`, `nginx:`; kubelet.pulls.invalid_image_name)
+              ─▶ waiting InvalidImageName with Docker's words; Events InspectFailed, Failed
     image matching --failing-liveness-images
               ─▶ restarted every --liveness-failure-after seconds (Unhealthy, Killing)
     deletionTimestamp ─▶ a short simulated stop (Killing), then
@@ -54,6 +56,7 @@ from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
 from kubelab.catalogue import CATALOGUE, STAND_INS
+from kubelab.imageref import InvalidReference, with_default_tag
 from kubelab import serving
 from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
@@ -61,7 +64,7 @@ from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
 from . import status as podstatus
 from .backoff import doubling
-from .pulls import InvalidReference, pull_target, with_default_tag
+from .pulls import invalid_image_name, pull_target
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
 from .status_manager import FAILED_SYNC
 
@@ -198,6 +201,7 @@ class ContainerSim:
     pull_failed_at: float | None = None
     next_pull_at: float | None = None
     backoff_reported: int = 0
+    invalid_reported: bool = False
 
 
 @dataclass
@@ -431,6 +435,10 @@ class HollowRunner:
             out.last_state.terminated.CopyFrom(pb.ContainerStateTerminated(
                 exit_code=137, reason="Error", started_at=cs.last_started_at, finished_at=cs.last_finished_at,
                 container_id=f"hollow://{_digest(sim.uid, c.name, cs.restarts - 1)[:32]}"))
+        bad = invalid_image_name(c.image)
+        if bad is not None:
+            self._invalid_image(pod, sim, cs, out, bad)
+            return out
         if image_missing(c.image, cfg):
             self._pull_failure(pod, sim, cs, out, now, wake)
             return out
@@ -487,6 +495,15 @@ class HollowRunner:
         cs.last_started_at, cs.last_finished_at = cs.started_at, wall
         cs.restarts += 1
         self._start(pod, sim, cs, c, now, wall)
+
+    def _invalid_image(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, message: str) -> None:
+        """As the Docker kubelet (kubelet.pulls): waiting InvalidImageName with Docker's parse error, no pull;
+        the events once (the image cannot change into a valid one without a new ContainerSim)."""
+        out.state.waiting.reason, out.state.waiting.message = "InvalidImageName", message
+        if not cs.invalid_reported:
+            cs.invalid_reported = True
+            self.container_event(pod, sim.node, cs.name, "Warning", "InspectFailed", message)
+            self.container_event(pod, sim.node, cs.name, "Warning", "Failed", "Error: InvalidImageName")
 
     def _pull_backoff(self, attempts: int) -> float:
         return doubling(attempts, self.config.image_pull_backoff, self.config.image_pull_backoff_max)

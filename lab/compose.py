@@ -54,6 +54,9 @@ CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
 VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki")
 REGISTRY_VOLUME = "kubelab-registry"       # external: `down` keeps it, so what was pushed survives a restart
 REGISTRY_URL = "http://127.0.0.1:5000"     # the registry service, published on the host's loopback
+MIRROR_VOLUME = "kubelab-registry-mirror"  # external: the stand-ins, pushed again only when stale
+MIRROR_URL = "http://127.0.0.1:5001"       # registry-mirror: read-only, the tutorials' names (catalogue.MIRROR)
+MIRROR_FILLER = "kubelab-registry-mirror-fill"   # the short-lived writable instance that fills its storage
 API_PORT = 6443
 COMPOSE_NODES = 3                    # nodes written out in compose.yaml
 LAB_LABEL = "io.kubelab.lab"         # every compose service carries it (value: the component)
@@ -179,32 +182,57 @@ def build_images(quiet: bool = False) -> None:
 
 
 # ---------------------------------------------------------------- registry
-def wait_registry(timeout: float = 60.0) -> None:
-    """Until the lab registry answers its API (GET /v2/ → 200)."""
+def wait_registry(timeout: float = 60.0, url: str = REGISTRY_URL,
+                  container: str = "kubelab-registry") -> None:
+    """Until a lab registry answers its API (GET /v2/ → 200)."""
     import urllib.error
     import urllib.request
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{REGISTRY_URL}/v2/", timeout=3) as r:
+            with urllib.request.urlopen(f"{url}/v2/", timeout=3) as r:
                 if r.status == 200:
                     return
         except (urllib.error.URLError, OSError) as e:
             last = str(e)
         time.sleep(0.25)
-    raise LabError(f"the lab registry did not answer on {REGISTRY_URL} within {timeout:.0f}s: {last} "
-                   f"(see `docker logs kubelab-registry`)")
+    raise LabError(f"the lab registry did not answer on {url} within {timeout:.0f}s: {last} "
+                   f"(see `docker logs {container}`)")
 
 
-def fill_registry(quiet: bool = False) -> None:
-    """Push the tutorials' stand-ins into the lab registry and tag them on this engine (images/standins.py)."""
+def _standins(*actions: str, quiet: bool = False, silent: bool = False) -> int:
     script = repo_root() / "images" / "standins.py"
-    wait_registry()
-    r = subprocess.run([sys.executable, str(script), "build", "push", "tag"], cwd=repo_root(),
-                       stdout=subprocess.DEVNULL if quiet else None)
-    if r.returncode != 0:
-        raise LabError(f"pushing the stand-ins into the lab registry failed (exit {r.returncode})")
+    return subprocess.run([sys.executable, str(script), *actions], cwd=repo_root(),
+                          stdout=subprocess.DEVNULL if quiet or silent else None,
+                          stderr=subprocess.DEVNULL if silent else None).returncode
+
+
+def fill_registry(quiet: bool = False, nodes: int = COMPOSE_NODES, api_port: int = API_PORT) -> None:
+    """Serve the tutorials' stand-ins from the read-only mirror (registry-mirror) and tag them on this engine
+    (images/standins.py). A read-only registry takes no push, so when the mirror lacks a stand-in (first
+    start, a rebuilt lab image) it is stopped, a writable instance on the same storage and port takes the
+    pushes, and the mirror starts again; when it serves them all, nothing is pushed."""
+    if _standins("build", quiet=quiet) != 0:
+        raise LabError("building the stand-ins failed (images/standins.py build)")
+    wait_registry(url=MIRROR_URL, container="kubelab-registry-mirror")
+    if _standins("check", silent=True) != 0:
+        compose(["rm", "-s", "-f", "registry-mirror"], nodes=nodes, api_port=api_port, capture=True)
+        _docker("rm", "-f", MIRROR_FILLER)
+        _docker("run", "-d", "--name", MIRROR_FILLER, "--label", f"{LAB_LABEL}=registry-mirror-fill",
+                "-v", f"{MIRROR_VOLUME}:/var/lib/docker-registry", "-p", "127.0.0.1:5001:5000",
+                "kubelab/registry:latest", check=True)
+        try:
+            wait_registry(url=MIRROR_URL, container=MIRROR_FILLER)
+            if _standins("push", quiet=quiet) != 0:
+                raise LabError("pushing the stand-ins into the lab's mirror failed (images/standins.py push)")
+        finally:
+            _docker("rm", "-f", MIRROR_FILLER)
+        compose(["up", "-d", "registry-mirror"], nodes=nodes, api_port=api_port)
+        wait_registry(url=MIRROR_URL, container="kubelab-registry-mirror")
+    if _standins("check", "tag", quiet=quiet) != 0:
+        raise LabError("the lab's mirror does not serve every stand-in after filling it (images/standins.py "
+                       "check; see `docker logs kubelab-registry-mirror`)")
 
 
 # ---------------------------------------------------------------- up
@@ -288,12 +316,14 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     t1 = time.monotonic()
     _say(f"--- starting the lab ({nodes} nodes)", quiet)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
+    _docker("volume", "create", "--label", f"{LAB_LABEL}=registry-mirror", MIRROR_VOLUME, check=True)
     started = time.time()
-    services = ["registry", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager", "dns"] + \
-        [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
+    services = ["registry", "registry-mirror", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager",
+                "dns"] + [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
     compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
-    _say("--- the lab registry: pushing the tutorials' images (stand-ins)", quiet)
-    fill_registry(quiet)
+    wait_registry()
+    _say("--- the lab's mirror: the tutorials' images (stand-ins, read-only)", quiet)
+    fill_registry(quiet, nodes=nodes, api_port=api_port)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet, since=started))
     asyncio.run(identities.bind_view(info["server"], info["token"]))
     info["https"] = f"https://127.0.0.1:{https_port()}"

@@ -8,6 +8,7 @@ from kubelab.quantity import QuantityError, parse_quantity
 import re
 
 from kubelab import selectors
+from kubelab.imageref import InvalidReference, parse_normalized
 
 from .common import (FieldErrors, Strategy, int_or_string, is_set, validate_condition_statuses,
                      validate_container_resource_name, validate_int_or_string, validate_ip, validate_label_selector,
@@ -200,10 +201,13 @@ def _validate_container(errs: FieldErrors, path: str, c: Any, volumes: set[str],
         errs.required(f"{path}.name")
     else:
         validate_name(errs, f"{path}.name", c.name, label=True)
-    # As kube-apiserver: the image must be set; its format is the kubelet's business (InvalidImageName),
-    # and a template's " " stays legal (validate_pod_images checks pods only).
+    # The image must be set and (unlike kube-apiserver, which leaves it to the kubelet's InvalidImageName)
+    # parse as a Docker reference: a pod that could never pull is refused at apply, naming the field. Surrounding
+    # whitespace is checked on pods only (validate_pod_images), as kube-apiserver does; a template's " " stays legal.
     if not c.image:
         errs.required(f"{path}.image")
+    elif c.image == c.image.strip():
+        validate_image_reference(errs, f"{path}.image", c.image)
     if c.image_pull_policy and c.image_pull_policy not in PULL_POLICIES:
         errs.unsupported(f"{path}.imagePullPolicy", c.image_pull_policy, PULL_POLICIES)
     port_names: set[str] = set()
@@ -444,6 +448,14 @@ def _mutable_view(spec: Any) -> Any:
     view.ClearField("tolerations")
     view.ClearField("termination_grace_period_seconds")
     return view
+
+
+def validate_image_reference(errs: FieldErrors, path: str, image: str) -> None:
+    """Docker's distribution/reference grammar, in its words: `Nginx:1.16`, `nginx:`, `nginx@sha256:abc`."""
+    try:
+        parse_normalized(image)
+    except InvalidReference as e:
+        errs.invalid(path, image, str(e))
 
 
 def validate_pod_images(errs: FieldErrors, spec: Any) -> None:

@@ -4,8 +4,8 @@ Seed 003's commands verbatim (`jocatalin/kubernetes-bootcamp:v1`, scale, NodePor
 missing `:v10`, rollout undo), seed 001's manifests with their images (`nginx:latest`, `nginx:1.15` →
 `nginx:1.16`, `debian:stretch` with apt, `nginx:1.16` + `fluent/fluentd:v1.11` sharing an emptyDir), seed
 000's `docker build` / `docker push localhost:5000/...` / deploy, `kubelab image load|ls`, invalid
-references (InvalidImageName, as the kubelet says it) and the registry stopped (ErrImagePull with the dial
-error; the pod starts once it is back). Every name here is served by the lab registry
+references (Invalid at apply, naming the field) and the registries stopped (ErrImagePull with the dial
+error; the pods start once they are back). Every name here is served by the lab registry
 (kubelab.catalogue.STAND_INS) or pushed by the test.
 """
 from __future__ import annotations
@@ -246,24 +246,24 @@ def test_seed_001_manifests_as_written(ns: str) -> None:
         tk("delete", kind, name, "--wait=false")
 
 
-def test_invalid_image_reference_is_the_kubelets_invalid_image_name(ns: str) -> None:
-    tk("run", "badref", "--image=Nginx:1.16", "--restart=Never")
-
-    def waiting() -> dict[str, Any] | None:
-        p = json.loads(tk("get", "pod", "badref", "-o", "json").stdout)
-        cs = (p.get("status", {}).get("containerStatuses") or [{}])[0]
-        w = (cs.get("state") or {}).get("waiting") or {}
-        return w if w.get("reason") == "InvalidImageName" else None
-    w = wait_for(waiting, 60, "InvalidImageName")
-    assert w["message"] == ('Failed to apply default image tag "Nginx:1.16": couldn\'t parse image reference '
-                            '"Nginx:1.16": invalid reference format: repository name (library/Nginx) must be '
-                            'lowercase')
-    assert "Error: InvalidImageName" in events_of("badref")
+def test_invalid_image_reference_is_invalid_at_apply(ns: str) -> None:
+    # Refused by the apiserver naming the field (kube-apiserver would leave it to the kubelet's
+    # InvalidImageName, which the kubelets still show for a pod that reaches them: tests/unit).
+    for image, words in (("Nginx:1.16", "invalid reference format: repository name (library/Nginx) must be "
+                                        "lowercase"),
+                         ("nginx:", "invalid reference format"),
+                         ("nginx@sha256:abc", "invalid reference format")):
+        bad = tk("run", "badref", f"--image={image}", "--restart=Never", check=False)
+        assert bad.returncode != 0
+        assert f'spec.containers[0].image: Invalid value: "{image}": {words}' in bad.stderr, bad.stderr
+        assert tk("get", "pod", "badref", check=False).returncode != 0      # nothing written
+    bad = tk("create", "deployment", "badref", "--image=Nginx:1.16", check=False)
+    assert bad.returncode != 0
+    assert 'spec.template.spec.containers[0].image: Invalid value: "Nginx:1.16"' in bad.stderr, bad.stderr
     bad = tk("run", "spaces", "--image= nginx", "--restart=Never", check=False)
     assert bad.returncode != 0
     assert 'spec.containers[0].image: Invalid value: " nginx": must not have leading or trailing whitespace' in \
         bad.stderr
-    tk("delete", "pod", "badref", "--wait=false")
 
 
 COWWEB = """apiVersion: apps/v1
@@ -304,7 +304,7 @@ def test_seed_000_build_push_deploy(ns: str, tmp_path: Path) -> None:
     assert tk("exec", name, "--", "cat", "/usr/share/nginx/html/index.html").stdout == "moo from cowweb\n"
     listing = kubectl("image", "ls", namespace=None).stdout
     assert re.search(r"^localhost:5000/handson-001/cowweb\s+v1\.0$", listing, re.M), listing
-    assert re.search(r"^localhost:5000/docker.io/library/nginx\s+.*1\.16", listing, re.M), listing
+    assert re.search(r"^localhost:5001/docker.io/library/nginx\s+.*1\.16", listing, re.M), listing
     tk("delete", "deployment", "cowweb")
 
 
@@ -323,22 +323,31 @@ def test_image_load_and_the_stand_ins_kept_apart(ns: str) -> None:
         docker("image", "rm", "e2e-loaded:v7", "localhost:5000/e2e-loaded:v7", check=False)
 
 
-def test_registry_stopped_is_err_image_pull_then_the_pod_starts(ns: str) -> None:
-    docker("stop", "kubelab-registry")
+def test_registries_stopped_are_err_image_pull_then_the_pods_start(ns: str) -> None:
+    # Both registries: the read-only mirror (the tutorials' names) and the users' (localhost:5000/...).
+    user_image = "localhost:5000/e2e/stopped:v1"
+    docker("tag", "kubelab/busybox:latest", user_image)
+    docker("push", user_image)
+    docker("stop", "kubelab-registry-mirror", "kubelab-registry")
     try:
-        tk("run", "needs-registry", "--image=nginx", "--restart=Never")     # :latest → Always: asks the registry
+        tk("run", "needs-mirror", "--image=nginx", "--restart=Never")     # :latest → Always: asks the mirror
+        tk("run", "needs-registry", f"--image={user_image}", "--image-pull-policy=Always", "--restart=Never",
+           "--command", "--", "sleep", "3600")
 
-        def failed() -> str | None:
-            p = json.loads(tk("get", "pod", "needs-registry", "-o", "json").stdout)
+        def failed(pod: str) -> str | None:
+            p = json.loads(tk("get", "pod", pod, "-o", "json").stdout)
             cs = (p.get("status", {}).get("containerStatuses") or [{}])[0]
             w = (cs.get("state") or {}).get("waiting") or {}
             return w.get("message") if w.get("reason") == "ErrImagePull" else None
-        msg = wait_for(failed, 60, "ErrImagePull while the registry is stopped", interval=0.3)
-        assert "localhost:5000" in msg and ("connection refused" in msg or "dial tcp" in msg), msg
+        for pod, host in (("needs-mirror", "localhost:5001"), ("needs-registry", "localhost:5000")):
+            msg = wait_for(lambda: failed(pod), 60, f"ErrImagePull of {pod} while {host} is stopped", interval=0.3)
+            assert host in msg and ("connection refused" in msg or "dial tcp" in msg), msg
     finally:
-        docker("start", "kubelab-registry")
-    wait_pod_ready("needs-registry", timeout=400)     # the back-off's next pull finds the registry back
-    tk("delete", "pod", "needs-registry", "--wait=false")
+        docker("start", "kubelab-registry-mirror", "kubelab-registry")
+    wait_pod_ready("needs-mirror", timeout=400)     # the back-off's next pull finds the registry back
+    wait_pod_ready("needs-registry", timeout=400)
+    tk("delete", "pod", "needs-mirror", "needs-registry", "--wait=false")
+    docker("image", "rm", user_image, check=False)
 
 
 def test_host_engine_has_the_stand_ins_under_their_names(ns: str) -> None:

@@ -49,3 +49,29 @@ def test_ready_after_the_initial_delay_and_success_threshold_periods() -> None:
     # seed 001's sample-healthcheck: initialDelaySeconds 5, periodSeconds 3, successThreshold 2 → Ready at 8 s
     assert ready_at({"initial_delay_seconds": 5, "period_seconds": 3, "success_threshold": 2}) == 8
     assert ready_at({"initial_delay_seconds": 5, "period_seconds": 3, "success_threshold": 1}) == 5
+
+
+@pytest.mark.parametrize("image,words", [
+    ("Nginx:1.16", "invalid reference format: repository name (library/Nginx) must be lowercase"),
+    ("nginx:", "invalid reference format"),
+    ("nginx@sha256:abc", "invalid reference format"),
+])
+def test_an_unparseable_image_waits_invalid_image_name_as_on_a_docker_node(image: str, words: str) -> None:
+    # A pod stored before the apiserver refused such references reaches the hollow kubelet as it would a
+    # Docker node: waiting InvalidImageName with Docker's words, InspectFailed once, never a simulated pull.
+    from kubelet.hollow import PodSim
+    pod = new_object("Pod", "p", "default")
+    c = pod.spec.containers.add(name="c", image=image)
+    events: list[tuple[str, str, str]] = []
+    runner = HollowRunner.__new__(HollowRunner)
+    runner.config = HollowConfig()
+    runner.container_event = lambda _pod, _node, _c, type_, reason, message: events.append((type_, reason, message))
+    sim = PodSim(uid="u", key="default/p", node="hollow-1", seen=0.0, start_time="")
+    for now in (100.0, 130.0):
+        out = runner._container(pod, sim, c, now, "2026-12-03T00:00:00Z", [])
+        assert out.state.waiting.reason == "InvalidImageName"
+        assert out.state.waiting.message == (f'Failed to apply default image tag "{image}": couldn\'t parse image '
+                                             f'reference "{image}": {words}')
+        assert not out.started and not out.image_id
+    assert events == [("Warning", "InspectFailed", out.state.waiting.message),
+                      ("Warning", "Failed", "Error: InvalidImageName")]

@@ -1,6 +1,6 @@
 """Image references: the kubelet's parser (Docker's distribution/reference, with its words), the lab
-registry mirror's names, and what the apiserver checks (kube-apiserver's rules: set, no surrounding
-whitespace on pods; the format is the kubelet's InvalidImageName)."""
+registry mirror's names, and what the apiserver checks (set; no surrounding whitespace on pods, as
+kube-apiserver; and, unlike kube-apiserver, the format, with the same parser: kubelab.imageref)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,8 @@ import pytest
 from apiserver.registry import strategies
 from kubelab import manifests
 from kubelab.catalogue import STAND_INS, familiar, mirrored
-from kubelet.pulls import InvalidReference, go_duration, parse_normalized, pull_target, with_default_tag
+from kubelab.imageref import InvalidReference, parse_normalized, with_default_tag
+from kubelet.pulls import go_duration, pull_target
 
 S = strategies()
 
@@ -51,14 +52,16 @@ def test_uppercase_domain_is_a_domain() -> None:
 
 
 @pytest.mark.parametrize("image,target", [
-    ("nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
-    ("docker.io/library/nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
-    ("nginx", "localhost:5000/docker.io/library/nginx:latest"),
-    ("jocatalin/kubernetes-bootcamp:v10", "localhost:5000/docker.io/jocatalin/kubernetes-bootcamp:v10"),
-    ("gcr.io/google-samples/kubernetes-bootcamp:v1", "localhost:5000/gcr.io/google-samples/kubernetes-bootcamp:v1"),
+    ("nginx:1.16", "localhost:5001/docker.io/library/nginx:1.16"),
+    ("docker.io/library/nginx:1.16", "localhost:5001/docker.io/library/nginx:1.16"),
+    ("nginx", "localhost:5001/docker.io/library/nginx:latest"),
+    ("jocatalin/kubernetes-bootcamp:v10", "localhost:5001/docker.io/jocatalin/kubernetes-bootcamp:v10"),
+    ("gcr.io/google-samples/kubernetes-bootcamp:v1", "localhost:5001/gcr.io/google-samples/kubernetes-bootcamp:v1"),
     ("kubelab/web", "kubelab/web"),                       # the lab's own: used as built
     ("redis:6", "redis:6"),                               # not mirrored: pulled as written
     ("localhost:5000/nginx:1.16", "localhost:5000/nginx:1.16"),   # a user's push, apart from the stand-in
+    # A push of the stand-in's path to the users' registry is theirs: nginx:1.16 never pulls it.
+    ("localhost:5000/docker.io/library/nginx:1.16", "localhost:5000/docker.io/library/nginx:1.16"),
 ])
 def test_pull_target(image: str, target: str) -> None:
     assert pull_target(image) == target
@@ -112,10 +115,62 @@ def test_pod_image_required() -> None:
     assert errors_of(POD % '""') == ["spec.containers[0].image: Required value"]
 
 
-@pytest.mark.parametrize("image", ['"Nginx:1.16"', '"nginx:"', '"nginx@sha256:abc"'])
-def test_image_format_is_the_kubelets_business(image: str) -> None:
-    # kube-apiserver accepts these (the kubelet says InvalidImageName); so does a template's " ".
-    assert errors_of(POD % image) == []
-    assert errors_of(DEPLOYMENT % image) == []
+@pytest.mark.parametrize("image,words", [
+    ("Nginx:1.16", "invalid reference format: repository name (library/Nginx) must be lowercase"),
+    ("nginx:", "invalid reference format"),
+    ("nginx@sha256:abc", "invalid reference format"),
+    ("nginx@sha256:" + "a" * 40, "invalid checksum digest length"),
+])
+def test_image_format_is_invalid_at_apply(image: str, words: str) -> None:
+    # Refused at apply with Docker's words, on pods and on templates (kube-apiserver leaves it to the kubelet).
+    assert errors_of(POD % f'"{image}"') == [f'spec.containers[0].image: Invalid value: "{image}": {words}']
+    assert errors_of(DEPLOYMENT % f'"{image}"') == [
+        f'spec.template.spec.containers[0].image: Invalid value: "{image}": {words}']
+
+
+@pytest.mark.parametrize("image", ["nginx:1.16", "localhost:5000/handson-001/cowweb:v1.0",
+                                   "Registry.example:5000/x", "nginx@sha256:" + "a" * 64, "kubelab/web"])
+def test_valid_references_pass(image: str) -> None:
+    assert errors_of(POD % f'"{image}"') == []
+    assert errors_of(DEPLOYMENT % f'"{image}"') == []
+
+
+def test_template_whitespace_stays_legal_and_empty_is_required() -> None:
     assert errors_of(DEPLOYMENT % '" "') == []
     assert errors_of(DEPLOYMENT % '""') == ["spec.template.spec.containers[0].image: Required value"]
+
+
+def test_pod_image_update_is_checked() -> None:
+    [doc] = manifests.parse_text(POD % "nginx:1.16", "t")
+    old = doc.obj
+    S["Pod"].default(old)
+    new = type(old)()
+    new.CopyFrom(old)
+    new.spec.containers[0].image = "Nginx:1.16"
+    errs = [str(e) for e in S["Pod"].validate_update(new, old)]
+    assert 'spec.containers[0].image: Invalid value: "Nginx:1.16": invalid reference format: repository name ' \
+           '(library/Nginx) must be lowercase' in errs
+
+
+async def test_the_docker_kubelet_waits_invalid_image_name_and_never_asks_the_engine() -> None:
+    # The kubelet path stays for pods stored before the apiserver refused such references.
+    from types import SimpleNamespace
+
+    from kubelet.config import PodConfig
+    from kubelet.pulls import ImagePuller
+
+    class NoEngine:
+        async def inspect_image(self, ref: str) -> None:
+            raise AssertionError(f"inspected {ref}")
+
+        async def pull(self, ref: str) -> None:
+            raise AssertionError(f"pulled {ref}")
+
+    events: list[tuple[str, str, str]] = []
+    puller = ImagePuller(PodConfig(node_name="n"), NoEngine())  # type: ignore[arg-type]
+    got = await puller.ensure("u", "p", SimpleNamespace(image="Nginx:1.16", image_pull_policy="Always"),
+                              lambda *e: events.append(e))
+    msg = ('Failed to apply default image tag "Nginx:1.16": couldn\'t parse image reference "Nginx:1.16": '
+           'invalid reference format: repository name (library/Nginx) must be lowercase')
+    assert not got.ok and got.waiting == ("InvalidImageName", msg)
+    assert events == [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: InvalidImageName")]

@@ -36,6 +36,7 @@ from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
 from .authz.grpc_attributes import review_attributes
+from .authz import node as node_authz
 from . import serviceaccount as sa_tokens
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix, object_key
@@ -307,7 +308,7 @@ class ApiService:
 
     async def _service_account(self, namespace: str, name: str) -> Any:
         """A ServiceAccount from the watch cache, else from etcd (one made a moment ago), else None."""
-        found = self._cached("ServiceAccount", namespace, name)
+        found = self._cached("ServiceAccount", namespace, name) if self.cache is not None else None
         if found is not None:
             return found
         try:
@@ -329,7 +330,7 @@ class ApiService:
         sa_tokens.admit_pod(pod, sa)
 
     async def _namespace_open(self, namespace: str) -> bool:
-        ns = self._cached("Namespace", "", namespace)
+        ns = self._cached("Namespace", "", namespace) if self.cache is not None else None
         if ns is None:
             try:
                 ns = await self.store.get("Namespace", "", namespace)
@@ -350,7 +351,7 @@ class ApiService:
             pass                           # there already; or the namespace is going away
 
     # ---------------------------------------------------------------- TokenRequest
-    async def _create_token(self, ask: sa_tokens.TokenAsk, dry_run: bool = False
+    async def _create_token(self, ask: sa_tokens.TokenAsk, dry_run: bool = False, user: UserInfo | None = None
                             ) -> tuple[str, int, tuple[str, ...], int]:
         """A bound token for a ServiceAccount (serviceaccounts/token): (token, expiry in Unix seconds,
         audiences, expirationSeconds). The token is returned to the caller only, never logged."""
@@ -363,6 +364,10 @@ class ApiService:
             pod = await self.store.get("Pod", ask.namespace, ask.bound_name)
             if pod.spec.node_name:
                 node = self._cached("Node", "", pod.spec.node_name)
+        if user is not None and self.gate.authz is not None and self.config.authorization_mode != "RBAC":
+            why = node_authz.restrict_token(user, ask.bound_kind, None if pod is None else pod.spec.node_name)
+            if why:                        # NodeRestriction: a kubelet's tokens are for its own pods only
+                raise errors.Forbidden(f'serviceaccounts "{ask.name}" is forbidden: {why}')
         bound = sa_tokens.bind_ask(ask, sa, pod, node)
         audiences = ask.audiences or tuple(self.tokens.audiences)
         seconds = ask.expiration_seconds if ask.expiration_seconds is not None else sa_tokens.DEFAULT_EXPIRATION
@@ -372,7 +377,8 @@ class ApiService:
     @translate
     async def CreateToken(self, req: api.TokenRequest, context: Any) -> api.TokenResponse:
         ask = sa_tokens.token_ask_of(req)
-        token, expires, audiences, seconds = await self._create_token(ask, req.dry_run)
+        token, expires, audiences, seconds = await self._create_token(ask, req.dry_run,
+                                                                      self.gate.user_of(_metadata(context)))
         out = api.TokenResponse(token=token, expiration_timestamp=sa_tokens.rfc3339(expires),
                                 audiences=list(audiences), expiration_seconds=seconds)
         if req.HasField("bound_object_ref"):

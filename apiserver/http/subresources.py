@@ -142,7 +142,8 @@ async def token(backend: Backend, request: web.Request, req: RequestInfo) -> web
     token in status.token (apiserver.serviceaccount; the same call as gRPC's CreateToken)."""
     from apiserver import serviceaccount as sa_tokens
     ask = sa_tokens.token_ask_from_doc(await _body(request), req.namespace, req.name)
-    token_, expires, audiences, seconds = await backend.svc._create_token(ask, dry_run(request.query))
+    token_, expires, audiences, seconds = await backend.svc._create_token(ask, dry_run(request.query),
+                                                                         request.get("user"))
     return respond(request, sa_tokens.token_request_doc(ask, audiences, token_, expires, seconds), 201)
 
 

@@ -352,3 +352,20 @@ def test_create_token_checks_its_flags_as_kubectl() -> None:
                           (("", (), "Deployment", "x", ""), "supported --bound-object-kind values are Pod")]:
         with pytest.raises(CLIError, match=message):
             token_options(*args)
+
+
+# ------------------------------------------------------------------ describe
+def test_describe_shows_the_projected_volume_as_kubectl_does() -> None:
+    from kubectl.describe import Writer, describe_volumes
+    p = pod()
+    sat.admit_pod(p, sa(), suffix="abcde")
+    w = Writer()
+    describe_volumes(w, p.spec.volumes, "")
+    assert w.text() == ("Volumes:\n"
+                        "  kube-api-access-abcde:\n"
+                        "    Type:                    Projected (a volume that contains injected data from multiple "
+                        "sources)\n"
+                        "    TokenExpirationSeconds:  3607\n"
+                        "    ConfigMapName:           kube-root-ca.crt\n"
+                        "    ConfigMapOptional:       <nil>\n"
+                        "    DownwardAPI:             true\n")

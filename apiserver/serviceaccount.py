@@ -199,6 +199,8 @@ class TokenAuthority:
     audiences: tuple[str, ...] = ()                 # --api-audiences (default: the issuer)
     extra_public_pems: tuple[bytes, ...] = ()       # --service-account-key-file
     clock: Callable[[], float] = time.time
+    algorithm: str = field(init=False)              # ES256 for the lab's EC keys, RS256 for RSA ones
+    kid: str = field(init=False)                    # the JWT header's key id, as kube-apiserver computes it
     _private: Any = field(init=False, repr=False)
     _public: dict[str, Any] = field(init=False, repr=False)
 

@@ -71,7 +71,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
     # ServiceAccount tokens: --service-account-signing-key-file's PEM (b"": a key made at start, which tokens
     # do not survive), --service-account-key-file's public keys, --service-account-issuer, --api-audiences.
-    service_account_signing_key: bytes = b""
+    service_account_signing_key: bytes = field(default=b"", repr=False)
     service_account_keys: tuple[bytes, ...] = ()
     service_account_issuer: str = sa_tokens.DEFAULT_ISSUER
     api_audiences: tuple[str, ...] = ()

@@ -193,7 +193,7 @@ Get = Callable[[str, str, str], Any]
 @dataclass
 class TokenAuthority:
     """Signs bound tokens and authenticates them (the apiserver's one per process)."""
-    signing_key_pem: bytes
+    signing_key_pem: bytes = field(repr=False)      # a credential: never in a repr or a log line
     get: Get
     issuer: str = DEFAULT_ISSUER
     audiences: tuple[str, ...] = ()                 # --api-audiences (default: the issuer)

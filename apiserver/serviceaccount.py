@@ -25,17 +25,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import secrets
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kubelab import errors
+from kubelab.v1 import objects_pb2 as pb
 
 from .auth import AUTHENTICATED, UserInfo
 
@@ -374,7 +375,8 @@ def should_automount(pod_spec: Any, sa: Any) -> bool:
 
 
 def random_suffix(n: int = 5) -> str:
-    return "".join(secrets.choice(_RAND_ALPHABET) for _ in range(n))
+    """A name suffix (utilrand.String): unique enough, not a secret, so not from the OS's entropy pool."""
+    return "".join(random.choices(_RAND_ALPHABET, k=n))
 
 
 def token_volume(volume: Any, name: str) -> None:
@@ -389,6 +391,15 @@ def token_volume(volume: Any, name: str) -> None:
     cm.items.add(key="ca.crt", path="ca.crt")
     item = p.sources.add().downward_api.items.add(path="namespace")
     item.field_ref.api_version, item.field_ref.field_path = "v1", "metadata.namespace"
+
+
+def _token_volume_prototype() -> Any:
+    v = pb.Volume()
+    token_volume(v, VOLUME_PREFIX)
+    return v
+
+
+_TOKEN_VOLUME = _token_volume_prototype()
 
 
 def admit_pod(pod: Any, sa: Any, suffix: str | None = None) -> None:
@@ -410,7 +421,9 @@ def admit_pod(pod: Any, sa: Any, suffix: str | None = None) -> None:
         name = VOLUME_PREFIX + (suffix or random_suffix())
         while name in existing:
             name = VOLUME_PREFIX + random_suffix()
-        token_volume(spec.volumes.add(), name)
+        volume = spec.volumes.add()
+        volume.CopyFrom(_TOKEN_VOLUME)        # one copy of a prototype: every pod created pays this
+        volume.name = name
     for c in needing:
         c.volume_mounts.add(name=name, read_only=True, mount_path=MOUNT_PATH)
 

@@ -369,3 +369,59 @@ def test_describe_shows_the_projected_volume_as_kubectl_does() -> None:
                         "    ConfigMapName:           kube-root-ca.crt\n"
                         "    ConfigMapOptional:       <nil>\n"
                         "    DownwardAPI:             true\n")
+
+
+# ------------------------------------------------------------------ the kubelet's volume manager
+class FakeRuntime:
+    """Docker as the volume manager uses it for projected volumes: archive uploads and execs, recorded."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[str, str, dict[str, bytes]]] = []
+        self.execs: list[tuple[str, list[str]]] = []
+
+    async def put_archive(self, cid: str, path: str, data: bytes) -> None:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}   # type: ignore[union-attr]
+        self.uploads.append((cid, path, files))
+
+    async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int, str]:
+        self.execs.append((cid, command))
+        return 0, ""
+
+
+async def test_the_volume_manager_writes_when_a_sandbox_is_new_or_the_token_due_and_reports_failures() -> None:
+    from kubelet.docker_runtime import RuntimeError_
+    from kubelet.volumes import VolumeManager
+    now = [float(NOW)]
+    fail: list[Exception] = []
+
+    async def create_token(*args: Any) -> api.TokenResponse:
+        if fail:
+            raise fail[0]
+        return api.TokenResponse(token=f"token-at-{int(now[0])}", expiration_seconds=3607,
+                                 expiration_timestamp=sat.rfc3339(int(now[0]) + 3607))
+    rt = FakeRuntime()
+    vm = VolumeManager(rt, tm.TokenManager(create_token, clock=lambda: now[0], jitter=lambda: 0.0), b"CA",
+                       clock=lambda: now[0])     # type: ignore[arg-type]
+    p = pod()
+    sat.admit_pod(p, sa(), suffix="abcde")
+    due = await vm.project(p, "sandbox-1")
+    assert due == NOW + 3607 * 0.8
+    ((cid, path, files),) = rt.uploads
+    assert (cid, path) == ("sandbox-1", "/.kubelab/volumes/kube-api-access-abcde")
+    assert files == {"..token.tmp": f"token-at-{NOW}".encode(), "..ca.crt.tmp": b"CA", "..namespace.tmp": b"default"}
+    assert rt.execs[0][1][-3:] == ["ca.crt", "namespace", "token"]
+    await vm.project(p, "sandbox-1")                       # nothing new: nothing written
+    assert len(rt.uploads) == 1
+    await vm.project(p, "sandbox-2")                       # a new sandbox has a fresh tmpfs
+    assert len(rt.uploads) == 2 and rt.uploads[1][2]["..token.tmp"] == f"token-at-{NOW}".encode()
+    now[0] = due                                           # 80% of the token's life: a new one
+    await vm.project(p, "sandbox-2")
+    assert rt.uploads[2][2]["..token.tmp"] == f"token-at-{int(due)}".encode()
+    # The API refuses: with the files there, the old token stays and a retry comes soon; without, FailedMount.
+    fail.append(errors.Forbidden('serviceaccounts "default" is forbidden: nope'))
+    now[0] += 3607 * 0.8
+    assert await vm.project(p, "sandbox-2") == now[0] + 5.0
+    with pytest.raises(RuntimeError_, match=r'MountVolume.SetUp failed for volume "kube-api-access-abcde" : '
+                                            r'failed to fetch token: serviceaccounts "default" is forbidden'):
+        await vm.project(p, "sandbox-3")

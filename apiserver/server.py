@@ -102,6 +102,17 @@ def advertise_address(listen: str, given: str = "") -> str:
             return "127.0.0.1"
 
 
+def _manager(req: Any) -> dict[str, Any]:
+    """The Store's field-manager arguments of a write request: none when it names no manager (most gRPC
+    writes: components), so those writes cost nothing more and keep the entries they find."""
+    if not req.field_manager:
+        return {}
+    out: dict[str, Any] = {"field_manager": req.field_manager}
+    if getattr(req, "force", False):
+        out["force"] = True
+    return out
+
+
 def _kind_of(name: str) -> kinds.KindInfo:
     info = kinds.BY_KIND.get(name)
     if info is None:
@@ -301,7 +312,7 @@ class ApiService:
         check_path(obj.metadata.namespace, "")     # the name is the registry's to judge (Invalid, in its words)
         if isinstance(obj, pb.Pod):
             await self._admit_pod(obj)
-        created = await self.store.create(obj, dry_run=req.dry_run)
+        created = await self.store.create(obj, dry_run=req.dry_run, **_manager(req))
         if isinstance(created, pb.Namespace) and not req.dry_run:
             await self._ensure_default_service_account(created.metadata.name)
         return kinds.wrap(created)
@@ -388,13 +399,14 @@ class ApiService:
     async def _update(self, req: api.UpdateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
         check_path(obj.metadata.namespace, obj.metadata.name)
-        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run))
+        return kinds.wrap(await self.store.update(obj, subresource=req.subresource, dry_run=req.dry_run,
+                                                  **_manager(req)))
 
     async def _patch(self, req: api.PatchRequest) -> pb.Object:
         info = _kind_of(req.kind)
         check_path(req.namespace, req.name)
         return kinds.wrap(await self.store.patch(info.kind, req.namespace, req.name, req.patch_type or "strategic",
-                                                 req.patch, req.subresource, req.dry_run))
+                                                 req.patch, req.subresource, req.dry_run, **_manager(req)))
 
     async def _delete(self, req: api.DeleteRequest) -> pb.Object:
         info = _kind_of(req.kind)
@@ -617,10 +629,9 @@ class ApiService:
                 yield out
         except StopAsyncIteration:
             return
-        except grpc.aio.AioRpcError as e:
-            if not errors.write_after_close(e):      # the kubelet ended cleanly under our last write
-                await self._abort(context, e, kubelet, name)
-        except errors.ApiError as e:
+        except (errors.ApiError, grpc.aio.AioRpcError) as e:
+            # Any error is the kubelet's failure (its clean end is the `end` message relayed above, answered
+            # by the caller's own `end` and half-close, which `upstream` relays: api.proto's explicit close).
             await self._abort(context, e, kubelet, name)
 
     # grpc.aio needs the handler itself to be an async generator, not a function returning one.

@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from kubelab import conditions, errors, kinds, manifests, patch as patching, selectors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
-from . import storage as st
+from . import fieldmanager, storage as st
 from .allocators import Allocators
 from .registry import Strategy, raise_invalid, strategies
 from .registry.common import int_or_string
@@ -294,7 +294,7 @@ class Store:
             obj.metadata.namespace = "default"
         return info
 
-    async def create(self, obj: Any, dry_run: bool = False) -> Any:
+    async def create(self, obj: Any, dry_run: bool = False, field_manager: str = "") -> Any:
         info = self._normalise_identity(obj)
         strat = self._strategy(info)
         if obj.metadata.resource_version:
@@ -309,6 +309,10 @@ class Store:
         strat.prepare_create(obj)
         raise_invalid(obj, strat.validate(obj))
         await self._check_namespace(info, obj.metadata.namespace)
+        if field_manager:
+            doc = manifests.to_dict(obj)
+            set_managed_fields(md, fieldmanager.update(None, doc, doc["metadata"].get("managedFields", []),
+                                                       self._writer(info, field_manager, "")))
         md.uid = str(uuid.uuid4())
         md.creation_timestamp = now()
         md.deletion_timestamp = ""
@@ -413,16 +417,18 @@ class Store:
             raise errors.NotFound(f"{resource_name(info)} has no finalize subresource")
         return info, self._strategy(info)
 
-    async def update(self, obj: Any, subresource: str = "", dry_run: bool = False) -> Any:
+    async def update(self, obj: Any, subresource: str = "", dry_run: bool = False, field_manager: str = "") -> Any:
         info, strat = self._update_target(obj, subresource)
 
         async def attempt(old: Any, kv: st.KV, from_cache: bool) -> Any:
-            return await self._update_at(info, strat, obj, subresource, dry_run, old, kv, from_cache)
+            return await self._update_at(info, strat, obj, subresource, dry_run, old, kv, from_cache,
+                                         field_manager)
         return await self._guaranteed_update(info, obj.metadata.namespace, obj.metadata.name, attempt,
                                              use_cache=not dry_run, tries=1)
 
     async def _update_at(self, info: kinds.KindInfo, strat: Strategy, obj: Any, subresource: str, dry_run: bool,
-                         old: Any, kv: st.KV, from_cache: bool) -> Any:
+                         old: Any, kv: st.KV, from_cache: bool, field_manager: str = "",
+                         manager_subresource: str | None = None) -> Any:
         if obj.metadata.resource_version and obj.metadata.resource_version != str(kv.mod_revision):
             raise self._conflict(info, obj.metadata.name)
         check_size(obj)
@@ -453,6 +459,11 @@ class Store:
                 raise errors.Forbidden(f"no new finalizers can be added if the object is being deleted, found new "
                                        f"finalizers {sorted(added)}")
         md.resource_version = str(kv.mod_revision)
+        if not md.managed_fields:
+            md.managed_fields.extend(omd.managed_fields)    # a writer that knows nothing of them keeps them
+        if field_manager:
+            self._record_update(info, new, old, self._writer(info, field_manager, subresource if
+                                                             manager_subresource is None else manager_subresource))
         if self.encode(new) == self.encode(old):
             if from_cache:
                 raise StaleCache()   # unchanged against the cache's copy; etcd's may differ
@@ -488,6 +499,27 @@ class Store:
         return new
 
     @staticmethod
+    def _writer(info: kinds.KindInfo, manager: str, subresource: str) -> fieldmanager.Write:
+        return fieldmanager.Write(manager, info.message.DESCRIPTOR, info.api_version, subresource,
+                                  info.has_status, now())
+
+    def _record_update(self, info: kinds.KindInfo, new: Any, old: Any, w: fieldmanager.Write) -> None:
+        """managedFields after `w`'s write of `new` over `old`: unchanged when the content is (a no-op stays
+        one); based on the request's own entries if it sent any (never for a subresource), else the live's."""
+        md = new.metadata
+        sent = list(md.managed_fields) if not w.subresource else []
+        del md.managed_fields[:]
+        md.managed_fields.extend(old.metadata.managed_fields)
+        if self.encode(new) == self.encode(old):
+            return
+        if sent:
+            del md.managed_fields[:]
+            md.managed_fields.extend(sent)
+        new_doc = manifests.to_dict(new)
+        set_managed_fields(md, fieldmanager.update(manifests.to_dict(old), new_doc,
+                                                   new_doc["metadata"].get("managedFields", []), w))
+
+    @staticmethod
     def _finalized(obj: Any) -> bool:
         if obj.metadata.finalizers:
             return False
@@ -497,9 +529,20 @@ class Store:
 
     # ------------------------------------------------------------ patch
     async def patch(self, kind: str, namespace: str, name: str, patch_type: str, body: bytes,
-                    subresource: str = "", dry_run: bool = False) -> Any:
+                    subresource: str = "", dry_run: bool = False, field_manager: str = "",
+                    force: bool = False) -> Any:
+        """A patch of the object (or its status). `server-side-apply` merges the body as an applied
+        configuration of `field_manager` (apiserver.fieldmanager); subresource `scale` patches the object
+        and records the manager's entry as the scale subresource's."""
         info = kinds.BY_KIND[kind]
         namespace = namespace if info.namespaced else ""
+        manager_subresource = subresource
+        if subresource == "scale":
+            subresource = ""
+        ssa = patch_type == "server-side-apply"
+        if ssa and not field_manager:
+            raise errors.Invalid('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                                 'is required for apply patch')
         doc = load_json(body or (b"[]" if patch_type == "json" else b"{}"), "invalid JSON patch")
         if patch_type == "json":
             if not isinstance(doc, list):
@@ -515,7 +558,12 @@ class Store:
             has_rv = "resourceVersion" in (doc.get("metadata") or {})
 
         async def attempt(live: Any, kv: st.KV, from_cache: bool) -> Any:
-            merged = self._merge(patch_type, manifests.to_dict(live), doc)
+            if ssa:
+                merged, entries = fieldmanager.apply(manifests.to_dict(live), doc, self._writer(
+                    info, field_manager, manager_subresource), force)
+                merged.setdefault("metadata", {})["managedFields"] = entries
+            else:
+                merged = self._merge(patch_type, manifests.to_dict(live), doc)
             if not isinstance(merged, dict) or not isinstance(merged.setdefault("metadata", {}), dict):
                 raise errors.BadRequest("invalid patch: metadata must be an object")
             # kube-apiserver's checkName, in its words: a patch addresses the object on the URL, never another.
@@ -535,7 +583,8 @@ class Store:
                 raise errors.Invalid(str(e)) from None
             try:
                 info_, strat = self._update_target(new, subresource)
-                return await self._update_at(info_, strat, new, subresource, dry_run, live, kv, from_cache)
+                return await self._update_at(info_, strat, new, subresource, dry_run, live, kv, from_cache,
+                                             "" if ssa else field_manager, manager_subresource)
             except errors.Conflict:
                 if has_rv:
                     raise
@@ -724,6 +773,17 @@ class Store:
         fresh.status.disruptions_allowed -= 1
         fresh.status.disrupted_pods[pod.metadata.name] = now()
         await self._write(info, fresh, kv)
+
+
+def set_managed_fields(md: Any, entries: list[dict[str, Any]]) -> None:
+    """Replace an ObjectMeta's managedFields with `entries` (their JSON form)."""
+    del md.managed_fields[:]
+    for entry in entries:
+        # Built field by field: json_format.ParseDict is several times slower on the fieldsV1 Struct.
+        m = md.managed_fields.add(manager=entry["manager"], operation=entry["operation"],
+                                  api_version=entry["apiVersion"], time=entry.get("time", ""),
+                                  fields_type=entry.get("fieldsType", ""), subresource=entry.get("subresource", ""))
+        m.fields_v1.update(entry.get("fieldsV1") or {})
 
 
 __all__ = ["Store", "now", "object_key", "kind_prefix", "int_or_string", "json_format", "pb"]

@@ -79,7 +79,7 @@ class Settings:
     def client(self) -> Any:
         from kubelab.client import Client
         conn = self.connection()
-        return Client(conn.server, conn.token, self.current_namespace(), retries=3)
+        return Client(conn.server, conn.token, self.current_namespace(), retries=3, field_manager="kubelab")
 
 
 _LAST: list[Settings] = []

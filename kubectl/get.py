@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import click
@@ -66,7 +67,8 @@ def print_groups(groups: list[tuple[Any, list[Any]]], fmt: OutputFormat, opts: T
     if sort_by:
         objs = printers.sort_objects(objs, sort_by, table=False)
     if fmt.kind == "custom-columns":
-        stdout_write(printers.run_custom_columns(fmt.arg, [printers.to_dict(o) for o in objs], opts.no_headers))
+        stdout_write(printers.run_custom_columns(fmt.arg, [printers.to_dict(o, fmt.managed_fields) for o in objs],
+                                                 opts.no_headers))
         return
     stdout_write(printers.render(objs, fmt, single))
 
@@ -84,10 +86,12 @@ def print_groups(groups: list[tuple[Any, list[Any]]], fmt: OutputFormat, opts: T
 @click.option("--sort-by", default="", help="Sort by a JSONPath field, e.g. .metadata.name.")
 @click.option("--no-headers", is_flag=True, help="Don't print headers.")
 @click.option("--ignore-not-found", is_flag=True, help="Don't fail when a named object is missing.")
+@click.option("--show-managed-fields", is_flag=True,
+              help="Keep metadata.managedFields when printing objects as JSON or YAML.")
 @global_options
 def get(args: tuple[str, ...], output: str | None, template: str | None, selector: str, field_selector: str,
         all_namespaces: bool, watch: bool, watch_only: bool, show_labels: bool, label_columns: tuple[str, ...],
-        sort_by: str, no_headers: bool, ignore_not_found: bool) -> None:
+        sort_by: str, no_headers: bool, ignore_not_found: bool, show_managed_fields: bool) -> None:
     """Display one or many resources.
 
     \b
@@ -98,7 +102,7 @@ def get(args: tuple[str, ...], output: str | None, template: str | None, selecto
       kubelab get pods -o wide -l app=web
       kubelab get pods -o custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[*].image
     """
-    fmt = printers.parse_output(output, template)
+    fmt = dataclasses.replace(printers.parse_output(output, template), managed_fields=show_managed_fields)
     resources.check_selector(selector)
     resources.check_selector(field_selector, field=True)
     req = resources.parse(args, selector=selector or field_selector)
@@ -192,7 +196,7 @@ async def _watch(client: Any, req: resources.Request, ns: str | None, selector: 
                     need_header = False
                 stdout_write(padder.format(rows))
             elif fmt.kind == "yaml":
-                stdout_write("---\n" + printers.dump_yaml(printers.to_dict(obj)))
+                stdout_write("---\n" + printers.dump_yaml(printers.to_dict(obj, fmt.managed_fields)))
             else:
                 stdout_write(printers.render([obj], fmt, single=True))
     except errors.Gone:

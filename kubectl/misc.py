@@ -249,8 +249,10 @@ def patch(args: tuple[str, ...], patch_text: str, patch_type: str, subresource: 
       kubelab patch pod x --type=json -p '[{"op":"replace","path":"/spec/containers/0/image","value":"nginx:1.16"}]'
     """
     import yaml
+
+    from kubelab.manifests import loads_yaml
     try:
-        body = yaml.safe_load(patch_text)
+        body = loads_yaml(patch_text)
     except yaml.YAMLError as e:
         raise CLIError(f"unable to parse \"{patch_text}\": {e}") from None
     except RecursionError:

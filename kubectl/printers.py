@@ -27,9 +27,14 @@ from kubelab.tables import (  # noqa: F401 - the column functions live in kubela
 
 
 # ---------------------------------------------------------------- helpers
-def to_dict(obj: Any) -> dict[str, Any]:
+def to_dict(obj: Any, managed_fields: bool = False) -> dict[str, Any]:
+    """An object as printed: without metadata.managedFields unless asked, as kubectl prints
+    (`--show-managed-fields`)."""
     from kubelab import manifests
-    return manifests.to_dict(obj)
+    doc = manifests.to_dict(obj)
+    if not managed_fields and isinstance(doc.get("metadata"), dict):
+        doc["metadata"].pop("managedFields", None)
+    return doc
 
 
 def info_of(obj: Any) -> Any:
@@ -110,6 +115,7 @@ def format_table(objs: Iterable[Any], opts: TableOptions, at: datetime | None = 
 class OutputFormat:
     kind: str = ""      # "", wide, yaml, json, name, jsonpath, custom-columns, go-template
     arg: str = ""
+    managed_fields: bool = False    # --show-managed-fields
 
     @property
     def is_table(self) -> bool:
@@ -225,7 +231,7 @@ def render(objs: list[Any], fmt: OutputFormat, single: bool) -> str:
     """Everything but tables: one object when a single one was asked for, else a `List`."""
     if fmt.kind == "name":
         return "".join(qualified_name(o) + "\n" for o in objs)
-    dicts = [to_dict(o) for o in objs]
+    dicts = [to_dict(o, fmt.managed_fields) for o in objs]
     if fmt.kind == "custom-columns":
         return run_custom_columns(fmt.arg, dicts)
     return render_data(dicts[0] if single and len(dicts) == 1 else list_dict(dicts), fmt)

@@ -100,8 +100,11 @@ class Client:
     (kubelab.pipeline): for components that write by the thousand. Callers see no difference."""
 
     def __init__(self, server: str, token: str = "", namespace: str = "default",
-                 retries: int = 5, pipeline: bool = False) -> None:
+                 retries: int = 5, pipeline: bool = False, field_manager: str = "") -> None:
         self.server = server
+        # Named on create/update/patch, the apiserver records this manager's managedFields entry (server-side
+        # apply's ownership); "" (the components) records none and keeps the entries the object has.
+        self.field_manager = field_manager
         self.token = token
         self.namespace = namespace
         self.retries = retries
@@ -182,11 +185,13 @@ class Client:
 
     async def create(self, obj: Any, dry_run: bool = False) -> Any:
         self._default_ns(obj)
-        return await self._write("create", api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run), False)
+        return await self._write("create", api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run,
+                                                             field_manager=self.field_manager), False)
 
     async def update(self, obj: Any, dry_run: bool = False) -> Any:
         self._default_ns(obj)
-        return await self._write("update", api.UpdateRequest(object=kinds.wrap(obj), dry_run=dry_run), True)
+        return await self._write("update", api.UpdateRequest(object=kinds.wrap(obj), dry_run=dry_run,
+                                                             field_manager=self.field_manager), True)
 
     async def update_status(self, obj: Any) -> Any:
         self._default_ns(obj)
@@ -201,7 +206,8 @@ class Client:
                     patch_type: str = "strategic", subresource: str = "", dry_run: bool = False) -> Any:
         body = patch if isinstance(patch, str) else json.dumps(patch)
         req = api.PatchRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, patch_type=patch_type,
-                               patch=body.encode(), subresource=subresource, dry_run=dry_run)
+                               patch=body.encode(), subresource=subresource, dry_run=dry_run,
+                               field_manager=self.field_manager)
         return await self._write("patch", req, True)
 
     async def delete(self, kind: str, name: str, namespace: str | None = None,

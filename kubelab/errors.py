@@ -15,13 +15,6 @@ import grpc
 REASON_KEY = "kubelab-reason"
 
 
-def write_after_close(e: grpc.aio.AioRpcError) -> bool:
-    """A stream's other side finished (say, a pod's HTTP/1.0 answer, then close) while this side was writing
-    (its own close): grpc.aio reports the failed write as INTERNAL "Internal error from Core" in place of
-    the clean end. Not a problem with the stream: what was sent and received stands."""
-    return e.code() == grpc.StatusCode.INTERNAL and "Internal error from Core" in (e.details() or "")
-
-
 def net_reason(e: BaseException) -> str:
     """A failed dial or bind as Go's net package (and so kubectl) words it: `connection refused`,
     `address already in use`, `i/o timeout`, not Python's `[Errno 111] Connect call failed (...)`."""
@@ -73,6 +66,11 @@ class Gone(ApiError):
     reason, code = "Gone", grpc.StatusCode.OUT_OF_RANGE
 
 
+class Expired(ApiError):
+    """Kubernetes' 410 for a list at a resourceVersion compacted away (a watch's is Gone)."""
+    reason, code = "Expired", grpc.StatusCode.OUT_OF_RANGE
+
+
 class Unauthenticated(ApiError):
     reason, code = "Unauthorized", grpc.StatusCode.UNAUTHENTICATED
 
@@ -91,7 +89,7 @@ class RequestEntityTooLarge(ApiError):
 
 
 _BY_REASON = {c.reason: c for c in (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden,
-                                      TooManyRequests, Gone, Unauthenticated, Unavailable, Timeout,
+                                      TooManyRequests, Gone, Expired, Unauthenticated, Unavailable, Timeout,
                                       RequestEntityTooLarge)}
 _BY_CODE = {
     grpc.StatusCode.NOT_FOUND: NotFound,

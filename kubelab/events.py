@@ -3,8 +3,13 @@
 One recorder for every component. An event is written under a name derived
 from (object, reason, message, component), so a repeat is counted on the
 existing Event (`count`, `lastTimestamp`) rather than written anew, as
-Kubernetes' recorder does. It tries `create` first: most events are new, so
-that is one call instead of get + create. Writes are fire-and-forget
+Kubernetes' recorder does. The recorder remembers (an LRU, as client-go's
+event cache) which Event each repeat lands on and its count, so a repeat is
+one merge patch and the first is one create: it never reads an event, and
+needs no more than Kubernetes' create/patch/update on events. An Event an
+earlier run of the component left under the same name is not counted on (its
+count is unknown without reading it): the repeat gets a name of its own, as
+client-go's timestamped names do. Writes are fire-and-forget
 (`event`): queued and written by a bounded number of writers, so a component
 emitting them by the thousand (the scheduler, hollow nodes) cannot crowd out
 its real work.
@@ -119,6 +124,10 @@ class EventRecorder:
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.correlator = EventCorrelator()
+        # event name → [the name it was written under, its count]: repeats are patched without a read
+        self._written = _Lru()
+        # one write at a time per event name, so a repeat never races its own create
+        self._locks: dict[str, list[Any]] = {}
 
     def event(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
               host: str | None = None) -> None:
@@ -171,26 +180,43 @@ class EventRecorder:
         return ev
 
     async def _write(self, ev: Any) -> None:
-        name, namespace = ev.metadata.name, ev.metadata.namespace
+        key, namespace = ev.metadata.name, ev.metadata.namespace
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1       # writers holding or waiting for it: the lock goes only when the last is done
         try:
-            for _ in range(3):
-                try:
-                    await self.client.create(ev)
-                    return
-                except errors.AlreadyExists:
-                    pass
-                try:    # a repeat: count it on the existing event
-                    old = await self.client.get("Event", name, namespace)
-                    old.count += 1
-                    old.last_timestamp, old.message = ev.last_timestamp, ev.message   # an aggregate's: the latest
-                    # when, to the microsecond: orders this repeat among the events of the same second
-                    old.series.count, old.series.last_observed_time = old.count, ev.event_time
-                    await self.client.update(old)
-                    return
-                except (errors.Conflict, errors.NotFound):
-                    continue
+            async with entry[0]:
+                await self._write_locked(key, ev)
         except errors.ApiError as e:
             log.warning("could not record event %s on %s/%s: %s", ev.reason, namespace, ev.involved_object.name, e)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
+
+    async def _write_locked(self, key: str, ev: Any) -> None:
+        seen = self._written.get(key)
+        if seen is not None:
+            name, count = seen
+            try:    # a repeat: counted on the event it landed on, as client-go's recorder patches it
+                await self.client.patch("Event", name, {
+                    "count": count + 1, "lastTimestamp": ev.last_timestamp, "message": ev.message,
+                    # to the microsecond: orders this repeat among the events of the same second
+                    "series": {"count": count + 1, "lastObservedTime": ev.event_time}},
+                    ev.metadata.namespace, patch_type="merge")
+                self._written.touch(key, lambda: seen)[1] = count + 1
+                return
+            except errors.NotFound:     # deleted (or expired) since: written anew
+                self._written.pop(key, None)
+        try:
+            await self.client.create(ev)
+        except errors.AlreadyExists:
+            # left by an earlier run of this component: its count is unknown without reading it, so this
+            # one is an event of its own (client-go names every new event uniquely for the same reason)
+            prefix, _, _ = key.rpartition(".")
+            salt = hashlib.sha1(f"{key}/{time.time_ns()}".encode()).hexdigest()[:10]
+            ev.metadata.name = f"{prefix}.{salt}"
+            await self.client.create(ev)
+        self._written.touch(key, lambda: [ev.metadata.name, 1])[:] = [ev.metadata.name, 1]
 
     async def flush(self) -> None:
         """Wait until every queued event is written."""

@@ -49,6 +49,7 @@ _INT_RANGES = {
 }
 _INT32 = _INT_RANGES[FieldDescriptor.TYPE_INT32]
 _VALUE = "google.protobuf.Value"
+_STRUCT = "google.protobuf.Struct"     # free-form JSON objects (managedFields' fieldsV1)
 
 
 class _TypeError(Exception):
@@ -140,6 +141,10 @@ def _checked_single(value: Any, field: FieldDescriptor, path: str) -> Any:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name == _VALUE:
             return _checked_int_or_string(value, path)
+        if field.message_type.full_name == _STRUCT:
+            if not isinstance(value, dict):
+                raise _TypeError(path, value, "expected an object")
+            return value
         return _checked_message(value, field.message_type, path)
     if field.type in _INT_RANGES:
         number = _whole(value)
@@ -206,7 +211,7 @@ def drop_unknown_fields(data: dict[str, Any], desc: Descriptor) -> list[str]:
             if field is None:
                 dropped.append(where)
                 del value[key]
-            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name != _VALUE:
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name not in (_VALUE, _STRUCT):
                 entry = field.message_type
                 if entry.GetOptions().map_entry:
                     val = entry.fields_by_name["value"]
@@ -360,6 +365,12 @@ def loads_json(data: str | bytes) -> Any:
     doc = json.loads(data, object_pairs_hook=_unique_pairs)
     raw = data if isinstance(data, str) else data.decode("utf-8", "replace")
     return _paired_all(doc) if "\\u" in raw else doc
+
+
+def loads_yaml(text: str) -> Any:
+    """One YAML (or JSON) document as kubectl reads it strictly: a key given twice is a yaml.YAMLError
+    (`mapping key "x" already defined at line N`), surrogate pairs are characters."""
+    return yaml.load(text, Loader=_StrictLoader)
 
 
 def parse_text(text: str, source: str) -> list[Document]:

@@ -14,11 +14,18 @@ once the apiserver has accepted the stream (client.STREAM_ACCEPTED: the
 kubelet has, the container runs, the port answers): a write in flight while
 the server ends the call makes grpc.aio report "Internal error from Core"
 in place of the server's own error, which the reading side reports instead.
+
+Exec and PortForward end by an explicit close (api.proto): the server's last
+message carries `end`; the caller answers `end`, writes nothing more and
+half-closes; the server returns only once it has read that half-close
+(`closed` below is its side). So no write races the end of a call, and a
+stream is clean only when its `end` came before an OK status: any error, or
+an OK without `end`, is a failure, whatever grpc's text says.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable
 
 import grpc
 
@@ -27,6 +34,24 @@ from kubelab.client import STREAM_ACCEPTED, Client
 from kubelab.v1 import api_pb2 as api
 
 PROXY_TIMEOUT = 60.0
+CLOSE_TIMEOUT = 10.0       # how long a server waits for the caller's half-close after its `end`
+UNCLOSED = "the stream ended before its close: what was received may be incomplete"
+
+
+async def closed(input_done: Awaitable[Any], timeout: float = CLOSE_TIMEOUT) -> None:
+    """The server's side of the close, after its `end`: wait for `input_done` (its reading of the caller's
+    input, which ends at the caller's half-close) before the handler returns, so the call does not end under
+    one of the caller's writes. Bounded: a caller that never closes is left after `timeout`."""
+    try:
+        await asyncio.wait_for(asyncio.shield(input_done), timeout)
+    except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - it ends either way
+        pass
+
+
+async def drain(request_iterator: Any) -> None:
+    """Read (and drop) a call's input until the caller's half-close."""
+    async for _ in request_iterator:
+        pass
 
 
 async def logs(client: Client, req: api.LogsRequest) -> AsyncIterator[bytes]:
@@ -49,15 +74,28 @@ async def proxy(client: Client, req: api.ProxyRequest, timeout: float = PROXY_TI
         raise errors.from_rpc_error(e) from None
 
 
-async def send_all(call: Any, queue: "asyncio.Queue[Any]") -> None:
-    """Write what `queue` holds to an Exec or PortForward call, in order, until the call ends: the first
-    item (the start) at once, the rest once the apiserver has accepted the stream (see the module's doc)."""
+async def send_all(call: Any, queue: "asyncio.Queue[Any]", ending: asyncio.Event, end: Any) -> None:
+    """Write what `queue` holds to an Exec or PortForward call, in order: the first item (the start) at once,
+    the rest once the apiserver has accepted the stream (see the module's doc); once the server's `end` has
+    come (`ending`), nothing more of the queue but the caller's `end` and the half-close."""
     try:
         await call.write(await queue.get())
-        if STREAM_ACCEPTED not in tuple(await call.initial_metadata() or ()):
-            return
-        while True:
-            await call.write(await queue.get())
+        if STREAM_ACCEPTED in tuple(await call.initial_metadata() or ()):
+            stop = asyncio.ensure_future(ending.wait())
+            try:
+                while not ending.is_set():
+                    get = asyncio.ensure_future(queue.get())
+                    await asyncio.wait((get, stop), return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        get.cancel()
+                        break
+                    await call.write(get.result())
+            finally:
+                stop.cancel()
+        else:
+            await ending.wait()          # refused (its error is what the reader reports), or ended at once
+        await call.write(end)
+        await call.done_writing()
     except asyncio.InvalidStateError:
         pass     # the call has ended: its reader reports how
 
@@ -65,17 +103,17 @@ async def send_all(call: Any, queue: "asyncio.Queue[Any]") -> None:
 class Session:
     """An open Exec or PortForward stream: `send` input, iterate output, `close` when done.
 
-    A failure ends the iteration with `errors.ApiError`. For a port-forward, a write that raced the
-    server's own clean end (grpc.aio's "Internal error from Core": the pod answered and closed while the
-    local side was still closing) is the clean end it is; an exec's end is its exit code, so it is reported.
+    The iteration ends cleanly only after the server's `end` and an OK status (the explicit close of the
+    module's doc); any other end is `errors.ApiError`: the server's error, or InternalError for an OK
+    status that came without `end`.
     """
 
-    def __init__(self, call: Any, start: Any, queue_size: int, write_race_is_end: bool = False) -> None:
+    def __init__(self, call: Any, start: Any, end: Any, queue_size: int) -> None:
         self._call = call
-        self._write_race_is_end = write_race_is_end
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
         self._queue.put_nowait(start)
-        self._sender = asyncio.create_task(send_all(call, self._queue))
+        self._ending = asyncio.Event()
+        self._sender = asyncio.create_task(send_all(call, self._queue, self._ending, end))
 
     async def send(self, msg: Any) -> None:
         """Queue `msg`, waiting while the queue is full (back-pressure on the local reader)."""
@@ -95,11 +133,13 @@ class Session:
         try:
             msg = await self._call.read()
         except grpc.aio.AioRpcError as e:
-            if self._write_race_is_end and errors.write_after_close(e):
-                raise StopAsyncIteration from None
             raise errors.from_rpc_error(e) from None
         if msg is grpc.aio.EOF:
+            if not self._ending.is_set():
+                raise errors.ApiError(UNCLOSED)
             raise StopAsyncIteration
+        if msg.end:
+            self._ending.set()           # answer with our own `end` and half-close (send_all)
         return msg
 
     def close(self) -> None:
@@ -115,10 +155,12 @@ class Session:
 
 def exec_session(client: Client, start: api.ExecStart) -> Session:
     """A command in a container (or, `start.attach`, a session on its own process): stdio relayed."""
-    return Session(client.stub.Exec(metadata=client.metadata), api.ExecInput(start=start), queue_size=64)
+    return Session(client.stub.Exec(metadata=client.metadata), api.ExecInput(start=start), api.ExecInput(end=True),
+                   queue_size=64)
 
 
 def port_forward(client: Client, namespace: str, pod: str, port: int) -> Session:
     """One connection to a pod's port."""
     start = api.PortForwardInput(start=api.PortForwardStart(namespace=namespace, name=pod, port=port))
-    return Session(client.stub.PortForward(metadata=client.metadata), start, queue_size=32, write_race_is_end=True)
+    return Session(client.stub.PortForward(metadata=client.metadata), start, api.PortForwardInput(end=True),
+                   queue_size=32)

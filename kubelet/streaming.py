@@ -11,6 +11,8 @@ other caller is refused. Pods are looked up in the pod manager's informer
                  unless TTY), TTY resize, half-close of stdin, the exit code last
     PortForward  a TCP connection from the kubelet to podIP:port (the kubelet is on
                  the pod network), bytes both ways, half-close honoured
+                 (both end by the explicit close of api.proto: the last message carries
+                 `end`, and the call returns once the caller has answered and half-closed)
     Proxy        one HTTP request to podIP:port, the whole response back
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, AsyncIterator
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from kubelab import errors
+from kubelab import errors, streams
 from kubelab.errors import net_reason
 from kubelab.client import STREAM_ACCEPTED, channel_options
 from kubelab.serving import BearerTokenAuth
@@ -195,16 +197,22 @@ class KubeletService(api_grpc.KubeletServicer):
                  start.name, spec.name, list(start.command), session.tty)
 
         async def pump_input() -> None:
+            """The caller's input, until its half-close (read to the end even once the process is gone: the
+            close waits for it). Input the process can no longer take is dropped."""
+            taking = True
             try:
                 async for msg in request_iterator:
                     which = msg.WhichOneof("msg")
-                    if which == "stdin" and start.stdin:
-                        await loop.sock_sendall(sock, msg.stdin)
-                    elif which == "resize" and session.tty:
-                        await resize(msg.resize)
-                    elif which == "stdin_close":
-                        _shutdown_write(sock)
-            except (OSError, asyncio.CancelledError):
+                    try:
+                        if which == "stdin" and start.stdin and taking:
+                            await loop.sock_sendall(sock, msg.stdin)
+                        elif which == "resize" and session.tty and taking:
+                            await resize(msg.resize)
+                        elif which == "stdin_close":
+                            _shutdown_write(sock)
+                    except (OSError, RuntimeError_):
+                        taking = False
+            except asyncio.CancelledError:
                 pass
             except Exception as e:  # noqa: BLE001
                 log.debug("exec input ended: %r", e)
@@ -232,7 +240,8 @@ class KubeletService(api_grpc.KubeletServicer):
                 code: int | None = await self.runtime.container_exit_code(cur.id)
             else:
                 code = await self.runtime.exec_exit_code(session.exec_id)
-            yield api.ExecOutput(exit_code=code if code is not None else 1)
+            yield api.ExecOutput(exit_code=code if code is not None else 1, end=True)
+            await streams.closed(pump)       # the explicit close (api.proto): the caller's half-close first
         finally:
             pump.cancel()
             try:
@@ -263,20 +272,26 @@ class KubeletService(api_grpc.KubeletServicer):
             await context.send_initial_metadata((STREAM_ACCEPTED,))
         except (OSError, asyncio.TimeoutError) as e:
             yield api.PortForwardOutput(error=f"error forwarding port {start.port} to pod {start.name}: "
-                                              f"dial tcp {ip}:{start.port}: connect: {net_reason(e)}")
+                                              f"dial tcp {ip}:{start.port}: connect: {net_reason(e)}", end=True)
+            await streams.closed(streams.drain(request_iterator))
             return
 
         async def pump_input() -> None:
+            """The caller's bytes to the pod, until its half-close (read to the end even once the pod's side
+            is gone: the close waits for it)."""
+            taking = True
             try:
                 async for msg in request_iterator:
                     which = msg.WhichOneof("msg")
-                    if which == "data":
-                        writer.write(msg.data)
-                        await writer.drain()
-                    elif which == "close_write":
-                        if writer.can_write_eof():
+                    try:
+                        if which == "data" and taking:
+                            writer.write(msg.data)
+                            await writer.drain()
+                        elif which == "close_write" and taking and writer.can_write_eof():
                             writer.write_eof()
-                if writer.can_write_eof() and not writer.is_closing():
+                    except OSError:
+                        taking = False
+                if taking and writer.can_write_eof() and not writer.is_closing():
                     writer.write_eof()
             except (OSError, asyncio.CancelledError):
                 pass
@@ -285,13 +300,17 @@ class KubeletService(api_grpc.KubeletServicer):
 
         pump = asyncio.create_task(pump_input())
         try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                yield api.PortForwardOutput(data=data)
-        except OSError as e:
-            yield api.PortForwardOutput(error=str(e))
+            try:
+                while True:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    yield api.PortForwardOutput(data=data)
+            except OSError as e:
+                yield api.PortForwardOutput(error=str(e), end=True)
+            else:
+                yield api.PortForwardOutput(end=True)       # the pod closed its side: all its bytes are out
+            await streams.closed(pump)       # the explicit close (api.proto): the caller's half-close first
         finally:
             pump.cancel()
             writer.close()

@@ -2,7 +2,8 @@
 
 Kubernetes' plugin/pkg/auth/authorizer/rbac/bootstrappolicy, for the kinds kubelab serves: the user-facing
 `cluster-admin`, `admin`, `edit`, `view` (written out flat: kubelab has no aggregation), the discovery and
-self-review roles every authenticated user holds, and the components' roles. kube-controller-manager runs
+self-review roles every authenticated user holds, the non-resource URL roles (`system:discovery`,
+`system:public-info-viewer` for anyone, `system:monitoring` for Group system:monitoring), and the components' roles. kube-controller-manager runs
 its controllers under per-controller ServiceAccounts in Kubernetes; kubelab's runs them under one identity,
 so `system:kube-controller-manager` holds the union of those controllers' roles. Kubelets are authorized by
 the Node authorizer (node.py), not by a binding, as in Kubernetes.
@@ -63,11 +64,13 @@ _BASIC_USER = [
 _DISCOVERY = [url_rule(["get"], ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                                  "/openapi/*", "/readyz", "/version", "/version/"])]
 _PUBLIC_INFO = [url_rule(["get"], ["/healthz", "/livez", "/readyz", "/version", "/version/"])]
+# Read access to the monitoring endpoints (the root path "/" is not among them), for Group system:monitoring.
+_MONITORING = [url_rule(["get"], ["/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz", "/livez/*",
+                                  "/readyz/*", "/healthz/*"])]
 
 # ---------------------------------------------------------------- components
-# kubelab's event recorder (kubelab/events.py) reads an event before counting a repeat on it, where
-# client-go's patches it: so `get` beside Kubernetes' create/patch/update.
-_EVENTS = rule(["create", "get", "patch", "update"], [CORE, "events.k8s.io"], ["events"])
+# Kubernetes' grant: the recorder (kubelab/events.py) creates an event and patches its repeats, never reads one.
+_EVENTS = rule(["create", "patch", "update"], [CORE, "events.k8s.io"], ["events"])
 _SCHEDULER = [
     _EVENTS,
     rule(["create"], [COORD], ["leases"]),
@@ -110,6 +113,7 @@ CLUSTER_ROLES: dict[str, list[pb.PolicyRule]] = {
     "system:basic-user": _BASIC_USER,
     "system:discovery": _DISCOVERY,
     "system:public-info-viewer": _PUBLIC_INFO,
+    "system:monitoring": _MONITORING,
     "system:kube-scheduler": _SCHEDULER,
     "system:kube-controller-manager": _CONTROLLER_MANAGER,
     "system:node-proxier": _NODE_PROXIER,
@@ -123,6 +127,7 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "system:discovery": ("system:discovery", [("Group", "system:authenticated", "")]),
     "system:public-info-viewer": ("system:public-info-viewer", [("Group", "system:authenticated", ""),
                                                                 ("Group", "system:unauthenticated", "")]),
+    "system:monitoring": ("system:monitoring", [("Group", "system:monitoring", "")]),
     "system:kube-scheduler": ("system:kube-scheduler", [("User", "system:kube-scheduler", "")]),
     "system:kube-controller-manager": ("system:kube-controller-manager",
                                        [("User", "system:kube-controller-manager", "")]),

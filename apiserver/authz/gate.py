@@ -2,7 +2,7 @@
 
 What the front ends call, in kube-apiserver's filter order: the gRPC server (apiserver/server.py) with a
 method name and its request (`admit_call`), the HTTP API with its headers and the request's Attributes
-(`admit`, one line). Both get the user back, or Unauthorized / Forbidden before the registry runs.
+(`admit`, one line; `admit_path` for a non-resource path such as /metrics). Both get the user back, or Unauthorized / Forbidden before the registry runs.
 """
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from typing import Any, Iterable
 
 from kubelab import errors, kinds
 
-from ..auth import IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, impersonate, metadata_user
+from ..auth import (IMPERSONATE_GROUP, IMPERSONATE_USER, Authenticator, UserInfo, bearer_token, impersonate,
+                    metadata_user)
 from . import Authorizer
 from .grpc_attributes import attributes
 from .node import node_name
 from .rbac import Attributes
 
 Headers = Iterable[tuple[str, Any]]
+
+# Who a request without credentials is (kube-apiserver's --anonymous-auth, on by default): what RBAC lets
+# Group system:unauthenticated do (system:public-info-viewer's /healthz, /version...), and nothing else.
+ANONYMOUS = UserInfo("system:anonymous", "", ("system:unauthenticated",))
 
 
 class Gate:
@@ -58,6 +63,20 @@ class Gate:
                     self.authz.check_rbac_patch(user, kind, attrs.namespace, attrs.name, patch[0], patch[1])
         return user
 
+    def admit_path(self, headers: Headers, verb: str, path: str) -> UserInfo:
+        """A non-resource request (/healthz, /version, /api, /openapi/v2, /metrics...): authenticated as any
+        other, or anonymous when it carries no credentials at all, then authorized by the `nonResourceURLs`
+        rules that apply (verb: the HTTP method in lower case, as kube-apiserver's RequestInfo has it)."""
+        headers = list(headers)
+        md = {k.lower(): str(v) for k, v in headers}
+        # As kube-apiserver's bearer token authenticator: no Authorization header, an empty bearer token or
+        # another scheme is no credential (the anonymous authenticator answers), a token it rejects is 401.
+        anonymous = not bearer_token(md.get("authorization")) and not (IMPERSONATE_USER in md or IMPERSONATE_GROUP in md)
+        user = ANONYMOUS if anonymous else self.user_of(headers)
+        if self.authz is not None:
+            self.authz.authorize(user, Attributes(verb, path=path))
+        return user
+
     def admit_as(self, user: UserInfo, method: str, request: Any) -> None:
         """Authorize a gRPC `method` (or Writes op) on `request` for `user`, with the escalation check for
         RBAC objects created, updated or patched."""
@@ -92,4 +111,4 @@ class Gate:
         return (True, "") if self.authz is None else self.authz.decide(user, attrs)
 
 
-__all__ = ["Gate"]
+__all__ = ["Gate", "ANONYMOUS"]

@@ -5,12 +5,13 @@ Filters run in kube-apiserver's order (its DefaultBuildHandlerChain, outermost f
     panic recovery   an unexpected exception is a 500 InternalError Status, logged; the server goes on
     size limit       a body over MAX_BODY_BYTES (3 MiB, kube-apiserver's) is 413 before it is read
     authentication   the apiserver's gate (the gRPC API's: bearer tokens, impersonation), else 401
-                     Unauthorized (/healthz, /livez, /readyz and /version stay open, as
-                     system:public-info-viewer has them)
+                     Unauthorized; a non-resource request without credentials is system:anonymous
     authorization    the same gate's RBAC decision on the request's Attributes (verb, group, resource,
                      subresource, namespace, name), else 403 Forbidden; RBAC objects written also get its
-                     escalation check (create, update, patch handlers). Discovery and OpenAPI need only an
-                     authenticated user
+                     escalation check (create, update, patch handlers). Non-resource paths (/healthz,
+                     /version, discovery, /openapi, /metrics) are authorized by their path against the
+                     `nonResourceURLs` rules: system:public-info-viewer (anyone), system:discovery (any
+                     authenticated user), system:monitoring (Group system:monitoring)
     handler          discovery, or the verb module for the resource the URL names
 
 The installers (kube-apiserver's word) add what other modules serve: `install_openapi` the /openapi/v2 and
@@ -20,7 +21,7 @@ its module is absent. A subresource nobody serves is 404 NotFound: never the par
 """
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import ssl
 import time
@@ -42,7 +43,6 @@ from .status import CODES, MethodNotAllowed, error_response, not_found_path
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
-OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 BACKEND = web.AppKey("backend", Backend)
 STREAMING = web.AppKey("streaming", dict)
 
@@ -81,13 +81,26 @@ async def size_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+def is_resource_path(path: str) -> bool:
+    """kube-apiserver's RequestInfoFactory: /api/V/... and /apis/G/V/... with at least a resource are resource
+    requests; anything shorter (/api, /api/v1, /apis/apps/v1) or elsewhere (/healthz, /openapi/v2, /metrics)
+    is a non-resource request, authorized by its path."""
+    parts = [p for p in path.split("/") if p]
+    return (len(parts) >= 3 and parts[0] == "api") or (len(parts) >= 4 and parts[0] == "apis")
+
+
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who the request is from, by the apiserver's gate (the gRPC API's authenticator: bearer tokens,
     impersonation headers); Unauthorized, in Kubernetes' one word (kubectl prints `You must be logged in to
-    the server (Unauthorized)`)."""
-    if not any(request.path == p or request.path.startswith(p + "/") for p in OPEN_PATHS):
-        request["user"] = request.app[BACKEND].svc.gate.user_of(request.headers.items())
+    the server (Unauthorized)`). A non-resource request is also authorized here, by the `nonResourceURLs`
+    rules that apply (one without credentials as system:anonymous): Forbidden as `forbidden: User "x" cannot
+    get path "/metrics"`."""
+    gate = request.app[BACKEND].svc.gate
+    if is_resource_path(request.path):
+        request["user"] = gate.user_of(request.headers.items())
+    else:
+        request["user"] = gate.admit_path(request.headers.items(), request.method.lower(), request.path)
     return await handler(request)
 
 
@@ -108,24 +121,18 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
         err = _storage_error(e)
         _audit(request, log, received, CODES.get(err.reason, 500), message=err.message)
         raise
-    _audit(request, log, received, resp.status, resp)
+    _audit(request, log, received, resp.status)
     return resp
 
 
-def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.StreamResponse | None = None,
-           message: str = "") -> None:
+def _audit(request: web.Request, log: Any, received: str, code: int, message: str = "") -> None:
     attrs = request.get("attrs")
     user = request.get("user")
     if attrs is None or user is None:
         return                          # not a resource request the gate authorized (discovery, health)
-    name, rv = attrs.name, ""
-    body = getattr(resp, "body", None) if resp is not None else None
-    if isinstance(body, (bytes, bytearray)) and code < 300 and request.method in ("POST", "PUT", "PATCH"):
-        try:            # a create's URL names no object: the answer does (kube-apiserver takes it from the body)
-            meta = json.loads(body).get("metadata", {})
-            name, rv = name or meta.get("name", ""), meta.get("resourceVersion", "")
-        except (ValueError, AttributeError):
-            pass
+    # A create's URL names no object: the object written does (common.respond leaves its metadata here).
+    written = (request.get("written") or {}) if code < 300 else {}
+    name, rv = attrs.name or written.get("name", ""), written.get("resourceVersion", "")
     version = next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
     info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
                         user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
@@ -143,6 +150,14 @@ def _audit(request: web.Request, log: Any, received: str, code: int, resp: web.S
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete", "OPTIONS": "options"}
 _CREATE_SUBRESOURCES = ("exec", "attach", "portforward")
+
+
+def check_names(req: RequestInfo) -> None:
+    """A name or namespace no object can have (`..`, `.`, a `/` or `%` in it, over 253 characters) is 400
+    `Name parameter invalid`, as kube-apiserver's key functions refuse it, once the request is authorized.
+    (An encoded slash is a slash by then: `a%2Fb` names `a` and its subresource `b`, as in Kubernetes.)"""
+    from apiserver.server import check_path
+    check_path(req.namespace, req.name)
 
 
 def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
@@ -184,6 +199,12 @@ async def health(request: web.Request) -> web.StreamResponse:
         checks = ["ping", "etcd", "informer-sync"] if name == "readyz" else ["ping", "etcd"]
         return web.Response(text="".join(f"[+]{c} ok\n" for c in checks) + f"{name} check passed\n")
     return web.Response(text="ok")
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The apiserver's Prometheus metrics (the same registry the gRPC API counts in)."""
+    return web.Response(text=request.app[BACKEND].svc.metrics.render(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def version(request: web.Request) -> web.StreamResponse:
@@ -267,6 +288,7 @@ async def resource(request: web.Request) -> web.StreamResponse:
     if req.subresource:
         verb = "create" if req.subresource in _CREATE_SUBRESOURCES else _METHOD_VERBS.get(method, method.lower())
         authorize(request, req, verb)
+        check_names(req)
         return await _subresource(backend, request, req)
     if not req.name:
         verbs = {"GET": ("list", list_verb.list_), "POST": ("create", create.create),
@@ -278,6 +300,7 @@ async def resource(request: web.Request) -> web.StreamResponse:
     if handler is None:
         raise _method_not_allowed()
     authorize(request, req, verb)
+    check_names(req)
     # Counted in the same apiserver_request_total/duration as the gRPC calls (one metrics registry).
     started, code = time.perf_counter(), "OK"
     try:
@@ -293,12 +316,12 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     raise not_found_path()
 
 
-def _raw_tail(request: web.Request, req: RequestInfo) -> str:
-    """What follows `.../NAME/proxy` in the path as the client sent it (percent-encoding kept, for
-    streaming.proxy_path's checks)."""
-    raw = request.rel_url.raw_path.split("/")[1:]
+def _proxy_tail(request: web.Request, req: RequestInfo) -> str:
+    """What follows `.../NAME/proxy` in the decoded path (an encoded slash is a slash, as in the Go URL.Path
+    kube-apiserver's RequestInfo splits), for streaming.proxy_path to join under the pod's root."""
+    parts = request.path.split("/")[1:]
     prefix = (2 if req.group == "" else 3) + (2 if req.namespace else 0) + 3
-    return "/".join(raw[prefix:])
+    return "/".join(parts[prefix:])
 
 
 def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str, ...] | None, Any]]:
@@ -317,7 +340,7 @@ def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str
 
     def proxy(resource: str) -> Any:
         return lambda request, req: streaming.proxy(deps, request, req.namespace, resource, req.name,
-                                                    _raw_tail(request, req))
+                                                    _proxy_tail(request, req))
     return {
         ("pods", "log"): (("GET",), lambda request, req: streaming.pod_log(deps, request, req.namespace, req.name)),
         ("pods", "exec"): (get_post, lambda request, req: streaming.pod_exec(deps, request, req.namespace,
@@ -383,6 +406,7 @@ def make_app(backend: Backend) -> web.Application:
         r.add_route("*", path, _get_only(health))
         r.add_route("*", path + "/{check:.*}", _get_only(health))
     r.add_route("*", "/version", _get_only(version))
+    r.add_route("*", "/metrics", _get_only(metrics))
     r.add_route("*", "/", _get_only(root))
     r.add_route("*", "/api", _get_only(api_root))
     r.add_route("*", "/apis", _get_only(apis_root))
@@ -403,29 +427,94 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return ctx
 
 
+# kube-apiserver's http.Server (secure_serving.go): a request's headers must be in within ReadHeaderTimeout
+# (32 s, "just shy of requestTimeoutUpperBound"), else the connection is closed without an answer (Go's server
+# does not reply to a read that timed out); a keep-alive connection idle for IdleTimeout (90 s) is closed.
+# A request being served (a watch, a stream) is never cut by either.
+READ_HEADER_TIMEOUT = 32.0
+IDLE_TIMEOUT = 90.0
+OPEN_FILES = 65536       # what the apiserver asks of RLIMIT_NOFILE: each watch or stream holds a socket
+
+
+class _Connection(web.RequestHandler):
+    """aiohttp's connection handler with a request-header deadline beside its idle timeout (aiohttp has one
+    timer: the keep-alive close, which fires only while no request is being served). Once the first bytes of
+    a request come, that timer is brought forward to READ_HEADER_TIMEOUT; once the request is parsed, aiohttp
+    stops it (a handler runs), and restarts it at the idle timeout when the answer is out."""
+
+    def __init__(self, *args: Any, header_timeout: float = READ_HEADER_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout = header_timeout
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._header_deadline()      # a connection that never sends a whole request is closed in time too
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._waiter is not None and not self._waiter.done() and not self._messages
+        super().data_received(data)
+        if waiting and not self._messages:       # a request has begun and its headers are not all in yet
+            self._header_deadline()
+
+    def _header_deadline(self) -> None:
+        if not hasattr(self, "_next_keepalive_close_time"):
+            return      # an aiohttp older than its keep-alive close time (3.14 has it): its idle timeout only
+        deadline = self._loop.time() + self._header_timeout
+        if deadline < self._next_keepalive_close_time or self._keepalive_handle is None:
+            self._next_keepalive_close_time = deadline
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+            self._keepalive_handle = self._loop.call_at(deadline, self._process_keepalive)
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
+    """Raise the soft RLIMIT_NOFILE towards `wanted` (never past the hard limit): 1,000 idle watches must not
+    stop the apiserver accepting others for want of descriptors. The soft limit in force after."""
+    import resource as rlimit
+    soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+    target = wanted if hard == rlimit.RLIM_INFINITY else min(wanted, hard)
+    if soft != rlimit.RLIM_INFINITY and soft < target:
+        try:
+            rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open files limit from %d to %d: %s", soft, target, e)
+    return soft
+
+
 class HttpServer:
     """The HTTPS listener; `start` returns the bound port (0 picks a free one)."""
 
     def __init__(self, backend: Backend, host: str, port: int, cert_file: str, key_file: str,
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, header_timeout: float = READ_HEADER_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.app = make_app(backend)
         self.host, self.port = host, port
         self.ssl = tls_context(cert_file, key_file) if cert_file else None
         self.reuse_port = reuse_port
+        self.header_timeout, self.idle_timeout = header_timeout, idle_timeout
         self.runner: web.AppRunner | None = None
+        self.server: Any = None
 
     async def start(self) -> int:
+        raise_open_files_limit()
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl, reuse_port=self.reuse_port,
-                           backlog=1024)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        manager, loop = self.runner.server, asyncio.get_running_loop()
+        assert manager is not None
+
+        def connection() -> _Connection:     # as aiohttp's Server makes its handlers, with our deadline
+            return _Connection(manager, loop=loop, access_log=None, keepalive_timeout=self.idle_timeout,
+                               header_timeout=self.header_timeout)
+        self.server = await loop.create_server(connection, self.host, self.port, ssl=self.ssl,
+                                               reuse_port=self.reuse_port or None, backlog=1024)
+        sockets = self.server.sockets or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         return self.port
 
     async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
         if self.runner is not None:
             await self.runner.cleanup()

@@ -32,12 +32,17 @@ class Backend:
         return self.svc.cache
 
 
+WRITE_METHODS = ("POST", "PUT", "PATCH")
 
 
 def respond(request: web.Request, doc: Any, code: int = 200, rep: str | None = None,
             warnings: list[str] | None = None) -> web.Response:
-    """`doc` as JSON (or YAML when asked), with any warnings as Kubernetes' `Warning: 299 - "..."` headers."""
+    """`doc` as JSON (or YAML when asked), with any warnings as Kubernetes' `Warning: 299 - "..."` headers.
+    A write's answer (the object created, updated or patched) also leaves its metadata on the request as
+    request["written"], for the audit filter (a create's URL names no object; the answer does)."""
     rep = rep or negotiate.negotiate(request.headers.get("Accept", ""))
+    if request.method in WRITE_METHODS and code < 300 and isinstance(doc, dict):
+        request["written"] = doc.get("metadata") or {}
     if rep == negotiate.YAML:
         resp = web.Response(status=code, text=yaml.safe_dump(doc, sort_keys=False), content_type="application/yaml")
     else:

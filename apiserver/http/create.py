@@ -8,6 +8,7 @@ from kubelab.v1 import api_pb2 as api
 
 from . import negotiate
 from .common import Backend, admit_write, read_body, respond
+from .patch import field_manager
 from .request import RequestInfo, check_identity, decode_object, dry_run, field_validation, load_doc
 from .serialize import to_wire
 
@@ -28,5 +29,6 @@ async def create(backend: Backend, request: web.Request, req: RequestInfo) -> we
     warnings: list[str] = []
     obj = await decode_body(request, req, warnings, creating=True)
     admit_write(backend, request, obj=obj)
-    out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run(request.query)))
+    out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run(request.query),
+                                                      field_manager=field_manager(request, "CreateOptions")))
     return respond(request, to_wire(kinds.unwrap(out)), 201, warnings=warnings)

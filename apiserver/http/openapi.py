@@ -28,9 +28,11 @@ INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 TIME = f"{META}.Time"
 MICRO_TIME = f"{META}.MicroTime"
+FIELDS_V1 = f"{META}.FieldsV1"
 
 # Where each message lives in Kubernetes' API packages (a message not named here is core/v1's).
-_META_MESSAGES = {"ObjectMeta", "OwnerReference", "LabelSelector", "LabelSelectorRequirement", "Condition"}
+_META_MESSAGES = {"ObjectMeta", "OwnerReference", "LabelSelector", "LabelSelectorRequirement", "Condition",
+                  "ManagedFieldsEntry"}
 _PACKAGE_OF_PREFIX = (
     ("ReplicaSet", "io.k8s.api.apps.v1"), ("Deployment", "io.k8s.api.apps.v1"),
     ("RollingUpdateDeployment", "io.k8s.api.apps.v1"),
@@ -40,7 +42,7 @@ _PACKAGE_OF_PREFIX = (
 # Fields holding a time (Kubernetes' metav1.Time: RFC 3339 strings) and the one MicroTime.
 _TIME_FIELDS = {"creationTimestamp", "deletionTimestamp", "lastTransitionTime", "lastUpdateTime", "lastProbeTime",
                 "lastHeartbeatTime", "startedAt", "finishedAt", "startTime", "firstTimestamp", "lastTimestamp",
-                "lastObservedTime"}
+                "lastObservedTime", "time"}
 _MICRO_TIME_FIELDS = {"eventTime", "acquireTime", "renewTime"}
 # map<string,string> fields whose values are quantities.
 _QUANTITY_MAPS = {("ResourceRequirements", "limits"), ("ResourceRequirements", "requests"),
@@ -61,8 +63,18 @@ PATCH_MERGE_KEYS: dict[tuple[str, str], str] = {
     ("ReplicaSetStatus", "conditions"): "type", ("PodDisruptionBudgetStatus", "conditions"): "type",
     ("PodStatus", "podIPs"): "ip",
 }
+# Keyed lists whose items Kubernetes tells apart by more fields than the merge key (`+listMapKey`), and the
+# default a key field takes when an item leaves it out (server-side apply completes keys with it, as
+# structured-merge-diff does with the schema's defaults).
+LIST_MAP_KEYS: dict[tuple[str, str], list[str]] = {
+    ("Container", "ports"): ["containerPort", "protocol"], ("ServiceSpec", "ports"): ["port", "protocol"],
+}
+LIST_KEY_DEFAULTS = {"protocol": "TCP"}
 # Lists merged as sets without a key (`patchStrategy:"merge"` on a list of strings).
 PATCH_MERGE_SETS = {("ObjectMeta", "finalizers")}
+# Structs replaced whole, never merged field by field (`+structType=atomic`: `x-kubernetes-map-type: atomic`).
+# With the two tables above, what server-side apply (apiserver.fieldmanager) reads of the schema.
+ATOMIC_MESSAGES = {"LabelSelector"}
 
 
 def definition_name(message: Descriptor) -> str:
@@ -115,7 +127,7 @@ def _field_schema(owner: Descriptor, field: FieldDescriptor) -> dict[str, Any]:
         schema["x-kubernetes-patch-merge-key"] = key
         schema["x-kubernetes-patch-strategy"] = "merge"
         schema["x-kubernetes-list-type"] = "map"
-        schema["x-kubernetes-list-map-keys"] = [key]
+        schema["x-kubernetes-list-map-keys"] = LIST_MAP_KEYS.get((owner.name, field.json_name), [key])
     elif (owner.name, field.json_name) in PATCH_MERGE_SETS:
         schema["x-kubernetes-patch-strategy"] = "merge"
         schema["x-kubernetes-list-type"] = "set"
@@ -129,6 +141,8 @@ def _single(owner: Descriptor, field: FieldDescriptor) -> dict[str, Any]:
         return _scalar(field)
     if field.message_type.full_name == "google.protobuf.Value":
         return _ref(INT_OR_STRING)           # every Value field of ours is an int-or-string
+    if field.message_type.full_name == "google.protobuf.Struct":
+        return _ref(FIELDS_V1)               # the one Struct field of ours is managedFields' fieldsV1
     return _ref(definition_name(field.message_type))
 
 
@@ -146,6 +160,8 @@ def _message_schema(message: Descriptor) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "description": _description(message, kind), "properties": props}
     if kind is not None:
         schema["x-kubernetes-group-version-kind"] = [gvk(kind)]
+    if message.name in ATOMIC_MESSAGES:
+        schema["x-kubernetes-map-type"] = "atomic"
     if message.name == "Container" or message.name == "ContainerPort":
         schema["required"] = ["name"] if message.name == "Container" else ["containerPort"]
     return schema
@@ -155,13 +171,16 @@ def gvk(kind: kinds.KindInfo) -> dict[str, str]:
     return {"group": kind.group, "version": kind.version, "kind": kind.kind}
 
 
+_OPAQUE = ("google.protobuf.Value", "google.protobuf.Struct")     # shared definitions, not walked
+
+
 def _walk(message: Descriptor, seen: dict[str, Descriptor]) -> None:
     name = definition_name(message)
     if name in seen:
         return
     seen[name] = message
     for f in message.fields:
-        if f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.full_name != "google.protobuf.Value":
+        if f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.full_name not in _OPAQUE:
             target = f.message_type
             if target.GetOptions().map_entry:
                 value = target.fields_by_name["value"]
@@ -182,6 +201,8 @@ def _shared_definitions() -> dict[str, Any]:
                "description": "Time is a wrapper around time.Time, serialized as RFC 3339."},
         MICRO_TIME: {"type": "string", "format": "date-time",
                      "description": "MicroTime is Time with microsecond precision."},
+        FIELDS_V1: {"type": "object",
+                    "description": "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format."},
         f"{META}.Status": {"type": "object", "description": "Status is a return value for calls that don't return other objects.",
                            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
                                           "code": {"type": "integer", "format": "int32"},

@@ -1,24 +1,52 @@
-"""PATCH: JSON patch, merge patch and strategic merge patch, done by the Store as for the gRPC Patch (its
-strategic merge is kubelab.patch.strategic_merge, with Kubernetes' merge keys for our lists).
+"""PATCH: JSON patch, merge patch, strategic merge patch and server-side apply, done by the Store as for the
+gRPC Patch (its strategic merge is kubelab.patch.strategic_merge, with Kubernetes' merge keys for our lists).
 
-Server-side apply (application/apply-patch+yaml) is served in part: the applied configuration is created
-when the object does not exist, and otherwise merged into it with the strategic merge patch. managedFields
-are not tracked (none is written, none is returned), so there are no apply conflicts between managers and a
-field the applied configuration drops is not removed; `fieldManager` is required, as in Kubernetes.
+Every write over HTTP names its field manager (`fieldManager`, else the User-Agent's product, as
+kube-apiserver derives it); `field_manager` here is that rule, which create, update and the subresources
+use too. The Store records the manager's managedFields entry (apiserver.fieldmanager).
+
+Server-side apply (application/apply-patch+yaml): the body is decoded and checked as the kind (fieldValidation
+applies), then applied by the Store: merged into the live object, the applier's fields tracked, fields it
+no longer applies removed, 409 Conflict with FieldManagerConflict causes for fields other managers own unless
+`force=true`. An object that does not exist is created by the apply (201), its managedFields the applier's.
 """
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, manifests
 from kubelab.v1 import api_pb2 as api
 
+from .. import fieldmanager
+from ..store import now
 from . import negotiate
 from .common import Backend, admit_write, read_body, respond
 from .request import RequestInfo, check_identity, decode_object, dry_run, field_validation, load_doc
 from .serialize import to_wire
+
+
+def field_manager(request: web.Request, options: str = "PatchOptions") -> str:
+    """The request's field manager: `fieldManager`, else derived from the User-Agent as Kubernetes does."""
+    name = request.query.get("fieldManager", "")
+    if name:
+        fieldmanager.validate_manager(name, options)
+        return name
+    return fieldmanager.manager_from_user_agent(request.headers.get("User-Agent", ""))
+
+
+def _force(query: Any, patch_type: str) -> bool:
+    value = query.get("force")
+    if value is None:
+        return False
+    if patch_type != "apply":
+        raise fieldmanager.invalid_options("PatchOptions", "force: Forbidden: may not be specified for non-apply "
+                                           "patch")
+    if value not in ("true", "false", "1", "0", "True", "False"):
+        raise errors.BadRequest(f'invalid value for force: "{value}": must be a boolean')
+    return value in ("true", "1", "True")
 
 
 async def patch(backend: Backend, request: web.Request, req: RequestInfo) -> web.StreamResponse:
@@ -27,24 +55,47 @@ async def patch(backend: Backend, request: web.Request, req: RequestInfo) -> web
     dry = dry_run(request.query)
     info = req.kind_info
     warnings: list[str] = []
+    force = _force(request.query, patch_type)
     if patch_type == "apply":
         if not request.query.get("fieldManager"):
-            raise errors.BadRequest("PATCH requests with apply-patch+yaml content type require a fieldManager")
+            raise fieldmanager.invalid_options("PatchOptions", "fieldManager: Required value: is required for "
+                                               "apply patch")
+        manager = field_manager(request)
         doc = load_doc(body, "yaml")
+        fieldmanager.check_applied(doc)
         obj = decode_object(doc, req, field_validation(request.query), warnings)
         check_identity(obj, req, creating=False)
         admit_write(backend, request, obj=obj)
-        try:
-            await backend.store.get(info.kind, req.namespace, req.name)
-        except errors.NotFound:
-            if req.subresource:
-                raise
-            out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry))
-            return respond(request, to_wire(kinds.unwrap(out)), 201, warnings=warnings)
-        body, patch_type = json.dumps(doc).encode(), "strategic"
+        config = manifests.to_dict(obj)       # as the kind has it: quantities, int-or-strings normalised
+        if not req.subresource:
+            created = await _create_by_apply(backend, req, config, manager, dry)
+            if created is not None:
+                return respond(request, to_wire(kinds.unwrap(created)), 201, warnings=warnings)
+        body, patch_type = json.dumps(config).encode(), "server-side-apply"
     else:
+        manager = field_manager(request)
         admit_write(backend, request, patch=(patch_type, body))
     out = await backend.svc._patch(api.PatchRequest(kind=info.kind, namespace=req.namespace, name=req.name,
                                                     patch_type=patch_type, patch=body,
-                                                    subresource=req.subresource, dry_run=dry))
+                                                    subresource=req.subresource, dry_run=dry,
+                                                    field_manager=manager, force=force))
     return respond(request, to_wire(kinds.unwrap(out)), warnings=warnings)
+
+
+async def _create_by_apply(backend: Backend, req: RequestInfo, config: dict[str, Any], manager: str,
+                           dry: bool) -> Any | None:
+    """Create the object the apply names when there is none (None when there is: the apply patches it)."""
+    info = req.kind_info
+    try:
+        await backend.store.get(info.kind, req.namespace, req.name)
+        return None
+    except errors.NotFound:
+        pass
+    merged, entries = fieldmanager.apply(None, config, fieldmanager.Write(
+        manager, info.message.DESCRIPTOR, info.api_version, "", info.has_status, now()))
+    merged.setdefault("metadata", {})["managedFields"] = entries
+    obj = manifests.from_dict(merged, f'{info.kind} "{req.name}"')
+    try:
+        return await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry))
+    except errors.AlreadyExists:
+        return None      # created meanwhile: applied to as it is now

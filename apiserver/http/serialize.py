@@ -116,6 +116,8 @@ def _message(msg: Message) -> Any:
     name = desc.name
     if name == "Value" and desc.full_name == _VALUE:
         return _value(msg)
+    if name == "Struct":          # free-form JSON (managedFields' fieldsV1)
+        return json_format.MessageToDict(msg)
     out: dict[str, Any] = {}
     for field, value in msg.ListFields():
         json_name, how = _plan(field)

@@ -52,7 +52,9 @@ def cause_of(field_error: Any) -> dict[str, str]:
     text = str(field_error)
     path = getattr(field_error, "path", "")
     message = text[len(path) + 2:] if path and text.startswith(path + ": ") else text
-    return {"reason": CAUSE_TYPES.get(getattr(field_error, "kind", ""), "FieldValueInvalid"),
+    reason = getattr(field_error, "cause_type", "") or CAUSE_TYPES.get(getattr(field_error, "kind", ""),
+                                                                        "FieldValueInvalid")
+    return {"reason": reason,
             "message": message, "field": path}
 
 

@@ -22,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
+import posixpath
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
-from urllib.parse import unquote
+from urllib.parse import quote
 
 import grpc
 from aiohttp import WSMsgType, web
 
 from apiserver.http import spdy
-from kubelab import errors
+from kubelab import errors, streams
 from kubelab.client import STREAM_ACCEPTED
 from kubelab.v1 import api_pb2 as api
 
@@ -100,7 +100,12 @@ async def pod_log(deps: Deps, request: web.Request, namespace: str, name: str) -
             async for chunk in chunks:
                 await resp.write(chunk.data)
     except grpc.aio.AioRpcError as e:
-        log.info("log stream of pod %s/%s ended: %s", namespace, name, e.details())
+        # The kubelet's stream failed midway: the answer must not end as a whole one would. The connection is
+        # closed before the last chunk, so the client reads an incomplete body (kubectl: `unexpected EOF`).
+        log.info("log stream of pod %s/%s failed: %s", namespace, name, e.details())
+        if request.transport is not None:
+            request.transport.close()
+        return resp
     except (ConnectionResetError, asyncio.CancelledError):
         call.cancel()
         raise
@@ -111,15 +116,23 @@ async def pod_log(deps: Deps, request: web.Request, namespace: str, name: str) -
 # ---------------------------------------------------------------------------------- exec, attach
 
 class _Session:
-    """One gRPC Exec or PortForward call on a kubelet, fed from a queue, accepted before any upgrade."""
+    """One gRPC Exec or PortForward call on a kubelet, fed from a queue, accepted before any upgrade.
 
-    def __init__(self, deps: Deps, verb: str, method: str) -> None:
+    It ends by api.proto's explicit close: `outputs` yields the kubelet's messages and, at its `end`, answers
+    with our own `end` and the half-close (nothing queued after is written); a call that ends otherwise (an
+    error, or OK without `end`) raises `errors.ApiError`, whatever grpc's text."""
+
+    def __init__(self, deps: Deps, verb: str, method: str, end: Any) -> None:
         self.deps, self.verb, self.method = deps, verb, method
+        self.end = end
         self.inputs: asyncio.Queue[Any] = asyncio.Queue()
         self.call: Any = None
+        self.kubelet: Any = None
+        self.name = ""
 
     async def open(self, namespace: str, name: str, first: Any) -> None:
-        kubelet = await self.deps.kubelet(namespace, name, self.verb)
+        kubelet = self.kubelet = await self.deps.kubelet(namespace, name, self.verb)
+        self.name = name
 
         async def upstream() -> AsyncIterator[Any]:
             yield first
@@ -129,13 +142,36 @@ class _Session:
         try:
             md = tuple(await self.call.initial_metadata() or ())
             if STREAM_ACCEPTED not in md:
-                await self.call.read()       # a refusal: reading raises it
+                out = await self.call.read()       # a refusal: reading raises it
+                self.close()
+                if out is not grpc.aio.EOF and out.error:
+                    raise errors.Unavailable(out.error)
                 raise errors.Unavailable(f"the kubelet of pod {name} neither accepted nor refused the {self.verb}")
         except grpc.aio.AioRpcError as e:
+            self.finish()
             raise self.deps.kubelet_error(e, kubelet, name) from None
+
+    async def outputs(self) -> AsyncIterator[Any]:
+        """The kubelet's messages, up to its `end` (answered) and the call's OK status."""
+        ended = False
+        try:
+            async for out in self.call:
+                if out.end:
+                    ended = True
+                    self.close()
+                yield out
+        except grpc.aio.AioRpcError as e:
+            raise self.deps.kubelet_error(e, self.kubelet, self.name) from None
+        if not ended:
+            raise errors.ApiError(streams.UNCLOSED)
 
     def send(self, item: Any) -> None:
         self.inputs.put_nowait(item)
+
+    def close(self) -> None:
+        """Our side of the close: `end`, then the half-close; nothing queued after is written."""
+        self.inputs.put_nowait(self.end)
+        self.finish()
 
     def finish(self) -> None:
         self.inputs.put_nowait(None)
@@ -169,7 +205,7 @@ async def _pump_exec_output(session: _Session, write: Callable[[int, bytes], Awa
     code: int | None = None
     error = ""
     try:
-        async for out in session.call:
+        async for out in session.outputs():
             if out.stdout:
                 await write(STDOUT, out.stdout)
             if out.stderr:
@@ -178,8 +214,8 @@ async def _pump_exec_output(session: _Session, write: Callable[[int, bytes], Awa
                 code = out.exit_code
             if out.error:
                 error = out.error
-    except grpc.aio.AioRpcError as e:
-        error = e.details() or e.code().name
+    except errors.ApiError as e:       # the stream failed: whatever came is not the whole of it
+        code, error = None, e.message
     return exit_status(code, error)
 
 
@@ -207,7 +243,7 @@ async def pod_exec(deps: Deps, request: web.Request, namespace: str, name: str, 
     upgrade = request.headers.get("Upgrade", "").lower()
     if upgrade not in ("websocket", "spdy/3.1"):
         raise errors.BadRequest("Upgrade request required")
-    session = _Session(deps, "exec", "Exec")
+    session = _Session(deps, "exec", "Exec", api.ExecInput(end=True))
     await session.open(namespace, name, api.ExecInput(start=start))
     if upgrade == "websocket":
         return await _exec_over_websocket(session, request, start)
@@ -442,19 +478,17 @@ async def _serve_portforward(deps: Deps, peer: _SpdyPeer, namespace: str, name: 
     tasks: set[asyncio.Task[None]] = set()
 
     async def run(fw: _Forward, request_id: str) -> None:
-        session = fw.session = _Session(deps, "port-forward", "PortForward")
+        session = fw.session = _Session(deps, "port-forward", "PortForward", api.PortForwardInput(end=True))
         try:
             await session.open(namespace, name, api.PortForwardInput(
                 start=api.PortForwardStart(namespace=namespace, name=name, port=fw.port)))
-            async for out in session.call:
+            async for out in session.outputs():
                 if out.data:
                     await peer.data(fw.data_id, out.data)
                 if out.error:
                     await peer.data(fw.error_id, out.error.encode())
         except errors.ApiError as e:
             await peer.data(fw.error_id, e.message.encode())
-        except grpc.aio.AioRpcError as e:
-            await peer.data(fw.error_id, (e.details() or e.code().name).encode())
         finally:
             session.finish()
             for sid in (fw.data_id, fw.error_id):
@@ -511,14 +545,16 @@ _PROXY_HOP_HEADERS = {"host", "connection", "content-length", "authorization", "
                       "transfer-encoding", "te", "proxy-authorization"}
 
 
-def proxy_path(raw_tail: str) -> str:
-    """The path to ask the pod for, refusing what could climb out of it (`..`, encoded slashes)."""
-    if re.search(r"%2f|%5c", raw_tail, re.IGNORECASE):
-        raise errors.BadRequest("encoded slashes are not allowed in a proxy path")
-    path = "/" + unquote(raw_tail).lstrip("/")
-    if any(seg in ("..", ".") for seg in path.split("/")):
-        raise errors.BadRequest(f'invalid proxy path "{path}": it may not contain "." or ".." segments')
-    return path
+def proxy_path(tail: str) -> str:
+    """The path to ask the pod for, from what follows `.../proxy/` in the request's decoded path (an encoded
+    slash is a slash there, as in Go's URL.Path that kube-apiserver splits): joined under the pod's root and
+    cleaned as kube-apiserver's ProxyREST does (net.JoinPreservingTrailingSlash, i.e. Go's path.Join), so
+    `..` never climbs above the pod's `/` and nothing reaches past the pod. Written back percent-encoded
+    (Go's URL.EscapedPath) so the request line the kubelet sends is well formed."""
+    cleaned = posixpath.normpath("/" + tail.lstrip("/"))
+    if tail.endswith("/") and not cleaned.endswith("/"):
+        cleaned += "/"
+    return quote(cleaned, safe="/:@!$&'()*+,;=-._~")
 
 
 def split_name_port(name_port: str) -> tuple[str, str]:
@@ -551,10 +587,10 @@ async def _service_backend(deps: Deps, namespace: str, name: str, port: str) -> 
 
 
 async def proxy(deps: Deps, request: web.Request, namespace: str, resource: str, name_port: str,
-                raw_tail: str) -> web.Response:
+                tail: str) -> web.Response:
     """Any method on .../pods|services/{name[:port]}/proxy/{path}: the pod's answer, passed through."""
     name, port = split_name_port(name_port)
-    path = proxy_path(raw_tail)
+    path = proxy_path(tail)
     if resource == "services":
         name, port = await _service_backend(deps, namespace, name, port)
     body = await request.read()

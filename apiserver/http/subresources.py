@@ -17,7 +17,7 @@ from kubelab.v1 import api_pb2 as api
 from . import negotiate
 from .common import Backend, read_body, respond
 from .get import get
-from .patch import patch
+from .patch import field_manager, patch
 from .request import RequestInfo, dry_run, load_doc
 from .serialize import to_wire
 from .status import success
@@ -50,7 +50,8 @@ async def _set_replicas(backend: Backend, request: web.Request, req: RequestInfo
     info = req.kind_info
     out = await backend.svc._patch(api.PatchRequest(kind=info.kind, namespace=req.namespace, name=req.name,
                                                     patch_type="merge", patch=json.dumps(doc).encode(),
-                                                    dry_run=dry_run(request.query)))
+                                                    dry_run=dry_run(request.query), subresource="scale",
+                                                    field_manager=field_manager(request)))
     return respond(request, scale_of(kinds.unwrap(out)))
 
 

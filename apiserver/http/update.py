@@ -9,6 +9,7 @@ from kubelab.v1 import api_pb2 as api
 
 from .common import Backend, admit_write, respond
 from .create import decode_body
+from .patch import field_manager
 from .request import RequestInfo, dry_run
 from .serialize import to_wire
 
@@ -18,5 +19,6 @@ async def update(backend: Backend, request: web.Request, req: RequestInfo) -> we
     obj = await decode_body(request, req, warnings, creating=False)
     admit_write(backend, request, obj=obj)
     out = await backend.svc._update(api.UpdateRequest(object=kinds.wrap(obj), subresource=req.subresource,
-                                                      dry_run=dry_run(request.query)))
+                                                      dry_run=dry_run(request.query),
+                                                      field_manager=field_manager(request, "UpdateOptions")))
     return respond(request, to_wire(kinds.unwrap(out)), warnings=warnings)

@@ -44,25 +44,29 @@ class ListResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_objects_pb2.Object, _Mapping]]] = ..., resource_version: _Optional[str] = ..., continue_token: _Optional[str] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
-    __slots__ = ("object", "dry_run")
+    __slots__ = ("object", "dry_run", "field_manager")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    FIELD_MANAGER_FIELD_NUMBER: _ClassVar[int]
     object: _objects_pb2.Object
     dry_run: bool
-    def __init__(self, object: _Optional[_Union[_objects_pb2.Object, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    field_manager: str
+    def __init__(self, object: _Optional[_Union[_objects_pb2.Object, _Mapping]] = ..., dry_run: _Optional[bool] = ..., field_manager: _Optional[str] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
-    __slots__ = ("object", "dry_run", "subresource")
+    __slots__ = ("object", "dry_run", "subresource", "field_manager")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     SUBRESOURCE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_MANAGER_FIELD_NUMBER: _ClassVar[int]
     object: _objects_pb2.Object
     dry_run: bool
     subresource: str
-    def __init__(self, object: _Optional[_Union[_objects_pb2.Object, _Mapping]] = ..., dry_run: _Optional[bool] = ..., subresource: _Optional[str] = ...) -> None: ...
+    field_manager: str
+    def __init__(self, object: _Optional[_Union[_objects_pb2.Object, _Mapping]] = ..., dry_run: _Optional[bool] = ..., subresource: _Optional[str] = ..., field_manager: _Optional[str] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
-    __slots__ = ("kind", "namespace", "name", "patch_type", "patch", "dry_run", "subresource")
+    __slots__ = ("kind", "namespace", "name", "patch_type", "patch", "dry_run", "subresource", "field_manager", "force")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +74,8 @@ class PatchRequest(_message.Message):
     PATCH_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     SUBRESOURCE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_MANAGER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     namespace: str
     name: str
@@ -77,7 +83,9 @@ class PatchRequest(_message.Message):
     patch: bytes
     dry_run: bool
     subresource: str
-    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., patch_type: _Optional[str] = ..., patch: _Optional[bytes] = ..., dry_run: _Optional[bool] = ..., subresource: _Optional[str] = ...) -> None: ...
+    field_manager: str
+    force: bool
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., patch_type: _Optional[str] = ..., patch: _Optional[bytes] = ..., dry_run: _Optional[bool] = ..., subresource: _Optional[str] = ..., field_manager: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("kind", "namespace", "name", "grace_period_seconds", "propagation_policy", "precondition_uid", "precondition_resource_version", "dry_run")
@@ -283,28 +291,32 @@ class ExecStart(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., container: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., stdin: _Optional[bool] = ..., tty: _Optional[bool] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ..., attach: _Optional[bool] = ...) -> None: ...
 
 class ExecInput(_message.Message):
-    __slots__ = ("start", "stdin", "resize", "stdin_close")
+    __slots__ = ("start", "stdin", "resize", "stdin_close", "end")
     START_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     RESIZE_FIELD_NUMBER: _ClassVar[int]
     STDIN_CLOSE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     start: ExecStart
     stdin: bytes
     resize: TerminalSize
     stdin_close: bool
-    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ..., stdin_close: _Optional[bool] = ...) -> None: ...
+    end: bool
+    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ..., stdin_close: _Optional[bool] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class ExecOutput(_message.Message):
-    __slots__ = ("stdout", "stderr", "exit_code", "error")
+    __slots__ = ("stdout", "stderr", "exit_code", "error", "end")
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     stdout: bytes
     stderr: bytes
     exit_code: int
     error: str
-    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    end: bool
+    def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class PortForwardStart(_message.Message):
     __slots__ = ("namespace", "name", "port")
@@ -317,22 +329,26 @@ class PortForwardStart(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class PortForwardInput(_message.Message):
-    __slots__ = ("start", "data", "close_write")
+    __slots__ = ("start", "data", "close_write", "end")
     START_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CLOSE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     start: PortForwardStart
     data: bytes
     close_write: bool
-    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ...) -> None: ...
+    end: bool
+    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class PortForwardOutput(_message.Message):
-    __slots__ = ("data", "error")
+    __slots__ = ("data", "error", "end")
     DATA_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     error: str
-    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+    end: bool
+    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ..., end: _Optional[bool] = ...) -> None: ...
 
 class ProxyRequest(_message.Message):
     __slots__ = ("namespace", "name", "port", "method", "path", "headers", "body")

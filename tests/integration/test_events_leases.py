@@ -87,3 +87,35 @@ async def test_one_leader_at_a_time_and_handover(client: Client) -> None:
         await task_b
     except (asyncio.CancelledError, SystemExit, errors.ApiError):
         pass
+
+
+class _WritesOnly:
+    """The client as an identity with Kubernetes' create/patch/update on events and no get sees it."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def get(self, kind: str, *args: Any, **kw: Any) -> Any:
+        assert kind != "Event", "the recorder read an event"
+        return await self._client.get(kind, *args, **kw)
+
+
+async def test_repeats_are_counted_without_reading_an_event(client: Client) -> None:
+    """As client-go's recorder: the repeat is a patch on the event it remembers, never a get; a new run of the
+    component (which does not know the count) writes an event of its own instead of miscounting."""
+    pod = new_object("Pod", "unread")
+    pod.spec.containers.add(name="c", image="i")
+    pod = await client.create(pod)
+    rec = EventRecorder(_WritesOnly(client), "test-component", "host-1")  # type: ignore[arg-type]
+    for _ in range(4):
+        await rec.record(pod, "Warning", "BackOff", "Back-off restarting failed container")
+    events, _ = await client.list("Event", field_selector="involvedObject.name=unread")
+    assert [(e.count, e.series.count) for e in events] == [(4, 4)]
+    again = EventRecorder(_WritesOnly(client), "test-component", "host-1")  # type: ignore[arg-type]
+    await again.record(pod, "Warning", "BackOff", "Back-off restarting failed container")
+    await again.record(pod, "Warning", "BackOff", "Back-off restarting failed container")
+    events, _ = await client.list("Event", field_selector="involvedObject.name=unread")
+    assert sorted(e.count for e in events) == [2, 4]

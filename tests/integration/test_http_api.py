@@ -440,7 +440,8 @@ def test_yaml_bodies_patch_types_server_side_apply_and_403(kubectl_bin: Path, ap
         out = kubectl(kubectl_bin, api, "apply", "--server-side", "--validate=false", "-f", str(manifest)).stdout
         assert "pod/ssa serverside-applied" in out
     code, doc, _ = http(api, "PATCH", "/api/v1/namespaces/default/pods/ssa", b"{}", "application/apply-patch+yaml")
-    assert code == 400 and isinstance(doc, dict) and "require a fieldManager" in doc["message"]
+    assert code == 422 and isinstance(doc, dict) and doc["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
     r = kubectl(kubectl_bin, api, "delete", "namespace", "default", check=False)
     assert r.returncode == 1 and 'Error from server (Forbidden): namespaces "default" is forbidden' in r.stderr
 

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import grpc
 import pytest
@@ -24,67 +24,14 @@ from aiohttp import web
 from apiserver.http import streaming
 from apiserver.server import ApiService, Config, kubelet_error
 from kubelab import errors, manifests
-from kubelab.client import STREAM_ACCEPTED
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.kubelet import EchoKubelet
 from tests.harness.objects import Objects
 from tests import realclients
 
 pytestmark = pytest.mark.integration
-
-
-class EchoKubelet(api_grpc.KubeletServicer):
-    """A kubelet whose one container echoes: exec runs a few commands, forwarded ports answer in capitals."""
-
-    async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
-        first = await request_iterator.__anext__()
-        start = first.start
-        if start.container not in ("", "app"):
-            await context.abort(grpc.StatusCode.NOT_FOUND, f'container {start.container} is not valid for pod web',
-                                trailing_metadata=((errors.REASON_KEY, "BadRequest"),))
-        await context.send_initial_metadata((STREAM_ACCEPTED,))
-        cmd = list(start.command)
-        if cmd[:1] == ["echo"]:
-            yield api.ExecOutput(stdout=(" ".join(cmd[1:]) + "\n").encode())
-            yield api.ExecOutput(exit_code=0)
-        elif cmd == ["sh", "-c", "exit 3"]:
-            yield api.ExecOutput(stderr=b"failing\n")
-            yield api.ExecOutput(exit_code=3)
-        elif cmd == ["cat"]:
-            async for msg in request_iterator:
-                kind = msg.WhichOneof("msg")
-                if kind == "stdin":
-                    yield api.ExecOutput(stdout=msg.stdin.upper())
-                elif kind == "stdin_close":
-                    break
-            yield api.ExecOutput(exit_code=0)
-        else:
-            yield api.ExecOutput(error=f"executable file not found: {cmd[0]}")
-
-    async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
-        first = await request_iterator.__anext__()
-        if first.start.port != 8080:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"dial tcp 127.0.0.1:{first.start.port}: connect: connection refused",
-                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
-        await context.send_initial_metadata((STREAM_ACCEPTED,))
-        async for msg in request_iterator:
-            kind = msg.WhichOneof("msg")
-            if kind == "data":
-                yield api.PortForwardOutput(data=msg.data.upper())
-            elif kind == "close_write":
-                return
-
-    async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
-        lines = [f"line {i}\n".encode() for i in range(5)]
-        if req.HasField("tail_lines"):
-            lines = lines[len(lines) - req.tail_lines:]
-        for line in lines:
-            yield api.LogChunk(data=line)
-
-    async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
-        return api.ProxyResponse(status=200, headers={"Content-Type": "text/plain"},
-                                 body=f"{req.method} {req.path} port={req.port}".encode())
 
 
 def _objects(kubelet_port: int) -> Objects:
@@ -169,7 +116,7 @@ def _app(objects: Objects) -> web.Application:
     app.router.add_route("*", "/api/v1/namespaces/{ns}/{resource:pods|services}/{name}/proxy/{tail:.*}",
                          guarded(lambda r: streaming.proxy(deps, r, r.match_info["ns"], r.match_info["resource"],
                                                            r.match_info["name"],
-                                                           r.raw_path.split("/proxy/", 1)[1].split("?")[0])))
+                                                           r.path.split("/proxy/", 1)[1])))
     return app
 
 
@@ -232,6 +179,17 @@ def test_exec_exit_code_is_kubectls_exit_code(server: Path, kubectl: Path) -> No
     assert b"command terminated with exit code 3" in r.stderr
 
 
+@pytest.mark.parametrize("command,says", [("fail-midway", b"Internal error from Core"),
+                                          ("vanish", b"the stream ended before its close")])
+def test_an_exec_stream_that_fails_midway_is_a_failure_whatever_grpc_says(server: Path, kubectl: Path,
+                                                                          command: str, says: bytes) -> None:
+    """The kubelet's stream failing after some output (an error, even one worded as grpc words a write racing
+    a clean end; or an end without api.proto's explicit close): kubectl's exit code says so, never 0."""
+    r = realclients.run_kubectl(kubectl, server, "exec", "web", "--", command)
+    assert r.stdout == b"partial\n"
+    assert r.returncode != 0 and says in r.stderr, (r.returncode, r.stderr)
+
+
 def test_exec_in_a_container_the_pod_lacks_is_the_kubelets_refusal(server: Path, kubectl: Path) -> None:
     r = realclients.run_kubectl(kubectl, server, "exec", "web", "-c", "nope", "--", "echo", "x")
     assert r.returncode == 1
@@ -243,6 +201,12 @@ def test_logs_and_tail(server: Path, kubectl: Path) -> None:
     assert (r.returncode, r.stdout) == (0, b"".join(f"line {i}\n".encode() for i in range(5))), r.stderr
     r = realclients.run_kubectl(kubectl, server, "logs", "web", "--tail=2")
     assert r.stdout == b"line 3\nline 4\n"
+
+
+def test_a_log_stream_that_fails_midway_is_a_failure_not_a_short_log(server: Path, kubectl: Path) -> None:
+    r = realclients.run_kubectl(kubectl, server, "logs", "web", "--timestamps")    # the fake fails midway then
+    assert r.stdout == b"line 0\nline 1\n", r.stderr
+    assert r.returncode != 0 and b"unexpected EOF" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_port_forward_carries_connections_both_ways(server: Path, kubectl: Path) -> None:
@@ -299,12 +263,14 @@ def test_pod_and_service_proxy_pass_the_pods_answer(server: Path) -> None:
         assert r.read() == b"GET / port=8080"
 
 
-@pytest.mark.parametrize("path", ["pods/web/proxy/a/../../secret", "pods/web/proxy/a%2F..%2Fb"])
-def test_proxy_refuses_paths_that_climb(server: Path, path: str) -> None:
-    import urllib.error
+@pytest.mark.parametrize("path,asked", [("pods/web:80/proxy/a/../../secret", "/secret port=80"),
+                                        ("pods/web:80/proxy/a%2F..%2Fb", "/b port=80"),
+                                        ("pods/web:80/proxy/..%2F..%2F..%2Fapi%2Fv1%2Fsecrets", "/api/v1/secrets port=80"),
+                                        ("services/web:http/proxy/x/../../../y/", "/y/ port=8080")])
+def test_proxy_paths_that_climb_stay_on_the_pod(server: Path, path: str, asked: str) -> None:
+    """As kube-apiserver's ProxyREST (path.Join under the pod's root): `..` and encoded slashes are cleaned,
+    never above the pod's `/`, and nothing goes anywhere but the pod's kubelet."""
     import urllib.request
     url = __import__("yaml").safe_load(server.read_text())["clusters"][0]["cluster"]["server"]
-    req = urllib.request.Request(f"{url}/api/v1/namespaces/default/{path}")
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req)
-    assert e.value.code in (400, 404)
+    with urllib.request.urlopen(f"{url}/api/v1/namespaces/default/{path}") as r:
+        assert r.read() == f"GET {asked}".encode()

@@ -24,6 +24,7 @@ from lab.local import free_port
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.kubelet import CORE_ERROR, EchoKubelet
 from tests.harness.objects import Objects
 
 
@@ -134,32 +135,41 @@ async def test_a_node_without_a_kubelet_endpoint_says_so() -> None:
 
 
 # ---------------------------------------------------------------- the relay, end to end over gRPC
-class EchoKubelet(api_grpc.KubeletServicer):
-    """A kubelet whose pods echo what is forwarded to them."""
-
-    async def PortForward(self, request_iterator: Any, context: Any) -> Any:
-        await context.send_initial_metadata((STREAM_ACCEPTED,))
-        async for msg in request_iterator:
-            if msg.WhichOneof("msg") == "data":
-                yield api.PortForwardOutput(data=msg.data.upper())
-            elif msg.WhichOneof("msg") == "close_write":
-                return
-
-
-async def _forward(node: pb.Node, data: bytes) -> bytes:
-    """`kubelab port-forward`'s sending and reading, through a real apiserver gRPC server."""
+@contextlib.asynccontextmanager
+async def apiserver(node: pb.Node) -> AsyncIterator[Client]:
+    """A real apiserver gRPC server (its ApiService over a stand-in store) and a client of it."""
     server = new_grpc_server("")
     server.add_generic_rpc_handlers((_handlers(_service(node)),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         async with Client(f"127.0.0.1:{port}", retries=0) as client:
-            async with streams.port_forward(client, "default", "web", 80) as session:
-                for msg in (api.PortForwardInput(data=data), api.PortForwardInput(close_write=True)):
-                    await session.send(msg)
-                return b"".join([out.data async for out in session])
+            yield client
     finally:
         await server.stop(None)
+
+
+async def _forward(node: pb.Node, *chunks: bytes) -> bytes:
+    """`kubelab port-forward`'s sending and reading, through a real apiserver gRPC server."""
+    async with apiserver(node) as client:
+        async with streams.port_forward(client, "default", "web", 8080) as session:
+            for data in chunks:
+                await session.send(api.PortForwardInput(data=data))
+            await session.send(api.PortForwardInput(close_write=True))
+            return b"".join([out.data async for out in session])
+
+
+async def _exec(node: pb.Node, *command: str) -> tuple[bytes, int | None]:
+    """`kubelab exec`'s reading: (stdout, exit code), or the stream's ApiError."""
+    async with apiserver(node) as client:
+        async with streams.exec_session(client, api.ExecStart(namespace="default", name="web",
+                                                              command=list(command))) as session:
+            out, code = b"", None
+            async for msg in session:
+                out += msg.stdout
+                if msg.HasField("exit_code"):
+                    code = msg.exit_code
+            return out, code
 
 
 @contextlib.asynccontextmanager
@@ -178,6 +188,7 @@ async def kubelet_node(servicer: api_grpc.KubeletServicer) -> AsyncIterator[pb.N
 async def test_input_flows_once_the_apiserver_has_accepted_the_stream() -> None:
     async with kubelet_node(EchoKubelet()) as node:
         assert await _forward(node, b"hello") == b"HELLO"
+        assert await _exec(node, "echo", "hi") == (b"hi\n", 0)
 
 
 async def test_a_refused_stream_reports_the_refusal_however_fast_input_comes() -> None:
@@ -207,18 +218,56 @@ async def test_a_kubelets_refusal_reaches_the_client_however_fast_input_comes() 
             assert e.value.message == 'container "nope" not found in pod "web"'
 
 
-class ClosingUnderAWriteKubelet(api_grpc.KubeletServicer):
-    """A kubelet whose call ends as grpc.aio reports a pod's close racing the caller's last write."""
+class AnswerAndCloseKubelet(api_grpc.KubeletServicer):
+    """A pod that answers the first bytes (an HTTP/1.0 server: answer, then close) while the caller is still
+    sending: the end comes under the caller's writes, which is what raced grpc into "Internal error from
+    Core" before streams had an explicit close."""
 
     async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        await request_iterator.__anext__()
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
+        await request_iterator.__anext__()
+        yield api.PortForwardOutput(data=b"HTTP/1.0 200 OK\r\n\r\nhello\n")
+        yield api.PortForwardOutput(end=True)
+        await streams.closed(streams.drain(request_iterator))
+
+
+async def test_a_clean_end_under_the_callers_writes_is_success() -> None:
+    """What was forwarded stands: the close is recognised by the protocol's `end`, not by an error's text."""
+    async with kubelet_node(AnswerAndCloseKubelet()) as node:
+        for _ in range(20):
+            assert await _forward(node, *[b"GET /" + b"x" * 60_000] * 30) == b"HTTP/1.0 200 OK\r\n\r\nhello\n"
+
+
+class FailingMidwayKubelet(api_grpc.KubeletServicer):
+    """A pod connection that fails after some bytes, with the very text grpc gives a write racing a clean end
+    (which once passed for one)."""
+
+    async def PortForward(self, request_iterator: Any, context: Any) -> Any:
+        await request_iterator.__anext__()
         await context.send_initial_metadata((STREAM_ACCEPTED,))
         async for msg in request_iterator:
             if msg.WhichOneof("msg") == "data":
-                yield api.PortForwardOutput(data=b"HTTP/1.0 200 OK\r\n\r\nhello\n")
-                await context.abort(grpc.StatusCode.INTERNAL, "Internal error from Core")
+                yield api.PortForwardOutput(data=b"HTTP/1.0 200 OK\r\n\r\nhel")
+                await context.abort(grpc.StatusCode.INTERNAL, CORE_ERROR)
 
 
-async def test_a_close_under_the_last_write_is_a_clean_end_not_an_error() -> None:
-    """What was forwarded stands; port-forward would otherwise report a lost pod after a good answer."""
-    async with kubelet_node(ClosingUnderAWriteKubelet()) as node:
-        assert await _forward(node, b"GET /") == b"HTTP/1.0 200 OK\r\n\r\nhello\n"
+async def test_a_failure_midway_is_a_failure_whatever_its_text() -> None:
+    async with kubelet_node(FailingMidwayKubelet()) as node:
+        with pytest.raises(errors.ApiError) as e:
+            await _forward(node, b"GET /")
+    assert type(e.value) is errors.Unavailable and e.value.message.endswith(CORE_ERROR)
+
+
+@pytest.mark.parametrize("command,message", [
+    ("fail-midway", 'error trying to reach the kubelet of node "node-1" at 127.0.0.1:{port} for pod "web": '
+     + CORE_ERROR),
+    ("vanish", streams.UNCLOSED),
+])
+async def test_an_exec_that_fails_midway_is_an_error_not_an_exit_code(command: str, message: str) -> None:
+    """`kubelab exec` reports the failure (its exit code is then 1), never the missing exit code as 0."""
+    async with kubelet_node(EchoKubelet()) as node:
+        with pytest.raises(errors.ApiError) as e:
+            await _exec(node, command)
+    port = node.status.daemon_endpoints.kubelet_endpoint.port
+    assert e.value.message == message.format(port=port)

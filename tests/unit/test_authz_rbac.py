@@ -74,7 +74,8 @@ CASES = [
     (SCHEDULER, Attributes("update", "coordination.k8s.io", "leases", "", "kube-system", "kube-scheduler"), True),
     (SCHEDULER, Attributes("update", "coordination.k8s.io", "leases", "", "kube-system", "other"), False),
     (SCHEDULER, deploy("delete"), False), (SCHEDULER, pod("create"), False),
-    (SCHEDULER, Attributes("get", "", "events", "", "default", "e"), True),       # a repeated event is counted
+    (SCHEDULER, Attributes("patch", "", "events", "", "default", "e"), True),     # a repeated event is counted
+    (SCHEDULER, Attributes("get", "", "events", "", "default", "e"), False),      # ...without reading events
     # the controller manager: pods, replicasets, statuses; not RBAC creation
     (CM, pod("create"), True), (CM, Attributes("create", "apps", "replicasets", "", "default"), True),
     (CM, Attributes("update", "apps", "deployments", "status", "default", "d"), True),

@@ -123,6 +123,13 @@ def test_a_patch_nested_too_deeply_is_refused(kubeconfig: dict[str, str]) -> Non
     assert (r.exit_code, r.output) == (1, "error: unable to parse the patch: nested too deeply\n")
 
 
+def test_a_patch_with_a_key_given_twice_is_refused_before_anything_is_sent(kubeconfig: dict[str, str]) -> None:
+    """kubectl reads -p strictly: the second "replicas" is an error, not the last one winning."""
+    r = run_cli(["patch", "deploy", "pd", "-p", '{"spec": {"replicas": 1, "replicas": 5}}'], kubeconfig)
+    assert r.exit_code == 1
+    assert 'mapping key "replicas" already defined at line 1' in r.output
+
+
 class _FakeClient:
     """Just what `patch` asks of the server: the object, then the patch (applied by the server)."""
 
@@ -145,7 +152,7 @@ class _FakeClient:
 
 # ---------------------------------------------------------------- apply helpers
 def test_container_name_from_image() -> None:
-    assert apply_mod.container_name("nrt.ocir.io/ns/handson-001/cowweb:v1.0") == "cowweb"
+    assert apply_mod.container_name("registry.example:5000/ns/handson-001/cowweb:v1.0") == "cowweb"
     assert apply_mod.container_name("nginx@sha256:abc") == "nginx"
     assert apply_mod.container_name("my_app") == "my-app"
 

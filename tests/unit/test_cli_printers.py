@@ -465,3 +465,13 @@ def test_machine_formats_print_data_as_it_is() -> None:
     assert printers.render([p], OutputFormat("go-template", "{{.metadata.annotations.note}}"), True) == HOSTILE
     assert '"note": "\\u001b]0;pwned\\u0007' in printers.render([p], OutputFormat("json"), True)
     assert "\x1b" not in printers.render([p], OutputFormat("yaml"), True)
+
+
+def test_yaml_and_json_leave_managed_fields_out_unless_asked() -> None:
+    managed = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}}}]
+    pod = manifests.from_dict({"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "x", "labels": {"app": "x"}, "managedFields": managed}})
+    assert "managedFields" not in printers.render([pod], OutputFormat("yaml"), single=True)
+    shown = printers.render([pod], OutputFormat("json", managed_fields=True), single=True)
+    assert '"f:app": {}' in shown and '"manager": "kubectl"' in shown

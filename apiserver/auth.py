@@ -77,13 +77,21 @@ def with_authenticated(user: UserInfo) -> UserInfo:
     return user if AUTHENTICATED in user.groups else UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED))
 
 
-class Authenticator:
-    """Bearer tokens to users: the token file's, and the shared `token` as ADMIN. With neither configured
-    everyone is ADMIN (a lab run without credentials, as before tokens existed)."""
+# A second authenticator for bearer tokens the static ones do not know: ServiceAccount tokens (JWTs), checked by
+# apiserver/serviceaccount.py's TokenAuthority. None: not one of its tokens, or not (any longer) valid.
+TokenCheck = Callable[[str], "UserInfo | None"]
 
-    def __init__(self, token: str = "", tokens: Mapping[str, UserInfo] | None = None) -> None:
+
+class Authenticator:
+    """Bearer tokens to users: the token file's, the shared `token` as ADMIN, and ServiceAccount tokens (a
+    `service_accounts` check). With no static token configured everyone is ADMIN (a lab run without
+    credentials, as before tokens existed), except that a valid ServiceAccount token is still its account."""
+
+    def __init__(self, token: str = "", tokens: Mapping[str, UserInfo] | None = None,
+                 service_accounts: TokenCheck | None = None) -> None:
         self.token = token
         self.tokens = {t: with_authenticated(u) for t, u in (tokens or {}).items()}
+        self.service_accounts = service_accounts
 
     @property
     def required(self) -> bool:
@@ -91,6 +99,10 @@ class Authenticator:
 
     def authenticate(self, token: str | None) -> UserInfo | None:
         """The user a bearer token stands for, or None (a missing or unknown token)."""
+        if token is not None and self.service_accounts is not None and token.count(".") == 2:
+            user = self.service_accounts(token)
+            if user is not None:
+                return user
         if not self.required:
             return ADMIN
         if token is None:

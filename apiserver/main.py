@@ -57,13 +57,23 @@ def _read_token(token: str, token_file: str) -> str:
 @click.option("--audit-log-maxbackup", default=0, show_default=True, help="rotated audit logs kept (0: all)")
 @click.option("--audit-policy-file", default="", help="an audit.k8s.io/v1 Policy (default: writes at Metadata, "
               "no reads, leases or events)")
+@click.option("--service-account-signing-key-file", default="", help="PEM private key (EC or RSA) that signs "
+              "ServiceAccount tokens (default: one made at start, which tokens do not outlive)")
+@click.option("--service-account-key-file", multiple=True, help="PEM file of public keys (or certificates, or "
+              "private keys) that verify ServiceAccount tokens, besides the signing key's; repeatable")
+@click.option("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local", show_default=True,
+              help="the `iss` of the tokens this apiserver signs and accepts")
+@click.option("--api-audiences", default="", help="comma-separated audiences a token must name one of "
+              "(default: the issuer)")
 @click.option("-v", "--verbose", count=True)
 def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, etcd_keyfile: str, token: str,
          token_file: str, token_auth_file: str, authorization_mode: str, kubelet_token_file: str,
          service_cluster_ip_range: str, service_node_port_range: str, bookmark_interval: float,
          event_ttl: int, workers: int, metrics_address: str, advertise_address: str, secure_port: int | None,
          bind_address: str, tls_cert_file: str, tls_private_key_file: str, audit_log_path: str,
-         audit_log_maxsize: int, audit_log_maxbackup: int, audit_policy_file: str, verbose: int) -> None:
+         audit_log_maxsize: int, audit_log_maxbackup: int, audit_policy_file: str,
+         service_account_signing_key_file: str, service_account_key_file: tuple[str, ...],
+         service_account_issuer: str, api_audiences: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
     try:     # resolved once, here; a non-IP is refused now, not when the Endpoints are written
@@ -78,6 +88,7 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
         tokens = load_token_file(token_auth_file) if token_auth_file else {}
     except (OSError, TokenFileError) as e:
         raise click.BadParameter(str(e), param_hint="--token-auth-file") from None
+    sa_key, sa_public = _service_account_keys(service_account_signing_key_file, service_account_key_file)
     lo, _, hi = service_node_port_range.partition("-")
     tls_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
     if any(tls_files) and not all(tls_files):
@@ -91,7 +102,10 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
                     metrics_address=metrics_address, advertise_address=advertise_address,
                     secure_port=secure_port, bind_address=bind_address, tls_cert_file=tls_cert_file,
                     tls_private_key_file=tls_private_key_file,
-                    audit=AuditConfig(audit_log_path, audit_log_maxsize, audit_log_maxbackup, audit_policy_file))
+                    audit=AuditConfig(audit_log_path, audit_log_maxsize, audit_log_maxbackup, audit_policy_file),
+                    service_account_signing_key=sa_key, service_account_keys=sa_public,
+                    service_account_issuer=service_account_issuer,
+                    api_audiences=tuple(a.strip() for a in api_audiences.split(",") if a.strip()))
     try:
         load_policy(audit_policy_file)          # a bad policy stops the start, as kube-apiserver's does
     except PolicyError as e:
@@ -100,6 +114,26 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
         run_workers(config, workers)
     else:
         serve(config)
+
+
+def _service_account_keys(signing_file: str, key_files: tuple[str, ...]) -> tuple[bytes, tuple[bytes, ...]]:
+    """The signing key (made here when none is given: before any worker forks, so all sign alike) and the
+    verifying keys, each checked now: a bad key stops the start, as kube-apiserver's does."""
+    from .serviceaccount import load_public_keys, new_signing_key, public_pem
+    try:
+        key = Path(signing_file).read_bytes() if signing_file else new_signing_key()
+        public_pem(key)
+    except (OSError, ValueError, TypeError) as e:
+        raise click.BadParameter(f"{signing_file}: {e}", param_hint="--service-account-signing-key-file") from None
+    pubs = []
+    for f in key_files:
+        try:
+            data = Path(f).read_bytes()
+            load_public_keys(data)
+        except (OSError, ValueError, TypeError) as e:
+            raise click.BadParameter(f"{f}: {e}", param_hint="--service-account-key-file") from None
+        pubs.append(data)
+    return key, tuple(pubs)
 
 
 def serve(config: Config) -> None:

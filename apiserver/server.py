@@ -36,6 +36,8 @@ from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
 from .authz.grpc_attributes import review_attributes
+from .authz import node as node_authz
+from . import serviceaccount as sa_tokens
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix, object_key
 from .trace import TraceIndex, trace_for, trace_proto
@@ -67,6 +69,12 @@ class Config:
     tls_cert_file: str = ""         # its serving certificate and key (PEM)
     tls_private_key_file: str = ""
     audit: AuditConfig = field(default_factory=AuditConfig)   # --audit-log-path etc. (off by default)
+    # ServiceAccount tokens: --service-account-signing-key-file's PEM (b"": a key made at start, which tokens
+    # do not survive), --service-account-key-file's public keys, --service-account-issuer, --api-audiences.
+    service_account_signing_key: bytes = field(default=b"", repr=False)
+    service_account_keys: tuple[bytes, ...] = ()
+    service_account_issuer: str = sa_tokens.DEFAULT_ISSUER
+    api_audiences: tuple[str, ...] = ()
 
 
 def advertise_address(listen: str, given: str = "") -> str:
@@ -196,7 +204,7 @@ def check_path(namespace: str, name: str) -> None:
 
 
 # Verbs about a resource their request does not name, for metrics labels.
-FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods"}
+FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods", "createtoken": "serviceaccounts"}
 
 
 def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -274,7 +282,13 @@ class ApiService:
         self._kubelet_channels: dict[str, grpc.aio.Channel] = {}
         # Every call passes the gate (authentication → impersonation → authorization) before the registry runs.
         self.audit = audit or AuditLog(config.audit)
-        self.gate = Gate(Authenticator(config.token, config.tokens), None if config.authorization_mode == "AlwaysAllow"
+        if not config.service_account_signing_key:
+            config.service_account_signing_key = sa_tokens.new_signing_key()
+        self.tokens = sa_tokens.TokenAuthority(config.service_account_signing_key, self._cached,
+                                               config.service_account_issuer, tuple(config.api_audiences),
+                                               tuple(config.service_account_keys))
+        self.gate = Gate(Authenticator(config.token, config.tokens, self.tokens.authenticate),
+                         None if config.authorization_mode == "AlwaysAllow"
                          else Authorizer(lambda kind: self.cache.caches[kind].objects.values(), self._cached,
                                          node_authorizer="Node" in config.authorization_mode.split(",")))
 
@@ -296,7 +310,91 @@ class ApiService:
     async def _create(self, req: api.CreateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
         check_path(obj.metadata.namespace, "")     # the name is the registry's to judge (Invalid, in its words)
-        return kinds.wrap(await self.store.create(obj, dry_run=req.dry_run, **_manager(req)))
+        if isinstance(obj, pb.Pod):
+            await self._admit_pod(obj)
+        created = await self.store.create(obj, dry_run=req.dry_run, **_manager(req))
+        if isinstance(created, pb.Namespace) and not req.dry_run:
+            await self._ensure_default_service_account(created.metadata.name)
+        return kinds.wrap(created)
+
+    async def _service_account(self, namespace: str, name: str) -> Any:
+        """A ServiceAccount from the watch cache, else from etcd (one made a moment ago), else None."""
+        found = self._cached("ServiceAccount", namespace, name) if self.cache is not None else None
+        if found is not None:
+            return found
+        try:
+            return await self.store.get("ServiceAccount", namespace, name)
+        except errors.NotFound:
+            return None
+
+    async def _admit_pod(self, pod: pb.Pod) -> None:
+        """The ServiceAccount admission (apiserver/serviceaccount.py): a missing ServiceAccount is Forbidden, as
+        in Kubernetes; otherwise the pod gets its serviceAccountName and, unless automounting is off, the
+        projected token volume."""
+        ns = pod.metadata.namespace or "default"
+        name = pod.spec.service_account_name or pod.spec.service_account or sa_tokens.DEFAULT_SERVICE_ACCOUNT
+        sa = await self._service_account(ns, name)
+        if sa is None:
+            if not await self._namespace_open(ns):
+                return                     # the store refuses it in NamespaceLifecycle's words (runs first there)
+            raise sa_tokens.missing_service_account(pod.metadata.name, ns, name, not pod.metadata.name)
+        sa_tokens.admit_pod(pod, sa)
+
+    async def _namespace_open(self, namespace: str) -> bool:
+        ns = self._cached("Namespace", "", namespace) if self.cache is not None else None
+        if ns is None:
+            try:
+                ns = await self.store.get("Namespace", "", namespace)
+            except errors.NotFound:
+                return False
+        return not ns.metadata.deletion_timestamp
+
+    async def _ensure_default_service_account(self, namespace: str) -> None:
+        """A namespace's `default` ServiceAccount, written with the namespace. (In Kubernetes only the
+        controller manager's serviceaccount controller makes it, a moment later; kubelab's apiserver makes it
+        at once so a control plane without a controller manager still admits pods. The controller still
+        makes it again when it is deleted.)"""
+        sa = pb.ServiceAccount(api_version="v1", kind="ServiceAccount")
+        sa.metadata.name, sa.metadata.namespace = sa_tokens.DEFAULT_SERVICE_ACCOUNT, namespace
+        try:
+            await self.store.create(sa)
+        except (errors.AlreadyExists, errors.Forbidden, errors.NotFound):
+            pass                           # there already; or the namespace is going away
+
+    # ---------------------------------------------------------------- TokenRequest
+    async def _create_token(self, ask: sa_tokens.TokenAsk, dry_run: bool = False, user: UserInfo | None = None
+                            ) -> tuple[str, int, tuple[str, ...], int]:
+        """A bound token for a ServiceAccount (serviceaccounts/token): (token, expiry in Unix seconds,
+        audiences, expirationSeconds). The token is returned to the caller only, never logged."""
+        check_path(ask.namespace, ask.name)
+        sa_tokens.validate_ask(ask)
+        sa = await self.store.get("ServiceAccount", ask.namespace, ask.name)
+        pod = node = None
+        if ask.bound_kind == "Pod":
+            check_path(ask.namespace, ask.bound_name)
+            pod = await self.store.get("Pod", ask.namespace, ask.bound_name)
+            if pod.spec.node_name:
+                node = self._cached("Node", "", pod.spec.node_name)
+        if user is not None and self.gate.authz is not None and self.config.authorization_mode != "RBAC":
+            why = node_authz.restrict_token(user, ask.bound_kind, None if pod is None else pod.spec.node_name)
+            if why:                        # NodeRestriction: a kubelet's tokens are for its own pods only
+                raise errors.Forbidden(f'serviceaccounts "{ask.name}" is forbidden: {why}')
+        bound = sa_tokens.bind_ask(ask, sa, pod, node)
+        audiences = ask.audiences or tuple(self.tokens.audiences)
+        seconds = ask.expiration_seconds if ask.expiration_seconds is not None else sa_tokens.DEFAULT_EXPIRATION
+        token, expires = self.tokens.issue(bound, audiences, seconds)
+        return ("" if dry_run else token), expires, audiences, seconds
+
+    @translate
+    async def CreateToken(self, req: api.TokenRequest, context: Any) -> api.TokenResponse:
+        ask = sa_tokens.token_ask_of(req)
+        token, expires, audiences, seconds = await self._create_token(ask, req.dry_run,
+                                                                      self.gate.user_of(_metadata(context)))
+        out = api.TokenResponse(token=token, expiration_timestamp=sa_tokens.rfc3339(expires),
+                                audiences=list(audiences), expiration_seconds=seconds)
+        if req.HasField("bound_object_ref"):
+            out.bound_object_ref.CopyFrom(req.bound_object_ref)
+        return out
 
     async def _update(self, req: api.UpdateRequest) -> pb.Object:
         obj = self._unwrap(req.object)
@@ -610,12 +708,14 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
             task.cancel()
 
 
-def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None) -> grpc.aio.Server:
-    """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token).
+def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None,
+                    authenticator: Authenticator | None = None) -> grpc.aio.Server:
+    """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token);
+    `authenticator` (the ApiService's, which also knows ServiceAccount tokens) instead of one of `token`/`tokens`.
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
-    interceptors = [AuthInterceptor(Authenticator(token, tokens))] if token or tokens else []
+    interceptors = [AuthInterceptor(authenticator or Authenticator(token, tokens))] if token or tokens else []
     options = [o for o in channel_options() if o[0] != "grpc.max_receive_message_length"]
     return grpc.aio.server(interceptors=interceptors, options=options + [
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.http2.bdp_probe", 0),
@@ -705,6 +805,7 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
         "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Trace": uu(svc.Trace, api.TraceRequest),
+        "CreateToken": uu(svc.CreateToken, api.TokenRequest),
         "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
         "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
         "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),
@@ -763,6 +864,12 @@ class Server:
                 await self.store.create(ns)
             except errors.AlreadyExists:
                 pass
+            sa = pb.ServiceAccount(api_version="v1", kind="ServiceAccount")
+            sa.metadata.name, sa.metadata.namespace = "default", name
+            try:
+                await self.store.create(sa)
+            except errors.AlreadyExists:
+                pass
 
     async def _ensure_rbac(self) -> None:
         """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
@@ -816,8 +923,8 @@ class Server:
         self.cache.start()
         await self.cache.wait_ready()
         self.trace_index.attach(self.audit, self.cache)
-        self.grpc = new_grpc_server(self.config.token, self.config.tokens)
         service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit, self.trace_index)
+        self.grpc = new_grpc_server(self.config.token, self.config.tokens, service.gate.authn)
         self.grpc.add_generic_rpc_handlers((_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)

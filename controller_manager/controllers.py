@@ -13,6 +13,7 @@ from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
+from .serviceaccount import ServiceAccountsController
 from .servicelb import ServiceLBController
 
 REGISTRY: dict[str, type[Controller]] = {
@@ -24,10 +25,11 @@ REGISTRY: dict[str, type[Controller]] = {
     "namespace": NamespaceController,
     "disruption": DisruptionController,
     "servicelb": ServiceLBController,
+    "serviceaccount": ServiceAccountsController,
 }
 ALIASES = {"endpoints": "endpoint", "replicasets": "replicaset", "deployments": "deployment",
            "node-lifecycle": "nodelifecycle", "gc": "garbagecollector",
-           "service-lb": "servicelb"}
+           "service-lb": "servicelb", "serviceaccounts": "serviceaccount"}
 
 
 class UnknownController(ValueError):

@@ -666,6 +666,30 @@ def kubelab_build(ctx: Ctx, h: str) -> None:
     docker_build(r, context, "kubelab/kubelab:latest", h)
 
 
+# The official Python client in kubelab/pyclient, as the project's dev dependency pins it.
+PYCLIENT_REQUIREMENT = "kubernetes>=37,<38"
+
+
+def pyclient_inputs(ctx: Ctx) -> object:
+    return {"requirement": PYCLIENT_REQUIREMENT, "pip": PIP_PLATFORM_ARGS}
+
+
+def pyclient_build(ctx: Ctx, h: str) -> None:
+    """kubelab/pyclient: the base image with the `kubernetes` client, its wheels downloaded here (PyPI)."""
+    r = ctx.runner
+    context = copy_context(ctx, "pyclient")
+    wheels = context / "wheels"
+    wheels.mkdir()
+    step(f"pip download {PYCLIENT_REQUIREMENT} (cp311 manylinux wheels)")
+    r.run([pip_python(), "-m", "pip", "--isolated", "--disable-pip-version-check", "download", *PIP_PLATFORM_ARGS,
+           "-d", str(wheels), PYCLIENT_REQUIREMENT],
+          env={"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    df = context / "Dockerfile"
+    df.write_text(df.read_text().replace("@REQUIREMENT@", PYCLIENT_REQUIREMENT))
+    os.chmod(context / "incluster.py", 0o755)
+    docker_build(r, context, "kubelab/pyclient:latest", h)
+
+
 IMAGE_LIST: list[Image] = [
     Image("kubelab/base:latest", None, base_inputs, base_build,
           "Debian minbase + python3 + /opt/venv"),
@@ -694,6 +718,8 @@ IMAGE_LIST: list[Image] = [
           simple_build("registry", "kubelab/registry:latest"), "Debian's docker-registry (Distribution 2.x) on :5000"),
     Image("kubelab/kubelab:latest", "kubelab/base:latest", dockerfile_inputs("kubelab", kubelab_inputs),
           kubelab_build, "the project in /opt/venv"),
+    Image("kubelab/pyclient:latest", "kubelab/base:latest", dockerfile_inputs("pyclient", pyclient_inputs),
+          pyclient_build, "lab test image: python3 + the official `kubernetes` client"),
 ]
 
 

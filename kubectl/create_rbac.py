@@ -1,4 +1,4 @@
-"""kubectl's imperative `create role|clusterrole|rolebinding|clusterrolebinding|serviceaccount`.
+"""kubectl's imperative `create role|clusterrole|rolebinding|clusterrolebinding|serviceaccount`, and `create token`.
 
 Adds these generators to `create` (kubectl/apply.py) and is what main.py loads for `create`. Rules are
 built as kubectl's generateResourcePolicyRules builds them: one rule per API group of the given resources
@@ -192,4 +192,86 @@ def create_serviceaccount(name: str, dry_run: str, output: str | None) -> None:
                              "metadata": {"name": name, "namespace": settings().current_namespace()}}))
 
 
-__all__ = ["create", "policy_rules", "subjects"]
+# kubectl create token's --bound-object-kind values kubelab's apiserver binds tokens to.
+BOUND_OBJECT_KINDS = ("Pod",)
+
+
+def token_options(duration: str, audiences: tuple[str, ...], bound_kind: str, bound_name: str,
+                  bound_uid: str) -> int | None:
+    """kubectl create token's checks of its flags (in its words); the expirationSeconds to ask for (None: the
+    server's default, as --duration=0 asks)."""
+    from kubectl.timefmt import parse_duration
+    try:
+        seconds = parse_duration(duration) if duration else 0.0
+    except ValueError as e:
+        raise CLIError(f'invalid argument "{duration}" for "--duration" flag: time: {e}') from None
+    if seconds < 0:
+        raise CLIError("--duration must be greater than or equal to 0")
+    if seconds != int(seconds):
+        raise CLIError("--duration cannot be expressed in units less than seconds")
+    if any(not a for a in audiences):
+        raise CLIError("--audience must not be an empty string")
+    if not bound_kind:
+        if bound_name:
+            raise CLIError("--bound-object-name can only be set if --bound-object-kind is provided")
+        if bound_uid:
+            raise CLIError("--bound-object-uid can only be set if --bound-object-kind is provided")
+    else:
+        if bound_kind not in BOUND_OBJECT_KINDS:
+            raise CLIError(f"supported --bound-object-kind values are {', '.join(BOUND_OBJECT_KINDS)}")
+        if not bound_name:
+            raise CLIError("--bound-object-name is required if --bound-object-kind is provided")
+    return int(seconds) or None
+
+
+@create.command("token")
+@click.argument("name")
+@click.option("--duration", default="", help="Requested lifetime of the issued token (e.g. 10m, 1h). The server "
+              "may return a token with a longer or shorter lifetime.")
+@click.option("--audience", "audiences", multiple=True, help="Audience of the requested token. If unset, defaults "
+              "to requesting a token for use with the Kubernetes API server. May be repeated to request a token "
+              "valid for multiple audiences.")
+@click.option("--bound-object-kind", "bound_kind", default="", help="Kind of an object to bind the token to. "
+              "Supported kinds are Pod.")
+@click.option("--bound-object-name", "bound_name", default="", help="Name of an object to bind the token to. The "
+              "token will expire when the object is deleted.")
+@click.option("--bound-object-uid", "bound_uid", default="", help="UID of an object to bind the token to.")
+@click.option("-o", "--output", default=None, type=click.Choice(["json", "yaml"]), help="Output format.")
+@global_options
+def create_token(name: str, duration: str, audiences: tuple[str, ...], bound_kind: str, bound_name: str,
+                 bound_uid: str, output: str | None) -> None:
+    """Request a service account token.
+
+    \b
+    Examples:
+      kubelab create token myapp
+      kubelab create token myapp --namespace myns
+      kubelab create token myapp --duration 10m
+      kubelab create token myapp --audience https://example.com
+      kubelab create token myapp --bound-object-kind Pod --bound-object-name mypod
+    """
+    from kubectl.context import run, stdout_write
+    seconds = token_options(duration, audiences, bound_kind, bound_name, bound_uid)
+    namespace = settings().current_namespace()
+    resp = run(lambda c: c.create_token(name, namespace, list(audiences), seconds, bound_kind, bound_name,
+                                        bound_uid))
+    if output is None:
+        stdout_write(resp.token + "\n")
+        return
+    spec: dict[str, Any] = {"audiences": list(resp.audiences), "boundObjectRef": None,
+                            "expirationSeconds": resp.expiration_seconds}
+    if resp.HasField("bound_object_ref"):
+        ref = resp.bound_object_ref
+        spec["boundObjectRef"] = {"kind": ref.kind, "apiVersion": ref.api_version, "name": ref.name, "uid": ref.uid}
+    doc = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+           "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None}, "spec": spec,
+           "status": {"token": resp.token, "expirationTimestamp": resp.expiration_timestamp}}
+    if output == "json":
+        import json
+        stdout_write(json.dumps(doc, indent=4) + "\n")
+    else:
+        import yaml
+        stdout_write(yaml.safe_dump(doc, sort_keys=False))
+
+
+__all__ = ["create", "policy_rules", "subjects", "token_options"]

@@ -242,6 +242,17 @@ def describe_volumes(w: Writer, volumes: Any, space: str) -> None:
             w.write(2, "Type:\tHostPath (bare host directory volume)\n")
             w.write(2, f"Path:\t{v.host_path.path}\n")
             w.write(2, f"HostPathType:\t{v.host_path.type}\n")
+        elif v.HasField("projected"):      # kubectl's printProjectedVolumeSource (never the token: not in the spec)
+            w.write(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
+            for src in v.projected.sources:
+                if src.HasField("downward_api"):
+                    w.write(2, "DownwardAPI:\ttrue\n")
+                elif src.HasField("config_map"):
+                    optional = str(src.config_map.optional).lower() if src.config_map.HasField("optional") else "<nil>"
+                    w.write(2, f"ConfigMapName:\t{src.config_map.name}\n")
+                    w.write(2, f"ConfigMapOptional:\t{optional}\n")
+                elif src.HasField("service_account_token"):
+                    w.write(2, f"TokenExpirationSeconds:\t{src.service_account_token.expiration_seconds}\n")
         else:
             w.write(2, "<unknown>\n")
 

@@ -24,6 +24,7 @@ CATALOGUE: tuple[str, ...] = (
     "kubelab/fluentd:latest",
     "kubelab/registry:latest",
     "kubelab/kubelab:latest",
+    "kubelab/pyclient:latest",        # lab test image: the official Python client, for in-cluster tests
 )
 
 # The lab registry as the host's Docker engine reaches it (compose publishes it on the host's loopback;

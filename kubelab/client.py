@@ -239,6 +239,19 @@ class Client:
         req = api.TraceRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, since=since)
         return await self._unary(self.stub.Trace, req, True)
 
+    async def create_token(self, name: str, namespace: str | None = None, audiences: list[str] | None = None,
+                           expiration_seconds: int | None = None, bound_kind: str = "", bound_name: str = "",
+                           bound_uid: str = "", dry_run: bool = False) -> api.TokenResponse:
+        """A bound token for a ServiceAccount (TokenRequest, the serviceaccounts/token subresource)."""
+        req = api.TokenRequest(namespace=self._ns("ServiceAccount", namespace), name=name,
+                               audiences=audiences or [], dry_run=dry_run)
+        if expiration_seconds is not None:
+            req.expiration_seconds = expiration_seconds
+        if bound_kind:
+            req.bound_object_ref.kind, req.bound_object_ref.api_version = bound_kind, "v1"
+            req.bound_object_ref.name, req.bound_object_ref.uid = bound_name, bound_uid
+        return await self._unary(self.stub.CreateToken, req, False)
+
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> Any:
         req = api.EvictRequest(namespace=namespace, name=name)
         if grace_period_seconds is not None:

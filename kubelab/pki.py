@@ -164,6 +164,21 @@ def load_or_make_ca(directory: Path, name: str = "ca") -> KeyPair:
     return ca
 
 
+def load_or_make_service_account_key(directory: Path, name: str = "sa") -> tuple[Path, Path]:
+    """The key that signs ServiceAccount tokens (kubeadm's `sa.key`, and its public half `sa.pub`) beside the
+    CA: kept across restarts of the same lab (tokens already handed out stay valid), made on first use; EC P-256
+    as the lab's other keys. Returns (private key file, public key file)."""
+    key_file, pub_file = directory / f"{name}.key", directory / f"{name}.pub"
+    if key_file.exists() and pub_file.exists():
+        return key_file, pub_file
+    key = _new_key()
+    write_private(key_file, _key_pem(key))
+    write_private(pub_file, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    os.chmod(pub_file, 0o644)
+    return key_file, pub_file
+
+
 def subject_of(cert_pem: bytes) -> tuple[str, list[str]]:
     """(common name, organizations) of a certificate: Kubernetes' (user, groups) of a client certificate."""
     cert = x509.load_pem_x509_certificate(cert_pem)

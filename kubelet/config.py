@@ -31,3 +31,4 @@ class PodConfig:
     node_memory_bytes: int = 0
     status_backoff_base: float = 1.0    # a status write the apiserver refuses is retried after this, doubling
     status_backoff_max: float = 300.0
+    root_ca_file: str = ""              # the cluster CA pods get as ca.crt (the kube-root-ca.crt ConfigMap's)

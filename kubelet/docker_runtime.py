@@ -466,6 +466,15 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             raise RuntimeError_(_docker_message(e), "FailedMount") from e
 
+    async def put_archive(self, cid: str, path: str, data: bytes) -> None:
+        """Unpack a tar archive into a running container at `path` (Docker's PUT /containers/ID/archive: the
+        bytes travel in the request body, never on a command line that `docker events` or an exec's inspect
+        would show)."""
+        try:
+            await self.call(self.api.put_archive, cid, path, data)
+        except docker.errors.APIError as e:
+            raise RuntimeError_(_docker_message(e), "FailedMount") from e
+
     async def list_volumes(self, uid: str | None = None, all_nodes: bool = False) -> list[dict[str, Any]]:
         filters = [f"{L_UID}={uid}"] if uid else [L_UID]
         if not all_nodes:

@@ -63,12 +63,14 @@ def _labels(value: str) -> dict[str, str]:
 @click.option("--metrics-address", default="", help="serve HTTP /metrics and /healthz here (off by default)")
 @click.option("--node-container", default="", help="the container that is this node, whose network hostNetwork "
               "pods share (default: the container this kubelet runs in, else the host's network)")
+@click.option("--root-ca-file", envvar="KUBELAB_ROOT_CA_FILE", default="", help="the cluster's CA certificate "
+              "(PEM), written into pods' ServiceAccount volumes as ca.crt ($KUBELAB_ROOT_CA_FILE)")
 @click.option("-v", "--verbose", count=True)
 def main(server: str, token: str, token_file: str, kubelet_token_file: str, node_name: str, runtime: str,
          listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str, memory: str,
          max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float, resync: float,
          cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
-         node_container: str, verbose: int) -> None:
+         node_container: str, root_ca_file: str, verbose: int) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers."""
     conn = setup_component(verbose, None, server, _read(token, token_file, "KUBELAB_TOKEN"))
     cfg = Config(server=conn.server, token=conn.token,
@@ -79,7 +81,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  backoff_max=backoff_max, resync=resync,
                  cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
-                 metrics_address=metrics_address, node_container=node_container)
+                 metrics_address=metrics_address, node_container=node_container, root_ca_file=root_ca_file)
     client.set_user_agent("kubelet")
     if runtime == "hollow":
         from .hollow import HollowConfig

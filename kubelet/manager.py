@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 from kubelab.client import Client
@@ -32,6 +33,7 @@ from .docker_runtime import L_NAMESPACE, L_POD, L_UID, ContainerInfo, DockerRunt
 from .probes import ProbeManager
 from .pulls import ImagePuller
 from .sandbox import Sandboxes
+from .token_manager import TokenManager
 from .volumes import VolumeManager
 from .worker import PodWorker
 
@@ -48,7 +50,8 @@ class PodManager:
         self.config = config
         self.restarts = Backoff(config.backoff_base, config.backoff_max)
         self.images = ImagePuller(config, runtime)
-        self.volumes = VolumeManager(runtime)
+        self.volumes = VolumeManager(runtime, TokenManager(client.create_token),
+                                     Path(config.root_ca_file).read_bytes() if config.root_ca_file else b"")
         self.sandboxes = Sandboxes(config, runtime, self.volumes)
         self.probes = ProbeManager(runtime, lambda pod, t, r, m: recorder.event(pod, t, r, m), self.wake)
         self.workers: dict[str, PodWorker] = {}

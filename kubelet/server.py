@@ -58,6 +58,7 @@ class Config:
     cluster_domain: str = "cluster.local"
     service_cidr_route: str = ""
     metrics_address: str = ""      # HTTP /metrics and /healthz ("" = off)
+    root_ca_file: str = ""         # the cluster CA pods get as ca.crt beside their ServiceAccount token
     node_container: str = ""       # hostNetwork pods join this container's network ("" = detect)
     shutdown_grace: float = 2.0
 
@@ -150,7 +151,7 @@ class Kubelet:
                             cluster_dns=cfg.cluster_dns, cluster_domain=cfg.cluster_domain,
                             service_cidr_route=cfg.service_cidr_route, node_cpu_millis=cpu_millis(cpu),
                             node_memory_bytes=to_bytes(memory),
-                            host_network_mode=host_network_mode(cfg.node_container))
+                            host_network_mode=host_network_mode(cfg.node_container), root_ca_file=cfg.root_ca_file)
         self.pods = PodManager(self.client, self.runtime, recorder, pod_cfg)
         self.server, self.port, self.health = await create_server(self.pods, cfg.listen, cfg.kubelet_token)
         log.info("streaming server on port %d", self.port)

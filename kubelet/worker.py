@@ -165,6 +165,9 @@ class PodWorker:
                 containers = [sandbox]
         self.sandbox = sandbox
         await self.sandboxes.prepare(pod, sandbox, self.record)
+        if not await self._project_volumes(pod, sandbox):
+            await self._write_status(pod, self._status(pod, containers, sandbox))
+            return
         by_name: dict[str, list[ContainerInfo]] = {}
         for c in apps:
             by_name.setdefault(c.container_name, []).append(c)
@@ -231,6 +234,21 @@ class PodWorker:
         if sandbox is None:
             self.schedule(self.restarts.next(f"{self.uid}/sandbox", time.time()) / 2)
         return sandbox
+
+    async def _project_volumes(self, pod: Any, sandbox: ContainerInfo) -> bool:
+        """The projected volumes' files (the ServiceAccount token), before any container starts and again
+        when the token is due; False (FailedMount, containers kept waiting) when they could not be written."""
+        try:
+            due = await self.volumes.project(pod, sandbox.id, sandbox.ip)
+        except RuntimeError_ as e:
+            self.record("Warning", "FailedMount", e.message)
+            for c in pod.spec.containers:
+                self.waiting.setdefault(c.name, ("ContainerCreating", ""))
+            self.schedule(5.0)
+            return False
+        if due is not None:
+            self.schedule(max(0.0, due - time.time()))
+        return True
 
     async def _have_pause_image(self, pod: Any) -> bool:
         if await self.images.present(self.cfg.pause_image):

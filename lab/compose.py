@@ -511,6 +511,11 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
         # `cluster up` writes it into kubectl's kubeconfig as certificate-authority-data.
         _, _, ca_pem = kubeconfig.apiserver_certificates(etcd_pki, SERVICE_CLUSTER_IP)
         (kubeconfig_dir / CA_FILE).write_bytes(ca_pem)
+        # ServiceAccount tokens' signing key beside the CA (apiserver only); the CA (public) for the kubelets,
+        # which put it in pods as ca.crt.
+        pki.load_or_make_service_account_key(etcd_pki)
+        (secrets_dir / "ca.crt").write_bytes(ca_pem)
+        os.chmod(secrets_dir / "ca.crt", 0o644)
     path = kubeconfig_dir / kubeconfig_file
     cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
     kubeconfig.set_cluster(cfg, CONTEXT, server, tokens["token"])

@@ -263,6 +263,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     https_port = free_port()
     crt, key, ca_pem = kubeconfig.apiserver_certificates(state / "pki", "10.96.0.1")
+    sa_key, _ = pki.load_or_make_service_account_key(state / "pki")
     pids: dict[str, int] = {}
     procs: dict[str, dict[str, Any]] = {}
     info: dict[str, Any] = {"state_dir": str(state), "pids": pids, "procs": procs, "token": token,
@@ -287,6 +288,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
             "--token-auth-file", str(state / "identities" / "tokens.csv"),
             "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
             "--tls-cert-file", str(crt), "--tls-private-key-file", str(key),
+            "--service-account-signing-key-file", str(sa_key),
             "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
             "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
         await _wait_api(info["server"], token)

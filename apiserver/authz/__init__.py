@@ -104,8 +104,12 @@ class Authorizer:
         pod = self._get("Pod", namespace, name)
         return None if pod is None else pod.spec.node_name
 
+    def _sa_on_node(self, node_name: str, namespace: str, name: str) -> bool:
+        return any(p.spec.node_name == node_name and p.metadata.namespace == namespace
+                   and (p.spec.service_account_name or "default") == name for p in self._objects("Pod"))
+
     def decide(self, user: UserInfo, a: Attributes) -> tuple[bool, str]:
-        verdict, reason = node.decide(user, a, self._pod_node) if self.node_authorizer \
+        verdict, reason = node.decide(user, a, self._pod_node, self._sa_on_node) if self.node_authorizer \
             else (node.Decision.NO_OPINION, "")
         if verdict is not node.Decision.NO_OPINION:
             return verdict is node.Decision.ALLOW, reason

@@ -59,6 +59,7 @@ BY_METHOD: dict[str, Callable[[Any], Attributes]] = {
     "portforward": lambda s: Attributes("create", "", "pods", "portforward", s.namespace, s.name),
     "proxy": lambda r: Attributes(_PROXY_VERBS.get(r.method.upper(), "get"), "", "pods", "proxy", r.namespace,
                                   r.name),
+    "createtoken": lambda r: Attributes("create", "", "serviceaccounts", "token", r.namespace, r.name),
     "whoami": lambda r: Attributes("create", "authentication.k8s.io", "selfsubjectreviews"),
     "selfsubjectaccessreview": lambda r: Attributes("create", "authorization.k8s.io", "selfsubjectaccessreviews"),
 }

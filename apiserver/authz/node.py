@@ -31,6 +31,8 @@ class Decision(enum.Enum):
 
 # pod_node(namespace, name) -> the node a pod is bound to ("" unbound, None if there is no such pod).
 PodNode = Callable[[str, str], "str | None"]
+# sa_on_node(node, namespace, name) -> whether a pod bound to the node runs as that ServiceAccount.
+ServiceAccountOnNode = Callable[[str, str, str], bool]
 
 
 def node_name(user: UserInfo) -> str | None:
@@ -45,7 +47,8 @@ def _core(a: Attributes, *resources: str) -> bool:
     return a.api_group == "" and combined in resources
 
 
-def decide(user: UserInfo, a: Attributes, pod_node: PodNode) -> tuple[Decision, str]:
+def decide(user: UserInfo, a: Attributes, pod_node: PodNode,
+           sa_on_node: ServiceAccountOnNode | None = None) -> tuple[Decision, str]:
     node = node_name(user)
     if node is None or not a.is_resource_request:
         return Decision.NO_OPINION, ""
@@ -70,6 +73,12 @@ def decide(user: UserInfo, a: Attributes, pod_node: PodNode) -> tuple[Decision, 
     if _core(a, "pods") and a.verb in ("create", "update", "patch"):
         # Mirror pods are the only pods a kubelet may create in Kubernetes; kubelab has none.
         return Decision.DENY, f"{own} can only create mirror pods"
+    if _core(a, "serviceaccounts/token") and a.verb == "create":
+        # The Node authorizer's graph: a token only for the ServiceAccount of a pod bound to this node (which
+        # pod, NodeRestriction checks on the request's boundObjectRef: apiserver/server.py's CreateToken).
+        if sa_on_node is None or not sa_on_node(node, a.namespace, a.name):
+            return Decision.DENY, f"no relationship found between node '{node}' and this object"
+        return Decision.ALLOW, ""
     if _core(a, "events") and a.verb in ("create", "update", "patch"):
         return Decision.ALLOW, ""
     if a.api_group == "coordination.k8s.io" and a.resource == "leases" and not a.subresource:
@@ -81,4 +90,21 @@ def decide(user: UserInfo, a: Attributes, pod_node: PodNode) -> tuple[Decision, 
     return Decision.NO_OPINION, ""
 
 
-__all__ = ["Decision", "decide", "node_name", "NODES_GROUP", "NODE_PREFIX"]
+
+
+def restrict_token(user: UserInfo, bound_kind: str, bound_pod_node: "str | None") -> str:
+    """NodeRestriction on a kubelet's TokenRequest: why it is refused ("" when it is not), given the
+    boundObjectRef's kind and the node of the pod it names (None: no such pod)."""
+    node = node_name(user)
+    if node is None:
+        return ""
+    if not bound_kind:
+        return "node requested token not bound to a pod"
+    if bound_kind != "Pod":
+        return f"node requested token bound to a {bound_kind}"
+    if bound_pod_node is not None and bound_pod_node != node:
+        return "node requested token bound to a pod scheduled on a different node"
+    return ""
+
+
+__all__ = ["Decision", "decide", "node_name", "restrict_token", "NODES_GROUP", "NODE_PREFIX"]

@@ -37,6 +37,7 @@ _SUBRESOURCES: dict[str, list[tuple[str, str, str, str, list[str]]]] = {
     "deployments": [("scale", "autoscaling", "v1", "Scale", WRITE_VERBS)],
     "replicasets": [("scale", "autoscaling", "v1", "Scale", WRITE_VERBS)],
     "namespaces": [("finalize", "", "v1", "Namespace", ["update"])],
+    "serviceaccounts": [("token", "authentication.k8s.io", "v1", "TokenRequest", ["create"])],
 }
 
 

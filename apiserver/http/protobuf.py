@@ -120,6 +120,11 @@ SCHEMA: dict[str, dict[int, tuple[str, str]]] = {
     "ServiceAccount": {1: ("metadata", "ObjectMeta"), 3: ("imagePullSecrets", "LocalObjectReference*"),
                        4: ("automountServiceAccountToken", "b")},
     "LocalObjectReference": {1: ("name", "s")},
+    # authentication/v1 (kubectl create token)
+    "TokenRequest": {**_OBJECT, 2: ("spec", "TokenRequestSpec")},
+    "TokenRequestSpec": {1: ("audiences", "s*"), 4: ("expirationSeconds", "i"),
+                         3: ("boundObjectRef", "BoundObjectReference")},
+    "BoundObjectReference": {1: ("kind", "s"), 2: ("apiVersion", "s"), 3: ("name", "s"), 4: ("uid", "s")},
     # authorization/v1
     "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec")},
     "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),

@@ -55,6 +55,10 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "KeySelector": ("key",),
     "ObjectFieldSelector": ("fieldPath",),
     "ResourceFieldSelector": ("resource",),
+    "ProjectedVolumeSource": ("sources",),
+    "ServiceAccountTokenProjection": ("path",),
+    "KeyToPath": ("key", "path"),
+    "DownwardAPIVolumeFile": ("path",),
 }
 
 _VALUE = "google.protobuf.Value"

@@ -1,5 +1,5 @@
 """The subresources this package serves: `status` (get, update, patch), `scale` (autoscaling/v1 Scale for
-Deployments and ReplicaSets), pods' `binding` and `eviction`, namespaces' `finalize`. Each calls what the gRPC API calls (the Store's
+Deployments and ReplicaSets), pods' `binding` and `eviction`, namespaces' `finalize`, serviceaccounts' `token`. Each calls what the gRPC API calls (the Store's
 update/patch with subresource "status", ApiService._bind, ApiService._evict); scale is a patch of
 `spec.replicas`. The streaming subresources (log, exec, attach, portforward, proxy) are routed by app.py to
 apiserver.http.streaming when it is there; anything else is 404: no path answers with its parent object.
@@ -138,6 +138,16 @@ async def eviction(backend: Backend, request: web.Request, req: RequestInfo) -> 
     return respond(request, dict(success(), code=201), 201)
 
 
+async def token(backend: Backend, request: web.Request, req: RequestInfo) -> web.StreamResponse:
+    """POST serviceaccounts/NAME/token: an authentication.k8s.io/v1 TokenRequest, answered 201 with the signed
+    token in status.token (apiserver.serviceaccount; the same call as gRPC's CreateToken)."""
+    from apiserver import serviceaccount as sa_tokens
+    ask = sa_tokens.token_ask_from_doc(await _body(request), req.namespace, req.name)
+    token_, expires, audiences, seconds = await backend.svc._create_token(ask, dry_run(request.query),
+                                                                         request.get("user"))
+    return respond(request, sa_tokens.token_request_doc(ask, audiences, token_, expires, seconds), 201)
+
+
 # subresource -> (resource kinds it exists for (None: any with the condition below), methods, handler)
 HANDLERS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...], Any]] = {
     "status": (None, ("GET", "PUT", "PATCH"), status),
@@ -145,4 +155,5 @@ HANDLERS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...], Any]] = {
     "binding": (("Pod",), ("POST",), binding),
     "eviction": (("Pod",), ("POST",), eviction),
     "finalize": (("Namespace",), ("PUT",), update),
+    "token": (("ServiceAccount",), ("POST",), token),
 }

@@ -93,8 +93,28 @@ def default_pod_spec(spec: Any) -> None:
                 if not port.host_port:
                     port.host_port = port.container_port
     for v in spec.volumes:
-        if not v.HasField("empty_dir") and not v.HasField("host_path"):
+        if not any(v.HasField(source) for source in VOLUME_SOURCES):
             v.empty_dir.SetInParent()
+        if v.HasField("projected"):
+            default_projected(v.projected)
+
+
+# The volume sources a pod may name (one per volume), by proto field and Kubernetes' JSON name.
+VOLUME_SOURCES = {"empty_dir": "emptyDir", "host_path": "hostPath", "projected": "projected"}
+PROJECTED_DEFAULT_MODE = 0o644
+
+
+def default_projected(p: Any) -> None:
+    """Kubernetes' SetDefaults_ProjectedVolumeSource and SetDefaults_ServiceAccountTokenProjection."""
+    if not p.HasField("default_mode"):
+        p.default_mode = PROJECTED_DEFAULT_MODE
+    for s in p.sources:
+        if s.HasField("service_account_token") and not s.service_account_token.HasField("expiration_seconds"):
+            s.service_account_token.expiration_seconds = 3600
+        if s.HasField("downward_api"):
+            for item in s.downward_api.items:
+                if item.HasField("field_ref") and not item.field_ref.api_version:
+                    item.field_ref.api_version = "v1"
 
 
 # What a handler (a probe's or a lifecycle hook's) may name: Kubernetes' Handler has the same three actions in both.
@@ -276,8 +296,11 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
         volumes.add(v.name)
         if v.HasField("host_path") and not v.host_path.path:
             errs.required(f"{path}.volumes[{i}].hostPath.path")
-        if v.HasField("host_path") and v.HasField("empty_dir"):
-            errs.forbidden(f"{path}.volumes[{i}].hostPath", "may not specify more than 1 volume type")
+        given = [label for field, label in VOLUME_SOURCES.items() if v.HasField(field)]
+        if len(given) > 1:
+            errs.forbidden(f"{path}.volumes[{i}].{given[1]}", "may not specify more than 1 volume type")
+        if v.HasField("projected"):
+            _validate_projected(errs, f"{path}.volumes[{i}].projected", v.projected)
         if v.HasField("empty_dir") and v.empty_dir.size_limit:
             validate_quantity(errs, f"{path}.volumes[{i}].emptyDir.sizeLimit", v.empty_dir.size_limit)
     if not spec.containers:
@@ -330,6 +353,47 @@ def validate_pod_spec(errs: FieldErrors, path: str, spec: Any) -> None:
                                         weighted.pod_affinity_term.label_selector, required=False)
     if spec.hostname:
         validate_name(errs, f"{path}.hostname", spec.hostname, label=True)
+
+
+def _validate_projected(errs: FieldErrors, path: str, p: Any) -> None:
+    """Kubernetes' validateProjectedVolumeSource, for the sources kubelab has: one source per item, each
+    path relative and unique, a token's expirationSeconds within [10 minutes, 2^32 s]."""
+    paths: set[str] = set()
+
+    def file(where: str, rel: str) -> None:
+        if not rel:
+            errs.required(f"{where}.path")
+        elif rel.startswith("/") or ".." in rel.split("/"):
+            errs.invalid(f"{where}.path", rel, "must be a relative path without '..'")
+        elif rel in paths:
+            errs.invalid(f"{where}.path", rel, "conflicting duplicate paths")
+        paths.add(rel)
+    for j, s in enumerate(p.sources):
+        sp = f"{path}.sources[{j}]"
+        kinds = [f for f in ("service_account_token", "config_map", "downward_api") if s.HasField(f)]
+        if len(kinds) != 1:
+            errs.forbidden(sp, "may not specify more than 1 volume type per source" if kinds
+                           else "must specify a volume type")
+        if s.HasField("service_account_token"):
+            t = s.service_account_token
+            file(f"{sp}.serviceAccountToken", t.path)
+            if t.HasField("expiration_seconds") and t.expiration_seconds < 600:
+                errs.invalid(f"{sp}.serviceAccountToken.expirationSeconds", t.expiration_seconds,
+                             "may not specify a duration less than 10 minutes")
+        if s.HasField("config_map"):
+            if not s.config_map.name:
+                errs.required(f"{sp}.configMap.name")
+            for k, item in enumerate(s.config_map.items):
+                if not item.key:
+                    errs.required(f"{sp}.configMap.items[{k}].key")
+                file(f"{sp}.configMap.items[{k}]", item.path)
+        if s.HasField("downward_api"):
+            for k, item in enumerate(s.downward_api.items):
+                ip = f"{sp}.downwardAPI.items[{k}]"
+                file(ip, item.path)
+                if item.HasField("field_ref") and item.field_ref.field_path not in ENV_FIELD_PATHS \
+                        and not _SUBSCRIPTED_FIELD_PATH.match(item.field_ref.field_path):
+                    errs.unsupported(f"{ip}.fieldRef.fieldPath", item.field_ref.field_path, ENV_FIELD_PATHS)
 
 
 def validate_tolerations(errs: FieldErrors, path: str, tolerations: Any) -> None:

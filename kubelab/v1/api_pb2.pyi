@@ -497,3 +497,45 @@ class TraceResponse(_message.Message):
     notes: _containers.RepeatedScalarFieldContainer[str]
     cursor: int
     def __init__(self, steps: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., critical_path: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cursor: _Optional[int] = ...) -> None: ...
+
+class BoundObjectReference(_message.Message):
+    __slots__ = ("kind", "api_version", "name", "uid")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    api_version: str
+    name: str
+    uid: str
+    def __init__(self, kind: _Optional[str] = ..., api_version: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
+
+class TokenRequest(_message.Message):
+    __slots__ = ("namespace", "name", "audiences", "expiration_seconds", "bound_object_ref", "dry_run")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BOUND_OBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    audiences: _containers.RepeatedScalarFieldContainer[str]
+    expiration_seconds: int
+    bound_object_ref: BoundObjectReference
+    dry_run: bool
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., expiration_seconds: _Optional[int] = ..., bound_object_ref: _Optional[_Union[BoundObjectReference, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class TokenResponse(_message.Message):
+    __slots__ = ("token", "expiration_timestamp", "audiences", "expiration_seconds", "bound_object_ref")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BOUND_OBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expiration_timestamp: str
+    audiences: _containers.RepeatedScalarFieldContainer[str]
+    expiration_seconds: int
+    bound_object_ref: BoundObjectReference
+    def __init__(self, token: _Optional[str] = ..., expiration_timestamp: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., expiration_seconds: _Optional[int] = ..., bound_object_ref: _Optional[_Union[BoundObjectReference, _Mapping]] = ...) -> None: ...

@@ -287,6 +287,7 @@ async def test_the_docker_kubelets_status_writer_backs_off_from_a_refused_write(
     from kubelet.status_manager import StatusWriter
     p = pb.Pod(api_version="v1", kind="Pod")
     p.metadata.name, p.metadata.namespace = "refused", "default"
+    p.spec.automount_service_account_token = False     # no token volume mounted 5000 times: the pod stays < 1 MiB
     for i in range(5000):
         p.spec.containers.add(name=f"container-{i:05d}-".ljust(63, "x"), image="example/application-server:1.16.0")
     pod = await client.create(p)

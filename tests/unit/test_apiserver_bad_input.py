@@ -164,6 +164,9 @@ class FailingStore:
     async def create(self, obj: Any, dry_run: bool = False) -> Any:
         raise self.error
 
+    async def get(self, kind: str, namespace: str, name: str) -> Any:
+        return new_object(kind, name, namespace)     # the pod's ServiceAccount (admission reads it first)
+
 
 @pytest.mark.parametrize("error,code,reason", [
     pytest.param(st.TooLarge("etcd create: etcdserver: request is too large"), grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -123,9 +123,9 @@ def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     _need_compose()
     from lab import compose as kubelab_lab
     tmp = tmp_path_factory.mktemp("ha-lab")
-    kubelab_lab.down(quiet=True)
     try:
-        with _kubeconfigs_in(tmp):
+        with _kubeconfigs_in(tmp):          # down edits the kubeconfig files: these, never the user's
+            kubelab_lab.down(quiet=True)
             try:
                 yield _lab_up(tmp, ha=True)
             finally:

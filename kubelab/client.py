@@ -153,13 +153,14 @@ class Client:
 
     def failover(self, failed: int, err: errors.ApiError) -> None:
         """The apiserver `failed` (an index) was unreachable: talk to the next one, unless another call has
-        already moved on (many calls fail together when an apiserver goes; only the first one moves)."""
-        if len(self.servers) < 2 or failed != self._current or not isinstance(err, errors.Unavailable):
+        already moved on (many calls fail together when an apiserver goes; only the first one moves). An
+        apiserver that answered, even 503 (its etcd without a quorum), is kept: the others share its etcd."""
+        if len(self.servers) < 2 or failed != self._current or not _unreachable(err):
             return
         self._current = (failed + 1) % len(self.servers)
         self._connect(self._current)
-        log.warning("apiserver %s unavailable (%s): failing over to %s", self.servers[failed], err.message,
-                    self.servers[self._current])
+        log.info("apiserver %s unreachable (%s): failing over to %s", self.servers[failed], err.message,
+                 self.servers[self._current])
 
     @classmethod
     def from_connection(cls, conn: Connection, pipeline: bool = False) -> "Client":
@@ -319,6 +320,17 @@ class Client:
 # gRPC's words when it never reached the server: no connection, so no request went out.
 _NOT_CONNECTED = ("failed to connect", "dns resolution failed", "connection refused", "no route to host",
                   "name or service not known", "connect failed")
+
+
+def _unreachable(err: errors.ApiError) -> bool:
+    """Whether `err` says the apiserver could not be reached or went away (gRPC's Unavailable, or the write
+    stream broken), not that it answered 503 itself (its answers name a reason)."""
+    if not isinstance(err, errors.Unavailable):
+        return False
+    cause = err.__cause__
+    if isinstance(cause, grpc.RpcError):
+        return not errors.reason_of(cause)
+    return err.message.startswith(("write stream broken", "the apiserver closed the write stream"))
 
 
 def _never_sent(err: errors.ApiError) -> bool:

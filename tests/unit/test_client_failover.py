@@ -32,6 +32,10 @@ class _Api(api_grpc.ApiServicer):
         self.created.append(kinds.unwrap(request.object).metadata.name)
         return request.object
 
+    async def List(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "storage unavailable: etcd list: context deadline exceeded",
+                            trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+
     async def Get(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.NOT_FOUND, f'pods "{request.name}" not found',
                             trailing_metadata=((errors.REASON_KEY, "NotFound"),))
@@ -102,3 +106,13 @@ async def test_a_single_apiserver_unreachable_is_unavailable_after_the_retries()
     async with Client(_closed_port(), retries=1) as c:
         with pytest.raises(errors.Unavailable):
             await c.version()
+
+
+async def test_an_apiserver_answering_503_is_kept(second: Any) -> None:
+    """Its etcd has no quorum: the other apiserver shares that etcd, so the client stays and says so."""
+    _, address, _ = second
+    async with Client(f"{address},{_closed_port()}", retries=1) as c:
+        with pytest.raises(errors.Unavailable) as e:
+            await c.list("Pod")
+        assert "storage unavailable" in e.value.message
+        assert c.current_server == address

@@ -144,12 +144,10 @@ def run(fn: Callable[[Any], Awaitable[T]]) -> T:
 
 def api_error_line(err: Exception) -> str:
     """`Error from server (NotFound): pods "x" not found`, as kubectl prints it."""
-    import grpc
-
     from kubelab import errors
-    # The apiserver's own 503 (its storage unavailable) names a reason; a connection that failed does not.
-    answered = isinstance(err.__cause__, grpc.RpcError) and bool(errors.reason_of(err.__cause__))
-    if isinstance(err, errors.Unavailable) and not answered and _is_connect_failure(err):
+    from kubelab.client import server_answered
+    # The apiserver's own 503 (its storage unavailable) is its answer, not a connection that failed.
+    if isinstance(err, errors.Unavailable) and not server_answered(err) and _is_connect_failure(err):
         return connection_refused_line()
     reason = getattr(err, "reason", "InternalError")
     message = getattr(err, "message", str(err))

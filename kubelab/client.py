@@ -322,14 +322,20 @@ _NOT_CONNECTED = ("failed to connect", "dns resolution failed", "connection refu
                   "name or service not known", "connect failed")
 
 
+def server_answered(err: Exception) -> bool:
+    """Whether the apiserver itself answered with `err` (its errors name a reason; gRPC's own, of a connection
+    that failed, do not)."""
+    cause = err.__cause__
+    return isinstance(cause, grpc.RpcError) and bool(errors.reason_of(cause))
+
+
 def _unreachable(err: errors.ApiError) -> bool:
     """Whether `err` says the apiserver could not be reached or went away (gRPC's Unavailable, or the write
-    stream broken), not that it answered 503 itself (its answers name a reason)."""
+    stream broken), not that it answered 503 itself."""
     if not isinstance(err, errors.Unavailable):
         return False
-    cause = err.__cause__
-    if isinstance(cause, grpc.RpcError):
-        return not errors.reason_of(cause)
+    if isinstance(err.__cause__, grpc.RpcError):
+        return not server_answered(err)
     return err.message.startswith(("write stream broken", "the apiserver closed the write stream"))
 
 

@@ -47,9 +47,9 @@ def test_the_scheduler_cannot_read_the_controller_managers_token(lab: dict[str, 
     assert _in("kubelab-scheduler", "cat", "/secrets/controller-manager.token", check=False).returncode != 0
     # Nowhere in the scheduler's file system (grep exits 1 when it finds nothing).
     found = _in("kubelab-scheduler", "grep", "-rlsF", "--exclude-dir=proc", "--exclude-dir=sys",
-                "--exclude-dir=dev", cm_token, "/", check=False)
+                "--exclude-dir=dev", "-e", cm_token, "/", check=False)
     assert found.returncode == 1 and not found.stdout.strip(), f"found in: {found.stdout}"
     # Nor in a node's.
     found = _in("kubelab-node1", "grep", "-rlsF", "--exclude-dir=proc", "--exclude-dir=sys",
-                "--exclude-dir=dev", cm_token, "/etc", "/root", "/tmp", check=False)
+                "--exclude-dir=dev", "-e", cm_token, "/etc", "/root", "/tmp", check=False)
     assert found.returncode == 1, f"found in: {found.stdout}"

@@ -182,6 +182,12 @@ class Storage(Protocol):
         ...
 
 
+# etcd's words when it cannot commit (a member without a quorum of its cluster: no leader, or a proposal that
+# timed out), which it sends as UNKNOWN: the cluster is unavailable, not the request wrong.
+_NO_QUORUM = ("context deadline exceeded", "etcdserver: request timed out", "etcdserver: no leader",
+              "etcdserver: leader changed")
+
+
 class EtcdStorage:
     """The `Storage` contract on etcd's v3 API (one gRPC channel; every write one transaction)."""
 
@@ -226,9 +232,10 @@ class EtcdStorage:
         try:
             return await coro
         except grpc.aio.AioRpcError as e:
-            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"etcd {what}: {e.details()}") from e
             details = e.details() or ""
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or \
+                    any(w in details for w in _NO_QUORUM):
+                raise Unavailable(f"etcd {what}: {details}") from e
             if "request is too large" in details:
                 raise TooLarge(f"etcd {what}: {details}") from e
             # etcd answers OUT_OF_RANGE for a future revision too: not to be mistaken for a compaction.

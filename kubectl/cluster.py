@@ -90,13 +90,15 @@ def _wait_for_hollow_nodes(launcher: Any, info: dict[str, Any], want: int, timeo
                                              "controller-manager), no Docker.")
 @click.option("--hollow-nodes", type=int, default=0, show_default=True,
               help="Simulated nodes (no containers) to register, with --local.")
-@click.option("--nodes", type=int, default=3, show_default=True, help="Nodes of the compose lab.")
+@click.option("--nodes", type=int, default=None, help="Nodes of the compose lab [default: 3, 2 with --ha].")
+@click.option("--ha", is_flag=True, help="A highly available compose lab: three etcd members, two apiservers, "
+                                          "two schedulers and two controller managers (leader election).")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="Where the local lab keeps its state (default ~/.kubelab/local).")
 @click.option("--timeout", default="60s", show_default=True,
               help="With --local --hollow-nodes: how long to wait for every node to be Ready.")
 @global_options
-def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None, timeout: str) -> None:
+def up(local: bool, hollow_nodes: int, nodes: int | None, ha: bool, state_dir: str | None, timeout: str) -> None:
     """Start a lab and point the kubeconfig at it; returns once every node is Ready."""
     try:
         timeout_s = parse_duration(timeout)
@@ -107,8 +109,10 @@ def up(local: bool, hollow_nodes: int, nodes: int, state_dir: str | None, timeou
     state = Path(state_dir).expanduser() if state_dir else None
     if not local:
         from lab import compose as lab   # the compose lab prints its own next steps
-        _call(lab.up, nodes=nodes)
+        _call(lab.up, nodes=nodes, ha=ha)
         return
+    if ha:
+        raise CLIError("--ha is for the compose lab (without --local)")
     info = _call(launcher.up_local, hollow_nodes=hollow_nodes, state_dir=state)
     if hollow_nodes and isinstance(info, dict):
         ready = _wait_for_hollow_nodes(launcher, info, hollow_nodes, timeout_s)

@@ -145,7 +145,9 @@ def run(fn: Callable[[Any], Awaitable[T]]) -> T:
 def api_error_line(err: Exception) -> str:
     """`Error from server (NotFound): pods "x" not found`, as kubectl prints it."""
     from kubelab import errors
-    if isinstance(err, errors.Unavailable) and _is_connect_failure(err):
+    from kubelab.client import server_answered
+    # The apiserver's own 503 (its storage unavailable) is its answer, not a connection that failed.
+    if isinstance(err, errors.Unavailable) and not server_answered(err) and _is_connect_failure(err):
         return connection_refused_line()
     reason = getattr(err, "reason", "InternalError")
     message = getattr(err, "message", str(err))

@@ -2,6 +2,13 @@
 
 Errors are translated here, once, into kubelab.errors; transient ones
 (Unavailable, Timeout) are retried with back-off for idempotent verbs.
+
+Failover: `server` may list several apiservers ("apiserver:6443,apiserver2:6443",
+as the highly available lab's components and kubeconfig do). The client talks to
+one at a time; when a call or a watch to it ends Unavailable (the apiserver is
+gone), it moves on to the next, and the retry goes there. It stays on the one
+that answers (no going back), as client-go does with one address behind a load
+balancer.
 """
 from __future__ import annotations
 
@@ -73,14 +80,22 @@ def channel_options() -> list[tuple[str, Any]]:
             ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]
 
 
+def split_servers(server: str) -> list[str]:
+    """The apiservers a `server` value names: "host:port" or "host:port,host:port,..."."""
+    servers = [s.strip() for s in server.split(",") if s.strip()]
+    return servers or [server]
+
+
 class WatchStream:
     """An open watch: iterate for api.WatchEvent; `cancel()` to stop. The server sends them in WatchEvents
-    messages, each what was waiting for this watcher; they come out one at a time, in order."""
+    messages, each what was waiting for this watcher; they come out one at a time, in order.
+    `on_error` hears the error a watch ends with (the client's failover)."""
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, on_error: Callable[[errors.ApiError], None] | None = None) -> None:
         self._call = call
         self._batch: Any = None
         self._next = 0
+        self._on_error = on_error
 
     def __aiter__(self) -> "WatchStream":
         return self
@@ -90,7 +105,10 @@ class WatchStream:
             try:
                 msg = await self._call.read()
             except grpc.aio.AioRpcError as e:
-                raise errors.from_rpc_error(e) from e
+                err = errors.from_rpc_error(e)
+                if self._on_error is not None:
+                    self._on_error(err)
+                raise err from e
             if msg is grpc.aio.EOF:
                 raise StopAsyncIteration
             self._batch, self._next = msg, 0
@@ -111,13 +129,47 @@ class Client:
         # Named on create/update/patch, the apiserver records this manager's managedFields entry (server-side
         # apply's ownership); "" (the components) records none and keeps the entries the object has.
         self.field_manager = field_manager
+        self.servers = split_servers(server)
         self.token = token
         self.namespace = namespace
-        self.retries = retries
+        # With several apiservers a call that found one gone is retried at the next at least once.
+        self.retries = max(retries, 1) if len(self.servers) > 1 else retries
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.channel = grpc.aio.insecure_channel(server, options=channel_options())
-        self.stub = api_grpc.ApiStub(self.channel)
-        self.pipeline = WritePipeline(self.stub, self._metadata) if pipeline else None
+        self._current = 0
+        self._channels: dict[int, grpc.aio.Channel] = {}
+        self._stubs: dict[int, api_grpc.ApiStub] = {}
+        self._connect(0)
+        # The pipeline opens each new write stream on the current apiserver's stub.
+        self.pipeline = WritePipeline(_CurrentStub(self), self._metadata) if pipeline else None
+
+    def _connect(self, index: int) -> None:
+        if index not in self._channels:
+            self._channels[index] = grpc.aio.insecure_channel(self.servers[index], options=channel_options())
+            self._stubs[index] = api_grpc.ApiStub(self._channels[index])
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The channel to the apiserver this client talks to now."""
+        return self._channels[self._current]
+
+    @property
+    def stub(self) -> api_grpc.ApiStub:
+        return self._stubs[self._current]
+
+    @property
+    def current_server(self) -> str:
+        return self.servers[self._current]
+
+    def failover(self, failed: int, err: errors.ApiError) -> None:
+        """The apiserver `failed` (an index) was unreachable: talk to the next one, unless another call has
+        already moved on (many calls fail together when an apiserver goes; only the first one moves). An
+        apiserver that answered, even 503 (its etcd without a quorum), is kept: the others share its etcd."""
+        if len(self.servers) < 2 or failed != self._current or not _unreachable(err):
+            return
+        self._current = (failed + 1) % len(self.servers)
+        self._connect(self._current)
+        log.info("apiserver %s unreachable (%s): failing over to %s", self.servers[failed], err.message,
+                 self.servers[self._current])
 
     @classmethod
     def from_connection(cls, conn: Connection, pipeline: bool = False) -> "Client":
@@ -126,7 +178,8 @@ class Client:
     async def close(self) -> None:
         if self.pipeline is not None:
             await self.pipeline.close()
-        await self.channel.close()
+        for channel in self._channels.values():
+            await channel.close()
 
     async def __aenter__(self) -> "Client":
         return self
@@ -138,23 +191,29 @@ class Client:
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
 
-    async def _unary(self, fn: Callable[..., Awaitable[T]], req: Any, idempotent: bool,
+    async def _unary(self, fn: Callable[..., Awaitable[T]] | str, req: Any, idempotent: bool,
                      timeout: float = 30.0) -> T:
+        """A unary call: `fn` the stub's method name (each try goes to the current apiserver) or a method."""
         async def call() -> T:
+            method = getattr(self.stub, fn) if isinstance(fn, str) else fn
             try:
-                return await fn(req, metadata=self._metadata, timeout=timeout)
+                return await method(req, metadata=self._metadata, timeout=timeout)  # type: ignore[no-any-return]
             except grpc.aio.AioRpcError as e:
                 raise errors.from_rpc_error(e) from e
         return await self._retrying(call, idempotent)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], idempotent: bool) -> T:
-        """`call()`, again with back-off after a transient error (Unavailable, Timeout) if it is idempotent."""
+        """`call()`, again with back-off after a transient error (Unavailable, Timeout) if it is idempotent.
+        An apiserver found unavailable is left for the next one first (the retry goes there)."""
         delay = 0.1
         for attempt in range(self.retries + 1):
+            current = self._current
             try:
                 return await call()
             except errors.ApiError as err:
-                if not (idempotent and errors.is_transient(err)) or attempt == self.retries:
+                self.failover(current, err)
+                retry = errors.is_transient(err) and (idempotent or _never_sent(err))
+                if not retry or attempt == self.retries:
                     raise
                 log.debug("retrying after %s: %s", err.reason, err.message)
                 await asyncio.sleep(delay * (1 + random.random()))
@@ -165,13 +224,13 @@ class Client:
         """A write: on the pipeline when this client has one, else its own call. The object written."""
         pipeline = self.pipeline
         if pipeline is None:
-            return kinds.unwrap(await self._unary(getattr(self.stub, op.capitalize()), req, idempotent))
+            return kinds.unwrap(await self._unary(op.capitalize(), req, idempotent))
         return kinds.unwrap(await self._retrying(lambda: pipeline.write(op, req), idempotent))
 
     # --------------------------------------------------------------- verbs
     async def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
         ns = self._ns(kind, namespace)
-        env = await self._unary(self.stub.Get, api.GetRequest(kind=kind, namespace=ns, name=name), True)
+        env = await self._unary("Get", api.GetRequest(kind=kind, namespace=ns, name=name), True)
         return kinds.unwrap(env)
 
     async def list(self, kind: str, namespace: str | None = None, label_selector: str = "",
@@ -181,7 +240,7 @@ class Client:
         items: list[Any] = []
         token = ""
         while True:
-            resp = await self._unary(self.stub.List, api.ListRequest(
+            resp = await self._unary("List", api.ListRequest(
                 kind=kind, namespace=ns, label_selector=label_selector, field_selector=field_selector,
                 limit=limit, continue_token=token), True, timeout=120.0)
             items += [kinds.unwrap(o) for o in resp.items]
@@ -237,7 +296,7 @@ class Client:
     async def trace(self, kind: str, name: str, namespace: str | None = None, since: int = 0) -> api.TraceResponse:
         """`kubelab trace`: the object's timeline from the apiserver's index; `since` a cursor it returned."""
         req = api.TraceRequest(kind=kind, namespace=self._ns(kind, namespace), name=name, since=since)
-        return await self._unary(self.stub.Trace, req, True)
+        return await self._unary("Trace", req, True)
 
     async def create_token(self, name: str, namespace: str | None = None, audiences: list[str] | None = None,
                            expiration_seconds: int | None = None, bound_kind: str = "", bound_name: str = "",
@@ -256,10 +315,10 @@ class Client:
         req = api.EvictRequest(namespace=namespace, name=name)
         if grace_period_seconds is not None:
             req.grace_period_seconds = grace_period_seconds
-        return kinds.unwrap(await self._unary(self.stub.Evict, req, False))
+        return kinds.unwrap(await self._unary("Evict", req, False))
 
     async def version(self) -> api.VersionInfo:
-        return await self._unary(self.stub.Version, api.VersionRequest(), True)
+        return await self._unary("Version", api.VersionRequest(), True)
 
     def watch(self, kind: str, namespace: str | None = None, resource_version: str = "",
               label_selector: str = "", field_selector: str = "", allow_bookmarks: bool = False) -> WatchStream:
@@ -267,7 +326,9 @@ class Client:
         req = api.WatchRequest(kind=kind, namespace=self._ns(kind, namespace), resource_version=resource_version,
                                label_selector=label_selector, field_selector=field_selector,
                                allow_bookmarks=allow_bookmarks)
-        return WatchStream(self.stub.Watch(req, metadata=self._metadata))
+        current = self._current
+        return WatchStream(self.stub.Watch(req, metadata=self._metadata),
+                           on_error=lambda err: self.failover(current, err))
 
     # --------------------------------------------------------------- helpers
     def _ns(self, kind: str, namespace: str | None) -> str:
@@ -279,6 +340,49 @@ class Client:
     def _default_ns(self, obj: Any) -> None:
         if kinds.info_of(obj).namespaced and not obj.metadata.namespace:
             obj.metadata.namespace = self.namespace
+
+
+# gRPC's words when it never reached the server: no connection, so no request went out.
+_NOT_CONNECTED = ("failed to connect", "dns resolution failed", "connection refused", "no route to host",
+                  "name or service not known", "connect failed")
+
+
+def server_answered(err: Exception) -> bool:
+    """Whether the apiserver itself answered with `err` (its errors name a reason; gRPC's own, of a connection
+    that failed, do not)."""
+    cause = err.__cause__
+    return isinstance(cause, grpc.RpcError) and bool(errors.reason_of(cause))
+
+
+def _unreachable(err: errors.ApiError) -> bool:
+    """Whether `err` says the apiserver could not be reached or went away (gRPC's Unavailable, or the write
+    stream broken), not that it answered 503 itself."""
+    if not isinstance(err, errors.Unavailable):
+        return False
+    if isinstance(err.__cause__, grpc.RpcError):
+        return not server_answered(err)
+    return err.message.startswith(("write stream broken", "the apiserver closed the write stream"))
+
+
+def _never_sent(err: errors.ApiError) -> bool:
+    """Whether `err` is gRPC failing to reach the apiserver at all (then even a create may be sent again, to
+    the next apiserver: the first never saw it)."""
+    cause = err.__cause__
+    if not isinstance(cause, grpc.RpcError) or errors.reason_of(cause):
+        return False
+    code = cause.code() if hasattr(cause, "code") else None
+    details = (cause.details() if hasattr(cause, "details") else str(cause)) or ""
+    return code == grpc.StatusCode.UNAVAILABLE and any(w in details.lower() for w in _NOT_CONNECTED)
+
+
+class _CurrentStub:
+    """The stub of whichever apiserver `client` talks to now (what its write pipeline opens streams on)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client.stub, name)
 
 
 def new_object(kind: str, name: str = "", namespace: str = "") -> Any:

@@ -18,6 +18,16 @@
 etcd is on the internal kubelab-control-plane network with the apiserver (pods
 are on `kubelab` only) and answers only the apiserver's client certificate.
 
+Credentials: the tokens live in the kubelab-secrets volume, which only the
+bootstrap service and the apiservers mount; each component gets its own token
+alone in a volume of its own (kubelab-scheduler-credentials, ...), and each
+node its kubelet.conf at /etc/kubernetes (kubelab-nodeN-credentials), which
+its kubelet reads (lab/identities.py).
+
+`up(ha=True)` (`kubelab cluster up --ha`) adds compose.ha.yaml: three etcd
+members, two apiservers (both known to every client, which fails over), two
+schedulers and two controller managers electing leaders on Leases.
+
 compose.yaml (next to this package in a checkout) defines etcd, the control
 plane and nodes node1..node3; more nodes are added by a generated override
 file. It works with the `docker compose` plugin and with Debian's
@@ -51,7 +61,13 @@ PROJECT = "kubelab"
 CONTEXT = "kubelab"
 NETWORK = "kubelab"                      # components, nodes and pods
 CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
-VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki")
+CREDENTIAL_HOMES = ("scheduler", "controller-manager", "dns", "proxy")   # each a volume of its own (lab/identities.py)
+VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki", "kubelab-etcd2-data", "kubelab-etcd3-data",
+           *(f"kubelab-{home}-credentials" for home in CREDENTIAL_HOMES))
+HA_FILE = "compose.ha.yaml"          # the highly available lab: three etcd members, two of each control-plane part
+HA_SERVICES = ("etcd2", "etcd3", "apiserver2", "scheduler2", "controller-manager2")
+HA_NODES = 2                         # nodes of `up --ha` unless told otherwise (the machine is small)
+HA_API_PORT = 6444                   # apiserver2's gRPC on the host (compose.ha.yaml's KUBELAB_API2_PORT)
 REGISTRY_VOLUME = "kubelab-registry"       # external: `down` keeps it, so what was pushed survives a restart
 REGISTRY_URL = "http://127.0.0.1:5000"     # the registry service, published on the host's loopback
 MIRROR_VOLUME = "kubelab-registry-mirror"  # external: the stand-ins, pushed again only when stale
@@ -114,13 +130,18 @@ def docker_available() -> None:
         raise LabError(f"cannot talk to the Docker engine: {r.stderr.strip()}")
 
 
-def _node_override(nodes: int) -> Path | None:
-    """compose.yaml has node1..node3; more nodes come from a generated override file."""
+def _node_override(nodes: int, ha: bool = False) -> Path | None:
+    """compose.yaml has node1..node3; more nodes come from a generated override file: each node and its
+    proxy as node3's, and the node's own credential volume (which the bootstrap service fills)."""
     if nodes <= COMPOSE_NODES:
         return None
     import yaml
     base = yaml.safe_load((repo_root() / "compose.yaml").read_text())
-    services = {}
+    proxy_env = None
+    if ha:          # the proxies know every apiserver, as compose.ha.yaml's do
+        proxy_env = yaml.safe_load((repo_root() / HA_FILE).read_text())["services"][f"proxy{COMPOSE_NODES}"]
+    services: dict[str, Any] = {"bootstrap": {"volumes": []}}
+    volumes: dict[str, Any] = {}
     for kind in ("node", "proxy"):          # each node has its proxy (in its network namespace)
         template = base["services"].get(f"{kind}{COMPOSE_NODES}")
         if template is None:
@@ -128,9 +149,14 @@ def _node_override(nodes: int) -> Path | None:
         for i in range(COMPOSE_NODES + 1, nodes + 1):
             text = json.dumps(template).replace(f"node{COMPOSE_NODES}", f"node{i}")
             services[f"{kind}{i}"] = json.loads(text.replace(f"proxy{COMPOSE_NODES}", f"proxy{i}"))
+            if kind == "proxy" and proxy_env is not None:
+                services[f"{kind}{i}"]["environment"] = proxy_env["environment"]
+    for i in range(COMPOSE_NODES + 1, nodes + 1):
+        services["bootstrap"]["volumes"].append(f"node{i}-credentials:/credentials/node{i}")
+        volumes[f"node{i}-credentials"] = {"name": f"kubelab-node{i}-credentials"}
     path = state_dir() / "compose.nodes.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"services": services, "volumes": volumes}, sort_keys=False))
     return path
 
 
@@ -147,9 +173,11 @@ def compose_env(api_port: int = API_PORT) -> dict[str, str]:
 
 
 def compose(args: list[str], nodes: int = COMPOSE_NODES, api_port: int = API_PORT, check: bool = True,
-            capture: bool = False) -> subprocess.CompletedProcess[str]:
+            capture: bool = False, ha: bool = False) -> subprocess.CompletedProcess[str]:
     cmd = compose_command() + ["-p", PROJECT, "-f", str(repo_root() / "compose.yaml")]
-    override = _node_override(nodes)
+    if ha:
+        cmd += ["-f", str(repo_root() / HA_FILE)]
+    override = _node_override(nodes, ha)
     if override is not None:
         cmd += ["-f", str(override)]
     env = {**compose_env(api_port), "KUBELAB_NODES": str(max(nodes, COMPOSE_NODES))}
@@ -298,9 +326,14 @@ def https_port() -> int:
     return int(os.environ.get("KUBELAB_HTTPS_PORT", "8443"))
 
 
-def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
-       quiet: bool = False) -> dict[str, Any]:
-    """Bring the compose lab up and return {server, token, nodes, seconds}."""
+def up(nodes: int | None = None, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
+       quiet: bool = False, ha: bool = False) -> dict[str, Any]:
+    """Bring the compose lab up and return {server, token, nodes, seconds}.
+
+    `ha`: compose.ha.yaml too (three etcd members, two apiservers, schedulers and controller managers);
+    `server` then lists both apiservers (host:port,host:port), and `nodes` defaults to HA_NODES."""
+    if nodes is None:
+        nodes = HA_NODES if ha else COMPOSE_NODES
     if nodes < 1:
         raise LabError("a lab needs at least one node")
     t0 = time.monotonic()
@@ -314,13 +347,14 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
             raise LabError(f"images missing: {', '.join(missing)} (run python3 images/build.py)")
     _kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)    # ours, not root's (a bind mount)
     t1 = time.monotonic()
-    _say(f"--- starting the lab ({nodes} nodes)", quiet)
+    _say(f"--- starting the lab ({nodes} nodes{', highly available' if ha else ''})", quiet)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry", REGISTRY_VOLUME, check=True)
     _docker("volume", "create", "--label", f"{LAB_LABEL}=registry-mirror", MIRROR_VOLUME, check=True)
     started = time.time()
     services = ["registry", "registry-mirror", "bootstrap", "etcd", "apiserver", "scheduler", "controller-manager",
-                "dns"] + [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
-    compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port)
+                "dns"] + (list(HA_SERVICES) if ha else []) + \
+        [f"node{i}" for i in range(1, nodes + 1)] + [f"proxy{i}" for i in range(1, nodes + 1)]
+    compose(["up", "-d", "--remove-orphans", *services], nodes=nodes, api_port=api_port, ha=ha)
     wait_registry()
     _say("--- the lab's mirror: the tutorials' images (stand-ins, read-only)", quiet)
     fill_registry(quiet, nodes=nodes, api_port=api_port)
@@ -329,6 +363,7 @@ def up(nodes: int = COMPOSE_NODES, build: bool = True, timeout: float = 180.0, a
     info["https"] = f"https://127.0.0.1:{https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
     info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, info["token"], info["server"]))
+    info["ha"] = ha
     info["seconds"] = round(time.monotonic() - t1, 1)
     info["total_seconds"] = round(time.monotonic() - t0, 1)
     _say(f"--- lab ready in {info['seconds']}s: nodes {', '.join(info['nodes'])}; "
@@ -434,14 +469,16 @@ def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
     attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
+    # With compose.ha.yaml: whichever lab ran, every service and volume either may have is named.
     r = compose(["down", *([] if keep_data else ["-v"]), "--remove-orphans", "-t", "5"],
-                nodes=max(extra, COMPOSE_NODES), check=False, capture=True)
+                nodes=max(extra, COMPOSE_NODES), check=False, capture=True, ha=True)
     # Services started under another project name (plain `docker compose up` elsewhere): by label.
     leftovers = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}").stdout.split()
     if leftovers:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
     problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
-    for vol in () if keep_data else VOLUMES:
+    node_volumes = [f"kubelab-node{i}-credentials" for i in range(1, max(extra, COMPOSE_NODES) + 1)]
+    for vol in () if keep_data else (*VOLUMES, *node_volumes):
         _docker("volume", "rm", "-f", vol)
     _remove_context()
     kubeconfig.remove_kube_context()
@@ -485,15 +522,23 @@ def etcd_certificates(directory: Path) -> None:
     and the apiserver's client certificate: etcd runs with --client-cert-auth, so nobody else gets an answer."""
     ca = pki.load_or_make_ca(directory)
     # Also for client use: etcd's own gateway dials its gRPC port with it under --client-cert-auth.
-    pki.save(pki.issue(ca, "etcd", server_names=["etcd", "kubelab-etcd", "localhost", "127.0.0.1"], client=True),
+    # One certificate for every member (compose.ha.yaml's three use it for peers too).
+    members = ["etcd", "etcd2", "etcd3"]
+    pki.save(pki.issue(ca, "etcd", server_names=[*members, *(f"kubelab-{m}" for m in members), "localhost",
+                                                  "127.0.0.1"], client=True),
              directory, "etcd")
     pki.save(pki.issue(ca, "kube-apiserver-etcd-client", client=True, organizations=["system:masters"]),
              directory, "apiserver-etcd-client")
 
 
 def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, server: str,
-              etcd_pki: Path | None = None, nodes: int = 0) -> None:
-    """The compose `bootstrap` service: tokens (kept in a volume), etcd's certificates and the host's kubeconfig."""
+              etcd_pki: Path | None = None, nodes: int = 0, credentials: Path | None = None,
+              cluster_servers: str = "apiserver:6443", cluster_https: str = "https://apiserver:8443") -> None:
+    """The compose `bootstrap` service: tokens (kept in a volume), etcd's certificates, each component's own
+    credential (in its own volume under `credentials`) and the host's kubeconfig.
+
+    `server` is where the host's CLI dials (comma-separated: several apiservers, the client fails over);
+    `cluster_servers` and `cluster_https` where the nodes do, written into their kubelet.conf."""
     pki.secure_dir(secrets_dir)
     tokens = {}
     for name in ("token", "kubelet-token"):
@@ -503,19 +548,23 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
         os.chmod(p, 0o600)
         tokens[name] = p.read_text().strip()
     # A credential per component and per node (the apiserver's --token-auth-file, /secrets/tokens.csv).
-    identities.write_tokens(secrets_dir, [f"node{i}" for i in range(1, nodes + 1)])
+    node_names = [f"node{i}" for i in range(1, nodes + 1)]
+    component_tokens = identities.write_tokens(secrets_dir, node_names)
     kubeconfig_dir.mkdir(parents=True, exist_ok=True)
+    ca_pem = b""
     if etcd_pki is not None:
         etcd_certificates(etcd_pki)
         # The HTTPS API's serving certificate, by the same CA; the CA (public) goes to the host, whose
         # `cluster up` writes it into kubectl's kubeconfig as certificate-authority-data.
         _, _, ca_pem = kubeconfig.apiserver_certificates(etcd_pki, SERVICE_CLUSTER_IP)
         (kubeconfig_dir / CA_FILE).write_bytes(ca_pem)
-        # ServiceAccount tokens' signing key beside the CA (apiserver only); the CA (public) for the kubelets,
-        # which put it in pods as ca.crt.
+        # ServiceAccount tokens' signing key beside the CA (the apiservers only).
         pki.load_or_make_service_account_key(etcd_pki)
-        (secrets_dir / "ca.crt").write_bytes(ca_pem)
-        os.chmod(secrets_dir / "ca.crt", 0o644)
+    if credentials is not None:
+        # Each component's volume gets its own credential and nothing else; each node its kubelet.conf and
+        # the lab CA (pki/ca.crt, where kubeadm puts it), which its kubelet gives pods as ca.crt.
+        identities.distribute(component_tokens, node_names, credentials, cluster_https, ca_pem, cluster_servers,
+                              tokens["kubelet-token"])
     path = kubeconfig_dir / kubeconfig_file
     cfg = kubeconfig.load(path) if path.exists() else kubeconfig.empty_config()
     kubeconfig.set_cluster(cfg, CONTEXT, server, tokens["token"])
@@ -584,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lab.compose", description="the compose lab")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build images if needed, start the lab, wait until every node is Ready")
-    p_up.add_argument("--nodes", type=int, default=COMPOSE_NODES)
+    p_up.add_argument("--nodes", type=int, default=None, help=f"default {COMPOSE_NODES}, {HA_NODES} with --ha")
+    p_up.add_argument("--ha", action="store_true", help="highly available: compose.ha.yaml too")
     p_up.add_argument("--no-build", action="store_true", help="do not run images/build.py")
     p_up.add_argument("--timeout", type=float, default=180.0)
     p_up.add_argument("--api-port", type=int, default=int(os.environ.get("KUBELAB_API_PORT", API_PORT)))
@@ -598,7 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     p_bs.add_argument("--kubeconfig-file", default=os.environ.get("KUBELAB_CONFIG_FILE") or "config")
     p_bs.add_argument("--nodes", type=int, default=int(os.environ.get("KUBELAB_NODES") or COMPOSE_NODES),
                       help="nodes to make a kubelet credential for")
-    p_bs.add_argument("--server", default=f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}")
+    p_bs.add_argument("--server", default=os.environ.get("KUBELAB_HOST_SERVERS")
+                      or f"127.0.0.1:{os.environ.get('KUBELAB_API_PORT') or API_PORT}",
+                      help="the host CLI's apiserver address(es), comma-separated ($KUBELAB_HOST_SERVERS)")
+    p_bs.add_argument("--credentials", default="", help="where each component's own volume is mounted "
+                      "(a directory per identity's home); none: no per-component credentials")
+    p_bs.add_argument("--cluster-servers", default=os.environ.get("KUBELAB_CLUSTER_SERVERS") or "apiserver:6443",
+                      help="the apiservers' gRPC addresses inside the lab, for the nodes' kubelet.conf")
+    p_bs.add_argument("--cluster-https", default=os.environ.get("KUBELAB_CLUSTER_HTTPS") or "https://apiserver:8443",
+                      help="the HTTPS API's URL inside the lab, kubelet.conf's server")
     p_r = sub.add_parser("rejoin", help="(node containers) restart this node's proxy into its new network namespace")
     p_r.add_argument("container")
     p_h = sub.add_parser("health", help="gRPC health check of host:port")
@@ -606,12 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "up":
-            up(nodes=args.nodes, build=not args.no_build, timeout=args.timeout, api_port=args.api_port)
+            up(nodes=args.nodes, build=not args.no_build, timeout=args.timeout, api_port=args.api_port, ha=args.ha)
         elif args.cmd == "down":
             down(keep_data=args.keep_data)
         elif args.cmd == "bootstrap":
             bootstrap(Path(args.secrets), Path(args.kubeconfig_dir), args.kubeconfig_file, args.server,
-                      Path(args.etcd_pki) if args.etcd_pki else None, nodes=args.nodes)
+                      Path(args.etcd_pki) if args.etcd_pki else None, nodes=args.nodes,
+                      credentials=Path(args.credentials) if args.credentials else None,
+                      cluster_servers=args.cluster_servers, cluster_https=args.cluster_https)
         elif args.cmd == "rejoin":
             return rejoin(args.container)
         elif args.cmd == "health":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: from a fresh clone to a Ready multi-node lab.
 #
-#   bash scripts/lab-up.sh [--nodes N] [--no-build] [--api-port P]
+#   bash scripts/lab-up.sh [--nodes N] [--ha] [--no-build] [--api-port P]
 #
 # 1. installs what the machine lacks (python3-venv, docker-compose, and for the
 #    image build mmdebstrap + debian-archive-keyring), with apt as root or via sudo

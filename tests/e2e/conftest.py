@@ -6,12 +6,20 @@ a temporary directory, and removes it at the end (`lab.compose.down`). The
 lab's container names are fixed (kubelab-node1, ...), so a lab already
 running on this engine is taken over and removed afterwards.
 
+`ha_lab` (module scope, tests/e2e/test_ha.py) is the highly available lab
+(`lab.compose.up(ha=True)`, 2 nodes) on the same fixed host ports: it removes
+whatever lab is running first, and at its end removes itself and, if the
+session's `lab` was up, brings that back up (same kubeconfig files; `lab`'s
+dict is updated in place). Its tests are sorted before the `lab` tests, so
+normally nothing needs bringing back.
+
 Tests drive the CLI as a user would (`kubelab ...` as a subprocess) and look
 at Docker directly where that is the point (docker kill, docker stop of a
 node). Skips only when docker is not available.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,40 +48,92 @@ def compose_ok() -> bool:
     return shutil.which("docker-compose") is not None
 
 
+def _order(item: pytest.Item) -> int:
+    """Tests without a lab first, then the HA lab's (it removes any lab), then the lab's, then test_zz_down."""
+    if "test_zz_down" in item.nodeid:
+        return 3
+    fixtures = getattr(item, "fixturenames", ())
+    return 2 if "lab" in fixtures else 1 if "ha_lab" in fixtures else 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Lab tests run after the rest, and test_zz_down's cluster down last of all."""
-    items.sort(key=lambda i: (2 if "test_zz_down" in i.nodeid else 1 if "lab" in getattr(i, "fixturenames", ())
-                              else 0))
+    items.sort(key=_order)
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def _need_compose() -> None:
     if not docker_ok():
         pytest.skip("docker is not available")
     if not compose_ok():
         pytest.skip("neither `docker compose` nor docker-compose is installed")
+
+
+def _lab_up(tmp: Path, ha: bool = False) -> dict[str, Any]:
+    """`lab.compose.up` with the kubeconfig files in `tmp` (the environment must point there), and the e2e
+    namespace."""
     from lab import compose as kubelab_lab
-    tmp = tmp_path_factory.mktemp("lab")
+    # KUBELAB_E2E_BUILD=0 skips images/build.py (images already built, e.g. from a patched tree)
+    info = kubelab_lab.up(quiet=False, timeout=240, build=os.environ.get("KUBELAB_E2E_BUILD", "1") != "0", ha=ha)
+    info["kubeconfig"] = str(tmp / "kubeconfig")
+    info["kube_config"] = tmp / "kube-config"
+    kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
+            namespace=None)
+    return info
+
+
+@contextlib.contextmanager
+def _kubeconfigs_in(tmp: Path) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
     os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
     os.environ["KUBECONFIG"] = str(tmp / "kube-config")      # kubectl's, as `cluster up` writes it: never the user's
     try:
-        # KUBELAB_E2E_BUILD=0 skips images/build.py (images already built, e.g. from a patched tree)
-        info = kubelab_lab.up(quiet=False, timeout=240, build=os.environ.get("KUBELAB_E2E_BUILD", "1") != "0")
-        info["kubeconfig"] = str(tmp / "kubeconfig")
-        info["kube_config"] = tmp / "kube-config"
-        kubectl("apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
-                namespace=None)
-        yield info
+        yield
     finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# The session's `lab` while it is up (its info dict and kubeconfig directory): what `ha_lab` brings back.
+_SESSION_LAB: list[tuple[dict[str, Any], Path]] = []
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    _need_compose()
+    from lab import compose as kubelab_lab
+    tmp = tmp_path_factory.mktemp("lab")
+    with _kubeconfigs_in(tmp):
         try:
-            kubelab_lab.down(quiet=True)
+            info = _lab_up(tmp)
+            _SESSION_LAB.append((info, tmp))
+            yield info
         finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            _SESSION_LAB.clear()
+            kubelab_lab.down(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The highly available lab (compose.ha.yaml: 3 etcd members, 2 apiservers, schedulers and controller
+    managers; 2 nodes). The host ports are the lab's, so whatever lab runs is removed first; a session `lab`
+    that was up is brought back up afterwards."""
+    _need_compose()
+    from lab import compose as kubelab_lab
+    tmp = tmp_path_factory.mktemp("ha-lab")
+    try:
+        with _kubeconfigs_in(tmp):          # down edits the kubeconfig files: these, never the user's
+            kubelab_lab.down(quiet=True)
+            try:
+                yield _lab_up(tmp, ha=True)
+            finally:
+                kubelab_lab.down(quiet=True)
+    finally:
+        for info, lab_tmp in _SESSION_LAB:
+            # The session's lab again, in its own kubeconfig files (the environment `lab` set is in force again).
+            info.update(_lab_up(lab_tmp))
 
 
 # ---------------------------------------------------------------- helpers

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from apiserver.auth import load_token_file
+from kubelab import config as kubeconfig
 from lab import identities
 
 
@@ -29,3 +31,28 @@ def test_credentials_are_private_and_kept_across_restarts(tmp_path: Path) -> Non
     for name in list(first) + ["tokens.csv"]:
         assert stat.S_IMODE(os.stat(tmp_path / "s" / name).st_mode) == 0o600, name
     assert identities.write_tokens(tmp_path / "s", ["node1"]) == first
+
+
+def test_each_component_gets_its_own_credential_and_nothing_else(tmp_path: Path, monkeypatch: Any) -> None:
+    tokens = identities.write_tokens(tmp_path / "secrets", ["node1", "node2"])
+    identities.distribute(tokens, ["node1", "node2"], tmp_path / "credentials", "https://apiserver:8443", b"CA",
+                          "apiserver:6443,apiserver2:6443", "kubelet-serving")
+    homes = {p.name: sorted(f.name for f in p.iterdir()) for p in (tmp_path / "credentials").iterdir()}
+    assert homes == {"scheduler": ["scheduler.token"], "controller-manager": ["controller-manager.token"],
+                     "dns": ["dns.token"], "proxy": ["proxy.token"],
+                     "node1": ["apiserver-kubelet-client.token", "kubelet.conf", "pki"],
+                     "node2": ["apiserver-kubelet-client.token", "kubelet.conf", "pki"]}
+    # the lab CA where kubeadm puts it: the kubelet gives it to pods as ca.crt beside their token
+    assert (tmp_path / "credentials" / "node1" / "pki" / "ca.crt").read_bytes() == b"CA"
+    assert (tmp_path / "credentials" / "scheduler" / "scheduler.token").read_text() == tokens["scheduler.token"]
+    assert stat.S_IMODE(os.stat(tmp_path / "credentials" / "node1" / "kubelet.conf").st_mode) == 0o600
+    # The kubelet finds the apiservers and its own token in kubelet.conf, as kubelab.config reads a kubeconfig.
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "credentials" / "node1" / "kubelet.conf"))
+    monkeypatch.setenv("KUBELAB_CONFIG", str(tmp_path / "none"))
+    monkeypatch.delenv("KUBELAB_SERVER", raising=False)
+    monkeypatch.delenv("KUBELAB_TOKEN", raising=False)
+    conn = kubeconfig.connection()
+    assert (conn.server, conn.token) == ("apiserver:6443,apiserver2:6443", tokens["node1.token"])
+    kube = kubeconfig.kube_connection()
+    assert (kube.server, kube.ca_pem, kube.context) == ("https://apiserver:8443", b"CA",
+                                                        "system:node:node1@kubernetes")

@@ -33,12 +33,11 @@ from typing import Any, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kubelab import errors
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
 from kubelab.serving import Fatal, HealthServer, MetricsServer, render_collectors
-
-from kubelab import errors
 
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports

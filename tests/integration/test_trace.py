@@ -203,6 +203,16 @@ def test_only_a_proxy_may_report_to_the_trace_index(cluster: dict[str, Any]) -> 
     assert asyncio.run(go()) == ('proxyreports.kubelab.io is forbidden: User "view" cannot create resource '
                                  '"proxyreports" in API group "kubelab.io" at the cluster scope')
 
+    async def unnamed() -> str:        # a proxy's report that names no node is refused, not indexed
+        proxy = (Path(cluster["state_path"]) / "identities" / "proxy.token").read_text().strip()
+        async with Client(cluster["server"], proxy, retries=0) as c:
+            try:
+                await c.report_proxy(api.ProxyReport(programmed=report.programmed))
+            except errors.BadRequest as e:
+                return e.message
+        return ""
+    assert asyncio.run(unnamed()) == "a proxy report names its node (node_name)"
+
 
 def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
     async def go() -> tuple[Any, str]:

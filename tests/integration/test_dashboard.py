@@ -280,8 +280,13 @@ def test_a_thousand_pods_stay_responsive(local_dashboard: tuple[str, Any, Any], 
             hub.apply("Pod", "MODIFIED", _synthetic_pod(i, "Running"))
     start = time.monotonic()
     loop.call_soon_threadsafe(burst)
-    # While the burst lands, the page still answers: a click opens the pod's panel.
-    browser.find_element("css selector", '.pod-card[data-name="p-0500"]').click()
+    # While the burst lands, the page still answers: a click opens the pod's panel. (Cards above it change
+    # height as they are redrawn, so the card can move between selenium's scroll and its click: that click
+    # lands on another card, and is tried again.)
+    def click() -> bool:
+        browser.find_element("css selector", '.pod-card[data-name="p-0500"]').click()
+        return True
+    wait(click, timeout=2.0, what="a click on a card during the burst")
     wait(lambda: browser.find_element("id", "detail").is_displayed(), timeout=2.0, what="the detail panel")
     wait(lambda: browser.execute_script(
         "return document.querySelectorAll('.pod-card.state-ok').length") == 1000, timeout=10.0,

@@ -214,7 +214,7 @@ def test_only_a_proxy_may_report_to_the_trace_index(cluster: dict[str, Any]) -> 
     assert asyncio.run(unnamed()) == "a proxy report names its node (node_name)"
 
 
-def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
+def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any], proxies: list[str]) -> None:
     async def go() -> tuple[Any, str]:
         async with Client(cluster["server"], cluster["token"]) as c:
             pods = await _ready_pods(c)
@@ -226,12 +226,19 @@ def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
             return t, ""
     t, message = asyncio.run(go())
     assert t.critical_path.startswith("pod created → all pods Ready"), t.critical_path
+    # the pod's trace has each node's proxy beginning to send to it
+    assert sorted(s.action for s in t.steps if s.component == "kube-proxy") == \
+        [f"proxy on {n} sends" for n in proxies], list(t.steps)
     r = kl(cluster, "trace", "service/traced", "-o", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["steps"][0]["action"] == "create" and doc["steps"][0]["object"] == "service/default/traced"
     assert len([s for s in doc["steps"] if s["action"] == "endpoints add"]) == 2, doc["steps"]
     assert doc["criticalPath"].startswith("service created → last endpoints add"), doc["criticalPath"]
+    # the Service's trace: each node's proxy, for each pod, through this Service's Endpoints
+    sends = [s for s in doc["steps"] if s["component"] == "kube-proxy"]
+    assert len(sends) == 2 * len(proxies) and all("endpoints/default/traced " in s["detail"] for s in sends), sends
+    assert " → last proxy sending " in doc["criticalPath"], doc["criticalPath"]
     assert message == 'deployments.apps "nonexistent" not found'
     r = kl(cluster, "trace", "deployment/nonexistent")
     assert r.exit_code == 1

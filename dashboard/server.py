@@ -135,7 +135,8 @@ async def get_trace(request: web.Request) -> web.Response:
     q = request.query
     kind = q.get("kind", "")
     if kind not in TRACED:
-        return error_response(actions.bad_request(f"trace follows deployments, pods and services, not {kind!r}"))
+        what = kinds.BY_KIND[kind].plural if kind in kinds.BY_KIND else f'"{kind}"'
+        return error_response(actions.bad_request(f"trace follows deployments, pods and services, not {what}"))
     try:
         doc = await request.app[API].request("GET", trace_path(kind, q.get("namespace", ""), q.get("name", "")))
     except ApiError as e:

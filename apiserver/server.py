@@ -31,7 +31,7 @@ from kubelab.v1 import objects_pb2 as pb
 
 from . import storage as st
 from .audit import AuditConfig, AuditLog
-from .audit_grpc import audit_begin, audit_finish
+from .audit_grpc import audit_begin, audit_finish, user_agent
 from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
 from .authz import Authorizer, bootstrap
 from .authz.gate import Gate
@@ -570,6 +570,22 @@ class ApiService:
         finally:
             self.metrics.observe("trace", _resource_of(req), code, started)
 
+    async def ReportProxy(self, req: api.ProxyReport, context: Any) -> api.ProxyReportAck:
+        """A node's proxy began sending to endpoints: into the trace index only (nothing stored, not audited)."""
+        started, code = time.perf_counter(), "OK"
+        try:
+            md = _metadata(context)
+            user = self.gate.admit_call("reportproxy", req, md)
+            if not req.node_name:
+                raise errors.BadRequest("a proxy report names its node (node_name)")
+            return api.ProxyReportAck(indexed=self.trace_index.add_proxy_report(user.name, user_agent(md), req))
+        except errors.ApiError as e:
+            code = e.reason
+            await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
+            raise AssertionError("unreachable") from None
+        finally:
+            self.metrics.observe("reportproxy", "proxyreports", code, started)
+
     # ---------------------------------------------------------------- streaming to kubelets
     async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
         """The kubelet of a pod's node, or an error saying why `verb` cannot reach one."""
@@ -806,6 +822,7 @@ def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
         "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
         "Trace": uu(svc.Trace, api.TraceRequest),
         "CreateToken": uu(svc.CreateToken, api.TokenRequest),
+        "ReportProxy": uu(svc.ReportProxy, api.ProxyReport),
         "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
         "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
         "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),

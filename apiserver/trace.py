@@ -22,9 +22,12 @@ gRPC `Trace` call and (later) the HTTP API serve: `/apis/kubelab.io/v1/namespace
 is one route in apiserver/http: admit a `get` of the object, then
 `trace_json(trace_for(service.trace_index, service._cached, kind, ns, name, since))` (`?since=` the cursor).
 
-Not there: the moment each node's proxy began sending to a pod. Proxies write nothing to the API when they
-apply an Endpoints change, so the apiserver cannot know it; the Endpoints write is the last step it sees.
-With `--workers N` each apiserver process indexes only the writes it served itself.
+The moment each node's proxy began sending to a pod comes from the proxy itself: after a sync that gave its
+balancers new ready addresses it calls `ReportProxy` (one small call per sync, not a write to etcd per
+endpoint per node, which would not scale), and `add_proxy_report` keeps each entry as a `Programmed` record
+(node, the Endpoints and resourceVersion applied, the pods newly sent to, the proxy's own timestamp). Every
+node's proxy authenticates as `system:kube-proxy`, so the node name is the proxy's word.
+With `--workers N` each apiserver process indexes only the writes (and proxy reports) it served itself.
 """
 from __future__ import annotations
 
@@ -98,7 +101,21 @@ class Change:
     deleted: bool = False
 
 
-Record = Write | Note | Change
+@dataclass(slots=True)
+class Programmed:
+    """A node's proxy began sending to these pods (the ready addresses of an Endpoints it applied)."""
+    seq: int
+    time: float
+    node: str
+    user: str
+    agent: str
+    namespace: str
+    name: str
+    rv: str
+    pods: tuple[str, ...]
+
+
+Record = Write | Note | Change | Programmed
 
 
 @dataclass(slots=True)
@@ -194,6 +211,18 @@ class TraceIndex:
         if w is not None:
             self._next()
             self.records.append(w)
+
+    def add_proxy_report(self, user: str, agent: str, report: Any) -> int:
+        """A proxy's `ProxyReport`: one record per Endpoints it applied; how many were kept."""
+        n = 0
+        for p in report.programmed:
+            if not p.pod_uids or not p.name:
+                continue
+            when = timeutil.parse(p.time) or self.clock()
+            self.records.append(Programmed(self._next(), when, report.node_name, user, agent, p.namespace, p.name,
+                                           p.resource_version, tuple(p.pod_uids)))
+            n += 1
+        return n
 
     def add_object(self, kind: str, type_: str, obj: Any) -> None:
         if kind == "Event":
@@ -306,6 +335,8 @@ class PodMarks:
     pulled: float | None = None
     started: float | None = None
     ready: float | None = None
+    sending: float | None = None          # the last node's proxy began sending to it
+    sending_node: str = ""
 
 
 # A change whose write is not in the index yet is left out this long: the write's audit record and the watch
@@ -320,9 +351,11 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
     A step's `seq` is the newest record it was built from, so `since` hands out a step again once a later
     record completes it (a status write, then the change that says it made the pod Ready)."""
     settled = (now if now is not None else time.time()) - SETTLE
-    recs = list(records)
+    # Owners, Endpoints and the Events about an object are in its own namespace: the other namespaces'
+    # records (most of a full ring, in a busy cluster) are left out in one cheap pass.
+    recs = [r for r in records if r.namespace == root.namespace]
     changes = [r for r in recs if isinstance(r, Change)]
-    objs, endpoints = related(latest, changes, root)
+    objs, endpoints = related({u: c for u, c in latest.items() if c.namespace == root.namespace}, changes, root)
     by_key = {(PLURAL[c.kind], c.namespace, c.name): c for c in objs.values()}
     by_name = {(c.kind, c.namespace, c.name): uid for uid, c in objs.items()}   # Events that name no uid
     writes_by_rv: dict[tuple[str, str, str, str], Write] = {}
@@ -409,6 +442,7 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
                 elif r.reason == "Started":
                     m.started = r.time
 
+    steps.extend(_proxy_steps(recs, root, objs, marks))
     steps.sort(key=lambda s: (s.time, s.seq))
     for prev, s in zip([None, *steps], steps):
         s.delay = 0.0 if prev is None else max(0.0, s.time - prev.time)
@@ -416,6 +450,29 @@ def build_trace(records: Iterable[Record], latest: dict[str, Change], root: Chan
     path = critical_path(root, steps, marks, objs)
     shown = [s for s in steps if s.seq > since] if since else steps
     return Trace(root.kind, root.namespace, root.name, shown, path, notes, cursor)
+
+
+def _proxy_steps(recs: list[Record], root: Change, objs: dict[str, Change],
+                 marks: dict[str, PodMarks]) -> list[Step]:
+    """A step per (node's proxy, pod of the trace) it began sending to; for a Service, through its own
+    Endpoints only. Marks each pod's last such moment (the critical path ends there when it is last)."""
+    out: list[Step] = []
+    for r in recs:
+        if not isinstance(r, Programmed):
+            continue
+        if root.kind == "Service" and (r.namespace, r.name) != (root.namespace, root.name):
+            continue
+        for uid in r.pods:
+            m = marks.get(uid)
+            if m is None:
+                continue
+            out.append(Step(r.time, component_of(r.agent) or "kube-proxy", r.user, f"proxy on {r.node} sends",
+                            _obj("Pod", objs[uid].namespace, m.name),
+                            f"node {r.node}'s proxy began sending to it (endpoints/{r.namespace}/{r.name} "
+                            f"resourceVersion {r.rv})", r.agent, r.seq))
+            if m.sending is None or r.time > m.sending:
+                m.sending, m.sending_node = r.time, r.node
+    return out
 
 
 def _gone(root: Change, oldest: float, dropped: int, steps: list[Step]) -> list[str]:
@@ -459,7 +516,13 @@ def critical_path(root: Change, steps: list[Step], marks: dict[str, PodMarks], o
         create = next((s for s in steps if s.action == "create" and s.object.startswith("service/")), None)
         if create is None or not adds:
             return "no service creation and endpoints change in the index"
-        return f"service created → last endpoints add {duration(adds[-1].time - create.time)}"
+        text = f"service created → last endpoints add {duration(adds[-1].time - create.time)}"
+        sending = [m for m in marks.values() if m.sending is not None and m.sending >= adds[-1].time]
+        if sending:
+            last = max(sending, key=lambda m: m.sending or 0.0)
+            text += (f" → last proxy sending {duration((last.sending or 0) - create.time)} "
+                     f"(node {last.sending_node}'s proxy to pod {last.name})")
+        return text
     if not pods:
         return f"{label} → no pods created since"
     ready = [m for m in pods.values() if m.ready is not None]
@@ -467,7 +530,15 @@ def critical_path(root: Change, steps: list[Step], marks: dict[str, PodMarks], o
         waiting = sorted(m.name for m in pods.values() if m.ready is None)
         return f"{label} → {len(ready)}/{len(pods)} pods Ready; waiting for {', '.join(waiting)}"
     last = max(ready, key=lambda m: m.ready or 0.0)
-    return f"{label} → all pods Ready {duration((last.ready or 0) - start)}: " + segments(start, last)
+    text = f"{label} → all pods Ready {duration((last.ready or 0) - start)}: " + segments(start, last)
+    # The proxies are the last step when one began sending after the last pod was Ready.
+    sending = [m for m in pods.values() if m.sending is not None and m.sending > (last.ready or 0)]
+    if sending:
+        tail = max(sending, key=lambda m: m.sending or 0.0)
+        text += (f"; → every proxy sending {duration((tail.sending or 0) - start)}: endpoints + proxies "
+                 f"{duration((tail.sending or 0) - (last.ready or 0))} after the last Ready "
+                 f"(node {tail.sending_node}'s proxy to pod {tail.name})")
+    return text
 
 
 def segments(start: float, m: PodMarks) -> str:

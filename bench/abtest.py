@@ -82,14 +82,23 @@ class Creator:
 
 
 async def compare(modes: list[Mode], api: str, n: int, conc: int, rounds: int,
-                  inspect: Callable[[list[Mode]], list[str]] | None = None) -> list[str]:
+                  inspect: Callable[[list[Mode]], list[str]] | None = None, hollow_nodes: int = 0,
+                  extra_args: dict[str, list[str]] | None = None) -> list[str]:
     """Run the A/B rounds, filling each mode's figures; `inspect(modes)`, run while the clusters are still
-    up, gives lines to print (what the modes' state directories hold)."""
+    up, gives lines to print (what the modes' state directories hold). With `hollow_nodes`, each mode's
+    cluster is a whole control plane (scheduler, controller manager) with that many hollow nodes, so every
+    pod created is also bound and run: its status writes load the apiserver as a cluster's would."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for k, mode in enumerate(modes):
-                mode.info = await launcher.up_local(state_dir=Path(tmp) / f"state{k}", write_kubeconfig=False,
-                                                    components=(), extra_args={"apiserver": mode.apiserver_args})
+                mode.info = await launcher.up_local(
+                    state_dir=Path(tmp) / f"state{k}", write_kubeconfig=False, hollow_nodes=hollow_nodes,
+                    components=("scheduler", "controller-manager") if hollow_nodes else (),
+                    extra_args={**(extra_args or {}), "apiserver": mode.apiserver_args})
+                if hollow_nodes:
+                    from .bench_rollout import wait_nodes
+                    async with Client(mode.info["server"], mode.info["token"]) as admin:
+                        await wait_nodes(admin, hollow_nodes, 300)
                 async with Client(mode.info["server"], mode.info["token"]) as admin:
                     await admin.create(new_object("Namespace", NAMESPACE))
                 if mode.prepare is not None:

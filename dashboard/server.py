@@ -5,6 +5,8 @@ Above relay.py, actions.py and kubeapi.py; started by kubectl/dashboard.py.
     GET  /                 static/index.html (and /static/*: the CSS and JavaScript modules)
     GET  /api/stream       Server-Sent Events: per kind a `status`, a `snapshot`, then `change` frames
     GET  /api/object       ?kind=&namespace=&name= : {"ok": true, "yaml": the object from the API as YAML}
+    GET  /api/trace        ?kind=&namespace=&name= : {"ok": true, "trace": the API's Trace document}
+                           (GET /apis/kubelab.io/v1/namespaces/NS/traces/KIND/NAME, `kubelab trace`'s)
     POST /api/action       JSON {"action": scale|delete|cordon|uncordon|undo, ...}: {"ok": true, "message"}
     both answer a refusal with {"ok": false, "code", "status": the API's Status, "message": kubectl's line}
 
@@ -119,6 +121,29 @@ async def get_object(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "yaml": yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)})
 
 
+TRACED = ("Deployment", "Pod", "Service")
+
+
+def trace_path(kind: str, namespace: str, name: str) -> str:
+    from urllib.parse import quote
+    return (f"/apis/kubelab.io/v1/namespaces/{quote(namespace, safe='')}/traces/{kinds.BY_KIND[kind].plural}/"
+            f"{quote(name, safe='')}")
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    """The selected object's trace (the page draws it as a swimlane); the API's refusal as it said it."""
+    q = request.query
+    kind = q.get("kind", "")
+    if kind not in TRACED:
+        what = kinds.BY_KIND[kind].plural if kind in kinds.BY_KIND else f'"{kind}"'
+        return error_response(actions.bad_request(f"trace follows deployments, pods and services, not {what}"))
+    try:
+        doc = await request.app[API].request("GET", trace_path(kind, q.get("namespace", ""), q.get("name", "")))
+    except ApiError as e:
+        return error_response(e)
+    return web.json_response({"ok": True, "trace": doc})
+
+
 async def action(request: web.Request) -> web.Response:
     try:
         body = await request.json()
@@ -153,6 +178,7 @@ def make_app(api: KubeApi, port: int) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/object", get_object)
+    app.router.add_get("/api/trace", get_trace)
     app.router.add_post("/api/action", action)
     app.router.add_static("/static/", STATIC)
     app.on_startup.append(_start_relays)

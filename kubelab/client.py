@@ -311,6 +311,10 @@ class Client:
             req.bound_object_ref.name, req.bound_object_ref.uid = bound_name, bound_uid
         return await self._unary(self.stub.CreateToken, req, False)
 
+    async def report_proxy(self, report: api.ProxyReport) -> api.ProxyReportAck:
+        """A node's proxy began sending to endpoints (for `kubelab trace`; the apiserver stores nothing)."""
+        return await self._unary(self.stub.ReportProxy, report, True, timeout=10.0)
+
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> Any:
         req = api.EvictRequest(namespace=namespace, name=name)
         if grace_period_seconds is not None:

@@ -12,6 +12,9 @@ Pipeline:
          listeners no longer wanted → closed (open connections go on); their
          ClusterIPs removed from lo
 
+After each sync, the pods newly sent to are reported to the apiserver for `kubelab trace` (proxy/report.py):
+one small call per sync, batched, best effort.
+
 A listener that cannot be opened (port taken, address missing) is logged,
 recorded as an Event on its Service once, and retried every few seconds.
 Addresses are left on lo at shutdown on purpose: while the proxy restarts a
@@ -30,6 +33,7 @@ from typing import Any, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kubelab import errors
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
@@ -37,6 +41,7 @@ from kubelab.serving import Fatal, HealthServer, MetricsServer, render_collector
 
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports
+from .report import Tracker
 from .tcp import Stats, TcpListener
 from .udp import UDP_IDLE_TIMEOUT, UdpListener
 
@@ -86,6 +91,9 @@ class Proxy:
         self.syncs = 0
         self.sync_seconds = 0.0
         self._dirty = asyncio.Event()
+        self.tracker = Tracker()
+        self._report = asyncio.Event()
+        self.report_error = ""
         self._tasks: list[asyncio.Task[Any]] = []
         self.service_cidr = ipaddress.ip_network(config.service_cidr)
 
@@ -103,6 +111,7 @@ class Proxy:
         await self.sync()
         self._remove_stale_addresses()
         self._tasks = [asyncio.create_task(self._sync_loop(), name="proxy-sync"),
+                       asyncio.create_task(self._report_loop(), name="proxy-report"),
                        asyncio.create_task(self._housekeeping(), name="proxy-housekeeping")]
         log.info("proxy on node %s: %d service ports, %d listeners", self.config.node_name, len(self.specs),
                  len(self.listeners))
@@ -138,6 +147,24 @@ class Proxy:
                 log.exception("sync failed; retrying")
                 await asyncio.sleep(1.0)
                 self._dirty.set()
+
+    async def _report_loop(self) -> None:
+        """Send what the syncs queued, one call at a time (what piles up meanwhile goes in the next)."""
+        while True:
+            await self._report.wait()
+            self._report.clear()
+            while (report := self.tracker.take(self.config.node_name)) is not None:
+                try:
+                    await self.client.report_proxy(report)
+                    if self.report_error:
+                        log.info("reporting to the trace index works again")
+                    self.report_error = ""
+                except Exception as e:  # noqa: BLE001 - best effort: the trace says less, traffic goes on
+                    reason = e.reason if isinstance(e, errors.ApiError) else type(e).__name__
+                    if self.report_error != reason:      # said once per kind of error
+                        log.warning("cannot report to the trace index (%s: %s); dropping what this proxy "
+                                    "began sending to until it works", reason, e)
+                    self.report_error = reason
 
     async def _housekeeping(self) -> None:
         last_expire = time.monotonic()
@@ -202,6 +229,12 @@ class Proxy:
                 b = balancers.setdefault(key, Balancer())
                 b.set_affinity(spec.affinity_seconds)
                 b.set_backends(ready_backends(endpoints, spec.port_name, spec.protocol, here if local else None))
+        served: dict[str, tuple[Any, list[ServicePortSpec]]] = {}
+        for spec in specs.values():
+            key = f"{spec.namespace}/{spec.name}"
+            served.setdefault(key, (self.endpoints.get(key), []))[1].append(spec)
+        if self.tracker.observe(served, here):
+            self._report.set()
         # 2. Listeners that are no longer wanted stop accepting (their connections go on).
         for lk in [lk for lk in self.listeners if lk not in wanted]:
             log.info("closing %s on %s:%d", lk[2], lk[0], lk[1])

@@ -102,6 +102,8 @@ _NODE_PROXIER = [
     rule(READ, [CORE], ["nodes"]),
     _EVENTS,
     rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+    # kubelab's own: when it began sending to endpoints, for `kubelab trace` (the ReportProxy call)
+    rule(["create"], ["kubelab.io"], ["proxyreports"]),
 ]
 _KUBE_DNS = [rule(["list", "watch"], [CORE], ["endpoints", "services"])]
 

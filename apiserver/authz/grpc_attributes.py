@@ -62,6 +62,7 @@ BY_METHOD: dict[str, Callable[[Any], Attributes]] = {
     "createtoken": lambda r: Attributes("create", "", "serviceaccounts", "token", r.namespace, r.name),
     "whoami": lambda r: Attributes("create", "authentication.k8s.io", "selfsubjectreviews"),
     "selfsubjectaccessreview": lambda r: Attributes("create", "authorization.k8s.io", "selfsubjectaccessreviews"),
+    "reportproxy": lambda r: Attributes("create", "kubelab.io", "proxyreports"),
 }
 
 

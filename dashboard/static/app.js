@@ -5,6 +5,7 @@
 import { h, setChildren } from './dom.js';
 import { Store, involves, eventTime, keyOf } from './model.js';
 import { Board, Workloads, EventStream, renderServices, eventRow } from './views.js';
+import { drawTrace } from './trace.js';
 
 const $ = (id) => document.getElementById(id);
 const store = new Store();
@@ -35,6 +36,33 @@ function select(kind, namespace, name) {
   selected = { kind, namespace: namespace || '', name };
   drawDetail();
   loadYaml();
+  loadTrace();
+}
+
+// The trace swimlane: asked again every TRACE_EVERY ms while the panel shows a traced object (what the object
+// caused goes on after it was selected: pods bound, started, sent to by each node's proxy).
+const TRACED = ['Deployment', 'Pod', 'Service'];
+const TRACE_EVERY = 2000;
+let traceTimer = 0;
+async function loadTrace() {
+  clearTimeout(traceTimer);
+  const el = $('detail-trace');
+  if (!selected) return;
+  const { kind, namespace, name } = selected;
+  if (!TRACED.includes(kind)) {
+    setChildren(el, h('p', { class: 'muted' }, 'kubelab trace follows deployments, pods and services.'));
+    return;
+  }
+  const same = () => selected && selected.kind === kind && selected.name === name && selected.namespace === namespace;
+  try {
+    const reply = await (await fetch(`/api/trace?${new URLSearchParams({ kind, namespace, name })}`)).json();
+    if (!same()) return;
+    if (reply.ok) drawTrace(el, reply.trace);
+    else setChildren(el, h('p', { class: 'error' }, reply.message));
+  } catch (e) {
+    if (same()) setChildren(el, h('p', { class: 'error' }, `the dashboard server is unreachable: ${e.message}`));
+  }
+  if (same()) traceTimer = setTimeout(loadTrace, TRACE_EVERY);
 }
 
 let yamlTimer = 0;
@@ -190,5 +218,5 @@ function connect() {
   });
 }
 
-$('detail-close').addEventListener('click', () => { selected = null; $('detail').hidden = true; });
+$('detail-close').addEventListener('click', () => { selected = null; clearTimeout(traceTimer); $('detail').hidden = true; });
 connect();

@@ -53,6 +53,11 @@ export class Board {
     for (const n of nodes) {
       const col = this.column(n.metadata.name);
       const s = nodeSummary(n);
+      // A heartbeat changes a Node but seldom what its column shows: 1,000 nodes heartbeating would
+      // otherwise rewrite 1,000 columns several times a second (layout of the whole board each time).
+      const shown = `${s.text}|${s.ready}|${s.unschedulable}`;
+      if (col.shown === shown) continue;
+      col.shown = shown;
       col.unschedulable = s.unschedulable;
       col.status.textContent = s.text;
       col.el.classList.toggle('node-notready', !s.ready);
@@ -63,8 +68,9 @@ export class Board {
       if (name && !names.has(name) && col.body.childElementCount === 0) {
         col.el.remove();
         this.columns.delete(name);
-      } else if (name && !names.has(name)) {
+      } else if (name && !names.has(name) && col.shown !== 'gone') {
         col.status.textContent = 'gone';
+        col.shown = 'gone';
       }
     }
     this.column(UNSCHEDULED);

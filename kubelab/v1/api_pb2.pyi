@@ -539,3 +539,31 @@ class TokenResponse(_message.Message):
     expiration_seconds: int
     bound_object_ref: BoundObjectReference
     def __init__(self, token: _Optional[str] = ..., expiration_timestamp: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., expiration_seconds: _Optional[int] = ..., bound_object_ref: _Optional[_Union[BoundObjectReference, _Mapping]] = ...) -> None: ...
+
+class ProxyProgrammed(_message.Message):
+    __slots__ = ("namespace", "name", "resource_version", "pod_uids", "time")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POD_UIDS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    resource_version: str
+    pod_uids: _containers.RepeatedScalarFieldContainer[str]
+    time: str
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., resource_version: _Optional[str] = ..., pod_uids: _Optional[_Iterable[str]] = ..., time: _Optional[str] = ...) -> None: ...
+
+class ProxyReport(_message.Message):
+    __slots__ = ("node_name", "programmed")
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROGRAMMED_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    programmed: _containers.RepeatedCompositeFieldContainer[ProxyProgrammed]
+    def __init__(self, node_name: _Optional[str] = ..., programmed: _Optional[_Iterable[_Union[ProxyProgrammed, _Mapping]]] = ...) -> None: ...
+
+class ProxyReportAck(_message.Message):
+    __slots__ = ("indexed",)
+    INDEXED_FIELD_NUMBER: _ClassVar[int]
+    indexed: int
+    def __init__(self, indexed: _Optional[int] = ...) -> None: ...

@@ -130,6 +130,11 @@ class ApiStub:
                 request_serializer=kubelab_dot_v1_dot_api__pb2.TokenRequest.SerializeToString,
                 response_deserializer=kubelab_dot_v1_dot_api__pb2.TokenResponse.FromString,
                 _registered_method=True)
+        self.ReportProxy = channel.unary_unary(
+                '/kubelab.v1.Api/ReportProxy',
+                request_serializer=kubelab_dot_v1_dot_api__pb2.ProxyReport.SerializeToString,
+                response_deserializer=kubelab_dot_v1_dot_api__pb2.ProxyReportAck.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -251,6 +256,12 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportProxy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -348,6 +359,11 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.CreateToken,
                     request_deserializer=kubelab_dot_v1_dot_api__pb2.TokenRequest.FromString,
                     response_serializer=kubelab_dot_v1_dot_api__pb2.TokenResponse.SerializeToString,
+            ),
+            'ReportProxy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportProxy,
+                    request_deserializer=kubelab_dot_v1_dot_api__pb2.ProxyReport.FromString,
+                    response_serializer=kubelab_dot_v1_dot_api__pb2.ProxyReportAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -863,6 +879,33 @@ class Api:
             '/kubelab.v1.Api/CreateToken',
             kubelab_dot_v1_dot_api__pb2.TokenRequest.SerializeToString,
             kubelab_dot_v1_dot_api__pb2.TokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportProxy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubelab.v1.Api/ReportProxy',
+            kubelab_dot_v1_dot_api__pb2.ProxyReport.SerializeToString,
+            kubelab_dot_v1_dot_api__pb2.ProxyReportAck.FromString,
             options,
             channel_credentials,
             insecure,

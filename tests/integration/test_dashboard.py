@@ -192,8 +192,29 @@ def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser
     card.click()
     wait(lambda: "window.__pwned=4" in browser.find_element("id", "detail-yaml").text, what="the YAML")
     wait(lambda: XSS_MESSAGE in browser.find_element("id", "detail-events").text, what="the object's events")
+    # The pod's trace (its Events among the steps): the message is text there too.
+    wait(lambda: XSS_MESSAGE in (browser.find_element("css selector", "#detail-trace .trace-steps")
+                                 .get_attribute("textContent") or ""), what="the event in the pod's trace")
     assert browser.find_elements("css selector", "#board img, #events img, #detail img, #events b") == []
     assert browser.execute_script("return window.__pwned === undefined") is True
+    browser.find_element("id", "detail-close").click()
+
+    # The Deployment's trace as a swimlane: a lane per component that acted, a mark per step, in time order.
+    browser.find_element("css selector", '.workload[data-name="web"] .workload-name').click()
+    lanes = lambda: [g.get_attribute("data-component") for g in browser.find_elements(  # noqa: E731
+        "css selector", "#detail-trace svg.swimlane g.lane")]
+    wait(lambda: {"kube-controller-manager", "kube-scheduler", "kubelet"} <= set(lanes()),
+         what=lambda: f"the swimlane's lanes (now {lanes()})")
+    marks = browser.find_elements("css selector", "#detail-trace svg.swimlane circle.step")
+    actions = [m.get_attribute("data-action") for m in marks]
+    assert actions[0] == "create" and marks[0].get_attribute("data-object") == f"deployment/{NS}/web", actions
+    assert len([a for a in actions if a.startswith("bind to hollow-node-")]) >= 3, actions
+    xs = [float(m.get_attribute("cx")) for m in marks]
+    assert xs == sorted(xs)                                     # left to right in time
+    assert browser.find_element("css selector", "#detail-trace .trace-critical").text.startswith(
+        "Critical path: apply → ")
+    browser.save_screenshot(str(tmp_path / "swimlane.png"))
+    print(f"screenshot: {tmp_path / 'swimlane.png'}")
     browser.find_element("id", "detail-close").click()
 
     assert console_errors(browser) == []
@@ -346,6 +367,34 @@ def test_a_token_the_api_refuses_is_said_on_the_page(cluster: dict[str, Any], br
         wait(lambda: banner.is_displayed() and "refuses the watches" in banner.text, what="the banner")
         assert "Error from server (Unauthorized)" in banner.text
         assert browser.find_elements("css selector", ".pod-card") == []
+        assert console_errors(browser) == []
+
+
+def test_what_a_view_user_may_not_do_shows_the_apis_forbidden(cluster: dict[str, Any], browser: Any,
+                                                             tmp_path: Path) -> None:
+    """The `view` identity (lab/identities.py: the `view` ClusterRole) sees everything and changes nothing: the
+    page says the API's Forbidden, in kubectl's words, and the Deployment keeps its replicas."""
+    from tests.harness.controller_manager import deployment_manifest
+    _run(lambda c: c.create(deployment_manifest("viewed", NS, 1, "nginx:1.15")), cluster)
+    view = (Path(cluster["state_path"]) / "identities" / "view.token").read_text().strip()
+    with dashboard_process(cluster, tmp_path, view) as url:
+        open_page(browser, url)
+        row = wait(lambda: browser.find_element("css selector", '.workload[data-name="viewed"]'), what="the row")
+        box = row.find_element("css selector", ".scale-input")
+        box.clear()
+        box.send_keys("4")
+        row.find_element("css selector", "button.scale").click()
+        result = lambda: browser.find_element("id", "action-result").text  # noqa: E731
+        wait(lambda: result().startswith("Error from server (Forbidden)"), what=lambda: f"Forbidden, not {result()!r}")
+        assert result() == ('Error from server (Forbidden): deployments.apps "viewed" is forbidden: User "view" '
+                            'cannot patch resource "deployments/scale" in API group "apps" in the namespace '
+                            '"default"'), result()
+        assert "error" in browser.find_element("id", "action-result").get_attribute("class")
+        assert _run(lambda c: c.get("Deployment", "viewed", NS), cluster).spec.replicas == 1
+        # the swimlane is a read: the view user gets it
+        browser.find_element("css selector", '.workload[data-name="viewed"] .workload-name').click()
+        wait(lambda: browser.find_elements("css selector", "#detail-trace svg.swimlane circle.step"),
+             what="the view user's swimlane")
         assert console_errors(browser) == []
 
 

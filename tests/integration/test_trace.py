@@ -1,12 +1,14 @@
-"""`kubelab trace` on a real control plane (etcd, apiserver, scheduler, controller manager, hollow kubelets):
-the trace of a 2-replica Deployment names every component that acted, both pods and their nodes, in time
-order; `-o json` carries the same steps; a missing object is NotFound in Kubernetes' words."""
+"""`kubelab trace` on a real control plane (etcd, apiserver, scheduler, controller manager, hollow kubelets, and a
+real node proxy per hollow node, as `system:kube-proxy`): the trace of a 2-replica Deployment names every
+component that acted (down to each node's proxy beginning to send to each pod), both pods and their nodes, in
+time order; `-o json` carries the same steps; a missing object is NotFound in Kubernetes' words; a user who is
+not a proxy may not report to the trace index."""
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -16,9 +18,50 @@ from kubectl.main import cli
 from kubelab import errors, manifests
 from kubelab.client import Client
 
+from tests.harness.controller_manager import component_log
+
 from .conftest import control_plane_fixture
 
 cluster = control_plane_fixture("trace", hollow_nodes=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def proxies(cluster: dict[str, Any]) -> Iterator[list[str]]:
+    """A kubelab-proxy per hollow node, with the proxy's own credential (not the admin's). ClusterIPs are
+    not served (no CAP_NET_ADMIN here): the proxies' balancers, what they report, are what counts."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.harness.controller_manager import kill
+
+    async def nodes() -> list[str]:
+        async with Client(cluster["server"], cluster["token"]) as c:
+            deadline = time.monotonic() + 60
+            while True:      # the hollow nodes register a moment after the cluster is up
+                names = sorted(n.metadata.name for n in (await c.list("Node"))[0])
+                if len(names) == 2 or time.monotonic() > deadline:
+                    return names
+                await asyncio.sleep(0.3)
+    names = asyncio.run(nodes())
+    assert len(names) == 2, names
+    state = Path(cluster["state_path"])
+    token = (state / "identities" / "proxy.token").read_text().strip()
+    procs = []
+    for name in names:
+        out = open(state / "logs" / f"proxy-{name}.log", "ab")
+        env = {**os.environ, "KUBELAB_SERVER": cluster["server"], "KUBELAB_TOKEN": token}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "proxy.main", "--node-name", name, "--bind-address", "127.0.0.1",
+             "--no-cluster-ips", "--no-exit-on-lost-network", "-v"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True))
+        out.close()
+    try:
+        yield names
+    finally:
+        for proc in procs:
+            kill(proc, 15)
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -58,7 +101,8 @@ async def _ready_pods(c: Client, timeout: float = 60) -> list[Any]:
         await asyncio.sleep(0.3)
 
 
-def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(cluster: dict[str, Any]) -> None:
+def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(cluster: dict[str, Any],
+                                                                         proxies: list[str]) -> None:
     async def apply() -> tuple[list[Any], Any]:
         async with Client(cluster["server"], cluster["token"]) as c:
             await c.create(manifests.from_dict(yaml.safe_load(SERVICE)))
@@ -69,12 +113,14 @@ def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(clus
             while True:       # the Ready status writes are seen by the index through the watch cache
                 t = await c.trace("Deployment", "traced", "default")
                 adds = [s for s in t.steps if s.action == "endpoints add"]
-                if (t.critical_path.startswith("apply → all pods Ready") and len(adds) == 2) \
-                        or time.monotonic() > deadline:
+                sending = [s for s in t.steps if s.component == "kube-proxy"]
+                if (t.critical_path.startswith("apply → all pods Ready") and len(adds) == 2
+                        and len(sending) == 4) or time.monotonic() > deadline:
                     return pods, t
                 await asyncio.sleep(0.3)
     pods, t = asyncio.run(apply())
     steps = list(t.steps)
+    nodes = proxies
     assert t.critical_path.startswith("apply → all pods Ready"), (t.critical_path, steps)
     for part in ("controllers", "scheduling", "image", "container start", "readiness", "last pod traced-"):
         assert part in t.critical_path, t.critical_path
@@ -106,6 +152,16 @@ def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(clus
         assert ready.time <= add.time
     assert any(s.object.startswith("replicaset/default/traced-") and s.action == "create"
                and s.component == "kube-controller-manager" for s in steps)
+    # each node's proxy began sending to each pod, after the Endpoints write that added it
+    for p in pods:
+        add = next(s for s in adds if s.detail.endswith(p.metadata.name))
+        sends = [s for s in steps if s.component == "kube-proxy" and s.object == f"pod/default/{p.metadata.name}"]
+        assert sorted(s.action for s in sends) == [f"proxy on {n} sends" for n in nodes], \
+            (sends, component_log(cluster, f"proxy-{nodes[0]}"))
+        assert all(s.identity == "system:kube-proxy" and s.time >= add.time for s in sends), (add, sends)
+        assert all("endpoints/default/traced" in s.detail for s in sends), sends
+    if steps[-1].component == "kube-proxy":        # the proxies were the last step: the critical path says so
+        assert "; → every proxy sending" in t.critical_path, t.critical_path
 
     # -o json: the same steps, each with its time
     r = kl(cluster, "trace", "deployment/traced", "-o", "json")
@@ -124,9 +180,41 @@ def test_a_deployment_trace_names_every_component_both_pods_and_their_nodes(clus
     for p in pods:
         assert p.metadata.name in r.stdout and p.spec.node_name in r.stdout
     assert "Critical path: apply → all pods Ready" in r.stdout
+    assert all(f"proxy on {n} sends" in r.stdout for n in nodes), r.stdout
+    assert [s for s in doc["steps"] if s["component"] == "kube-proxy"], doc["steps"]
 
 
-def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
+def test_only_a_proxy_may_report_to_the_trace_index(cluster: dict[str, Any]) -> None:
+    """The `view` user (reads everything) is Forbidden, in Kubernetes' words; nothing is indexed."""
+    from pathlib import Path
+
+    from kubelab.v1 import api_pb2 as api
+    view = (Path(cluster["state_path"]) / "identities" / "view.token").read_text().strip()
+    report = api.ProxyReport(node_name="hollow-node-0", programmed=[api.ProxyProgrammed(
+        namespace="default", name="traced", resource_version="1", pod_uids=["x"], time="2026-01-01T00:00:00Z")])
+
+    async def go() -> str:
+        async with Client(cluster["server"], view, retries=0) as c:
+            try:
+                await c.report_proxy(report)
+            except errors.Forbidden as e:
+                return e.message
+        return ""
+    assert asyncio.run(go()) == ('proxyreports.kubelab.io is forbidden: User "view" cannot create resource '
+                                 '"proxyreports" in API group "kubelab.io" at the cluster scope')
+
+    async def unnamed() -> str:        # a proxy's report that names no node is refused, not indexed
+        proxy = (Path(cluster["state_path"]) / "identities" / "proxy.token").read_text().strip()
+        async with Client(cluster["server"], proxy, retries=0) as c:
+            try:
+                await c.report_proxy(api.ProxyReport(programmed=report.programmed))
+            except errors.BadRequest as e:
+                return e.message
+        return ""
+    assert asyncio.run(unnamed()) == "a proxy report names its node (node_name)"
+
+
+def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any], proxies: list[str]) -> None:
     async def go() -> tuple[Any, str]:
         async with Client(cluster["server"], cluster["token"]) as c:
             pods = await _ready_pods(c)
@@ -138,12 +226,19 @@ def test_a_pod_trace_and_a_missing_object(cluster: dict[str, Any]) -> None:
             return t, ""
     t, message = asyncio.run(go())
     assert t.critical_path.startswith("pod created → all pods Ready"), t.critical_path
+    # the pod's trace has each node's proxy beginning to send to it
+    assert sorted(s.action for s in t.steps if s.component == "kube-proxy") == \
+        [f"proxy on {n} sends" for n in proxies], list(t.steps)
     r = kl(cluster, "trace", "service/traced", "-o", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["steps"][0]["action"] == "create" and doc["steps"][0]["object"] == "service/default/traced"
     assert len([s for s in doc["steps"] if s["action"] == "endpoints add"]) == 2, doc["steps"]
     assert doc["criticalPath"].startswith("service created → last endpoints add"), doc["criticalPath"]
+    # the Service's trace: each node's proxy, for each pod, through this Service's Endpoints
+    sends = [s for s in doc["steps"] if s["component"] == "kube-proxy"]
+    assert len(sends) == 2 * len(proxies) and all("endpoints/default/traced " in s["detail"] for s in sends), sends
+    assert " → last proxy sending " in doc["criticalPath"], doc["criticalPath"]
     assert message == 'deployments.apps "nonexistent" not found'
     r = kl(cluster, "trace", "deployment/nonexistent")
     assert r.exit_code == 1

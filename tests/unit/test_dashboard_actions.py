@@ -117,6 +117,14 @@ async def test_server_refuses_cross_site_and_bad_actions_before_calling_the_api(
             async with s.get(base + "/api/object?kind=Nope&name=x") as r:
                 reply = await r.json()
                 assert (reply["ok"], reply["code"], reply["message"]) == (False, 400, 'error: unknown kind "Nope"')
+            for kind, what in (("Node", "nodes"), ("Nope", '"Nope"')):
+                async with s.get(base + f"/api/trace?kind={kind}&name=x") as r:
+                    reply = await r.json()
+                    assert (reply["ok"], reply["code"], reply["message"]) == (
+                        False, 400, f"error: trace follows deployments, pods and services, not {what}")
+            async with s.get(base + "/api/trace?kind=Deployment&namespace=default&name=web") as r:
+                reply = await r.json()           # it asked the API (a closed port here), with the path it names
+                assert (reply["ok"], reply["code"]) == (False, 502) and "127.0.0.1:9" in reply["message"]
     finally:
         await runner.cleanup()
 

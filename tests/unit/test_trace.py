@@ -310,3 +310,48 @@ def test_follow_hands_out_a_step_again_once_a_later_record_completes_it() -> Non
     idx.add_object("Pod", "MODIFIED", p)
     more = trace_for(idx, cached, "pod", "default", "p", since=first.cursor)
     assert [(s.action, s.detail) for s in more.steps] == [("update status", "Ready=True")]
+
+
+def proxy_report(node: str, t: float, uids: list[str], rv: str = "16", name: str = "web") -> Any:
+    from kubelab.v1 import api_pb2 as api
+    return api.ProxyReport(node_name=node, programmed=[api.ProxyProgrammed(
+        namespace="default", name=name, resource_version=rv, pod_uids=uids, time=stamp(t))])
+
+
+PROXY = "kube-proxy/v0.1.0 (linux/amd64) kubelab"
+
+
+def test_each_nodes_proxy_is_a_step_and_ends_the_critical_path_when_last() -> None:
+    idx = recorded([T0])
+    assert idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("node-b", T0 + 2.85, ["pod-uid"])) == 1
+    idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("node-a", T0 + 2.95, ["pod-uid"]))
+    idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("node-a", T0 + 3.0, ["someone-else"]))
+    dep = meta(pb.Deployment(), "web", "dep-uid", "10")
+    t = trace_for(idx, cached_from({("Deployment", "web"): dep}), "Deployment", "default", "web")
+    tail = [(round(s.time - T0, 3), s.component, s.identity, s.action, s.object) for s in t.steps][-3:]
+    assert tail == [
+        (2.8, "kube-controller-manager", "kube-controller-manager", "endpoints add", "endpoints/default/web"),
+        (2.85, "kube-proxy", "system:kube-proxy", "proxy on node-b sends", "pod/default/web-1-a"),
+        (2.95, "kube-proxy", "system:kube-proxy", "proxy on node-a sends", "pod/default/web-1-a"),
+    ]
+    assert t.steps[-1].detail == ("node node-a's proxy began sending to it (endpoints/default/web "
+                                  "resourceVersion 16)")
+    assert t.critical_path.endswith("; → every proxy sending 3.0 s: endpoints + proxies 200 ms after the last "
+                                    "Ready (node node-a's proxy to pod web-1-a)")
+    svc = meta(pb.Service(), "web", "svc-uid", "9")
+    idx.add_audit(write(T0 - 1, "create", "services", "web", "kubelab/v0.1.0", "9", user="admin"))
+    s = trace_for(idx, cached_from({("Service", "web"): svc}), "service", "default", "web")
+    assert [x.action for x in s.steps if x.component == "kube-proxy"] == ["proxy on node-b sends",
+                                                                          "proxy on node-a sends"]
+    assert s.critical_path == ("service created → last endpoints add 3.8 s → last proxy sending 4.0 s "
+                               "(node node-a's proxy to pod web-1-a)")
+    # another Service's Endpoints sending to the same pod is not this Service's step
+    idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("node-c", T0 + 3.1, ["pod-uid"], name="other"))
+    s2 = trace_for(idx, cached_from({("Service", "web"): svc}), "service", "default", "web")
+    assert not any("node-c" in x.action for x in s2.steps)
+
+
+def test_an_empty_proxy_report_entry_is_not_indexed() -> None:
+    idx = TraceIndex()
+    assert idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("n", T0, [])) == 0
+    assert not idx.records

@@ -8,22 +8,26 @@ screenshot is written where the output says.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from tests.harness import browser as chromium
+
 from .conftest import NAMESPACE, apply, docker, kubectl, unique, wait_for
 
+browser = pytest.fixture(scope="module")(chromium.browser_session)
+wait = functools.partial(chromium.wait, timeout=30.0)
+
 NODES = ["node1", "node2", "node3"]
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def deployment(name: str, replicas: int) -> str:
@@ -173,38 +177,6 @@ def dashboard(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
         proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait(check: Callable[[], Any], timeout: float = 30.0, what: str | Callable[[], str] = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as e:       # noqa: BLE001 - a card re-rendered between find and read: look again
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}: last {last!r}")
-
-
 def cards(driver: Any, prefix: str) -> list[Any]:
     return [c for c in driver.find_elements("css selector", f'.pod-card[data-namespace="{NAMESPACE}"]')
             if (c.get_attribute("data-name") or "").startswith(prefix)]
@@ -271,5 +243,5 @@ def test_the_dashboard_shows_the_lab_live(lab: dict[str, Any], traced: dict[str,
     shot = tmp_path / "dashboard-lab.png"
     browser.save_screenshot(str(shot))
     print(f"screenshot: {shot}")
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert chromium.console_errors(browser) == []
     kubectl("delete", "pod", late, "--wait=false", check=False)

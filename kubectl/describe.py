@@ -248,9 +248,9 @@ def describe_volumes(w: Writer, volumes: Any, space: str) -> None:
                 if src.HasField("downward_api"):
                     w.write(2, "DownwardAPI:\ttrue\n")
                 elif src.HasField("config_map"):
-                    optional = str(src.config_map.optional).lower() if src.config_map.HasField("optional") else "<nil>"
+                    # kubectl 1.37 prints the flag's value, false when unset (seen against this API)
                     w.write(2, f"ConfigMapName:\t{src.config_map.name}\n")
-                    w.write(2, f"ConfigMapOptional:\t{optional}\n")
+                    w.write(2, f"Optional:\t{str(src.config_map.optional).lower()}\n")
                 elif src.HasField("service_account_token"):
                     w.write(2, f"TokenExpirationSeconds:\t{src.service_account_token.expiration_seconds}\n")
         else:

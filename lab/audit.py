@@ -9,7 +9,7 @@ decision; `pod_containers` the only I/O.
 A pod container is in order when its uid is a pod of the API bound to the node it was made on.
 A pod may have at most one running sandbox and one running container per name (older, exited
 instances stay for `logs --previous`); a Running pod that is not being deleted has exactly one
-running sandbox and one running container per container of its spec.
+running sandbox and one running container per container its status says is running.
 """
 from __future__ import annotations
 
@@ -63,11 +63,13 @@ def pod_containers() -> list[PodContainer]:
 
 
 def pod_view(pod: dict) -> PodView:
-    """A PodView of a pod as the HTTP API or `kubelab get -o json` shows it."""
-    meta, spec = pod["metadata"], pod.get("spec") or {}
+    """A PodView of a pod as the HTTP API or `kubelab get -o json` shows it. Its containers are those its
+    status says are running: one waiting out a crash loop's back-off has, rightly, no running container."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    running = tuple(s["name"] for s in status.get("containerStatuses") or []
+                    if "running" in (s.get("state") or {}))
     return PodView(meta["uid"], meta.get("namespace", ""), meta["name"], spec.get("nodeName", ""),
-                   (pod.get("status") or {}).get("phase", ""),
-                   tuple(c["name"] for c in spec.get("containers") or []), bool(meta.get("deletionTimestamp")))
+                   status.get("phase", ""), running, bool(meta.get("deletionTimestamp")))
 
 
 def problems(pods: Iterable[PodView], containers: Iterable[PodContainer]) -> list[str]:

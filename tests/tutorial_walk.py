@@ -153,6 +153,8 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"), "<time>"),
     (re.compile(r"\b\d+(?:\.\d+)?(?:ms|s|m|h)(?:\d+(?:\.\d+)?(?:ms|s|m))*\b"), "<age>"),
     (re.compile(r"\(x\d+ over <age>\)"), "(xN over <age>)"),
+    # the ServiceAccount token volume's name ends in five random characters, as Kubernetes' admission names it
+    (re.compile(r"\bkube-api-access-[a-z0-9]{5}\b"), "kube-api-access-<random>"),
 ]
 
 

@@ -281,8 +281,10 @@ def test_pod_becomes_running_and_describe_ends_with_events(cluster: dict[str, An
     lines = text.splitlines()
     assert lines[0].startswith("Name:") and lines[0].split() == ["Name:", "my-first-pod"]
     assert lines[1].split() == ["Namespace:", namespace]
-    assert "Labels:       component=nginx" in text
-    assert "Node:         hollow-node-" in text
+    # the header's values line up after its longest label ("Service Account:", as kubectl's tabwriter)
+    assert "Service Account:  default\n" in text
+    assert "Labels:           component=nginx\n" in text
+    assert "Node:             hollow-node-" in text
     events = lines[lines.index("Events:"):]
     assert events[1].split() == ["Type", "Reason", "Age", "From", "Message"]
     assert any("Scheduled" in e and f"Successfully assigned {namespace}/my-first-pod to hollow-node-" in e

@@ -51,5 +51,12 @@ def test_a_running_pod_without_its_containers_is_reported_missing() -> None:
 def test_pod_view_reads_the_api_json() -> None:
     v = pod_view({"metadata": {"uid": "u", "namespace": "n", "name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"},
                   "spec": {"nodeName": "node2", "containers": [{"name": "a"}, {"name": "b"}]},
-                  "status": {"phase": "Running"}})
-    assert v == PodView("u", "n", "p", "node2", "Running", ("a", "b"), True)
+                  "status": {"phase": "Running", "containerStatuses": [
+                      {"name": "a", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}},
+                      {"name": "b", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+    # b waits out its back-off: no running container is expected of it
+    assert v == PodView("u", "n", "p", "node2", "Running", ("a",), True)
+    assert problems([PodView("u", "n", "p", "node2", "Running", ("a",))], [
+        PodContainer("s1", True, "u", "node2", "sandbox", "POD", "n", "p"),
+        PodContainer("c1", True, "u", "node2", "container", "a", "n", "p"),
+        PodContainer("c2", False, "u", "node2", "container", "b", "n", "p")]) == []

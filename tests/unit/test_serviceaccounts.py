@@ -367,7 +367,7 @@ def test_describe_shows_the_projected_volume_as_kubectl_does() -> None:
                         "sources)\n"
                         "    TokenExpirationSeconds:  3607\n"
                         "    ConfigMapName:           kube-root-ca.crt\n"
-                        "    ConfigMapOptional:       <nil>\n"
+                        "    Optional:                false\n"
                         "    DownwardAPI:             true\n")
 
 

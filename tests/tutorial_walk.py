@@ -715,6 +715,11 @@ class Walk:
                 _, base = self.proxies[tool.name]
                 ns = tool.handson if "CONTEXT" in tool.vars else tool.namespace
                 status, body = http_get(f"{base}/api/v1/proxy/namespaces/{ns}/pods/{tool.vars['POD_NAME']}/")
+                if tool is self.a:
+                    # KNOWN DIFFERENCE, deliberate: the tutorial's pre-1.10 URL is gone from Kubernetes, so
+                    # the real `kubectl proxy` answers it 404; `kubelab proxy` sends it to the current one.
+                    assert status == 404 and '"reason":"NotFound"' in body, (tool.name, status, body)
+                    continue
                 assert status == 200 and f"Running on: {tool.vars['POD_NAME']} | v=1" in body, (tool.name, body)
         if var == "NODE_PORT":
             assert re.fullmatch(r"3\d{4}", self.a.vars[var]) and re.fullmatch(r"3\d{4}", self.b.vars[var])

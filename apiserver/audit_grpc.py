@@ -1,6 +1,6 @@
 """The gRPC front end's side of the audit log: a call (or one write of a Writes stream) as a RequestInfo.
 
-Sits between `apiserver/server.py`, which calls `audit_begin` once the gate has let a call in and
+Sits between `apiserver/grpc_transport.py` (the `translate` wrapper of each call), which calls `audit_begin` once the gate has let a call in and
 `audit_finish` with its answer or error, and `apiserver/audit.py`, which decides and writes. The
 attributes are the authorizer's (`authz.grpc_attributes`): one description of a call for both.
 """

@@ -12,7 +12,8 @@ from .audit import AuditConfig, PolicyError, load_policy
 from kubelab.serving import setup_logging
 
 from .auth import TokenFileError, load_token_file
-from .server import Config, Server, advertise_address as resolve_advertise_address
+from .builtin import advertise_address as resolve_advertise_address
+from .server import Config, Server
 from .storage import EtcdTLS
 
 

@@ -1,4 +1,6 @@
-"""The API server process: gRPC handlers, auth, lifecycle.
+"""The API server process: the API's calls (ApiService: CRUD, pipelined writes, eviction, watch, tokens,
+trace), and the process's life cycle. Its gRPC transport is apiserver.grpc_transport, the streaming verbs
+apiserver.kubelet_streams, the objects it writes at start apiserver.builtin.
 
 `Server(config)` is the process's kubelab.serving.Service: start (connect to
 etcd → make sure the default namespaces exist → fill the watch caches →
@@ -9,34 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import platform
-import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 import grpc
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-import kubelab
-from kubelab import errors, kinds, nodes
-from kubelab.client import STREAM_ACCEPTED, channel_options
+from kubelab import errors, kinds
 from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
-from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 
+from . import builtin
 from . import storage as st
 from .audit import AuditConfig, AuditLog
 from .audit_grpc import audit_begin, audit_finish, user_agent
-from .auth import MAX_REQUEST_BYTES, AuthInterceptor, Authenticator, UserInfo
-from .authz import Authorizer, bootstrap
+from .auth import Authenticator, UserInfo
+from .authz import Authorizer
 from .authz.gate import Gate
 from .authz.grpc_attributes import review_attributes
 from .authz import node as node_authz
+from .builtin import advertise_address
+from .checks import abort, api_error, check_path
+from .grpc_transport import (FIXED_RESOURCE, call_metadata, method_handlers, new_grpc_server, resource_of,
+                             serve_writes, translate)
+from .kubelet_streams import KubeletStreams
 from . import serviceaccount as sa_tokens
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix, object_key
@@ -44,8 +46,6 @@ from .trace import TraceIndex, trace_for, trace_proto
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
-
-DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass
@@ -77,31 +77,6 @@ class Config:
     api_audiences: tuple[str, ...] = ()
 
 
-def advertise_address(listen: str, given: str = "") -> str:
-    """Where other hosts reach this apiserver, as an IP (an Endpoints address is one): `given`, the listen
-    host (a name: the address it resolves to), or (listening on 0.0.0.0) the host's address on its default
-    route, as kube-apiserver picks its --advertise-address."""
-    if given:
-        ipaddress.ip_address(given)      # ValueError: kube-apiserver too takes an IP only
-        return given
-    host = listen.rsplit(":", 1)[0].strip("[]")
-    if host not in ("", "0.0.0.0", "::"):
-        try:
-            return str(ipaddress.ip_address(host))
-        except ValueError:
-            pass
-        try:
-            return socket.gethostbyname(host)
-        except OSError:
-            pass                         # unresolvable here: fall back to the default route's address
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))     # no packet is sent: this only asks for a route
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
-
-
 def _manager(req: Any) -> dict[str, Any]:
     """The Store's field-manager arguments of a write request: none when it names no manager (most gRPC
     writes: components), so those writes cost nothing more and keep the entries they find."""
@@ -123,155 +98,7 @@ def _kind_of(name: str) -> kinds.KindInfo:
     return info
 
 
-def _resource_of(request: Any) -> str:
-    """The resource a request is about, for metrics labels (`pods`, `deployments`, ...)."""
-    name = getattr(request, "kind", "")
-    if not name and hasattr(request, "object"):
-        name = request.object.WhichOneof("kind") or ""
-    info = kinds.BY_KIND.get(name) or kinds.BY_ONEOF.get(name)
-    return info.plural if info is not None else (name or "")
-
-
-def storage_error(e: st.StorageError) -> errors.ApiError:
-    """What a client hears of storage trouble the store did not turn into an API error itself.
-
-    Any StorageError must end here: one that reached grpc would be UNKNOWN with a traceback in the log.
-    """
-    if isinstance(e, st.Unavailable):
-        return errors.Unavailable(f"storage unavailable: {e}")
-    if isinstance(e, st.TooLarge):
-        return errors.RequestEntityTooLarge(f"Request entity too large: {e}")
-    log.warning("storage error: %s", e)
-    return errors.ApiError(f"storage error: {e}")
-
-
-def api_error(e: errors.ApiError | st.StorageError) -> errors.ApiError:
-    return e if isinstance(e, errors.ApiError) else storage_error(e)
-
-
-# The most of a message a status carries. gRPC sends it in a trailer, percent-encoded (a byte outside printable
-# ASCII, or `%`, takes three), and a client drops a call whose metadata passes its limit (8 KiB soft, 16 KiB
-# hard) as RESOURCE_EXHAUSTED "metadata size exceeds hard limit": a message echoing a 10,000-character name
-# turned an Invalid into a TooManyRequests.
-MAX_STATUS_MESSAGE = 6000
-
-
-def _encoded_size(data: bytes) -> int:
-    return len(data) + 2 * sum(1 for b in data if b < 0x20 or b > 0x7E or b == 0x25)
-
-
-def fit_message(message: str) -> str:
-    """`message`, cut to what a status can carry (whatever the registry made of a hostile value)."""
-    data = message.encode()
-    if _encoded_size(data) <= MAX_STATUS_MESSAGE:
-        return message
-    keep = MAX_STATUS_MESSAGE // 3        # at most three bytes on the wire per byte kept
-    while keep < len(data) and _encoded_size(data[:keep * 2]) <= MAX_STATUS_MESSAGE:
-        keep *= 2                         # mostly ASCII: more fits
-    return data[:keep].decode(errors="ignore") + "..."
-
-
-async def abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
-    """End a call with `err`: its code, its reason in the trailers, its message as far as it fits."""
-    await context.abort(err.code, fit_message(err.message), trailing_metadata=((errors.REASON_KEY, err.reason),))
-
-
-# kube-apiserver's registry refuses a name in a request's path that could not be a key
-# (k8s.io/apiserver's NamespaceKeyFunc: "Name parameter invalid"); no object's name is longer than 253
-# characters (a DNS subdomain), so a longer one is refused here too, before it becomes an etcd key
-# (etcd refuses a request over 1.5 MiB as RESOURCE_EXHAUSTED).
-MAX_NAME_LENGTH = 253
-
-
-def path_segment_problems(name: str) -> list[str]:
-    """k8s.io/apimachinery's IsValidPathSegmentName, and the length no stored name exceeds."""
-    problems = []
-    if name in (".", ".."):
-        problems.append(f"may not be '{name}'")
-    problems += [f"may not contain '{c}'" for c in "/%" if c in name]
-    if len(name) > MAX_NAME_LENGTH:
-        problems.append(f"must be no more than {MAX_NAME_LENGTH} characters")
-    return problems
-
-
-def check_path(namespace: str, name: str) -> None:
-    """A request naming an object (get, patch, delete, bind, evict, the streams): BadRequest for a name or
-    namespace no object can have."""
-    for what, value in (("Namespace", namespace), ("Name", name)):
-        if value and (problems := path_segment_problems(value)):
-            shown = value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH] + "..."
-            raise errors.BadRequest(f'{what} parameter invalid: "{shown}": {"; ".join(problems)}')
-
-
-# Verbs about a resource their request does not name, for metrics labels.
-FIXED_RESOURCE = {"bind": "pods", "evict": "pods", "version": "", "proxy": "pods", "createtoken": "serviceaccounts"}
-
-
-def translate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn ApiError (and storage trouble) into a gRPC status with the reason attached; count and time the call."""
-    verb = fn.__name__.lower()
-    fixed_resource = FIXED_RESOURCE.get(verb)
-
-    @functools.wraps(fn)
-    async def wrapper(self: "ApiService", request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
-        code = "OK"
-        record = None
-        try:
-            user = self.gate.admit_call(verb, request, _metadata(context))
-            record = audit_begin(self.audit, verb, request, user, context)
-            result = await fn(self, request, context)
-            audit_finish(self.audit, record, result)
-            return result
-        except (errors.ApiError, st.StorageError) as e:
-            err = api_error(e)
-            code = err.reason
-            audit_finish(self.audit, record, err)
-            await abort(context, err)
-        finally:
-            resource = fixed_resource if fixed_resource is not None else _resource_of(request)
-            self.metrics.observe(verb, resource, code, started)
-    return wrapper
-
-
-def _metadata(context: Any) -> tuple[tuple[str, Any], ...]:
-    # (unit tests' stand-in contexts carry none: as a call without credentials)
-    return tuple(getattr(context, "invocation_metadata", lambda: ())() or ())
-
-
-@dataclass(frozen=True)
-class _Kubelet:
-    """A pod's kubelet, as the streaming handlers call it."""
-    stub: api_grpc.KubeletStub
-    metadata: tuple[tuple[str, str], ...]
-    node: str
-    address: str
-
-
-# Per streaming verb: what a pod on a hollow node lacks (its containers are simulated).
-_NOTHING_ON_HOLLOW_NODES = {
-    "logs": "there are no logs to read",
-    "exec": "there is no container to run a command in",
-    "port-forward": "there is no port to forward to",
-    "proxy": "there is no server to proxy to",
-}
-
-
-def kubelet_error(e: grpc.aio.AioRpcError, kubelet: _Kubelet | None, pod: str) -> errors.ApiError:
-    """A failed call to a kubelet, as the API reports it.
-
-    The kubelet's own refusals (no such container, a pod port nobody listens on) carry a reason and pass
-    through unchanged. Anything without one means the kubelet was never reached: it is down, or something
-    else answers on its port (then gRPC's text is e.g. `Received http2 header with status: 404`), which
-    kube-apiserver reports as a ServiceUnavailable dialing error.
-    """
-    if errors.reason_of(e) or kubelet is None:
-        return errors.from_rpc_error(e)
-    return errors.Unavailable(f'error trying to reach the kubelet of node "{kubelet.node}" at {kubelet.address} '
-                              f'for pod "{pod}": {e.details() or e.code().name}')
-
-
-class ApiService:
+class ApiService(KubeletStreams):
     def __init__(self, store: Store, cache: WatchCache, config: Config, metrics: ApiMetrics | None = None,
                  audit: AuditLog | None = None, trace_index: TraceIndex | None = None) -> None:
         self.store = store
@@ -297,12 +124,12 @@ class ApiService:
 
     @translate
     async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
-        user = self.gate.user_of(_metadata(context))
+        user = self.gate.user_of(call_metadata(context))
         return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
 
     @translate
     async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:
-        allowed, reason = self.gate.review(self.gate.user_of(_metadata(context)), review_attributes(req))
+        allowed, reason = self.gate.review(self.gate.user_of(call_metadata(context)), review_attributes(req))
         return api.AccessReviewStatus(allowed=allowed, reason=reason)
 
     # ---------------------------------------------------------------- CRUD
@@ -389,7 +216,7 @@ class ApiService:
     async def CreateToken(self, req: api.TokenRequest, context: Any) -> api.TokenResponse:
         ask = sa_tokens.token_ask_of(req)
         token, expires, audiences, seconds = await self._create_token(ask, req.dry_run,
-                                                                      self.gate.user_of(_metadata(context)))
+                                                                      self.gate.user_of(call_metadata(context)))
         out = api.TokenResponse(token=token, expiration_timestamp=sa_tokens.rfc3339(expires),
                                 audiences=list(audiences), expiration_seconds=seconds)
         if req.HasField("bound_object_ref"):
@@ -486,12 +313,12 @@ class ApiService:
             return api.WriteResult(id=item.id, code=grpc.StatusCode.UNKNOWN.value[0], message=f"Unexpected {e!r}")
         finally:
             resource = FIXED_RESOURCE.get(op or "")
-            self.metrics.observe(op or "writes", resource if resource is not None else _resource_of(req), code,
+            self.metrics.observe(op or "writes", resource if resource is not None else resource_of(req), code,
                                  started)
 
     async def Writes(self, request_iterator: Any, context: Any) -> AsyncIterator[api.WriteResults]:
         try:
-            user = self.gate.user_of(_metadata(context))
+            user = self.gate.user_of(call_metadata(context))
         except errors.ApiError as e:
             await abort(context, e)
         async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
@@ -529,7 +356,7 @@ class ApiService:
     # ---------------------------------------------------------------- watch
     async def Watch(self, req: api.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
-            self.gate.admit_call("watch", req, _metadata(context))
+            self.gate.admit_call("watch", req, call_metadata(context))
             info = _kind_of(req.kind)
             check_path(req.namespace, "")
             match = self.store.matcher(req.label_selector, req.field_selector, info.kind)
@@ -560,7 +387,7 @@ class ApiService:
         """`kubelab trace`: authorized as a `get` of the object (not audited: a read)."""
         started, code = time.perf_counter(), "OK"
         try:
-            self.gate.admit_call("get", req, _metadata(context))
+            self.gate.admit_call("get", req, call_metadata(context))
             return trace_proto(trace_for(self.trace_index, self._cached, req.kind, req.namespace, req.name,
                                          req.since))
         except errors.ApiError as e:
@@ -568,13 +395,13 @@ class ApiService:
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))
             raise AssertionError("unreachable") from None
         finally:
-            self.metrics.observe("trace", _resource_of(req), code, started)
+            self.metrics.observe("trace", resource_of(req), code, started)
 
     async def ReportProxy(self, req: api.ProxyReport, context: Any) -> api.ProxyReportAck:
         """A node's proxy began sending to endpoints: into the trace index only (nothing stored, not audited)."""
         started, code = time.perf_counter(), "OK"
         try:
-            md = _metadata(context)
+            md = call_metadata(context)
             user = self.gate.admit_call("reportproxy", req, md)
             if not req.node_name:
                 raise errors.BadRequest("a proxy report names its node (node_name)")
@@ -585,251 +412,6 @@ class ApiService:
             raise AssertionError("unreachable") from None
         finally:
             self.metrics.observe("reportproxy", "proxyreports", code, started)
-
-    # ---------------------------------------------------------------- streaming to kubelets
-    async def _kubelet(self, namespace: str, name: str, verb: str) -> _Kubelet:
-        """The kubelet of a pod's node, or an error saying why `verb` cannot reach one."""
-        check_path(namespace, name)
-        pod = await self.store.get("Pod", namespace, name)
-        if not pod.spec.node_name:
-            raise errors.BadRequest(f'pod {name} does not have a host assigned')
-        node = await self.store.get("Node", "", pod.spec.node_name)
-        if nodes.is_simulated(node):     # it advertises a kubelet port, but nothing would answer there
-            raise errors.BadRequest(f'pod "{name}" runs on hollow node "{node.metadata.name}": its containers are '
-                                    f'simulated, {_NOTHING_ON_HOLLOW_NODES[verb]}')
-        target = nodes.kubelet_address(node)
-        if target is None:
-            raise errors.BadRequest(f'node {node.metadata.name} has no kubelet endpoint')
-        ch = self._kubelet_channels.get(target)
-        if ch is None:
-            ch = self._kubelet_channels[target] = grpc.aio.insecure_channel(target, options=channel_options())
-        md = (("authorization", f"Bearer {self.config.kubelet_token}"),) if self.config.kubelet_token else ()
-        return _Kubelet(api_grpc.KubeletStub(ch), md, node.metadata.name, target)
-
-    async def _abort(self, context: Any, e: Exception, kubelet: _Kubelet | None, pod: str) -> None:
-        if isinstance(e, grpc.aio.AioRpcError):
-            e = kubelet_error(e, kubelet, pod)
-        if isinstance(e, errors.ApiError):
-            await abort(context, e)
-        raise e
-
-    async def Logs(self, req: api.LogsRequest, context: Any) -> AsyncIterator[api.LogChunk]:
-        kubelet: _Kubelet | None = None
-        try:
-            self.gate.admit_call("logs", req, _metadata(context))
-            kubelet = await self._kubelet(req.namespace, req.name, "logs")
-            async for chunk in kubelet.stub.Logs(req, metadata=kubelet.metadata):
-                yield chunk
-        except (errors.ApiError, grpc.aio.AioRpcError) as e:
-            await self._abort(context, e, kubelet, req.name)
-
-    async def _relay(self, request_iterator: Any, context: Any, method: str, verb: str,
-                     start_of: Callable[[Any], Any]) -> AsyncIterator[Any]:
-        kubelet: _Kubelet | None = None
-        name = ""
-        try:
-            first = await request_iterator.__anext__()
-            start = start_of(first)
-            name = start.name
-            self.gate.admit_call(method, start, _metadata(context))
-            kubelet = await self._kubelet(start.namespace, start.name, verb)
-
-            async def upstream() -> AsyncIterator[Any]:
-                yield first
-                async for item in request_iterator:
-                    yield item
-            call = getattr(kubelet.stub, method)(upstream(), metadata=kubelet.metadata)
-            # Accepted once the kubelet accepts (the container runs, the port answers): only then does the
-            # client send more, so a refusal (exec in a missing container) is what it hears, not a write error.
-            if STREAM_ACCEPTED in tuple(await call.initial_metadata() or ()):
-                await context.send_initial_metadata((STREAM_ACCEPTED,))
-            async for out in call:
-                yield out
-        except StopAsyncIteration:
-            return
-        except (errors.ApiError, grpc.aio.AioRpcError) as e:
-            # Any error is the kubelet's failure (its clean end is the `end` message relayed above, answered
-            # by the caller's own `end` and half-close, which `upstream` relays: api.proto's explicit close).
-            await self._abort(context, e, kubelet, name)
-
-    # grpc.aio needs the handler itself to be an async generator, not a function returning one.
-    async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
-        async for out in self._relay(request_iterator, context, "Exec", "exec", lambda m: m.start):
-            yield out
-
-    async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
-        async for out in self._relay(request_iterator, context, "PortForward", "port-forward", lambda m: m.start):
-            yield out
-
-    @translate
-    async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
-        kubelet = await self._kubelet(req.namespace, req.name, "proxy")
-        try:
-            return await kubelet.stub.Proxy(req, metadata=kubelet.metadata, timeout=60)
-        except grpc.aio.AioRpcError as e:
-            raise kubelet_error(e, kubelet, req.name) from None
-
-
-# Writes one stream may have in flight; past it the stream is read no further (HTTP/2 flow control holds the
-# client back), as kube-apiserver's max-mutating-requests-inflight bounds what it takes on at once.
-MAX_WRITES_IN_FLIGHT = 1000
-
-
-WriteFn = Callable[[api.WriteRequest], Awaitable[api.WriteResult]]
-
-
-async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[api.WriteResults]:
-    """A Writes stream: its requests run at once, as concurrent unary calls would; each answer goes out with
-    whatever others finished by the time the stream next writes (one message, not one per write). Ends when
-    the client half-closes and every answer is out."""
-    done: list[api.WriteResult] = []
-    wake = asyncio.Event()
-    running: set[asyncio.Task[None]] = set()
-    slots = asyncio.Semaphore(MAX_WRITES_IN_FLIGHT)
-
-    async def run(item: api.WriteRequest) -> None:
-        done.append(await write(item))
-
-    def finished(task: asyncio.Task[None]) -> None:
-        running.discard(task)
-        slots.release()
-        wake.set()
-
-    async def read() -> None:
-        try:
-            async for batch in request_iterator:
-                for item in batch.requests:
-                    await slots.acquire()
-                    task = asyncio.create_task(run(item))
-                    running.add(task)
-                    task.add_done_callback(finished)
-        finally:
-            wake.set()       # a broken read (a malformed message) too: the loop below raises it
-
-    reader = asyncio.create_task(read())
-    try:
-        while True:
-            await wake.wait()
-            wake.clear()
-            if done:
-                out = api.WriteResults(results=done)
-                done.clear()
-                yield out
-            if reader.done() and not running and not done:
-                reader.result()          # a broken read is raised; a half-close ends the stream
-                return
-    finally:
-        reader.cancel()
-        for task in running:
-            task.cancel()
-
-
-def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None,
-                    authenticator: Authenticator | None = None) -> grpc.aio.Server:
-    """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token);
-    `authenticator` (the ApiService's, which also knows ServiceAccount tokens) instead of one of `token`/`tokens`.
-
-    bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
-    """
-    interceptors = [AuthInterceptor(authenticator or Authenticator(token, tokens))] if token or tokens else []
-    options = [o for o in channel_options() if o[0] != "grpc.max_receive_message_length"]
-    return grpc.aio.server(interceptors=interceptors, options=options + [
-        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.http2.bdp_probe", 0),
-        ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
-
-
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
-
-
-def _identity(data: bytes) -> bytes:
-    return data
-
-
-def request_decoder(request: Any) -> Callable[[bytes], Any]:
-    """Parse a request's bytes as `request` (a message class), or BadRequest.
-
-    The handlers parse their requests themselves rather than leave it to grpc.aio: a deserializer's exception
-    ends the call UNKNOWN with Python's text, and logs a traceback per request.
-    """
-    def decode(data: bytes) -> Any:
-        try:
-            return request.FromString(data)
-        except DecodeError as e:
-            log.warning("malformed %s request: %s", request.DESCRIPTOR.full_name, e)   # one line, no traceback
-            raise errors.BadRequest(f"the body of the request could not be decoded as "
-                                    f"{request.DESCRIPTOR.full_name}: {e}") from None
-    return decode
-
-
-def unary_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
-    decode = request_decoder(request)
-
-    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            req = decode(data)
-        except errors.BadRequest as e:
-            await abort(context, e)
-        return await fn(req, context)
-    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_serialize)
-
-
-def unary_stream_handler(fn: Any, request: Any, serialize: Callable[[Any], bytes] = _serialize
-                         ) -> grpc.RpcMethodHandler:
-    decode = request_decoder(request)
-
-    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        try:
-            req = decode(data)
-        except errors.BadRequest as e:
-            await abort(context, e)
-        async for out in fn(req, context):
-            yield out
-    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=serialize)
-
-
-def stream_stream_handler(fn: Any, request: Any) -> grpc.RpcMethodHandler:
-    decode = request_decoder(request)
-
-    async def handle(data: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async def requests() -> AsyncIterator[Any]:
-            async for item in data:
-                yield decode(item)
-        try:
-            async for out in fn(requests(), context):
-                yield out
-        except errors.BadRequest as e:       # a malformed message further on in the stream
-            await abort(context, e)
-    return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_serialize)
-
-
-def _handlers(svc: ApiService) -> grpc.GenericRpcHandler:
-    """Method handlers built by hand so Watch can send pre-serialised bytes."""
-    uu = unary_handler
-    table = {
-        "Create": uu(svc.Create, api.CreateRequest),
-        "Get": uu(svc.Get, api.GetRequest),
-        "List": uu(svc.List, api.ListRequest),
-        "Update": uu(svc.Update, api.UpdateRequest),
-        "Patch": uu(svc.Patch, api.PatchRequest),
-        "Delete": uu(svc.Delete, api.DeleteRequest),
-        "Bind": uu(svc.Bind, api.BindRequest),
-        "Evict": uu(svc.Evict, api.EvictRequest),
-        "Version": uu(svc.Version, api.VersionRequest),
-        "Proxy": uu(svc.Proxy, api.ProxyRequest),
-        "WhoAmI": uu(svc.WhoAmI, api.WhoAmIRequest),
-        "SelfSubjectAccessReview": uu(svc.SelfSubjectAccessReview, api.AccessReviewRequest),
-        "Trace": uu(svc.Trace, api.TraceRequest),
-        "CreateToken": uu(svc.CreateToken, api.TokenRequest),
-        "ReportProxy": uu(svc.ReportProxy, api.ProxyReport),
-        "Watch": unary_stream_handler(svc.Watch, api.WatchRequest, _identity),
-        "Writes": stream_stream_handler(svc.Writes, api.WriteBatch),
-        "Logs": unary_stream_handler(svc.Logs, api.LogsRequest),
-        "Exec": stream_stream_handler(svc.Exec, api.ExecInput),
-        "PortForward": stream_stream_handler(svc.PortForward, api.PortForwardInput),
-    }
-    return grpc.method_handlers_generic_handler("kubelab.v1.Api", table)
 
 
 async def create_server(config: Config) -> tuple["Server", int]:
@@ -873,76 +455,24 @@ class Server:
                 delay = min(delay * 2, 2.0)
         raise Fatal(f"etcd at {', '.join(self.config.etcd_servers)} is unreachable")
 
-    async def _ensure_namespaces(self) -> None:
-        for name in DEFAULT_NAMESPACES:
-            ns = pb.Namespace(api_version="v1", kind="Namespace")
-            ns.metadata.name = name
-            try:
-                await self.store.create(ns)
-            except errors.AlreadyExists:
-                pass
-            sa = pb.ServiceAccount(api_version="v1", kind="ServiceAccount")
-            sa.metadata.name, sa.metadata.namespace = "default", name
-            try:
-                await self.store.create(sa)
-            except errors.AlreadyExists:
-                pass
-
-    async def _ensure_rbac(self) -> None:
-        """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
-        for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
-            try:
-                await self.store.create(obj)
-            except errors.AlreadyExists:
-                pass
-
-    async def _ensure_kubernetes_service(self) -> None:
-        """The `kubernetes` Service in default, on the range's first address, as in Kubernetes."""
-        import ipaddress
-        svc = pb.Service(api_version="v1", kind="Service")
-        svc.metadata.name, svc.metadata.namespace = "kubernetes", "default"
-        svc.metadata.labels.update({"component": "apiserver", "provider": "kubernetes"})
-        svc.spec.cluster_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
-        port = svc.spec.ports.add(name="https", port=443, protocol="TCP")
-        # The Endpoints lead to the HTTP API when it is served (as kube-apiserver's), else to the gRPC port.
-        port.target_port.number_value = self.config.secure_port or int(self.config.listen.rsplit(":", 1)[1] or 6443)
-        try:
-            await self.store.create(svc)
-        except (errors.AlreadyExists, errors.Invalid):
-            pass
-        await self._reconcile_kubernetes_endpoints(int(port.target_port.number_value))
-
-    async def _reconcile_kubernetes_endpoints(self, port: int) -> None:
-        """The `kubernetes` Service has no selector: like kube-apiserver, the apiserver writes its Endpoints,
-        its own advertised address and port, so the Service (10.96.0.1:443) leads somewhere."""
-        ep = pb.Endpoints(api_version="v1", kind="Endpoints")
-        ep.metadata.name, ep.metadata.namespace = "kubernetes", "default"
-        subset = ep.subsets.add()
-        subset.addresses.add(ip=advertise_address(self.config.listen, self.config.advertise_address))
-        subset.ports.add(name="https", port=port, protocol="TCP")
-        attempt = pb.Endpoints()
-        attempt.CopyFrom(ep)                 # create fills in uid and timestamps, which an update may not carry
-        try:
-            await self.store.create(attempt)
-        except errors.AlreadyExists:
-            try:
-                await self.store.update(ep)  # unconditional (no resourceVersion); writes nothing if unchanged
-            except errors.Conflict:
-                pass                         # another apiserver worker wrote it meanwhile: the same endpoints
+    def _advertised(self) -> str:
+        return advertise_address(self.config.listen, self.config.advertise_address)
 
     async def start(self) -> int:
         await self.storage.start()
         await self._wait_for_etcd()
         await self.store.start()
-        await self._ensure_namespaces()
-        await self._ensure_rbac()
-        await self._ensure_kubernetes_service()
+        await builtin.ensure_namespaces(self.store)
+        await builtin.ensure_rbac(self.store)
+        # The Endpoints lead to the HTTP API when it is served (as kube-apiserver's), else to the gRPC port.
+        port = self.config.secure_port or int(self.config.listen.rsplit(":", 1)[1] or 6443)
+        await builtin.ensure_kubernetes_service(self.store, self.config.service_cidr, port, self._advertised())
         self.cache.start()
         await self.cache.wait_ready()
         self.trace_index.attach(self.audit, self.cache)
         service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit, self.trace_index)
         self.grpc = new_grpc_server(self.config.token, self.config.tokens, service.gate.authn)
-        self.grpc.add_generic_rpc_handlers((_handlers(service),))
+        self.grpc.add_generic_rpc_handlers((method_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         self.port = self.grpc.add_insecure_port(self.config.listen)
         await self.grpc.start()
@@ -960,13 +490,12 @@ class Server:
         from .http.app import HttpServer
         from .http.common import Backend
         host = self.config.bind_address or self.config.listen.rsplit(":", 1)[0].strip("[]")
-        backend = Backend(service, f"{advertise_address(self.config.listen, self.config.advertise_address)}:"
-                                   f"{self.config.secure_port}")
+        backend = Backend(service, f"{self._advertised()}:{self.config.secure_port}")
         self.http = HttpServer(backend, host, self.config.secure_port,
                                self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)
         self.http_port = await self.http.start()
         if not self.config.secure_port:      # a port picked now: the Endpoints learn it now
-            await self._reconcile_kubernetes_endpoints(self.http_port)
+            await builtin.reconcile_kubernetes_endpoints(self.store, self._advertised(), self.http_port)
         log.info("apiserver serving the Kubernetes HTTP API on port %d", self.http_port)
 
     async def stop(self) -> None:

@@ -1,7 +1,7 @@
 """A no-op API server: the ceiling for any API server built on Python's gRPC, as kubelab's is.
 
 It serves the API service on the very transport kubelab-apiserver uses
-(`apiserver.server.new_grpc_server`: message limits, keepalive, the
+(`apiserver.grpc_transport.new_grpc_server`: message limits, keepalive, the
 bearer-token check) and the same wire types, but does no work: Create and
 Update echo the object back, Bind answers the pod's name and node, and the
 Writes stream (pipelined writes) answers each of its requests so. No validation, no
@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from apiserver.server import new_grpc_server, serve_writes, unary_handler
+from apiserver.grpc_transport import new_grpc_server, serve_writes, unary_handler
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import objects_pb2 as pb
 

@@ -1,6 +1,6 @@
 """The gate every request passes: authentication → impersonation → authorization (→ escalation check).
 
-What the front ends call, in kube-apiserver's filter order: the gRPC server (apiserver/server.py) with a
+What the front ends call, in kube-apiserver's filter order: the gRPC server (apiserver/grpc_transport.py) with a
 method name and its request (`admit_call`), the HTTP API with its headers and the request's Attributes
 (`admit`, one line; `admit_path` for a non-resource path such as /metrics). Both get the user back, or Unauthorized / Forbidden before the registry runs.
 """

@@ -50,7 +50,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _storage_error(e: st.StorageError) -> errors.ApiError:
-    from apiserver.server import storage_error
+    from apiserver.checks import storage_error
     return storage_error(e)
 
 
@@ -156,7 +156,7 @@ def check_names(req: RequestInfo) -> None:
     """A name or namespace no object can have (`..`, `.`, a `/` or `%` in it, over 253 characters) is 400
     `Name parameter invalid`, as kube-apiserver's key functions refuse it, once the request is authorized.
     (An encoded slash is a slash by then: `a%2Fb` names `a` and its subresource `b`, as in Kubernetes.)"""
-    from apiserver.server import check_path
+    from apiserver.checks import check_path
     check_path(req.namespace, req.name)
 
 
@@ -333,7 +333,7 @@ def install_streaming(backend: Backend) -> dict[tuple[str, str], tuple[tuple[str
         if e.name != f"{__package__}.streaming":
             raise
         return {}
-    from apiserver.server import kubelet_error
+    from apiserver.kubelet_streams import kubelet_error
     deps = streaming.Deps(kubelet=backend.svc._kubelet, kubelet_error=kubelet_error, get=backend.store.get,
                           error_response=error_response)
     get_post = ("GET", "POST")

@@ -22,7 +22,8 @@ import pytest
 from aiohttp import web
 
 from apiserver.http import streaming
-from apiserver.server import ApiService, Config, kubelet_error
+from apiserver.kubelet_streams import kubelet_error
+from apiserver.server import ApiService, Config
 from kubelab import errors, manifests
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc

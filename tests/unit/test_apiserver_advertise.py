@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from apiserver.server import advertise_address
+from apiserver.builtin import advertise_address
 
 
 def test_given_address_wins() -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from apiserver import storage as st
 from apiserver.memstorage import MemoryStorage
-from apiserver.server import ApiService, Config, storage_error
+from apiserver.checks import storage_error
+from apiserver.server import ApiService, Config
 from apiserver.store import MAX_OBJECT_BYTES, Store, object_key
 from apiserver.watchcache import KindCache
 from kubelab import errors, kinds, manifests

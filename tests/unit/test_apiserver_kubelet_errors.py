@@ -17,7 +17,9 @@ from typing import Any, AsyncIterator
 import grpc
 import pytest
 
-from apiserver.server import ApiService, Config, _handlers, _Kubelet, kubelet_error, new_grpc_server
+from apiserver.grpc_transport import method_handlers, new_grpc_server
+from apiserver.kubelet_streams import _Kubelet, kubelet_error
+from apiserver.server import ApiService, Config
 from kubelab import errors, nodes, streams
 from kubelab.client import STREAM_ACCEPTED, Client
 from lab.local import free_port
@@ -139,7 +141,7 @@ async def test_a_node_without_a_kubelet_endpoint_says_so() -> None:
 async def apiserver(node: pb.Node) -> AsyncIterator[Client]:
     """A real apiserver gRPC server (its ApiService over a stand-in store) and a client of it."""
     server = new_grpc_server("")
-    server.add_generic_rpc_handlers((_handlers(_service(node)),))
+    server.add_generic_rpc_handlers((method_handlers(_service(node)),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -1,10 +1,10 @@
 """A status message always fits gRPC's trailer limit, and a name no object can have is refused in
-kube-apiserver's words (apiserver.server: fit_message, check_path), without a server."""
+kube-apiserver's words (apiserver.checks: fit_message, check_path), without a server."""
 from __future__ import annotations
 
 import pytest
 
-from apiserver.server import MAX_STATUS_MESSAGE, _encoded_size, check_path, fit_message
+from apiserver.checks import MAX_STATUS_MESSAGE, _encoded_size, check_path, fit_message
 from kubelab import errors
 
 

@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from apiserver.server import ApiService, Config, _handlers, new_grpc_server
+from apiserver.grpc_transport import method_handlers, new_grpc_server
+from apiserver.server import ApiService, Config
 from kubelab import errors
 from kubelab.client import Client, new_object
 from lab.local import free_port
@@ -105,7 +106,7 @@ async def api(store: Store, port: int = 0) -> AsyncIterator[tuple[Service, Any, 
     svc = Service(store, None, Config())  # type: ignore[arg-type]   # Writes needs no watch cache
     svc.batches = []
     server = new_grpc_server(TOKEN)
-    server.add_generic_rpc_handlers((_handlers(svc),))
+    server.add_generic_rpc_handlers((method_handlers(svc),))
     port = server.add_insecure_port(f"127.0.0.1:{port or free_port()}")
     await server.start()
     try:
@@ -165,8 +166,8 @@ async def test_answers_and_errors_are_the_unary_calls() -> None:
 
 
 async def test_a_stream_has_a_bounded_number_of_writes_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
-    import apiserver.server
-    monkeypatch.setattr(apiserver.server, "MAX_WRITES_IN_FLIGHT", 5)
+    import apiserver.grpc_transport
+    monkeypatch.setattr(apiserver.grpc_transport, "MAX_WRITES_IN_FLIGHT", 5)
     store = Store()
     async with api(store) as (_, _, port), Client(f"127.0.0.1:{port}", TOKEN, pipeline=True) as c:
         store.hold.clear()

@@ -17,23 +17,9 @@ import pytest
 
 from lab import local as launcher
 from kubelab.client import Client
+from tests.harness.kubeconfig import _kubeconfig_in_a_temp_file  # noqa: F401  (autouse: the tier's own kubeconfig)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _kubeconfig_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """$KUBECONFIG points at a temp file for the whole tier: `cluster up` writes the kubeconfig kubectl reads,
-    and a test must never touch the user's ~/.kube/config."""
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(tmp_path_factory.mktemp("kube") / "config")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
 
 
 def need_etcd() -> None:

@@ -18,6 +18,7 @@ from kubectl import printers, resources, tabwriter
 from kubectl.context import Failed, api_error_line, err, global_options, run, settings, stdout_write
 from kubectl.output.terminal import escape_terminal
 from kubectl.printers import NONE, has_value, int_or_string
+from kubelab.tables import format_endpoint_slices
 from kubectl.timefmt import age, rfc1123
 
 SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration"}
@@ -501,7 +502,7 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
     ingress = [i.ip or i.hostname for i in svc.status.load_balancer.ingress]
     if ingress:
         w.write(0, f"LoadBalancer Ingress:\t{', '.join(ingress)}\n")
-    ep = extra.get("endpoints")
+    slices = extra.get("endpoint_slices") or []     # kubectl 1.33+ reads the Service's EndpointSlices
     for p in spec.ports:
         name = p.name or "<unset>"
         proto = p.protocol or "TCP"
@@ -510,7 +511,7 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
         w.write(0, f"TargetPort:\t{tp}/{proto}\n")
         if p.node_port:
             w.write(0, f"NodePort:\t{name}\t{p.node_port}/{proto}\n")
-        w.write(0, f"Endpoints:\t{format_endpoints_for_port(ep, p.name) if ep is not None else NONE}\n")
+        w.write(0, f"Endpoints:\t{format_endpoint_slices(slices, p.name)}\n")
     w.write(0, f"Session Affinity:\t{spec.session_affinity or 'None'}\n")
     if spec.external_traffic_policy:
         w.write(0, f"External Traffic Policy:\t{spec.external_traffic_policy}\n")
@@ -518,23 +519,6 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
         w.write(0, f"Internal Traffic Policy:\t{spec.internal_traffic_policy}\n")
     describe_events(w, events)
     return w.text()
-
-
-def format_endpoints_for_port(ep: Any, port_name: str) -> str:
-    shown: list[str] = []
-    count = 0
-    for ss in ep.subsets:
-        for port in ss.ports:
-            if port.name != port_name:
-                continue
-            for a in ss.addresses:
-                if len(shown) < 3:
-                    shown.append(f"{a.ip}:{port.port}")
-                count += 1
-    text = ",".join(shown)
-    if count > 3:
-        return f"{text} + {count - 3} more..."
-    return text or NONE
 
 
 def describe_endpoints(ep: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
@@ -757,10 +741,8 @@ async def extras_for(client: Any, obj: Any) -> dict[str, Any]:
             extra["pods"], _ = await client.list("Pod", md.namespace,
                                                  label_selector=_selector_string(obj.spec.selector))
         elif kind == "Service":
-            try:
-                extra["endpoints"] = await client.get("Endpoints", md.name, md.namespace)
-            except errors.NotFound:
-                extra["endpoints"] = None
+            extra["endpoint_slices"], _ = await client.list(
+                "EndpointSlice", md.namespace, label_selector=f"kubernetes.io/service-name={md.name}")
         elif kind == "Node":
             extra["pods"], _ = await client.list("Pod", "", field_selector=f"spec.nodeName={md.name}")
             extra["pods"] = [p for p in extra["pods"] if p.spec.node_name == md.name]

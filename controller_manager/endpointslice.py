@@ -10,10 +10,12 @@ node proxies and cluster DNS keep reading Endpoints (endpoints.py).
   owned by the Service (the garbage collector removes them with it). Watches Services, Pods, Nodes (an
   endpoint's zone) and its own slices; every change becomes the Service's key on the queue, and the sync
   is idempotent: it reads the caches, plans (endpointslice_plan.py, pure) and writes the difference.
-- `endpointslicemirroring`: for a Service without a selector, its Endpoints (the user's, or the
-  apiserver's for `kubernetes`) mirrored into slices managed by
-  `endpointslicemirroring-controller.k8s.io`, owned by the Endpoints; an Endpoints labelled
-  `endpointslice.kubernetes.io/skip-mirror: "true"` is not mirrored.
+- `endpointslicemirroring`: for a Service without a selector, its Endpoints mirrored into slices managed
+  by `endpointslicemirroring-controller.k8s.io`, owned by the Endpoints; an Endpoints labelled
+  `endpointslice.kubernetes.io/skip-mirror: "true"` is not mirrored. The `kubernetes` Service's slice is
+  kube-apiserver's own in Kubernetes (named `kubernetes`, labelled with the Service's name only, its
+  Endpoints never mirrored); kubelab's apiserver writes the Endpoints only, so this controller writes that
+  slice as kube-apiserver's EndpointsAdapter does.
 
 A sync the cache is not yet fresh for (a slice written a moment ago not yet seen) waits for it
 (`SliceTracker`), so no slice is made twice. A failed write is a Warning Event on the Service (or
@@ -65,27 +67,37 @@ class _SliceWriter(Controller):
             self.tracker.observed_delete(key, eps.metadata.name)
             self.queue.add(key)
 
-    def _existing(self, key: str) -> list[pb.EndpointSlice]:
+    def _existing(self, key: str, also: list[pb.EndpointSlice] = ()) -> list[pb.EndpointSlice]:
+        """The key's slices in the cache (this controller's, by label; `also` are others it writes), once the
+        cache shows this controller's own writes."""
         namespace, name = key.split("/", 1)
         existing = _slices_of(self.slice_informer, namespace, name, self.manager)
-        if self.tracker.stale(key, existing):
+        if self.tracker.stale(key, [*existing, *also]):
             raise Requeue(STALE_RETRY)
         return existing
+
+    async def _delete(self, key: str, eps: pb.EndpointSlice) -> None:
+        try:
+            await self.client.delete("EndpointSlice", eps.metadata.name, eps.metadata.namespace)
+        except errors.NotFound:
+            pass
+        self.tracker.deleted(key, eps.metadata.name)
 
     async def _apply(self, key: str, plan: esp.Plan, about: Any) -> None:
         if plan.empty():
             return
+        recreated = {e.metadata.name for e in plan.create if e.metadata.name}
+        first = [e for e in plan.delete if e.metadata.name in recreated]     # a name made again goes first
+        rest = [e for e in plan.delete if e.metadata.name not in recreated]
         try:
             for eps in plan.update:
                 self.tracker.wrote(key, await self.client.update(eps))
+            for eps in first:
+                await self._delete(key, eps)
             for eps in plan.create:
                 self.tracker.wrote(key, await self.client.create(eps))
-            for eps in plan.delete:
-                try:
-                    await self.client.delete("EndpointSlice", eps.metadata.name, eps.metadata.namespace)
-                except errors.NotFound:
-                    pass
-                self.tracker.deleted(key, eps.metadata.name)
+            for eps in rest:
+                await self._delete(key, eps)
         except errors.Forbidden:
             return           # the namespace is terminating: nothing more can be made in it
         except errors.Conflict:
@@ -161,9 +173,22 @@ class EndpointSliceMirroringController(_SliceWriter):
             inf.add_handlers(on_add=self.enqueue, on_update=lambda o, n: self.enqueue(n), on_delete=self.enqueue)
         self._watch_slices()
 
+    def _owner_key(self, eps: pb.EndpointSlice) -> str | None:
+        if self._apiserver_slice(eps):
+            return "/".join(esp.APISERVER_SERVICE)
+        return super()._owner_key(eps)
+
+    @staticmethod
+    def _apiserver_slice(eps: pb.EndpointSlice) -> bool:
+        md = eps.metadata
+        return ((md.namespace, md.name) == esp.APISERVER_SERVICE and esp.MANAGED_BY_LABEL not in md.labels
+                and md.labels.get(esp.SERVICE_NAME_LABEL) == md.name)
+
     async def reconcile(self, key: str) -> None:
         svc = self.svc_informer.get(key)
         ep = self.ep_informer.get(key)
+        if tuple(key.split("/", 1)) == esp.APISERVER_SERVICE:
+            return await self._apiserver_service(key, ep)
         existing = self._existing(key)
         mirrored = (svc is not None and ep is not None and service_selector(svc) is None
                     and ep.metadata.labels.get(esp.SKIP_MIRROR_LABEL) != "true")
@@ -177,4 +202,18 @@ class EndpointSliceMirroringController(_SliceWriter):
             self.event(ep, "Warning", "AddressesSkipped",
                        f"Skipped {skipped} invalid IP addresses when mirroring to EndpointSlices")
         plan = esp.plan(esp.mirror_owner(ep), esp.mirror_groups(ep), existing, ("IPv4", "IPv6"), placeholder=False)
+        await self._apply(key, plan, ep)
+
+    async def _apiserver_service(self, key: str, ep: pb.Endpoints | None) -> None:
+        """The `kubernetes` Service: kube-apiserver writes its slice itself, named `kubernetes` (and marks its
+        Endpoints not to be mirrored); kubelab's apiserver writes the Endpoints only, so the slice is written
+        here as kube-apiserver's EndpointsAdapter writes it."""
+        current = self.slice_informer.get(key)
+        if current is not None and not self._apiserver_slice(current):
+            return                   # someone else's slice of that name: left alone
+        existing = self._existing(key, [current] if current is not None else [])
+        if ep is None:
+            return
+        plan = esp.apiserver_slice_plan(ep, current)
+        plan.delete += existing      # mirrored slices, from before: not wanted beside the apiserver's
         await self._apply(key, plan, ep)

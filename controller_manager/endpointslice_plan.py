@@ -222,6 +222,60 @@ def mirror_groups(ep: pb.Endpoints) -> dict[tuple[str, PortKey], Group]:
     return groups
 
 
+# ---------------------------------------------------------------- the `kubernetes` Service's slice
+APISERVER_SERVICE = ("default", "kubernetes")
+
+
+def apiserver_slice(ep: pb.Endpoints) -> pb.EndpointSlice:
+    """The slice kube-apiserver writes beside the `kubernetes` Service's Endpoints (its EndpointsAdapter's
+    endpointSliceFromEndpoints): named as the Service, labelled with its name only, the first subset's ports
+    and addresses (IPv6 when all of them are)."""
+    eps = pb.EndpointSlice(api_version=API_VERSION, kind="EndpointSlice", address_type="IPv4")
+    eps.metadata.name, eps.metadata.namespace = ep.metadata.name, ep.metadata.namespace
+    eps.metadata.labels[SERVICE_NAME_LABEL] = ep.metadata.name
+    if not ep.subsets:
+        return eps
+    subset = ep.subsets[0]
+    for p in subset.ports:
+        eps.ports.add(name=p.name, port=p.port, protocol=p.protocol or "TCP")
+    addresses = [*subset.addresses, *subset.not_ready_addresses]
+    if addresses and all(address_type_of(a.ip) == "IPv6" for a in addresses):
+        eps.address_type = "IPv6"
+    for ready, group in ((True, subset.addresses), (False, subset.not_ready_addresses)):
+        for a in group:
+            if (address_type_of(a.ip) == "IPv6") != (eps.address_type == "IPv6"):
+                continue
+            e = eps.endpoints.add(addresses=[a.ip])
+            e.conditions.ready = ready
+            if a.HasField("target_ref"):
+                e.target_ref.CopyFrom(a.target_ref)
+            if a.node_name:
+                e.node_name = a.node_name
+    return eps
+
+
+def apiserver_slice_plan(ep: pb.Endpoints, current: pb.EndpointSlice | None) -> Plan:
+    """What the EndpointsAdapter would write: create it, update it when its endpoints, ports or labels
+    differ, replace it when its address type changed."""
+    want = apiserver_slice(ep)
+    if current is None:
+        return Plan(create=[want])
+    if current.address_type != want.address_type:
+        return Plan(create=[want], delete=[current])
+    if (list(current.endpoints) == list(want.endpoints) and list(current.ports) == list(want.ports)
+            and dict(current.metadata.labels) == dict(want.metadata.labels)):
+        return Plan()
+    new = pb.EndpointSlice()
+    new.CopyFrom(current)
+    for f in ("endpoints", "ports"):
+        new.ClearField(f)
+    new.endpoints.extend(want.endpoints)
+    new.ports.extend(want.ports)
+    new.metadata.labels.clear()
+    new.metadata.labels.update(want.metadata.labels)
+    return Plan(update=[new])
+
+
 # ---------------------------------------------------------------- the plan
 def _identity(e: pb.Endpoint) -> tuple[Any, ...]:
     """What makes two endpoints the same one (Kubernetes' endpoint hash): addresses, hostname, target."""

@@ -134,19 +134,50 @@ def test_kubectl_describe_service_shows_the_pods_and_get_shows_the_slices(api: d
     assert rows(resources)[1][:4] == ["endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"], resources
 
 
-def test_the_kubernetes_service_is_mirrored(kubectl: Any) -> None:
-    endpoints = kubectl("get", "endpoints", "kubernetes", "-n", "default", "-o", "json").stdout
-    address = json.loads(endpoints)["subsets"][0]["addresses"][0]["ip"]
-    items = until(lambda: slices(kubectl, "kubernetes", "default"), what="the kubernetes slice")
-    [eps] = items
-    assert eps["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
-        "endpointslicemirroring-controller.k8s.io"
+def test_the_kubernetes_service_has_its_slice_named_kubernetes(kubectl: Any) -> None:
+    """As kube-apiserver writes it beside the Endpoints: named `kubernetes`, labelled with the Service's name."""
+    endpoints = json.loads(kubectl("get", "endpoints", "kubernetes", "-n", "default", "-o", "json").stdout)
+    address, port = endpoints["subsets"][0]["addresses"][0]["ip"], endpoints["subsets"][0]["ports"][0]["port"]
+    [eps] = until(lambda: slices(kubectl, "kubernetes", "default"), what="the kubernetes slice")
+    assert eps["metadata"]["name"] == "kubernetes"
+    assert eps["metadata"]["labels"] == {"kubernetes.io/service-name": "kubernetes"}
     assert [e["addresses"] for e in eps["endpoints"]] == [[address]]
+    assert eps["ports"] == [{"name": "https", "port": port, "protocol": "TCP"}]
     table = rows(kubectl("get", "endpointslices", "-n", "default").stdout)
-    assert [r[:3] for r in table[1:] if r[0] == eps["metadata"]["name"]] == \
-        [[eps["metadata"]["name"], "IPv4", str(eps["ports"][0]["port"])]]
+    assert [r[:4] for r in table[1:]] == [["kubernetes", "IPv4", str(port), address]], table
     described = kubectl("describe", "service", "kubernetes", "-n", "default").stdout
-    assert re.search(rf"^Endpoints:\s+{re.escape(address)}:{eps['ports'][0]['port']}$", described, re.M), described
+    assert re.search(rf"^Endpoints:\s+{re.escape(address)}:{port}$", described, re.M), described
+
+
+def test_a_selectorless_services_endpoints_are_mirrored(kubectl: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "ext.yaml"
+    manifest.write_text(f"""apiVersion: v1
+kind: Service
+metadata: {{name: ext, namespace: {NS}}}
+spec:
+  ports: [{{name: db, port: 5432}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: ext, namespace: {NS}, labels: {{team: a}}}}
+subsets:
+- addresses: [{{ip: 192.168.7.1}}]
+  notReadyAddresses: [{{ip: 192.168.7.2}}]
+  ports: [{{name: db, port: 5432}}]
+""")
+    kubectl("apply", "-f", str(manifest))
+    [eps] = until(lambda: slices(kubectl, "ext"), what="the mirrored slice")
+    assert eps["metadata"]["name"].startswith("ext-")
+    assert eps["metadata"]["labels"] == {"team": "a", "kubernetes.io/service-name": "ext",
+                                         "endpointslice.kubernetes.io/managed-by":
+                                             "endpointslicemirroring-controller.k8s.io"}
+    assert eps["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
+    assert [(e["addresses"], e["conditions"]) for e in eps["endpoints"]] == \
+        [(["192.168.7.1"], {"ready": True}), (["192.168.7.2"], {"ready": False})]
+    described = kubectl("describe", "service", "ext", "-n", NS).stdout
+    assert re.search(r"^Endpoints:\s+192\.168\.7\.1:5432$", described, re.M), described
+    kubectl("label", "endpoints", "ext", "-n", NS, "endpointslice.kubernetes.io/skip-mirror=true")
+    until(lambda: slices(kubectl, "ext") == [], what="the mirror to go when skip-mirror is set")
 
 
 def test_the_python_client_lists_them(api: dict[str, Any], kubectl: Any) -> None:

@@ -269,3 +269,49 @@ async def test_mirroring_controller_follows_selector_and_skip_mirror() -> None:
     await h.reconcile("default/web")
     assert [a[0] for a in h.client.actions] == ["create", "delete"] and h.client.all("EndpointSlice") == []
 
+
+
+def _kubernetes_endpoints(*ips: str, port: int = 6443) -> pb.Endpoints:
+    ep = pb.Endpoints(api_version="v1", kind="Endpoints")
+    ep.metadata.name, ep.metadata.namespace = "kubernetes", "default"
+    s = ep.subsets.add()
+    for ip in ips:
+        s.addresses.add(ip=ip)
+    s.ports.add(name="https", port=port, protocol="TCP")
+    return ep
+
+
+def test_the_apiserver_slice_is_as_kube_apiservers_endpoints_adapter_writes_it() -> None:
+    want = esp.apiserver_slice(_kubernetes_endpoints("192.168.1.5"))
+    assert (want.metadata.name, dict(want.metadata.labels), list(want.metadata.owner_references)) == \
+        ("kubernetes", {"kubernetes.io/service-name": "kubernetes"}, [])
+    assert want.address_type == "IPv4" and [(p.name, p.port, p.protocol) for p in want.ports] == [("https", 6443, "TCP")]
+    assert [(list(e.addresses), e.conditions.ready) for e in want.endpoints] == [(["192.168.1.5"], True)]
+    assert esp.apiserver_slice(_kubernetes_endpoints("fd00::5")).address_type == "IPv6"
+    stored = pb.EndpointSlice()
+    stored.CopyFrom(want)
+    stored.metadata.resource_version = "7"
+    assert esp.apiserver_slice_plan(_kubernetes_endpoints("192.168.1.5"), stored).empty()
+    moved = esp.apiserver_slice_plan(_kubernetes_endpoints("192.168.1.6"), stored)
+    assert not moved.create and not moved.delete and _addresses(moved.update) == [["192.168.1.6"]]
+    assert moved.update[0].metadata.resource_version == "7"
+    six = esp.apiserver_slice_plan(_kubernetes_endpoints("fd00::5"), stored)     # addressType is immutable
+    assert [s.metadata.name for s in six.delete] == ["kubernetes"] and six.create[0].address_type == "IPv6"
+
+
+async def test_mirroring_controller_writes_the_kubernetes_services_slice_by_name() -> None:
+    h = Harness(EndpointSliceMirroringController)
+    svc = _svc(("https", 443, 6443), selector={})
+    svc.metadata.name = "kubernetes"
+    h.seen(h.client.put(svc), h.client.put(_kubernetes_endpoints("192.168.1.5")))
+    await h.reconcile("default/kubernetes")
+    assert [(s.metadata.name, dict(s.metadata.labels)) for s in h.client.all("EndpointSlice")] == \
+        [("kubernetes", {"kubernetes.io/service-name": "kubernetes"})]
+    with pytest.raises(Requeue):                          # its own write not yet seen
+        await h.reconcile("default/kubernetes")
+    h.sync_all()
+    await h.reconcile("default/kubernetes")
+    h.seen(h.client.put(_kubernetes_endpoints("192.168.1.9")))
+    await h.reconcile("default/kubernetes")
+    assert [a[0] for a in h.client.actions] == ["create", "update"]
+    assert _addresses(h.client.all("EndpointSlice")) == [["192.168.1.9"]]

@@ -132,6 +132,10 @@ def test_kubectl_describe_service_shows_the_pods_and_get_shows_the_slices(api: d
                         f"metadata.name={eps['metadata']['name']}").stdout)[1][0] == eps["metadata"]["name"]
     resources = kubectl("api-resources", "--api-group=discovery.k8s.io").stdout
     assert rows(resources)[1][:4] == ["endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"], resources
+    # kubectl explain walks the OpenAPI v3 document of discovery.k8s.io/v1
+    explained = kubectl("explain", "endpointslice.endpoints.conditions").stdout
+    assert "GROUP:      discovery.k8s.io" in explained and "KIND:       EndpointSlice" in explained, explained
+    assert {"ready", "serving", "terminating"} <= set(re.findall(r"^  (\w+)\t", explained, re.M)), explained
 
 
 def test_the_kubernetes_service_has_its_slice_named_kubernetes(kubectl: Any) -> None:

@@ -702,11 +702,43 @@ def describe_lease(lease: Any, events: list[Any] | None, extra: dict[str, Any]) 
     return w.text()
 
 
+def describe_endpointslice(eps: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
+    """kubectl's describeEndpointSliceV1."""
+    w = Writer()
+    describe_identity(w, eps.metadata)
+    w.write(0, f"AddressType:\t{eps.address_type}\n")
+    if not eps.ports:
+        w.write(0, "Ports: <unset>\n")
+    else:
+        w.write(0, "Ports:\n")
+        w.write(1, "Name\tPort\tProtocol\n")
+        w.write(1, "----\t----\t--------\n")
+        for p in eps.ports:
+            w.write(1, f"{p.name or '<unset>'}\t{p.port if p.HasField('port') else '<unset>'}\t{p.protocol}\n")
+    if not eps.endpoints:
+        w.write(0, "Endpoints: <none>\n")
+    else:
+        w.write(0, "Endpoints:\n")
+        for e in eps.endpoints:
+            unset = "<unset>"
+            w.write(1, f"- Addresses:\t{', '.join(e.addresses) or NONE}\n")
+            w.write(2, "Conditions:\n")
+            ready = str(e.conditions.ready).lower() if e.conditions.HasField("ready") else unset
+            w.write(3, f"Ready:\t{ready}\n")
+            w.write(2, f"Hostname:\t{e.hostname if e.HasField('hostname') else unset}\n")
+            if e.HasField("target_ref"):
+                w.write(2, f"TargetRef:\t{e.target_ref.kind}/{e.target_ref.name}\n")
+            w.write(2, f"NodeName:\t{e.node_name if e.HasField('node_name') else unset}\n")
+            w.write(2, f"Zone:\t{e.zone if e.HasField('zone') else unset}\n")
+    describe_events(w, events)
+    return w.text()
+
+
 DESCRIBERS: dict[str, Callable[[Any, list[Any] | None, dict[str, Any]], str]] = {
     "Pod": describe_pod, "Deployment": describe_deployment, "ReplicaSet": describe_replicaset,
     "Service": describe_service, "Endpoints": describe_endpoints, "Namespace": describe_namespace,
     "PodDisruptionBudget": describe_pdb, "Node": describe_node, "Event": describe_event,
-    "Lease": describe_lease,
+    "Lease": describe_lease, "EndpointSlice": describe_endpointslice,
 }
 
 

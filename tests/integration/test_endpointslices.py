@@ -119,6 +119,10 @@ def test_kubectl_describe_service_shows_the_pods_and_get_shows_the_slices(api: d
     # kubelab's describe reads the same slices and prints the same line
     mine_described = kubelab(api, "describe", "service", "web", "-n", NS).stdout
     assert line in mine_described.splitlines(), mine_described
+    # and describes a slice as kubectl does
+    theirs = kubectl("describe", "endpointslice", eps["metadata"]["name"], "-n", NS).stdout
+    assert "  - Addresses:  " in theirs and "TargetRef:  Pod/web-" in theirs, theirs
+    assert kubelab(api, "describe", "endpointslice", eps["metadata"]["name"], "-n", NS).stdout == theirs
 
     table = kubectl("get", "endpointslices", "-n", NS).stdout
     got = rows(table)

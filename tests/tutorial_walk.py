@@ -390,8 +390,6 @@ STREAMING_VERBS = ("exec", "logs", "port-forward", "attach")
 KNOWN_DIFFERENCES = {
     "policy/v1beta1": "the HTTP API serves PodDisruptionBudget as policy/v1 only: kubectl cannot map seed 001's "
                       "`apiVersion: policy/v1beta1` (kubelab's CLI reads it as policy/v1)",
-    "endpointslices": "the HTTP API serves no discovery.k8s.io EndpointSlices: kubectl 1.37's describe service "
-                      "reads them and prints `Endpoints: <none>`; kubelab reads Endpoints",
 }
 
 
@@ -613,8 +611,6 @@ class Walk:
             settled = lambda a, b: all(
                 [ln.split()[2] for ln in r.out.splitlines() if ln.startswith("kubernetes-bootcamp-")] == ["Running"] * 4
                 for r in (a, b))
-        if cmd.text == "kubelab describe services/kubernetes-bootcamp":
-            return self.describe_service(cmd)
         if verb == "rollout" and "status" in cmd.text:
             ra, rb = self.compare(cmd, False, view=lambda r, t: (r.code, normalise(r.out, t).splitlines()[-1:]))
             return None
@@ -689,17 +685,6 @@ class Walk:
         assert (ra.code, rb.code) == (0, 0) and server, (ra, rb)
         assert server == [ln for ln in rb.out.splitlines() if ln.startswith("Server Version:")], (ra, rb)
         self.ran.append((cmd, "same exit code and Server Version line (the Client Versions differ by nature)"))
-
-    def describe_service(self, cmd: Command) -> None:
-        """Known difference `endpointslices`: all lines the same but Endpoints, which kubectl 1.37 reads from
-        EndpointSlices the HTTP API does not serve."""
-        def without_endpoints(r: Result, tool: Tool) -> object:
-            code, head, events, err = describe_view(r, tool)
-            return code, [ln for ln in head if not ln.startswith("Endpoints:")], events, err
-        ra, rb = self.compare(cmd, True, view=without_endpoints)
-        assert "Endpoints: <none>" in re.sub(r"\s+", " ", ra.out), ra
-        assert re.search(r"Endpoints:\s+\d+\.\d+\.\d+\.\d+:8080", rb.out), rb
-        self.ran[-1] = (cmd, "describe_view but the Endpoints line: KNOWN DIFFERENCE endpointslices (asserted)")
 
     def export(self, cmd: Command) -> None:
         var, _, inner = cmd.text[len("export "):].partition("=$(")

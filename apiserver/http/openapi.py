@@ -38,6 +38,10 @@ _PACKAGE_OF_PREFIX = (
     ("RollingUpdateDeployment", "io.k8s.api.apps.v1"),
     ("PodDisruptionBudget", "io.k8s.api.policy.v1"), ("Lease", "io.k8s.api.coordination.v1"),
 )
+# Messages named whole (discovery/v1's EndpointPort is EndpointSlicePort here: core/v1 has the name).
+_NAMED = {**{m: f"io.k8s.api.discovery.v1.{m}" for m in ("EndpointSlice", "Endpoint", "EndpointConditions",
+                                                           "EndpointHints", "ForZone", "ForNode")},
+          "EndpointSlicePort": "io.k8s.api.discovery.v1.EndpointPort"}
 
 # Fields holding a time (Kubernetes' metav1.Time: RFC 3339 strings) and the one MicroTime.
 _TIME_FIELDS = {"creationTimestamp", "deletionTimestamp", "lastTransitionTime", "lastUpdateTime", "lastProbeTime",
@@ -80,6 +84,8 @@ ATOMIC_MESSAGES = {"LabelSelector"}
 def definition_name(message: Descriptor) -> str:
     """Kubernetes' name of the type our message stands for."""
     name = message.name
+    if name in _NAMED:
+        return _NAMED[name]
     if name in _META_MESSAGES:
         return f"{META}.{name}"
     for prefix, package in _PACKAGE_OF_PREFIX:

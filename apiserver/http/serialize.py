@@ -4,7 +4,7 @@
 types leave out only fields tagged `omitempty`: the others are always written, and clients generated
 from the OpenAPI schema (the official Python client) require them (`V1ContainerStatus.restartCount`).
 ALWAYS lists, per proto message, the fields of our kinds that Kubernetes' types write without
-omitempty (k8s.io/api core/v1, apps/v1, policy/v1, coordination/v1 types.go), and `to_wire` fills them.
+omitempty (k8s.io/api core/v1, apps/v1, policy/v1, coordination/v1, discovery/v1 types.go), and `to_wire` fills them.
 Go also writes struct-valued fields even when empty (`status: {}`): the object's metadata, spec and
 status are written so.
 """
@@ -48,6 +48,8 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "ServicePort": ("port",),
     "EndpointAddress": ("ip",),
     "EndpointPort": ("port",),
+    "EndpointSlice": ("addressType", "endpoints"),
+    "Endpoint": ("addresses", "conditions"),
     "PodDisruptionBudgetStatus": ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"),
     "PodAffinityTerm": ("topologyKey",),
     "WeightedPodAffinityTerm": ("weight", "podAffinityTerm"),

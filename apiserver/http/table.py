@@ -21,10 +21,14 @@ _DESCRIPTIONS = {"NAME": "Name must be unique within a namespace. More info: "
                  "AGE": "CreationTimestamp is a timestamp representing the server time when this object was "
                         "created."}
 
+_NAMES = {"ADDRESSTYPE": "AddressType"}      # one word in the header, two in Kubernetes' column name
+
 
 def column_name(header: str) -> str:
     """`NOMINATED NODE` -> `Nominated Node`, `CLUSTER-IP` -> `Cluster-IP`: Kubernetes' column names (kubectl
     prints them upper-cased)."""
+    if header in _NAMES:
+        return _NAMES[header]
     return "-".join(" ".join(w.title() if w not in ("IP", "IPS") else w for w in part.split(" "))
                     for part in header.split("-"))
 

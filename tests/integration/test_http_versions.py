@@ -250,3 +250,25 @@ def test_a_self_subject_review_is_create_only_and_checks_its_body(api: dict[str,
                                                                   body: bytes | None, code: int) -> None:
     got, status, _ = http(api, method, "/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
     assert got == code and isinstance(status, dict) and status["kind"] == "Status", status
+
+
+def test_server_side_apply_through_v1beta1_converts_and_records_the_managers_version(api: dict[str, Any],
+                                                                                    tmp_path: Path) -> None:
+    ns = namespace(api, "ssa-beta")
+    manifest = tmp_path / "pdb.yaml"
+    manifest.write_text("apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: ssa\n"
+                        "spec:\n  minAvailable: 1\n  selector: {}\n")
+    binary = realclients.kubectl_137()
+    r = kubectl(binary, api, "-n", ns, "apply", "--server-side", "-f", str(manifest))
+    assert r.stdout == "poddisruptionbudget.policy/ssa serverside-applied\n" and WARNING in r.stderr
+    code, stored, _ = http(api, "GET", v1(ns, "ssa"))
+    assert isinstance(stored, dict)
+    assert stored["spec"]["selector"] == {"matchExpressions": [{"key": LABEL, "operator": "Exists"}]}
+    assert [(m["manager"], m["operation"], m["apiVersion"]) for m in stored["metadata"]["managedFields"]] == [
+        ("kubectl", "Apply", "policy/v1beta1")]
+    manifest.write_text(manifest.read_text().replace("minAvailable: 1", "minAvailable: 2"))
+    r = kubectl(binary, api, "-n", ns, "apply", "--server-side", "-f", str(manifest))
+    assert r.stdout == "poddisruptionbudget.policy/ssa serverside-applied\n"
+    code, stored, _ = http(api, "GET", v1(ns, "ssa"))
+    assert isinstance(stored, dict) and stored["spec"]["minAvailable"] == 2
+    assert stored["spec"]["selector"] == {"matchExpressions": [{"key": LABEL, "operator": "Exists"}]}

@@ -320,8 +320,11 @@ _LIST_PARAMS = [_query("labelSelector", "A selector to restrict the list of retu
 
 def _op(kind: kinds.KindInfo, verb: str, action: str, params: list[dict[str, Any]], body: str | None,
         response: str) -> dict[str, Any]:
+    # An alternate version's operations are named with their group and version, as Kubernetes names them all
+    # (listPolicyV1beta1...): an operationId is unique in a document.
+    prefix = "".join(w.capitalize() for w in kind.group.split(".")[:1] + [kind.version]) if versions.alternate(kind) else ""
     op: dict[str, Any] = {
-        "operationId": f"{verb}{kind.kind}", "description": f"{verb} {kind.kind}",
+        "operationId": f"{verb}{prefix}{kind.kind}", "description": f"{verb} {kind.kind}",
         "consumes": ["application/json", "application/yaml"] if verb not in ("patch",) else
         ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
          "application/apply-patch+yaml"],

@@ -242,6 +242,13 @@ def test_kubectl_auth_whoami_says_what_kubelab_auth_whoami_says(api: dict[str, A
     assert isinstance(listed, dict) and [r["name"] for r in listed["resources"]] == ["selfsubjectreviews"]
     r = kubectl(binary, api, "--token=wrong", "auth", "whoami", check=False)
     assert r.returncode == 1 and "Unauthorized" in r.stderr
+    # a service account's token: the same authenticator as every other request, over both APIs
+    token = kubectl(binary, api, "-n", "default", "create", "token", "default").stdout.strip()
+    real = kubectl(binary, api, f"--token={token}", "auth", "whoami")
+    ours = subprocess.run([sys.executable, "-m", "kubectl", "auth", "whoami"], capture_output=True, text=True,
+                          env={**env, "KUBELAB_TOKEN": token}, check=True)
+    assert real.stdout == ours.stdout, (real.stdout, ours.stdout)
+    assert re.search(r"^Username\s+system:serviceaccount:default:default$", real.stdout, re.M), real.stdout
 
 
 @pytest.mark.parametrize("method, body, code", [("GET", None, 405), ("POST", b'{"kind": "Pod"}', 400),

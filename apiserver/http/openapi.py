@@ -322,7 +322,8 @@ def _op(kind: kinds.KindInfo, verb: str, action: str, params: list[dict[str, Any
         response: str) -> dict[str, Any]:
     # An alternate version's operations are named with their group and version, as Kubernetes names them all
     # (listPolicyV1beta1...): an operationId is unique in a document.
-    prefix = "".join(w.capitalize() for w in kind.group.split(".")[:1] + [kind.version]) if versions.alternate(kind) else ""
+    prefix = "".join(w.capitalize() for w in kind.group.split(".")[:1] + [kind.version]) \
+        if versions.alternate(kind) else ""
     op: dict[str, Any] = {
         "operationId": f"{verb}{prefix}{kind.kind}", "description": f"{verb} {kind.kind}",
         "consumes": ["application/json", "application/yaml"] if verb not in ("patch",) else

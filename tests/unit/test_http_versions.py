@@ -130,7 +130,8 @@ def test_openapi_defines_the_v1beta1_types_with_their_own_refs() -> None:
     assert beta["x-kubernetes-group-version-kind"] == [{"group": "policy", "version": "v1beta1",
                                                         "kind": "PodDisruptionBudget"}]
     assert beta["properties"]["spec"] == {"$ref": "#/definitions/io.k8s.api.policy.v1beta1.PodDisruptionBudgetSpec"}
-    assert "io.k8s.api.policy.v1.PodDisruptionBudget" in defs and "io.k8s.api.policy.v1beta1.PodDisruptionBudgetList" in defs
+    assert "io.k8s.api.policy.v1.PodDisruptionBudget" in defs
+    assert "io.k8s.api.policy.v1beta1.PodDisruptionBudgetList" in defs
     v3 = json.loads(openapi.v3_document("apis/policy/v1beta1", "test") or b"{}")
     schemas = v3["components"]["schemas"]
     assert "io.k8s.api.policy.v1beta1.PodDisruptionBudgetSpec" in schemas

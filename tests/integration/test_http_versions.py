@@ -65,7 +65,8 @@ def warnings_of(headers: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------- the seed's PDB with the real kubectls
-def test_kubectl_applies_gets_and_describes_the_seeds_v1beta1_pdb(kubectl_bin: Path, api: dict[str, Any]) -> None:
+def test_kubectl_applies_gets_and_describes_the_seeds_v1beta1_pdb(kubectl_bin: Path, api: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
     ns = namespace(api, "seed-" + kubectl_bin.name.replace(".", "-"))
     assert "apiVersion: policy/v1beta1" in SEED_PDB.read_text()
     r = kubectl(kubectl_bin, api, "-n", ns, "apply", "-f", str(SEED_PDB))
@@ -73,6 +74,13 @@ def test_kubectl_applies_gets_and_describes_the_seeds_v1beta1_pdb(kubectl_bin: P
     assert f"Warning: {WARNING}" in r.stderr, r.stderr
     again = kubectl(kubectl_bin, api, "-n", ns, "apply", "-f", str(SEED_PDB))
     assert again.stdout == "poddisruptionbudget.policy/nginx-pdb unchanged\n"
+    changed = tmp_path / "pdb.yaml"          # a change: kubectl's strategic merge patch to the v1beta1 URL
+    changed.write_text(SEED_PDB.read_text().replace("minAvailable: 1", "minAvailable: 2"))
+    r = kubectl(kubectl_bin, api, "-n", ns, "apply", "-f", str(changed))
+    assert r.stdout == "poddisruptionbudget.policy/nginx-pdb configured\n"
+    assert http(api, "GET", v1(ns, "nginx-pdb"))[1]["spec"]["minAvailable"] == 2  # type: ignore[index]
+    assert kubectl(kubectl_bin, api, "-n", ns, "apply", "-f", str(SEED_PDB)).stdout == \
+        "poddisruptionbudget.policy/nginx-pdb configured\n"
 
     lines = kubectl(kubectl_bin, api, "-n", ns, "get", "pdb").stdout.splitlines()
     assert re.split(r"\s{2,}", lines[0].strip()) == ["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE",

@@ -139,3 +139,18 @@ def test_openapi_defines_the_v1beta1_types_with_their_own_refs() -> None:
     patch = v3["paths"]["/apis/policy/v1beta1/namespaces/{namespace}/poddisruptionbudgets/{name}"]["patch"]
     assert patch["x-kubernetes-group-version-kind"]["version"] == "v1beta1"
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+
+
+def test_the_wire_cache_keeps_each_versions_bytes_apart() -> None:
+    from apiserver.http import serialize
+    obj = decoded(V1, pdb("policy/v1", {}))
+    obj.metadata.resource_version = "5"
+    cache = serialize.WireCache()
+    beta, stored = parse_path(V1BETA1).kind_info, parse_path(V1).kind_info
+    for _ in range(2):          # the second round is answered from the cache
+        assert json.loads(cache.encode(obj))["apiVersion"] == "policy/v1"
+        assert json.loads(cache.encode(obj, beta))["spec"]["selector"] == DOES_NOT_EXIST
+    assert cache.hits == 2
+    listed = json.loads(serialize.list_bytes(beta, [obj], "5", cache=cache))
+    assert (listed["apiVersion"], listed["items"][0]["apiVersion"]) == ("policy/v1beta1", "policy/v1beta1")
+    assert json.loads(serialize.list_bytes(stored, [obj], "5", cache=cache))["items"][0]["spec"]["selector"] == {}

@@ -97,7 +97,7 @@ class Lab:
         name = self.name(short)
         self.names.append(name)
         args = ["run", "-d", "--name", name, "--label", LABEL, *opts]
-        if network and not any(o.startswith("--network") for o in opts):
+        if network and "--network" not in opts:
             args += ["--network", self.net]
         docker(*args, IMAGE)
         return name
@@ -445,12 +445,70 @@ def v_disconnect_kill(lab: Lab) -> str:
     return lab.state(node)
 
 
+def v_lab(lab: Lab) -> str:
+    """Closest to the soak: the node as compose makes it (network alias, hostname, restart=unless-stopped)
+    with its proxy in its namespace and a hostNetwork pod; cut off; a pod takes the address; the soak's
+    reconnect with --ip and --alias fails and its fallback (disconnect -f, connect with the alias); then its
+    other faults on the node (stop -t 2 and start; kill of the pid; stop and start) and `cluster down`'s
+    order."""
+    node = lab.run("node", "--network-alias", "node", "--hostname", "node", "--restart", "unless-stopped",
+                   "--cap-add", "NET_ADMIN")
+    proxy = lab.run("proxy", "--network", f"container:{node}", "--restart", "unless-stopped")
+    lab.run("hostpod", "--network", f"container:{node}")
+    old, _ = lab.take_address(node)
+    r = docker("network", "connect", "--ip", old, "--alias", "node", lab.net, node)
+    if r.returncode != 0:
+        docker("network", "disconnect", "-f", lab.net, node)
+        docker("network", "connect", "--alias", "node", lab.net, node)
+    log(f"  # {node} at {lab.ip(node) or '-'} pinning {lab.pinned(node) or '-'}")
+    docker("stop", "-t", "2", node)
+    docker("start", node)
+    pid = lab.pid(node)
+    if pid:
+        log(f"  $ kill -9 {pid}")
+        os.kill(pid, 9)
+    time.sleep(3)
+    docker("restart", "-t", "2", proxy)
+    docker("stop", "-t", "2", node)
+    docker("start", node)
+    log(f"  # {node}: {lab.state(node)}; {proxy}: {lab.state(proxy)}")
+    docker("stop", "-t", "5", node)
+    pods = [n for n in lab.names if "-pod" in n or "hostpod" in n]
+    for c in pods:
+        docker("network", "disconnect", "-f", lab.net, c)
+    docker("rm", "-f", "-v", *pods)
+    docker("rm", "-f", "-v", proxy, node)
+    return "removed"
+
+
+def v_lab_pinned(lab: Lab) -> str:
+    """v_lab with the soak's reconnect before 7847f90 (no fallback: the node keeps the taken address pinned)."""
+    node = lab.run("node", "--network-alias", "node", "--hostname", "node", "--restart", "unless-stopped")
+    proxy = lab.run("proxy", "--network", f"container:{node}", "--restart", "unless-stopped")
+    lab.run("hostpod", "--network", f"container:{node}")
+    old, _ = lab.take_address(node)
+    docker("network", "connect", "--ip", old, "--alias", "node", lab.net, node)
+    docker("stop", "-t", "2", node)
+    docker("start", node)
+    docker("restart", "-t", "2", proxy)
+    docker("start", node)
+    log(f"  # {node}: {lab.state(node)}; {proxy}: {lab.state(proxy)}")
+    docker("stop", "-t", "5", node)
+    pods = [n for n in lab.names if "-pod" in n or "hostpod" in n]
+    for c in pods:
+        docker("network", "disconnect", "-f", lab.net, c)
+    docker("rm", "-f", "-v", *pods)
+    docker("rm", "-f", "-v", proxy, node)
+    return "removed"
+
+
 VARIANTS: dict[str, Callable[[Lab], str]] = {
     "stop-start": v_stop_start, "static": v_static, "static-stopped": v_static_stopped, "restart": v_restart,
     "kill-restart-loop": v_kill_restart_loop, "kill-rm-race": v_kill_rm_race, "proxy": v_proxy,
     "soak-fix": v_soak_fix, "connect-stopped": v_connect_stopped, "pod-gone": v_pod_gone,
     "down-order": v_down_order, "double-start": v_double_start, "start-rm-race": v_start_rm_race,
     "connect-race": v_connect_race, "churn": v_churn, "hostnet": v_hostnet, "disconnect-kill": v_disconnect_kill,
+    "lab": v_lab, "lab-pinned": v_lab_pinned,
 }
 
 

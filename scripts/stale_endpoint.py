@@ -155,6 +155,8 @@ class Lab:
                       quiet=True).stdout.split()
         if ours:
             docker("rm", "-f", *ours)
+        if docker("network", "inspect", self.net, quiet=True).returncode != 0:
+            return ""                                   # gone already (compose's `down` removed it)
         r = docker("network", "rm", self.net)
         if r.returncode == 0:
             return ""
@@ -162,7 +164,7 @@ class Lab:
         for ep in sorted(set(self.endpoints().values()) | set(self.names)):
             docker("network", "disconnect", "-f", self.net, ep)
         r2 = docker("network", "rm", self.net)
-        if r2.returncode == 0:
+        if r2.returncode == 0 or docker("network", "inspect", self.net, quiet=True).returncode != 0:
             return ""
         return r2.stderr.strip()
 
@@ -502,13 +504,102 @@ def v_lab_pinned(lab: Lab) -> str:
     return "removed"
 
 
+def v_rm_running(lab: Lab) -> str:
+    """Failed connect, then the running node (its settings naming the network with the taken address, no
+    endpoint behind them) removed with `rm -f` at once, and a second node likewise with `stop` first."""
+    node = lab.run("node", "--restart", "unless-stopped")
+    lab.pin_taken(node)
+    docker("rm", "-f", node)
+    node2 = lab.run("node2", "--restart", "unless-stopped")
+    old, _ = lab.take_address(node2, "pod-b")
+    docker("network", "connect", "--ip", old, lab.net, node2)
+    docker("network", "disconnect", lab.net, node2)
+    docker("stop", "-t", "5", node2)
+    docker("network", "disconnect", "-f", lab.net, node2)
+    docker("rm", "-f", node2)
+    return "removed"
+
+
+COMPOSE_FILE = """
+services:
+  node:
+    image: klrepro/pause:1
+    container_name: {net}-node
+    labels: {{klrepro: "1"}}
+    restart: unless-stopped
+    hostname: node
+    environment: {{GENERATION: "${{GENERATION:-1}}"}}
+    networks: [net]
+  proxy:
+    image: klrepro/pause:1
+    container_name: {net}-proxy
+    labels: {{klrepro: "1"}}
+    restart: unless-stopped
+    environment: {{GENERATION: "${{GENERATION:-1}}"}}
+    network_mode: "service:node"
+networks:
+  net:
+    name: {net}
+    labels: {{klrepro: "1"}}
+    ipam:
+      config:
+        - subnet: 10.213.{n}.0/24
+          ip_range: 10.213.{n}.0/25
+"""
+
+
+def v_compose(lab: Lab) -> str:
+    """With docker-compose as the lab runs it (project klrepro-compose: a node and a proxy in its namespace,
+    the network made by compose): failed connect and failed start of the node, then `up -d` with changed
+    configuration (compose renames the old node, creates and starts a new one, removes the old), a kill,
+    `up -d` again, then `cluster down`'s order (stop, pods removed, `down -v`)."""
+    compose_cmd = ["docker", "compose"] if docker("compose", "version", quiet=True).returncode == 0 else \
+        ["docker-compose"]
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "compose.yaml"
+        f.write_text(COMPOSE_FILE.format(net=lab.net, n=lab.n))
+
+        def compose(*args: str, generation: int = 1) -> None:
+            r = subprocess.run([*compose_cmd, "-p", lab.net, "-f", str(f), *args], capture_output=True, text=True,
+                               env={**os.environ, "GENERATION": str(generation)}, timeout=300)
+            err = r.stderr.strip().replace("\n", " | ")
+            log(f"  $ GENERATION={generation} {shlex.join(compose_cmd)} -p {lab.net} {shlex.join(args)}  -> "
+                f"rc={r.returncode}  {err[-240:]}")
+
+        compose("up", "-d")
+        node = lab.name("node")
+        lab.names += [node, lab.name("proxy")]
+        lab.pin_taken(node)
+        docker("stop", "-t", "2", node)
+        docker("start", node)
+        compose("up", "-d", generation=2)
+        log(f"  # {node}: {lab.state(node)} at {lab.ip(node) or '-'} pinning {lab.pinned(node) or '-'}")
+        pid = lab.pid(node)
+        if pid:
+            log(f"  $ kill -9 {pid}")
+            os.kill(pid, 9)
+        time.sleep(2)
+        compose("up", "-d", generation=2)
+        docker("stop", "-t", "5", node)
+        pods = [n for n in lab.names if "-pod" in n]
+        for c in pods:
+            docker("network", "disconnect", "-f", lab.net, c)
+        docker("rm", "-f", "-v", *pods)
+        compose("down", "-v", "--remove-orphans", "-t", "5", generation=2)
+    return "removed"
+
+
+v_compose.own_network = True  # type: ignore[attr-defined]
+
+
 VARIANTS: dict[str, Callable[[Lab], str]] = {
     "stop-start": v_stop_start, "static": v_static, "static-stopped": v_static_stopped, "restart": v_restart,
     "kill-restart-loop": v_kill_restart_loop, "kill-rm-race": v_kill_rm_race, "proxy": v_proxy,
     "soak-fix": v_soak_fix, "connect-stopped": v_connect_stopped, "pod-gone": v_pod_gone,
     "down-order": v_down_order, "double-start": v_double_start, "start-rm-race": v_start_rm_race,
     "connect-race": v_connect_race, "churn": v_churn, "hostnet": v_hostnet, "disconnect-kill": v_disconnect_kill,
-    "lab": v_lab, "lab-pinned": v_lab_pinned,
+    "lab": v_lab, "lab-pinned": v_lab_pinned, "rm-running": v_rm_running,
+    "compose": v_compose,
 }
 
 
@@ -548,7 +639,8 @@ def main() -> int:
         for name in names:
             lab = Lab(name, list(VARIANTS).index(name) + 1)
             log(f"--- {name} (round {rnd + 1}/{args.rounds}) on {lab.net} {lab.subnet}")
-            lab.create_network()
+            if not getattr(VARIANTS[name], "own_network", False):
+                lab.create_network()
             try:
                 with Churn(lab, args.churn):
                     outcome = VARIANTS[name](lab)

@@ -592,6 +592,53 @@ def v_compose(lab: Lab) -> str:
 v_compose.own_network = True  # type: ignore[attr-defined]
 
 
+STRESS_SECONDS = 180.0
+
+
+def v_stress(lab: Lab) -> str:
+    """No address taken: 6 workers for STRESS_SECONDS (--seconds) doing what kubelets and `cluster down` do
+    to pods at once on one network: a sandbox on the network, an app container in its namespace, then
+    `disconnect -f` of the sandbox and `rm -f` of both (every third round: `rm -f` alone, or the sandbox
+    killed first); meanwhile a node with restart=unless-stopped is killed every few seconds."""
+    stop = threading.Event()
+    counts = [0] * 6
+
+    def worker(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            sb, app = lab.name(f"s{k}-{i}"), lab.name(f"a{k}-{i}")
+            subprocess.run(["docker", "run", "-d", "--name", sb, "--label", LABEL, "--network", lab.net, IMAGE],
+                           capture_output=True)
+            subprocess.run(["docker", "run", "-d", "--name", app, "--label", LABEL, "--network",
+                            f"container:{sb}", IMAGE], capture_output=True)
+            if i % 3 == 0:
+                subprocess.run(["docker", "network", "disconnect", "-f", lab.net, sb], capture_output=True)
+            elif i % 3 == 1:
+                subprocess.run(["docker", "kill", sb], capture_output=True)
+            subprocess.run(["docker", "rm", "-f", "-v", app, sb], capture_output=True)
+            i += 1
+            counts[k] = i
+
+    node = lab.run("node", "--restart", "unless-stopped")
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(counts))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + STRESS_SECONDS
+    kills = 0
+    while time.monotonic() < deadline:
+        time.sleep(4)
+        pid = lab.pid(node)
+        if pid:
+            os.kill(pid, 9)
+            kills += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    log(f"  # {sum(counts)} pods made and removed by {len(counts)} workers; node killed {kills} times")
+    docker("stop", "-t", "5", node)
+    return lab.state(node)
+
+
 VARIANTS: dict[str, Callable[[Lab], str]] = {
     "stop-start": v_stop_start, "static": v_static, "static-stopped": v_static_stopped, "restart": v_restart,
     "kill-restart-loop": v_kill_restart_loop, "kill-rm-race": v_kill_rm_race, "proxy": v_proxy,
@@ -599,7 +646,7 @@ VARIANTS: dict[str, Callable[[Lab], str]] = {
     "down-order": v_down_order, "double-start": v_double_start, "start-rm-race": v_start_rm_race,
     "connect-race": v_connect_race, "churn": v_churn, "hostnet": v_hostnet, "disconnect-kill": v_disconnect_kill,
     "lab": v_lab, "lab-pinned": v_lab_pinned, "rm-running": v_rm_running,
-    "compose": v_compose,
+    "compose": v_compose, "stress": v_stress,
 }
 
 
@@ -612,11 +659,13 @@ def clean() -> None:
 
 
 def main() -> int:
+    global STRESS_SECONDS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("variants", nargs="*", help="default: all")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--churn", type=int, default=0, metavar="N",
                     help="N threads creating and removing containers on the network during every variant")
+    ap.add_argument("--seconds", type=float, default=180.0, help="how long `stress` lasts")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--clean", action="store_true")
     args = ap.parse_args()
@@ -631,6 +680,7 @@ def main() -> int:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         ap.error(f"unknown variant(s): {', '.join(unknown)} (see --list)")
+    STRESS_SECONDS = args.seconds
     ensure_image()
     server = docker("version", "-f", "{{.Server.Version}}", quiet=True).stdout.strip()
     log(f"docker engine {server}")

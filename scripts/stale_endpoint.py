@@ -13,10 +13,21 @@ Everything it makes is its own: networks and containers named klrepro-*, labelle
 local image klrepro/pause:1 (a static pause binary, `docker import`ed; built here with gcc when absent).
 It never touches other networks or containers and never starts, stops or restarts dockerd.
 
-    python3 scripts/stale_endpoint.py            # every variant once
+    python3 scripts/stale_endpoint.py            # every variant once (about 15 minutes on a busy machine)
     python3 scripts/stale_endpoint.py --list
-    python3 scripts/stale_endpoint.py kill-restart-loop --rounds 20
+    python3 scripts/stale_endpoint.py lab lab-pinned --rounds 5 --churn 2   # with containers coming and going
+    python3 scripts/stale_endpoint.py stress --seconds 300
     python3 scripts/stale_endpoint.py --clean    # remove what an interrupted run left (klrepro=1 only)
+
+Two runs at once must not share a variant (its network and container names would collide).
+
+What it showed on Docker 20.10.24 (Debian's package, 20.10.24+dfsg1): every variant ended with its network removed; the
+cause of the stale endpoint is not this sequence alone. What the sequence does do: the failed
+`docker network connect --ip <taken address>` leaves the network in the container's settings with the
+address pinned (inspect: IPAMConfig.IPv4Address, no EndpointID); every later start fails (exit 128,
+"Address already in use") until the address is free; `docker network disconnect -f` does not clear that
+on a running container ("is not connected to network") but does on a stopped one; `connect` without
+--ip replaces it; `docker-compose up` recreating the container leaves it behind.
 """
 from __future__ import annotations
 

@@ -650,6 +650,57 @@ def v_stress(lab: Lab) -> str:
     return lab.state(node)
 
 
+def v_port_taken(lab: Lab) -> str:
+    """Not the soak's sequence but Docker's known way to a stale endpoint: a start failing after the endpoint
+    joined (publishing a host port someone holds, as the apiserver's 6443/8443 would be after another lab's
+    or a port-forward's bind). A container on the network and on a second one (as the apiserver is on
+    kubelab and kubelab-control-plane) publishing a held loopback port: run, start again, restart-policy
+    kill loop, then rm -f."""
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    log(f"  # 127.0.0.1:{port} held by this script")
+    second = f"{lab.net}-b"
+    docker("network", "create", "--internal", "--subnet", f"10.213.{100 + lab.n}.0/24", "--label", LABEL, second)
+    try:
+        api = lab.name("api")
+        lab.names.append(api)
+        docker("create", "--name", api, "--label", LABEL, "--network", lab.net, "--restart", "unless-stopped",
+               "-p", f"127.0.0.1:{port}:80", IMAGE)
+        docker("network", "connect", second, api)
+        docker("start", api)
+        docker("start", api)
+        holder.close()
+        docker("start", api)
+        log(f"  # {api}: {lab.state(api)} at {lab.ip(api) or '-'}")
+        holder = socket.socket()
+        for _ in range(3):
+            pid = lab.pid(api)
+            if pid:
+                os.kill(pid, 9)
+                log(f"  $ kill -9 {pid}")
+            time.sleep(0.3)
+            if holder.fileno() >= 0 and not holder.getsockname()[1]:
+                try:
+                    holder.bind(("127.0.0.1", port))
+                    holder.listen(1)
+                    log(f"  # 127.0.0.1:{port} held again")
+                except OSError as e:
+                    log(f"  # could not hold 127.0.0.1:{port} again: {e}")
+            time.sleep(2)
+            log(f"  # {api}: {lab.state(api)}")
+        other = lab.run("api2", "-p", f"127.0.0.1:{port}:80")
+        docker("rm", "-f", api, other)
+    finally:
+        holder.close()
+        r = docker("network", "rm", second)
+        if r.returncode != 0 and docker("network", "inspect", second, quiet=True).returncode == 0:
+            raise Leak(f"{second}: {r.stderr.strip()}")
+    return "removed"
+
+
 VARIANTS: dict[str, Callable[[Lab], str]] = {
     "stop-start": v_stop_start, "static": v_static, "static-stopped": v_static_stopped, "restart": v_restart,
     "kill-restart-loop": v_kill_restart_loop, "kill-rm-race": v_kill_rm_race, "proxy": v_proxy,
@@ -658,6 +709,7 @@ VARIANTS: dict[str, Callable[[Lab], str]] = {
     "connect-race": v_connect_race, "churn": v_churn, "hostnet": v_hostnet, "disconnect-kill": v_disconnect_kill,
     "lab": v_lab, "lab-pinned": v_lab_pinned, "rm-running": v_rm_running,
     "compose": v_compose, "stress": v_stress,
+    "port-taken": v_port_taken,
 }
 
 
@@ -705,6 +757,9 @@ def main() -> int:
             try:
                 with Churn(lab, args.churn):
                     outcome = VARIANTS[name](lab)
+            except Leak as e:
+                log(f"\nREPRODUCED: {e} (commands above); left in place. Only a restart of dockerd clears it.")
+                return 2
             except Exception as e:  # noqa: BLE001 - recorded, then torn down
                 outcome = f"variant raised {type(e).__name__}: {e}"
             left = lab.teardown()

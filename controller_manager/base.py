@@ -69,9 +69,6 @@ class Controller:
     def enqueue(self, obj: Any) -> None:
         self.queue.add(kinds.key_of(obj))
 
-    def enqueue_after(self, obj: Any, delay: float) -> None:
-        self.queue.add_after(kinds.key_of(obj), delay)
-
     def event(self, obj: Any, type_: str, reason: str, message: str) -> None:
         self.recorder.event(obj, type_, reason, message)
 

@@ -106,11 +106,6 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), fut))
         await fut
 
-    @property
-    def sleepers(self) -> int:
-        """How many sleeps are pending."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in deadline order and letting
         the woken tasks run after each step."""

@@ -16,6 +16,7 @@ DNS and the proxy, and bench/, use its second half).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -25,7 +26,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 from kubelab import errors, kinds, manifests, patch as patching, timeutil
 from kubelab.v1 import objects_pb2 as pb
@@ -292,6 +293,27 @@ def unseen_writes(steps: list[tuple[str, int, int]], start: int) -> list[str]:
             out.append(f"{verb} {n}: saw {seen}, expected {have}")
         have = seen + (n if verb == "creating" else -n)
     return out
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """These environment variables set while the block runs; what was there before put back after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def kubeconfig_in(tmp: Path) -> contextlib.AbstractContextManager[None]:
+    """$KUBELAB_CONFIG and $KUBECONFIG (kubectl's, as `cluster up` writes it) point into `tmp` while the block
+    runs: a test cluster never touches the user's."""
+    return environ(KUBELAB_CONFIG=str(tmp / "kubeconfig"), KUBECONFIG=str(tmp / "kube-config"))
 
 
 def start_cluster(tmp: Path, hollow_nodes: int = 3, controller_manager: list[str] | None = None,

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from lab import local as launcher
 from kubelab.client import Client
+from lab import local as launcher
+from tests.harness.controller_manager import environ, kubeconfig_in
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +24,8 @@ pytestmark = pytest.mark.integration
 def _kubeconfig_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """$KUBECONFIG points at a temp file for the whole tier: `cluster up` writes the kubeconfig kubectl reads,
     and a test must never touch the user's ~/.kube/config."""
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(tmp_path_factory.mktemp("kube") / "config")
-    try:
+    with environ(KUBECONFIG=str(tmp_path_factory.mktemp("kube") / "config")):
         yield
-    finally:
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
 
 
 def need_etcd() -> None:
@@ -42,23 +34,6 @@ def need_etcd() -> None:
     if shutil.which("etcd") is None:
         pytest.fail("etcd is not on PATH: the integration tier needs it (on Debian: apt-get install etcd-server "
                     "etcd-client; scripts/test.sh installs them)", pytrace=False)
-
-
-@contextlib.contextmanager
-def kubeconfig_in(tmp: Path) -> Iterator[None]:
-    """$KUBELAB_CONFIG and $KUBECONFIG point into `tmp` while the block runs: a test cluster never touches the
-    user's."""
-    old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
-    os.environ["KUBECONFIG"] = str(tmp / "kube-config")
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.asynccontextmanager

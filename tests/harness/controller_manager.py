@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
@@ -445,3 +446,55 @@ def deployment_manifest(name: str, namespace: str, replicas: int, image: str, su
     if progress_deadline is not None:
         d.spec.progress_deadline_seconds = progress_deadline
     return d
+
+
+@dataclass
+class PodObserver:
+    """Watches a namespace's pods; tracks the extremes while armed."""
+    client: Any
+    namespace: str
+    pods: dict[str, pb.Pod] = field(default_factory=dict)
+    max_live: int = 0
+    min_available: int = 10**9
+    events: int = 0
+    overlap: bool = False             # an old-image and a new-image pod existed at once
+    new_image: str = ""
+
+    def _measure(self) -> None:
+        live = [p for p in self.pods.values() if not p.metadata.deletion_timestamp
+                and p.status.phase not in ("Succeeded", "Failed")]
+        self.max_live = max(self.max_live, len(live))
+        self.min_available = min(self.min_available, sum(1 for p in live if is_ready(p)))
+        if self.new_image:
+            images = {p.spec.containers[0].image for p in self.pods.values()}
+            if self.new_image in images and len(images) > 1:
+                self.overlap = True
+
+    async def run(self, ready: asyncio.Event) -> None:
+        pods, rv = await self.client.list("Pod", self.namespace)
+        self.pods = {p.metadata.name: p for p in pods}
+        self._measure()
+        stream = self.client.watch("Pod", self.namespace, resource_version=rv)
+        ready.set()
+        try:
+            async for ev in stream:
+                if ev.type == "BOOKMARK":
+                    continue
+                pod = kinds.unwrap(ev.object)
+                if ev.type == "DELETED":
+                    self.pods.pop(pod.metadata.name, None)
+                else:
+                    self.pods[pod.metadata.name] = pod
+                self.events += 1
+                self._measure()
+        finally:
+            stream.cancel()
+
+
+async def observe(client: Any, ns: str) -> tuple[PodObserver, asyncio.Task[None]]:
+    """A PodObserver of namespace `ns`, its watch running (stop it by cancelling the task)."""
+    obs = PodObserver(client, ns)
+    ready = asyncio.Event()
+    task = asyncio.create_task(obs.run(ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    return obs, task

@@ -76,9 +76,15 @@ def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
     return cluster
 
 
+@pytest.fixture(scope="module")
+def cluster(local_cluster: dict[str, Any]) -> dict[str, Any]:
+    """The module's cluster: `local_cluster`, unless the module names its own (`control_plane_fixture`)."""
+    return local_cluster
+
+
 @pytest.fixture
-async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(local_cluster) as c:
+async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
+    async with open_client(cluster) as c:
         yield c
 
 

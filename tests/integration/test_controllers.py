@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -19,17 +19,11 @@ from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import control_plane_fixture, open_client
+from .conftest import control_plane_fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 cluster = control_plane_fixture("controllers")
-
-
-@pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
 
 
 @pytest.fixture

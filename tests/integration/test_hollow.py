@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -22,7 +22,7 @@ from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
 
-from .conftest import kubeconfig_in, need_etcd, open_client
+from .conftest import kubeconfig_in, need_etcd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -58,12 +58,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
             launcher.down_local(state)
-
-
-@pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
 
 
 async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kubelab import kinds
+from kubelab import kinds, timeutil
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.timeutil import Clock, RealClock
@@ -94,11 +94,7 @@ class Controller:
             await run_workers(self.queue, self._timed, n, logger=self.log)
         finally:
             self.queue.shut_down(discard_queued=True)
-            bg.cancel()
-            try:
-                await bg
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+            await timeutil.cancel(bg)
             try:
                 await asyncio.wait_for(self.recorder.flush(), 2.0)
             except (asyncio.TimeoutError, asyncio.CancelledError):

@@ -106,6 +106,15 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One decorator of several (click options), applied as if written above the function in this order."""
+    def apply(f: Any) -> Any:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
 _GLOBAL_OPTIONS = (
     click.option("-n", "--namespace", "namespace", default=None, expose_value=False, callback=_store,
                  is_eager=True, help="If present, the namespace scope for this request."),
@@ -118,12 +127,7 @@ _GLOBAL_OPTIONS = (
     click.option("--token", "token", default=None, expose_value=False, callback=_store, is_eager=True,
                  help="Bearer token for authentication to the API server."),
 )
-
-
-def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed(_GLOBAL_OPTIONS):
-        f = opt(f)
-    return f
+global_options = options(*_GLOBAL_OPTIONS)
 
 
 # ---------------------------------------------------------------- running

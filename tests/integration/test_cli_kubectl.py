@@ -450,6 +450,11 @@ def test_workload_verbs_and_rollout(cluster: dict[str, Any], namespace: str) -> 
         "deployment.apps/kubernetes-bootcamp paused\n"
     r = kl("rollout", "undo", "deployment/kubernetes-bootcamp", *ns)
     assert r.exit_code == 1 and "resume it first" in r.stderr
+    r = kl("rollout", "pause", "deployment/kubernetes-bootcamp", *ns)
+    assert r.exit_code == 1 and r.stderr == 'error: deployments.apps "kubernetes-bootcamp" is already paused\n'
+    r = kl("rollout", "restart", "deployment/kubernetes-bootcamp", *ns)
+    assert r.exit_code == 1 and r.stderr == ('error: deployments.apps "kubernetes-bootcamp" can\'t restart paused '
+                                             "deployment (run rollout resume first)\n")
     assert ok("rollout", "resume", "deployment/kubernetes-bootcamp", *ns) == \
         "deployment.apps/kubernetes-bootcamp resumed\n"
     assert ok("rollout", "restart", "deployment/kubernetes-bootcamp", *ns) == \

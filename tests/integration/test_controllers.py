@@ -50,10 +50,6 @@ def replicaset(name: str, namespace: str, replicas: int) -> pb.ReplicaSet:
     return rs
 
 
-async def ready_count(client: Client, ns: str, selector: str) -> int:
-    return sum(1 for p in await live_pods(client, ns, selector) if is_ready(p))
-
-
 async def events_for(client: Client, ns: str, name: str) -> list[tuple[str, str]]:
     evs, _ = await client.list("Event", ns)
     return [(e.reason, e.message) for e in evs if e.involved_object.name == name]

@@ -30,10 +30,6 @@ def deployment(replicas: int | None = 2, image: str = "nginx:1.25", labels: dict
             "spec": spec}
 
 
-def entries_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    return obj["metadata"]["managedFields"]
-
-
 def test_field_set_of_a_deployment_is_kubernetes_fieldsv1() -> None:
     fields = fm.to_fields_v1(set(fm.field_values(deployment(), DEPLOY)))
     assert fields == {

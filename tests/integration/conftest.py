@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
@@ -46,18 +47,26 @@ async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
         await c.close()
 
 
-@pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
+@contextlib.contextmanager
+def launched(tmp: Path, remove_context: bool = True, **up: Any) -> Iterator[dict[str, Any]]:
+    """A cluster from the launcher users run (`kubelab cluster up --local`, `up` its arguments), its state and
+    kubeconfig in `tmp` (info["state_path"], info["home"]); stopped when the block ends."""
     need_etcd()
-    tmp = tmp_path_factory.mktemp("cluster")
+    state = tmp / "state"
     with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
-        info["state_path"] = tmp / "state"
+        info = asyncio.run(launcher.up_local(state_dir=state, **up))
+        info["state_path"], info["home"] = state, tmp
         try:
             yield info
         finally:
-            launcher.down_local(tmp / "state")
+            launcher.down_local(state, remove_context=remove_context)
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
+    with launched(tmp_path_factory.mktemp("cluster"), components=()) as info:
+        yield info
 
 
 def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:

@@ -8,7 +8,6 @@ CliRunner (stdout and stderr apart) and, where the process matters
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -27,9 +26,8 @@ from click.testing import CliRunner, Result
 
 from kubectl.main import cli
 from kubelab import manifests
-from lab import local as launcher
 
-from .conftest import kubeconfig_in, need_etcd
+from .conftest import launched
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -81,19 +79,12 @@ CHANGES = {
 # ---------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
     tmp = tmp_path_factory.mktemp("cli")
-    state = tmp / "state"
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(hollow_nodes=2, state_dir=state,
-                                             extra_args={"hollow-nodes": HOLLOW}))
+    with launched(tmp, hollow_nodes=2, extra_args={"hollow-nodes": HOLLOW}) as info:
         info["kubeconfig"] = str(tmp / "kubeconfig")
         info["tmp"] = tmp
-        try:
-            wait_for(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
-            yield info
-        finally:
-            launcher.down_local(state)
+        wait_for(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
+        yield info
 
 
 def kl(*args: str, input: str | None = None) -> Result:

@@ -10,32 +10,24 @@ from typing import Any, Iterator
 
 import pytest
 
-from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from tests.harness.scheduler import make_node
-from tests.integration.conftest import need_etcd, kubeconfig_in
+from tests.integration.conftest import launched
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
     tmp = tmp_path_factory.mktemp("rbac-components")
     token_file = tmp / "tokens.csv"
     token_file.write_text("admin-token,admin,0,system:masters\n"
                           "scheduler-token,system:kube-scheduler,1\n"
                           "cm-token,system:kube-controller-manager,2\n")
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(
-            state_dir=tmp / "state", components=("scheduler", "controller-manager"),
-            extra_args={"apiserver": ["--token-auth-file", str(token_file)],
-                        "scheduler": ["--token", "scheduler-token"],
-                        "controller-manager": ["--token", "cm-token"]}))
-        info["state_path"] = tmp / "state"
-        try:
-            yield info
-        finally:
-            launcher.down_local(tmp / "state")
+    with launched(tmp, components=("scheduler", "controller-manager"),
+                  extra_args={"apiserver": ["--token-auth-file", str(token_file)],
+                              "scheduler": ["--token", "scheduler-token"],
+                              "controller-manager": ["--token", "cm-token"]}) as info:
+        yield info
 
 
 def _deployment(name: str, replicas: int) -> pb.Deployment:

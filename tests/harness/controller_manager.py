@@ -380,6 +380,22 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, i
         await asyncio.sleep(interval)
 
 
+async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    """Poll `fetch()` until `ok` says yes to what it gave (a NotFound it raised is what `ok` is asked about);
+    that value."""
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = await fetch()
+        except errors.NotFound as e:
+            value = e
+        if ok(value):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
+
+
 async def wait_gone(client: Any, kind: str, name: str, namespace: str | None = None, timeout: float = 30.0) -> None:
     async def gone() -> bool:
         try:

@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -20,6 +19,8 @@ from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
+
+from tests.harness.controller_manager import until
 
 from .conftest import launched
 
@@ -51,20 +52,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-
-
-async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = await fetch()
-        except errors.NotFound as e:
-            value = e
-        if ok(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
 
 
 async def get_node(c: Client, name: str) -> Any:

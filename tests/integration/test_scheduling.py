@@ -9,9 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
@@ -19,6 +18,7 @@ from kubelab import errors
 from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.controller_manager import until
 
 from .conftest import launched, open_client
 
@@ -59,17 +59,6 @@ async def ready_nodes(c: Client) -> list[str]:
     nodes, _ = await c.list("Node")
     return [n.metadata.name for n in nodes
             if any(x.type == "Ready" and x.status == "True" for x in n.status.conditions)]
-
-
-async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if ok(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
 
 
 async def namespace(c: Client, name: str) -> str:

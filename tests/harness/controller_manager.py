@@ -435,6 +435,17 @@ async def ensure_namespace(client: Any, name: str) -> None:
         pass
 
 
+def replicaset_manifest(name: str, namespace: str, replicas: int, image: str = "nginx:1.15") -> pb.ReplicaSet:
+    """A ReplicaSet of `replicas` pods labelled app=`name`, one container."""
+    rs = pb.ReplicaSet(api_version="apps/v1", kind="ReplicaSet")
+    rs.metadata.name, rs.metadata.namespace = name, namespace
+    rs.spec.replicas = replicas
+    rs.spec.selector.match_labels["app"] = name
+    rs.spec.template.metadata.labels["app"] = name
+    rs.spec.template.spec.containers.add(name="nginx", image=image)
+    return rs
+
+
 def deployment_manifest(name: str, namespace: str, replicas: int, image: str, surge: int | str = "25%",
                         unavailable: int | str = "25%", ready_delay: float | None = None,
                         progress_deadline: int | None = None, strategy: str = "RollingUpdate",

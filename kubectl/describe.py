@@ -811,11 +811,10 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
     namespace = st.current_namespace()
     targets: list[resources.Target]
     if filenames:
-        from kubectl.apply import load_manifests, place
+        from kubectl.apply import load_placed
         from kubelab import kinds
         targets = []
-        for d in load_manifests(filenames, False):
-            place(d.obj, namespace, explicit=st.namespace is not None)
+        for d in load_placed(filenames, False):
             targets.append(resources.Target(kinds.info_of(d.obj), [d.obj.metadata.name]))
     else:
         targets = resources.parse(args, selector=selector).targets

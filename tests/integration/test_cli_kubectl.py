@@ -406,6 +406,10 @@ def test_workload_verbs_and_rollout(cluster: dict[str, Any], namespace: str) -> 
     assert out.splitlines()[-1] == 'deployment "kubernetes-bootcamp" successfully rolled out'
     assert ok("scale", "deployments/kubernetes-bootcamp", "--replicas=4", *ns) == \
         "deployment.apps/kubernetes-bootcamp scaled\n"
+    r = kl("scale", "deployments/kubernetes-bootcamp", "--replicas=5", "--current-replicas=3", *ns)
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", "error: Expected replicas to be 3, was 4\n")
+    r = kl("patch", "pod", "nothere", "-p", '{"metadata":{"labels":{"a":"b"}}}', *ns)
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", 'Error from server (NotFound): pods "nothere" not found\n')
     ok("rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s", *ns)
     row = ok("get", "deployments", *ns).splitlines()
     assert row[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]

@@ -24,16 +24,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
 import pytest
 
-from tests.harness.controller_manager import kubeconfig_in
+from tests.harness.controller_manager import kubeconfig_in, wait_until as wait_for
 
-T = TypeVar("T")
 NAMESPACE = "e2e"
 
 
@@ -157,22 +155,6 @@ def pod_row(name: str) -> dict[str, str]:
     lines = kubectl("get", "pod", name).stdout.splitlines()
     parts = lines[1].split()
     return {"NAME": parts[0], "READY": parts[1], "STATUS": parts[2], "RESTARTS": parts[3]}
-
-
-def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            value = fn()
-            if value:
-                return value
-            last = value
-        except AssertionError as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
-        time.sleep(interval)
 
 
 def unique(prefix: str) -> str:

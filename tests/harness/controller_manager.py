@@ -380,6 +380,24 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, i
         await asyncio.sleep(interval)
 
 
+def wait_until(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Call `fn()` until it gives something truthy (an AssertionError it raises counts as not yet); that value.
+    The blocking twin of `wait_for`, for tests that drive the CLI or the lab."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+            last = value
+        except AssertionError as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
+        time.sleep(interval)
+
+
 async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
     """Poll `fetch()` until `ok` says yes to what it gave (a NotFound it raised is what `ok` is asked about);
     that value."""

@@ -453,9 +453,9 @@ async def ensure_namespace(client: Any, name: str) -> None:
         pass
 
 
-def replicaset_manifest(name: str, namespace: str, replicas: int, image: str = "nginx:1.15") -> pb.ReplicaSet:
-    """A ReplicaSet of `replicas` pods labelled app=`name`, one container."""
-    rs = pb.ReplicaSet(api_version="apps/v1", kind="ReplicaSet")
+def workload_manifest(kind: str, name: str, namespace: str, replicas: int, image: str = "nginx:1.15") -> Any:
+    """A ReplicaSet or Deployment of `replicas` pods labelled app=`name`, one container."""
+    rs = getattr(pb, kind)(api_version="apps/v1", kind=kind)
     rs.metadata.name, rs.metadata.namespace = name, namespace
     rs.spec.replicas = replicas
     rs.spec.selector.match_labels["app"] = name

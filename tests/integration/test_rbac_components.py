@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from kubelab.client import Client
-from kubelab.v1 import objects_pb2 as pb
+from tests.harness.controller_manager import workload_manifest
 from tests.harness.scheduler import make_node
 from tests.integration.conftest import launched
 
@@ -30,21 +30,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield info
 
 
-def _deployment(name: str, replicas: int) -> pb.Deployment:
-    d = pb.Deployment(api_version="apps/v1", kind="Deployment")
-    d.metadata.name, d.metadata.namespace = name, "default"
-    d.spec.replicas = replicas
-    d.spec.selector.match_labels["app"] = name
-    d.spec.template.metadata.labels["app"] = name
-    d.spec.template.spec.containers.add(name="c", image="nginx")
-    return d
-
-
 async def test_components_work_under_their_own_identities(cluster: dict[str, Any]) -> None:
     async with Client(cluster["server"], "admin-token") as admin:
         for n in ("n1", "n2"):
             await admin.create(make_node(n))
-        await admin.create(_deployment("web", 3))
+        await admin.create(workload_manifest("Deployment", "web", "default", 3, "nginx"))
         deadline = time.monotonic() + 60
         while True:
             pods, _ = await admin.list("Pod", "default", label_selector="app=web")

@@ -8,7 +8,10 @@ exactly when the "watch" shows a write, which is what expectations are
 about. Every write is recorded in `client.actions`.
 
 The second half has the integration helpers: a local cluster from the
-launcher with short lab timings, extra component processes, polling.
+launcher with short lab timings, the kubeconfig a test cluster writes kept in
+its temp dir, extra component processes, polling (async and blocking), the
+ReplicaSets and Deployments the tests create, a watch that tracks a rollout's
+extremes.
 
 Lives under tests/: the running controller manager never imports it (the integration tests of
 DNS and the proxy, and bench/, use its second half).

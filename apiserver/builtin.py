@@ -58,12 +58,21 @@ async def ensure_namespaces(store: Store) -> None:
 
 
 async def ensure_rbac(store: Store) -> None:
-    """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py), created if missing."""
+    """The bootstrap ClusterRoles and ClusterRoleBindings (authz/bootstrap.py): created if missing, given what
+    this version grants and they lack if present (bootstrap.reconciled)."""
     for obj in [*bootstrap.cluster_roles(), *bootstrap.cluster_role_bindings()]:
         try:
             await store.create(obj)
+            continue
         except errors.AlreadyExists:
             pass
+        current = await store.get(obj.kind, "", obj.metadata.name)
+        update = bootstrap.reconciled(current, obj)
+        if update is not None:
+            try:
+                await store.update(update)
+            except errors.Conflict:
+                pass                       # another apiserver reconciles it meanwhile, to the same end
 
 
 async def ensure_kubernetes_service(store: Store, service_cidr: str, port: int, advertised: str) -> None:

@@ -23,6 +23,7 @@ that is no static one) and under the API's handlers (apiserver/server.py's Creat
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 import hashlib
 import logging
 import random
@@ -204,6 +205,11 @@ class TokenAuthority:
     kid: str = field(init=False)                    # the JWT header's key id, as kube-apiserver computes it
     _private: Any = field(init=False, repr=False)
     _public: dict[str, Any] = field(init=False, repr=False)
+    # Payloads whose signature verified, by token (bounded, oldest out): a signature check is the costly part
+    # of authenticating (an EC verify per request), and a token's signature cannot change. Claims (expiry,
+    # audience) and what the token is bound to are still checked on every request.
+    _verified: "OrderedDict[str, dict[str, Any]]" = field(init=False, repr=False, default_factory=OrderedDict)
+    verified_cache_size: int = 4096
 
     def __post_init__(self) -> None:
         self._private = serialization.load_pem_private_key(self.signing_key_pem, password=None)
@@ -229,20 +235,12 @@ class TokenAuthority:
         if token.count(".") != 2:
             return None                      # not a JWT: some other authenticator's token
         try:
-            header = jwt.get_unverified_header(token)
-            key = self._public.get(str(header.get("kid", ""))) if header.get("kid") else None
-            candidates = [key] if key is not None else list(self._public.values())
-            payload = None
-            for k in candidates:
-                try:
-                    payload = jwt.decode(token, k, algorithms=[_algorithm(k)],
-                                         options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                                                  "verify_aud": False, "verify_iss": False})
-                    break
-                except jwt.InvalidSignatureError:
-                    continue
+            payload = self._verified.get(token)
             if payload is None:
-                raise InvalidToken("signature does not verify with any service account key")
+                payload = self._verify_signature(token)
+                self._verified[token] = payload
+                if len(self._verified) > self.verified_cache_size:
+                    self._verified.popitem(last=False)
             bound = validate_claims(payload, (self.issuer,), self.audiences, self.clock())
             return self._still_bound(bound)
         except jwt.PyJWTError as e:
@@ -250,6 +248,19 @@ class TokenAuthority:
         except InvalidToken as e:
             log.info("service account token refused: %s", e)
         return None
+
+    def _verify_signature(self, token: str) -> dict[str, Any]:
+        """The token's payload if one of our keys signed it (claims not yet checked), else InvalidToken."""
+        header = jwt.get_unverified_header(token)
+        key = self._public.get(str(header.get("kid", ""))) if header.get("kid") else None
+        for k in [key] if key is not None else list(self._public.values()):
+            try:
+                return dict(jwt.decode(token, k, algorithms=[_algorithm(k)],
+                                       options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                                                "verify_aud": False, "verify_iss": False}))
+            except jwt.InvalidSignatureError:
+                continue
+        raise InvalidToken("signature does not verify with any service account key")
 
     def _still_bound(self, b: Bound) -> UserInfo:
         sa = self.get("ServiceAccount", b.namespace, b.sa_name)

@@ -290,7 +290,7 @@ def run_cmd(name: str, args: tuple[str, ...], image: str, port: int | None, repl
         finally:
             if remove:
                 await client.delete("Pod", name, ns)
-                out(f'pod "{name}" deleted')
+                out(f'pod "{name}" deleted from {ns} namespace')    # the delete printer's words (kubectl 1.34+)
     code = run(body)
     if code:
         raise Failed(code)

@@ -1,4 +1,5 @@
-"""The bootstrap policy: the ClusterRoles and ClusterRoleBindings the apiserver creates at start if missing.
+"""The bootstrap policy: the ClusterRoles and ClusterRoleBindings the apiserver creates at start if missing,
+and brings up to date where they lack what this version grants (`reconciled`), as kube-apiserver does.
 
 Kubernetes' plugin/pkg/auth/authorizer/rbac/bootstrappolicy, for the kinds kubelab serves: the user-facing
 `cluster-admin`, `admin`, `edit`, `view` (written out flat: kubelab has no aggregation), the discovery and
@@ -166,4 +167,29 @@ def cluster_role_bindings() -> list[pb.ClusterRoleBinding]:
     return out
 
 
-__all__ = ["cluster_roles", "cluster_role_bindings", "CLUSTER_ROLES", "CLUSTER_ROLE_BINDINGS"]
+def reconciled(current: pb.ClusterRole | pb.ClusterRoleBinding,
+               wanted: pb.ClusterRole | pb.ClusterRoleBinding) -> pb.ClusterRole | pb.ClusterRoleBinding | None:
+    """`current` (as stored) with what `wanted` (this version's bootstrap object) has and it lacks: missing
+    rules of a role, missing subjects of a binding, the bootstrap labels and annotations; None when nothing is
+    missing or when `current` opts out with `rbac.authorization.kubernetes.io/autoupdate: "false"`. What a
+    user added stays, as kube-apiserver's reconciliation (pkg/registry/rbac/reconciliation) keeps it. A data
+    directory from an older kubelab so gets the grants newer components need (a proxy's ReportProxy)."""
+    if current.metadata.annotations.get(AUTOUPDATE) == "false":
+        return None
+    out = type(current)()
+    out.CopyFrom(current)
+    if isinstance(wanted, pb.ClusterRole):
+        missing = [r for r in wanted.rules if r not in current.rules]
+        out.rules.extend(missing)
+    else:
+        if current.role_ref != wanted.role_ref:
+            return None                    # roleRef is immutable: kube-apiserver deletes and recreates; not here
+        missing = [sub for sub in wanted.subjects if sub not in current.subjects]
+        out.subjects.extend(missing)
+    for key, value in (*wanted.metadata.labels.items(), *wanted.metadata.annotations.items()):
+        md = out.metadata.labels if key in wanted.metadata.labels else out.metadata.annotations
+        md.setdefault(key, value)
+    return out if out != current else None
+
+
+__all__ = ["cluster_roles", "cluster_role_bindings", "reconciled", "CLUSTER_ROLES", "CLUSTER_ROLE_BINDINGS"]

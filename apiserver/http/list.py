@@ -21,7 +21,7 @@ from apiserver.registry import FieldError, FieldErrors
 from . import negotiate, table
 from .common import Backend, int_param, namespace_of, respond
 from .request import RequestInfo
-from .serialize import list_wire
+from .serialize import list_bytes, list_wire
 
 EXPIRED = "The resourceVersion for the provided list is too old."
 
@@ -90,4 +90,6 @@ async def list_(backend: Backend, request: web.Request, req: RequestInfo) -> web
         raise
     if rep == negotiate.TABLE:
         return table.respond_table(request, info, items, str(rev), token)
+    if rep == negotiate.JSON:
+        return web.Response(body=list_bytes(info, items, str(rev), token), content_type="application/json")
     return respond(request, list_wire(info, items, str(rev), token), rep=rep)

@@ -11,6 +11,7 @@ status are written so.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -176,3 +177,50 @@ def list_wire(info: kinds.KindInfo, items: list[Message], resource_version: str,
 def dumps(doc: Any) -> bytes:
     """Compact JSON, as kube-apiserver writes it (UTF-8, no spaces)."""
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class WireCache:
+    """Objects' JSON bytes, kept by (kind, namespace, name, resourceVersion): bounded, least recently used out.
+
+    An object's bytes depend on nothing but the object, and its resourceVersion (an etcd revision) names its
+    content exactly, so a list answers an unchanged object with the bytes it wrote before. Writing an object
+    as Kubernetes JSON costs about 0.2 ms of Python (most of a LIST of 10,000 pods); copying bytes, nothing.
+    kube-apiserver keeps serialized objects for the same reason (its watch cache's CachingObject).
+    An object without a resourceVersion (a dry run's answer) is not kept.
+    """
+
+    def __init__(self, max_bytes: int = 128 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
+
+    def encode(self, obj: Message) -> bytes:
+        md = obj.metadata  # type: ignore[attr-defined]
+        rv = md.resource_version
+        if not rv:
+            return dumps(to_wire(obj))
+        key = (obj.DESCRIPTOR.name, md.namespace, md.name, rv)
+        data = self._entries.get(key)
+        if data is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return data
+        self.misses += 1
+        data = dumps(to_wire(obj))
+        self._entries[key] = data
+        self.size += len(data)
+        while self.size > self.max_bytes and self._entries:
+            self.size -= len(self._entries.popitem(last=False)[1])
+        return data
+
+
+WIRE_CACHE = WireCache()
+
+
+def list_bytes(info: kinds.KindInfo, items: list[Message], resource_version: str, continue_token: str = "",
+               cache: WireCache = WIRE_CACHE) -> bytes:
+    """`dumps(list_wire(...))`, byte for byte, with each item's bytes from `cache`."""
+    head = {"kind": f"{info.kind}List", "apiVersion": info.api_version,
+            "metadata": list_wire(info, [], resource_version, continue_token)["metadata"]}
+    return (dumps(head)[:-1] + b',"items":[' + b",".join(cache.encode(o) for o in items) + b"]}")

@@ -24,7 +24,7 @@ from apiserver import storage as st
 from . import negotiate, table
 from .common import Backend, int_param, namespace_of
 from .request import RequestInfo
-from .serialize import dumps, to_wire
+from .serialize import WIRE_CACHE, dumps
 from .status import status
 
 DEFAULT_TIMEOUT = 1800.0
@@ -33,10 +33,6 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 # compacted one is refused within it as an HTTP 410, not an ERROR event.
 FIRST_WAIT = 1.0
 
-
-# Recent event lines, by (type, kind, namespace, name, resourceVersion): a change is written once for all watchers.
-_LINES: dict[tuple[str, str, str, str, str], bytes] = {}
-_MAX_LINES = 4096
 
 
 def _flag(query: Any, name: str) -> bool:
@@ -72,14 +68,8 @@ class _Encoder:
             doc = table.table(self.info, [obj], obj.metadata.resource_version, "", self.include, self.first)
             self.first = False
             return dumps({"type": type_, "object": doc}) + b"\n"
-        md = obj.metadata
-        key = (type_, self.info.kind, md.namespace, md.name, md.resource_version)
-        line = _LINES.get(key)
-        if line is None:         # every watcher of a change gets the same line: written once
-            line = _LINES[key] = dumps({"type": type_, "object": to_wire(obj)}) + b"\n"
-            if len(_LINES) > _MAX_LINES:
-                del _LINES[next(iter(_LINES))]
-        return line
+        # Every watcher of a change (and every list of it) gets the object's bytes written once.
+        return b'{"type":"' + type_.encode() + b'","object":' + WIRE_CACHE.encode(obj) + b"}\n"
 
     def raw(self, doc: dict[str, Any]) -> bytes:
         return dumps(doc) + b"\n"

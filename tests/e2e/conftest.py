@@ -30,7 +30,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.harness.controller_manager import kubeconfig_in, wait_until as wait_for
+from tests.harness.controller_manager import wait_until as wait_for
+from tests.harness.kubeconfig import kubeconfig_in
 
 NAMESPACE = "e2e"
 

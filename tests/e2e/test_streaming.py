@@ -214,7 +214,7 @@ def test_run_i_rm_pipes_stdin_to_a_throwaway_pod_and_deletes_it(lab: dict[str, A
     name = unique("run-i")
     p = kubectl("run", "-i", "--rm", name, "--image=kubelab/busybox", "--restart=Never", "--", "tr", "a-z", "A-Z",
                 input="hello\nworld\n", timeout=120)
-    assert p.stdout == f'HELLO\nWORLD\npod "{name}" deleted\n'
+    assert p.stdout == f'HELLO\nWORLD\npod "{name}" deleted from {NAMESPACE} namespace\n'
     gone = kubectl("get", "pod", name, check=False)
     assert gone.returncode != 0 or "Terminating" in gone.stdout
 
@@ -222,7 +222,7 @@ def test_run_i_rm_pipes_stdin_to_a_throwaway_pod_and_deletes_it(lab: dict[str, A
     p = kubectl("run", "-i", "--rm", failing, "--image=kubelab/busybox", "--restart=Never", "--",
                 "sh", "-c", "echo said; exit 3", input="", timeout=120, check=False)
     assert p.returncode == 3, (p.stdout, p.stderr)
-    assert "said\n" in p.stdout and f'pod "{failing}" deleted' in p.stdout
+    assert "said\n" in p.stdout and f'pod "{failing}" deleted from {NAMESPACE} namespace' in p.stdout
     assert f"pod {NAMESPACE}/{failing} terminated (Error)" in p.stderr
 
 

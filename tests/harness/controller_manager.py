@@ -8,8 +8,7 @@ exactly when the "watch" shows a write, which is what expectations are
 about. Every write is recorded in `client.actions`.
 
 The second half has the integration helpers: a local cluster from the
-launcher with short lab timings, the kubeconfig a test cluster writes kept in
-its temp dir, extra component processes, polling (async and blocking), the
+launcher with short lab timings, extra component processes, polling (async and blocking), the
 ReplicaSets and Deployments the tests create, a watch that tracks a rollout's
 extremes.
 
@@ -19,7 +18,6 @@ DNS and the proxy, and bench/, use its second half).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -30,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 from kubelab import errors, kinds, manifests, patch as patching, timeutil
 from kubelab.v1 import objects_pb2 as pb
@@ -297,27 +295,6 @@ def unseen_writes(steps: list[tuple[str, int, int]], start: int) -> list[str]:
             out.append(f"{verb} {n}: saw {seen}, expected {have}")
         have = seen + (n if verb == "creating" else -n)
     return out
-
-
-@contextlib.contextmanager
-def environ(**values: str) -> Iterator[None]:
-    """These environment variables set while the block runs; what was there before put back after."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def kubeconfig_in(tmp: Path) -> contextlib.AbstractContextManager[None]:
-    """$KUBELAB_CONFIG and $KUBECONFIG (kubectl's, as `cluster up` writes it) point into `tmp` while the block
-    runs: a test cluster never touches the user's."""
-    return environ(KUBELAB_CONFIG=str(tmp / "kubeconfig"), KUBECONFIG=str(tmp / "kube-config"))
 
 
 def start_cluster(tmp: Path, hollow_nodes: int = 3, controller_manager: list[str] | None = None,

@@ -16,17 +16,10 @@ import pytest
 
 from kubelab.client import Client
 from lab import local as launcher
-from tests.harness.controller_manager import environ, kubeconfig_in
+from tests.harness.kubeconfig import _kubeconfig_in_a_temp_file  # noqa: F401  (autouse: the tier's own kubeconfig)
+from tests.harness.kubeconfig import kubeconfig_in
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _kubeconfig_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """$KUBECONFIG points at a temp file for the whole tier: `cluster up` writes the kubeconfig kubectl reads,
-    and a test must never touch the user's ~/.kube/config."""
-    with environ(KUBECONFIG=str(tmp_path_factory.mktemp("kube") / "config")):
-        yield
 
 
 def need_etcd() -> None:

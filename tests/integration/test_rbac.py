@@ -302,3 +302,28 @@ async def test_the_authorizer_follows_roles_and_bindings_as_they_change(cluster:
         assert await _eventually(may_get)
         await admin.delete("RoleBinding", "getter", "default")
         assert await _eventually(may_not_get)
+
+
+async def test_a_bootstrap_role_an_older_version_wrote_is_brought_up_to_date_at_start(cluster: dict[str, Any]) -> None:
+    """What the apiserver does at start (apiserver.builtin.ensure_rbac), on real etcd: a bootstrap role that lacks
+    a grant (data from an older kubelab) gets it back; one a user opted out of updates stays as the user left it."""
+    from apiserver import builtin
+    from apiserver.store import Store
+    from tests.integration.conftest import etcd_storage
+    async with _client(cluster, "admin") as admin:
+        proxier = await admin.get("ClusterRole", "system:node-proxier")
+        full = list(proxier.rules)
+        del proxier.rules[-1]
+        await admin.update(proxier)
+        edit = await admin.get("ClusterRole", "edit")
+        del edit.rules[1:]
+        edit.metadata.annotations["rbac.authorization.kubernetes.io/autoupdate"] = "false"
+        await admin.update(edit)
+        storage = etcd_storage(cluster)
+        await storage.start()
+        try:
+            await builtin.ensure_rbac(Store(storage))
+        finally:
+            await storage.close()
+        assert list((await admin.get("ClusterRole", "system:node-proxier")).rules) == full
+        assert len((await admin.get("ClusterRole", "edit")).rules) == 1

@@ -240,3 +240,36 @@ def test_required_nested_fields_are_written_inside_lists_and_maps() -> None:
     assert doc["spec"]["volumes"][0]["hostPath"] == {"type": "Directory", "path": ""}
     assert doc["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
         "nodeSelectorTerms": []}
+
+
+def _pod(name: str, rv: str, image: str = "kubelab/hello:v1") -> pb.Pod:
+    pod = pb.Pod(api_version="v1", kind="Pod")
+    pod.metadata.name, pod.metadata.namespace, pod.metadata.resource_version = name, "default", rv
+    pod.metadata.labels["app"] = "web"
+    pod.spec.containers.add(name="c", image=image).ports.add(container_port=8080)
+    return pod
+
+
+def test_a_list_written_from_cached_bytes_is_the_list_byte_for_byte() -> None:
+    info = kinds.BY_KIND["Pod"]
+    cache = serialize.WireCache()
+    pods = [_pod(f"p{i}", str(10 + i)) for i in range(3)] + [_pod("dry", "")]
+    expected = serialize.dumps(serialize.list_wire(info, pods, "99", "tok"))
+    assert serialize.list_bytes(info, pods, "99", "tok", cache) == expected
+    assert (cache.hits, cache.misses) == (0, 3)           # a dry run's answer (no resourceVersion) is not kept
+    assert serialize.list_bytes(info, pods, "99", "tok", cache) == expected
+    assert (cache.hits, cache.misses) == (3, 3)
+    json.loads(expected)
+
+
+def test_a_changed_object_is_written_anew_and_the_cache_stays_within_its_bound() -> None:
+    info = kinds.BY_KIND["Pod"]
+    one = serialize.dumps(serialize.to_wire(_pod("p", "10")))
+    cache = serialize.WireCache(max_bytes=3 * len(one))
+    serialize.list_bytes(info, [_pod("p", "10")], "10", cache=cache)
+    changed = _pod("p", "11", image="kubelab/hello:v2")
+    body = json.loads(serialize.list_bytes(info, [changed], "11", cache=cache))
+    assert body["items"][0]["spec"]["containers"][0]["image"] == "kubelab/hello:v2"
+    for i in range(10):
+        serialize.list_bytes(info, [_pod(f"q{i}", str(20 + i))], "30", cache=cache)
+    assert cache.size <= cache.max_bytes and len(cache._entries) <= 3

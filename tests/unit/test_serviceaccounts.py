@@ -148,6 +148,30 @@ def test_a_pod_bound_token_dies_with_its_pod(authority: sat.TokenAuthority, worl
     _refused(authority, token)
 
 
+def test_a_tokens_signature_is_checked_once_and_its_claims_on_every_request(
+        authority: sat.TokenAuthority, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified payloads are kept (a signature check per request was the cost of in-cluster clients); the
+    tests above show expiry and the pod's deletion still refuse a token that was accepted before."""
+    checks: list[str] = []
+    real_decode = sat.jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        checks.append(token)
+        return real_decode(token, *args, **kwargs)
+    monkeypatch.setattr(sat.jwt, "decode", counting_decode)
+    token, expires = authority.issue(sat.Bound("default", "default", "sa-uid"), [sat.DEFAULT_ISSUER], 3600)
+    for _ in range(3):
+        assert authority.authenticate(token) is not None
+    assert checks == [token]
+    forged = sat.TokenAuthority(sat.new_signing_key(), world.get, clock=lambda: world.now).issue(
+        sat.Bound("default", "default", "sa-uid"), [sat.DEFAULT_ISSUER], 3600)[0]
+    for _ in range(2):
+        _refused(authority, forged)
+    assert checks.count(forged) == 2                  # a refused token is not kept: checked each time
+    world.now = expires
+    _refused(authority, token)
+
+
 def test_a_token_dies_with_its_service_account(authority: sat.TokenAuthority, world: World) -> None:
     token, _ = authority.issue(sat.Bound("default", "default", "sa-uid"), [sat.DEFAULT_ISSUER], 3600)
     world.put(sa(uid="new-uid"))

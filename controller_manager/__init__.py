@@ -19,6 +19,8 @@ Controllers, one module each, registered by name in `controllers.py` so
     replicaset        pods for a ReplicaSet (expectations, adoption, status)
     deployment/       ReplicaSets for a Deployment (rolling, recreate, progress)
     endpoint          Endpoints for Services with selectors
+    endpointslice     EndpointSlices for Services with selectors (endpointslice_plan: the pure part)
+    endpointslicemirroring  EndpointSlices mirroring a selector-less Service's Endpoints
     nodelifecycle     silent nodes -> Unknown -> their pods NotReady -> evicted
     garbagecollector  ownerReferences: background, foreground, orphan
     namespace         empty a Terminating namespace, then finalize it

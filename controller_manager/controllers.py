@@ -9,6 +9,7 @@ from .base import Controller
 from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
+from .endpointslice import EndpointSliceController, EndpointSliceMirroringController
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController
@@ -20,6 +21,8 @@ REGISTRY: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
     "deployment": DeploymentController,
     "endpoint": EndpointsController,
+    "endpointslice": EndpointSliceController,
+    "endpointslicemirroring": EndpointSliceMirroringController,
     "nodelifecycle": NodeLifecycleController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
@@ -27,7 +30,7 @@ REGISTRY: dict[str, type[Controller]] = {
     "servicelb": ServiceLBController,
     "serviceaccount": ServiceAccountsController,
 }
-ALIASES = {"endpoints": "endpoint", "replicasets": "replicaset", "deployments": "deployment",
+ALIASES = {"endpoints": "endpoint", "endpointslices": "endpointslice", "replicasets": "replicaset", "deployments": "deployment",
            "node-lifecycle": "nodelifecycle", "gc": "garbagecollector",
            "service-lb": "servicelb", "serviceaccounts": "serviceaccount"}
 

@@ -51,18 +51,39 @@ def find_port(pod: pb.Pod, sp: pb.ServicePort) -> int | None:
     return None
 
 
-def should_be_in_endpoints(pod: pb.Pod) -> bool:
-    if not pod.status.pod_ip or pod.metadata.deletion_timestamp:
+def should_be_in_endpoints(pod: pb.Pod, include_terminating: bool = False) -> bool:
+    """Kubernetes' ShouldPodBeInEndpoints: a pod with an IP, not finished; one being deleted only when asked
+    (the EndpointSlice controller keeps it, as terminating)."""
+    if not pod.status.pod_ip or (pod.metadata.deletion_timestamp and not include_terminating):
         return False
     return pod.status.phase not in ("Succeeded", "Failed")
 
 
-def address_of(svc: pb.Service, pod: pb.Pod) -> pb.EndpointAddress:
-    addr = pb.EndpointAddress(ip=pod.status.pod_ip, node_name=pod.spec.node_name)
-    addr.target_ref.CopyFrom(pb.ObjectReference(kind="Pod", namespace=pod.metadata.namespace,
-                                                name=pod.metadata.name, uid=pod.metadata.uid))
+def pod_ports(svc: pb.Service, pod: pb.Pod) -> list[tuple[pb.ServicePort, int]]:
+    """Each service port with the pod's port number for it; a port the pod does not have is left out."""
+    out = []
+    for sp in svc.spec.ports:
+        n = find_port(pod, sp)
+        if n is not None:
+            out.append((sp, n))
+    return out
+
+
+def hostname_of(svc: pb.Service, pod: pb.Pod) -> str:
+    """The pod's DNS hostname under a headless Service it names as its subdomain, else ""."""
     if pod.spec.hostname and pod.spec.subdomain == svc.metadata.name and svc.spec.cluster_ip == "None":
-        addr.hostname = pod.spec.hostname
+        return pod.spec.hostname
+    return ""
+
+
+def pod_reference(pod: pb.Pod) -> pb.ObjectReference:
+    return pb.ObjectReference(kind="Pod", namespace=pod.metadata.namespace, name=pod.metadata.name,
+                              uid=pod.metadata.uid)
+
+
+def address_of(svc: pb.Service, pod: pb.Pod) -> pb.EndpointAddress:
+    addr = pb.EndpointAddress(ip=pod.status.pod_ip, node_name=pod.spec.node_name, hostname=hostname_of(svc, pod))
+    addr.target_ref.CopyFrom(pod_reference(pod))
     return addr
 
 
@@ -73,11 +94,7 @@ def compute_subsets(svc: pb.Service, pods: list[pb.Pod]) -> list[pb.EndpointSubs
     for pod in pods:
         if not should_be_in_endpoints(pod):
             continue
-        ports: list[tuple[str, int, str]] = []
-        for sp in svc.spec.ports:
-            n = find_port(pod, sp)
-            if n is not None:
-                ports.append((sp.name, n, sp.protocol or "TCP"))
+        ports = [(sp.name, n, sp.protocol or "TCP") for sp, n in pod_ports(svc, pod)]
         if not ports and (svc.spec.ports or not headless):
             continue
         key = tuple(sorted(ports))
@@ -97,9 +114,19 @@ def compute_subsets(svc: pb.Service, pods: list[pb.Pod]) -> list[pb.EndpointSubs
     return subsets
 
 
-def _relevant(pod: pb.Pod) -> tuple[Any, ...]:
-    """What of a pod the Endpoints depend on (other changes are ignored)."""
-    return (pod.status.pod_ip, podutil.is_ready(pod), bool(pod.metadata.deletion_timestamp), pod.spec.node_name,
+def services_selecting(svc_informer: Any, pod: pb.Pod) -> list[pb.Service]:
+    """The cached Services whose selector matches the pod."""
+    out = []
+    for svc in svc_informer.by_index(NAMESPACE, pod.metadata.namespace):
+        sel = service_selector(svc)
+        if sel is not None and sel.matches(pod.metadata.labels):
+            out.append(svc)
+    return out
+
+
+def relevant(pod: pb.Pod) -> tuple[Any, ...]:
+    """What of a pod the Endpoints and EndpointSlices depend on (other changes are ignored)."""
+    return (pod.status.pod_ip, tuple(p.ip for p in pod.status.pod_ips), podutil.is_ready(pod), bool(pod.metadata.deletion_timestamp), pod.spec.node_name,
             pod.status.phase, tuple(sorted(pod.metadata.labels.items())), pod.spec.hostname, pod.spec.subdomain)
 
 
@@ -118,19 +145,14 @@ class EndpointsController(Controller):
         self.ep_informer.add_handlers(on_update=self._ep_changed, on_delete=self._ep_changed)
 
     def _services_for(self, pod: pb.Pod) -> list[pb.Service]:
-        out = []
-        for svc in self.svc_informer.by_index(NAMESPACE, pod.metadata.namespace):
-            sel = service_selector(svc)
-            if sel is not None and sel.matches(pod.metadata.labels):
-                out.append(svc)
-        return out
+        return services_selecting(self.svc_informer, pod)
 
     def _pod_changed(self, pod: pb.Pod) -> None:
         for svc in self._services_for(pod):
             self.enqueue(svc)
 
     def _pod_updated(self, old: pb.Pod, new: pb.Pod) -> None:
-        if _relevant(old) == _relevant(new):
+        if relevant(old) == relevant(new):
             return
         keys = {kinds.key_of(s) for s in self._services_for(new)}
         if dict(old.metadata.labels) != dict(new.metadata.labels):

@@ -40,7 +40,7 @@ from .base import Controller, Requeue
 
 # Kinds watched for ownership. Events and Leases are left out: nothing here
 # owns them and they are the bulk of the writes.
-WATCHED = ("Deployment", "ReplicaSet", "Pod", "Service", "Endpoints", "PodDisruptionBudget")
+WATCHED = ("Deployment", "ReplicaSet", "Pod", "Service", "Endpoints", "EndpointSlice", "PodDisruptionBudget")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 

@@ -18,6 +18,7 @@ from kubectl import printers, resources, tabwriter
 from kubectl.context import Failed, api_error_line, err, global_options, run, settings, stdout_write
 from kubectl.output.terminal import escape_terminal
 from kubectl.printers import NONE, has_value, int_or_string
+from kubelab.tables import format_endpoint_slices
 from kubectl.timefmt import age, rfc1123
 
 SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration"}
@@ -502,7 +503,7 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
     ingress = [i.ip or i.hostname for i in svc.status.load_balancer.ingress]
     if ingress:
         w.write(0, f"LoadBalancer Ingress:\t{', '.join(ingress)}\n")
-    ep = extra.get("endpoints")
+    slices = extra.get("endpoint_slices") or []     # kubectl 1.33+ reads the Service's EndpointSlices
     for p in spec.ports:
         name = p.name or "<unset>"
         proto = p.protocol or "TCP"
@@ -511,7 +512,7 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
         w.write(0, f"TargetPort:\t{tp}/{proto}\n")
         if p.node_port:
             w.write(0, f"NodePort:\t{name}\t{p.node_port}/{proto}\n")
-        w.write(0, f"Endpoints:\t{format_endpoints_for_port(ep, p.name) if ep is not None else NONE}\n")
+        w.write(0, f"Endpoints:\t{format_endpoint_slices(slices, p.name)}\n")
     w.write(0, f"Session Affinity:\t{spec.session_affinity or 'None'}\n")
     if spec.external_traffic_policy:
         w.write(0, f"External Traffic Policy:\t{spec.external_traffic_policy}\n")
@@ -519,23 +520,6 @@ def describe_service(svc: Any, events: list[Any] | None, extra: dict[str, Any]) 
         w.write(0, f"Internal Traffic Policy:\t{spec.internal_traffic_policy}\n")
     describe_events(w, events)
     return w.text()
-
-
-def format_endpoints_for_port(ep: Any, port_name: str) -> str:
-    shown: list[str] = []
-    count = 0
-    for ss in ep.subsets:
-        for port in ss.ports:
-            if port.name != port_name:
-                continue
-            for a in ss.addresses:
-                if len(shown) < 3:
-                    shown.append(f"{a.ip}:{port.port}")
-                count += 1
-    text = ",".join(shown)
-    if count > 3:
-        return f"{text} + {count - 3} more..."
-    return text or NONE
 
 
 def describe_endpoints(ep: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
@@ -719,11 +703,43 @@ def describe_lease(lease: Any, events: list[Any] | None, extra: dict[str, Any]) 
     return w.text()
 
 
+def describe_endpointslice(eps: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
+    """kubectl's describeEndpointSliceV1."""
+    w = Writer()
+    describe_identity(w, eps.metadata)
+    w.write(0, f"AddressType:\t{eps.address_type}\n")
+    if not eps.ports:
+        w.write(0, "Ports: <unset>\n")
+    else:
+        w.write(0, "Ports:\n")
+        w.write(1, "Name\tPort\tProtocol\n")
+        w.write(1, "----\t----\t--------\n")
+        for p in eps.ports:
+            w.write(1, f"{p.name or '<unset>'}\t{p.port if p.HasField('port') else '<unset>'}\t{p.protocol}\n")
+    if not eps.endpoints:
+        w.write(0, "Endpoints: <none>\n")
+    else:
+        w.write(0, "Endpoints:\n")
+        for e in eps.endpoints:
+            unset = "<unset>"
+            w.write(1, f"- Addresses:\t{', '.join(e.addresses) or NONE}\n")
+            w.write(2, "Conditions:\n")
+            ready = str(e.conditions.ready).lower() if e.conditions.HasField("ready") else unset
+            w.write(3, f"Ready:\t{ready}\n")
+            w.write(2, f"Hostname:\t{e.hostname if e.HasField('hostname') else unset}\n")
+            if e.HasField("target_ref"):
+                w.write(2, f"TargetRef:\t{e.target_ref.kind}/{e.target_ref.name}\n")
+            w.write(2, f"NodeName:\t{e.node_name if e.HasField('node_name') else unset}\n")
+            w.write(2, f"Zone:\t{e.zone if e.HasField('zone') else unset}\n")
+    describe_events(w, events)
+    return w.text()
+
+
 DESCRIBERS: dict[str, Callable[[Any, list[Any] | None, dict[str, Any]], str]] = {
     "Pod": describe_pod, "Deployment": describe_deployment, "ReplicaSet": describe_replicaset,
     "Service": describe_service, "Endpoints": describe_endpoints, "Namespace": describe_namespace,
     "PodDisruptionBudget": describe_pdb, "Node": describe_node, "Event": describe_event,
-    "Lease": describe_lease,
+    "Lease": describe_lease, "EndpointSlice": describe_endpointslice,
 }
 
 
@@ -758,10 +774,8 @@ async def extras_for(client: Any, obj: Any) -> dict[str, Any]:
             extra["pods"], _ = await client.list("Pod", md.namespace,
                                                  label_selector=_selector_string(obj.spec.selector))
         elif kind == "Service":
-            try:
-                extra["endpoints"] = await client.get("Endpoints", md.name, md.namespace)
-            except errors.NotFound:
-                extra["endpoints"] = None
+            extra["endpoint_slices"], _ = await client.list(
+                "EndpointSlice", md.namespace, label_selector=f"kubernetes.io/service-name={md.name}")
         elif kind == "Node":
             extra["pods"], _ = await client.list("Pod", "", field_selector=f"spec.nodeName={md.name}")
             extra["pods"] = [p for p in extra["pods"] if p.spec.node_name == md.name]

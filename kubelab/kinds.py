@@ -50,6 +50,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Deployment", "apps", "v1", "deployments", "deployment", ("deploy",), True, pb.Deployment, "deployment"),
     KindInfo("Service", "", "v1", "services", "service", ("svc",), True, pb.Service, "service"),
     KindInfo("Endpoints", "", "v1", "endpoints", "endpoints", ("ep",), True, pb.Endpoints, "endpoints"),
+    KindInfo("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", "endpointslice", (), True,
+             pb.EndpointSlice, "endpoint_slice"),
     KindInfo("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", ("pdb",),
              True, pb.PodDisruptionBudget, "pod_disruption_budget", ("policy/v1beta1",)),
     KindInfo("Event", "", "v1", "events", "event", ("ev",), True, pb.Event, "event"),

@@ -235,6 +235,62 @@ def _endpoints_row(ep: Any, wide: bool, at: datetime) -> list[str]:
     return [ep.metadata.name, format_endpoints(ep), age(ep.metadata.creation_timestamp, at)]
 
 
+def _list_with_more(shown: list[str], more: bool, count: int, max_shown: int) -> str:
+    """kubectl's listWithMoreString: `a,b,c + 2 more...`; `<unset>` for nothing."""
+    text = ",".join(shown)
+    if more:
+        return f"{text} + {count - max_shown} more..."
+    return text or "<unset>"
+
+
+def format_discovery_ports(ports: Any, max_shown: int = 3) -> str:
+    """An EndpointSlice's PORTS cell: each port's number (its name when it has none, else `*`)."""
+    shown = [str(p.port) if p.HasField("port") else (p.name if p.HasField("name") else "*")
+             for p in ports[:max_shown]]
+    return _list_with_more(shown, len(ports) > max_shown, len(ports), max_shown)
+
+
+def format_discovery_endpoints(endpoints: Any, max_shown: int = 3) -> str:
+    """An EndpointSlice's ENDPOINTS cell: the addresses, ready or not."""
+    addresses = [a for ep in endpoints for a in ep.addresses]
+    return _list_with_more(addresses[:max_shown], len(addresses) > max_shown, len(addresses), max_shown)
+
+
+def _endpointslice_row(eps: Any, wide: bool, at: datetime) -> list[str]:
+    return [eps.metadata.name, eps.address_type, format_discovery_ports(eps.ports),
+            format_discovery_endpoints(eps.endpoints), age(eps.metadata.creation_timestamp, at)]
+
+
+def format_endpoint_slices(slices: Any, port_name: str | None = None, max_shown: int = 3) -> str:
+    """A Service's endpoints as kubectl 1.37's describe prints them from its EndpointSlices (formatEndpointSlices):
+    the ready endpoints' `ip:port` for the port named `port_name` (addresses alone for a slice without ports)."""
+    if not slices:
+        return NONE
+    shown: list[str] = []
+    more = False
+    count = 0
+    for eps in slices:
+        if eps.ports:
+            targets = [(p.port, ep) for p in eps.ports if port_name is None or p.name == port_name
+                       for ep in eps.endpoints]
+        else:
+            targets = [(None, ep) for ep in eps.endpoints]
+        for port, ep in targets:
+            if len(shown) == max_shown:
+                more = True
+            if ep.conditions.HasField("ready") and not ep.conditions.ready:
+                continue
+            if not more:
+                addr = ep.addresses[0]
+                if port is None:
+                    shown.append(addr)
+                else:
+                    shown.append(f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}")
+            count += 1
+    text = ",".join(shown)
+    return f"{text} + {count - max_shown} more..." if more else text
+
+
 # ---------------------------------------------------------------- cluster
 def node_status(node: Any) -> str:
     status = []
@@ -328,6 +384,7 @@ TABLES: dict[str, TableDef] = {
     "Service": TableDef(("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",),
                         _service_row),
     "Endpoints": TableDef(("NAME", "ENDPOINTS", "AGE"), (), _endpoints_row),
+    "EndpointSlice": TableDef(("NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"), (), _endpointslice_row),
     "Node": TableDef(("NAME", "STATUS", "ROLES", "AGE", "VERSION"),
                      ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"), _node_row),
     "Namespace": TableDef(("NAME", "STATUS", "AGE"), (), _namespace_row),

@@ -16,7 +16,7 @@ from typing import Iterable
 from kubelab.kinds import RBAC_GROUP
 from kubelab.v1 import objects_pb2 as pb
 
-CORE, APPS, POLICY, COORD = "", "apps", "policy", "coordination.k8s.io"
+CORE, APPS, POLICY, COORD, DISCOVERY = "", "apps", "policy", "coordination.k8s.io", "discovery.k8s.io"
 READ = ("get", "list", "watch")
 WRITE = ("create", "delete", "deletecollection", "patch", "update")
 BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
@@ -41,6 +41,7 @@ _VIEW = [
     rule(READ, [APPS], ["deployments", "deployments/scale", "deployments/status", "replicasets",
                         "replicasets/scale", "replicasets/status"]),
     rule(READ, [POLICY], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+    rule(READ, [DISCOVERY], ["endpointslices"]),     # read only: edit and admin write none, as in Kubernetes
 ]
 _EDIT = [
     rule(["impersonate"], [CORE], ["serviceaccounts"]),
@@ -92,6 +93,7 @@ _CONTROLLER_MANAGER = [
     rule(READ + ("patch", "update", "delete", "deletecollection"), ["*"], ["*"]),
     rule(["create"], [CORE], ["pods", "endpoints", "serviceaccounts"]),
     rule(["create"], [APPS], ["replicasets"]),
+    rule(["create"], [DISCOVERY], ["endpointslices"]),
     rule(["create"], [CORE], ["pods/eviction"]),
     rule(["update"], [CORE], ["namespaces/finalize", "namespaces/status"]),
     rule(["update", "patch"], [CORE], ["nodes/status", "pods/status", "services/status"]),
@@ -102,7 +104,7 @@ _NODE_PROXIER = [
     rule(["list", "watch"], [CORE], ["endpoints", "services"]),
     rule(READ, [CORE], ["nodes"]),
     _EVENTS,
-    rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+    rule(["list", "watch"], [DISCOVERY], ["endpointslices"]),
     # kubelab's own: when it began sending to endpoints, for `kubelab trace` (the ReportProxy call)
     rule(["create"], ["kubelab.io"], ["proxyreports"]),
 ]

@@ -13,7 +13,9 @@ re-implements a rule; this package only translates HTTP ↔ those calls, laid ou
     serialize.py    objects as Kubernetes writes them (apiVersion/kind, the zero values it always writes)
     discovery.py    /api, /apis, aggregated discovery v2, /version
     get.py list.py create.py update.py patch.py delete.py watch.py   one module per verb
-    subresources.py status, scale, binding, eviction;  authz.py  SelfSubjectAccessReview
+    subresources.py status, scale, binding, eviction;  authz.py  SelfSubjectAccessReview;  authn.py  SelfSubjectReview
+    versions.py     the versions served beside a kind's stored one (policy/v1beta1 PodDisruptionBudget) and the
+                    conversions between them
     table.py        server-side printing (meta.k8s.io/v1 Table) from kubelab.tables
     protobuf.py     request bodies in Kubernetes' protobuf encoding (kubectl's typed clients send them)
     openapi.py, openapi_pb.py   /openapi/v2 and /openapi/v3;  streaming.py, spdy.py   log, exec, attach,

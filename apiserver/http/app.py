@@ -35,7 +35,8 @@ from apiserver import storage as st
 from apiserver.audit import RequestInfo as AuditRequest, now as audit_now
 from apiserver.authz.rbac import Attributes
 
-from . import authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, watch
+from . import authn, authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, \
+    versions, watch
 from .common import Backend, respond
 from .request import RequestInfo, parse_path
 from .status import CODES, MethodNotAllowed, error_response, not_found_path
@@ -133,7 +134,9 @@ def _audit(request: web.Request, log: Any, received: str, code: int, message: st
     # A create's URL names no object: the object written does (common.respond leaves its metadata here).
     written = (request.get("written") or {}) if code < 300 else {}
     name, rv = attrs.name or written.get("name", ""), written.get("resourceVersion", "")
-    version = next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
+    about = request.get("about")
+    version = about[0].version if about and about[0] is not None else \
+        next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
     info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
                         user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
                         resource=attrs.resource, api_group=attrs.api_group, api_version=version,
@@ -166,6 +169,19 @@ def authorize(request: web.Request, req: RequestInfo, verb: str) -> None:
     attrs = Attributes(verb, req.group, req.resource, req.subresource, req.namespace, req.name)
     request["attrs"] = attrs
     request.app[BACKEND].svc.gate.admit(request.headers.items(), attrs)
+    request["deprecated"] = versions.warning(req.info)     # a deprecated version's Warning, once authorized
+
+
+async def deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to an authorized request of a deprecated version (policy/v1beta1) carries Kubernetes'
+    `Warning: 299 - "... is deprecated in v1.21+, ..."` header, before the handler's own warnings, as
+    kube-apiserver adds it before the handler runs (errors and watches too)."""
+    text = request.get("deprecated")
+    if text:
+        others = response.headers.getall("Warning", [])
+        response.headers.popall("Warning", None)
+        for w in ['299 - "' + text + '"', *others]:
+            response.headers.add("Warning", w)
 
 
 # ---------------------------------------------------------------- kubelab's own: the trace
@@ -271,6 +287,9 @@ async def resource(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     if request.path == authz.PATH:
         return await authz.self_subject_access_review(backend.svc.gate, request)
+    if request.path == authn.PATH:      # authorized as the gRPC WhoAmI is
+        authorize(request, RequestInfo(authn.GROUP, authn.VERSION, authn.RESOURCE["name"]), "create")
+        return await authn.self_subject_review(request)
     req = parse_path(request.path)
     request["about"] = (req.info, req.name)
     method = request.method
@@ -400,6 +419,7 @@ def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication, audit], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
     app[STREAMING] = install_streaming(backend)
+    app.on_response_prepare.append(deprecation_warning)
     install_openapi(app)
     r = app.router
     for path in ("/healthz", "/livez", "/readyz"):

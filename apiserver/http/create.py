@@ -31,4 +31,4 @@ async def create(backend: Backend, request: web.Request, req: RequestInfo) -> we
     admit_write(backend, request, obj=obj)
     out = await backend.svc._create(api.CreateRequest(object=kinds.wrap(obj), dry_run=dry_run(request.query),
                                                       field_manager=field_manager(request, "CreateOptions")))
-    return respond(request, to_wire(kinds.unwrap(out)), 201, warnings=warnings)
+    return respond(request, to_wire(kinds.unwrap(out), req.kind_info), 201, warnings=warnings)

@@ -82,7 +82,7 @@ async def delete(backend: Backend, request: web.Request, req: RequestInfo) -> we
     info = req.kind_info
     obj = await _delete_one(backend, opts, info.kind, namespace_of(req), req.name)
     if _pending(obj) or opts.dry_run or info.kind in RETURNS_DELETED_OBJECT:
-        return respond(request, to_wire(obj))
+        return respond(request, to_wire(obj, info))
     details = {"name": req.name, "kind": info.plural, "uid": obj.metadata.uid}
     if info.group:
         details["group"] = info.group

@@ -14,7 +14,8 @@ from typing import Any
 import kubelab
 from kubelab import kinds
 
-from . import authz
+from . import authn, authz
+from .versions import SERVED
 
 # The Kubernetes release whose API this one speaks (kubectl 1.37's skew policy accepts ±1 minor).
 KUBE_MAJOR, KUBE_MINOR, KUBE_PATCH = "1", "37", "0"
@@ -54,7 +55,7 @@ def subresources(info: kinds.KindInfo) -> list[tuple[str, str, str, str, list[st
 
 def _served() -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
-    for info in kinds.KINDS:
+    for info in SERVED:
         if info.version not in groups.setdefault(info.group, []):
             groups[info.group].append(info.version)
     return groups
@@ -70,15 +71,21 @@ def _group(name: str, versions: list[str]) -> dict[str, Any]:
     return {"name": name, "versions": entries, "preferredVersion": entries[0]}
 
 
+# The groups whose one resource is a review answered for the requester (create only, nothing stored).
+REVIEWS = (authn, authz)
+
+
 def api_group_list() -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [_group(g, v) for g, v in _served().items() if g] + [_group(authz.GROUP, [authz.VERSION])]}
+            "groups": [_group(g, v) for g, v in _served().items() if g] + [_group(r.GROUP, [r.VERSION])
+                                                                             for r in REVIEWS]}
 
 
 def api_group(name: str) -> dict[str, Any] | None:
     versions = _served().get(name) if name else None
-    if name == authz.GROUP:
-        versions = [authz.VERSION]
+    for r in REVIEWS:
+        if name == r.GROUP:
+            versions = [r.VERSION]
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)} if versions else None
 
 
@@ -93,10 +100,11 @@ def _resource(info: kinds.KindInfo) -> dict[str, Any]:
 
 
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
-    if (group, version) == (authz.GROUP, authz.VERSION):
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
-                "resources": [authz.RESOURCE]}
-    infos = sorted((i for i in kinds.KINDS if i.group == group and i.version == version), key=lambda i: i.plural)
+    for r in REVIEWS:
+        if (group, version) == (r.GROUP, r.VERSION):
+            return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
+                    "resources": [r.RESOURCE]}
+    infos = sorted((i for i in SERVED if i.group == group and i.version == version), key=lambda i: i.plural)
     if not infos:
         return None
     out = []
@@ -137,10 +145,10 @@ def aggregated(legacy: bool) -> dict[str, Any]:
             continue
         items.append({"metadata": {"name": group, "creationTimestamp": None}, "versions": [
             {"version": v, "freshness": "Current",
-             "resources": [_discovery_resource(i) for i in sorted(kinds.KINDS, key=lambda i: i.plural)
+             "resources": [_discovery_resource(i) for i in sorted(SERVED, key=lambda i: i.plural)
                            if i.group == group and i.version == v]} for v in versions]})
     if not legacy:
-        items.append(authz.discovery_group())
+        items += [r.discovery_group() for r in REVIEWS]
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
             "items": items}
 
@@ -151,7 +159,8 @@ def root_paths() -> dict[str, Any]:
     for group, versions in _served().items():
         if group:
             paths += [f"/apis/{group}", *(f"/apis/{group}/{v}" for v in versions)]
-    paths += [f"/apis/{authz.GROUP}", f"/apis/{authz.GROUP}/{authz.VERSION}"]
+    for r in REVIEWS:
+        paths += [f"/apis/{r.GROUP}", f"/apis/{r.GROUP}/{r.VERSION}"]
     return {"paths": sorted(paths)}
 
 

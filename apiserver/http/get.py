@@ -14,4 +14,4 @@ async def get(backend: Backend, request: web.Request, req: RequestInfo) -> web.S
     obj = await backend.store.get(req.kind_info.kind, namespace_of(req), req.name)
     if rep == negotiate.TABLE:
         return table.respond_table(request, req.kind_info, [obj], obj.metadata.resource_version, "")
-    return respond(request, to_wire(obj), rep=rep)
+    return respond(request, to_wire(obj, req.kind_info), rep=rep)

@@ -23,6 +23,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from kubelab import kinds
 from kubelab.v1 import objects_pb2 as pb
 
+from . import versions
+
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -38,6 +40,10 @@ _PACKAGE_OF_PREFIX = (
     ("RollingUpdateDeployment", "io.k8s.api.apps.v1"),
     ("PodDisruptionBudget", "io.k8s.api.policy.v1"), ("Lease", "io.k8s.api.coordination.v1"),
 )
+# Messages named whole (discovery/v1's EndpointPort is EndpointSlicePort here: core/v1 has the name).
+_NAMED = {**{m: f"io.k8s.api.discovery.v1.{m}" for m in ("EndpointSlice", "Endpoint", "EndpointConditions",
+                                                           "EndpointHints", "ForZone", "ForNode")},
+          "EndpointSlicePort": "io.k8s.api.discovery.v1.EndpointPort"}
 
 # Fields holding a time (Kubernetes' metav1.Time: RFC 3339 strings) and the one MicroTime.
 _TIME_FIELDS = {"creationTimestamp", "deletionTimestamp", "lastTransitionTime", "lastUpdateTime", "lastProbeTime",
@@ -80,6 +86,8 @@ ATOMIC_MESSAGES = {"LabelSelector"}
 def definition_name(message: Descriptor) -> str:
     """Kubernetes' name of the type our message stands for."""
     name = message.name
+    if name in _NAMED:
+        return _NAMED[name]
     if name in _META_MESSAGES:
         return f"{META}.{name}"
     for prefix, package in _PACKAGE_OF_PREFIX:
@@ -222,7 +230,7 @@ def _shared_definitions() -> dict[str, Any]:
 
 
 def _list_definition(kind: kinds.KindInfo) -> tuple[str, dict[str, Any]]:
-    item = definition_name(kind.message.DESCRIPTOR)
+    item = kind_definition(kind)
     return f"{item}List", {
         "type": "object", "description": f"{kind.kind}List is a list of {kind.kind} objects.",
         "required": ["items"],
@@ -232,7 +240,7 @@ def _list_definition(kind: kinds.KindInfo) -> tuple[str, dict[str, Any]]:
     }
 
 
-def definitions(served: Iterable[kinds.KindInfo] = kinds.KINDS) -> dict[str, Any]:
+def definitions(served: Iterable[kinds.KindInfo] = versions.SERVED) -> dict[str, Any]:
     """Every schema the served kinds reach, by Kubernetes' name."""
     seen: dict[str, Descriptor] = {}
     served = list(served)
@@ -240,10 +248,60 @@ def definitions(served: Iterable[kinds.KindInfo] = kinds.KINDS) -> dict[str, Any
         _walk(k.message.DESCRIPTOR, seen)
     out = {name: _message_schema(msg) for name, msg in seen.items()}
     for k in served:
+        if versions.alternate(k) is not None:
+            out.update(_alternate_definitions(k, out, keep_storage=kinds.BY_KIND[k.kind] in served))
+    for k in served:
         name, schema = _list_definition(k)
         out[name] = schema
     out.update(_shared_definitions())
     return dict(sorted(out.items()))
+
+
+def _package(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def kind_definition(kind: kinds.KindInfo) -> str:
+    """The definition name of a served kind in its version's package (io.k8s.api.policy.v1beta1.X for an
+    alternate version of a kind stored as io.k8s.api.policy.v1.X: apiserver.http.versions)."""
+    name = definition_name(kind.message.DESCRIPTOR)
+    storage = kinds.BY_KIND[kind.kind]
+    if kind.version == storage.version or not _package(name).endswith("." + storage.version):
+        return name
+    return f"{_package(name)[:-len(storage.version)]}{kind.version}.{name.rsplit('.', 1)[1]}"
+
+
+def _alternate_definitions(kind: kinds.KindInfo, schemas: dict[str, Any], keep_storage: bool) -> dict[str, Any]:
+    """The schemas of the storage version's package again under the alternate version's (same fields, their
+    refs and group-version-kind in that version); the storage package's dropped unless it is served too."""
+    old, new = _package(definition_name(kind.message.DESCRIPTOR)), _package(kind_definition(kind))
+    storage = kinds.BY_KIND[kind.kind]
+
+    def moved(doc: Any) -> Any:
+        if isinstance(doc, dict):
+            out = {}
+            for key, value in doc.items():
+                if key == "$ref" and value.startswith(f"#/definitions/{old}."):
+                    value = value.replace(f"#/definitions/{old}.", f"#/definitions/{new}.", 1)
+                elif key == "x-kubernetes-group-version-kind":
+                    value = [dict(g, version=kind.version) if (g["group"], g["version"]) == (storage.group,
+                                                                                            storage.version) else g
+                             for g in value]
+                elif key == "description" and isinstance(value, str):
+                    value = value.replace(f"({storage.api_version})", f"({kind.api_version})")
+                else:
+                    value = moved(value)
+                out[key] = value
+            return out
+        if isinstance(doc, list):
+            return [moved(v) for v in doc]
+        return doc
+    names = [n for n in schemas if _package(n) == old]
+    out = {f"{new}.{n.rsplit('.', 1)[1]}": moved(schemas[n]) for n in names}
+    if not keep_storage:
+        for n in names:
+            del schemas[n]
+    return out
 
 
 # ----------------------------------------------------------------------------------------- paths
@@ -268,8 +326,12 @@ _LIST_PARAMS = [_query("labelSelector", "A selector to restrict the list of retu
 
 def _op(kind: kinds.KindInfo, verb: str, action: str, params: list[dict[str, Any]], body: str | None,
         response: str) -> dict[str, Any]:
+    # An alternate version's operations are named with their group and version, as Kubernetes names them all
+    # (listPolicyV1beta1...): an operationId is unique in a document.
+    prefix = "".join(w.capitalize() for w in kind.group.split(".")[:1] + [kind.version]) \
+        if versions.alternate(kind) else ""
     op: dict[str, Any] = {
-        "operationId": f"{verb}{kind.kind}", "description": f"{verb} {kind.kind}",
+        "operationId": f"{verb}{prefix}{kind.kind}", "description": f"{verb} {kind.kind}",
         "consumes": ["application/json", "application/yaml"] if verb not in ("patch",) else
         ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
          "application/apply-patch+yaml"],
@@ -283,12 +345,12 @@ def _op(kind: kinds.KindInfo, verb: str, action: str, params: list[dict[str, Any
     return op
 
 
-def paths(served: Iterable[kinds.KindInfo] = kinds.KINDS) -> dict[str, Any]:
+def paths(served: Iterable[kinds.KindInfo] = versions.SERVED) -> dict[str, Any]:
     """Collection and item paths of every served kind, namespaced and (for lists) across namespaces."""
     out: dict[str, Any] = {}
     for k in served:
         base = f"/apis/{k.group}/{k.version}" if k.group else "/api/v1"
-        obj = definition_name(k.message.DESCRIPTOR)
+        obj = kind_definition(k)
         lst = f"{obj}List"
         ns = "/namespaces/{namespace}" if k.namespaced else ""
         ns_param = [{"name": "namespace", "in": "path", "required": True, "type": "string", "uniqueItems": True}] \
@@ -334,13 +396,13 @@ def _swagger(served: list[kinds.KindInfo], version: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=4)
 def v2_json(version: str) -> bytes:
     """`/openapi/v2` as JSON (what `Accept: application/json` and the Python client get)."""
-    return json.dumps(_swagger(list(kinds.KINDS), version), separators=(",", ":")).encode()
+    return json.dumps(_swagger(list(versions.SERVED), version), separators=(",", ":")).encode()
 
 
 def group_versions() -> dict[str, list[kinds.KindInfo]]:
     """The v3 document names (`api/v1`, `apis/apps/v1`) and the kinds each serves."""
     out: dict[str, list[kinds.KindInfo]] = {}
-    for k in kinds.KINDS:
+    for k in versions.SERVED:
         out.setdefault(f"apis/{k.group}/{k.version}" if k.group else "api/v1", []).append(k)
     return out
 
@@ -424,4 +486,4 @@ def v3_index(version: str) -> bytes:
 def v2_protobuf(version: str) -> bytes:
     """`/openapi/v2` in gnostic's protobuf encoding (kubectl before 1.27 asks for nothing else)."""
     from apiserver.http import openapi_pb
-    return openapi_pb.encode(_swagger(list(kinds.KINDS), version))
+    return openapi_pb.encode(_swagger(list(versions.SERVED), version))

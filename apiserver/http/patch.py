@@ -21,9 +21,9 @@ from kubelab import errors, kinds, manifests
 from kubelab.v1 import api_pb2 as api
 
 from .. import fieldmanager
-from ..store import now
-from . import negotiate
-from .common import Backend, admit_write, read_body, respond
+from ..store import load_json, now
+from . import negotiate, versions
+from .common import Backend, admit_write, namespace_of, read_body, respond
 from .request import RequestInfo, check_identity, decode_object, dry_run, field_validation, load_doc
 from .serialize import to_wire
 
@@ -70,16 +70,67 @@ async def patch(backend: Backend, request: web.Request, req: RequestInfo) -> web
         if not req.subresource:
             created = await _create_by_apply(backend, req, config, manager, dry)
             if created is not None:
-                return respond(request, to_wire(kinds.unwrap(created)), 201, warnings=warnings)
+                return respond(request, to_wire(kinds.unwrap(created), info), 201, warnings=warnings)
         body, patch_type = json.dumps(config).encode(), "server-side-apply"
     else:
         manager = field_manager(request)
         admit_write(backend, request, patch=(patch_type, body))
+        if versions.alternate(info) is not None:
+            out = await _patch_as_served(backend, req, patch_type, body, dry, manager)
+            return respond(request, to_wire(kinds.unwrap(out), info), warnings=warnings)
     out = await backend.svc._patch(api.PatchRequest(kind=info.kind, namespace=req.namespace, name=req.name,
                                                     patch_type=patch_type, patch=body,
                                                     subresource=req.subresource, dry_run=dry,
                                                     field_manager=manager, force=force))
-    return respond(request, to_wire(kinds.unwrap(out)), warnings=warnings)
+    return respond(request, to_wire(kinds.unwrap(out), info), warnings=warnings)
+
+
+def merge_diff(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    out = {k: None for k in old if k not in new}
+    for k, v in new.items():
+        if k not in old:
+            out[k] = v
+        elif old[k] != v:
+            out[k] = merge_diff(old[k], v)
+    return out
+
+
+# kube-apiserver's maxRetryWhenPatchConflicts: a patch that names no resourceVersion is re-applied this often
+# when another write comes in between.
+PATCH_RETRIES = 5
+
+
+async def _patch_as_served(backend: Backend, req: RequestInfo, patch_type: str, body: bytes, dry: bool,
+                           manager: str) -> Any:
+    """A JSON, merge or strategic patch sent to an alternate version's URL (policy/v1beta1), applied as
+    kube-apiserver applies it: to the object in that version, converted back after (a v1beta1 `selector: {}`
+    patched in selects no pods). The Store gets what changed in the stored version as a merge patch, with the
+    resourceVersion it was computed from as its precondition; re-applied when another write came in between,
+    unless the patch named the resourceVersion itself."""
+    info = req.kind_info
+    doc = load_json(body or (b"[]" if patch_type == "json" else b"{}"), "invalid JSON patch")
+    for attempt in range(PATCH_RETRIES + 1):
+        live = await backend.store.get(info.kind, namespace_of(req), req.name)
+        stored = to_wire(live)
+        patched = backend.store._merge(patch_type, to_wire(live, info), doc)
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata") or {}, dict):
+            raise errors.BadRequest("invalid patch: metadata must be an object")
+        live_rv = live.metadata.resource_version
+        rv = str((patched.get("metadata") or {}).get("resourceVersion") or live_rv)
+        change = merge_diff(stored, versions.to_storage(info, dict(patched, kind=info.kind)))
+        change.setdefault("metadata", {})["resourceVersion"] = rv
+        try:
+            return await backend.svc._patch(api.PatchRequest(
+                kind=info.kind, namespace=req.namespace, name=req.name, patch_type="merge",
+                patch=json.dumps(change).encode(), subresource=req.subresource, dry_run=dry,
+                field_manager=manager))
+        except errors.Conflict:
+            if rv != live_rv or attempt == PATCH_RETRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _create_by_apply(backend: Backend, req: RequestInfo, config: dict[str, Any], manager: str,

@@ -125,6 +125,7 @@ SCHEMA: dict[str, dict[int, tuple[str, str]]] = {
     "TokenRequestSpec": {1: ("audiences", "s*"), 4: ("expirationSeconds", "i"),
                          3: ("boundObjectRef", "BoundObjectReference")},
     "BoundObjectReference": {1: ("kind", "s"), 2: ("apiVersion", "s"), 3: ("name", "s"), 4: ("uid", "s")},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},       # kubectl auth whoami (its status is ours)
     # authorization/v1
     "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec")},
     "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),

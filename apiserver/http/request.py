@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from kubelab import errors, kinds, manifests
 
-from . import protobuf
+from . import protobuf, versions
 from .status import not_found_path
 
 # Subresources of a namespace object, not namespaced paths (kube-apiserver's namespaceSubresources).
@@ -46,7 +46,8 @@ class RequestInfo:
 
 
 def _kind_for(group: str, version: str, resource: str) -> kinds.KindInfo | None:
-    return next((k for k in kinds.KINDS if k.plural == resource and k.group == group and k.version == version),
+    """The kind a URL's group, version and resource name, in that version (apiserver.http.versions)."""
+    return next((k for k in versions.SERVED if k.plural == resource and k.group == group and k.version == version),
                 None)
 
 
@@ -135,16 +136,18 @@ def decode_object(doc: Any, req: RequestInfo, validation: str, warnings: list[st
     if not isinstance(doc, dict):
         raise errors.BadRequest(f"couldn't get version/kind; json parse error: cannot unmarshal "
                                 f"{type(doc).__name__} into Go value of type struct")
-    # Missing apiVersion and kind are the URL's (kube-apiserver decodes with the URL's as defaults).
+    # Missing apiVersion and kind are the URL's (kube-apiserver decodes with the URL's as defaults). Another
+    # version of the kind is refused too (policy/v1beta1 at a policy/v1 URL): the URL's version is the one
+    # converted from (kubelab.kinds' accepted_versions are the CLI's reading of manifests, not the API's).
     api_version, kind = str(doc.get("apiVersion") or info.api_version), str(doc.get("kind") or info.kind)
-    if api_version and api_version != info.api_version and api_version not in info.accepted_versions:
+    if api_version != info.api_version:
         raise errors.BadRequest(f"the API version in the data ({api_version}) does not match the expected API "
                                 f"version ({info.api_version})")
     version = api_version.rsplit("/", 1)[-1] or info.version
     if kind != info.kind:
         raise errors.BadRequest(f'{kind} in version "{version}" cannot be handled as a {info.kind}: converting '
                                 f'({version}.{kind}) to ({info.group or "core"}.{info.kind}): unknown conversion')
-    doc = dict(doc, apiVersion=info.api_version, kind=info.kind)
+    doc = versions.to_storage(info, dict(doc, apiVersion=info.api_version, kind=info.kind))
     if validation != "Strict":
         for path in manifests.drop_unknown_fields(doc, info.message.DESCRIPTOR):
             if validation == "Warn":

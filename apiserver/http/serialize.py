@@ -4,7 +4,7 @@
 types leave out only fields tagged `omitempty`: the others are always written, and clients generated
 from the OpenAPI schema (the official Python client) require them (`V1ContainerStatus.restartCount`).
 ALWAYS lists, per proto message, the fields of our kinds that Kubernetes' types write without
-omitempty (k8s.io/api core/v1, apps/v1, policy/v1, coordination/v1 types.go), and `to_wire` fills them.
+omitempty (k8s.io/api core/v1, apps/v1, policy/v1, coordination/v1, discovery/v1 types.go), and `to_wire` fills them.
 Go also writes struct-valued fields even when empty (`status: {}`): the object's metadata, spec and
 status are written so.
 """
@@ -20,6 +20,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from kubelab import kinds
+
+from .versions import from_storage
 
 # message name -> JSON field names Kubernetes writes even when zero (no omitempty in its Go json tag).
 ALWAYS: dict[str, tuple[str, ...]] = {
@@ -48,6 +50,8 @@ ALWAYS: dict[str, tuple[str, ...]] = {
     "ServicePort": ("port",),
     "EndpointAddress": ("ip",),
     "EndpointPort": ("port",),
+    "EndpointSlice": ("addressType", "endpoints"),
+    "Endpoint": ("addresses", "conditions"),
     "PodDisruptionBudgetStatus": ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"),
     "PodAffinityTerm": ("topologyKey",),
     "WeightedPodAffinityTerm": ("weight", "podAffinityTerm"),
@@ -143,8 +147,9 @@ def _message(msg: Message) -> Any:
     return out
 
 
-def to_wire(obj: Message) -> dict[str, Any]:
-    """One object's JSON form, as kube-apiserver writes it."""
+def to_wire(obj: Message, served: kinds.KindInfo | None = None) -> dict[str, Any]:
+    """One object's JSON form, as kube-apiserver writes it: in the version `served` names when the URL named
+    another than the stored one (apiserver.http.versions converts it)."""
     info = kinds.info_of(obj)
     body = _message(obj)
     out: dict[str, Any] = {"apiVersion": info.api_version, "kind": info.kind}
@@ -154,7 +159,7 @@ def to_wire(obj: Message) -> dict[str, Any]:
             out[top] = body.pop(top) if top in body else _message(getattr(obj, top))
     out.update(body)
     out["apiVersion"], out["kind"] = info.api_version, info.kind
-    return out
+    return out if served is None or served.api_version == info.api_version else from_storage(served, out)
 
 
 def metadata_wire(obj: Message) -> dict[str, Any]:
@@ -171,7 +176,7 @@ def list_wire(info: kinds.KindInfo, items: list[Message], resource_version: str,
     if remaining is not None:
         meta["remainingItemCount"] = remaining
     return {"kind": f"{info.kind}List", "apiVersion": info.api_version, "metadata": meta,
-            "items": [to_wire(o) for o in items]}
+            "items": [to_wire(o, info) for o in items]}
 
 
 def dumps(doc: Any) -> bytes:
@@ -180,7 +185,8 @@ def dumps(doc: Any) -> bytes:
 
 
 class WireCache:
-    """Objects' JSON bytes, kept by (kind, namespace, name, resourceVersion): bounded, least recently used out.
+    """Objects' JSON bytes, kept by (version served, kind, namespace, name, resourceVersion): bounded, least
+    recently used out.
 
     An object's bytes depend on nothing but the object, and its resourceVersion (an etcd revision) names its
     content exactly, so a list answers an unchanged object with the bytes it wrote before. Writing an object
@@ -193,21 +199,22 @@ class WireCache:
         self.max_bytes = max_bytes
         self.size = 0
         self.hits = self.misses = 0
-        self._entries: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str, str, str], bytes] = OrderedDict()
 
-    def encode(self, obj: Message) -> bytes:
+    def encode(self, obj: Message, served: kinds.KindInfo | None = None) -> bytes:
+        """The object's bytes, in the version `served` names (to_wire's): kept per version."""
         md = obj.metadata  # type: ignore[attr-defined]
         rv = md.resource_version
         if not rv:
-            return dumps(to_wire(obj))
-        key = (obj.DESCRIPTOR.name, md.namespace, md.name, rv)
+            return dumps(to_wire(obj, served))
+        key = (served.api_version if served is not None else "", obj.DESCRIPTOR.name, md.namespace, md.name, rv)
         data = self._entries.get(key)
         if data is not None:
             self._entries.move_to_end(key)
             self.hits += 1
             return data
         self.misses += 1
-        data = dumps(to_wire(obj))
+        data = dumps(to_wire(obj, served))
         self._entries[key] = data
         self.size += len(data)
         while self.size > self.max_bytes and self._entries:
@@ -223,4 +230,4 @@ def list_bytes(info: kinds.KindInfo, items: list[Message], resource_version: str
     """`dumps(list_wire(...))`, byte for byte, with each item's bytes from `cache`."""
     head = {"kind": f"{info.kind}List", "apiVersion": info.api_version,
             "metadata": list_wire(info, [], resource_version, continue_token)["metadata"]}
-    return (dumps(head)[:-1] + b',"items":[' + b",".join(cache.encode(o) for o in items) + b"]}")
+    return (dumps(head)[:-1] + b',"items":[' + b",".join(cache.encode(o, info) for o in items) + b"]}")

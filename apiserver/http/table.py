@@ -21,10 +21,14 @@ _DESCRIPTIONS = {"NAME": "Name must be unique within a namespace. More info: "
                  "AGE": "CreationTimestamp is a timestamp representing the server time when this object was "
                         "created."}
 
+_NAMES = {"ADDRESSTYPE": "AddressType"}      # one word in the header, two in Kubernetes' column name
+
 
 def column_name(header: str) -> str:
     """`NOMINATED NODE` -> `Nominated Node`, `CLUSTER-IP` -> `Cluster-IP`: Kubernetes' column names (kubectl
     prints them upper-cased)."""
+    if header in _NAMES:
+        return _NAMES[header]
     return "-".join(" ".join(w.title() if w not in ("IP", "IPS") else w for w in part.split(" "))
                     for part in header.split("-"))
 
@@ -48,18 +52,18 @@ def include_object(query: Any) -> str:
     return value
 
 
-def _row_object(obj: Any, include: str) -> dict[str, Any] | None:
+def _row_object(obj: Any, include: str, served: kinds.KindInfo | None) -> dict[str, Any] | None:
     if include == "None":
         return None
     if include == "Object":
-        return to_wire(obj)
+        return to_wire(obj, served)
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata_wire(obj)}
 
 
-def row(obj: Any, include: str, at: datetime) -> dict[str, Any]:
+def row(obj: Any, include: str, at: datetime, served: kinds.KindInfo | None = None) -> dict[str, Any]:
     kind = kinds.info_of(obj).kind
     out: dict[str, Any] = {"cells": tables.table_def(kind).row(obj, True, at)}
-    ro = _row_object(obj, include)
+    ro = _row_object(obj, include, served)
     if ro is not None:
         out["object"] = ro
     return out
@@ -73,7 +77,7 @@ def table(info: kinds.KindInfo, objs: list[Any], resource_version: str, continue
         meta["continue"] = continue_token
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
             "columnDefinitions": column_definitions(info.kind) if with_columns else [],
-            "rows": [row(o, include, at) for o in objs]}
+            "rows": [row(o, include, at, info) for o in objs]}
 
 
 def respond_table(request: web.Request, info: kinds.KindInfo, objs: list[Any], resource_version: str,

@@ -21,4 +21,4 @@ async def update(backend: Backend, request: web.Request, req: RequestInfo) -> we
     out = await backend.svc._update(api.UpdateRequest(object=kinds.wrap(obj), subresource=req.subresource,
                                                       dry_run=dry_run(request.query),
                                                       field_manager=field_manager(request, "UpdateOptions")))
-    return respond(request, to_wire(kinds.unwrap(out)), warnings=warnings)
+    return respond(request, to_wire(kinds.unwrap(out), req.kind_info), warnings=warnings)

@@ -69,7 +69,7 @@ class _Encoder:
             self.first = False
             return dumps({"type": type_, "object": doc}) + b"\n"
         # Every watcher of a change (and every list of it) gets the object's bytes written once.
-        return b'{"type":"' + type_.encode() + b'","object":' + WIRE_CACHE.encode(obj) + b"}\n"
+        return b'{"type":"' + type_.encode() + b'","object":' + WIRE_CACHE.encode(obj, self.info) + b"}\n"
 
     def raw(self, doc: dict[str, Any]) -> bytes:
         return dumps(doc) + b"\n"

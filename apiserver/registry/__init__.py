@@ -4,6 +4,7 @@ from __future__ import annotations
 from kubelab import kinds
 
 from .common import FieldError, FieldErrors, Strategy, raise_invalid
+from .discovery import EndpointSliceStrategy
 from .pod import PodStrategy
 from .rbac import (ClusterRoleBindingStrategy, ClusterRoleStrategy, RoleBindingStrategy, RoleStrategy,
                    ServiceAccountStrategy)
@@ -24,6 +25,7 @@ def strategies(service_cidr: str = "10.96.0.0/16",
         "Deployment": DeploymentStrategy(b["Deployment"]),
         "Service": ServiceStrategy(b["Service"], service_cidr, node_port_range),
         "Endpoints": EndpointsStrategy(b["Endpoints"]),
+        "EndpointSlice": EndpointSliceStrategy(b["EndpointSlice"]),
         "PodDisruptionBudget": PodDisruptionBudgetStrategy(b["PodDisruptionBudget"]),
         "Event": EventStrategy(b["Event"]),
         "Lease": LeaseStrategy(b["Lease"]),

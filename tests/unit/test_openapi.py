@@ -53,7 +53,7 @@ def test_v3_documents_are_valid_openapi_3_and_every_ref_resolves(name: str) -> N
 def test_v3_index_points_at_each_document_with_its_hash() -> None:
     index = json.loads(openapi.v3_index(VERSION))["paths"]
     assert set(index) == {"api/v1", "apis/apps/v1", "apis/policy/v1", "apis/coordination.k8s.io/v1",
-                          "apis/rbac.authorization.k8s.io/v1"}
+                          "apis/rbac.authorization.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/policy/v1beta1"}
     url = index["apis/apps/v1"]["serverRelativeURL"]
     assert url == f"/openapi/v3/apis/apps/v1?hash={openapi.v3_hash('apis/apps/v1', VERSION)}"
     assert openapi.v3_document("apis/nope/v1", VERSION) is None

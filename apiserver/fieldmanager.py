@@ -112,10 +112,6 @@ def field_values(obj: dict[str, Any], desc: Descriptor) -> dict[Path, Any]:
     return out
 
 
-def field_set(obj: dict[str, Any], desc: Descriptor) -> set[Path]:
-    return set(field_values(obj, desc))
-
-
 def _walk_struct(obj: Any, desc: Descriptor, path: Path, out: dict[Path, Any]) -> None:
     if not isinstance(obj, dict):
         out[path] = obj          # not an object where one belongs: validation names it; here it is a leaf

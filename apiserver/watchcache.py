@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 from kubelab.v1 import api_pb2 as api
 
 from . import storage as st
@@ -148,12 +148,7 @@ class KindCache:
         self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.info.kind}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await timeutil.cancel(self._task)
 
     async def _relist(self) -> None:
         items, rev, _ = await self.storage.list(self.prefix)

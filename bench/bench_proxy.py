@@ -71,15 +71,16 @@ CLIENT = r'''
 import asyncio, json, sys, time
 host, port, mode, n, conc = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-async def response(r):
+async def content_length(r):
     length = 0
     while True:
         h = await r.readline()
         if h in (b"\r\n", b"\n", b""):
-            break
+            return length
         if h.lower().startswith(b"content-length:"):
             length = int(h.split(b":")[1])
-    return await r.readexactly(length)
+async def response(r):
+    return await r.readexactly(await content_length(r))
 async def one_conn(lat):
     t = time.perf_counter()
     r, w = await asyncio.open_connection(host, port)
@@ -115,13 +116,7 @@ async def bulk():
     t0 = time.perf_counter()
     w.write(b"GET /bulk HTTP/1.1\r\nHost: x\r\n\r\n")
     await r.readline()
-    length = 0
-    while True:
-        h = await r.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        if h.lower().startswith(b"content-length:"):
-            length = int(h.split(b":")[1])
+    length = await content_length(r)
     got = 0
     while got < length:     # chunks, discarded: the client must not be what is measured
         chunk = await r.read(1 << 18)

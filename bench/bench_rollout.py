@@ -26,11 +26,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from controller_manager.deployment import util
-from tests.harness.controller_manager import deployment_manifest, ensure_namespace, is_ready
-from kubelab import kinds
+from tests.harness.controller_manager import deployment_manifest, ensure_namespace, observe
 from lab import local as launcher
 from kubelab.client import Client
 
@@ -48,40 +46,6 @@ def scrape(port: int) -> dict[str, float]:
                 key, _, value = line.rpartition(" ")
                 out[key] = float(value)
     return out
-
-
-class PodWatch:
-    """Live (not terminating) and available pods, at their extremes, while armed."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.pods: dict[str, Any] = {}
-        self.max_live = 0
-        self.min_available = 10**9
-
-    def measure(self) -> None:
-        live = [p for p in self.pods.values() if not p.metadata.deletion_timestamp]
-        self.max_live = max(self.max_live, len(live))
-        self.min_available = min(self.min_available, sum(1 for p in live if is_ready(p)))
-
-    async def run(self, ready: asyncio.Event) -> None:
-        pods, rv = await self.client.list("Pod", NAMESPACE)
-        self.pods = {p.metadata.name: p for p in pods}
-        self.measure()
-        stream = self.client.watch("Pod", NAMESPACE, resource_version=rv)
-        ready.set()
-        try:
-            async for ev in stream:
-                if ev.type == "BOOKMARK":
-                    continue
-                pod = kinds.unwrap(ev.object)
-                if ev.type == "DELETED":
-                    self.pods.pop(pod.metadata.name, None)
-                else:
-                    self.pods[pod.metadata.name] = pod
-                self.measure()
-        finally:
-            stream.cancel()
 
 
 async def wait_complete(c: Client, replicas: int, image: str, timeout: float, t0: float) -> float:
@@ -131,10 +95,7 @@ async def bench(args: argparse.Namespace, state: Path) -> None:
             await c.create(d)
             scale_out = await wait_complete(c, args.replicas, "nginx:1.15", 300, t0)
 
-            watch = PodWatch(c)
-            ready = asyncio.Event()
-            task = asyncio.create_task(watch.run(ready))
-            await ready.wait()
+            watch, task = await observe(c, NAMESPACE)
             before = scrape(metrics_port)
             cpu0 = cpu_seconds(cm_pid)
             t0 = time.perf_counter()

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.client import Client
-from kubelab.v1 import objects_pb2 as pb
 from tests.harness.controller_manager import (K8S_TIMINGS, ensure_namespace, replicaset_syncs, start_cluster,
-                                              stop_cluster, unseen_writes)
+                                              stop_cluster, unseen_writes, workload_manifest)
 
 from .common import cpu_seconds
 
@@ -73,13 +72,7 @@ async def run(info: dict[str, Any], pods: int, nodes: int) -> None:
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     try:
         await ensure_namespace(client, NAMESPACE)
-        rs = pb.ReplicaSet(api_version="apps/v1", kind="ReplicaSet")
-        rs.metadata.name, rs.metadata.namespace = NAME, NAMESPACE
-        rs.spec.replicas = pods
-        rs.spec.selector.match_labels["app"] = NAME
-        rs.spec.template.metadata.labels["app"] = NAME
-        rs.spec.template.spec.containers.add(name="web", image="kubelab/web:latest")
-        await client.create(rs)
+        await client.create(workload_manifest("ReplicaSet", NAME, NAMESPACE, pods, "kubelab/web:latest"))
         up = await until(client, lambda n: n >= pods, 900)
         cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         creates = replicaset_syncs(info, f"{NAMESPACE}/{NAME}")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kubelab import kinds
+from kubelab import kinds, timeutil
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.timeutil import Clock, RealClock
@@ -69,9 +69,6 @@ class Controller:
     def enqueue(self, obj: Any) -> None:
         self.queue.add(kinds.key_of(obj))
 
-    def enqueue_after(self, obj: Any, delay: float) -> None:
-        self.queue.add_after(kinds.key_of(obj), delay)
-
     def event(self, obj: Any, type_: str, reason: str, message: str) -> None:
         self.recorder.event(obj, type_, reason, message)
 
@@ -97,11 +94,7 @@ class Controller:
             await run_workers(self.queue, self._timed, n, logger=self.log)
         finally:
             self.queue.shut_down(discard_queued=True)
-            bg.cancel()
-            try:
-                await bg
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+            await timeutil.cancel(bg)
             try:
                 await asyncio.wait_for(self.recorder.flush(), 2.0)
             except (asyncio.TimeoutError, asyncio.CancelledError):

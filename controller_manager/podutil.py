@@ -38,10 +38,6 @@ def new_controller_ref(owner: Any) -> pb.OwnerReference:
 
 
 # ------------------------------------------------------------------ pod state
-def is_terminating(pod: pb.Pod) -> bool:
-    return bool(pod.metadata.deletion_timestamp)
-
-
 def is_active(pod: pb.Pod) -> bool:
     """Counts toward a controller's replicas: not finished and not being deleted."""
     return pod.status.phase not in ("Succeeded", "Failed") and not pod.metadata.deletion_timestamp

@@ -22,7 +22,7 @@ One sync (`reconcile(key)`):
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from kubelab import conditions, errors, kinds, timeutil
 from kubelab.selectors import selector_of

@@ -75,6 +75,16 @@ def place(obj: Any, namespace: str, explicit: bool) -> None:
         obj.metadata.namespace = namespace
 
 
+def load_placed(filenames: tuple[str, ...], recursive: bool) -> list[Any]:
+    """The manifests, each namespaced object placed in the namespace the command runs in (`place`)."""
+    docs = load_manifests(filenames, recursive)
+    st = settings()
+    namespace = st.current_namespace()
+    for d in docs:
+        place(d.obj, namespace, explicit=st.namespace is not None)
+    return docs
+
+
 def last_applied(obj: Any) -> str:
     """The annotation's value: the manifest as JSON without the annotation itself.
 
@@ -259,11 +269,7 @@ def create(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, dry_
     if ctx.invoked_subcommand is not None:
         ctx.obj_create = (dry_run, output)  # type: ignore[attr-defined]
         return
-    docs = load_manifests(filenames, recursive)
-    st = settings()
-    namespace = st.current_namespace()
-    for d in docs:
-        place(d.obj, namespace, explicit=st.namespace is not None)
+    docs = load_placed(filenames, recursive)
     objs = [(with_last_applied(d.obj) if save_config else d.obj, d.source) for d in docs]
     if run(lambda client: _create_all(client, objs, dry_run, output)):
         raise Failed(1)
@@ -382,11 +388,7 @@ def create_deployment(name: str, images: tuple[str, ...], replicas: int, port: i
 @global_options
 def replace(filenames: tuple[str, ...], recursive: bool) -> None:
     """Replace resources by file name or stdin (the whole object is written)."""
-    docs = load_manifests(filenames, recursive)
-    st = settings()
-    namespace = st.current_namespace()
-    for d in docs:
-        place(d.obj, namespace, explicit=st.namespace is not None)
+    docs = load_placed(filenames, recursive)
 
     async def body(client: Any) -> bool:
         from kubelab import errors, kinds

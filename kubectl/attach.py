@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from kubectl.context import CLIError, Failed, err, global_options, run, settings
-from kubectl.exec_ import local_terminal, run_exec
+from kubectl.context import CLIError, Failed, err, run, settings
+from kubectl.exec_ import local_terminal, run_exec, session_options
 from kubectl.podref import default_container, resolve_pod
 
 
@@ -33,11 +33,7 @@ async def attach_session(client: Any, pod: Any, container: str, stdin: bool, tty
 
 @click.command("attach")
 @click.argument("ref")
-@click.option("-c", "--container", default="", help="Container name (default: the pod's default container).")
-@click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the container.")
-@click.option("-t", "--tty", "tty", is_flag=True, help="Stdin is a TTY.")
-@click.option("-q", "--quiet", is_flag=True, help="Only print output from the remote session.")
-@global_options
+@session_options
 def attach(ref: str, container: str, stdin: bool, tty: bool, quiet: bool) -> None:
     """Attach to a process that is already running inside an existing container.
 

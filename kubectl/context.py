@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import click
 
@@ -106,6 +106,15 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One decorator of several (click options), applied as if written above the function in this order."""
+    def apply(f: Any) -> Any:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
 _GLOBAL_OPTIONS = (
     click.option("-n", "--namespace", "namespace", default=None, expose_value=False, callback=_store,
                  is_eager=True, help="If present, the namespace scope for this request."),
@@ -118,12 +127,7 @@ _GLOBAL_OPTIONS = (
     click.option("--token", "token", default=None, expose_value=False, callback=_store, is_eager=True,
                  help="Bearer token for authentication to the API server."),
 )
-
-
-def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed(_GLOBAL_OPTIONS):
-        f = opt(f)
-    return f
+global_options = options(*_GLOBAL_OPTIONS)
 
 
 # ---------------------------------------------------------------- running
@@ -140,6 +144,26 @@ def run(fn: Callable[[Any], Awaitable[T]]) -> T:
             await client.close()
 
     return asyncio.run(body())
+
+
+def run_each(items: Callable[[Any], Awaitable[Iterable[T]]], act: Callable[[Any, T], Awaitable[bool]]) -> None:
+    """A verb on several objects, as kubectl does one: `act(client, item)` for each of `items(client)`; an
+    ApiError is said in kubectl's words and the others still done. The command fails (exit 1) if any act did
+    (returned True) or raised."""
+    from kubelab import errors
+
+    async def body(client: Any) -> bool:
+        failed = False
+        for item in await items(client):
+            try:
+                failed = bool(await act(client, item)) or failed
+            except errors.ApiError as e:
+                err(api_error_line(e))
+                failed = True
+        return failed
+
+    if run(body):
+        raise Failed(1)
 
 
 def api_error_line(err: Exception) -> str:

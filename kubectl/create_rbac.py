@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from kubectl.apply import _create_generated, build, create, dry_run_option
-from kubectl.context import CLIError, global_options, settings
+from kubectl.context import CLIError, global_options, options, settings
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 # kubectl create role's validResourceVerbs and validNonResourceVerbs.
@@ -68,16 +68,13 @@ def policy_rules(verbs: list[str], resources: list[str], names: list[str], urls:
     return rules
 
 
-def _rule_options(f: Any) -> Any:
-    for opt in reversed([
-            click.option("--verb", "verbs", multiple=True, help="Verb that applies to the resources (repeatable, "
-                         "comma-separated)."),
-            click.option("--resource", "resources", multiple=True, help="Resource that the rule applies to."),
-            click.option("--resource-name", "resource_names", multiple=True,
-                         help="Resource in the white list that the rule applies to."),
-            dry_run_option, click.option("-o", "--output", default=None), global_options]):
-        f = opt(f)
-    return f
+_rule_options = options(
+    click.option("--verb", "verbs", multiple=True, help="Verb that applies to the resources (repeatable, "
+                 "comma-separated)."),
+    click.option("--resource", "resources", multiple=True, help="Resource that the rule applies to."),
+    click.option("--resource-name", "resource_names", multiple=True,
+                 help="Resource in the white list that the rule applies to."),
+    dry_run_option, click.option("-o", "--output", default=None), global_options)
 
 
 @create.command("role")
@@ -129,16 +126,13 @@ def subjects(users: tuple[str, ...], groups: tuple[str, ...], service_accounts: 
     return out
 
 
-def _binding_options(f: Any) -> Any:
-    for opt in reversed([
-            click.option("--clusterrole", default="", help="ClusterRole this binding should reference."),
-            click.option("--user", "users", multiple=True, help="Usernames to bind to the role (repeatable)."),
-            click.option("--group", "groups", multiple=True, help="Groups to bind to the role (repeatable)."),
-            click.option("--serviceaccount", "service_accounts", multiple=True,
-                         help="Service accounts to bind to the role, in the format <namespace>:<name>."),
-            dry_run_option, click.option("-o", "--output", default=None), global_options]):
-        f = opt(f)
-    return f
+_binding_options = options(
+    click.option("--clusterrole", default="", help="ClusterRole this binding should reference."),
+    click.option("--user", "users", multiple=True, help="Usernames to bind to the role (repeatable)."),
+    click.option("--group", "groups", multiple=True, help="Groups to bind to the role (repeatable)."),
+    click.option("--serviceaccount", "service_accounts", multiple=True,
+                     help="Service accounts to bind to the role, in the format <namespace>:<name>."),
+    dry_run_option, click.option("-o", "--output", default=None), global_options)
 
 
 @create.command("rolebinding")

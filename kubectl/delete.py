@@ -120,9 +120,8 @@ def delete(args: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, s
         if args:
             raise CLIError("there is no need to specify a resource type as a separate argument when passing "
                            "arguments with -f")
-        from kubectl.apply import load_manifests, place
-        for d in load_manifests(filenames, recursive):
-            place(d.obj, namespace, explicit=st.namespace is not None)
+        from kubectl.apply import load_placed
+        for d in load_placed(filenames, recursive):
             from kubelab import kinds
             info = kinds.info_of(d.obj)
             items.append((info, d.obj.metadata.name, d.obj.metadata.namespace or None))

@@ -316,6 +316,15 @@ def describe_events(w: Writer, events: list[Any] | None) -> None:
         w.write(1, f"{e.type}\t{e.reason}\t{interval}\t{source}\t{message}\n")
 
 
+def describe_conditions(w: Writer, conditions: Any) -> None:
+    """A workload's Conditions table (Type, Status, Reason), when it has any."""
+    if conditions:
+        w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
+        w.write(1, "----\t------\t------\n")
+        for c in conditions:
+            w.write(1, f"{c.type} \t{c.status}\t{c.reason}\n")
+
+
 # ---------------------------------------------------------------- per kind
 def describe_pod(pod: Any, events: list[Any] | None, extra: dict[str, Any]) -> str:
     w = Writer()
@@ -440,11 +449,7 @@ def describe_deployment(d: Any, events: list[Any] | None, extra: dict[str, Any])
     if typ == "RollingUpdate":
         w.write(0, f"RollingUpdateStrategy:\t{mu} max unavailable, {ms} max surge\n")
     describe_pod_template(w, d.spec.template)
-    if s.conditions:
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
-        w.write(1, "----\t------\t------\n")
-        for c in s.conditions:
-            w.write(1, f"{c.type} \t{c.status}\t{c.reason}\n")
+    describe_conditions(w, s.conditions)
     if "replicasets" in extra:
         old, new = split_replicasets(d, extra["replicasets"])
         w.write(0, f"OldReplicaSets:\t{_rs_summary(old)}\n")
@@ -472,11 +477,7 @@ def describe_replicaset(rs: Any, events: list[Any] | None, extra: dict[str, Any]
     w.write(0, f"Pods Status:\t{counts['Running']} Running / {counts['Pending']} Waiting / "
                f"{counts['Succeeded']} Succeeded / {counts['Failed']} Failed\n")
     describe_pod_template(w, rs.spec.template)
-    if rs.status.conditions:
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
-        w.write(1, "----\t------\t------\n")
-        for c in rs.status.conditions:
-            w.write(1, f"{c.type} \t{c.status}\t{c.reason}\n")
+    describe_conditions(w, rs.status.conditions)
     describe_events(w, events)
     return w.text()
 
@@ -824,11 +825,10 @@ def describe(args: tuple[str, ...], selector: str, all_namespaces: bool, filenam
     namespace = st.current_namespace()
     targets: list[resources.Target]
     if filenames:
-        from kubectl.apply import load_manifests, place
+        from kubectl.apply import load_placed
         from kubelab import kinds
         targets = []
-        for d in load_manifests(filenames, False):
-            place(d.obj, namespace, explicit=st.namespace is not None)
+        for d in load_placed(filenames, False):
             targets.append(resources.Target(kinds.info_of(d.obj), [d.obj.metadata.name]))
     else:
         targets = resources.parse(args, selector=selector).targets

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl.context import CLIError, Failed, err, global_options, run, settings
+from kubectl.context import CLIError, Failed, err, global_options, options, run, settings
 from kubectl.podref import default_container, resolve_pod
 
 
@@ -121,13 +121,18 @@ async def run_exec(client: Any, namespace: str, pod: str, container: str, comman
     return code
 
 
+# The flags exec and attach share: which container, stdin, a TTY, quiet.
+session_options = options(
+    click.option("-c", "--container", default="", help="Container name (default: the pod's default container)."),
+    click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the container."),
+    click.option("-t", "--tty", "tty", is_flag=True, help="Stdin is a TTY."),
+    click.option("-q", "--quiet", is_flag=True, help="Only print output from the remote session."),
+    global_options)
+
+
 @click.command("exec")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-c", "--container", default="", help="Container name (default: the pod's default container).")
-@click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the container.")
-@click.option("-t", "--tty", "tty", is_flag=True, help="Stdin is a TTY.")
-@click.option("-q", "--quiet", is_flag=True, help="Only print output from the remote session.")
-@global_options
+@session_options
 def exec_(args: tuple[str, ...], container: str, stdin: bool, tty: bool, quiet: bool) -> None:
     """Execute a command in a container.
 

@@ -158,24 +158,13 @@ def _err(line: str) -> None:
 
 
 def _report_unexpected(e: Exception) -> int:
-    from kubelab import errors
-    try:
-        from kubelab import manifests
-        if isinstance(e, manifests.ManifestError):
-            _err(f"error: {e}")
-            return 1
-    except ImportError:  # pragma: no cover
-        pass
+    from kubelab import config, errors, manifests
+    if isinstance(e, (manifests.ManifestError, config.ConfigError)):
+        _err(f"error: {e}")
+        return 1
     if isinstance(e, errors.ApiError):
         _err(api_error_line(e))
         return 1
-    try:
-        from kubelab import config
-        if isinstance(e, config.ConfigError):
-            _err(f"error: {e}")
-            return 1
-    except ImportError:  # pragma: no cover
-        pass
     import os
     if os.environ.get("KUBELAB_DEBUG"):
         import traceback

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kubectl import printers, resources, tabwriter
-from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, settings, \
+from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, run_each, settings, \
     stdout_write
 
 
@@ -264,22 +264,17 @@ def patch(args: tuple[str, ...], patch_text: str, patch_type: str, subresource: 
     if not items:
         raise CLIError("resource(s) were provided, but no name was specified")
 
-    async def body_fn(client: Any) -> bool:
-        from kubelab import errors
-        failed = False
-        for info, name in items:
-            ns = namespace if info.namespaced else None
-            try:
-                before = await client.get(info.kind, name, ns)
-                after = await client.patch(info.kind, name, json.dumps(body), ns, patch_type=patch_type,
-                                           subresource=subresource, dry_run=dry_run)
-            except errors.ApiError as e:
-                err(api_error_line(e))
-                failed = True
-                continue
-            changed = printers.to_dict(after) != printers.to_dict(before)
-            out(f"{info.qualified}/{name} patched" + ("" if changed else " (no change)"))
-        return failed
+    async def act(client: Any, target: tuple[Any, str]) -> bool:
+        info, name = target
+        ns = namespace if info.namespaced else None
+        before = await client.get(info.kind, name, ns)
+        after = await client.patch(info.kind, name, json.dumps(body), ns, patch_type=patch_type,
+                                   subresource=subresource, dry_run=dry_run)
+        changed = printers.to_dict(after) != printers.to_dict(before)
+        out(f"{info.qualified}/{name} patched" + ("" if changed else " (no change)"))
+        return False
 
-    if run(body_fn):
-        raise Failed(1)
+    async def targets(client: Any) -> list[tuple[Any, str]]:
+        return items
+
+    run_each(targets, act)

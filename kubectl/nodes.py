@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, warn
+from kubectl.context import CLIError, Failed, err, global_options, out, run, run_each, warn
 from kubectl.timefmt import parse_duration
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -67,27 +67,17 @@ def _cordon_verb(value: bool) -> str:
 def _cordon_command(names: tuple[str, ...], selector: str, value: bool, dry_run: bool) -> None:
     names = _strip_kind(names)
 
-    async def body(client: Any) -> bool:
-        from kubelab import errors
-        failed = False
-        for name in await _node_names(client, names, selector):
-            try:
-                if dry_run:
-                    node = await client.get("Node", name)
-                    changed = node.spec.unschedulable != value
-                else:
-                    changed = await set_unschedulable(client, name, value)
-            except errors.ApiError as e:
-                err(api_error_line(e))
-                failed = True
-                continue
-            verb = _cordon_verb(value)
-            out(f"node/{name} {verb}" + (" (dry run)" if dry_run and changed else "") if changed
-                else f"node/{name} already {verb}")
-        return failed
+    async def act(client: Any, name: str) -> bool:
+        if dry_run:
+            changed = (await client.get("Node", name)).spec.unschedulable != value
+        else:
+            changed = await set_unschedulable(client, name, value)
+        verb = _cordon_verb(value)
+        out(f"node/{name} {verb}" + (" (dry run)" if dry_run and changed else "") if changed
+            else f"node/{name} already {verb}")
+        return False
 
-    if run(body):
-        raise Failed(1)
+    run_each(lambda client: _node_names(client, names, selector), act)
 
 
 @click.command("cordon")

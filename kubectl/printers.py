@@ -20,9 +20,8 @@ from kubectl.output.terminal import table_cell
 from kubectl.timefmt import now as _now, parse_time
 from kubelab import timeutil
 from kubelab.tables import (  # noqa: F401 - the column functions live in kubelab.tables; re-exported here
-    EVENT_WIDE, NONE, TABLES, TableDef, event_object, event_time, format_endpoints, format_labels,
-    format_selector, has_value, int_or_string, node_address, node_roles, node_status, pod_status, replicas_of,
-    service_external_ip, service_ports, table_def)
+    EVENT_WIDE, NONE, event_time, format_endpoints, format_labels, format_selector, has_value, int_or_string,
+    node_roles, replicas_of, table_def)
 
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -214,25 +214,32 @@ def undo(args: tuple[str, ...], to_revision: int, dry_run: bool) -> None:
     run(body)
 
 
-def _set_paused(args: tuple[str, ...], paused: bool) -> None:
+def _each_deployment(args: tuple[str, ...], refused: Callable[[Any], str], patch: Callable[[], dict[str, Any]],
+                     patch_type: str, done: str) -> None:
+    """Patch each named Deployment and say `done`, but for one `refused` names a reason not to (said as
+    kubectl's error, and the command fails once the others are done)."""
     names = deployment_targets(args)
     namespace = settings().current_namespace()
 
     async def body(client: Any) -> bool:
         failed = False
         for name in names:
-            d = await client.get("Deployment", name, namespace)
-            if d.spec.paused == paused:
-                click.echo(f'error: deployments.apps "{name}" is {"already paused" if paused else "not paused"}',
-                           err=True)
+            reason = refused(await client.get("Deployment", name, namespace))
+            if reason:
+                click.echo(f'error: deployments.apps "{name}" {reason}', err=True)
                 failed = True
                 continue
-            await client.patch("Deployment", name, {"spec": {"paused": paused}}, namespace, patch_type="merge")
-            out(f"deployment.apps/{name} {'paused' if paused else 'resumed'}")
+            await client.patch("Deployment", name, patch(), namespace, patch_type=patch_type)
+            out(f"deployment.apps/{name} {done}")
         return failed
 
     if run(body):
         raise Failed(1)
+
+
+def _set_paused(args: tuple[str, ...], paused: bool) -> None:
+    _each_deployment(args, lambda d: ("is already paused" if paused else "is not paused") if d.spec.paused == paused
+                     else "", lambda: {"spec": {"paused": paused}}, "merge", "paused" if paused else "resumed")
 
 
 @rollout.command("pause")
@@ -256,22 +263,6 @@ def resume(args: tuple[str, ...]) -> None:
 @global_options
 def restart(args: tuple[str, ...]) -> None:
     """Restart a deployment: a new rollout of the same template."""
-    names = deployment_targets(args)
-    namespace = settings().current_namespace()
-
-    async def body(client: Any) -> bool:
-        failed = False
-        for name in names:
-            d = await client.get("Deployment", name, namespace)
-            if d.spec.paused:
-                click.echo(f'error: deployments.apps "{name}" can\'t restart paused deployment '
-                           "(run rollout resume first)", err=True)
-                failed = True
-                continue
-            patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: rfc3339()}}}}}
-            await client.patch("Deployment", name, patch, namespace, patch_type="strategic")
-            out(f"deployment.apps/{name} restarted")
-        return failed
-
-    if run(body):
-        raise Failed(1)
+    _each_deployment(args, lambda d: "can't restart paused deployment (run rollout resume first)" if d.spec.paused
+                     else "", lambda: {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: rfc3339()}}}}},
+                     "strategic", "restarted")

@@ -8,8 +8,7 @@ import click
 
 from kubectl import printers, resources, timefmt
 from kubectl.apply import build, dry_run_option, validate_name
-from kubectl.context import CLIError, Failed, api_error_line, err, global_options, out, run, settings, \
-    stdout_write
+from kubectl.context import CLIError, Failed, err, global_options, out, run, run_each, settings, stdout_write
 
 SCALABLE = ("Deployment", "ReplicaSet")
 
@@ -62,28 +61,18 @@ def scale(args: tuple[str, ...], replicas: int, current_replicas: int, selector:
         if info.kind not in SCALABLE:
             raise CLIError(f"cannot scale {info.plural}: only deployments and replicasets can be scaled")
 
-    async def body(client: Any) -> bool:
-        from kubelab import errors
-        failed = False
-        for info, name in await resources.names_of(client, named, listed, namespace, selector):
-            try:
-                if current_replicas >= 0:
-                    cur = await client.get(info.kind, name, namespace)
-                    if printers.replicas_of(cur.spec) != current_replicas:
-                        err(f"error: Expected replicas to be {current_replicas}, was "
-                            f"{printers.replicas_of(cur.spec)}")
-                        failed = True
-                        continue
-                await client.patch(info.kind, name, {"spec": {"replicas": replicas}}, namespace, patch_type="merge")
-            except errors.ApiError as e:
-                err(api_error_line(e))
-                failed = True
-                continue
-            out(f"{info.qualified}/{name} scaled")
-        return failed
+    async def act(client: Any, target: tuple[Any, str]) -> bool:
+        info, name = target
+        if current_replicas >= 0:
+            cur = await client.get(info.kind, name, namespace)
+            if printers.replicas_of(cur.spec) != current_replicas:
+                err(f"error: Expected replicas to be {current_replicas}, was {printers.replicas_of(cur.spec)}")
+                return True
+        await client.patch(info.kind, name, {"spec": {"replicas": replicas}}, namespace, patch_type="merge")
+        out(f"{info.qualified}/{name} scaled")
+        return False
 
-    if run(body):
-        raise Failed(1)
+    run_each(lambda client: resources.names_of(client, named, listed, namespace, selector), act)
 
 
 # ---------------------------------------------------------------- set image
@@ -129,37 +118,25 @@ def set_image(args: tuple[str, ...], selector: str, all_: bool) -> None:
     namespace = settings().current_namespace()
     named, listed = resources.select((), res_args, selector, all_, namespace, False)
 
-    async def body(client: Any) -> bool:
-        from kubelab import errors
-        failed = False
-        for info, name in await resources.names_of(client, named, listed, namespace, selector):
-            changed = {"any": False}
+    def mutate(obj: Any) -> None:
+        spec = _template_spec(obj)
+        matched = set()
+        for c in list(spec.init_containers) + list(spec.containers):
+            img = images.get(c.name, images.get("*"))
+            if img is not None:
+                matched.add(c.name)
+                c.image = img
+        for cname in images:
+            if cname != "*" and cname not in matched:
+                raise CLIError(f'unable to find container named "{cname}"')
 
-            def mutate(obj: Any) -> None:
-                spec = _template_spec(obj)
-                matched = set()
-                for c in list(spec.init_containers) + list(spec.containers):
-                    img = images.get(c.name, images.get("*"))
-                    if img is not None:
-                        matched.add(c.name)
-                        if c.image != img:
-                            c.image = img
-                            changed["any"] = True
-                for cname in images:
-                    if cname != "*" and cname not in matched:
-                        raise CLIError(f'unable to find container named "{cname}"')
+    async def act(client: Any, target: tuple[Any, str]) -> bool:
+        info, name = target
+        await update_with_retry(client, info.kind, name, namespace, mutate)
+        out(f"{info.qualified}/{name} image updated")
+        return False
 
-            try:
-                await update_with_retry(client, info.kind, name, namespace, mutate)
-            except errors.ApiError as e:
-                err(api_error_line(e))
-                failed = True
-                continue
-            out(f"{info.qualified}/{name} image updated")
-        return failed
-
-    if run(body):
-        raise Failed(1)
+    run_each(lambda client: resources.names_of(client, named, listed, namespace, selector), act)
 
 
 # ---------------------------------------------------------------- run

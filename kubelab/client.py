@@ -21,7 +21,6 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import grpc
 
 from kubelab import errors, kinds
-from kubelab.config import Connection
 from kubelab.pipeline import WritePipeline
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -35,14 +34,6 @@ MAX_MESSAGE = 256 * 1024 * 1024
 # writes input only after it: had it written while the apiserver was refusing the stream (a pod on a hollow
 # node), grpc.aio would report "Internal error from Core" in place of the refusal.
 STREAM_ACCEPTED = ("kubelab-stream", "accepted")
-
-
-class _Auth(grpc.AuthMetadataPlugin):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, context: Any, callback: Any) -> None:
-        callback((("authorization", f"Bearer {self.token}"),), None)
 
 
 _user_agent = ["kubelab"]
@@ -170,10 +161,6 @@ class Client:
         self._connect(self._current)
         log.info("apiserver %s unreachable (%s): failing over to %s", self.servers[failed], err.message,
                  self.servers[self._current])
-
-    @classmethod
-    def from_connection(cls, conn: Connection, pipeline: bool = False) -> "Client":
-        return cls(conn.server, conn.token, conn.namespace, pipeline=pipeline)
 
     async def close(self) -> None:
         if self.pipeline is not None:

@@ -13,7 +13,7 @@ import logging
 import random
 from typing import Any, Callable, Iterable
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 from kubelab.client import Client
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,7 @@ class Informer:
         self._task = asyncio.create_task(self._run(), name=f"informer-{self.kind}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await timeutil.cancel(self._task)
 
     async def wait_synced(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self.synced.wait(), timeout)

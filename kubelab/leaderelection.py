@@ -132,11 +132,7 @@ class LeaderElector:
                     break
         finally:
             self.is_leader = False
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await timeutil.cancel(task)
             if not lost:    # the work has stopped: a standby may start at once
                 try:
                     await asyncio.wait_for(self.release(), RELEASE_TIMEOUT)

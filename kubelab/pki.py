@@ -177,11 +177,3 @@ def load_or_make_service_account_key(directory: Path, name: str = "sa") -> tuple
                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
     os.chmod(pub_file, 0o644)
     return key_file, pub_file
-
-
-def subject_of(cert_pem: bytes) -> tuple[str, list[str]]:
-    """(common name, organizations) of a certificate: Kubernetes' (user, groups) of a client certificate."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-    return (str(cn[0]) if cn else ""), [str(o) for o in orgs]

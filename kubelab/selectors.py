@@ -287,10 +287,6 @@ class Selector:
         object.__setattr__(self, "requirements", ordered)
 
     @classmethod
-    def everything(cls) -> Selector:
-        return cls()
-
-    @classmethod
     def nothing(cls) -> Selector:
         return cls(match_nothing=True)
 
@@ -566,13 +562,6 @@ class FieldSelector:
     def matches(self, get: Callable[[str], str]) -> bool:
         """`get` maps a dotted path (``spec.nodeName``) to its string value."""
         return all(r.matches(get) for r in self.requirements)
-
-    def requires_exact_match(self, field: str) -> str | None:
-        """The value `field` must equal, if the selector pins it (for indexing)."""
-        for r in self.requirements:
-            if r.field == field and r.operator in (EQUALS, DOUBLE_EQUALS):
-                return r.value
-        return None
 
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)

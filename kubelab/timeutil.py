@@ -8,7 +8,8 @@ None, never an exception (a controller must not crash on someone's field).
 time (what objects' timestamps say), `now()` monotonic time (deadlines,
 back-off) and `sleep()` waits. `RealClock` is the machine's; `FakeClock` is
 one timeline tests move by hand (the work queue, the scheduling queue, the
-controllers' harness), so back-off and timeouts cost nothing.
+controllers' harness), so back-off and timeouts cost nothing. `cancel` stops a
+background task and waits for it, as every component's shutdown does.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import datetime as dt
 import heapq
 import itertools
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 
 class Clock(Protocol):
@@ -106,11 +107,6 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), fut))
         await fut
 
-    @property
-    def sleepers(self) -> int:
-        """How many sleeps are pending."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in deadline order and letting
         the woken tasks run after each step."""
@@ -132,6 +128,17 @@ async def settle(rounds: int = 20) -> None:
     """Yield to the event loop a few times so ready tasks run to their next wait."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel `task` and wait until it has stopped, whatever it ends with (shutting down: nothing to report)."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+        pass
 
 
 def human_duration(seconds: float) -> str:

@@ -203,14 +203,6 @@ class WorkQueue(Generic[K]):
         return len(self._queue)
 
     @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
-
-    @property
-    def processing(self) -> frozenset[K]:
-        return frozenset(self._processing)
-
-    @property
     def waiting(self) -> int:
         """Number of keys with a pending `add_after` deadline."""
         return len(self._waiting)

@@ -26,7 +26,6 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from .balancer import Backend, Balancer
 
@@ -220,5 +219,3 @@ class TcpListener:
             self.server.close()
             self.server = None
 
-
-ListenerFactory = Callable[[str, str, int, Balancer, Stats], Any]

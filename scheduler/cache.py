@@ -58,10 +58,6 @@ class NodeInfo:
     owners: dict[str, int] = field(default_factory=dict)            # controller uid -> pods here
     plain: bool = False                    # Ready, schedulable, untainted: the node-condition filters pass
 
-    @property
-    def pod_count(self) -> int:
-        return len(self.pods)
-
     def set_node(self, node: Any) -> None:
         st = node.status
         self.node = node
@@ -180,9 +176,6 @@ class SchedulerCache:
     def is_assumed(self, uid: str) -> bool:
         st = self._pods.get(uid)
         return st is not None and st.assumed
-
-    def pods_count(self) -> int:
-        return len(self._pods)
 
     def _place(self, p: PodInfo, node: str, assumed: bool) -> None:
         ni = self.nodes.get(node)

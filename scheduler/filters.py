@@ -200,14 +200,6 @@ def chain_for(pod: PodInfo, state: CycleState, filters: tuple[Filter, ...] = FIL
     return chain
 
 
-def run_filters(chain: list[FilterFn], pod: PodInfo, node: NodeInfo, state: CycleState) -> Reasons:
-    for fn in chain:
-        reasons = fn(pod, node, state)
-        if reasons:
-            return reasons
-    return PASS
-
-
 # ---------------------------------------------------------------- per-cycle inter-pod affinity state
 def _domain(cache: SchedulerCache, node_name: str, key: str) -> tuple[str, str] | None:
     ni = cache.nodes.get(node_name)

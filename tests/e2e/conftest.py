@@ -19,20 +19,20 @@ node). Skips only when docker is not available.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
 import pytest
 
-T = TypeVar("T")
+from tests.harness.controller_manager import wait_until as wait_for
+from tests.harness.kubeconfig import kubeconfig_in
+
 NAMESPACE = "e2e"
 
 
@@ -81,21 +81,6 @@ def _lab_up(tmp: Path, ha: bool = False) -> dict[str, Any]:
     return info
 
 
-@contextlib.contextmanager
-def _kubeconfigs_in(tmp: Path) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
-    os.environ["KUBECONFIG"] = str(tmp / "kube-config")      # kubectl's, as `cluster up` writes it: never the user's
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 # The session's `lab` while it is up (its info dict and kubeconfig directory): what `ha_lab` brings back.
 _SESSION_LAB: list[tuple[dict[str, Any], Path]] = []
 
@@ -105,7 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _need_compose()
     from lab import compose as kubelab_lab
     tmp = tmp_path_factory.mktemp("lab")
-    with _kubeconfigs_in(tmp):
+    with kubeconfig_in(tmp):
         try:
             info = _lab_up(tmp)
             _SESSION_LAB.append((info, tmp))
@@ -124,7 +109,7 @@ def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     from lab import compose as kubelab_lab
     tmp = tmp_path_factory.mktemp("ha-lab")
     try:
-        with _kubeconfigs_in(tmp):          # down edits the kubeconfig files: these, never the user's
+        with kubeconfig_in(tmp):          # down edits the kubeconfig files: these, never the user's
             kubelab_lab.down(quiet=True)
             try:
                 yield _lab_up(tmp, ha=True)
@@ -171,22 +156,6 @@ def pod_row(name: str) -> dict[str, str]:
     lines = kubectl("get", "pod", name).stdout.splitlines()
     parts = lines[1].split()
     return {"NAME": parts[0], "READY": parts[1], "STATUS": parts[2], "RESTARTS": parts[3]}
-
-
-def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            value = fn()
-            if value:
-                return value
-            last = value
-        except AssertionError as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
-        time.sleep(interval)
 
 
 def unique(prefix: str) -> str:

@@ -21,6 +21,8 @@ import pytest
 
 from kubelab import errors
 from kubelab.client import Client, new_object
+from tests.harness import manifests
+from tests.harness.manifests import sleeping_pod
 
 from .conftest import NAMESPACE, apply, docker, kubectl, unique, wait_for
 
@@ -64,32 +66,12 @@ def pods_bound(selector: str, want: int) -> list[dict[str, Any]] | None:
 
 
 def deployment(name: str, replicas: int) -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - {{name: app, image: kubelab/busybox, command: [sleep, "3600"]}}
-"""
+    return manifests.deployment(name, replicas, 'name: app, image: kubelab/busybox, command: [sleep, "3600"]',
+                                spec="      terminationGracePeriodSeconds: 1\n")
 
 
 def bare_pod(name: str, label: str) -> str:
-    return f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, labels: {{load: {label}}}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {{name: app, image: kubelab/busybox, command: [sleep, "3600"]}}
-"""
+    return sleeping_pod(name, labels=f"load: {label}", spec="  terminationGracePeriodSeconds: 1\n")
 
 
 def ready_replicas(name: str, want: int) -> bool:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.manifests import deployment
+
 from .conftest import apply, docker, kubectl, pod_containers, unique, wait_for, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
@@ -67,20 +69,7 @@ def test_stopping_a_node_container_recreates_its_pods_elsewhere(lab: dict[str, A
         "the controller manager is not running in this lab:\n"
         + _controller_manager_log())
     name = unique("spread")
-    apply(f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 3
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-      - name: web
-        image: kubelab/web
-""")
+    apply(deployment(name, 3, "name: web, image: kubelab/web"))
 
     def all_running() -> list[dict[str, Any]] | None:
         items = pods_of(f"app={name}")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

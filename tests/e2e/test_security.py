@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.manifests import sleeping_pod
+
 from .conftest import apply, docker, kubectl, unique, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -33,14 +35,7 @@ def test_etcd_cannot_be_reached_from_a_pod(lab: dict[str, Any]) -> None:
     apiserver = _addresses("kubelab-apiserver")
     assert sorted(apiserver) == ["kubelab", "kubelab-control-plane"]
     name = unique("snoop")
-    apply(f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  containers:
-  - {{name: shell, image: kubelab/debian, command: [sleep, "3600"]}}
-""")
+    apply(sleeping_pod(name, "kubelab/debian", "shell"))
     try:
         wait_running_ready(name, timeout=90)
         # The control: the apiserver answers a pod by name and by its address on the pod network.

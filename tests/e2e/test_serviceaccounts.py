@@ -17,6 +17,8 @@ import jwt
 import pytest
 import yaml
 
+from tests.harness.manifests import sleeping_pod
+
 from .conftest import NAMESPACE, apply, docker, get_json, kubectl, unique, wait_for, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -45,14 +47,7 @@ def _api_status(lab: dict[str, Any], token: str) -> int:
 def test_the_python_client_in_a_pod_lists_pods_once_its_account_may(lab: dict[str, Any]) -> None:
     name = unique("pyclient")
     binding = unique("sa-view")
-    apply(f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  containers:
-  - {{name: client, image: kubelab/pyclient:latest, command: [sleep, "3600"]}}
-""")
+    apply(sleeping_pod(name, "kubelab/pyclient:latest", "client"))
     try:
         wait_running_ready(name, timeout=120)
         pod = get_json("pod", name)
@@ -108,15 +103,7 @@ spec:
 
 def test_a_pod_that_opts_out_gets_no_token(lab: dict[str, Any]) -> None:
     name = unique("no-token")
-    apply(f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  automountServiceAccountToken: false
-  containers:
-  - {{name: client, image: kubelab/pyclient:latest, command: [sleep, "3600"]}}
-""")
+    apply(sleeping_pod(name, "kubelab/pyclient:latest", "client", spec="  automountServiceAccountToken: false\n"))
     try:
         wait_running_ready(name, timeout=120)
         assert "volumes" not in get_json("pod", name)["spec"]

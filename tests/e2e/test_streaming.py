@@ -7,13 +7,14 @@ import os
 import pty
 import re
 import select
-import socket
 import subprocess
 import time
 import urllib.request
 from typing import Any, Iterator
 
 import pytest
+
+from lab.local import free_port
 
 from .conftest import NAMESPACE, apply, kubectl, kubectl_argv, unique, wait_running_ready
 
@@ -60,12 +61,6 @@ def pods(lab: dict[str, Any]) -> dict[str, str]:
     for name in NAMES.values():
         wait_running_ready(name)
     return NAMES
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _read_until(proc: subprocess.Popen[bytes], pattern: bytes, timeout: float) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.harness import browser as chromium
+from tests.harness import browser as chromium, manifests
 
 from .conftest import NAMESPACE, apply, docker, kubectl, unique, wait_for
 
@@ -31,18 +31,7 @@ NODES = ["node1", "node2", "node3"]
 
 
 def deployment(name: str, replicas: int) -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "kubelab/hello:v1"}}]
----
+    return manifests.deployment(name, replicas, 'name: app, image: "kubelab/hello:v1"') + f"""---
 apiVersion: v1
 kind: Service
 metadata: {{name: {name}}}

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.manifests import sleeping_pod
+
 from .conftest import apply, docker, unique, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -20,15 +22,7 @@ def _cluster_down() -> subprocess.CompletedProcess[str]:
 
 def test_cluster_down_leaves_no_container_behind(lab: dict[str, Any]) -> None:
     name = unique("leftover")
-    apply(f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  containers:
-  - {{name: app, image: kubelab/busybox, command: [sleep, "3600"]}}
-  volumes: [{{name: scratch, emptyDir: {{}}}}]
-""")
+    apply(sleeping_pod(name, spec="  volumes: [{name: scratch, emptyDir: {}}]\n"))
     wait_running_ready(name)
     assert docker("ps", "-q", "--filter", "label=io.kubelab.node").stdout.strip()
     # An endpoint on the lab's network that is none of the lab's containers (as a stale one Docker keeps

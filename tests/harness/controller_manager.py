@@ -8,7 +8,9 @@ exactly when the "watch" shows a write, which is what expectations are
 about. Every write is recorded in `client.actions`.
 
 The second half has the integration helpers: a local cluster from the
-launcher with short lab timings, extra component processes, polling.
+launcher with short lab timings, extra component processes, polling (async and blocking), the
+ReplicaSets and Deployments the tests create, a watch that tracks a rollout's
+extremes.
 
 Lives under tests/: the running controller manager never imports it (the integration tests of
 DNS and the proxy, and bench/, use its second half).
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -357,6 +360,40 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, i
         await asyncio.sleep(interval)
 
 
+def wait_until(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Call `fn()` until it gives something truthy (an AssertionError it raises counts as not yet); that value.
+    The blocking twin of `wait_for`, for tests that drive the CLI or the lab."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+            last = value
+        except AssertionError as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
+        time.sleep(interval)
+
+
+async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    """Poll `fetch()` until `ok` says yes to what it gave (a NotFound it raised is what `ok` is asked about);
+    that value."""
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = await fetch()
+        except errors.NotFound as e:
+            value = e
+        if ok(value):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
+
+
 async def wait_gone(client: Any, kind: str, name: str, namespace: str | None = None, timeout: float = 30.0) -> None:
     async def gone() -> bool:
         try:
@@ -396,6 +433,17 @@ async def ensure_namespace(client: Any, name: str) -> None:
         pass
 
 
+def workload_manifest(kind: str, name: str, namespace: str, replicas: int, image: str = "nginx:1.15") -> Any:
+    """A ReplicaSet or Deployment of `replicas` pods labelled app=`name`, one container."""
+    rs = getattr(pb, kind)(api_version="apps/v1", kind=kind)
+    rs.metadata.name, rs.metadata.namespace = name, namespace
+    rs.spec.replicas = replicas
+    rs.spec.selector.match_labels["app"] = name
+    rs.spec.template.metadata.labels["app"] = name
+    rs.spec.template.spec.containers.add(name="nginx", image=image)
+    return rs
+
+
 def deployment_manifest(name: str, namespace: str, replicas: int, image: str, surge: int | str = "25%",
                         unavailable: int | str = "25%", ready_delay: float | None = None,
                         progress_deadline: int | None = None, strategy: str = "RollingUpdate",
@@ -423,3 +471,55 @@ def deployment_manifest(name: str, namespace: str, replicas: int, image: str, su
     if progress_deadline is not None:
         d.spec.progress_deadline_seconds = progress_deadline
     return d
+
+
+@dataclass
+class PodObserver:
+    """Watches a namespace's pods; tracks the extremes while armed."""
+    client: Any
+    namespace: str
+    pods: dict[str, pb.Pod] = field(default_factory=dict)
+    max_live: int = 0
+    min_available: int = 10**9
+    events: int = 0
+    overlap: bool = False             # an old-image and a new-image pod existed at once
+    new_image: str = ""
+
+    def _measure(self) -> None:
+        live = [p for p in self.pods.values() if not p.metadata.deletion_timestamp
+                and p.status.phase not in ("Succeeded", "Failed")]
+        self.max_live = max(self.max_live, len(live))
+        self.min_available = min(self.min_available, sum(1 for p in live if is_ready(p)))
+        if self.new_image:
+            images = {p.spec.containers[0].image for p in self.pods.values()}
+            if self.new_image in images and len(images) > 1:
+                self.overlap = True
+
+    async def run(self, ready: asyncio.Event) -> None:
+        pods, rv = await self.client.list("Pod", self.namespace)
+        self.pods = {p.metadata.name: p for p in pods}
+        self._measure()
+        stream = self.client.watch("Pod", self.namespace, resource_version=rv)
+        ready.set()
+        try:
+            async for ev in stream:
+                if ev.type == "BOOKMARK":
+                    continue
+                pod = kinds.unwrap(ev.object)
+                if ev.type == "DELETED":
+                    self.pods.pop(pod.metadata.name, None)
+                else:
+                    self.pods[pod.metadata.name] = pod
+                self.events += 1
+                self._measure()
+        finally:
+            stream.cancel()
+
+
+async def observe(client: Any, ns: str) -> tuple[PodObserver, asyncio.Task[None]]:
+    """A PodObserver of namespace `ns`, its watch running (stop it by cancelling the task)."""
+    obs = PodObserver(client, ns)
+    ready = asyncio.Event()
+    task = asyncio.create_task(obs.run(ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    return obs, task

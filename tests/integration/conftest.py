@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from lab import local as launcher
 from kubelab.client import Client
+from lab import local as launcher
 from tests.harness.kubeconfig import _kubeconfig_in_a_temp_file  # noqa: F401  (autouse: the tier's own kubeconfig)
+from tests.harness.kubeconfig import kubeconfig_in
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +30,6 @@ def need_etcd() -> None:
                     "etcd-client; scripts/test.sh installs them)", pytrace=False)
 
 
-@contextlib.contextmanager
-def kubeconfig_in(tmp: Path) -> Iterator[None]:
-    """$KUBELAB_CONFIG and $KUBECONFIG point into `tmp` while the block runs: a test cluster never touches the
-    user's."""
-    old = {k: os.environ.get(k) for k in ("KUBELAB_CONFIG", "KUBECONFIG")}
-    os.environ["KUBELAB_CONFIG"] = str(tmp / "kubeconfig")
-    os.environ["KUBECONFIG"] = str(tmp / "kube-config")
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @contextlib.asynccontextmanager
 async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
     """A client of a test cluster, closed after the block."""
@@ -57,18 +40,26 @@ async def open_client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
         await c.close()
 
 
-@pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
+@contextlib.contextmanager
+def launched(tmp: Path, remove_context: bool = True, **up: Any) -> Iterator[dict[str, Any]]:
+    """A cluster from the launcher users run (`kubelab cluster up --local`, `up` its arguments), its state and
+    kubeconfig in `tmp` (info["state_path"], info["home"]); stopped when the block ends."""
     need_etcd()
-    tmp = tmp_path_factory.mktemp("cluster")
+    state = tmp / "state"
     with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=()))
-        info["state_path"] = tmp / "state"
+        info = asyncio.run(launcher.up_local(state_dir=state, **up))
+        info["state_path"], info["home"] = state, tmp
         try:
             yield info
         finally:
-            launcher.down_local(tmp / "state")
+            launcher.down_local(state, remove_context=remove_context)
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """etcd + apiserver only (components, if a test module wants them, via `cluster_components`)."""
+    with launched(tmp_path_factory.mktemp("cluster"), components=()) as info:
+        yield info
 
 
 def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
@@ -87,9 +78,15 @@ def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
     return cluster
 
 
+@pytest.fixture(scope="module")
+def cluster(local_cluster: dict[str, Any]) -> dict[str, Any]:
+    """The module's cluster: `local_cluster`, unless the module names its own (`control_plane_fixture`)."""
+    return local_cluster
+
+
 @pytest.fixture
-async def client(local_cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(local_cluster) as c:
+async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
+    async with open_client(cluster) as c:
         yield c
 
 

@@ -8,7 +8,6 @@ CliRunner (stdout and stderr apart) and, where the process matters
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -27,9 +26,9 @@ from click.testing import CliRunner, Result
 
 from kubectl.main import cli
 from kubelab import manifests
-from lab import local as launcher
+from tests.harness.controller_manager import wait_until
 
-from .conftest import kubeconfig_in, need_etcd
+from .conftest import launched
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -81,19 +80,12 @@ CHANGES = {
 # ---------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
     tmp = tmp_path_factory.mktemp("cli")
-    state = tmp / "state"
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(hollow_nodes=2, state_dir=state,
-                                             extra_args={"hollow-nodes": HOLLOW}))
+    with launched(tmp, hollow_nodes=2, extra_args={"hollow-nodes": HOLLOW}) as info:
         info["kubeconfig"] = str(tmp / "kubeconfig")
         info["tmp"] = tmp
-        try:
-            wait_for(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
-            yield info
-        finally:
-            launcher.down_local(state)
+        wait_until(lambda: kl("get", "nodes").stdout.count(" Ready ") == 2, 30, "two Ready nodes")
+        yield info
 
 
 def kl(*args: str, input: str | None = None) -> Result:
@@ -105,17 +97,6 @@ def ok(*args: str, input: str | None = None) -> str:
     r = kl(*args, input=input)
     assert r.exit_code == 0, f"kubelab {' '.join(args)} failed ({r.exit_code}):\n{r.output}"
     return r.stdout
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def write(tmp: Path, name: str, text: str) -> str:
@@ -343,11 +324,11 @@ def test_delete_waits_until_gone(cluster: dict[str, Any], namespace: str, tmp_pa
     assert kl("delete", "pod/my-first-pod", "-n", namespace, "--ignore-not-found").exit_code == 0
     # a ReplicaSet takes its pods with it (background cascade)
     ok("apply", "-n", namespace, "-f", write(tmp_path, "rs.yaml", SEEDS["nginx-replicaset.yaml"]))
-    wait_for(lambda: ok("get", "pods", "-n", namespace, "-l", "component=nginx", "-o", "name").count("pod/") == 3,
+    wait_until(lambda: ok("get", "pods", "-n", namespace, "-l", "component=nginx", "-o", "name").count("pod/") == 3,
              30, "3 replica pods")
     assert ok("delete", "rs", "nginx-replicaset", "-n", namespace) == \
         f'replicaset.apps "nginx-replicaset" deleted from {namespace} namespace\n'
-    wait_for(lambda: kl("get", "pods", "-n", namespace).stderr ==
+    wait_until(lambda: kl("get", "pods", "-n", namespace).stderr ==
              f"No resources found in {namespace} namespace.\n", 30, "the replica pods to go")
     # --all and -l
     ok("run", "a", "--image=nginx", "-n", namespace, "--labels=x=1")
@@ -415,6 +396,10 @@ def test_workload_verbs_and_rollout(cluster: dict[str, Any], namespace: str) -> 
     assert out.splitlines()[-1] == 'deployment "kubernetes-bootcamp" successfully rolled out'
     assert ok("scale", "deployments/kubernetes-bootcamp", "--replicas=4", *ns) == \
         "deployment.apps/kubernetes-bootcamp scaled\n"
+    r = kl("scale", "deployments/kubernetes-bootcamp", "--replicas=5", "--current-replicas=3", *ns)
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", "error: Expected replicas to be 3, was 4\n")
+    r = kl("patch", "pod", "nothere", "-p", '{"metadata":{"labels":{"a":"b"}}}', *ns)
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", 'Error from server (NotFound): pods "nothere" not found\n')
     ok("rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s", *ns)
     row = ok("get", "deployments", *ns).splitlines()
     assert row[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
@@ -431,7 +416,7 @@ def test_workload_verbs_and_rollout(cluster: dict[str, Any], namespace: str) -> 
         "deployment.apps/kubernetes-bootcamp image updated\n"
     ok("rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s", *ns)
     images = ok("describe", "pods", *ns)
-    wait_for(lambda: [line.split()[1] for line in ok("describe", "pods", *ns).splitlines()
+    wait_until(lambda: [line.split()[1] for line in ok("describe", "pods", *ns).splitlines()
                       if line.strip().startswith("Image:")] == ["hello:v2"] * 4, 30, "4 pods on v2")
     assert images
     history = ok("rollout", "history", "deployment/kubernetes-bootcamp", *ns).splitlines()
@@ -450,6 +435,11 @@ def test_workload_verbs_and_rollout(cluster: dict[str, Any], namespace: str) -> 
         "deployment.apps/kubernetes-bootcamp paused\n"
     r = kl("rollout", "undo", "deployment/kubernetes-bootcamp", *ns)
     assert r.exit_code == 1 and "resume it first" in r.stderr
+    r = kl("rollout", "pause", "deployment/kubernetes-bootcamp", *ns)
+    assert r.exit_code == 1 and r.stderr == 'error: deployments.apps "kubernetes-bootcamp" is already paused\n'
+    r = kl("rollout", "restart", "deployment/kubernetes-bootcamp", *ns)
+    assert r.exit_code == 1 and r.stderr == ('error: deployments.apps "kubernetes-bootcamp" can\'t restart paused '
+                                             "deployment (run rollout resume first)\n")
     assert ok("rollout", "resume", "deployment/kubernetes-bootcamp", *ns) == \
         "deployment.apps/kubernetes-bootcamp resumed\n"
     assert ok("rollout", "restart", "deployment/kubernetes-bootcamp", *ns) == \
@@ -493,7 +483,7 @@ def test_cordon_and_drain_with_a_disruption_budget(cluster: dict[str, Any], name
     ok("rollout", "status", "deployment/cowweb", *ns, "--timeout=60s")
     node = ok("get", "pods", *ns, "-l", "app=cowweb", "-o", "jsonpath={.items[0].spec.nodeName}")
     pod = ok("get", "pods", *ns, "-l", "app=cowweb", "-o", "jsonpath={.items[0].metadata.name}")
-    wait_for(lambda: ok("get", "pdb", "nginx-pdb", *ns, "-o", "jsonpath={.status.currentHealthy}") == "1", 30,
+    wait_until(lambda: ok("get", "pdb", "nginx-pdb", *ns, "-o", "jsonpath={.status.currentHealthy}") == "1", 30,
              "the budget to count the pod")
     try:
         assert ok("cordon", node) == f"node/{node} cordoned\n"
@@ -511,7 +501,7 @@ def test_cordon_and_drain_with_a_disruption_budget(cluster: dict[str, Any], name
         ok("uncordon", node)
         ok("scale", "deployment/cowweb", "--replicas=2", *ns)
         ok("rollout", "status", "deployment/cowweb", *ns, "--timeout=60s")
-        wait_for(lambda: ok("get", "pdb", "nginx-pdb", *ns, "-o", "jsonpath={.status.disruptionsAllowed}") == "1",
+        wait_until(lambda: ok("get", "pdb", "nginx-pdb", *ns, "-o", "jsonpath={.status.disruptionsAllowed}") == "1",
                  30, "one allowed disruption")
         pods_on_node = ok("get", "pods", *ns, "-l", "app=cowweb", "--field-selector", f"spec.nodeName={node}",
                           "-o", "name").split()
@@ -547,7 +537,7 @@ def test_run_label_expose_and_events(cluster: dict[str, Any], namespace: str) ->
     assert ok("expose", "pod", "nginx", "--port=80", "--name=web", "-n", namespace) == "service/web exposed\n"
     ok("wait", "--for=condition=Ready", "pod/nginx", "-n", namespace)
     assert "run=nginx" in ok("get", "pods", "--show-labels", "-n", namespace)
-    wait_for(lambda: ok("get", "endpoints", "web", "-n", namespace).splitlines()[1].split()[1].endswith(":80"), 30,
+    wait_until(lambda: ok("get", "endpoints", "web", "-n", namespace).splitlines()[1].split()[1].endswith(":80"), 30,
              "the endpoints of web")
     events = ok("get", "events", "-n", namespace).splitlines()
     assert events[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
@@ -632,7 +622,7 @@ def test_streaming_verbs_on_hollow_nodes_say_why(cluster: dict[str, Any], namesp
     import urllib.error
     import urllib.request
     ok("create", "deployment", "nginx", "--image=nginx", "--replicas=2", "-n", namespace)
-    wait_for(lambda: ok("get", "pods", "-n", namespace, "--no-headers").count(" Running ") == 2, 30, "two pods")
+    wait_until(lambda: ok("get", "pods", "-n", namespace, "--no-headers").count(" Running ") == 2, 30, "two pods")
     pods = ok("get", "pods", "-n", namespace, "-o", "name").replace("pod/", "").split()
 
     r = kl("logs", pods[0], "-n", namespace)

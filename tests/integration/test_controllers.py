@@ -9,27 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
-from tests.harness.controller_manager import (component_log, deployment_manifest, ensure_namespace, is_ready, kill, live_pods,
-                                        namespace_for_test, spawn, wait_for, wait_gone)
+from tests.harness.controller_manager import (component_log, deployment_manifest, ensure_namespace, is_ready, kill,
+                                              live_pods, namespace_for_test, spawn, wait_for, wait_gone,
+                                              workload_manifest)
 from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import control_plane_fixture, open_client
+from .conftest import control_plane_fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 cluster = control_plane_fixture("controllers")
-
-
-@pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
 
 
 @pytest.fixture
@@ -44,20 +39,6 @@ async def _nodes_ready(client: Client, n: int) -> bool:
     ready = [x for x in nodes if any(c.type == "Ready" and c.status == "True" for c in x.status.conditions)
              and not x.spec.unschedulable]
     return len(ready) >= n
-
-
-def replicaset(name: str, namespace: str, replicas: int) -> pb.ReplicaSet:
-    rs = pb.ReplicaSet(api_version="apps/v1", kind="ReplicaSet")
-    rs.metadata.name, rs.metadata.namespace = name, namespace
-    rs.spec.replicas = replicas
-    rs.spec.selector.match_labels["app"] = name
-    rs.spec.template.metadata.labels["app"] = name
-    rs.spec.template.spec.containers.add(name="nginx", image="nginx:1.15")
-    return rs
-
-
-async def ready_count(client: Client, ns: str, selector: str) -> int:
-    return sum(1 for p in await live_pods(client, ns, selector) if is_ready(p))
 
 
 async def events_for(client: Client, ns: str, name: str) -> list[tuple[str, str]]:
@@ -135,7 +116,7 @@ async def test_scale_1_to_4_to_1(client: Client, ns: str) -> None:
 
 
 async def test_deleted_pod_is_replaced_under_a_new_name(client: Client, ns: str) -> None:
-    await client.create(replicaset("rs", ns, 2))
+    await client.create(workload_manifest("ReplicaSet", "rs", ns, 2))
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 2), 30, what="2 ready pods")
     before = {p.metadata.name for p in await live_pods(client, ns, "app=rs")}
     victim = sorted(before)[0]
@@ -165,7 +146,7 @@ async def _count_ready(client: Client, ns: str, selector: str, n: int) -> bool:
 
 
 async def test_replicaset_3_to_4_then_deleted_takes_its_pods(client: Client, ns: str) -> None:
-    await client.create(replicaset("rs", ns, 3))
+    await client.create(workload_manifest("ReplicaSet", "rs", ns, 3))
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 3), 30, what="3 ready pods")
     await client.patch("ReplicaSet", "rs", {"spec": {"replicas": 4}}, ns)
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 4), 30, what="4 ready pods")
@@ -187,7 +168,7 @@ async def test_orphans_are_adopted_and_surplus_deleted(client: Client, ns: str) 
         p.metadata.labels["app"] = "rs"
         p.spec.containers.add(name="nginx", image="nginx:1.15")
         await client.create(p)
-    await client.create(replicaset("rs", ns, 1))
+    await client.create(workload_manifest("ReplicaSet", "rs", ns, 1))
 
     async def one_owned() -> bool:
         pods = await live_pods(client, ns, "app=rs")
@@ -390,7 +371,7 @@ async def test_a_deployment_whose_replica_set_name_is_too_long_says_so(client: C
 async def test_pods_bound_to_a_node_that_does_not_exist_are_replaced_at_a_sane_rate(client: Client, ns: str) -> None:
     """Issue 12 item 14: a template with spec.nodeName: nope had its pod deleted (pod GC: a missing node) and
     recreated about 50 times a second. The pod GC now waits out Kubernetes' 40 s quarantine first."""
-    rs = replicaset("nope", ns, 2)
+    rs = workload_manifest("ReplicaSet", "nope", ns, 2)
     rs.spec.template.spec.node_name = "nope"
     await client.create(rs)
     async def both() -> list[pb.Pod]:

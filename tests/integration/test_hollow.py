@@ -10,19 +10,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from kubelab import errors
-from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
 
-from .conftest import kubeconfig_in, need_etcd, open_client
+from tests.harness.controller_manager import until
+
+from .conftest import launched
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -41,12 +41,7 @@ def spawn_hollow(info: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
-    tmp = tmp_path_factory.mktemp("hollow")
-    state = tmp / "state"
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=state, components=()))
-        info["state_path"] = state
+    with launched(tmp_path_factory.mktemp("hollow"), components=()) as info:
         info["hollow"] = []
         try:
             spawn_hollow(info, "hn-a")
@@ -57,27 +52,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-            launcher.down_local(state)
-
-
-@pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
-
-
-async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = await fetch()
-        except errors.NotFound as e:
-            value = e
-        if ok(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
 
 
 async def get_node(c: Client, name: str) -> Any:

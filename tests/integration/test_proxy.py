@@ -24,7 +24,7 @@ from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import kubeconfig_in, need_etcd, open_client
+from .conftest import launched, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -73,13 +73,8 @@ def backends() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
-    tmp = tmp_path_factory.mktemp("proxy")
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(
-            state_dir=tmp / "state", components=(), write_kubeconfig=False,
-            extra_args={"apiserver": ["--service-cluster-ip-range", "127.96.0.0/16"]}))
-        info["state_path"] = tmp / "state"
+    with launched(tmp_path_factory.mktemp("proxy"), remove_context=False, components=(), write_kubeconfig=False,
+                  extra_args={"apiserver": ["--service-cluster-ip-range", "127.96.0.0/16"]}) as info:
         metrics_port = launcher.free_port()
         proc = spawn(info, "proxy.main", ["--node-name", "test-node", "--bind-address", "127.0.0.1",
                                           "--service-cluster-ip-range", "127.96.0.0/16", "--no-exit-on-lost-network",
@@ -90,7 +85,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             yield info
         finally:
             kill(proc, 15)
-            launcher.down_local(tmp / "state", remove_context=False)
 
 
 @pytest.fixture

@@ -17,11 +17,10 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from kubelab import errors
-from lab import local as launcher
 from kubelab.client import Client
 from kubelab.kinds import RBAC_GROUP
 from kubelab.v1 import objects_pb2 as pb
-from tests.integration.conftest import need_etcd, etcd_revision, kubeconfig_in
+from tests.integration.conftest import etcd_revision, launched
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,19 +38,13 @@ TOKENS = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
     tmp = tmp_path_factory.mktemp("rbac")
     token_file = tmp / "tokens.csv"
     token_file.write_text("".join(f'{tok},{user},uid-{i},"{groups}"\n'
                                   for i, (user, (tok, groups)) in enumerate(TOKENS.items())))
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=(),
-                                             extra_args={"apiserver": ["--token-auth-file", str(token_file)]}))
-        try:
-            asyncio.run(_seed(info["server"]))
-            yield info
-        finally:
-            launcher.down_local(tmp / "state")
+    with launched(tmp, components=(), extra_args={"apiserver": ["--token-auth-file", str(token_file)]}) as info:
+        asyncio.run(_seed(info["server"]))
+        yield info
 
 
 def _client(info: dict[str, Any], user: str, pipeline: bool = False) -> Client:

@@ -10,49 +10,31 @@ from typing import Any, Iterator
 
 import pytest
 
-from lab import local as launcher
 from kubelab.client import Client
-from kubelab.v1 import objects_pb2 as pb
+from tests.harness.controller_manager import workload_manifest
 from tests.harness.scheduler import make_node
-from tests.integration.conftest import need_etcd, kubeconfig_in
+from tests.integration.conftest import launched
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
     tmp = tmp_path_factory.mktemp("rbac-components")
     token_file = tmp / "tokens.csv"
     token_file.write_text("admin-token,admin,0,system:masters\n"
                           "scheduler-token,system:kube-scheduler,1\n"
                           "cm-token,system:kube-controller-manager,2\n")
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(
-            state_dir=tmp / "state", components=("scheduler", "controller-manager"),
-            extra_args={"apiserver": ["--token-auth-file", str(token_file)],
-                        "scheduler": ["--token", "scheduler-token"],
-                        "controller-manager": ["--token", "cm-token"]}))
-        info["state_path"] = tmp / "state"
-        try:
-            yield info
-        finally:
-            launcher.down_local(tmp / "state")
-
-
-def _deployment(name: str, replicas: int) -> pb.Deployment:
-    d = pb.Deployment(api_version="apps/v1", kind="Deployment")
-    d.metadata.name, d.metadata.namespace = name, "default"
-    d.spec.replicas = replicas
-    d.spec.selector.match_labels["app"] = name
-    d.spec.template.metadata.labels["app"] = name
-    d.spec.template.spec.containers.add(name="c", image="nginx")
-    return d
+    with launched(tmp, components=("scheduler", "controller-manager"),
+                  extra_args={"apiserver": ["--token-auth-file", str(token_file)],
+                              "scheduler": ["--token", "scheduler-token"],
+                              "controller-manager": ["--token", "cm-token"]}) as info:
+        yield info
 
 
 async def test_components_work_under_their_own_identities(cluster: dict[str, Any]) -> None:
     async with Client(cluster["server"], "admin-token") as admin:
         for n in ("n1", "n2"):
             await admin.create(make_node(n))
-        await admin.create(_deployment("web", 3))
+        await admin.create(workload_manifest("Deployment", "web", "default", 3, "nginx"))
         deadline = time.monotonic() + 60
         while True:
             pods, _ = await admin.list("Pod", "default", label_selector="app=web")

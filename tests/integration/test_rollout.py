@@ -7,20 +7,17 @@ terminating) and how many are available (Ready, not terminating).
 """
 from __future__ import annotations
 
-import asyncio
 import re
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from controller_manager.deployment import util
-from tests.harness.controller_manager import deployment_manifest, is_ready, live_pods, namespace_for_test, wait_for
-from kubelab import kinds
+from tests.harness.controller_manager import (deployment_manifest, is_ready, live_pods, namespace_for_test, observe,
+                                              wait_for)
 from kubelab.client import Client
-from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import control_plane_fixture, open_client
+from .conftest import control_plane_fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -28,66 +25,9 @@ cluster = control_plane_fixture("rollout")
 
 
 @pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
-
-
-@pytest.fixture
 async def ns(client: Client, request: pytest.FixtureRequest) -> str:
     name = await namespace_for_test(client, request.node.name)
     return name
-
-
-@dataclass
-class Observer:
-    """Watches a namespace's pods; tracks the extremes while armed."""
-    client: Client
-    namespace: str
-    pods: dict[str, pb.Pod] = field(default_factory=dict)
-    max_live: int = 0
-    min_available: int = 10**9
-    events: int = 0
-    overlap: bool = False             # an old-image and a new-image pod existed at once
-    new_image: str = ""
-
-    def _measure(self) -> None:
-        live = [p for p in self.pods.values() if not p.metadata.deletion_timestamp
-                and p.status.phase not in ("Succeeded", "Failed")]
-        self.max_live = max(self.max_live, len(live))
-        self.min_available = min(self.min_available, sum(1 for p in live if is_ready(p)))
-        if self.new_image:
-            images = {p.spec.containers[0].image for p in self.pods.values()}
-            if self.new_image in images and len(images) > 1:
-                self.overlap = True
-
-    async def run(self, ready: asyncio.Event) -> None:
-        pods, rv = await self.client.list("Pod", self.namespace)
-        self.pods = {p.metadata.name: p for p in pods}
-        self._measure()
-        stream = self.client.watch("Pod", self.namespace, resource_version=rv)
-        ready.set()
-        try:
-            async for ev in stream:
-                if ev.type == "BOOKMARK":
-                    continue
-                pod = kinds.unwrap(ev.object)
-                if ev.type == "DELETED":
-                    self.pods.pop(pod.metadata.name, None)
-                else:
-                    self.pods[pod.metadata.name] = pod
-                self.events += 1
-                self._measure()
-        finally:
-            stream.cancel()
-
-
-async def observe(client: Client, ns: str) -> tuple[Observer, asyncio.Task[None]]:
-    obs = Observer(client, ns)
-    ready = asyncio.Event()
-    task = asyncio.create_task(obs.run(ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    return obs, task
 
 
 async def complete(client: Client, ns: str, name: str, replicas: int, image: str) -> bool:

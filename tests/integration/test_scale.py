@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -27,7 +27,7 @@ from tests.harness.controller_manager import (K8S_TIMINGS, ensure_namespace, rep
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .conftest import need_etcd, open_client
+from .conftest import need_etcd
 
 PODS = int(os.environ.get("KUBELAB_SCALE_PODS", "10000"))
 NODES = 100                                     # 110 pods each at most, as a kubelet
@@ -45,12 +45,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield info
     finally:
         stop_cluster(info)
-
-
-@pytest.fixture
-async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
-    async with open_client(cluster) as c:
-        yield c
 
 
 async def test_10000_pods_on_hollow_nodes_scaled_to_0_are_gone_within_60s(cluster: dict[str, Any],

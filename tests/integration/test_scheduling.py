@@ -9,9 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
@@ -19,8 +18,9 @@ from kubelab import errors
 from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.controller_manager import until
 
-from .conftest import kubeconfig_in, need_etcd, open_client
+from .conftest import launched, open_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -30,18 +30,12 @@ LEASE = "4"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
-    tmp = tmp_path_factory.mktemp("scheduling")
-    state = tmp / "state"
     metrics_port, health_port = launcher.free_port(), launcher.free_port()
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(
-            hollow_nodes=len(NODES), state_dir=state, components=("scheduler",),
-            extra_args={"scheduler": ["-v", "--lease-duration", LEASE, "--pod-max-backoff", "2",
-                                      "--metrics-address", f"127.0.0.1:{metrics_port}",
-                                      "--health-address", f"127.0.0.1:{health_port}"],
-                        "hollow-nodes": ["--heartbeat", "2", "--cpu", "2", "--memory", "4Gi"]}))
-        info["state_path"] = state
+    with launched(tmp_path_factory.mktemp("scheduling"), hollow_nodes=len(NODES), components=("scheduler",),
+                  extra_args={"scheduler": ["-v", "--lease-duration", LEASE, "--pod-max-backoff", "2",
+                                            "--metrics-address", f"127.0.0.1:{metrics_port}",
+                                            "--health-address", f"127.0.0.1:{health_port}"],
+                              "hollow-nodes": ["--heartbeat", "2", "--cpu", "2", "--memory", "4Gi"]}) as info:
         info["extra_pids"] = []
         info["metrics_port"], info["health_port"] = metrics_port, health_port
         try:
@@ -52,7 +46,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            launcher.down_local(state)
 
 
 @pytest.fixture
@@ -66,17 +59,6 @@ async def ready_nodes(c: Client) -> list[str]:
     nodes, _ = await c.list("Node")
     return [n.metadata.name for n in nodes
             if any(x.type == "Ready" and x.status == "True" for x in n.status.conditions)]
-
-
-async def until(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if ok(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last saw {value!r}")
 
 
 async def namespace(c: Client, name: str) -> str:

@@ -24,9 +24,8 @@ import pytest
 
 from apiserver import serviceaccount as sat
 from kubelab.client import Client
-from lab import local as launcher
 from tests import realclients
-from tests.integration.conftest import kubeconfig_in, need_etcd
+from tests.integration.conftest import launched
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +35,10 @@ NODE_HEADERS = {"Impersonate-User": "system:node:n1", "Impersonate-Group": "syst
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    need_etcd()
-    tmp = tmp_path_factory.mktemp("serviceaccounts")
-    with kubeconfig_in(tmp):
-        info = asyncio.run(launcher.up_local(state_dir=tmp / "state", components=("controller-manager",)))
-        info["home"] = tmp
-        try:
-            for node in ("n1", "n2"):
-                http(info, "POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-            yield info
-        finally:
-            launcher.down_local(tmp / "state")
+    with launched(tmp_path_factory.mktemp("serviceaccounts"), components=("controller-manager",)) as info:
+        for node in ("n1", "n2"):
+            http(info, "POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+        yield info
 
 
 def http(info: dict[str, Any], method: str, path: str, body: Any = None, token: str | None = None,

@@ -10,7 +10,6 @@ accepted the stream, and a refusal always reaches the client as itself.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any, AsyncIterator
 

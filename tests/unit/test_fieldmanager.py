@@ -30,12 +30,8 @@ def deployment(replicas: int | None = 2, image: str = "nginx:1.25", labels: dict
             "spec": spec}
 
 
-def entries_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    return obj["metadata"]["managedFields"]
-
-
 def test_field_set_of_a_deployment_is_kubernetes_fieldsv1() -> None:
-    fields = fm.to_fields_v1(fm.field_set(deployment(), DEPLOY))
+    fields = fm.to_fields_v1(set(fm.field_values(deployment(), DEPLOY)))
     assert fields == {
         "f:metadata": {"f:labels": {"f:app": {}}},
         "f:spec": {
@@ -48,7 +44,7 @@ def test_field_set_of_a_deployment_is_kubernetes_fieldsv1() -> None:
 
 
 def test_fieldsv1_round_trips_and_paths_print_as_structured_merge_diff_does() -> None:
-    paths = fm.field_set(deployment(), DEPLOY)
+    paths = set(fm.field_values(deployment(), DEPLOY))
     assert fm.from_fields_v1(fm.to_fields_v1(paths)) == paths
     assert fm.path_string(("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"web"}', "f:image")) \
         == '.spec.template.spec.containers[name="web"].image'
@@ -58,7 +54,7 @@ def test_fieldsv1_round_trips_and_paths_print_as_structured_merge_diff_does() ->
 def test_sets_and_atomic_lists() -> None:
     obj = {"metadata": {"finalizers": ["a", "b"]},
            "spec": {"template": {"spec": {"containers": [{"name": "c", "args": ["x", "y"]}]}}}}
-    paths = fm.field_set(obj, DEPLOY)
+    paths = set(fm.field_values(obj, DEPLOY))
     assert ("f:metadata", "f:finalizers", 'v:"a"') in paths
     assert ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"c"}', "f:args") in paths   # atomic
 
@@ -99,7 +95,7 @@ def test_apply_creates_with_the_appliers_set_exactly() -> None:
     merged, entries = fm.apply(None, deployment(), w("kubectl"))
     assert merged == deployment()
     assert [(e["manager"], e["operation"]) for e in entries] == [("kubectl", "Apply")]
-    assert fm.from_fields_v1(entries[0]["fieldsV1"]) == fm.field_set(deployment(), DEPLOY)
+    assert fm.from_fields_v1(entries[0]["fieldsV1"]) == set(fm.field_values(deployment(), DEPLOY))
 
 
 def live_after(config: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 the user agent a real gRPC server sees is the component's."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import grpc

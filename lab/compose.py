@@ -67,7 +67,6 @@ VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki", "kubelab-
 HA_FILE = "compose.ha.yaml"          # the highly available lab: three etcd members, two of each control-plane part
 HA_SERVICES = ("etcd2", "etcd3", "apiserver2", "scheduler2", "controller-manager2")
 HA_NODES = 2                         # nodes of `up --ha` unless told otherwise (the machine is small)
-HA_API_PORT = 6444                   # apiserver2's gRPC on the host (compose.ha.yaml's KUBELAB_API2_PORT)
 REGISTRY_VOLUME = "kubelab-registry"       # external: `down` keeps it, so what was pushed survives a restart
 REGISTRY_URL = "http://127.0.0.1:5000"     # the registry service, published on the host's loopback
 MIRROR_VOLUME = "kubelab-registry-mirror"  # external: the stand-ins, pushed again only when stale
@@ -510,10 +509,6 @@ def _remove_context() -> None:
             cfg["current-context"] = ""
         kubeconfig.save(cfg, path)
 
-
-# The names kubectl/cluster.py looks for.
-up_compose = up
-down_compose = down
 
 
 # ---------------------------------------------------------------- inside the lab's containers

@@ -23,7 +23,6 @@ DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 TOLERATION_OPERATORS = ("Equal", "Exists")
-NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 # What an env fieldRef may name (Kubernetes' validEnvDownwardAPIFieldPathExpressions; the kubelet resolves these),
 # besides metadata.labels['<key>'] and metadata.annotations['<key>'].
 ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubelab import selectors
 
-from .common import (IP_MSG, FieldErrors, Strategy, int_or_string, is_ip, is_set, validate_ip, validate_labels,
+from .common import (IP_MSG, FieldErrors, Strategy, is_ip, is_set, validate_ip, validate_labels,
                      validate_port_number, validate_qualified_name, validate_target_port)
 
 TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
@@ -213,5 +213,3 @@ class ServiceStrategy(Strategy):
         return errs
 
 
-def target_port_of(p: Any) -> int | str | None:
-    return int_or_string(p.target_port)

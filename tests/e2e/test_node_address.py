@@ -95,10 +95,13 @@ spec:
     wait_running_ready(client, 120)
     cluster_ip = get_json("service", svc)["spec"]["clusterIP"]
 
-    def page() -> str | None:
-        p = kubectl("exec", client, "--", "wget", "-q", "-O-", "-T", "5", f"http://{cluster_ip}:8080/",
+    def page() -> str:
+        # (this busybox's wget has no -T: the timeout applet bounds it)
+        p = kubectl("exec", client, "--", "timeout", "5", "wget", "-q", "-O-", f"http://{cluster_ip}:8080/",
                     check=False, timeout=30)
-        return p.stdout if p.returncode == 0 and "nginx" in p.stdout else None
+        if p.returncode != 0 or "nginx" not in p.stdout:       # (wait_for shows the last one)
+            raise AssertionError(f"wget exit {p.returncode}: {(p.stdout + p.stderr)[-300:]}")
+        return p.stdout
 
     assert wait_for(page, 60, "the ClusterIP from the pod on node3 before the move")
     first = container_ip()

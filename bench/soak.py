@@ -16,7 +16,9 @@ the four, and 19 Deployment operations were all the run made).
 
 Once a minute a fault (seeded: --seed), with what it takes to recover (from the kill, or from the
 moment a node is put back): every node Ready with a heartbeat after the fault, the faulted container
-running and healthy (its compose healthcheck), and the API taking a write:
+running and healthy (its compose healthcheck passed by a check that started after the fault: Docker keeps
+a container's last health status across a restart, so a killed proxy read "healthy" 0.1 s after its kill),
+and the API taking a write:
   - kill -9 (from the host, by the container's pid: Docker restarts it, unless-stopped) of etcd,
     the apiserver, scheduler, controller manager, DNS, a node's kubelet or a node's proxy
   - a node container stopped (`docker stop`) and started again 10, 30 or 90 s later (90: the controller
@@ -247,11 +249,30 @@ def pid_of(service: str) -> int:
     return int(r.stdout.strip() or 0)
 
 
-def healthy(service: str) -> bool:
-    r = docker("inspect", "-f", "{{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
-               container(service))
-    parts = r.stdout.split()
-    return bool(parts) and parts[0] == "true" and (len(parts) == 1 or parts[1] == "healthy")
+def healthy(service: str, since_wall: float) -> bool:
+    """Running, and (with a healthcheck) healthy with a passing check that started after `since_wall`."""
+    r = docker("inspect", "-f", "{{json .State}}", container(service))
+    try:
+        state = json.loads(r.stdout or "{}")
+    except ValueError:
+        return False
+    if not state.get("Running"):
+        return False
+    health = state.get("Health")
+    if not health:
+        return True
+    passed = [x["Start"] for x in health.get("Log") or [] if x.get("ExitCode") == 0]
+    return health.get("Status") == "healthy" and bool(passed) and _wall(passed[-1]) >= since_wall
+
+
+def _wall(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, Z) as seconds since the epoch."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        t = dt.datetime.strptime(head[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
+    return t + float("0." + (frac[:6] or "0"))
 
 
 def address_of(service: str) -> str:
@@ -323,7 +344,7 @@ async def recovered(client: Client, f: Fault, since_wall: float, probe: int) -> 
     """The faulted container healthy, the API writing, every node Ready with a heartbeat after the fault
     (when the fault was the node's, or the apiserver's or etcd's; otherwise one of the last 20 s).
     "" when recovered, else what is still missing."""
-    if not await asyncio.to_thread(healthy, f.target):
+    if not await asyncio.to_thread(healthy, f.target, since_wall):
         return "container not running/healthy"
     if f.target not in NODES + ("apiserver", "etcd"):
         since_wall = time.time() - 20

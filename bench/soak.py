@@ -7,21 +7,31 @@ For --minutes (default 10), at --rate operations/s (default 20, open loop: an op
   - Deployments (kubelab/hello, up to --deployments at once): created, scaled (0–3 replicas),
     their image updated (hello:v1 ↔ v2: a rollout), deleted (background propagation)
 Each object's operations are serialized; every answer is recorded: an acknowledged write is what the
-object must hold at the end (or a later write of it), a failed one may have happened or not.
+object must hold at the end (or a later write of it), a failed one may have happened or not. A Deployment
+whose write failed takes no more scales or image updates; it is deleted (NotFound counts as done: then
+the failed write was a create that did not happen) before any other Deployment operation, so a fault
+that fails a few Deployment writes does not leave the soak without Deployments for the rest of its run
+(as it did in the run of 2026-12-03 21:39 UTC: the apiserver kill at 20 s failed a write of each of
+the four, and 19 Deployment operations were all the run made).
 
 Once a minute a fault (seeded: --seed), with what it takes to recover (from the kill, or from the
 moment a node is put back): every node Ready with a heartbeat after the fault, the faulted container
-running and healthy (its compose healthcheck), and the API taking a write:
+running and healthy (its compose healthcheck passed by a check that started after the fault: Docker keeps
+a container's last health status across a restart, so a killed proxy read "healthy" 0.1 s after its kill),
+and the API taking a write:
   - kill -9 (from the host, by the container's pid: Docker restarts it, unless-stopped) of etcd,
     the apiserver, scheduler, controller manager, DNS, a node's kubelet or a node's proxy
   - a node container stopped (`docker stop`) and started again 10, 30 or 90 s later (90: the controller
     manager has evicted its pods meanwhile, and the returning kubelet must remove their containers)
   - a node cut off the lab network (`docker network disconnect`) and put back (same address and
-    aliases) 10, 30 or 90 s later
+    aliases) 10, 30 or 90 s later; if a pod was given its address meanwhile, under a new one (so the
+    node's kubelet must report the new address: recovery of a node's fault waits for its Node's
+    InternalIP to be its container's address)
 
 Then, with the writes stopped: every acknowledged write is in etcd (read back through the API), every
 ReplicaSet has its pods Running, and each pod container on the engine belongs to a pod, which has no
-second one (lab/audit.py). Prints figures; asserts nothing. Targets: 0 acknowledged writes lost,
+second one (lab/audit.py), and each node reports its container's address on the lab network (the
+Node's InternalIP, the hostIP of its pods). Prints figures; asserts nothing. Targets: 0 acknowledged writes lost,
 0 orphaned/duplicate containers, every fault recovered within 30 s.
 
     python -m bench.soak [--minutes 10] [--rate 20] [--seed 1] [--keep-lab]
@@ -113,6 +123,10 @@ class Workload:
         """(op, kind, name, the state it writes) for the next operation."""
         r = self.rng.random()
         if r < DEPLOYMENT_SHARE:                # Deployments: create, scale, image update, delete
+            unsure = [n for (k, n), e in self.ledger.items() if k == "Deployment" and e.uncertain and not e.busy
+                      and e.ok != {ABSENT}]
+            if unsure:
+                return "retire", "Deployment", unsure[0], ABSENT
             live = self._live("Deployment")
             count = sum(1 for (k, _), e in self.ledger.items() if k == "Deployment" and e.ok != {ABSENT})
             if count < self.max_deployments and (not live or self.rng.random() < 0.25):
@@ -156,6 +170,7 @@ class Workload:
             entry.uncertain = True
         else:
             entry.ok = {state}
+            entry.uncertain = entry.uncertain and op != "retire"
             self.stats.latency.append(time.perf_counter() - t)
         finally:
             entry.busy = False
@@ -188,6 +203,11 @@ class Workload:
         elif op == "image":
             await c.patch("Deployment", name, {"spec": {"template": {"spec": {"containers": [
                 {"name": "hello", "image": state[1]}]}}}}, NAMESPACE)
+        elif op == "retire":
+            try:
+                await c.delete("Deployment", name, NAMESPACE, propagation_policy="Background")
+            except errors.NotFound:
+                pass
         else:
             await c.delete("Deployment", name, NAMESPACE, propagation_policy="Background")
 
@@ -229,11 +249,43 @@ def pid_of(service: str) -> int:
     return int(r.stdout.strip() or 0)
 
 
-def healthy(service: str) -> bool:
-    r = docker("inspect", "-f", "{{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
-               container(service))
-    parts = r.stdout.split()
-    return bool(parts) and parts[0] == "true" and (len(parts) == 1 or parts[1] == "healthy")
+def healthy(service: str, since_wall: float) -> bool:
+    """Running, and (with a healthcheck) healthy with a passing check that started after `since_wall`."""
+    r = docker("inspect", "-f", "{{json .State}}", container(service))
+    try:
+        state = json.loads(r.stdout or "{}")
+    except ValueError:
+        return False
+    if not state.get("Running"):
+        return False
+    health = state.get("Health")
+    if not health:
+        return True
+    passed = [x["Start"] for x in health.get("Log") or [] if x.get("ExitCode") == 0]
+    return health.get("Status") == "healthy" and bool(passed) and _wall(passed[-1]) >= since_wall
+
+
+def _wall(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, Z) as seconds since the epoch."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        t = dt.datetime.strptime(head[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
+    return t + float("0." + (frac[:6] or "0"))
+
+
+def address_of(service: str) -> str:
+    """The container's address on the lab network ("" when it is off it)."""
+    r = docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container(service))
+    try:
+        return str((json.loads(r.stdout or "{}").get(lab.NETWORK) or {}).get("IPAddress") or "")
+    except ValueError:
+        return ""
+
+
+def internal_ip(node: Any) -> str:
+    return next((a.address for a in node.status.addresses if a.type == "InternalIP"), "")
 
 
 def choose_fault(rng: random.Random, minute: int) -> Fault:
@@ -292,7 +344,7 @@ async def recovered(client: Client, f: Fault, since_wall: float, probe: int) -> 
     """The faulted container healthy, the API writing, every node Ready with a heartbeat after the fault
     (when the fault was the node's, or the apiserver's or etcd's; otherwise one of the last 20 s).
     "" when recovered, else what is still missing."""
-    if not await asyncio.to_thread(healthy, f.target):
+    if not await asyncio.to_thread(healthy, f.target, since_wall):
         return "container not running/healthy"
     if f.target not in NODES + ("apiserver", "etcd"):
         since_wall = time.time() - 20
@@ -300,6 +352,10 @@ async def recovered(client: Client, f: Fault, since_wall: float, probe: int) -> 
         nodes, _ = await asyncio.wait_for(client.list("Node"), 5)
         if sum(1 for n in nodes if _heartbeat(n) >= since_wall - 1) < len(NODES):
             return "a node without a fresh heartbeat"
+        if f.target in NODES:
+            reported = next((internal_ip(n) for n in nodes if n.metadata.name == f.target), "")
+            if reported != await asyncio.to_thread(address_of, f.target):
+                return "the node reporting an address its container does not have"
         probe_obj = new_object("ServiceAccount", f"probe-{probe}", NAMESPACE)
         await asyncio.wait_for(client.create(probe_obj), 5)
         await asyncio.wait_for(client.delete("ServiceAccount", probe_obj.metadata.name, NAMESPACE), 5)
@@ -382,6 +438,20 @@ async def container_problems(client: Client) -> list[str]:
     return audit.problems(views, await asyncio.to_thread(audit.pod_containers))
 
 
+async def address_problems(client: Client) -> list[str]:
+    """Nodes whose InternalIP, or pods whose hostIP, is not the node container's address on the lab network."""
+    addresses = {n: await asyncio.to_thread(address_of, n) for n in NODES}
+    out = [f"Node {n.metadata.name}: InternalIP {internal_ip(n)}, its container has {addresses[n.metadata.name]}"
+           for n in (await client.list("Node"))[0]
+           if n.metadata.name in addresses and internal_ip(n) != addresses[n.metadata.name]]
+    for p in (await client.list("Pod", ""))[0]:
+        want = addresses.get(p.spec.node_name)
+        if want and p.status.host_ip and p.status.host_ip != want and not p.metadata.deletion_timestamp:
+            out.append(f"Pod {p.metadata.namespace}/{p.metadata.name} on {p.spec.node_name}: hostIP "
+                       f"{p.status.host_ip}, the node's address is {want}")
+    return out
+
+
 async def converge(what: str, check: Callable[[], Awaitable[list[str]]], timeout: float) -> tuple[float, list[str]]:
     """Seconds until `check` finds nothing wrong (or the timeout), and what it found last."""
     t0 = time.monotonic()
@@ -433,6 +503,7 @@ async def soak(args: argparse.Namespace) -> None:
                 await asyncio.sleep(2)
         rs_s, rs_left = await converge("replicasets", lambda: replicaset_problems(client), args.settle)
         ct_s, ct_left = await converge("containers", lambda: container_problems(client), args.settle)
+        ad_s, ad_left = await converge("addresses", lambda: address_problems(client), args.settle)
 
     st = work.stats
     total = sum(st.ops.values())
@@ -469,6 +540,10 @@ async def soak(args: argparse.Namespace) -> None:
     print(f"pod containers in order: {'yes' if not ct_left else 'NO'} after {ct_s:.0f} s; "
           f"orphaned/duplicate: {len(orphans)} (target 0: {'met' if not orphans else 'NOT met'})")
     for line in ct_left[:20]:
+        print(f"  {line}")
+    print(f"nodes reporting their containers' addresses (InternalIP, pods' hostIP): "
+          f"{'yes' if not ad_left else 'NO'} after {ad_s:.0f} s")
+    for line in ad_left[:20]:
         print(f"  {line}")
 
 

@@ -113,6 +113,15 @@ class PodManager:
         if w is not None:
             w.wake.set()
 
+    def node_ip_changed(self, ip: str) -> None:
+        """The node is on its network under a new address: every pod syncs again, its service route is set
+        again via the new address (`Sandboxes.prepare`), and its status carries it (hostIP; a hostNetwork
+        pod's podIP)."""
+        self.config.node_ip = ip
+        self.sandboxes.forget(*self.sandboxes.prepared)
+        for w in list(self.workers.values()):
+            w.wake.set()
+
     def wake_threadsafe(self, uid: str, action: str, attrs: dict[str, str]) -> None:
         if action in ("die", "oom", "destroy") and self._loop is not None:
             self._loop.call_soon_threadsafe(self.wake, uid)

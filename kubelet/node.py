@@ -20,7 +20,12 @@ the Node already exists (a restarted kubelet) its spec (cordon, taints an
 admin added) is kept, missing labels are added and the status is replaced.
 
 A heartbeat is one status update (`update_status`) of the node the agent
-last wrote or read. On Conflict (someone changed the Node, e.g. a cordon)
+last wrote or read. Given `detect_ip` (the Docker kubelet's, unless --node-ip
+fixed the address), the agent asks it for the node's address before every
+registration and heartbeat: a node container put back on its network under
+a new address reports that one (and `on_new_ip` tells the pod side) instead
+of the address it started with. An empty or loopback answer (the node is
+off its network) keeps the last address. On Conflict (someone changed the Node, e.g. a cordon)
 it re-reads and retries; on NotFound (the Node was deleted) it registers
 again. `set_ready(False, reason, message)` lets a runtime report trouble;
 the next heartbeat carries it.
@@ -151,10 +156,13 @@ READY = ("True", "KubeletReady", "kubelet is posting ready status")
 class NodeAgent:
     """Registers one Node and keeps its status fresh."""
 
-    def __init__(self, client: Client, config: NodeConfig, now: Now = utc_now) -> None:
+    def __init__(self, client: Client, config: NodeConfig, now: Now = utc_now,
+                 detect_ip: Callable[[], str] | None = None, on_new_ip: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.config = config
         self.now = now
+        self.detect_ip = detect_ip
+        self.on_new_ip = on_new_ip
         self.node: pb.Node | None = None        # the latest Node we wrote or read
         self.ready: tuple[str, str, str] = READY
         self.registrations = 0
@@ -167,8 +175,25 @@ class NodeAgent:
     def set_ready(self, ready: bool, reason: str = "", message: str = "") -> None:
         self.ready = READY if ready else ("False", reason or "KubeletNotReady", message or "kubelet is not ready")
 
+    async def refresh_address(self) -> None:
+        """Take the node's address as `detect_ip` finds it now (see the module's doc)."""
+        if self.detect_ip is None:
+            return
+        try:
+            ip = await asyncio.to_thread(self.detect_ip)
+        except Exception as e:  # noqa: BLE001 - the last address stands
+            log.warning("node %s: detecting its address failed: %s", self.name, e)
+            return
+        if not ip or ip.startswith("127.") or ip == self.config.internal_ip:
+            return
+        log.info("node %s: its address is now %s (was %s)", self.name, ip, self.config.internal_ip)
+        self.config.internal_ip = ip
+        if self.on_new_ip is not None:
+            self.on_new_ip(ip)
+
     async def register(self) -> pb.Node:
         """Create the Node, or adopt an existing one (its spec kept, our labels ensured, status replaced)."""
+        await self.refresh_address()
         now = rfc3339(self.now())
         try:
             self.node = await self.client.create(build_node(self.config, self.ready, now))
@@ -198,6 +223,7 @@ class NodeAgent:
         if self.node is None:
             await self.register()
             return
+        await self.refresh_address()
         for _ in range(3):
             node = pb.Node()
             node.CopyFrom(self.node)

@@ -159,7 +159,10 @@ class Kubelet:
             name=cfg.node_name, cpu=cpu, memory=memory, pods=cfg.max_pods, internal_ip=node_ip,
             kubelet_port=self.port, labels=cfg.labels,
             container_runtime_version=f"docker://{version.get('Version', 'unknown')}",
-            os_image=f"kubelab node ({version.get('OperatingSystem') or 'docker'})"))
+            os_image=f"kubelab node ({version.get('OperatingSystem') or 'docker'})"),
+            # Detected, the address is detected again before each status write: a node container put back on
+            # its network under a new one (`docker network connect`) reports it, and its pods follow.
+            detect_ip=None if cfg.node_ip else detect_node_ip, on_new_ip=self.pods.node_ip_changed)
         self._tasks.append(asyncio.create_task(self.agent.run_heartbeats(cfg.heartbeat), name="heartbeats"))
         try:
             await self.pods.start()

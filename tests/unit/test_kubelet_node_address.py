@@ -1,0 +1,52 @@
+"""The node's address, detected again before each status write (kubelet/node.py `NodeAgent.refresh_address`).
+
+The Docker kubelet passes `detect_node_ip` (tests/e2e/test_node_address.py moves a real node container to a
+new address); here the rules: a new address replaces the old one and is passed on, an empty or loopback
+answer (the node is off its network) and a failing detection keep the last one, and without `detect_ip`
+(--node-ip given) the address never changes.
+"""
+from __future__ import annotations
+
+from kubelab.v1 import objects_pb2 as pb
+from kubelet.node import READY, NodeAgent, NodeConfig, fill_status
+
+
+def agent(answers: list[object], seen: list[str]) -> NodeAgent:
+    def detect() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+    return NodeAgent(None, NodeConfig(name="node3", internal_ip="172.28.0.4"),   # type: ignore[arg-type]
+                     detect_ip=detect, on_new_ip=seen.append)
+
+
+async def test_a_new_address_replaces_the_old_one_and_is_passed_on() -> None:
+    seen: list[str] = []
+    a = agent(["172.28.0.4", "172.28.200.7", "172.28.200.7"], seen)
+    await a.refresh_address()
+    assert a.config.internal_ip == "172.28.0.4" and seen == []
+    await a.refresh_address()
+    assert a.config.internal_ip == "172.28.200.7" and seen == ["172.28.200.7"]
+    await a.refresh_address()
+    assert seen == ["172.28.200.7"]              # told once per change
+    status = pb.NodeStatus()
+    fill_status(status, a.config, READY, "2026-12-03T22:00:00Z")
+    assert [(x.type, x.address) for x in status.addresses] == [("InternalIP", "172.28.200.7"),
+                                                              ("Hostname", "node3")]
+
+
+async def test_off_the_network_the_last_address_stays() -> None:
+    seen: list[str] = []
+    a = agent(["", "127.0.0.1", OSError("no route"), "172.28.0.9"], seen)
+    for _ in range(3):
+        await a.refresh_address()
+        assert a.config.internal_ip == "172.28.0.4"
+    await a.refresh_address()
+    assert a.config.internal_ip == "172.28.0.9" and seen == ["172.28.0.9"]
+
+
+async def test_an_address_given_on_the_command_line_is_kept() -> None:
+    a = NodeAgent(None, NodeConfig(name="node3", internal_ip="10.0.0.5"))   # type: ignore[arg-type]
+    await a.refresh_address()
+    assert a.config.internal_ip == "10.0.0.5"

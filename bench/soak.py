@@ -315,18 +315,35 @@ async def inject(f: Fault) -> float:
     aliases = [a for a in (net.get("Aliases") or []) if a != raw["Id"][:12]]
     await asyncio.to_thread(docker, "network", "disconnect", lab.NETWORK, name)
     await asyncio.sleep(f.hold)
-    args = ["network", "connect", "--ip", net["IPAddress"]] + [x for a in aliases for x in ("--alias", a)]
-    r = await asyncio.to_thread(docker, *args, lab.NETWORK, name)
-    if r.returncode != 0:
-        # Docker gave the address to a pod meanwhile: back under a new one. The failed connect leaves the
-        # address pinned in the container's endpoint configuration (its next start would fail), so off first.
-        f.note = f"address {net['IPAddress']} taken meanwhile ({r.stderr.strip()[:80]}): back with a new one"
-        await asyncio.to_thread(docker, "network", "disconnect", "-f", lab.NETWORK, name)
-        args = ["network", "connect"] + [x for a in aliases for x in ("--alias", a)]
-        r = await asyncio.to_thread(docker, *args, lab.NETWORK, name)
+    plain = ["network", "connect"] + [x for a in aliases for x in ("--alias", a)]
+    holder = address_holder(net["IPAddress"])
+    if holder:
+        # Docker gave the address to a pod meanwhile: back under a new one at once. A `connect --ip` of a taken
+        # address fails and leaves it pinned in the container's endpoint configuration (every later start then
+        # fails "Address already in use"; docs/troubleshooting.md).
+        f.note = f"address {net['IPAddress']} taken meanwhile by {holder}: back with a new one"
+        r = await asyncio.to_thread(docker, *plain, lab.NETWORK, name)
+    else:
+        r = await asyncio.to_thread(docker, *plain[:2], "--ip", net["IPAddress"], *plain[2:], lab.NETWORK, name)
         if r.returncode != 0:
-            f.note += f"; reconnect failed: {r.stderr.strip()[:200]}"
+            # Taken between the look and the connect: a plain connect replaces the pinned address (a forced
+            # disconnect does not, on a running container).
+            f.note = f"address {net['IPAddress']} taken meanwhile ({r.stderr.strip()[:80]}): back with a new one"
+            r = await asyncio.to_thread(docker, *plain, lab.NETWORK, name)
+    if r.returncode != 0:
+        f.note += f"; reconnect failed: {r.stderr.strip()[:200]}"
+    pinned = (json.loads(docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
+              .get(lab.NETWORK, {}).get("IPAMConfig") or {}).get("IPv4Address", "")
+    if pinned and pinned != net["IPAddress"]:
+        f.note += f"; address {pinned} still pinned"
     return time.monotonic()
+
+
+def address_holder(ip: str) -> str:
+    """The container on the lab network that holds `ip` now ("" if none)."""
+    held = json.loads(docker("network", "inspect", lab.NETWORK, "-f", "{{json .Containers}}").stdout or "{}")
+    return next((c.get("Name", "") for c in (held or {}).values()
+                 if c.get("IPv4Address", "").split("/")[0] == ip), "")
 
 
 def _heartbeat(node: Any) -> float:

@@ -23,8 +23,8 @@ trace does not scan 50,000 records of other namespaces) and keeps the last few b
 is the same while its namespace's records are, so a repeated call, `-w` or the dashboard, costs a lookup).
 The gRPC `Trace` call answers `trace_response` (the cached trace's message, copied); the HTTP API's
 `/apis/kubelab.io/v1/namespaces/{ns}/traces/{kind}/{name}` is one route in apiserver/http: admit a `get` of
-the object, then `trace_json(trace_for(service.trace_index, service._cached, kind, ns, name, since))`
-(`?since=` the cursor).
+the object, then `trace_document(service.trace_index, service._cached, kind, ns, name, since)` (`?since=`
+the cursor; the document is `trace_json(trace_for(...))`, its steps kept with the cached trace).
 
 The moment each node's proxy began sending to a pod comes from the proxy itself: after a sync that gave its
 balancers new ready addresses it calls `ReportProxy` (one small call per sync, not a write to etcd per
@@ -619,6 +619,20 @@ def trace_response(index: TraceIndex, cached: Callable[[str, str, str], Any], ki
     return resp
 
 
+def trace_document(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str,
+                   name: str, since: int = 0) -> dict[str, Any]:
+    """`trace_json(trace_for(...))`, the HTTP API's document; a full timeline's steps are the cached trace's."""
+    root, entry = _computed(index, cached, kind, namespace, name)
+    t = _view(index, root, entry, since)
+    if since:
+        return trace_json(t)
+    if entry.json_steps is None:
+        entry.json_steps = [step_json(s) for s in entry.steps]
+    doc = trace_json(Trace(t.kind, t.namespace, t.name, [], t.critical_path, t.notes, t.cursor))
+    doc["steps"] = entry.json_steps
+    return doc
+
+
 @dataclass(slots=True)
 class Computed:
     """A trace's steps (all of them, before `since`) and critical path, and the records they came from."""
@@ -626,6 +640,7 @@ class Computed:
     steps: list[Step]
     path: str
     proto: api.TraceResponse | None = None    # the steps and critical path as trace_proto writes them
+    json_steps: list[dict[str, Any]] | None = None   # the steps as trace_json writes them (read only)
 
 
 def _computed(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str,

@@ -392,7 +392,7 @@ def test_the_per_namespace_lists_follow_the_ring_and_the_graph() -> None:
 
 
 def test_a_repeated_trace_comes_from_the_cache_until_its_namespace_has_a_new_record() -> None:
-    from apiserver.trace import trace_proto, trace_response
+    from apiserver.trace import trace_document, trace_proto, trace_response
     clock = [T0]
     idx = recorded(clock)
     clock[0] = T0 + 10                         # every change settled
@@ -410,6 +410,10 @@ def test_a_repeated_trace_comes_from_the_cache_until_its_namespace_has_a_new_rec
     later = trace_for(idx, cached, "Deployment", "default", "web")
     assert [s.action for s in later.steps] == [s.action for s in first.steps] + ["Killing"]
     assert trace_response(idx, cached, "Deployment", "default", "web") == trace_proto(later)
+    assert trace_document(idx, cached, "Deployment", "default", "web") == trace_json(later)
+    assert trace_document(idx, cached, "Deployment", "default", "web") == trace_json(later)     # its steps kept
+    assert trace_document(idx, cached, "Deployment", "default", "web", since=first.cursor) == \
+        trace_json(trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor))
     assert trace_response(idx, cached, "Deployment", "default", "web", since=first.cursor) == \
         trace_proto(trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor))
     assert [s.action for s in trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor).steps] \

@@ -70,8 +70,12 @@ async def background(info: dict[str, Any], n: int, timeout: float) -> str:
 
 
 async def bench(args: argparse.Namespace, state: Path) -> None:
+    # One scheduler and one controller manager, without leader election: on a loaded machine a renewal that
+    # misses its deadline ends the component (kube-scheduler's way), and no pod would be bound after it.
     info = await launcher.up_local(hollow_nodes=args.nodes, state_dir=state, write_kubeconfig=False,
-                                   extra_args={"hollow-nodes": ["--heartbeat", str(args.heartbeat)]})
+                                   extra_args={"hollow-nodes": ["--heartbeat", str(args.heartbeat)],
+                                               "scheduler": ["--no-leader-elect"],
+                                               "controller-manager": ["--no-leader-elect"]})
     lines: list[str] = []
     try:
         async with Client(info["server"], info["token"]) as c:
@@ -87,6 +91,10 @@ async def bench(args: argparse.Namespace, state: Path) -> None:
                 t = await c.trace("Deployment", "web", NAMESPACE)
                 if t.critical_path.startswith("apply → all pods Ready"):
                     break
+                gone = [name for name, pid in info["pids"].items() if not alive(pid)]
+                if gone:
+                    print("\n".join(lines))
+                    raise SystemExit(f"{', '.join(gone)} exited (logs in {state / 'logs'}): {t.critical_path[:300]}")
                 if time.perf_counter() - t0 > args.ready_timeout:
                     print("\n".join(lines))
                     raise SystemExit(f"not all pods Ready in the trace within {args.ready_timeout:.0f} s: "
@@ -138,6 +146,14 @@ def print_full_index(calls: int, replicas: int) -> None:
           f"other namespaces'), the Trace handler's work:")
     print(f"    computed afresh p50 {ms(pct(fresh, 50))}  p99 {ms(pct(fresh, 99))};  "
           f"repeated p50 {ms(pct(repeated, 50))}  p99 {ms(pct(repeated, 99))}")
+
+
+def alive(pid: int) -> bool:
+    """The process runs (not exited, nor exited and not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 async def handler_seconds(info: dict[str, Any]) -> tuple[float, int]:

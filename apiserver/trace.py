@@ -714,6 +714,10 @@ class TraceCache:
             _, gone = self.entries.popitem(last=False)
             self.steps -= len(gone.steps)
 
+    def clear(self) -> None:
+        self.entries.clear()
+        self.steps = 0
+
 
 @functools.lru_cache(maxsize=4096)
 def _second(whole: float) -> str:

@@ -432,3 +432,7 @@ def test_the_trace_cache_is_bounded() -> None:
     cache.put("huge", Computed((9,), steps * 11, ""))                 # over the bound alone: not kept
     assert "huge" not in cache.entries and cache.steps == 10
     assert cache.get("u4", (4,)) is not None and cache.get("u4", (5,)) is None
+    cache.clear()
+    for i in range(3):
+        cache.put(f"v{i}", Computed((i,), steps * 3, ""))
+    assert list(cache.entries) == ["v0", "v1", "v2"] and cache.steps == 9

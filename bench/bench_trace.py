@@ -175,7 +175,7 @@ def breakdown(t: Any, full: list[float], small: list[float], before: tuple[float
     """Where a full trace call's time goes: the apiserver's handler (its /metrics), how busy the apiserver was
     (its CPU over the calls' wall time, all its work: 1,000 nodes' heartbeats too), the message's size
     and what encoding and decoding it cost (in this process, the same upb protobuf as both ends), and a small
-    call on the same channel between the traces (the wait for the apiserver's loop and the transport)."""
+    call on the same channel between the traces (a Get, read from etcd: it waits while a trace holds the loop)."""
     from apiserver.trace import Step, Trace, trace_proto
     from kubelab import timeutil
     from kubelab.v1 import api_pb2 as api
@@ -202,7 +202,8 @@ def breakdown(t: Any, full: list[float], small: list[float], before: tuple[float
             f"  response {len(raw):,} bytes, {len(t.steps)} steps: building it {ms(build)}, encoding "
             f"{ms(encode)}, decoding {ms(decode)} (in process)",
             f"  a namespace Get between the traces, same channel: p50 {ms(pct(small, 50))}, "
-            f"p99 {ms(pct(small, 99))} (the apiserver's loop and the transport without the trace)"]
+            f"p99 {ms(pct(small, 99))} (a read from etcd through the same loop; a `-w` follow-up with nothing new is "
+            f"the floor of a call)"]
 
 
 async def profile(c: Client, info: dict[str, Any], calls: int) -> list[str]:

@@ -640,6 +640,7 @@ class Computed:
     key: tuple[Any, ...]
     steps: list[Step]
     path: str
+    waiting: float = math.inf                 # the oldest change build_trace left to settle (its time)
     proto: api.TraceResponse | None = None    # the steps and critical path as trace_proto writes them
     json_steps: list[dict[str, Any]] | None = None   # the steps as trace_json writes them (read only)
 
@@ -660,18 +661,19 @@ def _computed(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: s
     # Only the object's namespace's records make its trace (build_trace's first pass): they are read from
     # the index's per-namespace list, not filtered out of a full ring. The steps and the critical path are
     # the same while those records are (the index only adds at the end and drops at the front, so the first
-    # and last sequence numbers say which they are) and no change among them still waits for its write
-    # (SETTLE): then they come from the cache.
+    # and last sequence numbers say which they are) and no change among them that still waited for its write
+    # (SETTLE) has waited long enough: then they come from the cache.
     recs = index.by_ns.get(root.namespace) or ()
     key = (root.seq, root.rv, recs[0].seq, recs[-1].seq, len(recs)) if recs else (root.seq, root.rv)
-    entry = index.traces.get(root.uid, key)
+    now = index.clock()
+    entry = index.traces.get(root.uid, key, now - SETTLE)
     if entry is None:
-        now = index.clock()
         full = build_trace(recs, index.latest_ns.get(root.namespace, {}), root, index.oldest, index.dropped,
                            0, index.seq, now)
-        entry = Computed(key, full.steps, full.critical_path)
-        if all(r.time < now - SETTLE for r in recs if isinstance(r, Change)):
-            index.traces.put(root.uid, entry)
+        waiting = min((r.time for r in recs if isinstance(r, Change) and not r.time < now - SETTLE),
+                      default=math.inf)
+        entry = Computed(key, full.steps, full.critical_path, waiting)
+        index.traces.put(root.uid, entry)
     return root, entry
 
 
@@ -693,9 +695,11 @@ class TraceCache:
         self.max_entries, self.max_steps = max_entries, max_steps
         self.steps = self.hits = self.misses = 0
 
-    def get(self, uid: str, key: tuple[Any, ...]) -> Computed | None:
+    def get(self, uid: str, key: tuple[Any, ...], settled: float = math.inf) -> Computed | None:
+        """The trace kept for `uid` if it was computed from the records `key` names and no change it left to
+        settle is older than `settled` (build_trace's `now - SETTLE`) now."""
         entry = self.entries.get(uid)
-        if entry is None or entry.key != key:
+        if entry is None or entry.key != key or entry.waiting < settled:
             self.misses += 1
             return None
         self.hits += 1

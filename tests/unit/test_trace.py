@@ -431,8 +431,24 @@ def test_the_trace_cache_is_bounded() -> None:
     assert list(cache.entries) == ["u4", "big"] and cache.steps == 10
     cache.put("huge", Computed((9,), steps * 11, ""))                 # over the bound alone: not kept
     assert "huge" not in cache.entries and cache.steps == 10
-    assert cache.get("u4", (4,)) is not None and cache.get("u4", (5,)) is None
+    assert cache.get("u4", (4,), 0.0) is not None and cache.get("u4", (5,), 0.0) is None
     cache.clear()
     for i in range(3):
         cache.put(f"v{i}", Computed((i,), steps * 3, ""))
     assert list(cache.entries) == ["v0", "v1", "v2"] and cache.steps == 9
+
+
+def test_a_trace_with_a_change_still_settling_is_kept_only_until_it_settles() -> None:
+    clock = [T0]
+    idx = TraceIndex(clock=lambda: clock[0])
+    p = pod("solo", "solo-uid", "5", node="node-a", ready=True)
+    idx.add_audit(write(T0 - 1, "create", "pods", "solo", KCM, "4"))
+    clock[0] = T0 + 0.2
+    idx.add_object("Pod", "MODIFIED", p)
+    cached = cached_from({("Pod", "solo"): p})
+    first = trace_for(idx, cached, "pod", "default", "solo")
+    clock[0] = T0 + 1.1                     # the change is 0.9 s old: still waiting for its write
+    assert trace_for(idx, cached, "pod", "default", "solo").steps == first.steps and idx.traces.hits == 1
+    clock[0] = T0 + 1.3
+    assert [s.action for s in trace_for(idx, cached, "pod", "default", "solo").steps] == ["create", "Ready"]
+    assert idx.traces.hits == 1

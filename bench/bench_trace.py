@@ -197,7 +197,7 @@ def breakdown(t: Any, full: list[float], small: list[float], before: tuple[float
     decode = each(lambda: api.TraceResponse.FromString(raw))
     ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
     return [f"where a full trace's {ms(pct(full, 50))} (p50) goes:",
-            f"  apiserver handler (admit, trace_for, trace_proto; its /metrics, mean of {after[1] - before[1]}): "
+            f"  apiserver handler (admit, then the trace and its message; its /metrics, mean of {after[1] - before[1]}): "
             f"{ms(handler)}; the apiserver used {busy:.0%} of a core meanwhile (all its work)",
             f"  response {len(raw):,} bytes, {len(t.steps)} steps: building it {ms(build)}, encoding "
             f"{ms(encode)}, decoding {ms(decode)} (in process)",

@@ -4,9 +4,14 @@ Against the local launcher (etcd, apiserver, scheduler, controller manager, one 
 separate processes on this machine): the Deployment is created and waited for until every pod is Ready and
 the apiserver's index says so (the critical path is complete), then the Trace call is timed (a full
 timeline, as `kubelab trace` and `-o json` ask for it, and a `-w` follow-up with the last cursor). The
-issue's target is 200 ms. Also printed: the index's size, and the steps and critical path of the trace.
-A second figure, in process: the same call over a full index (50,000 records of other pods, the case of
-the issue's 10,000-pod run, where the cost is the scan of the ring and the object graph).
+issue's target is 200 ms. Also printed: the index's size, and the steps and critical path of the trace;
+where a full call's time goes: the apiserver's handler (its own /metrics), how busy the apiserver was, the
+answer's size and its encoding and decoding, a Get between the traces (it waits while a trace holds the
+apiserver's loop); with `--profile`, py-spy (pip install py-spy) samples the apiserver during a further
+round of calls and the shares of the trace's functions and the busiest lines are printed.
+A last figure, in process: the Trace handler's work over a full index (50,000 records: a 100-pod rollout's
+in its namespace, the rest other pods' in another, the case of the issue's 10,000-pod run), computed
+afresh and repeated.
 
 At scale (issue 15: `--nodes 1000 --background 10000 --dashboard`): first 10,000 bare pods are created
 (pipelined, as controllers write) and bound and run on the 1,000 hollow nodes, filling the index past its
@@ -17,7 +22,7 @@ card's appearance (a MutationObserver on the page stamps it) is printed. Targets
 <= 1 s.
 
     python -m bench.bench_trace [--replicas 100] [--nodes 20] [--calls 20]
-    python -m bench.bench_trace --nodes 1000 --background 10000 --dashboard
+    python -m bench.bench_trace --nodes 1000 --background 10000 --dashboard [--profile]
 """
 from __future__ import annotations
 

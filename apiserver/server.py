@@ -42,7 +42,7 @@ from .kubelet_streams import KubeletStreams
 from . import serviceaccount as sa_tokens
 from .metrics import ApiMetrics
 from .store import Store, kind_prefix, object_key
-from .trace import TraceIndex, trace_for, trace_proto
+from .trace import TraceIndex, trace_response
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -388,8 +388,7 @@ class ApiService(KubeletStreams):
         started, code = time.perf_counter(), "OK"
         try:
             self.gate.admit_call("get", req, call_metadata(context))
-            return trace_proto(trace_for(self.trace_index, self._cached, req.kind, req.namespace, req.name,
-                                         req.since))
+            return trace_response(self.trace_index, self._cached, req.kind, req.namespace, req.name, req.since)
         except errors.ApiError as e:
             code = e.reason
             await context.abort(e.code, e.message, trailing_metadata=((errors.REASON_KEY, e.reason),))

@@ -17,10 +17,15 @@ objects older than the ring).
 
 The timeline itself is pure (`build_trace(records, latest, root, ...)`), so it is tested without a server:
 a write is joined to the object change it made by (resource, namespace, name, resourceVersion), which tells
-which status write made a pod Ready and which Endpoints write added it. `trace_json` is the document the
-gRPC `Trace` call and (later) the HTTP API serve: `/apis/kubelab.io/v1/namespaces/{ns}/traces/{kind}/{name}`
-is one route in apiserver/http: admit a `get` of the object, then
-`trace_json(trace_for(service.trace_index, service._cached, kind, ns, name, since))` (`?since=` the cursor).
+which status write made a pod Ready and which Endpoints write added it. `trace_for` builds it from the
+traced object's namespace only (the index keeps the ring's records and the graph per namespace too, so a
+trace does not scan 50,000 records of other namespaces) and keeps the last few built (`TraceCache`: a trace
+is the same while its namespace's records are, so a repeated call, `-w` or the dashboard, costs a lookup;
+at most 10,000 steps are kept, about 13 MB).
+The gRPC `Trace` call answers `trace_response` (the cached trace's message, copied); the HTTP API's
+`/apis/kubelab.io/v1/namespaces/{ns}/traces/{kind}/{name}` is one route in apiserver/http: admit a `get` of
+the object, then `trace_document(service.trace_index, service._cached, kind, ns, name, since)` (`?since=`
+the cursor; the document is `trace_json(trace_for(...))`, its steps kept with the cached trace).
 
 The moment each node's proxy began sending to a pod comes from the proxy itself: after a sync that gave its
 balancers new ready addresses it calls `ReportProxy` (one small call per sync, not a write to etcd per
@@ -33,8 +38,10 @@ from __future__ import annotations
 
 import collections
 import datetime
+import functools
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -190,11 +197,18 @@ def write_of(ev: dict[str, Any], seq: int) -> Write | None:
 
 
 class TraceIndex:
-    """The bounded index: a ring of the last `max_records` records, plus the current object graph."""
+    """The bounded index: a ring of the last `max_records` records, plus the current object graph.
+
+    Beside the ring, the same records per namespace (`by_ns`, in the ring's order: a trace reads only its
+    own namespace's, not a full ring of other namespaces'), the current graph per namespace (`latest_ns`),
+    and the last few traces computed (`traces`, see `trace_for`)."""
 
     def __init__(self, max_records: int = MAX_RECORDS, clock: Callable[[], float] = time.time) -> None:
         self.records: collections.deque[Record] = collections.deque(maxlen=max_records)
+        self.by_ns: dict[str, collections.deque[Record]] = {}
         self.latest: dict[str, Change] = {}
+        self.latest_ns: dict[str, dict[str, Change]] = {}
+        self.traces = TraceCache()
         self.seq = 0
         self.dropped = 0
         self.clock = clock
@@ -206,11 +220,38 @@ class TraceIndex:
             self.dropped += 1
         return self.seq
 
+    def _append(self, rec: Record) -> None:
+        if not self.records.maxlen:
+            return
+        if len(self.records) == self.records.maxlen:
+            gone = self.records[0]          # the ring drops it: so does its namespace's list (its oldest)
+            mine = self.by_ns[gone.namespace]
+            mine.popleft()
+            if not mine:
+                del self.by_ns[gone.namespace]
+        self.records.append(rec)
+        mine = self.by_ns.get(rec.namespace)
+        if mine is None:
+            mine = self.by_ns[rec.namespace] = collections.deque()
+        mine.append(rec)
+
+    def _set_latest(self, ch: Change) -> None:
+        self.latest[ch.uid] = ch
+        self.latest_ns.setdefault(ch.namespace, {})[ch.uid] = ch
+
+    def _drop_latest(self, ch: Change) -> None:
+        self.latest.pop(ch.uid, None)
+        mine = self.latest_ns.get(ch.namespace)
+        if mine is not None:
+            mine.pop(ch.uid, None)
+            if not mine:
+                del self.latest_ns[ch.namespace]
+
     def add_audit(self, event: dict[str, Any]) -> None:
         w = write_of(event, self.seq + 1)
         if w is not None:
             self._next()
-            self.records.append(w)
+            self._append(w)
 
     def add_proxy_report(self, user: str, agent: str, report: Any) -> int:
         """A proxy's `ProxyReport`: one record per Endpoints it applied; how many were kept."""
@@ -219,22 +260,22 @@ class TraceIndex:
             if not p.pod_uids or not p.name:
                 continue
             when = timeutil.parse(p.time) or self.clock()
-            self.records.append(Programmed(self._next(), when, report.node_name, user, agent, p.namespace, p.name,
-                                           p.resource_version, tuple(p.pod_uids)))
+            self._append(Programmed(self._next(), when, report.node_name, user, agent, p.namespace, p.name,
+                                    p.resource_version, tuple(p.pod_uids)))
             n += 1
         return n
 
     def add_object(self, kind: str, type_: str, obj: Any) -> None:
         if kind == "Event":
             if type_ != "DELETED":
-                self.records.append(note_of(obj, self._next()))
+                self._append(note_of(obj, self._next()))
             return
         ch = change_of(obj, kind, self._next(), self.clock(), deleted=type_ == "DELETED")
-        self.records.append(ch)
+        self._append(ch)
         if ch.deleted:
-            self.latest.pop(ch.uid, None)
+            self._drop_latest(ch)
         else:
-            self.latest[ch.uid] = ch
+            self._set_latest(ch)
 
     def attach(self, audit: Any, cache: Any) -> None:
         """Subscribe to the audit log and the watch cache (whose caches are filled: the current objects seed
@@ -244,8 +285,7 @@ class TraceIndex:
             kc = cache.caches[kind]
             if kind != "Event":
                 for obj in list(kc.objects.values()):
-                    ch = change_of(obj, kind, 0, ch_time(obj))
-                    self.latest[ch.uid] = ch
+                    self._set_latest(change_of(obj, kind, 0, ch_time(obj)))
             kc.listeners.append(lambda ev, kind=kind: self._on_event(kind, ev))
 
     def _on_event(self, kind: str, ev: Any) -> None:
@@ -559,6 +599,54 @@ def segments(start: float, m: PodMarks) -> str:
 def trace_for(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str, name: str,
               since: int = 0) -> Trace:
     """The trace of kind/namespace/name (its kind as the user spelled it); NotFound as the API says it."""
+    root, entry = _computed(index, cached, kind, namespace, name)
+    return _view(index, root, entry, since)
+
+
+def trace_response(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str,
+                   name: str, since: int = 0) -> api.TraceResponse:
+    """`trace_proto(trace_for(...))`, the gRPC `Trace` answer; a full timeline is copied from the message kept
+    with the cached trace (a few hundred steps are a few hundred messages to build in Python)."""
+    root, entry = _computed(index, cached, kind, namespace, name)
+    t = _view(index, root, entry, since)
+    if since:
+        return trace_proto(t)
+    if entry.proto is None:
+        entry.proto = trace_proto(Trace(t.kind, t.namespace, t.name, entry.steps, entry.path, [], 0))
+    resp = api.TraceResponse()
+    resp.CopyFrom(entry.proto)
+    resp.notes.extend(t.notes)
+    resp.cursor = t.cursor
+    return resp
+
+
+def trace_document(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str,
+                   name: str, since: int = 0) -> dict[str, Any]:
+    """`trace_json(trace_for(...))`, the HTTP API's document; a full timeline's steps are the cached trace's."""
+    root, entry = _computed(index, cached, kind, namespace, name)
+    t = _view(index, root, entry, since)
+    if since:
+        return trace_json(t)
+    if entry.json_steps is None:
+        entry.json_steps = [step_json(s) for s in entry.steps]
+    doc = trace_json(Trace(t.kind, t.namespace, t.name, [], t.critical_path, t.notes, t.cursor))
+    doc["steps"] = entry.json_steps
+    return doc
+
+
+@dataclass(slots=True)
+class Computed:
+    """A trace's steps (all of them, before `since`) and critical path, and the records they came from."""
+    key: tuple[Any, ...]
+    steps: list[Step]
+    path: str
+    waiting: float = math.inf                 # the oldest change build_trace left to settle (its time)
+    proto: api.TraceResponse | None = None    # the steps and critical path as trace_proto writes them
+    json_steps: list[dict[str, Any]] | None = None   # the steps as trace_json writes them (read only)
+
+
+def _computed(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: str, namespace: str,
+              name: str) -> tuple[Change, Computed]:
     try:
         info = kinds.BY_KIND.get(kind) or kinds.lookup(kind)
     except kinds.UnknownKind as e:
@@ -570,12 +658,87 @@ def trace_for(index: TraceIndex, cached: Callable[[str, str, str], Any], kind: s
         group = f".{info.group}" if info.group else ""
         raise errors.NotFound(f'{info.plural}{group} "{name}" not found')
     root = index.latest.get(obj.metadata.uid) or change_of(obj, info.kind, 0, ch_time(obj))
-    return build_trace(index.records, index.latest, root, index.oldest, index.dropped, since, index.seq,
-                       index.clock())
+    # Only the object's namespace's records make its trace (build_trace's first pass): they are read from
+    # the index's per-namespace list, not filtered out of a full ring. The steps and the critical path are
+    # the same while those records are (the index only adds at the end and drops at the front, so the first
+    # and last sequence numbers say which they are) and no change among them that still waited for its write
+    # (SETTLE) has waited long enough: then they come from the cache.
+    recs = index.by_ns.get(root.namespace) or ()
+    key = (root.seq, root.rv, recs[0].seq, recs[-1].seq, len(recs)) if recs else (root.seq, root.rv)
+    now = index.clock()
+    entry = index.traces.get(root.uid, key, now - SETTLE)
+    if entry is None:
+        full = build_trace(recs, index.latest_ns.get(root.namespace, {}), root, index.oldest, index.dropped,
+                           0, index.seq, now)
+        waiting = min((r.time for r in recs if isinstance(r, Change) and not r.time < now - SETTLE),
+                      default=math.inf)
+        entry = Computed(key, full.steps, full.critical_path, waiting)
+        index.traces.put(root.uid, entry)
+    return root, entry
+
+
+def _view(index: TraceIndex, root: Change, entry: Computed, since: int) -> Trace:
+    """The trace as of now: the steps after `since`, the notes on what the ring has dropped, the cursor."""
+    notes = _gone(root, index.oldest, index.dropped, entry.steps)
+    shown = [s for s in entry.steps if s.seq > since] if since else list(entry.steps)
+    return Trace(root.kind, root.namespace, root.name, shown, entry.path, notes, index.seq)
+
+
+class TraceCache:
+    """The last traces computed, one per traced object (uid), each with the key of the records it was
+    computed from; at most `max_entries` and `max_steps` steps in all (least recently used first out): a
+    step kept costs about 1.3 kB with its message and JSON (a 100-pod Deployment's trace, 1,000 steps,
+    1.3 MB), so the cache stays under 13 MB beside the ring's 30."""
+
+    def __init__(self, max_entries: int = 16, max_steps: int = 10_000) -> None:
+        self.entries: collections.OrderedDict[str, Computed] = collections.OrderedDict()
+        self.max_entries, self.max_steps = max_entries, max_steps
+        self.steps = self.hits = self.misses = 0
+
+    def get(self, uid: str, key: tuple[Any, ...], settled: float = math.inf) -> Computed | None:
+        """The trace kept for `uid` if it was computed from the records `key` names and no change it left to
+        settle is older than `settled` (build_trace's `now - SETTLE`) now."""
+        entry = self.entries.get(uid)
+        if entry is None or entry.key != key or entry.waiting < settled:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.entries.move_to_end(uid)
+        return entry
+
+    def put(self, uid: str, entry: Computed) -> None:
+        old = self.entries.pop(uid, None)
+        if old is not None:
+            self.steps -= len(old.steps)
+        if len(entry.steps) > self.max_steps:
+            return
+        self.entries[uid] = entry
+        self.steps += len(entry.steps)
+        while len(self.entries) > self.max_entries or self.steps > self.max_steps:
+            _, gone = self.entries.popitem(last=False)
+            self.steps -= len(gone.steps)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.steps = 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(whole: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def stamp(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds, as `datetime.fromtimestamp(t, utc).strftime(...%fZ)` writes it (the
+    same rounding, half to even), at a fraction of its cost: a trace writes one per step."""
+    if t < 0:
+        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        us -= 1_000_000
+        whole += 1.0
+    return f"{_second(whole)}.{us:06d}Z"
 
 
 def step_json(s: Step) -> dict[str, Any]:
@@ -593,8 +756,10 @@ def trace_json(t: Trace) -> dict[str, Any]:
 
 
 def trace_proto(t: Trace) -> api.TraceResponse:
-    return api.TraceResponse(
-        steps=[api.TraceStep(time=stamp(s.time), component=s.component, identity=s.identity, action=s.action,
-                             object=s.object, delay_seconds=s.delay, detail=s.detail, user_agent=s.agent, seq=s.seq)
-               for s in t.steps],
-        critical_path=t.critical_path, notes=t.notes, cursor=t.cursor)
+    # Each step added in place (a list of TraceStep messages given to the constructor is built, then copied).
+    resp = api.TraceResponse(critical_path=t.critical_path, notes=t.notes, cursor=t.cursor)
+    add = resp.steps.add
+    for s in t.steps:
+        add(time=stamp(s.time), component=s.component, identity=s.identity, action=s.action, object=s.object,
+            delay_seconds=s.delay, detail=s.detail, user_agent=s.agent, seq=s.seq)
+    return resp

@@ -188,7 +188,7 @@ async def deprecation_warning(request: web.Request, response: web.StreamResponse
 async def trace(request: web.Request) -> web.StreamResponse:
     """GET /apis/kubelab.io/v1/namespaces/NS/traces/KIND/NAME[?since=CURSOR]: `kubelab trace`'s document,
     authorized as a `get` of the object it follows (the same index and answer as the gRPC Trace call)."""
-    from apiserver.trace import trace_for, trace_json
+    from apiserver.trace import trace_document
     svc = request.app[BACKEND].svc
     ns, kind, name = (request.match_info[k] for k in ("namespace", "kind", "name"))
     try:
@@ -200,7 +200,7 @@ async def trace(request: web.Request) -> web.StreamResponse:
     since = request.query.get("since", "0")
     if not since.isdigit():
         raise errors.BadRequest(f'invalid value for since: "{since}": must be a cursor from an earlier trace')
-    return respond(request, trace_json(trace_for(svc.trace_index, svc._cached, kind, ns, name, int(since))))
+    return respond(request, trace_document(svc.trace_index, svc._cached, kind, ns, name, int(since)))
 
 
 # ---------------------------------------------------------------- non-resource paths

@@ -355,3 +355,100 @@ def test_an_empty_proxy_report_entry_is_not_indexed() -> None:
     idx = TraceIndex()
     assert idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("n", T0, [])) == 0
     assert not idx.records
+
+
+def test_stamp_writes_what_datetime_writes_including_halfway_microseconds() -> None:
+    import datetime
+    import random
+
+    from apiserver.trace import stamp as fast
+
+    def slow(t: float) -> str:
+        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rnd = random.Random(15)
+    times = [rnd.uniform(0, 4e9) for _ in range(20_000)]
+    times += [int(rnd.uniform(1.7e9, 1.8e9)) + k / 2e6 for k in range(0, 2_000_001, 97)]   # on .5 µs
+    times += [0.0, 0.9999995, 0.9999994, 1.5e-6, 2.5e-6, T0 + 0.9999996, -1.25]
+    assert [fast(t) for t in times] == [slow(t) for t in times]
+
+
+def test_the_per_namespace_lists_follow_the_ring_and_the_graph() -> None:
+    """What a trace reads instead of the whole ring: each namespace's records in the ring's order, gone with
+    it; a namespace with none left is forgotten; the graph per namespace follows deletes."""
+    clock = [T0]
+    idx = TraceIndex(max_records=5, clock=lambda: clock[0])
+    for i in range(8):
+        ev = write(T0 + i, "create", "pods", f"p{i}", KCM, str(i))
+        ev["objectRef"]["namespace"] = "a" if i < 3 else ("b" if i % 2 else "c")
+        idx.add_audit(ev)
+    assert [r.seq for r in idx.records] == [4, 5, 6, 7, 8]
+    assert {ns: [r.seq for r in recs] for ns, recs in idx.by_ns.items()} == {"b": [4, 6, 8], "c": [5, 7]}
+    p = pod("p", "uid-p", "1")
+    idx.add_object("Pod", "ADDED", p)
+    assert idx.latest_ns == {"default": {"uid-p": idx.latest["uid-p"]}}
+    idx.add_object("Pod", "DELETED", p)
+    assert idx.latest == {} and idx.latest_ns == {}
+    assert sum(len(r) for r in idx.by_ns.values()) == len(idx.records) == 5
+
+
+def test_a_repeated_trace_comes_from_the_cache_until_its_namespace_has_a_new_record() -> None:
+    from apiserver.trace import trace_document, trace_proto, trace_response
+    clock = [T0]
+    idx = recorded(clock)
+    clock[0] = T0 + 10                         # every change settled
+    dep = meta(pb.Deployment(), "web", "dep-uid", "10")
+    cached = cached_from({("Deployment", "web"): dep})
+    first = trace_for(idx, cached, "Deployment", "default", "web")
+    assert (idx.traces.hits, idx.traces.misses) == (0, 1)
+    other = write(T0 + 11, "create", "pods", "x", KCM, "40")
+    other["objectRef"]["namespace"] = "elsewhere"
+    idx.add_audit(other)
+    again = trace_for(idx, cached, "Deployment", "default", "web")
+    assert idx.traces.hits == 1 and again.steps == first.steps and again.cursor == first.cursor + 1
+    assert trace_response(idx, cached, "Deployment", "default", "web") == trace_proto(again)
+    idx.add_object("Event", "ADDED", event("e9", "Killing", T0 + 12, "web-1-a", "pod-uid"))
+    later = trace_for(idx, cached, "Deployment", "default", "web")
+    assert [s.action for s in later.steps] == [s.action for s in first.steps] + ["Killing"]
+    assert trace_response(idx, cached, "Deployment", "default", "web") == trace_proto(later)
+    assert trace_document(idx, cached, "Deployment", "default", "web") == trace_json(later)
+    assert trace_document(idx, cached, "Deployment", "default", "web") == trace_json(later)     # its steps kept
+    assert trace_document(idx, cached, "Deployment", "default", "web", since=first.cursor) == \
+        trace_json(trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor))
+    assert trace_response(idx, cached, "Deployment", "default", "web", since=first.cursor) == \
+        trace_proto(trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor))
+    assert [s.action for s in trace_for(idx, cached, "Deployment", "default", "web", since=first.cursor).steps] \
+        == ["Killing"]
+
+
+def test_the_trace_cache_is_bounded() -> None:
+    from apiserver.trace import Computed, Step, TraceCache
+    cache = TraceCache(max_entries=3, max_steps=10)
+    steps = [Step(0.0, "c", "i", "a", "o")]
+    for i in range(5):
+        cache.put(f"u{i}", Computed((i,), steps * 2, ""))
+    assert list(cache.entries) == ["u2", "u3", "u4"] and cache.steps == 6
+    cache.put("big", Computed((9,), steps * 8, ""))
+    assert list(cache.entries) == ["u4", "big"] and cache.steps == 10
+    cache.put("huge", Computed((9,), steps * 11, ""))                 # over the bound alone: not kept
+    assert "huge" not in cache.entries and cache.steps == 10
+    assert cache.get("u4", (4,), 0.0) is not None and cache.get("u4", (5,), 0.0) is None
+    cache.clear()
+    for i in range(3):
+        cache.put(f"v{i}", Computed((i,), steps * 3, ""))
+    assert list(cache.entries) == ["v0", "v1", "v2"] and cache.steps == 9
+
+
+def test_a_trace_with_a_change_still_settling_is_kept_only_until_it_settles() -> None:
+    clock = [T0]
+    idx = TraceIndex(clock=lambda: clock[0])
+    p = pod("solo", "solo-uid", "5", node="node-a", ready=True)
+    idx.add_audit(write(T0 - 1, "create", "pods", "solo", KCM, "4"))
+    clock[0] = T0 + 0.2
+    idx.add_object("Pod", "MODIFIED", p)
+    cached = cached_from({("Pod", "solo"): p})
+    first = trace_for(idx, cached, "pod", "default", "solo")
+    clock[0] = T0 + 1.1                     # the change is 0.9 s old: still waiting for its write
+    assert trace_for(idx, cached, "pod", "default", "solo").steps == first.steps and idx.traces.hits == 1
+    clock[0] = T0 + 1.3
+    assert [s.action for s in trace_for(idx, cached, "pod", "default", "solo").steps] == ["create", "Ready"]
+    assert idx.traces.hits == 1

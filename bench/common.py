@@ -44,8 +44,10 @@ class RawEtcd:
     def __init__(self, endpoint: str, tls: dict[str, str] | None = None) -> None:
         # The local launcher's etcd asks for a client certificate: the apiserver's (its info["etcd_tls"]).
         from apiserver.storage import EtcdTLS
-        self.channel = (grpc.aio.secure_channel(endpoint, EtcdTLS(**tls).credentials()) if tls
-                        else grpc.aio.insecure_channel(endpoint))
+        # A range of 10,000 pods is over gRPC's default 4 MiB answer (the apiserver's own client allows more).
+        options = [("grpc.max_receive_message_length", 256 << 20)]
+        self.channel = (grpc.aio.secure_channel(endpoint, EtcdTLS(**tls).credentials(), options=options) if tls
+                        else grpc.aio.insecure_channel(endpoint, options=options))
         self.kv = rpc.KVStub(self.channel)
         self.watch = rpc.WatchStub(self.channel)
 

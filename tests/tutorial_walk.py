@@ -395,6 +395,14 @@ KNOWN_DIFFERENCES = {
 }
 
 
+def world_namespace(tool: Tool, doc_ns: str) -> str:
+    """The doc's namespace as `tool`'s world has it: `handson` is the world's copy of it, `default` the world's
+    own namespace (the lab's `default` is shared with other tests; a world's pods are alone in its own)."""
+    worlds = {"handson": tool.handson, "default": tool.namespace}
+    assert doc_ns in worlds, f"the doc names namespace {doc_ns!r}: the walk has no world copy of it"
+    return worlds[doc_ns]
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -424,6 +432,7 @@ class Walk:
         self.skipped: list[tuple[Command, str]] = []      # (command, why not)
         self.seen: Counter[str] = Counter()
         self.proxies: dict[str, tuple[subprocess.Popen[str], str]] = {}
+        self.context_ns: dict[str, str] = {}               # tool name -> the namespace its context names
 
     # -------------------------------------------------- helpers
     def both(self) -> tuple[Tool, Tool]:
@@ -673,15 +682,27 @@ class Walk:
                               "the doc's seed-003 line `create deployment` runs next on both"))
 
     def set_context(self, cmd: Command) -> None:
+        """`config set-context $(... current-context) --namespace=NS`: each tool's context moves to its world's
+        NS (world_namespace); the doc's later URLs name NS too (`namespace_of`)."""
+        doc_ns = re.search(r"--namespace=(\S+)", cmd.text)
+        assert doc_ns, cmd
         results = []
         for tool in self.both():
             current = tool.run(["config", "current-context"])
             assert current.code == 0, current
             tool.vars["CONTEXT"] = current.out.strip()
-            results.append(tool.run(["config", "set-context", tool.vars["CONTEXT"], f"--namespace={tool.handson}"]))
+            ns = world_namespace(tool, doc_ns.group(1))
+            results.append(tool.run(["config", "set-context", tool.vars["CONTEXT"], f"--namespace={ns}"]))
+            self.context_ns[tool.name] = ns
         once_same(results[0], self.a, results[1], self.b, text_view)
         assert results[1].out == f'Context "{self.b.vars["CONTEXT"]}" modified.\n', results[1]
-        self.ran.append((cmd, "kubectl vs kubelab: text_view, each with its own current-context"))
+        self.ran.append((cmd, f"kubectl vs kubelab: text_view, each with its own current-context "
+                              f"(namespace {doc_ns.group(1)}: {self.a.name} {self.context_ns[self.a.name]}, "
+                              f"kubelab {self.context_ns[self.b.name]})"))
+
+    def namespace_of(self, tool: Tool) -> str:
+        """The namespace `tool`'s context names now (its world's own until the doc's first set-context)."""
+        return self.context_ns.get(tool.name, tool.namespace)
 
     def version(self, cmd: Command) -> None:
         ra, rb = self.a.run(["version"]), self.b.run(["version"])
@@ -708,12 +729,19 @@ class Walk:
         view = text_view if var != "NODE_PORT" else (lambda r, t: (r.code, re.sub(r"^3\d{4}$", "<nodeport>", r.out),
                                                                       r.err))
         ra, rb = self.compare(cmd, True, args_of=lambda tool: self.args(tool, inner), view=view)
-        self.a.vars[var], self.b.vars[var] = ra.out.split()[0], rb.out.split()[0]
+        if var == "POD_NAME":
+            # the shell's $(...) as the reader has it: the namespace's pods, one name a line. The bootcamp's pods
+            # are alone in its namespace, so that is one name, the bootcamp pod's (a second line would make
+            # `kubelab logs $POD_NAME` two arguments)
+            for r in (ra, rb):
+                assert len(r.out.splitlines()) == 1 and r.out.startswith("kubernetes-bootcamp-"), r
+        self.a.vars[var], self.b.vars[var] = ra.out.strip(), rb.out.strip()
         if var == "POD_NAME" and self.proxies and self.containers:
-            # curl http://localhost:8001/api/v1/proxy/namespaces/default/pods/$POD_NAME/ (through each proxy)
+            # curl http://localhost:8001/api/v1/proxy/namespaces/default/pods/$POD_NAME/ (through each proxy;
+            # `default` is the namespace the doc's context names, each world's own)
             for tool in self.both():
                 _, base = self.proxies[tool.name]
-                ns = tool.handson if "CONTEXT" in tool.vars else tool.namespace
+                ns = self.namespace_of(tool)
                 status, body = http_get(f"{base}/api/v1/proxy/namespaces/{ns}/pods/{tool.vars['POD_NAME']}/")
                 if tool is self.a:
                     # KNOWN DIFFERENCE, deliberate: the tutorial's pre-1.10 URL is gone from Kubernetes, so

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tutorial_walk import (Result, Tool, describe_view, doc_commands, in_pod_lines, normalise, not_kubectl,
-                                 table_view, view_for, world_namespace)
+from tests.tutorial_walk import (DOC, Result, Tool, describe_view, doc_commands, in_pod_lines, normalise,
+                                 not_kubectl, table_view, view_for, world_namespace)
 
 SAMPLE = """\
 # Title
@@ -82,13 +82,12 @@ def test_the_bootcamp_lists_its_pods_in_default_where_they_are_alone() -> None:
     contexts = [c.text for c in cmds[:export] if c.text.startswith("kubelab config set-context")]
     assert contexts[-1].endswith("--namespace=default"), contexts
     assert contexts[0].endswith("--namespace=handson"), contexts
-    doc = next(c for c in cmds if c.text.startswith("export POD_NAME="))
-    assert "namespaces/default/pods/$POD_NAME/" in doc_line_after(doc.line)
-
-
-def doc_line_after(line: int) -> str:
-    from tests.tutorial_walk import DOC
-    return DOC.read_text().splitlines()[line]
+    after = DOC.read_text().splitlines()[cmds[export].line]         # the line after the export: the curl
+    assert "namespaces/default/pods/$POD_NAME/" in after, after
+    # the URL names no port: the apiserver takes the pod's first containerPort (8080, as seed 002's
+    # `run --port=8080` declared it), so the doc's `create deployment` declares it too
+    makes = [c.text for c in cmds[:export] if "kubernetes-bootcamp --image=" in c.text]
+    assert len(makes) == 2 and all("--port=8080" in c for c in makes), makes
 
 
 def test_each_world_has_its_own_copy_of_the_docs_namespaces() -> None:

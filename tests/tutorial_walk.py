@@ -17,12 +17,13 @@ import os
 import re
 import shlex
 import subprocess
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
+
+from tests.walk_io import first_line_matching, free_port, http_get, http_until, lines_for, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "tutorial.md"
@@ -329,60 +330,6 @@ def not_kubectl(cmd: Command) -> str | None:
     return DOCUMENTED_DIFFERENCES.get(cmd.text)
 
 
-def first_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
-    """The first stdout line of a background process that matches `pattern` (or fail with what it said)."""
-    got: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            got.append(line)
-            if re.search(pattern, line):
-                found.set()
-                return
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not found.wait(0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            err = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"no line matching {pattern!r} (exit {proc.returncode}): {got} {err}")
-    return got[-1]
-
-
-def lines_for(proc: subprocess.Popen[str], n: int, timeout: float) -> list[str]:
-    """The first `n` stdout lines of a background process (a `--watch`), then stop it."""
-    got: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            got.append(line)
-            if len(got) >= n:
-                break
-        done.set()
-    threading.Thread(target=read, daemon=True).start()
-    done.wait(timeout)
-    stop(proc)
-    return got
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(10)
-
-
-def counted(items: Iterable[Command]) -> Counter[str]:
-    return Counter(c.text for c in items)
-
-
 # ---------------------------------------------------------------- the walk
 STREAMING_VERBS = ("exec", "logs", "port-forward", "attach")
 # Known differences not fixed yet: the walk asserts what each tool does today, so fixing one fails the walk
@@ -401,23 +348,6 @@ def world_namespace(tool: Tool, doc_ns: str) -> str:
     worlds = {"handson": tool.handson, "default": tool.namespace}
     assert doc_ns in worlds, f"the doc names namespace {doc_ns!r}: the walk has no world copy of it"
     return worlds[doc_ns]
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
 
 
 class Walk:
@@ -672,7 +602,8 @@ class Walk:
             ips = [c for c in self.b.run(["get", "nodes", "-o", "jsonpath={.items[*].status.addresses[0].address}"]
                                          ).out.split()]
             for ip in ips:      # curl -i http://<node INTERNAL-IP>:30000/
-                status, body = http_get(f"http://{ip}:30000/")
+                status, body = http_until(f"http://{ip}:30000/",
+                                          lambda s, b: s == 200 and "Welcome to nginx!" in b, self.settle)
                 assert status == 200 and "Welcome to nginx!" in body, (ip, status, body[:300])
 
     def run_generator(self, cmd: Command) -> None:
@@ -756,6 +687,9 @@ class Walk:
             if self.containers:       # curl <node INTERNAL-IP>:$NODE_PORT, again and again: several pods answer
                 ip = self.b.run(["get", "nodes", "-o", "jsonpath={.items[0].status.addresses[0].address}"]).out
                 for tool in self.both():
+                    url = f"http://{ip}:{tool.vars['NODE_PORT']}/"
+                    status, body = http_until(url, lambda s, b: s == 200, self.settle)
+                    assert status == 200, (tool.name, url, status, body)
                     seen = {http_get(f"http://{ip}:{tool.vars['NODE_PORT']}/")[1].strip() for _ in range(30)}
                     assert len(seen) > 1 and all("Running on: kubernetes-bootcamp-" in s for s in seen), seen
 
@@ -875,7 +809,7 @@ class Walk:
         if checks_http:
             assert "HTTP/1.1 200 OK" in rb.out and "Server: nginx" in rb.out, rb
         if old_form:
-            self.ran[-1] = (cmd, f"kubectl 1.37 refuses the form without `--` (asserted); kubectl 1.20 vs kubelab")
+            self.ran[-1] = (cmd, "kubectl 1.37 refuses the form without `--` (asserted); kubectl 1.20 vs kubelab")
 
     def _fill_ip(self, line: str) -> str:
         if "<my-first-pod IP>" not in line:

@@ -2,8 +2,8 @@
 and what "the same outcome" means for them. Used by tests/e2e/test_tutorial_kubectl.py (the compose lab) and
 tests/integration/test_tutorial_kubectl_local.py (`cluster up --local`, hollow nodes: the API part).
 
-Each tool works in a world of its own (its own kubeconfig whose context names its own namespace, and its own
-copy of the tutorial's `handson` namespace), so a command that creates something says `created` to both; what
+Each tool works in a world of its own (its own kubeconfig whose context names its own namespace, which stands
+for the doc's `default`, and its own copy of the tutorial's `handson` namespace: `world_namespace`), so a command that creates something says `created` to both; what
 differs between the worlds only by name (namespaces, generated pod names, addresses, ages) is normalised away
 before comparing. Cluster-wide steps (drain, uncordon) run one tool after the other.
 

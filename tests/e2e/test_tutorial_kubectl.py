@@ -8,7 +8,13 @@ The commands are read from the doc at test time (tests/tutorial_walk.py, which a
 pod name for `<pod>`, the seeds' manifests for the doc's file names, a free port for `8080:80` and `proxy`).
 Left out, and said so in the walk's record: kubelab's own verbs (`cluster`, `image`, `trace`, `dashboard`),
 mentions in running text, and `run --generator` (a documented difference: kubectl 1.37 refuses the flag, which
-the walk asserts). Two differences not fixed yet are asserted as they are (tutorial_walk.KNOWN_DIFFERENCES).
+the walk asserts). Two differences not fixed yet are asserted as they are (tutorial_walk.KNOWN_DIFFERENCES), and
+one deliberate one: the real `kubectl proxy` answers the bootcamp's pre-1.10 pod proxy URL 404 (the walk then reads
+the page through its current URL).
+
+Each tool works in namespaces of its own: `tut-k`/`tut-l` stand for the doc's `default` (the bootcamp's, where
+`$POD_NAME` must come out as its one pod), `handson-k`/`handson-l` for `handson`; the lab's own namespaces, which
+other e2e tests share, are never the walk's.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 and what "the same outcome" means for them. Used by tests/e2e/test_tutorial_kubectl.py (the compose lab) and
 tests/integration/test_tutorial_kubectl_local.py (`cluster up --local`, hollow nodes: the API part).
 
-Each tool works in a world of its own (its own kubeconfig whose context names its own namespace, and its own
-copy of the tutorial's `handson` namespace), so a command that creates something says `created` to both; what
+Each tool works in a world of its own (its own kubeconfig whose context names its own namespace, which stands
+for the doc's `default`, and its own copy of the tutorial's `handson` namespace: `world_namespace`), so a command that creates something says `created` to both; what
 differs between the worlds only by name (namespaces, generated pod names, addresses, ages) is normalised away
 before comparing. Cluster-wide steps (drain, uncordon) run one tool after the other.
 
@@ -17,12 +17,13 @@ import os
 import re
 import shlex
 import subprocess
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
+
+from tests.walk_io import first_line_matching, free_port, http_get, http_until, lines_for, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "tutorial.md"
@@ -329,60 +330,6 @@ def not_kubectl(cmd: Command) -> str | None:
     return DOCUMENTED_DIFFERENCES.get(cmd.text)
 
 
-def first_line_matching(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
-    """The first stdout line of a background process that matches `pattern` (or fail with what it said)."""
-    got: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            got.append(line)
-            if re.search(pattern, line):
-                found.set()
-                return
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not found.wait(0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            err = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"no line matching {pattern!r} (exit {proc.returncode}): {got} {err}")
-    return got[-1]
-
-
-def lines_for(proc: subprocess.Popen[str], n: int, timeout: float) -> list[str]:
-    """The first `n` stdout lines of a background process (a `--watch`), then stop it."""
-    got: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            got.append(line)
-            if len(got) >= n:
-                break
-        done.set()
-    threading.Thread(target=read, daemon=True).start()
-    done.wait(timeout)
-    stop(proc)
-    return got
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(10)
-
-
-def counted(items: Iterable[Command]) -> Counter[str]:
-    return Counter(c.text for c in items)
-
-
 # ---------------------------------------------------------------- the walk
 STREAMING_VERBS = ("exec", "logs", "port-forward", "attach")
 # Known differences not fixed yet: the walk asserts what each tool does today, so fixing one fails the walk
@@ -391,21 +338,12 @@ KNOWN_DIFFERENCES = {
 }
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
+def world_namespace(tool: Tool, doc_ns: str) -> str:
+    """The doc's namespace as `tool`'s world has it: `handson` is the world's copy of it, `default` the world's
+    own namespace (the lab's `default` is shared with other tests; a world's pods are alone in its own)."""
+    worlds = {"handson": tool.handson, "default": tool.namespace}
+    assert doc_ns in worlds, f"the doc names namespace {doc_ns!r}: the walk has no world copy of it"
+    return worlds[doc_ns]
 
 
 class Walk:
@@ -420,6 +358,7 @@ class Walk:
         self.skipped: list[tuple[Command, str]] = []      # (command, why not)
         self.seen: Counter[str] = Counter()
         self.proxies: dict[str, tuple[subprocess.Popen[str], str]] = {}
+        self.context_ns: dict[str, str] = {}               # tool name -> the namespace its context names
 
     # -------------------------------------------------- helpers
     def both(self) -> tuple[Tool, Tool]:
@@ -656,7 +595,8 @@ class Walk:
             ips = [c for c in self.b.run(["get", "nodes", "-o", "jsonpath={.items[*].status.addresses[0].address}"]
                                          ).out.split()]
             for ip in ips:      # curl -i http://<node INTERNAL-IP>:30000/
-                status, body = http_get(f"http://{ip}:30000/")
+                status, body = http_until(f"http://{ip}:30000/",
+                                          lambda s, b: s == 200 and "Welcome to nginx!" in b, self.settle)
                 assert status == 200 and "Welcome to nginx!" in body, (ip, status, body[:300])
 
     def run_generator(self, cmd: Command) -> None:
@@ -666,15 +606,27 @@ class Walk:
                               "the doc's seed-003 line `create deployment` runs next on both"))
 
     def set_context(self, cmd: Command) -> None:
+        """`config set-context $(... current-context) --namespace=NS`: each tool's context moves to its world's
+        NS (world_namespace); the doc's later URLs name NS too (`namespace_of`)."""
+        doc_ns = re.search(r"--namespace=(\S+)", cmd.text)
+        assert doc_ns, cmd
         results = []
         for tool in self.both():
             current = tool.run(["config", "current-context"])
             assert current.code == 0, current
             tool.vars["CONTEXT"] = current.out.strip()
-            results.append(tool.run(["config", "set-context", tool.vars["CONTEXT"], f"--namespace={tool.handson}"]))
+            ns = world_namespace(tool, doc_ns.group(1))
+            results.append(tool.run(["config", "set-context", tool.vars["CONTEXT"], f"--namespace={ns}"]))
+            self.context_ns[tool.name] = ns
         once_same(results[0], self.a, results[1], self.b, text_view)
         assert results[1].out == f'Context "{self.b.vars["CONTEXT"]}" modified.\n', results[1]
-        self.ran.append((cmd, "kubectl vs kubelab: text_view, each with its own current-context"))
+        self.ran.append((cmd, f"kubectl vs kubelab: text_view, each with its own current-context "
+                              f"(namespace {doc_ns.group(1)}: {self.a.name} {self.context_ns[self.a.name]}, "
+                              f"kubelab {self.context_ns[self.b.name]})"))
+
+    def namespace_of(self, tool: Tool) -> str:
+        """The namespace `tool`'s context names now (its world's own until the doc's first set-context)."""
+        return self.context_ns.get(tool.name, tool.namespace)
 
     def version(self, cmd: Command) -> None:
         ra, rb = self.a.run(["version"]), self.b.run(["version"])
@@ -690,24 +642,36 @@ class Walk:
         view = text_view if var != "NODE_PORT" else (lambda r, t: (r.code, re.sub(r"^3\d{4}$", "<nodeport>", r.out),
                                                                       r.err))
         ra, rb = self.compare(cmd, True, args_of=lambda tool: self.args(tool, inner), view=view)
-        self.a.vars[var], self.b.vars[var] = ra.out.split()[0], rb.out.split()[0]
+        if var == "POD_NAME":
+            # the shell's $(...) as the reader has it: the namespace's pods, one name a line. The bootcamp's pods
+            # are alone in its namespace, so that is one name, the bootcamp pod's (a second line would make
+            # `kubelab logs $POD_NAME` two arguments)
+            for r in (ra, rb):
+                assert len(r.out.splitlines()) == 1 and r.out.startswith("kubernetes-bootcamp-"), r
+        self.a.vars[var], self.b.vars[var] = ra.out.strip(), rb.out.strip()
         if var == "POD_NAME" and self.proxies and self.containers:
-            # curl http://localhost:8001/api/v1/proxy/namespaces/default/pods/$POD_NAME/ (through each proxy)
+            # curl http://localhost:8001/api/v1/proxy/namespaces/default/pods/$POD_NAME/ (through each proxy;
+            # `default` is the namespace the doc's context names, each world's own)
             for tool in self.both():
                 _, base = self.proxies[tool.name]
-                ns = tool.handson if "CONTEXT" in tool.vars else tool.namespace
+                ns = self.namespace_of(tool)
                 status, body = http_get(f"{base}/api/v1/proxy/namespaces/{ns}/pods/{tool.vars['POD_NAME']}/")
+                page = f"Running on: {tool.vars['POD_NAME']} | v=1"
                 if tool is self.a:
                     # KNOWN DIFFERENCE, deliberate: the tutorial's pre-1.10 URL is gone from Kubernetes, so
-                    # the real `kubectl proxy` answers it 404; `kubelab proxy` sends it to the current one.
+                    # the real `kubectl proxy` answers it 404; `kubelab proxy` sends it to the current one,
+                    # which the real one serves (the pod's first containerPort: `create deployment --port=8080`)
                     assert status == 404 and '"reason":"NotFound"' in body, (tool.name, status, body)
-                    continue
-                assert status == 200 and f"Running on: {tool.vars['POD_NAME']} | v=1" in body, (tool.name, body)
+                    status, body = http_get(f"{base}/api/v1/namespaces/{ns}/pods/{tool.vars['POD_NAME']}/proxy/")
+                assert status == 200 and page in body, (tool.name, status, body)
         if var == "NODE_PORT":
             assert re.fullmatch(r"3\d{4}", self.a.vars[var]) and re.fullmatch(r"3\d{4}", self.b.vars[var])
             if self.containers:       # curl <node INTERNAL-IP>:$NODE_PORT, again and again: several pods answer
                 ip = self.b.run(["get", "nodes", "-o", "jsonpath={.items[0].status.addresses[0].address}"]).out
                 for tool in self.both():
+                    url = f"http://{ip}:{tool.vars['NODE_PORT']}/"
+                    status, body = http_until(url, lambda s, b: s == 200, self.settle)
+                    assert status == 200, (tool.name, url, status, body)
                     seen = {http_get(f"http://{ip}:{tool.vars['NODE_PORT']}/")[1].strip() for _ in range(30)}
                     assert len(seen) > 1 and all("Running on: kubernetes-bootcamp-" in s for s in seen), seen
 
@@ -827,7 +791,7 @@ class Walk:
         if checks_http:
             assert "HTTP/1.1 200 OK" in rb.out and "Server: nginx" in rb.out, rb
         if old_form:
-            self.ran[-1] = (cmd, f"kubectl 1.37 refuses the form without `--` (asserted); kubectl 1.20 vs kubelab")
+            self.ran[-1] = (cmd, "kubectl 1.37 refuses the form without `--` (asserted); kubectl 1.20 vs kubelab")
 
     def _fill_ip(self, line: str) -> str:
         if "<my-first-pod IP>" not in line:

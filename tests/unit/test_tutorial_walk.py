@@ -2,8 +2,10 @@
 integration walks compare rests on it."""
 from __future__ import annotations
 
-from tests.tutorial_walk import (Result, Tool, describe_view, doc_commands, in_pod_lines, normalise, not_kubectl,
-                                 table_view, view_for)
+import pytest
+
+from tests.tutorial_walk import (DOC, Result, Tool, describe_view, doc_commands, in_pod_lines, normalise,
+                                 not_kubectl, table_view, view_for, world_namespace)
 
 SAMPLE = """\
 # Title
@@ -69,3 +71,36 @@ def test_describe_compares_event_rows_as_a_multiset() -> None:
     assert describe_view(Result(0, a, ""), _tool("k")) == describe_view(Result(0, b, ""), _tool("l"))
     assert describe_view(Result(0, a, ""), _tool("k")) != describe_view(Result(0, a.replace("two", "three"), ""),
                                                                         _tool("l"))
+
+
+def test_the_bootcamp_lists_its_pods_in_default_where_they_are_alone() -> None:
+    """The bootcamp's `export POD_NAME=$(kubelab get pods -o go-template ...)` takes every pod of the context's
+    namespace: the doc moves the context back to `default` (the namespace its proxy URL names) first, so seed
+    001's bastion and friends in `handson` are not among them."""
+    cmds = doc_commands()
+    export = next(i for i, c in enumerate(cmds) if c.text.startswith("export POD_NAME="))
+    contexts = [c.text for c in cmds[:export] if c.text.startswith("kubelab config set-context")]
+    assert contexts[-1].endswith("--namespace=default"), contexts
+    assert contexts[0].endswith("--namespace=handson"), contexts
+    after = DOC.read_text().splitlines()[cmds[export].line]         # the line after the export: the curl
+    assert "namespaces/default/pods/$POD_NAME/" in after, after
+    # the URL names no port: the apiserver takes the pod's first containerPort (8080, as seed 002's
+    # `run --port=8080` declared it), so the doc's `create deployment` declares it too
+    makes = [c.text for c in cmds[:export] if "kubernetes-bootcamp --image=" in c.text]
+    assert len(makes) == 2 and all("--port=8080" in c for c in makes), makes
+
+
+def test_each_world_has_its_own_copy_of_the_docs_namespaces() -> None:
+    k, l_ = _tool("k"), _tool("l")
+    assert (world_namespace(k, "handson"), world_namespace(l_, "handson")) == ("handson-k", "handson-l")
+    # the lab's default is shared with other tests: a world's `default` is its own namespace
+    assert (world_namespace(k, "default"), world_namespace(l_, "default")) == ("tut-k", "tut-l")
+    with pytest.raises(AssertionError, match="kube-system"):
+        world_namespace(k, "kube-system")
+
+
+def test_a_curl_the_node_refuses_reads_as_status_0_until_the_deadline() -> None:
+    from tests.walk_io import free_port, http_until
+    port = free_port()          # nothing listens there
+    status, body = http_until(f"http://127.0.0.1:{port}/", lambda s, b: s == 200, 0)
+    assert status == 0 and "Connection refused" in body, body

@@ -47,7 +47,8 @@ _EDIT = [
     rule(["impersonate"], [CORE], ["serviceaccounts"]),
     rule(WRITE, [CORE], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"]),
     rule(["create"], [CORE], ["pods/eviction"]),
-    rule(WRITE, [CORE], ["endpoints", "serviceaccounts", "services", "services/proxy"]),
+    # no endpoints: Kubernetes 1.22 took their writes out of edit and admin (CVE-2021-25740)
+    rule(WRITE, [CORE], ["serviceaccounts", "services", "services/proxy"]),
     rule(["create"], [CORE], ["serviceaccounts/token"]),
     rule(WRITE, [APPS], ["deployments", "deployments/scale", "deployments/rollback", "replicasets",
                          "replicasets/scale"]),

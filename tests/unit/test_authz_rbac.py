@@ -66,6 +66,12 @@ CASES = [
     (EDIT, pod("create"), True), (EDIT, deploy("update"), True), (EDIT, pod("create", sub="exec"), True),
     (EDIT, pod("create", "kube-system"), False), (EDIT, Attributes("create", RBAC_GROUP, "roles", "", "default"),
                                                   False),
+    # ...Services but not Endpoints or EndpointSlices (Kubernetes 1.22 took endpoints writes out of edit and
+    # admin, CVE-2021-25740: a writer could point a Service's traffic anywhere); reading them stays
+    (EDIT, Attributes("create", "", "services", "", "default"), True),
+    (EDIT, Attributes("update", "", "endpoints", "", "default", "web"), False),
+    (EDIT, Attributes("create", "discovery.k8s.io", "endpointslices", "", "default"), False),
+    (EDIT, Attributes("get", "", "endpoints", "", "default", "web"), True),
     # admin of one namespace: RBAC objects there, not elsewhere
     (NS_ADMIN, Attributes("create", RBAC_GROUP, "rolebindings", "", "team"), True),
     (NS_ADMIN, Attributes("create", RBAC_GROUP, "rolebindings", "", "default"), False),

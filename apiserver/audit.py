@@ -76,6 +76,7 @@ class RequestInfo:
     verb: str                         # Kubernetes' verb: get, list, watch, create, update, patch, delete, ...
     user: str
     groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()     # the user's (auth.UserInfo.extra)
     user_agent: str = ""
     source_ip: str = ""
     resource: str = ""                # plural, "" for a non-resource request
@@ -215,7 +216,7 @@ class Record:
         ev: dict[str, Any] = {
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": self.level, "auditID": self.audit_id,
             "stage": stage, "requestURI": i.request_uri or _uri(i), "verb": i.verb,
-            "user": {"username": i.user, "groups": list(i.groups)},
+            "user": _user(i),
             "sourceIPs": [i.source_ip] if i.source_ip else [], "userAgent": i.user_agent,
         }
         if i.resource:
@@ -239,6 +240,14 @@ class Record:
         ev["requestReceivedTimestamp"] = self.received
         ev["stageTimestamp"] = now()
         return ev
+
+
+def _user(i: RequestInfo) -> dict[str, Any]:
+    """The event's `user` (authentication.k8s.io/v1 UserInfo; `extra` only when the authenticator set some)."""
+    out: dict[str, Any] = {"username": i.user, "groups": list(i.groups)}
+    if i.extra:
+        out["extra"] = {k: list(v) for k, v in i.extra}
+    return out
 
 
 def _uri(i: RequestInfo) -> str:

@@ -52,6 +52,7 @@ def audit_begin(log: AuditLog, method: str, request: Any, user: UserInfo | None,
             version = k.version
             break
     info = RequestInfo(verb=a.verb, user=user.name if user else "", groups=tuple(user.groups) if user else (),
+                       extra=user.extra if user else (),
                        user_agent=user_agent(md), source_ip=_peer_ip(context), resource=a.resource,
                        api_group=a.api_group, api_version=version, namespace=a.namespace,
                        name=a.name or _object_name(request),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -38,10 +38,12 @@ MASTERS = "system:masters"
 
 @dataclass(frozen=True)
 class UserInfo:
-    """k8s.io/apiserver's user.Info: a name, a uid and groups."""
+    """k8s.io/apiserver's user.Info: a name, a uid, groups, and the authenticator's `extra` (key → values, in
+    order; a ServiceAccount token's pod, node and credential id)."""
     name: str
     uid: str = ""
     groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 ADMIN = UserInfo("admin", "", (MASTERS, AUTHENTICATED))
@@ -74,7 +76,7 @@ def load_token_file(path: str | Path) -> dict[str, UserInfo]:
 
 
 def with_authenticated(user: UserInfo) -> UserInfo:
-    return user if AUTHENTICATED in user.groups else UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED))
+    return user if AUTHENTICATED in user.groups else replace(user, groups=(*user.groups, AUTHENTICATED))
 
 
 # A second authenticator for bearer tokens the static ones do not know: ServiceAccount tokens (JWTs), checked by

@@ -125,7 +125,8 @@ class ApiService(KubeletStreams):
     @translate
     async def WhoAmI(self, req: api.WhoAmIRequest, context: Any) -> api.UserInfo:
         user = self.gate.user_of(call_metadata(context))
-        return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups))
+        return api.UserInfo(username=user.name, uid=user.uid, groups=list(user.groups),
+                            extra=[api.UserExtra(key=k, values=list(v)) for k, v in user.extra])
 
     @translate
     async def SelfSubjectAccessReview(self, req: api.AccessReviewRequest, context: Any) -> api.AccessReviewStatus:

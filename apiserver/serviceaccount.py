@@ -73,10 +73,22 @@ def split_username(username: str) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
 
-def user_info(namespace: str, name: str, uid: str) -> UserInfo:
+def user_info(namespace: str, name: str, uid: str,
+              extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> UserInfo:
     """A ServiceAccount's user: its name, its groups, as kube-apiserver makes them."""
     return UserInfo(service_account_user(namespace, name), uid,
-                    (SA_GROUP, f"{SA_GROUP}:{namespace}", AUTHENTICATED))
+                    (SA_GROUP, f"{SA_GROUP}:{namespace}", AUTHENTICATED), extra)
+
+
+def token_extra(bound: "Bound", jti: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The user's `extra` from a bound token, as kube-apiserver's ServiceAccount authenticator sets it (keys
+    sorted, as Go writes a map): the credential id (`JTI=<jti>`), the node and the pod it is bound to."""
+    pairs = {"authentication.kubernetes.io/credential-id": f"JTI={jti}" if jti else "",
+             "authentication.kubernetes.io/node-name": bound.node_name,
+             "authentication.kubernetes.io/node-uid": bound.node_uid,
+             "authentication.kubernetes.io/pod-name": bound.pod_name,
+             "authentication.kubernetes.io/pod-uid": bound.pod_uid}
+    return tuple((k, (v,)) for k, v in sorted(pairs.items()) if v)
 
 
 # ---------------------------------------------------------------- claims (pure)
@@ -242,7 +254,7 @@ class TokenAuthority:
                 if len(self._verified) > self.verified_cache_size:
                     self._verified.popitem(last=False)
             bound = validate_claims(payload, (self.issuer,), self.audiences, self.clock())
-            return self._still_bound(bound)
+            return self._still_bound(bound, str(payload.get("jti") or ""))
         except jwt.PyJWTError as e:
             log.info("service account token refused: %s", e)
         except InvalidToken as e:
@@ -262,7 +274,7 @@ class TokenAuthority:
                 continue
         raise InvalidToken("signature does not verify with any service account key")
 
-    def _still_bound(self, b: Bound) -> UserInfo:
+    def _still_bound(self, b: Bound, jti: str = "") -> UserInfo:
         sa = self.get("ServiceAccount", b.namespace, b.sa_name)
         if sa is None or sa.metadata.deletion_timestamp:
             raise InvalidToken(f"service account {b.namespace}/{b.sa_name} has been deleted")
@@ -275,7 +287,7 @@ class TokenAuthority:
                 raise InvalidToken(f"pod {b.namespace}/{b.pod_name} has been deleted")
             if pod.metadata.uid != b.pod_uid:
                 raise InvalidToken(f"pod UID ({b.pod_uid}) does not match the pod's ({pod.metadata.uid})")
-        return user_info(b.namespace, b.sa_name, sa.metadata.uid)
+        return user_info(b.namespace, b.sa_name, sa.metadata.uid, token_extra(b, jti))
 
 
 # ---------------------------------------------------------------- TokenRequest

@@ -105,9 +105,12 @@ def whoami(output: str | None, as_user: str, as_groups: tuple[str, ...]) -> None
     from kubelab import access
     _check_impersonation(as_user, as_groups)
     info = run(lambda client: access.whoami(client, as_user, as_groups))
-    user: dict[str, Any] = {"username": info.username, "groups": list(info.groups)}
+    user: dict[str, Any] = {"username": info.username}
     if info.uid:
         user["uid"] = info.uid
+    user["groups"] = list(info.groups)
+    if info.extra:
+        user["extra"] = {e.key: list(e.values) for e in info.extra}
     if output in ("json", "yaml"):
         doc = {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
                "metadata": {"creationTimestamp": None}, "status": {"userInfo": user}}
@@ -124,4 +127,5 @@ def whoami(output: str | None, as_user: str, as_groups: tuple[str, ...]) -> None
     if info.uid:
         rows.append(["UID", info.uid])
     rows.append(["Groups", "[" + " ".join(info.groups) + "]"])
+    rows += [[f"Extra: {e.key}", "[" + " ".join(e.values) + "]"] for e in info.extra]
     stdout_write(table(rows))

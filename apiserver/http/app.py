@@ -137,7 +137,7 @@ def _audit(request: web.Request, log: Any, received: str, code: int, message: st
     about = request.get("about")
     version = about[0].version if about and about[0] is not None else \
         next((k.version for k in kinds.KINDS if (k.plural, k.group) == (attrs.resource, attrs.api_group)), "v1")
-    info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups),
+    info = AuditRequest(verb=attrs.verb, user=user.name, groups=tuple(user.groups), extra=user.extra,
                         user_agent=request.headers.get("User-Agent", ""), source_ip=request.remote or "",
                         resource=attrs.resource, api_group=attrs.api_group, api_version=version,
                         namespace=attrs.namespace, name=name, subresource=attrs.subresource,

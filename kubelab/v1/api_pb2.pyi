@@ -397,14 +397,24 @@ class WhoAmIRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class UserInfo(_message.Message):
-    __slots__ = ("username", "uid", "groups")
+    __slots__ = ("username", "uid", "groups", "extra")
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
     username: str
     uid: str
     groups: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, username: _Optional[str] = ..., uid: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+    extra: _containers.RepeatedCompositeFieldContainer[UserExtra]
+    def __init__(self, username: _Optional[str] = ..., uid: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., extra: _Optional[_Iterable[_Union[UserExtra, _Mapping]]] = ...) -> None: ...
+
+class UserExtra(_message.Message):
+    __slots__ = ("key", "values")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResourceAttributes(_message.Message):
     __slots__ = ("namespace", "verb", "group", "version", "resource", "subresource", "name")

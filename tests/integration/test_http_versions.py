@@ -4,6 +4,7 @@ Python client, and plain HTTPS for what no client shows (conversion, Warning hea
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -258,6 +259,10 @@ def test_kubectl_auth_whoami_says_what_kubelab_auth_whoami_says(api: dict[str, A
                           env={**env, "KUBELAB_TOKEN": token}, check=True)
     assert real.stdout == ours.stdout, (real.stdout, ours.stdout)
     assert re.search(r"^Username\s+system:serviceaccount:default:default$", real.stdout, re.M), real.stdout
+    # the token's credential id, as kube-apiserver's ServiceAccount authenticator attaches it
+    jti = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
+    assert re.search(rf"^Extra: authentication.kubernetes.io/credential-id\s+\[JTI={jti}\]$", real.stdout, re.M), \
+        real.stdout
 
 
 @pytest.mark.parametrize("method, body, code", [("GET", None, 405), ("POST", b'{"kind": "Pod"}', 400),

@@ -150,3 +150,19 @@ async def test_writes_are_batched_off_the_request_path(tmp_path: Path) -> None:
 def test_off_by_default_and_nothing_recorded() -> None:
     log = audit.AuditLog(audit.AuditConfig())
     assert log.begin(_req()) is None
+
+
+def test_an_event_carries_the_users_extra(tmp_path: Path) -> None:
+    """A ServiceAccount token's user has `extra` (its pod, its credential id): the event's user says it, as
+    kube-apiserver's does."""
+    log = audit.AuditLog(audit.AuditConfig(log_path=str(tmp_path / "audit.log")))
+    extra = (("authentication.kubernetes.io/credential-id", ("JTI=abc",)),
+             ("authentication.kubernetes.io/pod-name", ("web",)))
+    req = RequestInfo(verb="create", user="system:serviceaccount:default:default",
+                      groups=("system:serviceaccounts",), extra=extra, resource="pods", namespace="default")
+    log.finish(log.begin(req), 201, resource_version="7")
+    log.flush()
+    [ev] = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert ev["user"] == {"username": "system:serviceaccount:default:default", "groups": ["system:serviceaccounts"],
+                          "extra": {"authentication.kubernetes.io/credential-id": ["JTI=abc"],
+                                    "authentication.kubernetes.io/pod-name": ["web"]}}

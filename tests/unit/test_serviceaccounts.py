@@ -93,8 +93,23 @@ def test_a_token_not_bound_to_a_pod_names_only_its_service_account() -> None:
 def test_a_valid_token_is_its_service_account(authority: sat.TokenAuthority) -> None:
     token, _ = authority.issue(sat.Bound("default", "default", "sa-uid", "web", "pod-uid"), [sat.DEFAULT_ISSUER], 3600)
     user = authority.authenticate(token)
+    assert user is not None
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    # kube-apiserver's extra for a pod-bound token: the credential id and the pod (keys sorted, as Go's map)
     assert user == UserInfo("system:serviceaccount:default:default", "sa-uid",
-                            ("system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"))
+                            ("system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"),
+                            (("authentication.kubernetes.io/credential-id", (f"JTI={jti}",)),
+                             ("authentication.kubernetes.io/pod-name", ("web",)),
+                             ("authentication.kubernetes.io/pod-uid", ("pod-uid",))))
+
+
+def test_extra_names_the_node_of_a_node_bound_token() -> None:
+    bound = sat.Bound("default", "default", "sa-uid", "web", "pod-uid", "node1", "node-uid")
+    assert dict(sat.token_extra(bound, "")) == {"authentication.kubernetes.io/node-name": ("node1",),
+                                                "authentication.kubernetes.io/node-uid": ("node-uid",),
+                                                "authentication.kubernetes.io/pod-name": ("web",),
+                                                "authentication.kubernetes.io/pod-uid": ("pod-uid",)}
+    assert sat.token_extra(sat.Bound("default", "default", "sa-uid"), "") == ()
 
 
 def test_the_authenticator_knows_service_account_tokens_besides_static_ones(authority: sat.TokenAuthority) -> None:

@@ -419,6 +419,8 @@ def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[recovery, size_limit, authentication, audit], client_max_size=MAX_BODY_BYTES)
     app[BACKEND] = backend
     app[STREAMING] = install_streaming(backend)
+    app[watch.DEADLINES] = set()
+    app.on_shutdown.append(watch.end_watches)
     app.on_response_prepare.append(deprecation_warning)
     install_openapi(app)
     r = app.router

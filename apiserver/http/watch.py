@@ -32,7 +32,17 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 # How long etcd's answer to a watch from an old resourceVersion is awaited before the response starts: a
 # compacted one is refused within it as an HTTP 410, not an ERROR event.
 FIRST_WAIT = 1.0
+# The deadlines of the watches being served: at shutdown each is moved to now, so every watch ends as its
+# timeoutSeconds would end it (a clean end of the stream; the client watches again elsewhere) and the
+# server's graceful stop does not wait on streams that would run for up to half an hour.
+DEADLINES = web.AppKey("watch_deadlines", set)
 
+
+async def end_watches(app: web.Application) -> None:
+    """on_shutdown: end every watch now."""
+    now = asyncio.get_running_loop().time()
+    for deadline in list(app.get(DEADLINES, ())):
+        deadline.reschedule(now)
 
 
 def _flag(query: Any, name: str) -> bool:
@@ -157,14 +167,19 @@ async def watch(backend: Backend, request: web.Request, req: RequestInfo) -> web
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     try:
-        async with asyncio.timeout(timeout if timeout and timeout > 0 else DEFAULT_TIMEOUT):
-            if not pending.done():
-                with contextlib.suppress(StopAsyncIteration):
-                    first_line = await pending
-            if first_line:
-                await resp.write(first_line)
-            async for line in lines:
-                await resp.write(line)
+        async with asyncio.timeout(timeout if timeout and timeout > 0 else DEFAULT_TIMEOUT) as deadline:
+            serving = request.app.get(DEADLINES, set())
+            serving.add(deadline)
+            try:
+                if not pending.done():
+                    with contextlib.suppress(StopAsyncIteration):
+                        first_line = await pending
+                if first_line:
+                    await resp.write(first_line)
+                async for line in lines:
+                    await resp.write(line)
+            finally:
+                serving.discard(deadline)
     except TimeoutError:
         pass
     except st.Compacted as e:

@@ -3,6 +3,10 @@
 `local_cluster` starts one control plane per test module through the same
 launcher users run (`kubelab cluster up --local`), with its own state dir
 and kubeconfig, and stops it afterwards.
+
+CI runs this tier on two pytest-xdist workers, a file per worker at a time (scripts/test.sh): a module's
+cluster must stay its own, so a fixture picks free ports (`lab.local.free_port`), keeps its state, etcd data
+and kubeconfig under the worker's own temp dir, and never uses a fixed port or path.
 """
 from __future__ import annotations
 

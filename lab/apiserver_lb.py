@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
@@ -128,6 +129,8 @@ def fields(**values: object) -> str:
 def _reason(e: BaseException) -> str:
     if isinstance(e, asyncio.TimeoutError):
         return "connect timeout"
+    if isinstance(e, socket.gaierror):          # a stopped container's name no longer resolves
+        return e.strerror or str(e)
     if isinstance(e, OSError) and e.errno:      # asyncio's text adds the address, which the log already says
         return os.strerror(e.errno)
     return str(e) or type(e).__name__
@@ -156,7 +159,7 @@ async def relay(client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     up = asyncio.create_task(_pipe(client[0], backend[1]))
     down = asyncio.create_task(_pipe(backend[0], client[1]))
     try:
-        done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_EXCEPTION)
+        _, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_EXCEPTION)
         for task in pending:        # one direction broke (a reset): the other has no future either
             task.cancel()
         await asyncio.gather(up, down, return_exceptions=True)
@@ -243,7 +246,7 @@ class LoadBalancer:
                     log.debug(fields(event="connect-failed", backend=backend, error=_reason(e)))
                 continue
             if self.choice.connected(backend, self.clock()):
-                log.warning(fields(event="backend-up", backend=backend))
+                log.info(fields(event="backend-up", backend=backend))
             sent, got = await relay((reader, writer), (b_reader, b_writer))
             log.debug(fields(event="closed", client=client, backend=backend, bytes_in=sent, bytes_out=got))
             return

@@ -26,7 +26,9 @@ its kubelet reads (lab/identities.py).
 
 `up(ha=True)` (`kubelab cluster up --ha`) adds compose.ha.yaml: three etcd
 members, two apiservers (both known to every client, which fails over), two
-schedulers and two controller managers electing leaders on Leases.
+schedulers and two controller managers electing leaders on Leases, and a load
+balancer over both apiservers' HTTPS (lab/apiserver_lb.py), which is kubectl's
+kubeconfig server then (a kubeconfig holds one server).
 
 compose.yaml (next to this package in a checkout) defines etcd, the control
 plane and nodes node1..node3; more nodes are added by a generated override
@@ -65,7 +67,7 @@ CREDENTIAL_HOMES = ("scheduler", "controller-manager", "dns", "proxy")   # each 
 VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki", "kubelab-etcd2-data", "kubelab-etcd3-data",
            *(f"kubelab-{home}-credentials" for home in CREDENTIAL_HOMES))
 HA_FILE = "compose.ha.yaml"          # the highly available lab: three etcd members, two of each control-plane part
-HA_SERVICES = ("etcd2", "etcd3", "apiserver2", "scheduler2", "controller-manager2")
+HA_SERVICES = ("etcd2", "etcd3", "apiserver2", "apiserver-lb", "scheduler2", "controller-manager2")
 HA_NODES = 2                         # nodes of `up --ha` unless told otherwise (the machine is small)
 REGISTRY_VOLUME = "kubelab-registry"       # external: `down` keeps it, so what was pushed survives a restart
 REGISTRY_URL = "http://127.0.0.1:5000"     # the registry service, published on the host's loopback
@@ -325,12 +327,19 @@ def https_port() -> int:
     return int(os.environ.get("KUBELAB_HTTPS_PORT", "8443"))
 
 
+def lb_port() -> int:
+    """The HA lab's host port for kubectl: the load balancer over both apiservers' HTTPS (compose.ha.yaml's
+    apiserver-lb, KUBELAB_LB_PORT)."""
+    return int(os.environ.get("KUBELAB_LB_PORT", "8442"))
+
+
 def up(nodes: int | None = None, build: bool = True, timeout: float = 180.0, api_port: int = API_PORT,
        quiet: bool = False, ha: bool = False) -> dict[str, Any]:
     """Bring the compose lab up and return {server, token, nodes, seconds}.
 
     `ha`: compose.ha.yaml too (three etcd members, two apiservers, schedulers and controller managers);
-    `server` then lists both apiservers (host:port,host:port), and `nodes` defaults to HA_NODES."""
+    `server` then lists both apiservers (host:port,host:port), `https` (kubectl's kubeconfig server) is the
+    load balancer over both (apiserver-lb), and `nodes` defaults to HA_NODES."""
     if nodes is None:
         nodes = HA_NODES if ha else COMPOSE_NODES
     if nodes < 1:
@@ -359,7 +368,8 @@ def up(nodes: int | None = None, build: bool = True, timeout: float = 180.0, api
     fill_registry(quiet, nodes=nodes, api_port=api_port)
     info = asyncio.run(_wait_ready(nodes, timeout, quiet, since=started))
     asyncio.run(identities.bind_view(info["server"], info["token"]))
-    info["https"] = f"https://127.0.0.1:{https_port()}"
+    # kubectl's server: one address (a kubeconfig holds one); in the HA lab the load balancer over both.
+    info["https"] = f"https://127.0.0.1:{lb_port() if ha else https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
     info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, info["token"], info["server"]))
     info["ha"] = ha

@@ -6,7 +6,9 @@ members is what a user would check it survives.
   not asserted);
 - one etcd member stopped under writes: every acknowledged write is readable; two stopped: writes are
   refused with a clear Unavailable error, and all recovers when they return;
-- one apiserver killed: the CLI and the components go on through the other.
+- one apiserver killed: the CLI and the components go on through the other;
+- the real kubectl 1.37, whose kubeconfig names one server (the load balancer in front of both apiservers'
+  HTTPS, compose.ha.yaml's apiserver-lb), answers with either apiserver killed.
 
 Each test puts back what it broke (docker start), so the next starts from a whole lab.
 """
@@ -14,13 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import yaml
 
 from kubelab import errors
 from kubelab.client import Client, new_object
+from lab import compose
+from tests import realclients
 from tests.harness import manifests
 from tests.harness.manifests import sleeping_pod
 
@@ -167,6 +175,58 @@ def test_killing_an_apiserver_the_cli_and_components_go_on_through_the_other(ha_
         cleanup(name)
     finally:
         restore("kubelab-apiserver")
+
+
+def test_the_real_kubectl_answers_through_the_load_balancer_with_either_apiserver_killed(
+        ha_lab: dict[str, Any], tmp_path: Any) -> None:
+    binary = realclients.kubectl_137()
+    config = tmp_path / "config"          # a copy of the kubeconfig `cluster up --ha` wrote, in a home of its own
+    config.write_bytes(Path(ha_lab["kube_config"]).read_bytes())
+    doc = yaml.safe_load(config.read_text())
+    server = next(c["cluster"]["server"] for c in doc["clusters"] if c["name"] == compose.CONTEXT)
+    assert server == f"https://127.0.0.1:{compose.lb_port()}"          # the load balancer, not one apiserver
+    own = {"kubelab-apiserver": compose.https_port(),                  # each one's own HTTPS port
+           "kubelab-apiserver2": int(os.environ.get("KUBELAB_HTTPS2_PORT", "8444"))}
+
+    def get_nodes(*flags: str) -> subprocess.CompletedProcess[bytes]:
+        return realclients.run_kubectl(binary, config, "get", "nodes", "--request-timeout=20s", *flags, timeout=60)
+
+    def ready_nodes(r: subprocess.CompletedProcess[bytes]) -> list[str]:
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        rows = [line.split() for line in r.stdout.decode().splitlines()[1:]]
+        return sorted(row[0] for row in rows if row[1] == "Ready")
+
+    def answers_itself(container: str) -> bool:
+        return get_nodes(f"--server=https://127.0.0.1:{own[container]}").returncode == 0
+
+    for container in own:               # an earlier test killed and restarted the first: both serve again
+        wait_for(lambda: answers_itself(container), 120, f"{container} answering on its own port")
+    assert ready_nodes(get_nodes()) == sorted(ha_lab["nodes"])
+    for victim in own:
+        t0 = kill(victim)
+        try:
+            # Several calls: round robin puts the dead one first in line for about half the connections.
+            for i in range(4):
+                t = time.monotonic()
+                assert ready_nodes(get_nodes()) == sorted(ha_lab["nodes"]), f"call {i} with {victim} killed"
+                print(f"\n{victim} killed: kubectl get nodes #{i} answered in {time.monotonic() - t:.2f}s "
+                      f"({time.monotonic() - t0:.1f}s after the kill)", end="")
+            assert not answers_itself(victim)           # it is the load balancer that answered, not the victim
+        finally:
+            # `docker kill` counts as a manual stop for the restart policy (unless-stopped does not restart
+            # it, as with a crash): start it again, as the other tests here do.
+            restore(victim)
+        t0 = time.monotonic()
+        wait_for(lambda: answers_itself(victim), 120, f"{victim} answering again after its start")
+        print(f"\n{victim} answering on its own port {time.monotonic() - t0:.1f}s after its start")
+        assert ready_nodes(get_nodes()) == sorted(ha_lab["nodes"])      # both behind the load balancer again
+    logs = docker("logs", "kubelab-apiserver-lb")
+    log = logs.stdout + logs.stderr
+    events = [line.split(": ", 1)[1] for line in log.splitlines() if "event=backend-" in line]
+    print("\napiserver-lb:\n" + "\n".join(events))
+    assert any("event=backend-down backend=apiserver:8443" in e for e in events), events
+    assert any("event=backend-up backend=apiserver:8443" in e for e in events), events    # used again once back
+    assert any("event=backend-down backend=apiserver2:8443" in e for e in events), events
 
 
 # ---------------------------------------------------------------- etcd

@@ -29,6 +29,8 @@ Steps (each followed by the soak's recovery wait, then the count read; HOLD in s
     python3 scripts/lab_leak.py --probe                                 # the count now, lab or not
     python3 scripts/lab_leak.py --watch 900 &    # beside anything else (the soak): each lasting change of the drift
 
+What it showed on Docker 20.10.24 (2026-12-04): docs/troubleshooting.md, "What is known about the cause".
+
 Exit status 2 when the count drifted or the network was left. It never restarts dockerd (the only fix of a leaked
 count: docs/troubleshooting.md).
 """

@@ -23,10 +23,13 @@ and the API taking a write:
     the apiserver, scheduler, controller manager, DNS, a node's kubelet or a node's proxy
   - a node container stopped (`docker stop`) and started again 10, 30 or 90 s later (90: the controller
     manager has evicted its pods meanwhile, and the returning kubelet must remove their containers)
-  - a node cut off the lab network (`docker network disconnect`) and put back (same address and
-    aliases) 10, 30 or 90 s later; if a pod was given its address meanwhile, under a new one (so the
-    node's kubelet must report the new address: recovery of a node's fault waits for its Node's
-    InternalIP to be its container's address)
+  - a node cut off the lab network (`docker network disconnect`) and put back (its aliases, no --ip:
+    whatever address Docker gives, the old one when it is still free) 10, 30 or 90 s later; when the
+    address changed, the node's kubelet must report the new one (recovery of a node's fault waits for
+    its Node's InternalIP to be its container's address). Never `connect --ip`: it pins the address in
+    the container's configuration, and once the node is stopped a pod may take it, after which every
+    start of the node fails (exit 128, "Address already in use"; seen in the run of 2026-12-04 03:11 UTC:
+    node3 put back with --ip at 440 s, stopped at 534 s, never started again)
 
 Then, with the writes stopped: every acknowledged write is in etcd (read back through the API), every
 ReplicaSet has its pods Running, and each pod container on the engine belongs to a pod, which has no
@@ -317,25 +320,17 @@ async def inject(f: Fault) -> float:
     await asyncio.sleep(f.hold)
     plain = ["network", "connect"] + [x for a in aliases for x in ("--alias", a)]
     holder = address_holder(net["IPAddress"])
-    if holder:
-        # Docker gave the address to a pod meanwhile: back under a new one at once. A `connect --ip` of a taken
-        # address fails and leaves it pinned in the container's endpoint configuration (every later start then
-        # fails "Address already in use"; docs/troubleshooting.md).
-        f.note = f"address {net['IPAddress']} taken meanwhile by {holder}: back with a new one"
-        r = await asyncio.to_thread(docker, *plain, lab.NETWORK, name)
-    else:
-        r = await asyncio.to_thread(docker, *plain[:2], "--ip", net["IPAddress"], *plain[2:], lab.NETWORK, name)
-        if r.returncode != 0:
-            # Taken between the look and the connect: a plain connect replaces the pinned address (a forced
-            # disconnect does not, on a running container).
-            f.note = f"address {net['IPAddress']} taken meanwhile ({r.stderr.strip()[:80]}): back with a new one"
-            r = await asyncio.to_thread(docker, *plain, lab.NETWORK, name)
+    r = await asyncio.to_thread(docker, *plain, lab.NETWORK, name)
+    now = address_of(f.target)
+    if now != net["IPAddress"]:
+        taken = f", taken meanwhile by {holder}" if holder else ""
+        f.note = f"back as {now or '-'} (was {net['IPAddress']}{taken})"
     if r.returncode != 0:
         f.note += f"; reconnect failed: {r.stderr.strip()[:200]}"
     pinned = (json.loads(docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
               .get(lab.NETWORK, {}).get("IPAMConfig") or {}).get("IPv4Address", "")
-    if pinned and pinned != net["IPAddress"]:
-        f.note += f"; address {pinned} still pinned"
+    if pinned:          # not by this connect: left by an earlier `connect --ip` (every later start may fail)
+        f.note += f"; address {pinned} pinned"
     return time.monotonic()
 
 

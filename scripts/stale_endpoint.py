@@ -28,6 +28,9 @@ address pinned (inspect: IPAMConfig.IPv4Address, no EndpointID); every later sta
 "Address already in use") until the address is free; `docker network disconnect -f` does not clear that
 on a running container ("is not connected to network") but does on a stopped one; `connect` without
 --ip replaces it; `docker-compose up` recreating the container leaves it behind.
+
+The lab's own faults, on the compose lab, with the network's endpoint count read from dockerd's store after
+each: scripts/lab_leak.py (what it showed: docs/troubleshooting.md).
 """
 from __future__ import annotations
 

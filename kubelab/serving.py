@@ -55,6 +55,24 @@ async def forever() -> None:
     await asyncio.Event().wait()
 
 
+async def until_a_task_ends(tasks: list[asyncio.Task[Any]]) -> None:
+    """`Service.run` for a component whose work runs in tasks `start` made, each meant to run until
+    cancelled: wait for the signal, or end the process (Fatal) when one of them ends by itself.
+
+    A loop that died quietly (a node's heartbeats, say) leaves a process that looks alive and does
+    nothing; ended, it is restarted by whatever supervises it (Docker's restart policy in the lab).
+    """
+    if not tasks:
+        await forever()
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    task = next(iter(done))
+    err = None if task.cancelled() else task.exception()
+    if err is not None:
+        log.error("%s ended", task.get_name(), exc_info=err)
+    raise Fatal(f"{task.get_name()} ended ({type(err).__name__ if err else 'returned'}): "
+                f"{err if err else 'it should run until shutdown'}; exiting so that it is started again")
+
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 

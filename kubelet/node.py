@@ -255,12 +255,18 @@ class NodeAgent:
                 log.warning("registering node %s failed: %s; retrying in %.1fs", self.name, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, interval)
+            except Exception:  # noqa: BLE001 - a node that stops trying is NotReady for good
+                log.exception("registering node %s failed; retrying in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, interval)
         while True:
             await asyncio.sleep(interval * (0.9 + 0.2 * random.random()))
             try:
                 await self.heartbeat()
             except errors.ApiError as e:
                 log.warning("heartbeat of node %s failed: %s", self.name, e)
+            except Exception:  # noqa: BLE001 - as HeartbeatGroup._beat: the next heartbeat tries again
+                log.exception("heartbeat of node %s failed", self.name)
 
 
 class HeartbeatGroup:

@@ -27,7 +27,7 @@ from typing import Any
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.quantity import cpu_millis, format_bytes, to_bytes
-from kubelab.serving import Fatal, forever
+from kubelab.serving import Fatal, until_a_task_ends
 
 from .node import NodeAgent, NodeConfig
 
@@ -213,7 +213,8 @@ class Kubelet:
             self.runtime.close()
 
     async def run(self) -> None:
-        await forever()
+        # The heartbeats and the runtime health check run until shutdown: one that ends ends the kubelet.
+        await until_a_task_ends(list(self._tasks))
 
 
 class HollowNodes:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import pytest
 
@@ -59,6 +59,55 @@ def _order(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Lab tests run after the rest, and test_zz_down's cluster down last of all."""
     items.sort(key=_order)
+
+
+# The lab's containers as Docker saw them when the first test failed: a fault in one node (a container
+# that did not start again, a kubelet that never registered) fails every later test, and the report of
+# the first failure is where CI's log is usually cut. Printed again at the very end of the run.
+_FIRST_FAILURE: list[str] = []
+
+
+def lab_containers_now(log_lines: int = 12) -> str:
+    """`docker ps -a` of the lab's containers with each one's state, and the last log lines of any
+    node or proxy container that is not running or was started again."""
+    fmt = ("{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
+           "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}}")
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.kubelab.lab"],
+                         capture_output=True, text=True, timeout=30).stdout.split()
+    if not ids:
+        return "no container of the lab exists"
+    rows = subprocess.run(["docker", "inspect", "--format", fmt, *ids],
+                          capture_output=True, text=True, timeout=30).stdout.splitlines()
+    out = sorted(r.lstrip("/") for r in rows)
+    for row in out[:]:
+        name, status = row.split()[:2]
+        if ("-node" in name or "-proxy" in name) and (status != "running" or "restarts=0" not in row
+                                                        or "finished=0001" not in row):
+            logs = subprocess.run(["docker", "logs", "--tail", str(log_lines), name],
+                                  capture_output=True, text=True, timeout=30)
+            out.append(f"--- docker logs --tail {log_lines} {name}")
+            out.extend((logs.stdout + logs.stderr).splitlines()[-log_lines:])
+    return "\n".join(out)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and not _FIRST_FAILURE and docker_ok():
+        try:
+            state = lab_containers_now()
+        except (OSError, subprocess.SubprocessError) as e:
+            state = f"could not ask Docker: {e}"
+        _FIRST_FAILURE.append(f"{item.nodeid} ({report.when})\n{state}")
+        report.sections.append(("the lab's containers at this failure", state))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIRST_FAILURE:
+        terminalreporter.section("the lab's containers when the first test failed")
+        terminalreporter.write_line(_FIRST_FAILURE[0])
 
 
 def _need_compose() -> None:

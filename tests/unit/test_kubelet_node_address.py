@@ -7,6 +7,10 @@ answer (the node is off its network) and a failing detection keep the last one, 
 """
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.node import READY, NodeAgent, NodeConfig, fill_status
 
@@ -50,3 +54,30 @@ async def test_an_address_given_on_the_command_line_is_kept() -> None:
     a = NodeAgent(None, NodeConfig(name="node3", internal_ip="10.0.0.5"))   # type: ignore[arg-type]
     await a.refresh_address()
     assert a.config.internal_ip == "10.0.0.5"
+
+
+async def test_heartbeats_go_on_after_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A heartbeat that fails with something other than an API error is logged and the next one goes out: a
+    loop that ended there would leave the node NotReady for good while its kubelet runs."""
+    writes: list[str] = []
+
+    class Client:
+        async def create(self, node: pb.Node) -> pb.Node:
+            return node
+
+        async def update_status(self, node: pb.Node) -> pb.Node:
+            writes.append(node.metadata.name)
+            if len(writes) == 1:
+                raise RuntimeError("the call ended under the write")
+            return node
+    a = NodeAgent(Client(), NodeConfig(name="node3", internal_ip="172.28.0.4"))   # type: ignore[arg-type]
+    task = asyncio.create_task(a.run_heartbeats(0.01))
+    try:
+        for _ in range(200):
+            if a.heartbeats >= 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert a.heartbeats >= 2 and len(writes) >= 3
+    assert "heartbeat of node node3 failed" in caplog.text and "RuntimeError" in caplog.text

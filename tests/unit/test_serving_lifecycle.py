@@ -30,6 +30,14 @@ SERVICE = textwrap.dedent("""
                 raise serving.Fatal("lost leadership of test-lock")
             if FAIL == "bug":
                 raise ValueError("a bug")
+            if FAIL == "task":
+                async def loop_that_dies():
+                    await asyncio.sleep(0.2)
+                    raise KeyError("status")
+                async def loop_that_lives():
+                    await asyncio.sleep(3600)
+                await serving.until_a_task_ends([asyncio.create_task(loop_that_lives(), name="runtime-health"),
+                                                 asyncio.create_task(loop_that_dies(), name="heartbeats")])
             await serving.forever()
 
         async def stop(self):
@@ -107,6 +115,19 @@ def test_a_bug_still_shows_its_traceback() -> None:
     out, err = p.communicate(timeout=10)
     assert p.returncode == 1 and "stopped" in out
     assert "Traceback" in err and "ValueError: a bug" in err
+
+
+@pytest.mark.timeout(30)
+def test_a_loop_that_ends_by_itself_ends_the_process() -> None:
+    """A kubelet whose heartbeats died would look alive (its port answers) and be NotReady for good: the task's
+    end ends the process with status 1, naming the task, so its supervisor starts it again."""
+    p = start(stop_seconds=0, fail="task")
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 1
+    assert out.split() == ["started", "stopping", "stopped"]
+    assert "KeyError: 'status'" in err            # the traceback of what killed it, once
+    assert err.strip().splitlines()[-1] == ("ERROR kubelab.serving: heartbeats ended (KeyError): 'status'; "
+                                            "exiting so that it is started again")
 
 
 @pytest.mark.timeout(60)

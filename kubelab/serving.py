@@ -67,6 +67,8 @@ async def until_a_task_ends(tasks: list[asyncio.Task[Any]]) -> None:
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     task = next(iter(done))
     err = None if task.cancelled() else task.exception()
+    if isinstance(err, Fatal):
+        raise err                       # an end the task meant (a lost lease, a lost network namespace)
     if err is not None:
         log.error("%s ended", task.get_name(), exc_info=err)
     raise Fatal(f"{task.get_name()} ended ({type(err).__name__ if err else 'returned'}): "

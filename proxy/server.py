@@ -37,7 +37,7 @@ from kubelab import errors
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
-from kubelab.serving import Fatal, HealthServer, MetricsServer, render_collectors
+from kubelab.serving import Fatal, HealthServer, MetricsServer, render_collectors, until_a_task_ends
 
 from . import netlink
 from .balancer import Balancer, ServicePortSpec, ready_backends, service_ports
@@ -130,9 +130,7 @@ class Proxy:
 
     async def run(self) -> None:
         """Serve until cancelled; ends (raising Fatal) when the network namespace is lost."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in done:
-            t.result()
+        await until_a_task_ends(self._tasks)
 
     def _changed(self, obj: Any) -> None:
         self._dirty.set()

@@ -30,9 +30,11 @@ SERVICE = textwrap.dedent("""
                 raise serving.Fatal("lost leadership of test-lock")
             if FAIL == "bug":
                 raise ValueError("a bug")
-            if FAIL == "task":
+            if FAIL in ("task", "task-fatal"):
                 async def loop_that_dies():
                     await asyncio.sleep(0.2)
+                    if FAIL == "task-fatal":
+                        raise serving.Fatal("this network namespace has lost every interface but lo; exiting")
                     raise KeyError("status")
                 async def loop_that_lives():
                     await asyncio.sleep(3600)
@@ -128,6 +130,16 @@ def test_a_loop_that_ends_by_itself_ends_the_process() -> None:
     assert "KeyError: 'status'" in err            # the traceback of what killed it, once
     assert err.strip().splitlines()[-1] == ("ERROR kubelab.serving: heartbeats ended (KeyError): 'status'; "
                                             "exiting so that it is started again")
+
+
+@pytest.mark.timeout(30)
+def test_a_loop_that_ends_on_purpose_is_one_log_line() -> None:
+    """A task that raises Fatal (the proxy's lost network namespace) ends the process in its own words."""
+    p = start(stop_seconds=0, fail="task-fatal")
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 1 and out.split() == ["started", "stopping", "stopped"]
+    assert err.strip().splitlines() == [
+        "ERROR kubelab.serving: this network namespace has lost every interface but lo; exiting"]
 
 
 @pytest.mark.timeout(60)

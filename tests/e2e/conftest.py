@@ -68,10 +68,11 @@ _FIRST_FAILURE: list[str] = []
 
 
 def lab_containers_now(log_lines: int = 12) -> str:
-    """`docker ps -a` of the lab's containers with each one's state, and the last log lines of any
+    """`docker ps -a` of the lab's containers with each one's state and address, `get nodes -o wide`, and the last log lines of any
     node or proxy container that is not running or was started again."""
     fmt = ("{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
-           "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}}")
+           "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}} "
+           "ip={{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")
     ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.kubelab.lab"],
                          capture_output=True, text=True, timeout=30).stdout.split()
     if not ids:
@@ -79,7 +80,10 @@ def lab_containers_now(log_lines: int = 12) -> str:
     rows = subprocess.run(["docker", "inspect", "--format", fmt, *ids],
                           capture_output=True, text=True, timeout=30).stdout.splitlines()
     out = sorted(r.lstrip("/") for r in rows)
-    for row in out[:]:
+    nodes = subprocess.run([sys.executable, "-m", "kubectl", "get", "nodes", "-o", "wide"],
+                           capture_output=True, text=True, timeout=30)
+    out += ["--- kubelab get nodes -o wide", *(nodes.stdout + nodes.stderr).splitlines()]
+    for row in [r for r in out if r.startswith("kubelab-")]:
         name, status = row.split()[:2]
         if ("-node" in name or "-proxy" in name) and (status != "running" or "restarts=0" not in row
                                                         or "finished=0001" not in row):

@@ -68,8 +68,8 @@ _FIRST_FAILURE: list[str] = []
 
 
 def lab_containers_now(log_lines: int = 12) -> str:
-    """`docker ps -a` of the lab's containers with each one's state and address, `get nodes -o wide`, and the last log lines of any
-    node or proxy container that is not running or was started again."""
+    """`docker ps -a` of the lab's containers with each one's state and address, `get nodes -o wide`,
+    and the last log lines of any node or proxy container that is not running or was started again."""
     fmt = ("{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
            "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}} "
            "ip={{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")

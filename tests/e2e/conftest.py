@@ -108,7 +108,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Generator[None, None, None]:
+    """After the short summary: the last lines of the log are what a CI report keeps."""
+    yield
     if _FIRST_FAILURE:
         terminalreporter.section("the lab's containers when the first test failed")
         terminalreporter.write_line(_FIRST_FAILURE[0])

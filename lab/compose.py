@@ -210,24 +210,34 @@ def build_images(quiet: bool = False) -> None:
         raise LabError(f"building the images failed (exit {r.returncode}); logs in images/.cache/logs/")
 
 
-# ---------------------------------------------------------------- registry
-def wait_registry(timeout: float = 60.0, url: str = REGISTRY_URL,
-                  container: str = "kubelab-registry") -> None:
-    """Until a lab registry answers its API (GET /v2/ → 200)."""
+# ---------------------------------------------------------------- waiting on HTTP
+def wait_http(url: str, what: str, logs_of: str, timeout: float = 60.0, ca_pem: bytes | None = None,
+              token: str = "") -> None:
+    """Until GET `url` answers 200 (over TLS with `ca_pem` trusted, with `token` as bearer when given)."""
+    import ssl
     import urllib.error
     import urllib.request
+    context = ssl.create_default_context(cadata=ca_pem.decode()) if ca_pem else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/v2/", timeout=3) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=3,
+                                        context=context) as r:
                 if r.status == 200:
                     return
-        except (urllib.error.URLError, OSError) as e:
+                last = f"HTTP {r.status}"
+        except (urllib.error.URLError, OSError) as e:      # HTTPError (503 not ready) is a URLError
             last = str(e)
         time.sleep(0.25)
-    raise LabError(f"the lab registry did not answer on {url} within {timeout:.0f}s: {last} "
-                   f"(see `docker logs {container}`)")
+    raise LabError(f"{what} did not answer on {url} within {timeout:.0f}s: {last} (see `docker logs {logs_of}`)")
+
+
+def wait_registry(timeout: float = 60.0, url: str = REGISTRY_URL,
+                  container: str = "kubelab-registry") -> None:
+    """Until a lab registry answers its API (GET /v2/ → 200)."""
+    wait_http(f"{url}/v2/", "the lab registry", container, timeout)
 
 
 def _standins(*actions: str, quiet: bool = False, silent: bool = False) -> int:
@@ -371,6 +381,10 @@ def up(nodes: int | None = None, build: bool = True, timeout: float = 180.0, api
     # kubectl's server: one address (a kubeconfig holds one); in the HA lab the load balancer over both.
     info["https"] = f"https://127.0.0.1:{lb_port() if ha else https_port()}"
     ca_pem = (_kubeconfig_path().parent / CA_FILE).read_bytes()
+    # kubectl's way in answers before `up` returns: in the HA lab the load balancer finds its apiservers by
+    # probing them, and a kubectl right after `up` must not meet a balancer with none yet.
+    wait_http(f"{info['https']}/readyz", "the Kubernetes HTTP API",
+              "kubelab-apiserver-lb" if ha else "kubelab-apiserver", timeout=60, ca_pem=ca_pem, token=info["token"])
     info["kubeconfig"] = str(kubeconfig.write_kube_context(info["https"], ca_pem, info["token"], info["server"]))
     info["ha"] = ha
     info["seconds"] = round(time.monotonic() - t1, 1)

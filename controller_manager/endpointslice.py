@@ -8,7 +8,8 @@ node proxies and cluster DNS keep reading Endpoints (endpoints.py).
   ExternalName), slices of up to 100 endpoints per address type and port set, labelled
   `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io`,
   owned by the Service (the garbage collector removes them with it). Watches Services, Pods, Nodes (an
-  endpoint's zone) and its own slices; every change becomes the Service's key on the queue, and the sync
+  endpoint's zone; a pod whose node does not exist is left out, as Kubernetes' reconciler does, and the
+  Service synced again a few seconds later) and its own slices; every change becomes the Service's key on the queue, and the sync
   is idempotent: it reads the caches, plans (endpointslice_plan.py, pure) and writes the difference.
 - `endpointslicemirroring`: for a Service without a selector, its Endpoints mirrored into slices managed
   by `endpointslicemirroring-controller.k8s.io`, owned by the Endpoints; an Endpoints labelled
@@ -34,6 +35,7 @@ from .endpoints import relevant, service_selector, services_selecting
 from .informers import NAMESPACE
 
 STALE_RETRY = 0.2     # seconds until a sync waiting for its own writes to show looks again
+MISSING_NODE_RETRY = 5.0   # seconds until a Service with a pod on a missing node is synced again
 
 
 def _slices_of(informer: Any, namespace: str, name: str, manager: str) -> list[pb.EndpointSlice]:
@@ -156,9 +158,15 @@ class EndpointSliceController(_SliceWriter):
             return            # no slices from this controller (Kubernetes: the user's, or mirrored)
         existing = self._existing(key)
         pods = [p for p in self.pod_informer.by_index(NAMESPACE, namespace) if selector.matches(p.metadata.labels)]
+        pods, skipped = esp.on_existing_nodes(pods, lambda node: self.node_informer.get(node) is not None)
         groups = esp.service_groups(svc, pods, self._zone_of)
         plan = esp.plan(esp.service_owner(svc), groups, existing, esp.service_address_types(svc))
         await self._apply(key, plan, svc)
+        if skipped:
+            for p in skipped:
+                self.log.info("skipping Pod %s for Service %s: Node %s Not Found", p.metadata.name, key,
+                              p.spec.node_name)
+            raise Requeue(MISSING_NODE_RETRY)
 
 
 class EndpointSliceMirroringController(_SliceWriter):

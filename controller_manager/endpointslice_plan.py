@@ -170,6 +170,18 @@ def _sorted(endpoints: list[pb.Endpoint]) -> list[pb.Endpoint]:
                                             e.target_ref.name))
 
 
+def on_existing_nodes(pods: Iterable[pb.Pod],
+                      node_exists: Callable[[str], bool]) -> tuple[list[pb.Pod], list[pb.Pod]]:
+    """(kept, skipped): Kubernetes' reconciler leaves out a pod whose node does not exist, so that a pod
+    naming a missing node cannot keep its address in the Service's slices forever (the pod garbage
+    collector removes such pods in time). The Service is synced again until the node appears or the pod goes."""
+    kept: list[pb.Pod] = []
+    skipped: list[pb.Pod] = []
+    for p in pods:
+        (skipped if p.spec.node_name and not node_exists(p.spec.node_name) else kept).append(p)
+    return kept, skipped
+
+
 def service_groups(svc: pb.Service, pods: Iterable[pb.Pod],
                    zone_of: Callable[[str], str] = lambda node: "") -> dict[tuple[str, PortKey], Group]:
     """The desired endpoints of a Service over the pods its selector matches, by (address type, ports)."""

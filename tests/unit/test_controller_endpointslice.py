@@ -206,10 +206,36 @@ def test_tracker_waits_for_own_writes() -> None:
 
 
 # ---------------------------------------------------------------- the controllers, over the harness
+def _node(name: str = "n1") -> pb.Node:
+    n = pb.Node(api_version="v1", kind="Node")
+    n.metadata.name, n.metadata.uid = name, f"uid-{name}"
+    return n
+
+
+def test_pods_on_missing_nodes_are_left_out() -> None:
+    pods = [pod("a", "10.0.0.1"), pod("b", "10.0.0.2", node="gone"), pod("c", "", node="")]
+    kept, skipped = esp.on_existing_nodes(pods, lambda node: node == "n1")
+    assert [p.metadata.name for p in kept] == ["a", "c"] and [p.metadata.name for p in skipped] == ["b"]
+
+
+async def test_controller_leaves_out_a_pod_whose_node_is_missing_until_it_exists() -> None:
+    h = Harness(EndpointSliceController)
+    svc = h.client.put(_svc(("http", 80, 8080)))
+    h.seen(svc, h.client.put(_node()), h.client.put(pod("a", "10.0.0.1")),
+           h.client.put(pod("b", "10.0.0.2", node="n2")))
+    with pytest.raises(Requeue):                 # synced again until n2 exists or the pod goes
+        await h.reconcile("default/web")
+    assert _addresses(h.client.all("EndpointSlice")) == [["10.0.0.1"]]
+    h.sync_all()
+    h.seen(h.client.put(_node("n2")))
+    await h.reconcile("default/web")
+    assert _addresses(h.client.all("EndpointSlice")) == [["10.0.0.1", "10.0.0.2"]]
+
+
 async def test_controller_creates_updates_and_waits_for_its_cache() -> None:
     h = Harness(EndpointSliceController)
     svc = h.client.put(_svc(("http", 80, 8080)))
-    h.seen(svc, h.client.put(pod("a", "10.0.0.1")))
+    h.seen(svc, h.client.put(_node()), h.client.put(pod("a", "10.0.0.1")))
     await h.reconcile("default/web")
     [eps] = h.client.all("EndpointSlice")
     assert eps.metadata.name.startswith("web-") and _addresses([eps]) == [["10.0.0.1"]]
@@ -240,7 +266,7 @@ async def test_controller_leaves_selectorless_and_externalname_services() -> Non
 async def test_failed_write_is_a_warning_event_on_the_service() -> None:
     h = Harness(EndpointSliceController)
     svc = h.client.put(_svc(("http", 80, 8080)))
-    h.seen(svc, h.client.put(pod("a", "10.0.0.1")))
+    h.seen(svc, h.client.put(_node()), h.client.put(pod("a", "10.0.0.1")))
     h.client.fail["create"] = errors.Invalid('EndpointSlice "web-x" is invalid: nope')
     with pytest.raises(errors.Invalid):
         await h.reconcile("default/web")

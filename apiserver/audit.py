@@ -32,6 +32,8 @@ from typing import Any, Iterable, TextIO
 
 import yaml
 
+from .auth import Extra, extra_json
+
 log = logging.getLogger(__name__)
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
@@ -76,7 +78,7 @@ class RequestInfo:
     verb: str                         # Kubernetes' verb: get, list, watch, create, update, patch, delete, ...
     user: str
     groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()     # the user's (auth.UserInfo.extra)
+    extra: Extra = ()                 # the user's (auth.UserInfo.extra)
     user_agent: str = ""
     source_ip: str = ""
     resource: str = ""                # plural, "" for a non-resource request
@@ -246,7 +248,7 @@ def _user(i: RequestInfo) -> dict[str, Any]:
     """The event's `user` (authentication.k8s.io/v1 UserInfo; `extra` only when the authenticator set some)."""
     out: dict[str, Any] = {"username": i.user, "groups": list(i.groups)}
     if i.extra:
-        out["extra"] = {k: list(v) for k, v in i.extra}
+        out["extra"] = extra_json(i.extra)
     return out
 
 

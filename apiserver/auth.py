@@ -36,6 +36,15 @@ AUTHENTICATED = "system:authenticated"
 MASTERS = "system:masters"
 
 
+# A user's `extra`: key → values, in order (Go writes the map with its keys sorted).
+Extra = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def extra_json(extra: Extra) -> dict[str, list[str]]:
+    """`extra` as authentication.k8s.io/v1 UserInfo holds it (SelfSubjectReview, the audit event's user)."""
+    return {k: list(v) for k, v in extra}
+
+
 @dataclass(frozen=True)
 class UserInfo:
     """k8s.io/apiserver's user.Info: a name, a uid, groups, and the authenticator's `extra` (key → values, in
@@ -43,7 +52,7 @@ class UserInfo:
     name: str
     uid: str = ""
     groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    extra: Extra = ()
 
 
 ADMIN = UserInfo("admin", "", (MASTERS, AUTHENTICATED))

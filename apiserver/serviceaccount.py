@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kubelab import errors
 from kubelab.v1 import objects_pb2 as pb
 
-from .auth import AUTHENTICATED, UserInfo
+from .auth import AUTHENTICATED, Extra, UserInfo
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,13 @@ def split_username(username: str) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
 
-def user_info(namespace: str, name: str, uid: str,
-              extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> UserInfo:
+def user_info(namespace: str, name: str, uid: str, extra: Extra = ()) -> UserInfo:
     """A ServiceAccount's user: its name, its groups, as kube-apiserver makes them."""
     return UserInfo(service_account_user(namespace, name), uid,
                     (SA_GROUP, f"{SA_GROUP}:{namespace}", AUTHENTICATED), extra)
 
 
-def token_extra(bound: "Bound", jti: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def token_extra(bound: "Bound", jti: str) -> Extra:
     """The user's `extra` from a bound token, as kube-apiserver's ServiceAccount authenticator sets it (keys
     sorted, as Go writes a map): the credential id (`JTI=<jti>`), the node and the pod it is bound to."""
     pairs = {"authentication.kubernetes.io/credential-id": f"JTI={jti}" if jti else "",

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from kubelab import errors
 
+from apiserver.auth import extra_json
 from apiserver.store import now
 
 from . import negotiate
@@ -38,7 +39,7 @@ def user_info(user: Any) -> dict[str, Any]:
     if user.groups:
         out["groups"] = list(user.groups)
     if user.extra:
-        out["extra"] = {k: list(v) for k, v in user.extra}
+        out["extra"] = extra_json(user.extra)
     return out
 
 

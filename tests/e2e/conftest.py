@@ -73,22 +73,18 @@ def lab_containers_now(log_lines: int = 12) -> str:
     fmt = ("{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
            "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}} "
            "ip={{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.kubelab.lab"],
-                         capture_output=True, text=True, timeout=30).stdout.split()
+    ids = docker("ps", "-aq", "--filter", "label=io.kubelab.lab", check=False, timeout=30).stdout.split()
     if not ids:
         return "no container of the lab exists"
-    rows = subprocess.run(["docker", "inspect", "--format", fmt, *ids],
-                          capture_output=True, text=True, timeout=30).stdout.splitlines()
+    rows = docker("inspect", "--format", fmt, *ids, check=False, timeout=30).stdout.splitlines()
     out = sorted(r.lstrip("/") for r in rows)
-    nodes = subprocess.run([sys.executable, "-m", "kubectl", "get", "nodes", "-o", "wide"],
-                           capture_output=True, text=True, timeout=30)
+    nodes = kubectl("get", "nodes", "-o", "wide", check=False, timeout=30, namespace=None)
     out += ["--- kubelab get nodes -o wide", *(nodes.stdout + nodes.stderr).splitlines()]
     for row in [r for r in out if r.startswith("kubelab-")]:
         name, status = row.split()[:2]
         if ("-node" in name or "-proxy" in name) and (status != "running" or "restarts=0" not in row
                                                         or "finished=0001" not in row):
-            logs = subprocess.run(["docker", "logs", "--tail", str(log_lines), name],
-                                  capture_output=True, text=True, timeout=30)
+            logs = docker("logs", "--tail", str(log_lines), name, check=False, timeout=30)
             out.append(f"--- docker logs --tail {log_lines} {name}")
             out.extend((logs.stdout + logs.stderr).splitlines()[-log_lines:])
     return "\n".join(out)

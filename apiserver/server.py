@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors, kinds
+from kubelab.pipeline import STREAM_ACCEPTED
 from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import objects_pb2 as pb
@@ -322,6 +323,9 @@ class ApiService(KubeletStreams):
             user = self.gate.user_of(call_metadata(context))
         except errors.ApiError as e:
             await abort(context, e)
+        # The client sends its first batch only after this (kubelab.pipeline): written while the stream was
+        # being refused, grpc.aio would report "Internal error from Core" in place of the refusal.
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
         async for out in serve_writes(request_iterator, functools.partial(self._write, user=user, context=context)):
             yield out
 

@@ -302,15 +302,18 @@ async def _run_attached(client: Any, namespace: str, name: str, stdin: bool, tty
     already finished), then, unless it restarts forever, wait for it to end and exit with its container's code."""
     from kubectl.attach import attach_session
     from kubectl.logs import print_logs
+    from kubelab import errors
     pod = await _wait_pod(client, namespace, name, running_timeout, ("Running", "Succeeded", "Failed"))
+    attached = False
     if pod.status.phase == "Running":
         try:
             await attach_session(client, pod, name, stdin, tty, quiet)
-        except CLIError:
-            pod = await client.get("Pod", name, namespace)
-            if pod.status.phase == "Running":
-                raise
-    if pod.status.phase != "Running":      # ended before (or while) we attached: what it wrote, from its logs
+            attached = True
+        except (CLIError, errors.ApiError) as e:
+            # The container may end between our look at the pod and the attach (its status not yet written):
+            # kubectl's run warns and falls back to the logs, and its exit code still comes from the pod.
+            err(f"warning: couldn't attach to pod/{name}, falling back to streaming logs: {e}")
+    if not attached:                       # ended before (or while) we attached: what it wrote, from its logs
         await print_logs(client, namespace, name, name)
     if restart == "Always":
         return 0

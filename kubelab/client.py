@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import grpc
 
 from kubelab import errors, kinds
-from kubelab.pipeline import WritePipeline
+from kubelab.pipeline import STREAM_ACCEPTED, WritePipeline  # noqa: F401 - STREAM_ACCEPTED is the streams' too
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_MESSAGE = 256 * 1024 * 1024
-# The initial metadata the apiserver sends on Exec and PortForward once it has found the pod's kubelet. A client
-# writes input only after it: had it written while the apiserver was refusing the stream (a pod on a hollow
-# node), grpc.aio would report "Internal error from Core" in place of the refusal.
-STREAM_ACCEPTED = ("kubelab-stream", "accepted")
 
 
 _user_agent = ["kubelab"]

@@ -28,6 +28,12 @@ from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+# The initial metadata the apiserver sends once it has accepted a stream: Writes at once, Exec and PortForward
+# once it has found the pod's kubelet. A client writes (input, batches) only after it: had it written while the
+# apiserver was refusing the stream (a wrong token, a pod on a hollow node), grpc.aio would report "Internal
+# error from Core" in place of the refusal.
+STREAM_ACCEPTED = ("kubelab-stream", "accepted")
+
 
 def _stream_error(e: grpc.aio.AioRpcError) -> errors.ApiError:
     """What a write hears of its broken stream: the server's refusal (a bad token) as it is; anything else
@@ -86,6 +92,11 @@ class _Stream:
 
     async def _send(self) -> None:
         try:
+            # Nothing goes out before the apiserver has accepted the stream: a batch written while it was
+            # refusing (a wrong token) would fail as "Internal error from Core" and hide the refusal, which
+            # the reader reports.
+            if STREAM_ACCEPTED not in tuple(await self.call.initial_metadata() or ()):
+                return
             while True:
                 await self.wake.wait()
                 self.wake.clear()

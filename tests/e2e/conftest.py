@@ -69,7 +69,8 @@ _FIRST_FAILURE: list[str] = []
 
 def lab_containers_now(log_lines: int = 12) -> str:
     """`docker ps -a` of the lab's containers with each one's state and address, `get nodes -o wide`,
-    and the last log lines of any node or proxy container that is not running or was started again."""
+    and the last log lines of any node or proxy container that is not running or that Docker restarted (one a
+    test stopped and started again is in the table, not its log: the log's end is what CI's report keeps)."""
     fmt = ("{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
            "started={{.State.StartedAt}} finished={{.State.FinishedAt}} error={{json .State.Error}} "
            "ip={{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}")
@@ -82,8 +83,7 @@ def lab_containers_now(log_lines: int = 12) -> str:
     out += ["--- kubelab get nodes -o wide", *(nodes.stdout + nodes.stderr).splitlines()]
     for row in [r for r in out if r.startswith("kubelab-")]:
         name, status = row.split()[:2]
-        if ("-node" in name or "-proxy" in name) and (status != "running" or "restarts=0" not in row
-                                                        or "finished=0001" not in row):
+        if ("-node" in name or "-proxy" in name) and (status != "running" or "restarts=0" not in row):
             logs = docker("logs", "--tail", str(log_lines), name, check=False, timeout=30)
             out.append(f"--- docker logs --tail {log_lines} {name}")
             out.extend((logs.stdout + logs.stderr).splitlines()[-log_lines:])
@@ -111,6 +111,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> Generator[None, None, None
     if _FIRST_FAILURE:
         terminalreporter.section("the lab's containers when the first test failed")
         terminalreporter.write_line(_FIRST_FAILURE[0])
+        # Once more, last: which tests failed and how (the short summary above is where a cut log drops it).
+        terminalreporter.section("failed")
+        for rep in terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", []):
+            crash = getattr(rep.longrepr, "reprcrash", None)
+            terminalreporter.write_line(f"{rep.nodeid} ({rep.when}): "
+                                        f"{(crash.message if crash else str(rep.longrepr)).splitlines()[0][:300]}")
 
 
 def _need_compose() -> None:

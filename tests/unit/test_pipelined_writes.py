@@ -224,3 +224,14 @@ def _create_request(obj: Any) -> Any:
     from kubelab import kinds
     from kubelab.v1 import api_pb2
     return api_pb2.CreateRequest(object=kinds.wrap(obj))
+
+
+async def test_a_refused_stream_is_always_reported_as_the_refusal() -> None:
+    """Had the client written its batch while the apiserver was refusing the stream, grpc.aio would sometimes
+    report "Internal error from Core" (Unavailable here) instead of Unauthorized: it waits for the stream's
+    acceptance first, so every one of many fresh streams hears the refusal."""
+    async with api(Store()) as (_, _, port):
+        for n in range(150):
+            async with Client(f"127.0.0.1:{port}", "wrong", pipeline=True) as c:
+                with pytest.raises(errors.Unauthenticated):
+                    await asyncio.wait_for(c.create(pod(f"p{n}")), 10)

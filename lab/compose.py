@@ -56,7 +56,7 @@ from typing import Any, Iterable
 from kubelab import config as kubeconfig
 from kubelab import pki
 
-from lab import identities
+from lab import docker_store, identities
 from kubelab.catalogue import CATALOGUE
 
 PROJECT = "kubelab"
@@ -473,7 +473,20 @@ def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
     r = _docker("network", "rm", network)
     if r.returncode == 0 or _docker("network", "inspect", network).returncode != 0:
         return None
-    return f"network {network} was not removed: {r.stderr.strip()[-300:]}"
+    return f"network {network} was not removed: {r.stderr.strip()[-300:]}" + _count_drift(network)
+
+
+def _count_drift(network: str) -> str:
+    """Why Docker keeps a network no container is on, when its own count says so (lab/docker_store.py)."""
+    nid = _docker("network", "inspect", "-f", "{{.Id}}", network).stdout.strip()
+    try:
+        c = docker_store.endpoint_count(nid)
+    except (OSError, RuntimeError):
+        return ""          # dockerd's store is root's: the message above is all there is to say
+    if c.drift <= 0:
+        return ""
+    return (f"; Docker counts {c.count} endpoint(s) on it but holds {len(c.endpoints)}: its count is wrong "
+            f"(a Docker fault, moby/moby#42119), and only a restart of dockerd corrects it")
 
 
 def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:

@@ -41,18 +41,16 @@ import asyncio
 import json
 import os
 import random
-import shutil
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-STORE = Path("/var/lib/docker/network/files/local-kv.db")
+from lab.docker_store import STORE, endpoint_count  # noqa: E402 - after the path
+
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 NETWORK = "kubelab"
 
@@ -65,56 +63,6 @@ def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
 
 
-# ---------------------------------------------------------------- libnetwork's store (bbolt), read from a copy
-def _fnv64a(b: bytes) -> int:
-    h = 0xcbf29ce484222325
-    for x in b:
-        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
-    return h
-
-
-def _leaves(data: bytes, psz: int, pgid: int, inline: bytes | None = None) -> list[tuple[int, bytes, bytes]]:
-    """(flags, key, value) of every leaf element under page `pgid` (or of an inline bucket's page)."""
-    buf, base = (inline, 0) if inline is not None else (data, pgid * psz)
-    _, flags, count, _ = struct.unpack_from("<QHHI", buf, base)
-    out: list[tuple[int, bytes, bytes]] = []
-    for i in range(count):
-        e = base + 16 + i * 16
-        if flags & 0x01:                                # branch page: recurse into the child
-            _, _, child = struct.unpack_from("<IIQ", buf, e)
-            out += _leaves(data, psz, child)
-        elif flags & 0x02:                              # leaf page
-            fl, pos, ks, vs = struct.unpack_from("<IIII", buf, e)
-            out.append((fl, bytes(buf[e + pos:e + pos + ks]), bytes(buf[e + pos + ks:e + pos + ks + vs])))
-    return out
-
-
-def read_store(path: Path = STORE) -> dict[str, bytes]:
-    """Bucket "libnetwork" of a copy of dockerd's bbolt file: key → value (libkv's 8-byte index prefix removed)."""
-    with tempfile.TemporaryDirectory() as d:
-        copy = Path(d) / "kv.db"
-        shutil.copyfile(path, copy)
-        data = copy.read_bytes()
-    psz = struct.unpack_from("<I", data, 24)[0]
-    metas = []
-    for pg in (0, 1):
-        o = pg * psz + 16
-        magic, _, _, _, root, _, _, _, txid, ck = struct.unpack_from("<IIIIQQQQQQ", data, o)
-        if magic == 0xED0CDAED and _fnv64a(data[o:o + 56]) == ck:
-            metas.append((txid, root))
-    if not metas:
-        raise RuntimeError("no valid meta page (copied mid-write?)")
-    _, root = max(metas)
-    out: dict[str, bytes] = {}
-    for fl, k, v in _leaves(data, psz, root):
-        if fl & 1 and k == b"libnetwork":
-            broot = struct.unpack_from("<Q", v, 0)[0]
-            items = _leaves(data, psz, 0, inline=v[16:]) if broot == 0 else _leaves(data, psz, broot)
-            for _, k2, v2 in items:
-                out[k2.decode(errors="replace")] = v2[8:]
-    return out
-
-
 def network_id(name: str = NETWORK) -> str:
     r = docker("network", "inspect", "-f", "{{.Id}}", name)
     return r.stdout.strip() if r.returncode == 0 else ""
@@ -122,24 +70,8 @@ def network_id(name: str = NETWORK) -> str:
 
 def count_now(nid: str) -> tuple[int, list[str]]:
     """(endpoint_count in the store, names of the endpoints the store holds) for network `nid`."""
-    for _ in range(5):
-        try:
-            kv = read_store()
-            break
-        except (RuntimeError, struct.error, IndexError):
-            time.sleep(0.2)
-    else:
-        raise RuntimeError(f"cannot parse {STORE}")
-    raw = kv.get(f"docker/network/v1.0/endpoint_count/{nid}/")
-    count = int(json.loads(raw)["Count"]) if raw else -1
-    names = []
-    for k, v in kv.items():
-        if k.startswith(f"docker/network/v1.0/endpoint/{nid}/") and v:
-            try:
-                names.append(str(json.loads(v).get("name", "?")))
-            except ValueError:
-                names.append("?")
-    return count, sorted(names)
+    c = endpoint_count(nid, STORE)
+    return c.count, list(c.endpoints)
 
 
 def listed(name: str = NETWORK) -> list[str]:

@@ -10,8 +10,8 @@ the last message carries `end`, then it waits for the caller's half-close.
                             grpc gives a write racing a call's end: a failure all the same)
            `vanish`         prints `partial`, then the call ends OK without its `end`
            anything else    `executable file not found`
-    port-forward to 8080: each chunk echoed in capitals until the caller closes its side (any other port
-           is refused as a connection refused)
+    port-forward to 8080: each chunk echoed in capitals until the caller closes its side (any other port:
+           the dial error, "connection refused", as kubelet/streaming.py says it)
     logs   five lines (`tailLines` honoured); asked with timestamps, two lines, then the call fails
     proxy  answers `METHOD PATH port=PORT`
 """
@@ -67,9 +67,12 @@ class EchoKubelet(api_grpc.KubeletServicer):
     async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
         first = await request_iterator.__anext__()
         if first.start.port != 8080:
-            await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                f"dial tcp 127.0.0.1:{first.start.port}: connect: connection refused",
-                                trailing_metadata=((errors.REASON_KEY, "ServiceUnavailable"),))
+            # As the real kubelet says a dial error: a message with `end`, then the caller's half-close awaited
+            # (an abort here would race the caller's write of its start: "Internal error from Core").
+            yield api.PortForwardOutput(error=f"error forwarding port {first.start.port} to pod web: dial tcp "
+                                              f"127.0.0.1:{first.start.port}: connect: connection refused", end=True)
+            await streams.closed(streams.drain(request_iterator))
+            return
         await context.send_initial_metadata((STREAM_ACCEPTED,))
         async for msg in request_iterator:
             kind = msg.WhichOneof("msg")

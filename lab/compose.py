@@ -478,9 +478,8 @@ def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
 
 def _count_drift(network: str) -> str:
     """Why Docker keeps a network no container is on, when its own count says so (lab/docker_store.py)."""
-    nid = _docker("network", "inspect", "-f", "{{.Id}}", network).stdout.strip()
     try:
-        c = docker_store.endpoint_count(nid)
+        c = docker_store.endpoint_count(docker_store.network_id(network))
     except (OSError, RuntimeError):
         return ""          # dockerd's store is root's: the message above is all there is to say
     if c.drift <= 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -85,6 +86,13 @@ def read_store(path: Path = STORE) -> dict[str, bytes]:
             for _, k2, v2 in items:
                 out[k2.decode(errors="replace")] = v2[8:]
     return out
+
+
+def network_id(name: str) -> str:
+    """The full id the store keys network `name` by; "" when there is no such network."""
+    r = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True,
+                       timeout=60)
+    return r.stdout.strip() if r.returncode == 0 else ""
 
 
 def endpoint_count(network_id: str, path: Path = STORE) -> EndpointCount:

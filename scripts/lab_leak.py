@@ -49,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.docker_store import STORE, endpoint_count  # noqa: E402 - after the path
+from lab import docker_store  # noqa: E402 - after the path
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 NETWORK = "kubelab"
@@ -64,14 +64,7 @@ def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
 
 
 def network_id(name: str = NETWORK) -> str:
-    r = docker("network", "inspect", "-f", "{{.Id}}", name)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
-def count_now(nid: str) -> tuple[int, list[str]]:
-    """(endpoint_count in the store, names of the endpoints the store holds) for network `nid`."""
-    c = endpoint_count(nid, STORE)
-    return c.count, list(c.endpoints)
+    return docker_store.network_id(name)
 
 
 def listed(name: str = NETWORK) -> list[str]:
@@ -89,7 +82,8 @@ def probe(label: str, settle: float = 5.0) -> bool:
         return False
     deadline = time.monotonic() + settle
     while True:
-        count, names = count_now(nid)
+        c = docker_store.endpoint_count(nid)
+        count, names = c.count, list(c.endpoints)
         if count == len(names) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -215,7 +209,8 @@ def down_and_check() -> bool:
         log(f"down failed: {e}")
     dlog.show()
     if network_id():
-        count, names = count_now(nid)
+        c = docker_store.endpoint_count(nid)
+        count, names = c.count, list(c.endpoints)
         log(f"LEAKED: network {NETWORK} ({nid[:12]}) is left: endpoint_count={count}, endpoints in the store={names}, "
             f"listed by inspect={listed()}")
         return True
@@ -232,7 +227,8 @@ def watch(seconds: float) -> None:
         nid = network_id()
         if nid:
             try:
-                count, names = count_now(nid)
+                c = docker_store.endpoint_count(nid)
+                count, names = c.count, list(c.endpoints)
             except RuntimeError:
                 time.sleep(1)
                 continue

@@ -32,7 +32,7 @@ def test_cluster_down_leaves_no_container_behind(lab: dict[str, Any]) -> None:
     wait_running_ready(name)
     assert docker("ps", "-q", "--filter", "label=io.kubelab.node").stdout.strip()
     # The store reader reads the live network: its endpoints name the lab's node containers.
-    live = readable_count(network_id("kubelab"))
+    live = readable_count(docker_store.network_id("kubelab"))
     if live is not None:
         assert {"kubelab-node1", "kubelab-node2", "kubelab-node3"} <= set(live.endpoints), live
     # An endpoint on the lab's network that is none of the lab's containers (as a stale one Docker keeps
@@ -53,7 +53,7 @@ def test_cluster_down_leaves_no_container_behind(lab: dict[str, Any]) -> None:
         assert left == "", f"emptyDir volumes of {node} left"
     assert docker("network", "inspect", "kubelab-control-plane", check=False).returncode != 0, \
         "the kubelab-control-plane network is left"
-    nid = network_id("kubelab")
+    nid = docker_store.network_id("kubelab")
     if nid:
         kept = readable_count(nid)
         assert kept is not None, (f"the kubelab network is left, and Docker's count of its endpoints cannot be "
@@ -62,12 +62,6 @@ def test_cluster_down_leaves_no_container_behind(lab: dict[str, Any]) -> None:
         assert listed in ("{}", "null") and not kept.endpoints and kept.drift > 0, \
             f"the kubelab network is left with endpoints: inspect lists {listed}, Docker's store holds {kept}"
         assert f"Docker counts {kept.count} endpoint(s) on it but holds 0" in p.stderr, p.stderr
-
-
-def network_id(name: str) -> str:
-    """The network's full id; "" when there is none."""
-    r = docker("network", "inspect", "-f", "{{.Id}}", name, check=False)
-    return r.stdout.strip() if r.returncode == 0 else ""
 
 
 def readable_count(nid: str) -> docker_store.EndpointCount | None:

@@ -19,8 +19,6 @@ def docker_keeping_the_network(calls: list[tuple[str, ...]]) -> Any:
         calls.append(args)
         if args[:2] == ("network", "rm"):
             return subprocess.CompletedProcess(args, 1, "", REFUSED)
-        if args[:2] == ("network", "inspect") and "{{.Id}}" in args:
-            return subprocess.CompletedProcess(args, 0, NID + "\n", "")
         if args[:2] == ("network", "inspect") and "{{json .Containers}}" in args:
             return subprocess.CompletedProcess(args, 0, "{}\n", "")
         return subprocess.CompletedProcess(args, 0, "", "")
@@ -30,6 +28,7 @@ def docker_keeping_the_network(calls: list[tuple[str, ...]]) -> Any:
 def test_a_network_docker_miscounts_is_reported_with_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(compose, "_docker", docker_keeping_the_network(calls))
+    monkeypatch.setattr(docker_store, "network_id", lambda name: NID)
     monkeypatch.setattr(docker_store, "endpoint_count", lambda nid: docker_store.EndpointCount(1, ()))
     why = compose.remove_network("kubelab", ["kubelab-e2e-stray"])
     assert why is not None and why.startswith(f"network kubelab was not removed: {REFUSED}")
@@ -51,6 +50,7 @@ def test_without_a_drift_to_show_the_refusal_is_said_as_docker_said_it(monkeypat
             raise count
         return count  # type: ignore[no-any-return]
     monkeypatch.setattr(compose, "_docker", docker_keeping_the_network([]))
+    monkeypatch.setattr(docker_store, "network_id", lambda name: NID)
     monkeypatch.setattr(docker_store, "endpoint_count", endpoint_count)
     assert compose.remove_network("kubelab") == f"network kubelab was not removed: {REFUSED}"
 

@@ -25,6 +25,8 @@ Controllers, one module each, registered by name in `controllers.py` so
     garbagecollector  ownerReferences: background, foreground, orphan
     namespace         empty a Terminating namespace, then finalize it
     disruption        PodDisruptionBudget status
+    serviceaccount    a `default` ServiceAccount in every namespace
+    servicelb         LoadBalancer Services get the nodes' addresses (k3s' ServiceLB)
 
 Shared building blocks: `base` (the controller skeleton), `informers`
 (the shared informer factory), `expectations`, `podutil` (readiness,

@@ -19,9 +19,15 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   rollout.py     rollout status|history|undo|pause|resume|restart
   nodes.py       cordon, uncordon, drain
   wait.py        wait --for=condition=...|delete
+  auth.py        auth can-i|whoami; create_rbac.py: create role|clusterrole|...|serviceaccount|token
+  image.py       image load|ls (the compose lab's registry and its mirror)
+  trace.py       trace TYPE/NAME (the apiserver's timeline of what an object caused)
+  dashboard.py   dashboard (serves dashboard/ on localhost)
+  timefmt.py     ages and timestamps as kubectl prints them
   cluster.py     cluster up/down (lab.local)
   completion.py  completion bash|zsh|fish
   logs.py  exec_.py  attach.py  portforward.py  proxy.py
                  the streaming verbs, through kubelab.streams (no gRPC here)
+  apiproxy.py    `proxy`'s pass-through to the Kubernetes HTTP API
   podref.py      which pod `pod/x`, `deployment/x`, `service/x` means (for those verbs)
 """

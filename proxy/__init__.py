@@ -1,7 +1,9 @@
-"""The node proxy (`kubelab-proxy`): userspace TCP forwarding for ClusterIPs and NodePorts, no iptables.
+"""The node proxy (`kubelab-proxy`): userspace TCP and UDP forwarding for ClusterIPs and NodePorts, no iptables.
 
 `balancer` picks backends (pure: round robin, ClientIP affinity, down
-marks), `tcp` forwards connections, `netlink` puts ClusterIPs on the node's
-loopback, `server` ties them to the Service and Endpoints informers, `main`
-is the CLI. See proxy/README.md for the ClusterIP design and its figures.
+marks), `tcp` forwards connections, `udp` relays datagram sessions,
+`netlink` puts ClusterIPs on the node's loopback, `report` tells the
+apiserver when this proxy began sending to which pods (for `kubelab trace`),
+`server` ties them to the Service and Endpoints informers, `main` is the
+CLI. See proxy/README.md for the ClusterIP design and its figures.
 """

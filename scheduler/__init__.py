@@ -8,6 +8,8 @@ The pipeline, one module per stage (README.md draws it):
     filters.py     feasibility: small predicates returning Kubernetes' reasons
     scores.py      ranking: small normalised scores
     algorithm.py   filter → score → pick, and the FitError message
-    server.py      informers, the loop, binding, events, leader election
+    server.py      informers, the loop, binding, leader election
+    recording.py   the events and pod conditions it writes for users
+    metrics.py     its Prometheus metrics, named as kube-scheduler's
     main.py        the click CLI
 """

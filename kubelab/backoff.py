@@ -1,15 +1,12 @@
 """Exponential back-off, the one home of "wait longer after each failure, up to a cap".
 
-Where it sits: in the shared library, below every retry loop. `doubling` is the pure delay after the n-th
-failure in a row (client-go's ItemExponentialFailureRateLimiter shape): the scheduler's pod back-off, the
-work queue's per-key rate limiter, the kubelet's status writes, the dashboard's relay and the apiserver's wait
-for etcd ask it. `RetryDelay` is the same doubling carried by a loop that resets it on success (client-go's
-wait.Backoff with Factor 2): the watch cache, the informer and the node's registration keep one. Jitter
-stays with the callers, which differ in how much they add. Standard library only.
+Where it sits: below every retry loop. `doubling` is the pure delay after the n-th failure in a row (as
+client-go's ItemExponentialFailureRateLimiter); `RetryDelay` carries it through a loop that resets it on
+success (as client-go's wait.Backoff, Factor 2). Jitter stays with the callers, which differ in how much.
 """
 from __future__ import annotations
 
-_MAX_DOUBLINGS = 64     # past this any sane base is past any sane cap, and 2.0 ** n would overflow
+_MAX_DOUBLINGS = 64     # past this any sane base is past any sane cap (and 2.0 ** 1024 overflows)
 
 
 def doubling(attempt: int, base: float, cap: float) -> float:

@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors, kinds
+from kubelab.backoff import doubling
 from kubelab.pipeline import STREAM_ACCEPTED
 from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
@@ -448,15 +449,13 @@ class Server:
         self.http_port = 0
 
     async def _wait_for_etcd(self) -> None:
-        delay = 0.1
-        for _ in range(100):
+        for attempt in range(1, 101):
             try:
                 await self.storage.current_revision()
                 return
             except st.StorageError as e:
                 log.info("waiting for etcd at %s: %s", self.config.etcd_servers, e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(doubling(attempt, 0.1, 2.0))
         raise Fatal(f"etcd at {', '.join(self.config.etcd_servers)} is unreachable")
 
     def _advertised(self) -> str:

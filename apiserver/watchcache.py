@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from kubelab import errors, kinds, timeutil
+from kubelab.backoff import RetryDelay
 from kubelab.v1 import api_pb2 as api
 
 from . import storage as st
@@ -162,7 +163,7 @@ class KindCache:
         self.ready.set()
 
     async def _run(self) -> None:
-        backoff = 0.2
+        retry = RetryDelay(0.2, 5.0)
         while True:
             try:
                 if not self.ready.is_set():
@@ -171,16 +172,15 @@ class KindCache:
                 async for batch in self.storage.watch(self.prefix, self.revision + 1, prev_kv=False):
                     for sev in batch:
                         self._apply(sev)
-                    backoff = 0.2
+                    retry.reset()
             except asyncio.CancelledError:
                 raise
             except st.Compacted:
                 log.warning("watch cache for %s fell behind a compaction; relisting", self.info.kind)
                 self.ready.clear()
             except Exception as e:  # noqa: BLE001 - etcd down: retry from where we were
-                log.warning("watch cache for %s: %s; retrying in %.1fs", self.info.kind, e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                log.warning("watch cache for %s: %s; retrying in %.1fs", self.info.kind, e, retry.delay)
+                await asyncio.sleep(retry.step())
 
     def _apply(self, sev: st.StorageEvent) -> None:
         prev = self.objects.get(sev.key)

@@ -24,6 +24,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from kubelab.backoff import doubling
+
 from .kubeapi import ApiError, KubeApi, collection_path
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,7 @@ def back_off(attempt: int, base: float = 0.5, cap: float = 10.0, jitter: Callabl
              ) -> float:
     """Seconds before retry `attempt` (0-based): base·2^attempt capped, with up to 20 % jitter so that the
     kinds' loops do not knock on a recovering apiserver at the same instant."""
-    delay = min(cap, base * (2 ** min(attempt, 30)))
-    return round(delay * (1 + 0.2 * jitter()), 3)
+    return round(doubling(attempt + 1, base, cap) * (1 + 0.2 * jitter()), 3)
 
 
 def key_of(obj: dict[str, Any]) -> str:

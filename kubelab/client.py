@@ -188,7 +188,7 @@ class Client:
     async def _retrying(self, call: Callable[[], Awaitable[T]], idempotent: bool) -> T:
         """`call()`, again with back-off after a transient error (Unavailable, Timeout) if it is idempotent.
         An apiserver found unavailable is left for the next one first (the retry goes there)."""
-        delay = 0.1
+        from kubelab.backoff import doubling
         for attempt in range(self.retries + 1):
             current = self._current
             try:
@@ -199,8 +199,7 @@ class Client:
                 if not retry or attempt == self.retries:
                     raise
                 log.debug("retrying after %s: %s", err.reason, err.message)
-                await asyncio.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(doubling(attempt + 1, 0.1, 2.0) * (1 + random.random()))
         raise AssertionError("unreachable")
 
     async def _write(self, op: str, req: Any, idempotent: bool) -> Any:

@@ -14,6 +14,7 @@ import random
 from typing import Any, Callable, Iterable
 
 from kubelab import errors, kinds, timeutil
+from kubelab.backoff import RetryDelay
 from kubelab.client import Client
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class Informer:
         self.synced.set()
 
     async def _run(self) -> None:
-        backoff = 0.1
+        retry = RetryDelay(0.1, 5.0)
         need_list = True
         while True:
             try:
@@ -163,7 +164,7 @@ class Informer:
                                            self.field_selector, allow_bookmarks=True)
                 try:
                     async for ev in stream:
-                        backoff = 0.1
+                        retry.reset()
                         if ev.type == "BOOKMARK":
                             self.resource_version = ev.resource_version
                             continue
@@ -182,9 +183,9 @@ class Informer:
                 need_list = True
                 continue
             except errors.ApiError as e:
-                log.info("%s watch interrupted (%s: %s); retrying in %.1fs", self.kind, e.reason, e.message, backoff)
+                log.info("%s watch interrupted (%s: %s); retrying in %.1fs", self.kind, e.reason, e.message,
+                         retry.delay)
             except Exception as e:  # noqa: BLE001
-                log.warning("%s informer error: %r; retrying in %.1fs", self.kind, e, backoff)
+                log.warning("%s informer error: %r; retrying in %.1fs", self.kind, e, retry.delay)
                 need_list = True
-            await asyncio.sleep(backoff * (1 + random.random() / 2))
-            backoff = min(backoff * 2, 5.0)
+            await asyncio.sleep(retry.step() * (1 + random.random() / 2))    # jitter: up to half again

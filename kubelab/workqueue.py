@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
+from .backoff import doubling
 from .timeutil import Clock, FakeClock, RealClock, settle
 
 __all__ = [
@@ -94,11 +95,9 @@ class ItemExponentialRateLimiter:
         self._failures: dict[Hashable, int] = {}
 
     def when(self, key: Hashable) -> float:
-        exp = self._failures.get(key, 0)
-        self._failures[key] = exp + 1
-        if exp > 64:
-            return self.max_delay
-        return min(self.base_delay * 2.0**exp, self.max_delay)
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        return doubling(failures, self.base_delay, self.max_delay)
 
     def forget(self, key: Hashable) -> None:
         self._failures.pop(key, None)

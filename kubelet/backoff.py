@@ -1,18 +1,18 @@
-"""Back-off as Kubernetes' kubelet does it: restarts, image pulls and refused status writes wait longer each time.
+"""Back-off as Kubernetes' kubelet does it: restarts and image pulls wait longer each time.
 
 Where it sits: the pod worker (`kubelet.worker`) asks `Backoff` before restarting a crashed container, the
-image puller (`kubelet.pulls`) before pulling again, the status manager (`kubelet.status_manager`) and the
-hollow kubelet use `doubling` for refused status writes. Pure apart from the clock, which is injectable.
+image puller (`kubelet.pulls`) before pulling again; events print the delay with `fmt_duration`. The doubling
+itself is kubelab.backoff's `doubling`, re-exported here for the status manager and the hollow kubelet.
+Pure apart from the clock, which is injectable.
 """
 from __future__ import annotations
 
 import time
 from typing import Callable
 
+from kubelab.backoff import doubling
 
-def doubling(attempt: int, base: float, cap: float) -> float:
-    """The delay after the `attempt`-th failure in a row (1, 2, ...): base, 2×base, 4×base, ... at most cap."""
-    return float(min(base * 2.0 ** max(0, attempt - 1), cap))
+__all__ = ["Backoff", "doubling", "fmt_duration"]
 
 
 def fmt_duration(seconds: float) -> str:

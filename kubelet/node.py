@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 
 import kubelab
 from kubelab import errors, timeutil
+from kubelab.backoff import RetryDelay
 from kubelab.client import Client
 from kubelab.quantity import cpu_millis, format_bytes, format_cpu_millis, to_bytes
 from kubelab.v1 import objects_pb2 as pb
@@ -247,18 +248,16 @@ class NodeAgent:
 
     async def run_heartbeats(self, interval: float) -> None:
         """Register (retrying) and heartbeat every `interval` seconds until cancelled."""
-        delay = 0.5
+        retry = RetryDelay(0.5, interval)      # the first wait is 0.5 s even when the interval is shorter
         while self.node is None:
             try:
                 await self.register()
+                continue
             except errors.ApiError as e:
-                log.warning("registering node %s failed: %s; retrying in %.1fs", self.name, e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, interval)
+                log.warning("registering node %s failed: %s; retrying in %.1fs", self.name, e, retry.delay)
             except Exception:  # noqa: BLE001 - a node that stops trying is NotReady for good
-                log.exception("registering node %s failed; retrying in %.1fs", self.name, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, interval)
+                log.exception("registering node %s failed; retrying in %.1fs", self.name, retry.delay)
+            await asyncio.sleep(retry.step())
         while True:
             await asyncio.sleep(interval * (0.9 + 0.2 * random.random()))
             try:
@@ -289,7 +288,7 @@ class HeartbeatGroup:
     async def register_all(self) -> None:
         """Register every agent (bounded concurrency), retrying failures until all are in."""
         pending = [a for a in self.agents if a.node is None]
-        delay = 0.5
+        retry = RetryDelay(0.5, 5.0)
         while pending:
             results = await asyncio.gather(*(self._bounded(a.register()) for a in pending), return_exceptions=True)
             failed = [a for a, r in zip(pending, results) if isinstance(r, BaseException)]
@@ -297,9 +296,8 @@ class HeartbeatGroup:
                 if isinstance(r, BaseException) and not isinstance(r, errors.ApiError):
                     raise r
             if failed:
-                log.warning("%d nodes failed to register; retrying in %.1fs", len(failed), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("%d nodes failed to register; retrying in %.1fs", len(failed), retry.delay)
+                await asyncio.sleep(retry.step())
             pending = failed
 
     async def _bounded(self, coro: Any) -> Any:

@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from kubelab.backoff import doubling
 from kubelab.workqueue import Clock, RealClock
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,7 @@ class SchedulingQueue:
         return out
 
     def backoff_duration(self, attempts: int) -> float:
-        if attempts <= 0:
-            return 0.0
-        return float(min(self.initial_backoff * 2.0 ** (attempts - 1), self.max_backoff))
+        return doubling(attempts, self.initial_backoff, self.max_backoff) if attempts > 0 else 0.0
 
     def _backoff_expiry(self, qp: QueuedPod) -> float:
         return qp.timestamp + self.backoff_duration(qp.attempts)

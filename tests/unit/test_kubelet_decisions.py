@@ -9,7 +9,7 @@ import pytest
 
 from kubelab.client import new_object
 from kubelab.v1 import objects_pb2 as pb
-from kubelet.backoff import Backoff, doubling, fmt_duration
+from kubelet.backoff import Backoff, fmt_duration
 from kubelet.config import PodConfig
 from kubelet.dnsconfig import docker_dns
 from kubelet.docker_runtime import RuntimeError_, cpu_shares, docker_name, log_config, pod_labels, resource_limits
@@ -28,12 +28,6 @@ def test_restart_back_off_doubles_to_its_cap_and_resets_after_quiet() -> None:
     assert b.next("uid/web", 1006.0 + 601) == 10         # quiet for more than 2×cap: from the start again
     b.forget_prefix("uid/")
     assert b.delay("uid/web") == 10 and b.remaining("uid/web", 0) == 0
-
-
-@pytest.mark.parametrize("attempt,delay", [(1, 1.0), (2, 2.0), (3, 4.0), (9, 256.0), (10, 300.0), (50, 300.0),
-                                           (0, 1.0)])
-def test_doubling(attempt: int, delay: float) -> None:
-    assert doubling(attempt, 1.0, 300.0) == delay
 
 
 @pytest.mark.parametrize("seconds,text", [(10, "10s"), (59.6, "1m0s"), (80, "1m20s"), (300, "5m0s")])

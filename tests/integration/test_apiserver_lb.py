@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from kubelab import pki
+from lab import pki
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

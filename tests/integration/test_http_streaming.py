@@ -25,7 +25,6 @@ from apiserver.http import streaming
 from apiserver.kubelet_streams import kubelet_error
 from apiserver.server import ApiService, Config
 from kubelab import errors, manifests
-from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 from lab.local import free_port

@@ -12,7 +12,7 @@ from cryptography import x509
 
 from lab import compose, pki
 
-from .test_lab_compose import ROOT, _services
+from .test_lab_compose import _services
 
 
 def _flag(command: list[str], flag: str) -> list[str]:

@@ -723,16 +723,6 @@ IMAGE_LIST: list[Image] = [
 ]
 
 
-def _catalogue() -> tuple[str, ...]:
-    """kubelab/catalogue.py, loaded by path: the one list of what the lab has (this script needs only the
-    standard library, not the package and its dependencies)."""
-    spec = importlib.util.spec_from_file_location("kubelab_catalogue", REPO_ROOT / "kubelab" / "catalogue.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return tuple(module.CATALOGUE)
-
-
 def _in_catalogue_order(recipes: list[Image], catalogue: tuple[str, ...]) -> list[Image]:
     """The recipes in the catalogue's order; a catalogue image without a recipe (or the reverse) is a bug here."""
     by_ref = {i.ref: i for i in recipes}
@@ -742,7 +732,8 @@ def _in_catalogue_order(recipes: list[Image], catalogue: tuple[str, ...]) -> lis
     return [by_ref[ref] for ref in catalogue]
 
 
-IMAGE_LIST = _in_catalogue_order(IMAGE_LIST, _catalogue())
+_standins = _sibling("standins")       # holds kubelab/catalogue.py, loaded by path
+IMAGE_LIST = _in_catalogue_order(IMAGE_LIST, tuple(_standins.CAT.CATALOGUE))
 IMAGES: list[str] = [i.ref for i in IMAGE_LIST]
 _BY_REF = {i.ref: i for i in IMAGE_LIST}
 
@@ -850,10 +841,9 @@ def build_all(only: list[str] | None = None, force: bool = False,
         raise BuildError("failed: " + "; ".join(f"{k}: {v.splitlines()[0]}" for k, v in failed.items()))
     log(status)
     if not only or "stand-ins" in only:
-        module = _sibling("standins")
         try:
-            module.build(log)
-        except module.StandInError as e:
+            _standins.build(log)
+        except _standins.StandInError as e:
             raise BuildError(str(e)) from e
 
 

@@ -29,6 +29,7 @@ import json
 import subprocess
 import sys
 import time
+import types
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,7 +40,9 @@ HASH_LABEL = "kubelab.build-hash"
 RECIPE = "1"
 
 
-def _catalogue():  # noqa: ANN202 - a module object
+def _catalogue() -> types.ModuleType:
+    """kubelab/catalogue.py, loaded by path: the one list of what the lab has (these scripts need only the
+    standard library, not the package and its dependencies). images/build.py takes it from here too."""
     spec = importlib.util.spec_from_file_location("kubelab_catalogue", REPO_ROOT / "kubelab" / "catalogue.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

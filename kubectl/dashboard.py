@@ -2,17 +2,57 @@
 
 The command only wires the dashboard package (dashboard/) to the terminal: it reads the kubeconfig kubectl
 reads ($KUBECONFIG, else ~/.kube/config, which `kubelab cluster up` writes), serves the page on 127.0.0.1
-and opens the browser, or with --url prints the URL and opens nothing. It serves until Ctrl-C or SIGTERM.
+and opens the browser, or with --url prints the URL and opens nothing. It serves until Ctrl-C or SIGTERM, as
+`kubelab.serving` runs every component: the first is graceful, a second exits at once.
 """
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from kubectl.context import CLIError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from dashboard.kubeapi import Credentials
+
+
+class DashboardService:
+    """The page's server as `kubelab.serving` runs a component's: start serves it and opens the browser, stop
+    tells open pages and stops the relays; Ctrl-C or SIGTERM is graceful, a second signal exits at once."""
+
+    def __init__(self, creds: Credentials, port: int, url_only: bool) -> None:
+        self.creds, self.port, self.url_only = creds, port, url_only
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        from dashboard.kubeapi import KubeApi
+        from dashboard.server import serve
+        from kubelab.errors import net_reason
+        try:
+            self.runner, bound = await serve(KubeApi(self.creds), self.port)
+        except OSError as e:
+            raise CLIError(f"listen tcp 127.0.0.1:{self.port}: bind: {net_reason(e)}") from None
+        url = f"http://127.0.0.1:{bound}/"
+        if self.url_only:
+            click.echo(url)
+        else:
+            click.echo(f"Opening {url} in your default browser...")
+            import webbrowser
+            if not webbrowser.open(url):      # no browser here (a server, a container): the URL still works
+                click.echo(f"no browser could be started: open {url} yourself", err=True)
+        sys.stdout.flush()
+
+    async def run(self) -> None:
+        from kubelab.serving import forever
+        await forever()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
 
 
 @click.command("dashboard")
@@ -26,40 +66,12 @@ def dashboard(port: int, url_only: bool, context: str) -> None:
       kubelab dashboard          # opens the browser
       kubelab dashboard --url    # prints http://127.0.0.1:PORT/ and serves until Ctrl-C
     """
-    from dashboard.kubeapi import CredentialsError, KubeApi, load_credentials
-    from dashboard.server import serve
+    from dashboard.kubeapi import CredentialsError, load_credentials
+    from kubelab import serving
     if not 0 <= port <= 65535:
         raise CLIError(f"invalid port {port}: must be between 0 and 65535")
     try:
         creds = load_credentials(context=context)
     except (CredentialsError, OSError, ValueError) as e:
         raise CLIError(str(e)) from None
-
-    async def body() -> None:
-        from kubelab.errors import net_reason
-        try:
-            runner, bound = await serve(KubeApi(creds), port)
-        except OSError as e:
-            raise CLIError(f"listen tcp 127.0.0.1:{port}: bind: {net_reason(e)}") from None
-        url = f"http://127.0.0.1:{bound}/"
-        if url_only:
-            click.echo(url)
-        else:
-            click.echo(f"Opening {url} in your default browser...")
-            import webbrowser
-            if not webbrowser.open(url):      # no browser here (a server, a container): the URL still works
-                click.echo(f"no browser could be started: open {url} yourself", err=True)
-        sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):    # both graceful: open pages are told, relays stopped
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(body())
-    except KeyboardInterrupt:
-        pass
+    serving.run(lambda: DashboardService(creds, port, url_only))

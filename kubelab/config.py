@@ -195,18 +195,6 @@ def grpc_address_of(cfg: dict[str, Any], cluster_name: str) -> str:
     return ""
 
 
-def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path, bytes]:
-    """The lab's CA (kept across restarts) and a serving certificate for the apiserver's HTTPS, for every name
-    a client may use: 127.0.0.1, localhost, apiserver, the `kubernetes` Service's ClusterIP and its DNS
-    names. Returns (certificate file, key file, CA certificate PEM)."""
-    from kubelab import pki
-    ca = pki.load_or_make_ca(directory)
-    names = ["127.0.0.1", "localhost", "apiserver", cluster_ip, "kubernetes", "kubernetes.default",
-             "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
-    crt, key = pki.save(pki.issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
-    return crt, key, ca.cert_pem
-
-
 @dataclass
 class KubeConnection:
     """What a kubeconfig context says about reaching the Kubernetes HTTP API."""

@@ -54,10 +54,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kubelab import config as kubeconfig
-from kubelab import pki
-
-from lab import docker_store, identities
 from kubelab.catalogue import CATALOGUE
+
+from lab import docker_store, identities, pki
 
 PROJECT = "kubelab"
 CONTEXT = "kubelab"
@@ -587,7 +586,7 @@ def bootstrap(secrets_dir: Path, kubeconfig_dir: Path, kubeconfig_file: str, ser
         etcd_certificates(etcd_pki)
         # The HTTPS API's serving certificate, by the same CA; the CA (public) goes to the host, whose
         # `cluster up` writes it into kubectl's kubeconfig as certificate-authority-data.
-        _, _, ca_pem = kubeconfig.apiserver_certificates(etcd_pki, SERVICE_CLUSTER_IP)
+        _, _, ca_pem = pki.apiserver_certificates(etcd_pki, SERVICE_CLUSTER_IP)
         (kubeconfig_dir / CA_FILE).write_bytes(ca_pem)
         # ServiceAccount tokens' signing key beside the CA (the apiservers only).
         pki.load_or_make_service_account_key(etcd_pki)

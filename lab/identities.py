@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from kubelab import pki
+from lab import pki
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Credentials: the state directory is 0700 and every file in it that holds one
 (`token`, `kubelet-token`, `state.json` and `commands.json`, which carry the
 tokens, `pki/*.key`) is 0600; `down` removes them all (the logs stay).
 etcd speaks only TLS and asks for a client certificate (`--client-cert-auth`)
-signed by the lab's CA (`kubelab.pki`): only the apiserver holds one.
+signed by the lab's CA (`lab/pki.py`): only the apiserver holds one.
 
 Stopping: each component's pid is recorded with its start time and command
 line (from /proc); `down` signals a pid only while it is still that process
@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from kubelab import config as kubeconfig
-from kubelab import pki
 
-from . import identities
+from . import identities, pki
 
 CONTEXT = "kubelab-local"
 
@@ -262,7 +261,7 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     component_tokens = identities.write_tokens(state / "identities", [])
     etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     https_port = free_port()
-    crt, key, ca_pem = kubeconfig.apiserver_certificates(state / "pki", "10.96.0.1")
+    crt, key, ca_pem = pki.apiserver_certificates(state / "pki", "10.96.0.1")
     sa_key, _ = pki.load_or_make_service_account_key(state / "pki")
     pids: dict[str, int] = {}
     procs: dict[str, dict[str, Any]] = {}

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tests.walk_io import first_line_matching, free_port, http_get, http_until, lines_for, stop
+from lab.local import free_port
+from tests.walk_io import first_line_matching, http_get, http_until, lines_for, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "tutorial.md"

@@ -61,13 +61,6 @@ def stop(proc: subprocess.Popen[str]) -> None:
             proc.wait(10)
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
     import urllib.error
     import urllib.request

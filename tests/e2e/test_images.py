@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from .conftest import docker_ok
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_PY = REPO / "images" / "build.py"
@@ -39,15 +40,7 @@ def _load_build():
 build = _load_build()
 
 
-def _docker_ok() -> bool:
-    if not shutil.which("docker"):
-        return False
-    p = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                       capture_output=True, text=True)
-    return p.returncode == 0
-
-
-needs_docker = pytest.mark.skipif(not _docker_ok(), reason="docker is not available")
+needs_docker = pytest.mark.skipif(not docker_ok(), reason="docker is not available")
 
 
 def sh(*cmd: str, check: bool = True, timeout: float = 120, input: str | None = None
@@ -64,7 +57,7 @@ def name(what: str) -> str:
 
 @pytest.fixture(scope="session")
 def images_built() -> str:
-    if not _docker_ok():
+    if not docker_ok():
         pytest.skip("docker is not available")
     p = subprocess.run([sys.executable, str(BUILD_PY)], capture_output=True, text=True, timeout=1500)
     assert p.returncode == 0, f"images/build.py failed:\n{p.stdout}\n{p.stderr}"

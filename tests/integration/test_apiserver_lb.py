@@ -21,17 +21,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from kubelab import pki
+from lab import pki
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _HELD: list[socket.socket] = []

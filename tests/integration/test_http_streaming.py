@@ -25,9 +25,9 @@ from apiserver.http import streaming
 from apiserver.kubelet_streams import kubelet_error
 from apiserver.server import ApiService, Config
 from kubelab import errors, manifests
-from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
+from lab.local import free_port
 from tests.harness.kubelet import EchoKubelet
 from tests.harness.objects import Objects
 from tests import realclients
@@ -121,17 +121,11 @@ def _app(objects: Objects) -> web.Application:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The subresources on http://127.0.0.1:PORT and a kubeconfig pointing there; run in a thread of their own."""
     loop = asyncio.new_event_loop()
-    port = _free_port()
+    port = free_port()
     started = threading.Event()
     stop: dict[str, Any] = {}
 
@@ -211,7 +205,7 @@ def test_a_log_stream_that_fails_midway_is_a_failure_not_a_short_log(server: Pat
 
 
 def test_port_forward_carries_connections_both_ways(server: Path, kubectl: Path) -> None:
-    local = _free_port()
+    local = free_port()
     proc = subprocess.Popen([str(kubectl), "port-forward", "pod/web", f"{local}:8080"],
                             env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(server), "HOME": str(server.parent)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -235,7 +229,7 @@ def test_port_forward_carries_connections_both_ways(server: Path, kubectl: Path)
 
 
 def test_port_forward_to_a_closed_port_reports_the_dial_error(server: Path, kubectl: Path) -> None:
-    local = _free_port()
+    local = free_port()
     proc = subprocess.Popen([str(kubectl), "port-forward", "pod/web", f"{local}:9999"],
                             env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(server), "HOME": str(server.parent)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

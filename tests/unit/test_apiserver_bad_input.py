@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from typing import Any
+from typing import Any, Mapping
 
 import grpc
 import pytest
@@ -19,7 +19,7 @@ from apiserver.memstorage import MemoryStorage
 from apiserver.checks import storage_error
 from apiserver.server import ApiService, Config
 from apiserver.store import MAX_OBJECT_BYTES, Store, object_key
-from apiserver.watchcache import KindCache
+from apiserver.watchcache import KindCache, WatchCache
 from kubelab import errors, kinds, manifests
 from kubelab.client import new_object
 from kubelab.v1 import api_pb2 as api
@@ -27,9 +27,23 @@ from kubelab.v1 import api_pb2 as api
 from .test_apiserver_cached_updates import pod
 
 
+class FailingStorage(MemoryStorage):
+    """The in-memory storage; its creates fail with `failure` once a test sets it, as etcd's may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: Exception | None = None
+
+    async def create(self, key: bytes, value: bytes, also_create: Mapping[bytes, bytes] | None = None,
+                     lease: int = 0) -> int:
+        if self.failure is not None:
+            raise self.failure
+        return await super().create(key, value, also_create, lease)
+
+
 @pytest.fixture
 def store() -> Store:
-    etcd = MemoryStorage()
+    etcd = FailingStorage()
     s = Store(etcd)
 
     def current(kind: str, key: bytes) -> Any | None:
@@ -42,8 +56,8 @@ def store() -> Store:
     return s
 
 
-def etcd_of(store: Store) -> MemoryStorage:
-    assert isinstance(store.storage, MemoryStorage)
+def etcd_of(store: Store) -> FailingStorage:
+    assert isinstance(store.storage, FailingStorage)
     return store.storage
 
 
@@ -158,17 +172,6 @@ class FakeContext:
         raise Aborted()
 
 
-class FailingStore:
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    async def create(self, obj: Any, dry_run: bool = False) -> Any:
-        raise self.error
-
-    async def get(self, kind: str, namespace: str, name: str) -> Any:
-        return new_object(kind, name, namespace)     # the pod's ServiceAccount (admission reads it first)
-
-
 @pytest.mark.parametrize("error,code,reason", [
     pytest.param(st.TooLarge("etcd create: etcdserver: request is too large"), grpc.StatusCode.RESOURCE_EXHAUSTED,
                  "RequestEntityTooLarge", id="too-large"),
@@ -177,8 +180,11 @@ class FailingStore:
     pytest.param(st.Unavailable("etcd create: connection refused"), grpc.StatusCode.UNAVAILABLE,
                  "ServiceUnavailable", id="unavailable"),
 ])
-async def test_every_storage_error_is_an_api_status(error: Exception, code: grpc.StatusCode, reason: str) -> None:
-    svc = ApiService(FailingStore(error), None, Config())          # type: ignore[arg-type]
+async def test_every_storage_error_is_an_api_status(store: Store, error: st.StorageError, code: grpc.StatusCode,
+                                                    reason: str) -> None:
+    await store.create(new_object("ServiceAccount", "default", "default"))   # the pod's (admission reads it first)
+    etcd_of(store).failure = error
+    svc = ApiService(store, WatchCache(store.storage, {}, {}), Config())
     ctx = FakeContext()
     with pytest.raises(Aborted):
         await svc.Create(api.CreateRequest(object=kinds.wrap(pod())), ctx)

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from controller_manager.expectations import Expectations
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
+from kubelab.timeutil import FakeClock
 
 
 @pytest.mark.parametrize("adds,observed_adds,deletes,observed_deletes,satisfied", [
@@ -46,7 +39,7 @@ def test_no_record_is_satisfied_and_keys_are_separate() -> None:
 
 
 def test_expired_expectations_are_satisfied_and_reset_by_the_next_set() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     e = Expectations(timeout=300, clock=clock)
     e.expect_creations("k", 2)
     clock.t = 299

@@ -3,6 +3,7 @@ and dashboard.server's guard (Host and cross-site checks), on a real local serve
 from __future__ import annotations
 
 import copy
+import signal
 from typing import Any
 
 import aiohttp
@@ -153,11 +154,27 @@ def test_dashboard_command_refusals(tmp_path: Any, kubeconfig: Any, args: list[s
     assert (r.exit_code, r.output.strip()) == (1, line.format(tmp=tmp_path))
 
 
-async def test_sigterm_ends_the_command_with_a_page_connected(tmp_path: Any) -> None:
-    """An open event stream does not hold the process: SIGTERM (and Ctrl-C) end it in about a second."""
+async def _until_refused(url: str) -> None:
+    import asyncio
+    from urllib.parse import urlsplit
+    port = urlsplit(url).port
+    for _ in range(500):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionError:     # refused, or reset: the listener closed with this one in its backlog
+            return
+        writer.close()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{url} still accepts connections")
+
+
+@pytest.mark.parametrize("second", [None, signal.SIGINT, signal.SIGTERM], ids=["one-signal", "then-SIGINT",
+                                                                              "then-SIGTERM"])
+async def test_a_signal_ends_the_command_with_a_page_connected(tmp_path: Any, second: int | None) -> None:
+    """An open event stream does not hold the process: SIGTERM ends it gracefully (status 0) in about a second;
+    a second signal during that shutdown exits at once (status 1), as kubelab.serving runs every component."""
     import asyncio
     import os
-    import signal
     import sys
     import time
 
@@ -168,17 +185,24 @@ async def test_sigterm_ends_the_command_with_a_page_connected(tmp_path: Any) -> 
     (tmp_path / "config").write_text(yaml.safe_dump(cfg))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubectl", "dashboard", "--url", stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "KUBECONFIG": str(tmp_path / "config")})
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "KUBECONFIG": str(tmp_path / "config")})
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
         async with aiohttp.ClientSession() as s:
             async with s.get(url + "api/stream") as r:
                 assert (await r.content.readline()).startswith(b"event: status")
                 proc.send_signal(signal.SIGTERM)
+                if second is not None:      # once shutdown has begun (the port closed); the open stream holds it
+                    await _until_refused(url)                                      # for a second
+                    proc.send_signal(second)
                 start = time.monotonic()
-                assert await asyncio.wait_for(proc.wait(), 10) == 0
+                assert await asyncio.wait_for(proc.wait(), 10) == (0 if second is None else 1)
                 assert time.monotonic() - start < 5
+        err = (await proc.stderr.read()).decode()
+        assert "Traceback" not in err
+        if second is not None:
+            assert f"second {signal.Signals(second).name}: exiting now" in err
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -64,18 +64,3 @@ def test_the_kubelab_cli_follows_the_kubeconfig_when_its_own_config_names_no_con
     config.write_kube_context("https://127.0.0.1:7443", b"CA", "tok", "127.0.0.1:7000", namespace="team")
     conn = config.connection()
     assert (conn.server, conn.token, conn.namespace, conn.context) == ("127.0.0.1:7000", "tok", "team", "kubelab")
-
-
-def test_the_apiserver_serving_certificate_names_every_address_clients_use(tmp_path: Path) -> None:
-    import ipaddress
-
-    from cryptography import x509
-    crt, key, ca_pem = config.apiserver_certificates(tmp_path / "pki", "10.96.0.1")
-    cert = x509.load_pem_x509_certificate(crt.read_bytes())
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert set(san.get_values_for_type(x509.IPAddress)) == {ipaddress.ip_address("127.0.0.1"),
-                                                             ipaddress.ip_address("10.96.0.1")}
-    assert {"localhost", "apiserver", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"} <= set(
-        san.get_values_for_type(x509.DNSName))
-    assert cert.issuer == x509.load_pem_x509_certificate(ca_pem).subject
-    assert key.stat().st_mode & 0o077 == 0

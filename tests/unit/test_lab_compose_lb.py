@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from kubelab import config as kubeconfig
-from lab import compose
+from lab import compose, pki
 
-from .test_lab_compose import ROOT, _services
+from .test_lab_compose import _services
 
 
 def _flag(command: list[str], flag: str) -> list[str]:
@@ -55,7 +54,7 @@ def test_the_load_balancers_host_port_is_its_own_and_kubectl_is_pointed_there(
 
 
 def test_the_apiservers_certificate_names_the_address_kubectl_dials(tmp_path: Path) -> None:
-    crt, _, _ = kubeconfig.apiserver_certificates(tmp_path, compose.SERVICE_CLUSTER_IP)
+    crt, _, _ = pki.apiserver_certificates(tmp_path, compose.SERVICE_CLUSTER_IP)
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)

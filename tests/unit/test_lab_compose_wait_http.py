@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from kubelab import pki
+from lab import pki
 from lab.compose import LabError, wait_http
 
 

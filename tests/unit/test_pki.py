@@ -1,6 +1,7 @@
-"""kubelab.pki: the certificates a real TLS handshake accepts or refuses (Python's ssl on loopback)."""
+"""lab.pki: the certificates a real TLS handshake accepts or refuses (Python's ssl on loopback)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
@@ -12,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from kubelab import pki
+from lab import pki
 
 
 def _serve_once(server_ctx: ssl.SSLContext) -> tuple[int, threading.Thread, list[str]]:
@@ -115,3 +116,15 @@ def test_keys_are_private_files_in_a_private_directory(tmp_path: Path) -> None:
 def test_a_certificate_needs_a_use() -> None:
     with pytest.raises(ValueError):
         pki.issue(pki.make_ca(), "nothing")
+
+
+def test_the_apiserver_serving_certificate_names_every_address_clients_use(tmp_path: Path) -> None:
+    crt, key, ca_pem = pki.apiserver_certificates(tmp_path / "pki", "10.96.0.1")
+    cert = x509.load_pem_x509_certificate(crt.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(san.get_values_for_type(x509.IPAddress)) == {ipaddress.ip_address("127.0.0.1"),
+                                                             ipaddress.ip_address("10.96.0.1")}
+    assert {"localhost", "apiserver", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"} <= set(
+        san.get_values_for_type(x509.DNSName))
+    assert cert.issuer == x509.load_pem_x509_certificate(ca_pem).subject
+    assert key.stat().st_mode & 0o077 == 0

@@ -100,7 +100,8 @@ def test_each_world_has_its_own_copy_of_the_docs_namespaces() -> None:
 
 
 def test_a_curl_the_node_refuses_reads_as_status_0_until_the_deadline() -> None:
-    from tests.walk_io import free_port, http_until
+    from lab.local import free_port
+    from tests.walk_io import http_until
     port = free_port()          # nothing listens there
     status, body = http_until(f"http://127.0.0.1:{port}/", lambda s, b: s == 200, 0)
     assert status == 0 and "Connection refused" in body, body

@@ -1,8 +1,9 @@
 """Certificates for a lab: one CA, serving and client certificates it signs.
 
-Shared by the launchers (`cluster up --local` and the compose lab), which make the
-certificates, and by the components that present or check them: etcd's client-certificate
-TLS (only the apiserver may talk to etcd) and the apiserver's HTTPS front end. Written with
+Lab tooling, not library: the launchers (`cluster up --local` and the compose lab's bootstrap
+service) make the certificates here; the components only read the files their flags name
+(etcd's client-certificate TLS, so only the apiserver may talk to etcd, and the apiserver's
+HTTPS front end), so none imports this module. Written with
 `cryptography`, as kubeadm's `certs` phase does with Go's crypto/x509: ECDSA P-256 keys,
 SHA-256 signatures, a CA valid ten years and leaf certificates valid one.
 
@@ -162,6 +163,17 @@ def load_or_make_ca(directory: Path, name: str = "ca") -> KeyPair:
     ca = make_ca()
     save(ca, directory, name)
     return ca
+
+
+def apiserver_certificates(directory: Path, cluster_ip: str) -> tuple[Path, Path, bytes]:
+    """The lab's CA (kept across restarts) and a serving certificate for the apiserver's HTTPS, for every name
+    a client may use: 127.0.0.1, localhost, apiserver, the `kubernetes` Service's ClusterIP and its DNS
+    names. Returns (certificate file, key file, CA certificate PEM)."""
+    ca = load_or_make_ca(directory)
+    names = ["127.0.0.1", "localhost", "apiserver", cluster_ip, "kubernetes", "kubernetes.default",
+             "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
+    crt, key = save(issue(ca, "kube-apiserver", server_names=names), directory, "apiserver")
+    return crt, key, ca.cert_pem
 
 
 def load_or_make_service_account_key(directory: Path, name: str = "sa") -> tuple[Path, Path]:

@@ -40,9 +40,6 @@ def _load_build():
 build = _load_build()
 
 
-needs_docker = pytest.mark.skipif(not docker_ok(), reason="docker is not available")
-
-
 def sh(*cmd: str, check: bool = True, timeout: float = 120, input: str | None = None
        ) -> subprocess.CompletedProcess:
     p = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
@@ -57,8 +54,8 @@ def name(what: str) -> str:
 
 @pytest.fixture(scope="session")
 def images_built() -> str:
-    if not docker_ok():
-        pytest.skip("docker is not available")
+    if not docker_ok():      # the images are the lab's: without an engine this tier fails, as conftest's does
+        pytest.fail("the e2e tier needs a Docker engine: `docker version` reached no server", pytrace=False)
     p = subprocess.run([sys.executable, str(BUILD_PY)], capture_output=True, text=True, timeout=1500)
     assert p.returncode == 0, f"images/build.py failed:\n{p.stdout}\n{p.stderr}"
     return p.stdout
@@ -189,7 +186,6 @@ def test_only_names_resolve():
 # with docker
 
 
-@needs_docker
 def test_all_images_exist_with_build_hash(images_built):
     for ref in build.IMAGES:
         info = build.image_inspect(ref)
@@ -197,7 +193,6 @@ def test_all_images_exist_with_build_hash(images_built):
         assert build.image_label(info, build.HASH_LABEL), ref
 
 
-@needs_docker
 def test_second_build_is_cached_and_fast(images_built):
     t = time.monotonic()
     p = sh(sys.executable, str(BUILD_PY), timeout=600)
@@ -211,14 +206,12 @@ def test_second_build_is_cached_and_fast(images_built):
         assert elapsed < 30, f"cached build took {elapsed:.1f}s"
 
 
-@needs_docker
 def test_only_builds_parents_and_reports_progress(images_built):
     p = sh(sys.executable, str(BUILD_PY), "--only", "hello:v2", timeout=600)
     assert re.search(r"^\[1/2\] kubelab/busybox:latest \.\.\. cached", p.stdout, re.M), p.stdout
     assert re.search(r"^\[2/2\] kubelab/hello:v2 \.\.\. cached", p.stdout, re.M), p.stdout
 
 
-@needs_docker
 def test_busybox_applets_and_rootfs(images_built):
     p = sh("docker", "run", "--rm", "kubelab/busybox:latest", "sh", "-c",
            "for a in sh sleep wget nc env hostname ls rm cat echo httpd nslookup timeout ip; do "
@@ -236,7 +229,6 @@ def test_busybox_applets_and_rootfs(images_built):
     assert info["Size"] < 5_000_000
 
 
-@needs_docker
 def test_base_python_and_venv(images_built):
     p = sh("docker", "run", "--rm", "kubelab/base:latest", "sh", "-c",
            "python3 --version; command -v python3; command -v pip; echo $LANG; "
@@ -247,7 +239,6 @@ def test_base_python_and_venv(images_built):
     assert "C.UTF-8" in out and "OpenSSL" in out, out
 
 
-@needs_docker
 def test_etcd_runs_and_answers_etcdctl(images_built, cleanup):
     p = sh("docker", "run", "--rm", "kubelab/etcd:latest", "--version")
     assert re.search(r"etcd Version: 3\.\d+\.\d+", p.stdout), p.stdout
@@ -270,7 +261,6 @@ def test_etcd_runs_and_answers_etcdctl(images_built, cleanup):
     assert time.monotonic() - t < 8
 
 
-@needs_docker
 def test_pause_sleeps_and_stops_at_once(images_built, cleanup):
     containers, _ = cleanup
     c = name("pause")
@@ -285,7 +275,6 @@ def test_pause_sleeps_and_stops_at_once(images_built, cleanup):
     assert build.image_inspect("kubelab/pause:latest")["Size"] < 5_000_000
 
 
-@needs_docker
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_hello_answers_repeated_and_concurrent_requests(images_built, net, version):
     run, client_sh, wait_http = net
@@ -308,7 +297,6 @@ def test_hello_answers_repeated_and_concurrent_requests(images_built, net, versi
     assert time.monotonic() - t < 3
 
 
-@needs_docker
 def test_web_serves_logs_and_404s_without_index(images_built, net):
     run, client_sh, wait_http = net
     srv = run("kubelab/web:latest", alias="web", what="web")
@@ -339,7 +327,6 @@ def test_web_serves_logs_and_404s_without_index(images_built, net):
     assert time.monotonic() - t < 3
 
 
-@needs_docker
 def test_kubelab_image_has_project_and_dependencies(images_built):
     p = sh("docker", "run", "--rm", "kubelab/kubelab:latest", "sh", "-c",
            "python3 -c 'import kubelab, grpc, google.protobuf, aetcd, docker, yaml, click, rich; "

@@ -197,5 +197,9 @@ async def serve(api: KubeApi, port: int = 0) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(make_app(api, port), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()     # the relays and the API's session, started by setup: none may outlive this
+        raise
     return runner, port

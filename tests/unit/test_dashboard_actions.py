@@ -207,3 +207,20 @@ async def test_a_signal_ends_the_command_with_a_page_connected(tmp_path: Any, se
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_port_in_use_is_refused_and_leaves_nothing_running() -> None:
+    """`kubelab dashboard --port P` with P taken: the bind error, and no relay task or API session left
+    behind (they start before the bind; aiohttp said 'Unclosed client session' at exit)."""
+    import asyncio
+    import socket
+    api = KubeApi(Credentials("https://127.0.0.1:9", "t", None, False, "lab"))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        with pytest.raises(OSError):
+            await serve(api, held.getsockname()[1])
+    await asyncio.sleep(0)
+    relays = [t for t in asyncio.all_tasks() if (t.get_name() or "").startswith("relay-") and not t.done()]
+    assert relays == []
+    assert api._session is None or api._session.closed

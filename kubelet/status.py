@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, Sequence
 
+from kubelab.conditions import transition_time
 from kubelab.v1 import objects_pb2 as pb
 
 TERMINAL = ("Succeeded", "Failed")
@@ -163,11 +164,9 @@ def conditions(old: Sequence[Any], st: Any, sandbox_up: bool, scheduled_at: str,
               ("ContainersReady", running_ready, why, msg)]
     out = []
     for type_, ok, reason, message in wanted:
-        prev = prior.get(type_)
         status = "True" if ok else "False"
-        since = prev.last_transition_time if prev is not None and prev.status == status else now
         out.append(pb.Condition(type=type_, status=status, reason=reason, message=message,
-                                last_transition_time=since))
+                                last_transition_time=transition_time(prior.get(type_), status, now)))
     if "PodScheduled" not in prior:
         out.append(pb.Condition(type="PodScheduled", status="True", last_transition_time=scheduled_at or now))
     for c in old:

@@ -3,9 +3,8 @@
 Where it sits: the Docker pod worker (`kubelet.worker`) hands it the pod's
 containers as the runtime lists them, newest instance first, with what the
 worker knows that the runtime does not (why a container waits; the probers'
-readiness); the hollow kubelet (`kubelet.hollow`) builds its simulated
-container statuses itself and uses the same phase and conditions. Both report
-what Kubernetes 1.29+ does:
+readiness); the hollow kubelet (`kubelet.hollow`) hands it its simulated
+runtime's instances the same way. Both report what Kubernetes 1.29+ does:
 
     container statuses ─▶ initialized ─▶ phase (getPhase) ─▶ conditions
                                                            PodReadyToStartContainers,

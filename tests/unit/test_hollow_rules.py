@@ -66,9 +66,10 @@ def test_an_unparseable_image_waits_invalid_image_name_as_on_a_docker_node(image
     runner = HollowRunner.__new__(HollowRunner)
     runner.config = HollowConfig()
     runner.container_event = lambda _pod, _node, _c, type_, reason, message: events.append((type_, reason, message))
+    runner.host_ips = {"hollow-1": "172.16.0.2"}
     sim = PodSim(uid="u", key="default/p", node="hollow-1", seen=0.0, start_time="")
     for now in (100.0, 130.0):
-        out = runner._container(pod, sim, c, now, "2026-12-03T00:00:00Z", [])
+        out = runner.desired_status(pod, sim, now)[0].container_statuses[0]
         assert out.state.waiting.reason == "InvalidImageName"
         assert out.state.waiting.message == (f'Failed to apply default image tag "{image}": couldn\'t parse image '
                                              f'reference "{image}": {words}')

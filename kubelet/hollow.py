@@ -47,10 +47,7 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
-
-import click
 
 import kubelab
 from kubelab import errors, kinds, nodes
@@ -59,8 +56,6 @@ from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
 from kubelab.catalogue import CATALOGUE, STAND_INS
 from kubelab.imageref import InvalidReference, with_default_tag
-from kubelab import serving
-from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
@@ -220,7 +215,7 @@ def _instance(sim: "PodSim", c: Any, restart: int, started_at: str) -> SimInstan
 
 def _reported(s: Any) -> list[SimInstance]:
     """The instances a written container status shows, newest first: a restarted runner carries on from them."""
-    out = []
+    out: list[SimInstance] = []
     if s.state.HasField("running"):
         out.append(SimInstance(s.container_id.partition("://")[2], s.name, s.image, s.image_id.partition("://")[2],
                                s.restart_count, s.state.running.started_at))
@@ -594,86 +589,3 @@ class HollowRunner:
 async def run_hollow_nodes(client: Client, n: int, config: HollowConfig) -> None:
     """Run `n` hollow nodes (or `config.node_names`) until cancelled; `kubelab-kubelet --runtime hollow` uses this."""
     await HollowRunner(client, node_names(n, config), config).run()
-
-
-# ---------------------------------------------------------------- CLI
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
-def _labels(value: str) -> dict[str, str]:
-    out = {}
-    for item in _csv(value):
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected key=value")
-        out[k] = v
-    return out
-
-
-def _taints(value: str) -> list[pb.Taint]:
-    out = []
-    for item in _csv(value):
-        kv, sep, effect = item.rpartition(":")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected key=value:Effect")
-        k, _, v = kv.partition("=")
-        out.append(pb.Taint(key=k, value=v, effect=effect))
-    return out
-
-
-@click.command()
-@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER)")
-@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token ($KUBELAB_TOKEN)")
-@click.option("--nodes", "n", default=1, show_default=True, help="how many hollow nodes to run")
-@click.option("--name-prefix", default="hollow-node-", show_default=True)
-@click.option("--first-index", default=0, show_default=True, help="number of the first generated node name")
-@click.option("--node-names", default="", help="comma-separated node names (instead of --nodes)")
-@click.option("--nodes-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="file with one node name per line (instead of --nodes)")
-@click.option("--cpu", default="4", show_default=True, help="each node's cpu capacity")
-@click.option("--memory", default="16Gi", show_default=True, help="each node's memory capacity")
-@click.option("--max-pods", default=110, show_default=True)
-@click.option("--node-labels", default="", help="extra labels, k=v,...")
-@click.option("--register-with-taints", default="", help="taints, key=value:Effect,...")
-@click.option("--heartbeat", default=10.0, show_default=True, help="seconds between node status updates")
-@click.option("--start-delay", default=0.0, show_default=True, help="seconds a bound pod stays ContainerCreating")
-@click.option("--ready-delay", default=0.0, show_default=True, help="seconds from Running to Ready")
-@click.option("--stop-delay", default=0.5, show_default=True, help="simulated stop time of a deleted pod")
-@click.option("--missing-images", default="*:missing", show_default=True,
-              help="image patterns (fnmatch, comma-separated) whose pulls fail")
-@click.option("--lab-images-only/--any-kubelab-image", default=True, show_default=True,
-              help="fail pulls of kubelab/ images the lab does not build, as the lab's nodes do")
-@click.option("--never-ready-images", default="", help="image patterns whose containers never get ready")
-@click.option("--failing-liveness-images", default="", help="image patterns whose containers fail liveness")
-@click.option("--liveness-failure-after", default=10.0, show_default=True)
-@click.option("--image-pull-backoff", default=10.0, show_default=True, help="first back-off after a failed pull")
-@click.option("--events/--no-events", default=True, show_default=True, help="record kubelet Events")
-@click.option("--workers", default=128, show_default=True, help="pod status writes in flight at most")
-@click.option("-v", "--verbose", count=True)
-def main(server: str, token: str, n: int, name_prefix: str, first_index: int, node_names: str,
-         nodes_file: str | None, cpu: str, memory: str, max_pods: int, node_labels: str, register_with_taints: str,
-         heartbeat: float, start_delay: float, ready_delay: float, stop_delay: float, missing_images: str,
-         lab_images_only: bool, never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
-         image_pull_backoff: float, events: bool, workers: int, verbose: int) -> None:
-    """Hollow nodes: a SIMULATED kubelet running many fake nodes (for tests and scale)."""
-    conn = setup_component(verbose, None, server, token)
-    names = list(_csv(node_names))
-    if nodes_file:
-        names += [line.strip() for line in Path(nodes_file).read_text().splitlines() if line.strip()]
-    config = HollowConfig(node_names=names, name_prefix=name_prefix, first_index=first_index, cpu=cpu,
-                          memory=memory, max_pods=max_pods, labels=_labels(node_labels),
-                          taints=_taints(register_with_taints), heartbeat=heartbeat, start_delay=start_delay,
-                          ready_delay=ready_delay, stop_delay=stop_delay, missing_images=_csv(missing_images),
-                          lab_images_only=lab_images_only, never_ready_images=_csv(never_ready_images),
-                          failing_liveness_images=_csv(failing_liveness_images),
-                          liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
-                          events=events, workers=workers)
-    from .server import HollowNodes      # the process life cycle every component shares (kubelab.serving)
-    from kubelab import client
-    client.set_user_agent("kubelet")
-    serving.run(lambda: HollowNodes(conn.server, conn.token, n, config))
-
-
-if __name__ == "__main__":
-    main()

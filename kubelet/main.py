@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -54,36 +54,6 @@ def _patterns(_ctx: Any, _param: Any, value: str) -> tuple[str, ...]:
     return _csv(value)
 
 
-HOLLOW_OPTIONS = [   # --runtime hollow only; each sets the HollowConfig field of its name
-    click.option("--name-prefix", default="hollow-node-", show_default=True, help="hollow: --nodes' names"),
-    click.option("--first-index", default=0, show_default=True, help="hollow: number of the first --nodes name"),
-    click.option("--register-with-taints", "taints", default="", callback=_taints,
-                 help="hollow: taints, key=value:Effect,..."),
-    click.option("--start-delay", default=0.0, show_default=True, help="hollow: seconds a bound pod stays "
-                 "ContainerCreating"),
-    click.option("--ready-delay", default=0.0, show_default=True, help="hollow: seconds from Running to Ready"),
-    click.option("--stop-delay", default=0.5, show_default=True, help="hollow: simulated stop of a deleted pod"),
-    click.option("--missing-images", default="*:missing", show_default=True, callback=_patterns,
-                 help="hollow: image patterns (fnmatch, comma-separated) whose pulls fail"),
-    click.option("--lab-images-only/--any-kubelab-image", default=True, show_default=True,
-                 help="hollow: fail pulls of kubelab/ images the lab does not build, as the lab's nodes do"),
-    click.option("--never-ready-images", default="", callback=_patterns,
-                 help="hollow: image patterns whose containers never get ready"),
-    click.option("--failing-liveness-images", default="", callback=_patterns,
-                 help="hollow: image patterns whose containers fail liveness"),
-    click.option("--liveness-failure-after", default=10.0, show_default=True,
-                 help="hollow: seconds a failing-liveness container runs before each restart"),
-    click.option("--events/--no-events", default=True, show_default=True, help="hollow: record kubelet Events"),
-    click.option("--workers", default=128, show_default=True, help="hollow: pod status writes in flight at most"),
-]
-
-
-def hollow_options(f: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(HOLLOW_OPTIONS):
-        f = option(f)
-    return f
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER, else kubeconfig)")
 @click.option("--token", default="", help="bearer token for the apiserver ($KUBELAB_TOKEN)")
@@ -117,7 +87,27 @@ def hollow_options(f: Callable[..., None]) -> Callable[..., None]:
               "pods share (default: the container this kubelet runs in, else the host's network)")
 @click.option("--root-ca-file", envvar="KUBELAB_ROOT_CA_FILE", default="", help="the cluster's CA certificate "
               "(PEM), written into pods' ServiceAccount volumes as ca.crt ($KUBELAB_ROOT_CA_FILE)")
-@hollow_options
+# --runtime hollow only: each sets the HollowConfig field of its name (main's **hollow)
+@click.option("--name-prefix", default="hollow-node-", show_default=True, help="hollow: --nodes' names")
+@click.option("--first-index", default=0, show_default=True, help="hollow: number of the first --nodes name")
+@click.option("--register-with-taints", "taints", default="", callback=_taints,
+              help="hollow: taints, key=value:Effect,...")
+@click.option("--start-delay", default=0.0, show_default=True, help="hollow: seconds a bound pod stays "
+              "ContainerCreating")
+@click.option("--ready-delay", default=0.0, show_default=True, help="hollow: seconds from Running to Ready")
+@click.option("--stop-delay", default=0.5, show_default=True, help="hollow: simulated stop of a deleted pod")
+@click.option("--missing-images", default="*:missing", show_default=True, callback=_patterns,
+              help="hollow: image patterns (fnmatch, comma-separated) whose pulls fail")
+@click.option("--lab-images-only/--any-kubelab-image", default=True, show_default=True,
+              help="hollow: fail pulls of kubelab/ images the lab does not build, as the lab's nodes do")
+@click.option("--never-ready-images", default="", callback=_patterns,
+              help="hollow: image patterns whose containers never get ready")
+@click.option("--failing-liveness-images", default="", callback=_patterns,
+              help="hollow: image patterns whose containers fail liveness")
+@click.option("--liveness-failure-after", default=10.0, show_default=True,
+              help="hollow: seconds a failing-liveness container runs before each restart")
+@click.option("--events/--no-events", default=True, show_default=True, help="hollow: record kubelet Events")
+@click.option("--workers", default=128, show_default=True, help="hollow: pod status writes in flight at most")
 @click.option("-v", "--verbose", count=True)
 def main(server: str, token: str, token_file: str, kubelet_token_file: str, node_name: str, runtime: str,
          nodes: int, listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str,
@@ -133,7 +123,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  network=pod_network, pause_image=pause_image, docker_host=docker_host, cpu=cpu, memory=memory,
                  max_pods=max_pods, labels=_labels(node_labels), heartbeat=heartbeat, backoff_base=backoff_base,
                  backoff_max=backoff_max, resync=resync,
-                 cluster_dns=[s.strip() for s in cluster_dns.split(",") if s.strip()],
+                 cluster_dns=list(_csv(cluster_dns)),
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
                  metrics_address=metrics_address, node_container=node_container, root_ca_file=root_ca_file)
     client.set_user_agent("kubelet")

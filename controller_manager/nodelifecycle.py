@@ -206,15 +206,9 @@ class NodeLifecycleController(Controller):
         new = podutil.copy(node)
         now_s = timeutil.fmt(now)
         for t in KUBELET_CONDITIONS:
-            c = conditions.get(new.status.conditions, t)
-            if c is None and t != "Ready":
-                continue
-            if c is None:
-                c = new.status.conditions.add(type=t)
-            if c.status != "Unknown":
-                c.last_transition_time = now_s
-            c.status, c.reason, c.message = "Unknown", UNKNOWN_REASON, UNKNOWN_MESSAGE
-            c.last_probe_time = now_s
+            if t == "Ready" or conditions.get(new.status.conditions, t) is not None:
+                conditions.set_simple(new.status.conditions, t, "Unknown", UNKNOWN_REASON, UNKNOWN_MESSAGE, now_s,
+                                      probe_time=now_s)
         self.log.info("node %s: no heartbeat for more than %.0fs; Ready=Unknown", node.metadata.name,
                       self.config.node_monitor_grace_period)
         node = await self.client.update_status(new)

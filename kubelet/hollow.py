@@ -1,14 +1,14 @@
 """Hollow nodes: a SIMULATED kubelet for tests and scale (no containers are run).
 
-`python -m kubelet.hollow --nodes 1000` registers 1,000 fake Nodes (labelled
-`kubelab.io/hollow=true`, runtime `hollow://`) from one process and plays
-the kubelet's part for the pods bound to them, through the real API:
+`kubelab-kubelet --runtime hollow --nodes 1000` registers 1,000 fake Nodes
+(labelled `kubelab.io/hollow=true`, runtime `hollow://`) from one process and
+plays the kubelet's part for the pods bound to them, through the real API. Its
+simulated runtime reports container instances as Docker does, and the whole
+status comes from them as the Docker kubelet computes it (kubelet.status):
 
     bound pod ─▶ Pending (ContainerCreating, until --start-delay has passed)
-              ─▶ Running: podIP, hostIP, startTime, containerStatuses (running,
-                 restartCount), phase and conditions as the Docker kubelet computes
-                 them (kubelet.status: PodReadyToStartContainers, Initialized, Ready,
-                 ContainersReady, PodScheduled); Events Pulled, Created, Started
+              ─▶ Running: podIP, hostIP, startTime, init containers terminated
+                 Completed, containerStatuses running; Events Pulled, Created, Started
               ─▶ Ready after --ready-delay (or a readiness probe's initialDelaySeconds);
                  never, for images matching --never-ready-images
     image matching --missing-images (default `*:missing`), a kubelab/ image
@@ -20,7 +20,8 @@ the kubelet's part for the pods bound to them, through the real API:
     image Docker cannot parse (`Nginx:1.16`, `nginx:`; kubelet.pulls.invalid_image_name)
               ─▶ waiting InvalidImageName with Docker's words; Events InspectFailed, Failed
     image matching --failing-liveness-images
-              ─▶ restarted every --liveness-failure-after seconds (Unhealthy, Killing)
+              ─▶ restarted every --liveness-failure-after seconds (Unhealthy, Killing),
+                 the killed instance (exit 137) its lastState, as is the instance a new image replaced
     deletionTimestamp ─▶ a short simulated stop (Killing), then
                  delete(grace 0, precondition uid), as a kubelet does
 
@@ -34,21 +35,19 @@ few workers writing statuses, and heartbeats batched and staggered by
 kubelet/node.py's HeartbeatGroup. A SIGKILLed runner simply stops
 heartbeating, so the node lifecycle controller sees its nodes go silent.
 
-`kubelab-kubelet --runtime hollow` calls `run_hollow_nodes(client, n, config)`.
+kubelet/main.py (`--runtime hollow`) builds the HollowConfig and calls `run_hollow_nodes(client, n, config)`.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import hashlib
 import logging
 import re
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
-
-import click
 
 import kubelab
 from kubelab import errors, kinds, nodes
@@ -57,8 +56,6 @@ from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
 from kubelab.catalogue import CATALOGUE, STAND_INS
 from kubelab.imageref import InvalidReference, with_default_tag
-from kubelab import serving
-from kubelab.serving import setup_component
 from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
@@ -189,14 +186,52 @@ def _digest(*parts: object) -> str:
 
 # ---------------------------------------------------------------- simulated state
 @dataclass
+class SimInstance:
+    """One instance of a container as the simulated runtime reports it (a kubelet.status.RuntimeContainer)."""
+    id: str
+    container_name: str
+    image: str
+    image_id: str
+    restart_count: int
+    started_at: str                       # wall clock, RFC 3339
+    finished_at: str = ""
+    exit_code: int = 0
+    running: bool = True
+    error: str = ""
+
+    @property
+    def exited(self) -> bool:
+        return not self.running
+
+    @property
+    def termination_reason(self) -> str:
+        return "Completed" if self.exit_code == 0 else "Error"
+
+
+def _instance(sim: "PodSim", c: Any, restart: int, started_at: str) -> SimInstance:
+    return SimInstance(_digest(sim.uid, c.name, restart)[:32], c.name, c.image, f"sha256:{_digest(c.image)}",
+                       restart, started_at)
+
+
+def _reported(s: Any) -> list[SimInstance]:
+    """The instances a written container status shows, newest first: a restarted runner carries on from them."""
+    out: list[SimInstance] = []
+    if s.state.HasField("running"):
+        out.append(SimInstance(s.container_id.partition("://")[2], s.name, s.image, s.image_id.partition("://")[2],
+                               s.restart_count, s.state.running.started_at))
+    if s.last_state.HasField("terminated"):
+        t = s.last_state.terminated
+        out.append(SimInstance(t.container_id.partition("://")[2], s.name, s.image, s.image_id.partition("://")[2],
+                               s.restart_count - len(out), t.started_at, t.finished_at, t.exit_code, running=False))
+    return out
+
+
+@dataclass
 class ContainerSim:
     name: str
     image: str
-    started: float | None = None          # monotonic
-    started_at: str = ""                  # wall clock, RFC 3339
-    restarts: int = 0
-    last_started_at: str = ""
-    last_finished_at: str = ""
+    started: float | None = None          # monotonic: when the running instance started
+    instances: list[SimInstance] = field(default_factory=list)   # newest first, the one before it kept
     pull_attempts: int = 0
     pull_failed_at: float | None = None
     next_pull_at: float | None = None
@@ -298,9 +333,9 @@ class HollowRunner:
             sim.ip = st.pod_ip
             sim.seen = now - 1e6        # long past any start delay
             for cs in st.container_statuses:
-                c = sim.containers[cs.name] = ContainerSim(cs.name, cs.image, restarts=cs.restart_count)
+                c = sim.containers[cs.name] = ContainerSim(cs.name, cs.image, instances=_reported(cs))
                 if cs.state.HasField("running"):
-                    c.started, c.started_at = now - 1e6, cs.state.running.started_at
+                    c.started = now - 1e6
         else:
             sim.ip = self.ips[node].allocate()
         self.sims[key] = sim
@@ -392,68 +427,58 @@ class HollowRunner:
 
     # ------------------------------------------------------------ the simulation (no I/O but events)
     def desired_status(self, pod: Any, sim: PodSim, now: float) -> tuple[Any, float | None]:
-        """The status the simulated containers have at `now`, and when it will change next."""
-        cfg = self.config
+        """The status the simulated containers have at `now` (kubelet.status, as the Docker kubelet computes it
+        from its runtime), and when it will change next."""
         wall = rfc3339(utc_now())
-        st = pb.PodStatus()
-        st.CopyFrom(pod.status)
-        st.host_ip = self.host_ips[sim.node]
-        st.start_time = st.start_time or sim.start_time
         wake: list[float] = []
-        created_at = sim.seen + _annotation_float(pod, "start-delay", cfg.start_delay)
-        del st.container_statuses[:]
-        del st.init_container_statuses[:]
+        created_at = sim.seen + _annotation_float(pod, "start-delay", self.config.start_delay)
+        instances: list[SimInstance] = []
+        waiting: dict[str, tuple[str, str]] = {}
         if now < created_at:
             wake.append(created_at)
-            for c in pod.spec.containers:
-                cs = st.container_statuses.add(name=c.name, image=c.image, ready=False, restart_count=0, started=False)
-                cs.state.waiting.reason = "ContainerCreating"
         else:
-            st.pod_ip = sim.ip
-            del st.pod_ips[:]
-            st.pod_ips.add(ip=sim.ip)
-            for c in pod.spec.init_containers:
-                ics = st.init_container_statuses.add(name=c.name, image=c.image, ready=True, restart_count=0,
-                                                     image_id=f"hollow://sha256:{_digest(c.image)}")
-                ics.state.terminated.CopyFrom(pb.ContainerStateTerminated(
-                    exit_code=0, reason="Completed", started_at=sim.start_time, finished_at=sim.start_time,
-                    container_id=f"hollow://{_digest(sim.uid, c.name)[:32]}"))
+            # Init containers ran to completion as the sandbox came up.
+            instances += [dataclasses.replace(_instance(sim, c, 0, sim.start_time), finished_at=sim.start_time,
+                                              running=False) for c in pod.spec.init_containers]
             for c in pod.spec.containers:
-                st.container_statuses.append(self._container(pod, sim, c, now, wall, wake))
-        # The pod-level parts as the Docker kubelet computes them (kubelet.status): phase, conditions.
-        podstatus.complete(pod, st, sandbox_up=now >= created_at, start_time=sim.start_time, now=wall)
+                why = self._simulate(pod, sim, c, now, wall, wake)
+                if why is not None:
+                    waiting[c.name] = why
+                instances += sim.containers[c.name].instances
+        specs = {c.name: c for c in pod.spec.containers}
+
+        def ready(name: str, _cid: str) -> bool:
+            return self._ready(pod, specs[name], sim.containers[name], now, wake)
+        st = podstatus.pod_status(pod, instances, sim.ip if now >= created_at else None, self.host_ips[sim.node],
+                                  sim.start_time, waiting, ready, lambda _name, _cid: True, wall)
         return st, (min(wake) if wake else None)
 
-    def _container(self, pod: Any, sim: PodSim, c: Any, now: float, wall: str, wake: list[float]) -> Any:
+    def _simulate(self, pod: Any, sim: PodSim, c: Any, now: float, wall: str,
+                  wake: list[float]) -> tuple[str, str] | None:
+        """Bring container `c`'s simulated instances (sim.containers) to `now`; why it waits, if it does."""
         cfg = self.config
         cs = sim.containers.get(c.name)
-        if cs is None or cs.image != c.image:
-            restarts = cs.restarts + 1 if cs is not None and cs.started is not None else 0
-            cs = sim.containers[c.name] = ContainerSim(c.name, c.image, restarts=restarts)
-        out = pb.ContainerStatus(name=c.name, image=c.image, restart_count=cs.restarts)
-        if cs.last_finished_at:
-            out.last_state.terminated.CopyFrom(pb.ContainerStateTerminated(
-                exit_code=137, reason="Error", started_at=cs.last_started_at, finished_at=cs.last_finished_at,
-                container_id=f"hollow://{_digest(sim.uid, c.name, cs.restarts - 1)[:32]}"))
+        if cs is not None and cs.image != c.image:
+            if cs.started is not None:
+                self._kill(pod, sim, cs, wall, f"Container {c.name} definition changed, will be restarted")
+            cs = sim.containers[c.name] = ContainerSim(c.name, c.image, instances=cs.instances)
+        if cs is None:
+            cs = sim.containers[c.name] = ContainerSim(c.name, c.image)
         bad = invalid_image_name(c.image)
         if bad is not None:
-            self._invalid_image(pod, sim, cs, out, bad)
-            return out
+            return self._invalid_image(pod, sim, cs, bad)
         if image_missing(c.image, cfg):
-            self._pull_failure(pod, sim, cs, out, now, wake)
-            return out
+            return self._pull_failure(pod, sim, cs, now, wake)
         if cs.started is None:
             self._start(pod, sim, cs, c, now, wall)
         elif self._liveness_fails(pod, c) and now >= cs.started + cfg.liveness_failure_after:
-            self._restart(pod, sim, cs, c, now, wall)
+            self.container_event(pod, sim.node, c.name, "Warning", "Unhealthy",
+                                 "Liveness probe failed: simulated failure (hollow node)")
+            self._kill(pod, sim, cs, wall, f"Container {c.name} failed liveness probe, will be restarted")
+            self._start(pod, sim, cs, c, now, wall)
         if self._liveness_fails(pod, c):
             wake.append(cs.started + cfg.liveness_failure_after)   # type: ignore[operator]
-        out.container_id = f"hollow://{_digest(sim.uid, c.name, cs.restarts)[:32]}"
-        out.image_id = f"hollow://sha256:{_digest(c.image)}"      # pulled: a never-pulled image has no ID
-        out.state.running.started_at = cs.started_at
-        out.started = True
-        out.ready = self._ready(pod, c, cs, now, wake)
-        return out
+        return None
 
     def _ready(self, pod: Any, c: Any, cs: ContainerSim, now: float, wake: list[float]) -> bool:
         if (pod.metadata.annotations.get(ANNOTATION + "ready", "").lower() == "false"
@@ -477,7 +502,10 @@ class HollowRunner:
                 or image_matches(c.image, self.config.failing_liveness_images))
 
     def _start(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
-        cs.started, cs.started_at = now, wall
+        """A new instance runs (restartCount one more than the last one's); the one before it is kept."""
+        restart = cs.instances[0].restart_count + 1 if cs.instances else 0
+        cs.instances = [_instance(sim, c, restart, wall)] + cs.instances[:1]
+        cs.started = now
         ev = self.container_event
         if c.image_pull_policy == "Always":
             ev(pod, sim.node, c.name, "Normal", "Pulling", f'Pulling image "{c.image}"')
@@ -487,29 +515,26 @@ class HollowRunner:
         ev(pod, sim.node, c.name, "Normal", "Created", f"Created container {c.name}")
         ev(pod, sim.node, c.name, "Normal", "Started", f"Started container {c.name}")
 
-    def _restart(self, pod: Any, sim: PodSim, cs: ContainerSim, c: Any, now: float, wall: str) -> None:
-        ev = self.container_event
-        ev(pod, sim.node, c.name, "Warning", "Unhealthy", "Liveness probe failed: simulated failure (hollow node)")
-        ev(pod, sim.node, c.name, "Normal", "Killing",
-           f"Container {c.name} failed liveness probe, will be restarted")
-        cs.last_started_at, cs.last_finished_at = cs.started_at, wall
-        cs.restarts += 1
-        self._start(pod, sim, cs, c, now, wall)
+    def _kill(self, pod: Any, sim: PodSim, cs: ContainerSim, wall: str, why: str) -> None:
+        """The running instance is killed (SIGKILL's exit code, 137)."""
+        self.container_event(pod, sim.node, cs.name, "Normal", "Killing", why)
+        cs.instances[0].finished_at, cs.instances[0].exit_code, cs.instances[0].running = wall, 137, False
+        cs.started = None
 
-    def _invalid_image(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, message: str) -> None:
+    def _invalid_image(self, pod: Any, sim: PodSim, cs: ContainerSim, message: str) -> tuple[str, str]:
         """As the Docker kubelet (kubelet.pulls): waiting InvalidImageName with Docker's parse error, no pull;
         the events once (the image cannot change into a valid one without a new ContainerSim)."""
-        out.state.waiting.reason, out.state.waiting.message = "InvalidImageName", message
         if not cs.invalid_reported:
             cs.invalid_reported = True
             self.container_event(pod, sim.node, cs.name, "Warning", "InspectFailed", message)
             self.container_event(pod, sim.node, cs.name, "Warning", "Failed", "Error: InvalidImageName")
+        return "InvalidImageName", message
 
     def _pull_backoff(self, attempts: int) -> float:
         return doubling(attempts, self.config.image_pull_backoff, self.config.image_pull_backoff_max)
 
-    def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, out: Any, now: float,
-                      wake: list[float]) -> None:
+    def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, now: float,
+                      wake: list[float]) -> tuple[str, str]:
         """ErrImagePull, then ImagePullBackOff until the next (failing) pull."""
         ev = self.container_event
         image = cs.image
@@ -525,18 +550,15 @@ class HollowRunner:
         assert cs.pull_failed_at is not None
         backoff_at = cs.pull_failed_at + min(self.config.err_image_pull_seconds,
                                              self._pull_backoff(cs.pull_attempts) / 2)
-        if now < backoff_at:
-            out.state.waiting.reason, out.state.waiting.message = "ErrImagePull", error
-            wake.append(backoff_at)
-        else:
-            out.state.waiting.reason = "ImagePullBackOff"
-            out.state.waiting.message = f'Back-off pulling image "{image}"'
-            if cs.backoff_reported < cs.pull_attempts:
-                cs.backoff_reported = cs.pull_attempts
-                ev(pod, sim.node, cs.name, "Normal", "BackOff", f'Back-off pulling image "{image}"')
-                ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ImagePullBackOff")
         wake.append(cs.next_pull_at)
-        out.ready, out.started = False, False
+        if now < backoff_at:
+            wake.append(backoff_at)
+            return "ErrImagePull", error
+        if cs.backoff_reported < cs.pull_attempts:
+            cs.backoff_reported = cs.pull_attempts
+            ev(pod, sim.node, cs.name, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ImagePullBackOff")
+        return "ImagePullBackOff", f'Back-off pulling image "{image}"'
 
     # ------------------------------------------------------------ life cycle
     def pods_on(self, node: str) -> list[Any]:
@@ -567,86 +589,3 @@ class HollowRunner:
 async def run_hollow_nodes(client: Client, n: int, config: HollowConfig) -> None:
     """Run `n` hollow nodes (or `config.node_names`) until cancelled; `kubelab-kubelet --runtime hollow` uses this."""
     await HollowRunner(client, node_names(n, config), config).run()
-
-
-# ---------------------------------------------------------------- CLI
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
-def _labels(value: str) -> dict[str, str]:
-    out = {}
-    for item in _csv(value):
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected key=value")
-        out[k] = v
-    return out
-
-
-def _taints(value: str) -> list[pb.Taint]:
-    out = []
-    for item in _csv(value):
-        kv, sep, effect = item.rpartition(":")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected key=value:Effect")
-        k, _, v = kv.partition("=")
-        out.append(pb.Taint(key=k, value=v, effect=effect))
-    return out
-
-
-@click.command()
-@click.option("--server", envvar="KUBELAB_SERVER", default="", help="apiserver host:port ($KUBELAB_SERVER)")
-@click.option("--token", envvar="KUBELAB_TOKEN", default="", help="bearer token ($KUBELAB_TOKEN)")
-@click.option("--nodes", "n", default=1, show_default=True, help="how many hollow nodes to run")
-@click.option("--name-prefix", default="hollow-node-", show_default=True)
-@click.option("--first-index", default=0, show_default=True, help="number of the first generated node name")
-@click.option("--node-names", default="", help="comma-separated node names (instead of --nodes)")
-@click.option("--nodes-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="file with one node name per line (instead of --nodes)")
-@click.option("--cpu", default="4", show_default=True, help="each node's cpu capacity")
-@click.option("--memory", default="16Gi", show_default=True, help="each node's memory capacity")
-@click.option("--max-pods", default=110, show_default=True)
-@click.option("--node-labels", default="", help="extra labels, k=v,...")
-@click.option("--register-with-taints", default="", help="taints, key=value:Effect,...")
-@click.option("--heartbeat", default=10.0, show_default=True, help="seconds between node status updates")
-@click.option("--start-delay", default=0.0, show_default=True, help="seconds a bound pod stays ContainerCreating")
-@click.option("--ready-delay", default=0.0, show_default=True, help="seconds from Running to Ready")
-@click.option("--stop-delay", default=0.5, show_default=True, help="simulated stop time of a deleted pod")
-@click.option("--missing-images", default="*:missing", show_default=True,
-              help="image patterns (fnmatch, comma-separated) whose pulls fail")
-@click.option("--lab-images-only/--any-kubelab-image", default=True, show_default=True,
-              help="fail pulls of kubelab/ images the lab does not build, as the lab's nodes do")
-@click.option("--never-ready-images", default="", help="image patterns whose containers never get ready")
-@click.option("--failing-liveness-images", default="", help="image patterns whose containers fail liveness")
-@click.option("--liveness-failure-after", default=10.0, show_default=True)
-@click.option("--image-pull-backoff", default=10.0, show_default=True, help="first back-off after a failed pull")
-@click.option("--events/--no-events", default=True, show_default=True, help="record kubelet Events")
-@click.option("--workers", default=128, show_default=True, help="pod status writes in flight at most")
-@click.option("-v", "--verbose", count=True)
-def main(server: str, token: str, n: int, name_prefix: str, first_index: int, node_names: str,
-         nodes_file: str | None, cpu: str, memory: str, max_pods: int, node_labels: str, register_with_taints: str,
-         heartbeat: float, start_delay: float, ready_delay: float, stop_delay: float, missing_images: str,
-         lab_images_only: bool, never_ready_images: str, failing_liveness_images: str, liveness_failure_after: float,
-         image_pull_backoff: float, events: bool, workers: int, verbose: int) -> None:
-    """Hollow nodes: a SIMULATED kubelet running many fake nodes (for tests and scale)."""
-    conn = setup_component(verbose, None, server, token)
-    names = list(_csv(node_names))
-    if nodes_file:
-        names += [line.strip() for line in Path(nodes_file).read_text().splitlines() if line.strip()]
-    config = HollowConfig(node_names=names, name_prefix=name_prefix, first_index=first_index, cpu=cpu,
-                          memory=memory, max_pods=max_pods, labels=_labels(node_labels),
-                          taints=_taints(register_with_taints), heartbeat=heartbeat, start_delay=start_delay,
-                          ready_delay=ready_delay, stop_delay=stop_delay, missing_images=_csv(missing_images),
-                          lab_images_only=lab_images_only, never_ready_images=_csv(never_ready_images),
-                          failing_liveness_images=_csv(failing_liveness_images),
-                          liveness_failure_after=liveness_failure_after, image_pull_backoff=image_pull_backoff,
-                          events=events, workers=workers)
-    from .server import HollowNodes      # the process life cycle every component shares (kubelab.serving)
-    from kubelab import client
-    client.set_user_agent("kubelet")
-    serving.run(lambda: HollowNodes(conn.server, conn.token, n, config))
-
-
-if __name__ == "__main__":
-    main()

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import kubelab
-from kubelab import errors, timeutil
+from kubelab import conditions, errors, timeutil
 from kubelab.backoff import RetryDelay
 from kubelab.client import Client
 from kubelab.quantity import cpu_millis, format_bytes, format_cpu_millis, to_bytes
@@ -131,11 +131,8 @@ def fill_status(status: Any, cfg: NodeConfig, ready: tuple[str, str, str], now: 
     wanted = [(t, "False", r, m) for t, r, m in _PRESSURE] + [("Ready", *ready)]
     del status.conditions[:]
     for type_, st, reason, message in wanted:
-        old = previous.get(type_)
-        transition = old.last_transition_time if old is not None and old.status == st and old.last_transition_time \
-            else now
         status.conditions.add(type=type_, status=st, reason=reason, message=message, last_heartbeat_time=now,
-                              last_transition_time=transition)
+                              last_transition_time=conditions.transition_time(previous.get(type_), st, now))
 
 
 def build_node(cfg: NodeConfig, ready: tuple[str, str, str], now: str) -> pb.Node:

@@ -12,7 +12,7 @@ Life cycle of the Docker kubelet (`Kubelet`):
               stopping its container, not by the kubelet killing its pods)
 
 `HollowNodes` runs kubelet/hollow.py's simulated nodes under the same life
-cycle (`--runtime hollow`, and `python -m kubelet.hollow`).
+cycle (`--runtime hollow`).
 """
 from __future__ import annotations
 

@@ -3,9 +3,8 @@
 Where it sits: the Docker pod worker (`kubelet.worker`) hands it the pod's
 containers as the runtime lists them, newest instance first, with what the
 worker knows that the runtime does not (why a container waits; the probers'
-readiness); the hollow kubelet (`kubelet.hollow`) builds its simulated
-container statuses itself and uses the same phase and conditions. Both report
-what Kubernetes 1.29+ does:
+readiness); the hollow kubelet (`kubelet.hollow`) hands it its simulated
+runtime's instances the same way. Both report what Kubernetes 1.29+ does:
 
     container statuses ─▶ initialized ─▶ phase (getPhase) ─▶ conditions
                                                            PodReadyToStartContainers,
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, Sequence
 
+from kubelab.conditions import transition_time
 from kubelab.v1 import objects_pb2 as pb
 
 TERMINAL = ("Succeeded", "Failed")
@@ -163,11 +163,9 @@ def conditions(old: Sequence[Any], st: Any, sandbox_up: bool, scheduled_at: str,
               ("ContainersReady", running_ready, why, msg)]
     out = []
     for type_, ok, reason, message in wanted:
-        prev = prior.get(type_)
         status = "True" if ok else "False"
-        since = prev.last_transition_time if prev is not None and prev.status == status else now
         out.append(pb.Condition(type=type_, status=status, reason=reason, message=message,
-                                last_transition_time=since))
+                                last_transition_time=transition_time(prior.get(type_), status, now)))
     if "PodScheduled" not in prior:
         out.append(pb.Condition(type="PodScheduled", status="True", last_transition_time=scheduled_at or now))
     for c in old:

@@ -301,8 +301,8 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
         if hollow_nodes:
             if not _component_available("kubelet.hollow"):
                 raise LauncherError("hollow nodes are not available in this build")
-            start("hollow-nodes", _python("kubelet.hollow") + ["--nodes", str(hollow_nodes),
-                                                              *extra.get("hollow-nodes", [])],
+            start("hollow-nodes", _python("kubelet.main") + ["--runtime", "hollow", "--nodes", str(hollow_nodes),
+                                                            *extra.get("hollow-nodes", [])],
                   {**env, "KUBELAB_KUBELET_TOKEN": kubelet_token})
     except BaseException:
         _stop(procs)

@@ -49,12 +49,9 @@ class ProgressMixin:
             elif util.deployment_progressing(d, status):
                 msg = f'ReplicaSet "{name}" is progressing.' if new_rs is not None else \
                     f'Deployment "{d.metadata.name}" is progressing.'
-                cond = conditions.new("Progressing", "True", util.RS_UPDATED, msg, now_s)
-                if current is not None:
-                    if current.status == "True":
-                        cond.last_transition_time = current.last_transition_time
-                    conditions.remove(status.conditions, "Progressing")
-                conditions.set_(status.conditions, cond)
+                # Written even when only lastUpdateTime is new: that restarts the deadline clock.
+                conditions.replace(status.conditions, conditions.new("Progressing", "True", util.RS_UPDATED, msg,
+                                                                     now_s))
             elif util.deployment_timed_out(d, status, now):
                 was = current.reason if current is not None else ""
                 msg = f'ReplicaSet "{name}" has timed out progressing.' if new_rs is not None else \

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLLOW = ["--heartbeat", "1", "--start-delay", "0.3", "--ready-delay", "0.3", "--stop-delay", "0.2",
-          "--image-pull-backoff", "1"]
+          "--backoff-base", "1"]
 
 # The seeds' manifests as the tutorials have them: the fixture files the e2e tier and the README use too.
 # Keys name the role each plays in these tests; each seed is applied in a namespace of its own.

@@ -284,7 +284,8 @@ async def test_pdb_status_and_eviction(client: Client, ns: str) -> None:
 # ---------------------------------------------------------------------------- node failure
 async def test_a_stopped_hollow_nodes_pods_are_recreated_elsewhere(cluster: dict[str, Any], client: Client,
                                                                    ns: str) -> None:
-    runner = spawn(cluster, "kubelet.hollow", ["--node-names", "doomed-node", "--heartbeat", "2"], "doomed-node")
+    runner = spawn(cluster, "kubelet.main", ["--runtime", "hollow", "--node-name", "doomed-node", "--heartbeat", "2"],
+                   "doomed-node")
     others = [n.metadata.name for n in (await client.list("Node"))[0] if n.metadata.name != "doomed-node"]
     try:
         async def doomed_ready() -> bool:

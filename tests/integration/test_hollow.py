@@ -1,6 +1,6 @@
 """Hollow nodes (the SIMULATED kubelet) on a real apiserver; pods are bound by hand (no scheduler).
 
-Each node runs in its own `python -m kubelet.hollow` process so a test can
+Each node runs in its own `python -m kubelet.main --runtime hollow` process so a test can
 SIGKILL one node.
 """
 from __future__ import annotations
@@ -26,15 +26,15 @@ from .conftest import launched
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-HOLLOW_ARGS = ["--heartbeat", "1", "--start-delay", "1", "--ready-delay", "1", "--image-pull-backoff", "4",
+HOLLOW_ARGS = ["--heartbeat", "1", "--start-delay", "1", "--ready-delay", "1", "--backoff-base", "4",
                "--cpu", "2", "--memory", "8Gi", "--max-pods", "20"]
 
 
 def spawn_hollow(info: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": info["token"]}
     log = open(Path(info["state_path"]) / "logs" / f"hollow-{name}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "kubelet.hollow", "-v", "--node-names", name, *HOLLOW_ARGS],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    argv = [sys.executable, "-m", "kubelet.main", "--runtime", "hollow", "-v", "--node-name", name, *HOLLOW_ARGS]
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     info["hollow"].append(proc)
     return proc
 

@@ -67,6 +67,9 @@ async def test_silent_node_goes_unknown_then_its_pods_go() -> None:
     ready = conditions.get(stored.status.conditions, "Ready")
     assert (ready.status, ready.reason, ready.message) == ("Unknown", "NodeStatusUnknown",
                                                            "Kubelet stopped posting node status.")
+    # The controller's probe moved, and the transition with it; the kubelet's last heartbeat stays.
+    assert (ready.last_probe_time, ready.last_transition_time, ready.last_heartbeat_time) == (
+        timeutil.fmt(T0 + 21), timeutil.fmt(T0 + 21), timeutil.fmt(T0))
     assert conditions.get(stored.status.conditions, "MemoryPressure").status == "Unknown"
     assert [(t.key, t.effect) for t in stored.spec.taints] == [(UNREACHABLE_TAINT, "NoSchedule")]
     assert conditions.get(h.client.stored("Pod", "p").status.conditions, "Ready").status == "False"

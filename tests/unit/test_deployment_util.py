@@ -363,3 +363,15 @@ def test_condition_set_keeps_transition_time_on_same_status() -> None:
     conditions.set_(conds, conditions.new("Progressing", "False", util.TIMED_OUT, "c", "t3"))
     c = conditions.get(conds, "Progressing")
     assert c is not None and c.last_transition_time == "t3" and len(conds) == 1
+
+
+def test_condition_replace_moves_last_update_time_even_with_the_same_reason() -> None:
+    # Progress seen again (ReplicaSetUpdated once more): the deadline clock restarts, the transition stays.
+    conds = pb.DeploymentStatus().conditions
+    conditions.set_(conds, conditions.new("ReplicaFailure", "True", "FailedCreate", "x", "t0"))
+    conditions.set_(conds, conditions.new("Progressing", "True", util.RS_UPDATED, "a", "t1"))
+    conditions.replace(conds, conditions.new("Progressing", "True", util.RS_UPDATED, "a", "t2"))
+    c = conditions.get(conds, "Progressing")
+    assert c is not None and (c.last_transition_time, c.last_update_time) == ("t1", "t2")
+    conditions.replace(conds, conditions.new("Progressing", "False", util.TIMED_OUT, "b", "t3"))
+    assert [(c.type, c.last_transition_time) for c in conds] == [("ReplicaFailure", "t0"), ("Progressing", "t3")]

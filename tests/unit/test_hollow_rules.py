@@ -66,12 +66,37 @@ def test_an_unparseable_image_waits_invalid_image_name_as_on_a_docker_node(image
     runner = HollowRunner.__new__(HollowRunner)
     runner.config = HollowConfig()
     runner.container_event = lambda _pod, _node, _c, type_, reason, message: events.append((type_, reason, message))
+    runner.host_ips = {"hollow-1": "172.16.0.2"}
     sim = PodSim(uid="u", key="default/p", node="hollow-1", seen=0.0, start_time="")
     for now in (100.0, 130.0):
-        out = runner._container(pod, sim, c, now, "2026-12-03T00:00:00Z", [])
+        out = runner.desired_status(pod, sim, now)[0].container_statuses[0]
         assert out.state.waiting.reason == "InvalidImageName"
         assert out.state.waiting.message == (f'Failed to apply default image tag "{image}": couldn\'t parse image '
                                              f'reference "{image}": {words}')
         assert not out.started and not out.image_id
     assert events == [("Warning", "InspectFailed", out.state.waiting.message),
                       ("Warning", "Failed", "Error: InvalidImageName")]
+
+
+def test_the_kubelets_cli_runs_hollow_nodes_with_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubelet/main.py is the hollow runner's one entry point: its hollow: flags become HollowConfig's fields."""
+    from click.testing import CliRunner
+
+    import kubelet.main as cli
+    started: list[tuple[int, HollowConfig]] = []
+    monkeypatch.setattr(cli, "HollowNodes", lambda server, token, n, config: started.append((n, config)))
+    monkeypatch.setattr(cli.serving, "run", lambda make, **_: make())
+    monkeypatch.setattr(cli, "setup_component", lambda _v, _c, server, token: SimpleNamespace(server=server,
+                                                                                             token=token))
+    monkeypatch.setattr(cli.client, "set_user_agent", lambda _agent: None)     # this process's stays
+    base = ["--server", "127.0.0.1:1", "--token", "t", "--runtime", "hollow"]
+    result = CliRunner().invoke(cli.main, base + [
+        "--nodes", "3", "--heartbeat", "2", "--backoff-base", "4", "--cpu", "2", "--no-events",
+        "--missing-images", "a:*,b:*", "--register-with-taints", "k=v:NoSchedule"])
+    assert result.exit_code == 0, result.output
+    n, config = started[-1]
+    assert (n, config.node_names, config.heartbeat, config.image_pull_backoff, config.cpu, config.events) == (
+        3, [], 2.0, 4.0, "2", False)
+    assert config.missing_images == ("a:*", "b:*") and [t.effect for t in config.taints] == ["NoSchedule"]
+    assert CliRunner().invoke(cli.main, base + ["--node-name", "hn-a,hn-b"]).exit_code == 0
+    assert (started[-1][0], started[-1][1].node_names) == (0, ["hn-a", "hn-b"])

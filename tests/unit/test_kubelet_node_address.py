@@ -81,3 +81,14 @@ async def test_heartbeats_go_on_after_an_unexpected_error(caplog: pytest.LogCapt
         task.cancel()
     assert a.heartbeats >= 2 and len(writes) >= 3
     assert "heartbeat of node node3 failed" in caplog.text and "RuntimeError" in caplog.text
+
+
+def test_a_node_condition_keeps_its_transition_time_while_its_status_does() -> None:
+    config = NodeConfig(name="node3")
+    status = pb.NodeStatus()
+    fill_status(status, config, READY, "2026-12-03T22:00:00Z")
+    fill_status(status, config, READY, "2026-12-03T22:00:10Z")
+    fill_status(status, config, ("False", "KubeletNotReady", "runtime down"), "2026-12-03T22:00:20Z")
+    times = {c.type: (c.status, c.last_transition_time, c.last_heartbeat_time) for c in status.conditions}
+    assert times["MemoryPressure"] == ("False", "2026-12-03T22:00:00Z", "2026-12-03T22:00:20Z")
+    assert times["Ready"] == ("False", "2026-12-03T22:00:20Z", "2026-12-03T22:00:20Z")

@@ -261,12 +261,17 @@ def test_a_pod_stopped_for_deletion_is_succeeded_or_failed_and_not_ready() -> No
     assert status.terminated(clean, NOW).phase == "Succeeded"
 
 
-def test_the_hollow_kubelet_reports_the_same_conditions() -> None:
-    """The simulated kubelet computes phase and conditions with kubelet.status: same types, same order."""
+def hollow_runner() -> Any:
     runner = HollowRunner.__new__(HollowRunner)          # only the simulation: no API, no nodes
     runner.config = HollowConfig(events=False)
     runner.host_ips = {"hn-0": "172.16.0.1"}
-    runner.container_event = lambda *a, **k: None         # type: ignore[method-assign]
+    runner.container_event = lambda *a, **k: None
+    return runner
+
+
+def test_the_hollow_kubelet_reports_the_same_conditions() -> None:
+    """The simulated kubelet computes phase and conditions with kubelet.status: same types, same order."""
+    runner = hollow_runner()
     from kubelet.hollow import PodSim
     p = pod("app")
     p.spec.node_name = "hn-0"
@@ -280,3 +285,28 @@ def test_the_hollow_kubelet_reports_the_same_conditions() -> None:
             (c.type, c.status, c.reason, c.message) for c in docker_view]
     assert creating.phase == "Pending" and running.phase == "Running"
     assert {c.type: c.status for c in running.conditions}["PodReadyToStartContainers"] == "True"
+
+
+def test_the_hollow_kubelets_container_statuses_are_the_docker_kubelets() -> None:
+    """Its simulated runtime's instances go through kubelet.status.container_status: a liveness restart shows
+    the killed instance as lastState; a new image that cannot be pulled waits with the instance before it, as
+    a Docker node shows it; a completed init container is terminated Completed."""
+    from kubelet.hollow import PodSim
+    runner = hollow_runner()
+    p = pod("app", init=("setup",))
+    p.metadata.annotations["hollow.kubelab.io/liveness"] = "fail"
+    sim = PodSim("uid-1", "shop/web", "hn-0", seen=0.0, start_time=EARLIER, ip="10.0.0.2")
+    first = runner.desired_status(p, sim, 1.0)[0].container_statuses[0]
+    assert (first.restart_count, first.ready, first.started) == (0, True, True) and first.state.running.started_at
+    setup = runner.desired_status(p, sim, 2.0)[0].init_container_statuses[0]
+    assert (setup.state.terminated.reason, setup.state.terminated.exit_code, setup.ready) == ("Completed", 0, False)
+    again = runner.desired_status(p, sim, 11.0)[0].container_statuses[0]
+    killed = again.last_state.terminated
+    assert again.restart_count == 1 and again.state.HasField("running") and again.container_id != first.container_id
+    assert (killed.exit_code, killed.reason, killed.container_id) == (137, "Error", first.container_id)
+    p.spec.containers[0].image = "nginx:missing"
+    st, _ = runner.desired_status(p, sim, 12.0)
+    pulling = st.container_statuses[0]
+    assert (pulling.state.waiting.reason, pulling.restart_count, pulling.image) == ("ErrImagePull", 1, "kubelab/web")
+    assert (pulling.container_id, pulling.last_state.terminated.exit_code) == (again.container_id, 137)
+    assert st.phase == "Running"       # a container that has run and waits to run again (getPhase)

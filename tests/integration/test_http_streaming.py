@@ -26,7 +26,7 @@ from apiserver.server import ApiService, Config
 from kubelab import errors, manifests
 from kubelab.v1 import objects_pb2 as pb
 from lab.local import free_port
-from tests.harness.kubelet import EchoKubelet, echo_kubelet, serving_apart  # noqa: F401 - test_http_api's too
+from tests.harness.kubelet import echo_kubelet, serving_apart
 from tests.harness.objects import Objects
 from tests import realclients
 

@@ -4,12 +4,13 @@ pod's kubelet, relay the stream to it, and report a kubelet that cannot be reach
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 import grpc
 
-from kubelab import errors, nodes
+from kubelab import errors, nodes, streams
 from kubelab.client import STREAM_ACCEPTED, channel_options
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -104,22 +105,25 @@ class KubeletStreams:
             self.gate.admit_call(method, start, call_metadata(context))
             kubelet = await self._kubelet(start.namespace, start.name, verb)
 
-            async def upstream() -> AsyncIterator[Any]:
-                yield first
-                async for item in request_iterator:
-                    yield item
-            call = getattr(kubelet.stub, method)(upstream(), metadata=kubelet.metadata)
-            # Accepted once the kubelet accepts (the container runs, the port answers): only then does the
-            # client send more, so a refusal (exec in a missing container) is what it hears, not a write error.
-            if STREAM_ACCEPTED in tuple(await call.initial_metadata() or ()):
-                await context.send_initial_metadata((STREAM_ACCEPTED,))
-            async for out in call:
-                yield out
+            # Written as the CLI writes its own (kubelab.streams.feed): the start at once, the caller's input
+            # only once the kubelet has accepted the stream, so its refusal is what the caller hears, never
+            # grpc's "Internal error from Core" for an input written under the refusal. The apiserver is
+            # accepted once the kubelet is (the container runs, the port answers): only then does the client
+            # send more.
+            call = getattr(kubelet.stub, method)(metadata=kubelet.metadata)
+            feeding = asyncio.ensure_future(streams.feed(call, first, request_iterator))
+            try:
+                if STREAM_ACCEPTED in tuple(await call.initial_metadata() or ()):
+                    await context.send_initial_metadata((STREAM_ACCEPTED,))
+                async for out in call:
+                    yield out
+            finally:
+                feeding.cancel()     # a refused caller never half-closes: its input is no longer read
         except StopAsyncIteration:
             return
         except (errors.ApiError, grpc.aio.AioRpcError) as e:
             # Any error is the kubelet's failure (its clean end is the `end` message relayed above, answered
-            # by the caller's own `end` and half-close, which `upstream` relays: api.proto's explicit close).
+            # by the caller's own `end` and half-close, which `feeding` relays: api.proto's explicit close).
             await self._abort(context, e, kubelet, name)
 
     # grpc.aio needs the handler itself to be an async generator, not a function returning one.

@@ -127,6 +127,7 @@ class _Session:
         self.end = end
         self.inputs: asyncio.Queue[Any] = asyncio.Queue()
         self.call: Any = None
+        self.feeding: asyncio.Future[None] | None = None
         self.kubelet: Any = None
         self.name = ""
 
@@ -134,11 +135,13 @@ class _Session:
         kubelet = self.kubelet = await self.deps.kubelet(namespace, name, self.verb)
         self.name = name
 
-        async def upstream() -> AsyncIterator[Any]:
-            yield first
+        async def queued() -> AsyncIterator[Any]:
             while (item := await self.inputs.get()) is not None:
                 yield item
-        self.call = getattr(kubelet.stub, self.method)(upstream(), metadata=kubelet.metadata)
+        # kubectl's input (a port-forward's first bytes) may be queued before the kubelet has decided: `feed`
+        # holds it until the kubelet accepts, so a refusal is answered as itself (see kubelab.streams.feed).
+        self.call = getattr(kubelet.stub, self.method)(metadata=kubelet.metadata)
+        self.feeding = asyncio.ensure_future(streams.feed(self.call, first, queued()))
         try:
             md = tuple(await self.call.initial_metadata() or ())
             if STREAM_ACCEPTED not in md:

@@ -12,12 +12,17 @@ the last message carries `end`, then it waits for the caller's half-close.
            anything else    `executable file not found`
     port-forward to 8080: each chunk echoed in capitals until the caller closes its side (any other port:
            the dial error, "connection refused", as kubelet/streaming.py says it)
+    exec, port-forward to any pod but `web`: refused after reading the start, as the real kubelet refuses a
+           pod it does not have (its abort with NotFound `pods "NAME" not found`)
     logs   five lines (`tailLines` honoured); asked with timestamps, two lines, then the call fails
     proxy  answers `METHOD PATH port=PORT`
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+import asyncio
+import contextlib
+import threading
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 
@@ -29,12 +34,19 @@ from kubelab.v1 import api_pb2_grpc as api_grpc
 CORE_ERROR = "Internal error from Core"
 
 
+async def _refuse_other_pods(start: Any, context: Any) -> None:
+    if start.name != "web":
+        await context.abort(grpc.StatusCode.NOT_FOUND, f'pods "{start.name}" not found',
+                            trailing_metadata=((errors.REASON_KEY, "NotFound"),))
+
+
 class EchoKubelet(api_grpc.KubeletServicer):
     """A kubelet whose one container echoes (see the module's doc)."""
 
     async def Exec(self, request_iterator: Any, context: Any) -> AsyncIterator[api.ExecOutput]:
         first = await request_iterator.__anext__()
         start = first.start
+        await _refuse_other_pods(start, context)
         if start.container not in ("", "app"):
             await context.abort(grpc.StatusCode.NOT_FOUND, f'container {start.container} is not valid for pod web',
                                 trailing_metadata=((errors.REASON_KEY, "BadRequest"),))
@@ -66,9 +78,9 @@ class EchoKubelet(api_grpc.KubeletServicer):
 
     async def PortForward(self, request_iterator: Any, context: Any) -> AsyncIterator[api.PortForwardOutput]:
         first = await request_iterator.__anext__()
+        await _refuse_other_pods(first.start, context)
         if first.start.port != 8080:
-            # As the real kubelet says a dial error: a message with `end`, then the caller's half-close awaited
-            # (an abort here would race the caller's write of its start: "Internal error from Core").
+            # As the real kubelet says a dial error: a message with `end`, then the caller's half-close awaited.
             yield api.PortForwardOutput(error=f"error forwarding port {first.start.port} to pod web: dial tcp "
                                               f"127.0.0.1:{first.start.port}: connect: connection refused", end=True)
             await streams.closed(streams.drain(request_iterator))
@@ -95,3 +107,38 @@ class EchoKubelet(api_grpc.KubeletServicer):
     async def Proxy(self, req: api.ProxyRequest, context: Any) -> api.ProxyResponse:
         return api.ProxyResponse(status=200, headers={"Content-Type": "text/plain"},
                                  body=f"{req.method} {req.path} port={req.port}".encode())
+
+
+@contextlib.contextmanager
+def serving_apart(start: Callable[[], Awaitable[tuple[grpc.aio.Server, int]]]) -> Iterator[int]:
+    """A kubelet's gRPC server, started by `start` (server and port), on a thread and event loop of its own as
+    in its own process; its port. On its caller's loop it would only answer between the caller's steps, which
+    hides the races between its answers and the caller's writes."""
+    loop = asyncio.new_event_loop()
+    started, ports = threading.Event(), []
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        server, port = await start()
+        ports.append(port)
+        started.set()
+        await stop.wait()
+        await server.stop(None)
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    assert started.wait(30), "the kubelet did not start"
+    try:
+        yield ports[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+async def echo_kubelet() -> tuple[grpc.aio.Server, int]:
+    """An EchoKubelet serving on a free loopback port: (server, port), for `serving_apart`."""
+    server = grpc.aio.server()
+    api_grpc.add_KubeletServicer_to_server(EchoKubelet(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port

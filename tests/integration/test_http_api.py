@@ -511,14 +511,14 @@ def test_openapi_is_served_so_kubectl_apply_validates_and_explains(kubectl_bin: 
 # ---------------------------------------------------------------- streaming subresources, installed by app.py
 @pytest.fixture(scope="module")
 def echo_kubelet() -> Iterator[int]:
-    """A kubelet on loopback whose container echoes (tests/integration/test_http_streaming's), in a thread."""
+    """A kubelet on loopback whose container echoes (tests/harness/kubelet.py), in a thread."""
     import threading
 
     import grpc
 
     from kubelab.v1 import api_pb2_grpc as api_grpc
 
-    from .test_http_streaming import EchoKubelet
+    from tests.harness.kubelet import EchoKubelet
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     state: dict[str, Any] = {}

@@ -91,6 +91,8 @@ def container_status(spec: Any, insts: Sequence[RuntimeContainer], waiting: tupl
         if prev is not None and prev.exited:
             _terminated(s.last_state.terminated, prev, scheme)
         s.started = False
+        # As the kubelet's prober manager: an init container that ran to success is ready.
+        s.ready = init and cur.exit_code == 0
     else:
         s.state.waiting.reason = "ContainerCreating"
         s.started = False

@@ -119,7 +119,17 @@ def test_readiness_and_startup_come_from_the_probers_for_the_current_instance() 
     s = status.container_status(spec, [inst("c", "running", restart=3)], None, ready, never)
     assert (s.ready, s.started) == (True, False) and asked == [("c", "c-3")]
     init = status.container_status(spec, [inst("c", "running")], None, always, always, init=True)
-    assert not init.ready                        # an init container is never ready
+    assert not init.ready                        # a running init container is not ready (its probe is not asked)
+
+
+@pytest.mark.parametrize("exit_code,ready", [(0, True), (1, False)])
+def test_an_init_container_that_ran_to_success_is_ready(exit_code: int, ready: bool) -> None:
+    """As the kubelet's prober manager says it (kubectl get pod -o yaml: initContainerStatuses[].ready)."""
+    spec = pod("i").spec.containers[0]
+    done = status.container_status(spec, [inst("i", "exited", exit_code=exit_code)], None, always, always, init=True)
+    assert done.state.terminated.exit_code == exit_code and done.ready is ready
+    app = status.container_status(spec, [inst("i", "exited", exit_code=0)], None, always, always)
+    assert not app.ready                         # an app container that ended is not ready
 
 
 def test_a_crash_looping_container_waits_with_its_last_termination() -> None:
@@ -299,7 +309,7 @@ def test_the_hollow_kubelets_container_statuses_are_the_docker_kubelets() -> Non
     first = runner.desired_status(p, sim, 1.0)[0].container_statuses[0]
     assert (first.restart_count, first.ready, first.started) == (0, True, True) and first.state.running.started_at
     setup = runner.desired_status(p, sim, 2.0)[0].init_container_statuses[0]
-    assert (setup.state.terminated.reason, setup.state.terminated.exit_code, setup.ready) == ("Completed", 0, False)
+    assert (setup.state.terminated.reason, setup.state.terminated.exit_code, setup.ready) == ("Completed", 0, True)
     again = runner.desired_status(p, sim, 11.0)[0].container_statuses[0]
     killed = again.last_state.terminated
     assert again.restart_count == 1 and again.state.HasField("running") and again.container_id != first.container_id

@@ -87,11 +87,11 @@ def _patterns(_ctx: Any, _param: Any, value: str) -> tuple[str, ...]:
               "pods share (default: the container this kubelet runs in, else the host's network)")
 @click.option("--root-ca-file", envvar="KUBELAB_ROOT_CA_FILE", default="", help="the cluster's CA certificate "
               "(PEM), written into pods' ServiceAccount volumes as ca.crt ($KUBELAB_ROOT_CA_FILE)")
+@click.option("--register-with-taints", "taints", default="", callback=_taints,
+              help="taints the node registers with, key=value:Effect,... (hollow: each of its nodes)")
 # --runtime hollow only: each sets the HollowConfig field of its name (main's **hollow)
 @click.option("--name-prefix", default="hollow-node-", show_default=True, help="hollow: --nodes' names")
 @click.option("--first-index", default=0, show_default=True, help="hollow: number of the first --nodes name")
-@click.option("--register-with-taints", "taints", default="", callback=_taints,
-              help="hollow: taints, key=value:Effect,...")
 @click.option("--start-delay", default=0.0, show_default=True, help="hollow: seconds a bound pod stays "
               "ContainerCreating")
 @click.option("--ready-delay", default=0.0, show_default=True, help="hollow: seconds from Running to Ready")
@@ -113,7 +113,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
          nodes: int, listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str,
          memory: str, max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float,
          resync: float, cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
-         node_container: str, root_ca_file: str, verbose: int, **hollow: Any) -> None:
+         node_container: str, root_ca_file: str, taints: list[pb.Taint], verbose: int, **hollow: Any) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers (--runtime hollow: simulates
     nodes and their pods, for tests and scale)."""
     conn = setup_component(verbose, None, server, _read(token, token_file, "KUBELAB_TOKEN"))
@@ -121,7 +121,8 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  kubelet_token=_read("", kubelet_token_file, "KUBELAB_KUBELET_TOKEN"),
                  node_name=node_name or socket.gethostname(), runtime=runtime, listen=listen, node_ip=node_ip,
                  network=pod_network, pause_image=pause_image, docker_host=docker_host, cpu=cpu, memory=memory,
-                 max_pods=max_pods, labels=_labels(node_labels), heartbeat=heartbeat, backoff_base=backoff_base,
+                 max_pods=max_pods, labels=_labels(node_labels), taints=taints, heartbeat=heartbeat,
+                 backoff_base=backoff_base,
                  backoff_max=backoff_max, resync=resync,
                  cluster_dns=list(_csv(cluster_dns)),
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
@@ -132,7 +133,7 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
         config = HollowConfig(node_names=[] if nodes else list(_csv(cfg.node_name)),
                               cpu=cfg.cpu or "4", memory=cfg.memory or "16Gi", max_pods=cfg.max_pods,
                               labels=cfg.labels, heartbeat=cfg.heartbeat, image_pull_backoff=cfg.backoff_base,
-                              image_pull_backoff_max=cfg.backoff_max, **hollow)
+                              image_pull_backoff_max=cfg.backoff_max, taints=cfg.taints, **hollow)
         serving.run(lambda: HollowNodes(cfg.server, cfg.token, nodes, config))
         return
     if not cfg.kubelet_token:

@@ -28,6 +28,7 @@ from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.quantity import cpu_millis, format_bytes, to_bytes
 from kubelab.serving import Fatal, until_a_task_ends
+from kubelab.v1 import objects_pb2 as pb
 
 from .node import NodeAgent, NodeConfig
 
@@ -50,6 +51,7 @@ class Config:
     memory: str = ""
     max_pods: int = 110
     labels: dict[str, str] = field(default_factory=dict)
+    taints: list[pb.Taint] = field(default_factory=list)    # --register-with-taints: on the Node it registers
     heartbeat: float = 10.0
     backoff_base: float = 10.0
     backoff_max: float = 300.0
@@ -157,7 +159,7 @@ class Kubelet:
         log.info("streaming server on port %d", self.port)
         self.agent = NodeAgent(self.client, NodeConfig(
             name=cfg.node_name, cpu=cpu, memory=memory, pods=cfg.max_pods, internal_ip=node_ip,
-            kubelet_port=self.port, labels=cfg.labels,
+            kubelet_port=self.port, labels=cfg.labels, taints=list(cfg.taints),
             container_runtime_version=f"docker://{version.get('Version', 'unknown')}",
             os_image=f"kubelab node ({version.get('OperatingSystem') or 'docker'})"),
             # Detected, the address is detected again before each status write: a node container put back on

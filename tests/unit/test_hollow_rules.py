@@ -100,3 +100,24 @@ def test_the_kubelets_cli_runs_hollow_nodes_with_its_flags(monkeypatch: pytest.M
     assert config.missing_images == ("a:*", "b:*") and [t.effect for t in config.taints] == ["NoSchedule"]
     assert CliRunner().invoke(cli.main, base + ["--node-name", "hn-a,hn-b"]).exit_code == 0
     assert (started[-1][0], started[-1][1].node_names) == (0, ["hn-a", "hn-b"])
+
+
+def test_the_docker_kubelet_registers_with_the_taints_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--register-with-taints is the kubelet's flag, not only the hollow runner's: the Docker kubelet's Config
+    carries it to the Node it registers (kubelet/server.py hands Config.taints to NodeConfig)."""
+    from click.testing import CliRunner
+
+    import kubelet.main as cli
+    started: list[object] = []
+    monkeypatch.setattr(cli, "Kubelet", lambda cfg: started.append(cfg))
+    monkeypatch.setattr(cli.serving, "run", lambda make, **_: make())
+    monkeypatch.setattr(cli, "setup_component", lambda _v, _c, server, token: SimpleNamespace(server=server,
+                                                                                             token=token))
+    monkeypatch.setattr(cli.client, "set_user_agent", lambda _agent: None)
+    monkeypatch.setenv("KUBELAB_KUBELET_TOKEN", "kt")
+    result = CliRunner().invoke(cli.main, ["--server", "127.0.0.1:1", "--token", "t", "--node-name", "node9",
+                                           "--register-with-taints", "dedicated=gpu:NoSchedule,spot:PreferNoSchedule"])
+    assert result.exit_code == 0, result.output
+    taints = getattr(started[-1], "taints")
+    assert [(t.key, t.value, t.effect) for t in taints] == [
+        ("dedicated", "gpu", "NoSchedule"), ("spot", "", "PreferNoSchedule")]

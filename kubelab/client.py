@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import grpc
 
 from kubelab import errors, kinds
+from kubelab.backoff import doubling
 from kubelab.pipeline import STREAM_ACCEPTED, WritePipeline  # noqa: F401 - STREAM_ACCEPTED is the streams' too
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
@@ -188,7 +189,6 @@ class Client:
     async def _retrying(self, call: Callable[[], Awaitable[T]], idempotent: bool) -> T:
         """`call()`, again with back-off after a transient error (Unavailable, Timeout) if it is idempotent.
         An apiserver found unavailable is left for the next one first (the retry goes there)."""
-        from kubelab.backoff import doubling
         for attempt in range(self.retries + 1):
             current = self._current
             try:

@@ -2,17 +2,13 @@
 
 Where it sits: the pod worker (`kubelet.worker`) asks `Backoff` before restarting a crashed container, the
 image puller (`kubelet.pulls`) before pulling again; events print the delay with `fmt_duration`. The doubling
-itself is kubelab.backoff's `doubling`, re-exported here for the status manager and the hollow kubelet.
-Pure apart from the clock, which is injectable.
+of a delay through a run of failures is kubelab.backoff's. Pure apart from the clock, which is injectable.
 """
 from __future__ import annotations
 
 import time
 from typing import Callable
 
-from kubelab.backoff import doubling
-
-__all__ = ["Backoff", "doubling", "fmt_duration"]
 
 
 def fmt_duration(seconds: float) -> str:

@@ -51,6 +51,7 @@ from typing import Any, Iterable
 
 import kubelab
 from kubelab import errors, kinds, nodes
+from kubelab.backoff import doubling
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
@@ -60,7 +61,6 @@ from kubelab.v1 import objects_pb2 as pb
 from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
 
 from . import status as podstatus
-from .backoff import doubling
 from .pulls import invalid_image_name, pull_target
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
 from .status_manager import FAILED_SYNC

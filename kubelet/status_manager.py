@@ -16,10 +16,10 @@ import time
 from typing import Any, Callable
 
 from kubelab import errors
+from kubelab.backoff import doubling
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 
-from .backoff import doubling
 
 log = logging.getLogger(__name__)
 

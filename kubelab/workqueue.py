@@ -18,9 +18,8 @@ Semantics (k8s.io/client-go/util/workqueue):
 * `add_rate_limited` delays by the rate limiter (per-key exponential
   back-off, 5 ms doubling up to 1000 s by default).
 
-Time comes from an injected `Clock` (kubelab.timeutil's, re-exported here
-with `RealClock`, `FakeClock` and `settle`); `FakeClock` lets tests advance
-time instantly.  `add_after` and `add_rate_limited` need a running event loop.
+Time comes from an injected `Clock` (kubelab.timeutil's; its `FakeClock`
+lets tests advance time instantly).  `add_after` and `add_rate_limited` need a running event loop.
 """
 
 from __future__ import annotations
@@ -32,23 +31,19 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
 from .backoff import doubling
-from .timeutil import Clock, FakeClock, RealClock, settle
+from .timeutil import Clock, RealClock
 
 __all__ = [
     "BucketRateLimiter",
-    "Clock",
-    "FakeClock",
     "ItemExponentialRateLimiter",
     "MaxOfRateLimiter",
     "QueueShutDown",
     "RateLimiter",
-    "RealClock",
     "Requeue",
     "WorkQueue",
     "default_controller_rate_limiter",
     "process_next",
     "run_workers",
-    "settle",
 ]
 
 K = TypeVar("K", bound=Hashable)

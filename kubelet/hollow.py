@@ -58,7 +58,8 @@ from kubelab.informer import Informer, by_node
 from kubelab.catalogue import CATALOGUE, STAND_INS
 from kubelab.imageref import InvalidReference, with_default_tag
 from kubelab.v1 import objects_pb2 as pb
-from kubelab.workqueue import Clock, RealClock, WorkQueue, run_workers
+from kubelab.timeutil import Clock, RealClock
+from kubelab.workqueue import WorkQueue, run_workers
 
 from . import status as podstatus
 from .pulls import invalid_image_name, pull_target

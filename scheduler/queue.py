@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kubelab.backoff import doubling
-from kubelab.workqueue import Clock, RealClock
+from kubelab.timeutil import Clock, RealClock
 
 log = logging.getLogger(__name__)
 

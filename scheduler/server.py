@@ -27,7 +27,7 @@ from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
 from kubelab.leaderelection import LeaderElector, default_identity
-from kubelab.workqueue import Clock, RealClock
+from kubelab.timeutil import Clock, RealClock
 
 from .algorithm import Algorithm, Result
 from .cache import NodeOrder, SchedulerCache, name_order

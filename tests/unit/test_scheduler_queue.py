@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from kubelab.workqueue import FakeClock
+from kubelab.timeutil import FakeClock
 from scheduler.queue import ACTIVE, BACKOFF, IN_FLIGHT, UNSCHEDULABLE, SchedulingQueue
 
 

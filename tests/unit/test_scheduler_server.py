@@ -5,7 +5,7 @@ import asyncio
 from typing import Any
 
 from kubelab import errors
-from kubelab.workqueue import FakeClock
+from kubelab.timeutil import FakeClock
 from scheduler.server import Config, Scheduler
 from tests.harness.scheduler import make_node, make_pod
 

@@ -8,18 +8,16 @@ import logging
 
 import pytest
 
+from kubelab.timeutil import FakeClock, RealClock, settle
 from kubelab.workqueue import (
     BucketRateLimiter,
-    FakeClock,
     ItemExponentialRateLimiter,
     MaxOfRateLimiter,
     QueueShutDown,
-    RealClock,
     Requeue,
     WorkQueue,
     default_controller_rate_limiter,
     run_workers,
-    settle,
 )
 
 

@@ -43,6 +43,11 @@ async def stop_container(runtime: DockerRuntime, pod: Any, c: ContainerInfo, gra
         ok, msg = await run_hook(runtime, spec.lifecycle.pre_stop, spec, c.id, pod_ip, float(grace))
         if not ok:
             record("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}".strip())
-    # Kubernetes gives the container at least 2 s after a preStop hook used up the grace period.
-    remaining = max(0 if grace == 0 else 2, int(grace - (time.monotonic() - t0)))
-    await runtime.stop(c.id, remaining)
+    await runtime.stop(c.id, grace_after_pre_stop(grace, time.monotonic() - t0))
+
+
+def grace_after_pre_stop(grace: int, spent: float) -> int:
+    """The seconds between SIGTERM and SIGKILL: what the preStop hook left of the grace period (the whole
+    seconds it took come off, as Kubernetes counts them: no hook leaves all of it), but at least 2 s after a hook
+    that used it all up; none for a grace period of 0."""
+    return max(0 if grace == 0 else 2, grace - int(spent))

@@ -2,7 +2,7 @@
 
 `FakeRuntime` is a `kubelet.docker_runtime.DockerRuntime` whose containers live in a dict: the calls the pod
 worker, the hooks and the pod manager make (list, inspect, create, start, stop, kill, remove, exec, volumes)
-change that dict and are logged in `calls`. `FakeClient` answers the status writes, gets and deletes of a
+change that dict and are logged in `actions`. `FakeClient` answers the status writes, gets and deletes of a
 `kubelab.client.Client` from memory (or with the errors a test queues); `FakeRecorder` keeps the Events.
 Subclasses of the real classes, so a signature that drifts from the real one is a type error.
 """
@@ -26,7 +26,7 @@ class FakeRuntime(DockerRuntime):
         self.clock = clock
         self.containers: dict[str, ContainerInfo] = {}
         self.volumes: list[dict[str, Any]] = []
-        self.calls: list[tuple[Any, ...]] = []
+        self.actions: list[tuple[Any, ...]] = []       # (call, container id or name, argument): what was done
         self.exec_results: dict[tuple[str, ...], tuple[int | None, str]] = {}   # command -> (exit code, output)
         self.on_exec: Callable[[], None] = lambda: None                        # e.g. a hook that takes time
         self._ids = itertools.count(1)
@@ -48,7 +48,7 @@ class FakeRuntime(DockerRuntime):
 
     def created(self) -> list[str]:
         """The names of the containers created, in order."""
-        return [call[1] for call in self.calls if call[0] == "create"]
+        return [call[1] for call in self.actions if call[0] == "create"]
 
     async def list_containers(self, uid: str | None = None, all_nodes: bool = False) -> list[ContainerInfo]:
         out = [c for c in self.containers.values() if uid is None or c.uid == uid]
@@ -62,8 +62,8 @@ class FakeRuntime(DockerRuntime):
         return {"Id": "sha256:1"}                          # every image is present
 
     async def create(self, name: str, image: str, labels: dict[str, str], host_config: dict[str, Any],
-                     **kwargs: Any) -> str:
-        self.calls.append(("create", name))
+                     stdin_once: bool = False, **kwargs: Any) -> str:
+        self.actions.append(("create", name))
         cid = f"c{next(self._ids)}"
         self.containers[cid] = ContainerInfo(id=cid, name=name, labels=labels, status="created", image=image,
                                              image_id="sha256:1", created=self.clock())
@@ -74,25 +74,25 @@ class FakeRuntime(DockerRuntime):
         return {"NetworkMode": f"container:{sandbox_id}"}
 
     async def start(self, cid: str) -> None:
-        self.calls.append(("start", cid))
+        self.actions.append(("start", cid))
         c = self.containers[cid]
         c.status, c.started_ts = "running", self.clock()
 
     async def stop(self, cid: str, timeout: int) -> None:
-        self.calls.append(("stop", cid, timeout))
+        self.actions.append(("stop", cid, timeout))
         c = self.containers.get(cid)
         if c is not None and c.running:
             c.status, c.exit_code, c.finished_ts = "exited", 143, self.clock()
 
     async def kill(self, cid: str, signal: str = "KILL") -> None:
-        self.calls.append(("kill", cid))
+        self.actions.append(("kill", cid))
 
     async def remove(self, cid: str) -> None:
-        self.calls.append(("remove", cid))
+        self.actions.append(("remove", cid))
         self.containers.pop(cid, None)
 
     async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int | None, str]:
-        self.calls.append(("exec", cid, tuple(command)))
+        self.actions.append(("exec", cid, tuple(command)))
         self.on_exec()
         return self.exec_results.get(tuple(command), (0, ""))
 
@@ -100,7 +100,7 @@ class FakeRuntime(DockerRuntime):
         return [v for v in self.volumes if uid is None or (v.get("Labels") or {}).get(L_UID) == uid]
 
     async def remove_volume(self, name: str) -> bool:
-        self.calls.append(("remove_volume", name))
+        self.actions.append(("remove_volume", name))
         self.volumes = [v for v in self.volumes if v["Name"] != name]
         return True
 

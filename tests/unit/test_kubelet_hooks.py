@@ -46,7 +46,7 @@ async def test_an_exec_handler_succeeds_on_exit_code_0(result: tuple[int | None,
     rt = FakeRuntime(FakeClock())
     rt.exec_results[("sh", "-c", "touch /ready")] = result
     assert await run_hook(rt, c.lifecycle.post_start, c, "cid", "127.0.0.1", 30.0) == want
-    assert rt.calls == [("exec", "cid", ("sh", "-c", "touch /ready"))]
+    assert rt.actions == [("exec", "cid", ("sh", "-c", "touch /ready"))]
 
 
 async def test_an_http_get_handler_goes_to_the_pod_on_a_named_port() -> None:
@@ -106,7 +106,7 @@ async def test_pre_stop_runs_before_the_stop_and_its_failure_is_an_event() -> No
     rt.exec_results[("nginx", "-s", "quit")] = (1, "nginx: not running\n")
     events = Events()
     await stop_container(rt, p, app, 30, "10.244.1.5", events)
-    assert rt.calls == [("exec", app.id, ("nginx", "-s", "quit")), ("stop", app.id, 30)]
+    assert rt.actions == [("exec", app.id, ("nginx", "-s", "quit")), ("stop", app.id, 30)]
     assert events.seen == [("Warning", "FailedPreStopHook", "PreStopHook failed: nginx: not running")]
 
 
@@ -117,7 +117,7 @@ async def test_a_successful_pre_stop_records_nothing() -> None:
     app = rt.add(p, "app", "running")
     events = Events()
     await stop_container(rt, p, app, 10, "", events)
-    assert [call[0] for call in rt.calls] == ["exec", "stop"] and events.seen == []
+    assert [call[0] for call in rt.actions] == ["exec", "stop"] and events.seen == []
 
 
 @pytest.mark.parametrize("pre_stop,grace,want", [
@@ -132,7 +132,7 @@ async def test_without_a_hook_to_run_the_container_gets_the_whole_grace_period(
     rt = FakeRuntime(FakeClock())
     app = rt.add(p, "app", "running")
     await stop_container(rt, p, app, grace, "", Events())
-    assert [(call[0], call[2]) for call in rt.calls] == want
+    assert [(call[0], call[2]) for call in rt.actions] == want
 
 
 @pytest.mark.parametrize("grace,spent,left", [
@@ -154,4 +154,4 @@ async def test_a_slow_pre_stop_shortens_the_wait_before_sigkill() -> None:
     app = rt.add(p, "app", "running")
     rt.on_exec = lambda: time.sleep(1.1)        # the hook takes a (real) second
     await stop_container(rt, p, app, 10, "", Events())
-    assert rt.calls[-1] == ("stop", app.id, 9)
+    assert rt.actions[-1] == ("stop", app.id, 9)

@@ -142,7 +142,7 @@ async def test_a_running_container_of_the_same_spec_is_adopted_not_recreated() -
     node = Node(pod)
     node.app(labels={L_HASH: container_hash(pod.spec.containers[0])})
     await node.worker.sync()
-    assert node.rt.calls == [] and node.recorder.events == []
+    assert node.rt.actions == [] and node.recorder.events == []
     assert node.status().phase == "Running"
 
 
@@ -153,7 +153,7 @@ async def test_a_running_container_of_another_spec_is_stopped_and_started_anew()
     old = node.app(labels={L_HASH: "0123456789abcdef"})
     await node.worker.sync()
     assert node.recorder.events[0] == ("Killing", "Container app definition changed, will be restarted")
-    assert ("stop", old.id, 12) in node.rt.calls and node.rt.created() == ["k8s_app_web_shop_uid-1_1"]
+    assert ("stop", old.id, 12) in node.rt.actions and node.rt.created() == ["k8s_app_web_shop_uid-1_1"]
 
 
 async def test_a_failed_post_start_hook_kills_the_container() -> None:
@@ -167,7 +167,7 @@ async def test_a_failed_post_start_hook_kills_the_container() -> None:
     assert node.recorder.events[-2:] == [
         ("FailedPostStartHook", "PostStartHook failed: registry down"),
         ("Killing", "Container app failed to run its post-start hook, will be restarted")]
-    assert node.rt.calls[-1] == ("stop", started.id, 5)
+    assert node.rt.actions[-1] == ("stop", started.id, 5)
 
 
 # ---------------------------------------------------------------- stopping
@@ -178,7 +178,7 @@ async def test_a_deleted_pod_is_stopped_within_its_grace_period_then_deleted_wit
     node = Node(pod)
     app = node.app()
     await node.worker.sync()
-    assert [c for c in node.rt.calls if c[0] == "stop"] == [("stop", app.id, 7), ("stop", node.sandbox.id, 2)]
+    assert [c for c in node.rt.actions if c[0] == "stop"] == [("stop", app.id, 7), ("stop", node.sandbox.id, 2)]
     assert node.recorder.events == [("Killing", "Stopping container app")]
     assert node.client.deletes == [("web", 0, "uid-1")]
     assert node.worker.terminated and node.status().phase == "Failed"      # Always: stopped, not finished
@@ -190,10 +190,10 @@ async def test_a_pod_gone_from_the_api_has_its_containers_and_volumes_removed() 
     node.rt.volumes = [{"Name": "uid-1-data", "Labels": {L_UID: "uid-1"}}]
     node.worker.pod = None
     await node.worker.sync()
-    assert sorted(c for c in node.rt.calls if c[0] == "stop") == sorted(
+    assert sorted(c for c in node.rt.actions if c[0] == "stop") == sorted(
         [("stop", app.id, FORCE_GRACE), ("stop", node.sandbox.id, 1)])
-    assert {c[1] for c in node.rt.calls if c[0] == "remove"} == {app.id, done.id, node.sandbox.id}
-    assert ("remove_volume", "uid-1-data") in node.rt.calls and node.worker.done
+    assert {c[1] for c in node.rt.actions if c[0] == "remove"} == {app.id, done.id, node.sandbox.id}
+    assert ("remove_volume", "uid-1-data") in node.rt.actions and node.worker.done
 
 
 @pytest.mark.parametrize("policy", ["OnFailure", "Never"])
@@ -202,4 +202,4 @@ async def test_a_finished_pod_gets_no_new_sandbox(policy: str) -> None:
     node.sandbox.status = "exited"
     node.app(status="exited", exit_code=0)
     await node.worker.sync()
-    assert node.rt.calls == [] and node.status().phase == "Succeeded"
+    assert node.rt.actions == [] and node.status().phase == "Succeeded"

@@ -10,7 +10,7 @@ import pytest
 from kubelab.client import new_object
 from kubelab.timeutil import FakeClock
 from kubelet.config import FORCE_GRACE, PodConfig
-from kubelet.docker_runtime import L_UID
+from kubelet.docker_runtime import L_UID, ContainerInfo
 from kubelet.manager import PodManager, _spec_or_deletion_changed
 from kubelet.worker import PodWorker
 from tests.harness.docker_kubelet import FakeClient, FakeRecorder, FakeRuntime
@@ -93,3 +93,24 @@ async def test_docker_events_that_wake_a_pods_worker(action: str, wakes: bool) -
     m.wake_threadsafe("uid-1", action, {})
     await asyncio.sleep(0)
     assert w.wake.is_set() is wakes
+
+
+class BoundWhileListing(FakeRuntime):
+    """A runtime during whose container listing a pod is bound to the node (its worker made)."""
+
+    def __init__(self, clock: FakeClock, arrive: Callable[[], None]) -> None:
+        super().__init__(clock)
+        self.arrive = arrive
+
+    async def list_containers(self, uid: str | None = None, all_nodes: bool = False) -> list[ContainerInfo]:
+        self.arrive()
+        return await super().list_containers(uid, all_nodes)
+
+
+async def test_housekeeping_leaves_a_pod_bound_while_it_listed_the_containers() -> None:
+    m = manager(FakeRuntime(FakeClock()))
+    rt = BoundWhileListing(FakeClock(), lambda: m.workers.setdefault("uid-1", idle_worker(m, "uid-1")))
+    m.runtime = rt
+    rt.add(pod("web", "uid-1"), "app", "running")
+    await m.housekeeping()
+    assert rt.actions == []

@@ -109,7 +109,10 @@ class BoundWhileListing(FakeRuntime):
 
 async def test_housekeeping_leaves_a_pod_bound_while_it_listed_the_containers() -> None:
     m = manager(FakeRuntime(FakeClock()))
-    rt = BoundWhileListing(FakeClock(), lambda: m.workers.setdefault("uid-1", idle_worker(m, "uid-1")))
+
+    def bind() -> None:
+        m.workers["uid-1"] = idle_worker(m, "uid-1")
+    rt = BoundWhileListing(FakeClock(), bind)
     m.runtime = rt
     rt.add(pod("web", "uid-1"), "app", "running")
     await m.housekeeping()

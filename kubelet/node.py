@@ -37,7 +37,6 @@ import datetime as dt
 import logging
 import platform
 import random
-import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -335,11 +334,3 @@ class HeartbeatGroup:
         finally:
             for t in list(self._tasks):
                 t.cancel()
-
-
-def default_internal_ip() -> str:
-    """This host's address as its own name resolves (a container's bridge address), else loopback."""
-    try:
-        return socket.gethostbyname(socket.gethostname())
-    except OSError:
-        return "127.0.0.1"

@@ -12,6 +12,14 @@ slow `docker stop` never blocks the event loop, and several pods start at
 once. Streams (logs, exec, events) run their blocking generators on that
 pool too and hand chunks to the loop through queues.
 
+A sandbox leaves the pod network by an explicit disconnect, one at a time on the whole engine
+(`EndpointLock`), before it is stopped, killed or removed: Docker 20.10's network library
+miscounts a network's endpoints when endpoints are removed while others are created or
+removed on the same network (its count and the endpoint objects race in its store's cache),
+and a count left above the endpoints makes the network impossible to remove until dockerd
+restarts (docs/troubleshooting.md; scripts/epcnt_race.py reproduces it). With removals
+serialised the count stays exact.
+
 Everything a kubelet creates carries labels (`io.kubelab.node`, `.namespace`,
 `.pod`, `.uid`, `.container`, ...), and the labels are the kubelet's only
 memory: after a restart it finds its containers, their restart counts and
@@ -22,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import fcntl
 import logging
+import os
 import socket
 import struct
 import threading
@@ -239,12 +249,53 @@ def _session(exec_id: str, hijacked: Any, tty: bool) -> ExecSession:
     return ExecSession(exec_id, getattr(hijacked, "_sock", hijacked), tty, _keep=hijacked)
 
 
+class EndpointLock:
+    """One endpoint removal at a time on the pod network: within this kubelet (an asyncio lock) and, given a
+    `path`, across every kubelet of the engine (an flock on that file, which the lab's nodes share through
+    the `kubelab-locks` volume). See the module's docstring for why."""
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+        self._local: asyncio.Lock | None = None
+        self._fd = -1
+
+    async def __aenter__(self) -> None:
+        if self._local is None:
+            self._local = asyncio.Lock()
+        await self._local.acquire()
+        if not self.path:
+            return
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            # flock blocks: on a thread of its own, so the loop goes on while another kubelet holds it.
+            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._close()
+            self._local.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close()
+        assert self._local is not None
+        self._local.release()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)        # closing the descriptor drops the flock
+            self._fd = -1
+
+
 class DockerRuntime:
     def __init__(self, node_name: str, network: str = "", base_url: str | None = None,
-                 workers: int = 32, timeout: int = 120) -> None:
+                 workers: int = 32, timeout: int = 120, endpoint_lock: str = "",
+                 api: docker.APIClient | None = None) -> None:
         self.node_name = node_name
         self.network = network
-        if base_url:
+        self.endpoint_lock = EndpointLock(endpoint_lock)
+        self.on_network: set[str] = set()       # containers seen attached to `network` (sandboxes)
+        if api is not None:
+            self.api = api
+        elif base_url:
             self.api = docker.APIClient(base_url=base_url, version="auto", timeout=timeout, max_pool_size=workers)
         else:   # DOCKER_HOST & co, as the docker CLI reads them
             self.api = docker.from_env(version="auto", timeout=timeout, max_pool_size=workers).api
@@ -360,6 +411,9 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             raise RuntimeError_(_docker_message(e)) from e
         info = _info(raw, self.network)
+        if self.network and (((raw.get("NetworkSettings") or {}).get("Networks") or {}).get(self.network)
+                             or {}).get("EndpointID"):
+            self.on_network.add(cid)        # it holds an endpoint there: leave_network before it ends
         if info.exited and not info.oom_killed:
             await self._await_oom_event(info)
         if info.exited:
@@ -430,8 +484,21 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             raise RuntimeError_(_docker_message(e), "RunContainerError") from e
 
+    async def leave_network(self, cid: str) -> None:
+        """Take a container seen on the pod network off it, one endpoint removal at a time (`EndpointLock`):
+        what stopping, killing or removing it would do anyway, but then at the same time as other kubelets'."""
+        if cid not in self.on_network:
+            return
+        async with self.endpoint_lock:
+            try:
+                await self.call(self.api.disconnect_container_from_network, cid, self.network, force=True)
+            except docker.errors.APIError as e:     # gone, or no longer on it: nothing to release
+                log.debug("disconnecting %s from %s: %s", cid[:12], self.network, _docker_message(e))
+        self.on_network.discard(cid)
+
     async def stop(self, cid: str, timeout: int) -> None:
         """The image's stop signal (SIGTERM unless it sets STOPSIGNAL), `timeout` seconds, SIGKILL (docker stop)."""
+        await self.leave_network(cid)
         try:
             await self.call(self.api.stop, cid, timeout=max(0, int(timeout)))
         except docker.errors.NotFound:
@@ -442,6 +509,8 @@ class DockerRuntime:
         self._finished.pop(cid, None)
 
     async def kill(self, cid: str, signal: str = "KILL") -> None:
+        if signal in ("KILL", "SIGKILL"):
+            await self.leave_network(cid)
         try:
             await self.call(self.api.kill, cid, signal=signal)
         except docker.errors.APIError as e:
@@ -450,6 +519,7 @@ class DockerRuntime:
 
     async def remove(self, cid: str) -> None:
         self._finished.pop(cid, None)
+        await self.leave_network(cid)
         try:
             await self.call(self.api.remove_container, cid, force=True, v=True)
         except docker.errors.NotFound:

@@ -87,6 +87,10 @@ def _patterns(_ctx: Any, _param: Any, value: str) -> tuple[str, ...]:
               "pods share (default: the container this kubelet runs in, else the host's network)")
 @click.option("--root-ca-file", envvar="KUBELAB_ROOT_CA_FILE", default="", help="the cluster's CA certificate "
               "(PEM), written into pods' ServiceAccount volumes as ca.crt ($KUBELAB_ROOT_CA_FILE)")
+@click.option("--endpoint-lock-file", "endpoint_lock", envvar="KUBELAB_ENDPOINT_LOCK_FILE", default="",
+              help="a file shared by every kubelet on this Docker engine, locked to take a sandbox off the pod "
+                   "network one at a time (Docker 20.10 miscounts a network's endpoints removed at once; "
+                   "$KUBELAB_ENDPOINT_LOCK_FILE)")
 @click.option("--register-with-taints", "taints", default="", callback=_taints,
               help="taints the node registers with, key=value:Effect,... (hollow: each of its nodes)")
 # --runtime hollow only: each sets the HollowConfig field of its name (main's **hollow)
@@ -113,7 +117,8 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
          nodes: int, listen: str, node_ip: str, pod_network: str, pause_image: str, docker_host: str, cpu: str,
          memory: str, max_pods: int, node_labels: str, heartbeat: float, backoff_base: float, backoff_max: float,
          resync: float, cluster_dns: str, cluster_domain: str, service_cidr_route: str, metrics_address: str,
-         node_container: str, root_ca_file: str, taints: list[pb.Taint], verbose: int, **hollow: Any) -> None:
+         node_container: str, root_ca_file: str, endpoint_lock: str, taints: list[pb.Taint], verbose: int,
+         **hollow: Any) -> None:
     """The kubelab kubelet: runs the pods bound to its node as Docker containers (--runtime hollow: simulates
     nodes and their pods, for tests and scale)."""
     conn = setup_component(verbose, None, server, _read(token, token_file, "KUBELAB_TOKEN"))
@@ -126,7 +131,8 @@ def main(server: str, token: str, token_file: str, kubelet_token_file: str, node
                  backoff_max=backoff_max, resync=resync,
                  cluster_dns=list(_csv(cluster_dns)),
                  cluster_domain=cluster_domain, service_cidr_route=service_cidr_route,
-                 metrics_address=metrics_address, node_container=node_container, root_ca_file=root_ca_file)
+                 metrics_address=metrics_address, node_container=node_container, root_ca_file=root_ca_file,
+                 endpoint_lock=endpoint_lock)
     client.set_user_agent("kubelet")
     if runtime == "hollow":
         from .hollow import HollowConfig

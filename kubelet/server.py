@@ -62,6 +62,7 @@ class Config:
     metrics_address: str = ""      # HTTP /metrics and /healthz ("" = off)
     root_ca_file: str = ""         # the cluster CA pods get as ca.crt beside their ServiceAccount token
     node_container: str = ""       # hostNetwork pods join this container's network ("" = detect)
+    endpoint_lock: str = ""        # a file every kubelet of the engine locks to remove a pod-network endpoint
     shutdown_grace: float = 2.0
 
 
@@ -140,7 +141,8 @@ class Kubelet:
         cfg = self.config
         self.client = Client(cfg.server, cfg.token, namespace="default", pipeline=True)
         try:       # docker's client asks the engine its API version as it is made
-            self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None)
+            self.runtime = DockerRuntime(cfg.node_name, network=cfg.network, base_url=cfg.docker_host or None,
+                                         endpoint_lock=cfg.endpoint_lock)
             version = await self.runtime.version()
         except Exception as e:  # noqa: BLE001
             where = cfg.docker_host or "$DOCKER_HOST or /var/run/docker.sock"

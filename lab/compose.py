@@ -498,10 +498,16 @@ def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
     docker_available()
     nodes = _lab_node_names()
     node_ids = _docker("ps", "-aq", "--filter", f"label={LAB_LABEL}=node").stdout.split()
-    if node_ids:
-        _docker("stop", "-t", "5", *node_ids, timeout=120)      # no kubelet may recreate what we remove
+    # No kubelet may recreate what we remove. One at a time, as every endpoint below leaves its network:
+    # Docker 20.10 miscounts a network's endpoints removed at once, and then never removes the network
+    # (kubelet/docker_runtime.py's EndpointLock; `docker stop a b c` stops them in parallel).
+    for nid in node_ids:
+        _docker("stop", "-t", "5", nid, timeout=120)
     attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
+    for net in (NETWORK, CONTROL_NETWORK):      # compose removes its containers in parallel: none holds one
+        for cid in sorted(_endpoints(net)):
+            _docker("network", "disconnect", "-f", net, cid)
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
     # With compose.ha.yaml: whichever lab ran, every service and volume either may have is named.
     r = compose(["down", *([] if keep_data else ["-v"]), "--remove-orphans", "-t", "5"],
@@ -512,7 +518,7 @@ def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
     problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
     node_volumes = [f"kubelab-node{i}-credentials" for i in range(1, max(extra, COMPOSE_NODES) + 1)]
-    for vol in () if keep_data else (*VOLUMES, *node_volumes):
+    for vol in ("kubelab-locks",) if keep_data else (*VOLUMES, *node_volumes, "kubelab-locks"):
         _docker("volume", "rm", "-f", vol)
     _remove_context()
     kubeconfig.remove_kube_context()

@@ -484,7 +484,8 @@ def _count_drift(network: str) -> str:
     if c.drift <= 0:
         return ""
     return (f"; Docker counts {c.count} endpoint(s) on it but holds {len(c.endpoints)}: its count is wrong "
-            f"(a Docker fault, moby/moby#42119), and only a restart of dockerd corrects it")
+            f"(a Docker 20.10 fault with endpoints removed at once: docs/troubleshooting.md), and only a restart of "
+            f"dockerd corrects it")
 
 
 def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:

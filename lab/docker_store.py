@@ -9,7 +9,7 @@ corrects a wrong count only when dockerd starts ("Fixing inconsistent endpoint_c
 log). No Docker API shows the count: it is in dockerd's bbolt file (bucket "libnetwork"; key
 docker/network/v1.0/endpoint_count/<network id>/ holds {"Count": N}, and each endpoint of the network is a key
 under docker/network/v1.0/endpoint/<network id>/). A copy of the file is parsed here, read only; it needs
-root (the file is dockerd's). A count above the endpoints the store holds is Docker's leak (moby/moby#42119).
+root (the file is dockerd's). A count above the endpoints the store holds is Docker's leak (docs/troubleshooting.md: endpoints removed at once).
 """
 from __future__ import annotations
 

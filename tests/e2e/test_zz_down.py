@@ -1,9 +1,10 @@
 """`kubelab cluster down` leaves nothing behind (runs last: it removes the session's lab).
 
 One thing Docker itself can keep: a network whose endpoint count (libnetwork's, in dockerd's store) is above
-the endpoints it holds refuses removal until dockerd starts again (moby/moby#42119; seen after CI runs with
-no container on the network). The network may be left only then: no endpoint Docker lists or holds, the
-count read from dockerd's store (lab/docker_store.py) above them, and `down` saying so."""
+the endpoints it holds refuses removal until dockerd starts again (Docker 20.10 miscounts endpoints removed at
+once, docs/troubleshooting.md; the kubelets and `down` remove theirs one at a time, but a container dying on
+its own is beyond them). The network may be left only then: no endpoint Docker lists or holds, the count read
+from dockerd's store (lab/docker_store.py) above them, and `down` saying so."""
 from __future__ import annotations
 
 import subprocess

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from kubelab.client import new_object
 from kubelet.probes import ProbeManager, http_get, resolve_port, run_probe, tcp_socket, value_of
+from tests.harness.docker_kubelet import FakeRuntime
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -137,14 +139,11 @@ async def test_tcp_socket_succeeds_when_the_port_accepts() -> None:
 
 
 # ---------------------------------------------------------------- one probe of a container
-class ExecRuntime:
-    """The one runtime call an exec probe makes, answering from a table."""
-
-    def __init__(self, results: dict[str, tuple[int | None, str]]) -> None:
-        self.results = results
-
-    async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int | None, str]:
-        return self.results[command[0]]
+def exec_runtime(results: dict[str, tuple[int | None, str]]) -> FakeRuntime:
+    """The runtime an exec probe asks, answering each one-word command from a table."""
+    rt = FakeRuntime(time.time)
+    rt.exec_results = {(command,): result for command, result in results.items()}
+    return rt
 
 
 async def test_run_probe_by_handler(http_server: Any) -> None:
@@ -153,22 +152,22 @@ async def test_run_probe_by_handler(http_server: Any) -> None:
     probe = c.readiness_probe
     probe.http_get.port.string_value = "http"
     probe.http_get.path = "/ready"
-    assert await run_probe(ExecRuntime({}), probe, c, "cid", "127.0.0.1") == (True, "")   # type: ignore[arg-type]
+    assert await run_probe(exec_runtime({}), probe, c, "cid", "127.0.0.1") == (True, "")
     probe.http_get.port.string_value = "nope"
-    assert await run_probe(ExecRuntime({}), probe, c, "cid", "127.0.0.1") == (   # type: ignore[arg-type]
+    assert await run_probe(exec_runtime({}), probe, c, "cid", "127.0.0.1") == (
         False, "port 'nope' is not a port of container web")
     tcp = c.liveness_probe
     tcp.tcp_socket.port.number_value = port
-    assert (await run_probe(ExecRuntime({}), tcp, c, "cid", "127.0.0.1"))[0]     # type: ignore[arg-type]
-    rt = ExecRuntime({"true": (0, "fine"), "false": (1, ""), "cat": (1, "no such file\n"), "sleep": (None, "")})
+    assert (await run_probe(exec_runtime({}), tcp, c, "cid", "127.0.0.1"))[0]
+    rt = exec_runtime({"true": (0, "fine"), "false": (1, ""), "cat": (1, "no such file\n"), "sleep": (None, "")})
     ex = c.startup_probe
     for command, want in [("true", (True, "fine")), ("false", (False, "command ['false'] exited with 1")),
                           ("cat", (False, "no such file")), ("sleep", (False, "command ['sleep'] timed out"))]:
         ex.exec.command[:] = [command]
-        assert await run_probe(rt, ex, c, "cid", "127.0.0.1") == want     # type: ignore[arg-type]
+        assert await run_probe(rt, ex, c, "cid", "127.0.0.1") == want
     empty = new_object("Pod", "p", "default").spec.containers.add(name="x").readiness_probe
     empty.period_seconds = 1
-    assert await run_probe(rt, empty, c, "cid", "", ) == (False, "probe has no handler")   # type: ignore[arg-type]
+    assert await run_probe(rt, empty, c, "cid", "", ) == (False, "probe has no handler")
 
 
 # ---------------------------------------------------------------- the manager's thresholds
@@ -192,7 +191,7 @@ async def test_readiness_flips_after_success_threshold_and_liveness_asks_for_a_r
     c.liveness_probe.failure_threshold = 1
     events: list[tuple[str, str, str]] = []
     woken: list[str] = []
-    manager = ProbeManager(None, lambda pod, *e: events.append(e), woken.append)   # type: ignore[arg-type]
+    manager = ProbeManager(FakeRuntime(time.time), lambda pod, *e: events.append(e), woken.append)
     try:
         manager.sync(p, c, "cid-1", 0.0, "127.0.0.1")
         assert not manager.ready("uid-1", "web", "cid-1") and manager.started("uid-1", "web", "cid-1")
@@ -212,7 +211,7 @@ async def test_a_startup_probe_holds_readiness_back_until_it_succeeds(http_serve
     c = p.spec.containers.add(name="web", image="kubelab/web")
     c.startup_probe.tcp_socket.port.number_value = port
     c.startup_probe.period_seconds = 1
-    manager = ProbeManager(None, lambda *a: None, lambda uid: None)   # type: ignore[arg-type]
+    manager = ProbeManager(FakeRuntime(time.time), lambda *a: None, lambda uid: None)
     try:
         manager.sync(p, c, "cid-1", 0.0, "127.0.0.1")
         # No readiness probe: ready as soon as started; not started before the startup probe passed.

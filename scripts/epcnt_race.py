@@ -2,7 +2,7 @@
 """scripts/epcnt_race.py: concurrent endpoint creation/removal on one Docker network, with libnetwork's endpoint
 count compared with the endpoints in dockerd's store (lab/docker_store.py) at quiescent checkpoints (kubelab issue
 12, item 16). Run as root, under `flock /work/lab.lock`. Everything it makes is named klrepro-*, labelled klrepro=1,
-on 10.213.0.0/16; image klrepro/pause:1 (built by scripts/stale_endpoint.py's ensure_image when absent).
+on 10.213.0.0/16; image klrepro/pause:1 (the lab's pause image, tagged, or a static pause built with gcc when absent).
 
     python3 scripts/epcnt_race.py --mode churn --workers 8 --seconds 20 --checkpoints 4 --residents 4 --keep
     python3 scripts/epcnt_race.py --mode churn --workers 16 --seconds 30 --checkpoints 6 --residents 4 --serial-rm
@@ -24,11 +24,15 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from lab import docker_store  # noqa: E402
@@ -36,6 +40,30 @@ from lab import docker_store  # noqa: E402
 IMAGE = "klrepro/pause:1"
 LABELS = {"klrepro": "1"}
 LOG = "/var/log/dockerd.log"
+PAUSE_C = r"""
+#include <signal.h>
+#include <unistd.h>
+static void bye(int s) { (void)s; _exit(0); }
+int main(void) { signal(SIGTERM, bye); signal(SIGINT, bye); for (;;) pause(); }
+"""
+
+
+def ensure_image() -> None:
+    """klrepro/pause:1: the lab's pause image when it is built, else a static pause binary built here with gcc."""
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0:
+        return
+    if subprocess.run(["docker", "tag", "kubelab/pause:latest", IMAGE], capture_output=True).returncode == 0:
+        return
+    if shutil.which("gcc") is None:
+        sys.exit(f"{IMAGE} is missing, kubelab/pause:latest is not built and gcc is not there to build a pause")
+    with tempfile.TemporaryDirectory() as d:
+        src, root = Path(d) / "pause.c", Path(d) / "root"
+        root.mkdir()
+        src.write_text(PAUSE_C)
+        subprocess.run(["gcc", "-static", "-Os", "-o", str(root / "pause"), str(src)], check=True)
+        subprocess.run(["tar", "-C", str(root), "-cf", f"{d}/rootfs.tar", "."], check=True)
+        subprocess.run(["docker", "import", "-c", 'CMD ["/pause"]', f"{d}/rootfs.tar", IMAGE], check=True,
+                       capture_output=True)
 
 
 class UConn(http.client.HTTPConnection):
@@ -156,9 +184,7 @@ def main():
     ap.add_argument("--residents", type=int, default=0, help="containers kept on the network throughout")
     a = ap.parse_args()
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import stale_endpoint  # noqa: E402
-    stale_endpoint.ensure_image()
+    ensure_image()
     off = log_offset()
     tag = f"{a.mode}-k{a.workers}{'-j' if a.joiner else ''}{'-i' + str(a.inspect) if a.inspect else ''}{'-ser' if a.serial else ''}{'-serrm' if a.serial_rm else ''}{'-serstart' if a.serial_start else ''}"
     print(f"== {time.strftime('%H:%M:%S')} {tag} net={a.net} {vars(a)}", flush=True)

@@ -2,8 +2,9 @@
 """scripts/lab_leak.py: bisects, on the real compose lab, which fault leaves Docker's `kubelab` network undeletable
 (kubelab issue 12, item 16).
 
-Not a test and not part of any tier. scripts/stale_endpoint.py drives plain containers on networks of its own and
-never left one behind; every 10-minute run of the soak (bench/soak.py) on the compose lab did. This script applies
+Not a test and not part of any tier. The cause was found later with plain containers (scripts/epcnt_race.py,
+docs/troubleshooting.md: endpoints removed at once on one network); this script still shows when, in the lab, the
+count moves. This script applies
 the soak's faults (its own `inject`, `recovered`) one named step at a time to the running lab, with a few
 Deployments whose pods the kubelets create and remove meanwhile, and after every step reads Docker's network store
 to compare the network's endpoint count with the endpoints the store holds. Docker refuses `network rm` while

@@ -65,6 +65,7 @@ CONTROL_NETWORK = "kubelab-control-plane"  # etcd and the apiserver only
 CREDENTIAL_HOMES = ("scheduler", "controller-manager", "dns", "proxy")   # each a volume of its own (lab/identities.py)
 VOLUMES = ("kubelab-etcd-data", "kubelab-secrets", "kubelab-etcd-pki", "kubelab-etcd2-data", "kubelab-etcd3-data",
            *(f"kubelab-{home}-credentials" for home in CREDENTIAL_HOMES))
+LOCKS_VOLUME = "kubelab-locks"       # the nodes' shared lock files (kubelet --endpoint-lock-file): no data
 HA_FILE = "compose.ha.yaml"          # the highly available lab: three etcd members, two of each control-plane part
 HA_SERVICES = ("etcd2", "etcd3", "apiserver2", "apiserver-lb", "scheduler2", "controller-manager2")
 HA_NODES = 2                         # nodes of `up --ha` unless told otherwise (the machine is small)
@@ -429,6 +430,14 @@ def _endpoints(network: str) -> dict[str, str]:
     return {cid: str(e.get("Name", "")) for cid, e in (json.loads(r.stdout.strip() or "null") or {}).items()}
 
 
+def _disconnect(network: str, containers: Iterable[str]) -> None:
+    """Force each container (id or name) off `network`, one at a time: Docker 20.10 miscounts a network's
+    endpoints removed at once, and then never removes the network (docs/troubleshooting.md)."""
+    for cid in sorted(set(containers)):
+        if cid:
+            _docker("network", "disconnect", "-f", network, cid)
+
+
 def remove_pod_containers(node_names: list[str] | None = None) -> int:
     """Remove pod containers (and their emptyDir volumes) of the given nodes (default: every node).
 
@@ -441,8 +450,7 @@ def remove_pod_containers(node_names: list[str] | None = None) -> int:
     for f in filters:
         r = _docker("ps", "-aq", "--no-trunc", "--filter", f, "--filter", "label=io.kubelab.uid")
         ids |= set(r.stdout.split())
-    for cid in sorted(ids & set(_endpoints(NETWORK))):
-        _docker("network", "disconnect", "-f", NETWORK, cid)
+    _disconnect(NETWORK, ids & set(_endpoints(NETWORK)))
     if ids:
         _docker("rm", "-f", "-v", *sorted(ids), timeout=300)
     vols: set[str] = set()
@@ -466,9 +474,7 @@ def remove_network(network: str, known: Iterable[str] = ()) -> str | None:
     r = _docker("network", "rm", network)
     if r.returncode == 0:
         return None
-    for endpoint in sorted(set(_endpoints(network).values()) | set(known)):
-        if endpoint:
-            _docker("network", "disconnect", "-f", network, endpoint)
+    _disconnect(network, {*_endpoints(network).values(), *known})
     r = _docker("network", "rm", network)
     if r.returncode == 0 or _docker("network", "inspect", network).returncode != 0:
         return None
@@ -507,8 +513,7 @@ def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
     attached = {net: list(_endpoints(net).values()) for net in (NETWORK, CONTROL_NETWORK)}
     removed = remove_pod_containers(nodes or ["node1", "node2", "node3"])
     for net in (NETWORK, CONTROL_NETWORK):      # compose removes its containers in parallel: none holds one
-        for cid in sorted(_endpoints(net)):
-            _docker("network", "disconnect", "-f", net, cid)
+        _disconnect(net, _endpoints(net))
     extra = max((int(n[4:]) for n in nodes if n.startswith("node") and n[4:].isdigit()), default=0)
     # With compose.ha.yaml: whichever lab ran, every service and volume either may have is named.
     r = compose(["down", *([] if keep_data else ["-v"]), "--remove-orphans", "-t", "5"],
@@ -519,7 +524,7 @@ def down(quiet: bool = False, keep_data: bool = False) -> dict[str, Any]:
         _docker("rm", "-f", "-v", *leftovers, timeout=120)
     problems = [why for net in (NETWORK, CONTROL_NETWORK) if (why := remove_network(net, attached[net]))]
     node_volumes = [f"kubelab-node{i}-credentials" for i in range(1, max(extra, COMPOSE_NODES) + 1)]
-    for vol in ("kubelab-locks",) if keep_data else (*VOLUMES, *node_volumes, "kubelab-locks"):
+    for vol in (LOCKS_VOLUME,) if keep_data else (*VOLUMES, *node_volumes, LOCKS_VOLUME):
         _docker("volume", "rm", "-f", vol)
     _remove_context()
     kubeconfig.remove_kube_context()

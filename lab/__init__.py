@@ -7,7 +7,6 @@
     lab/pki.py      the lab's CA and the certificates it signs (etcd's, the apiserver's), as files
                     the components' flags name: no component imports it
     lab/identities.py   a credential per component and node, in Kubernetes' names (both launchers)
-    lab/apiserver_lb.py the HA lab's TCP load balancer in front of the apiservers' HTTPS
     lab/audit.py        the lab's pod containers against the API's pods (restart tests, the soak)
     lab/docker_store.py Docker's own count of a network's endpoints, read from dockerd's store (`down`)
 

@@ -27,7 +27,7 @@ its kubelet reads (lab/identities.py).
 `up(ha=True)` (`kubelab cluster up --ha`) adds compose.ha.yaml: three etcd
 members, two apiservers (both known to every client, which fails over), two
 schedulers and two controller managers electing leaders on Leases, and a load
-balancer over both apiservers' HTTPS (lab/apiserver_lb.py), which is kubectl's
+balancer over both apiservers' HTTPS (proxy/lb.py), which is kubectl's
 kubeconfig server then (a kubeconfig holds one server).
 
 compose.yaml (next to this package in a checkout) defines etcd, the control

@@ -2,15 +2,20 @@
 
 Where it sits: `proxy.server` turns Services and Endpoints into a
 `ServicePortSpec` per service port and hands each one's ready backends to
-a `Balancer`; `proxy.tcp` asks the Balancer for a backend per new
-connection and reports connect failures back. Nothing here does I/O or
-reads a clock: `now` is passed in, so tests are exact.
+a `Balancer`; `proxy.lb` (the HA lab's load balancer) hands one a fixed
+list of apiservers. `proxy.tcp` asks the Balancer for a backend per new
+connection and reports each connect's outcome back. Nothing here does I/O
+or reads a clock: `now` is passed in, so tests are exact.
 
 Worked example (backends a, b, c; affinity off):
 
     pick → a, pick → b; connect to c refused → mark_down(c); pick → a
     (c is skipped while down, so a and b share c's turns evenly instead of
     the backend after c taking all of them); after DOWN_SECONDS c is back.
+
+A backend stays *failing* from its first failed connect to its next
+successful one, whatever its down mark does meanwhile: `mark_down` and
+`mark_up` return True only on that change, so a log says it once.
 
 `set_backends` replaces the whole tuple at once (one assignment in an event
 loop, no lock): a connection already open keeps the backend it has, new
@@ -27,11 +32,20 @@ MAX_AFFINITY_ENTRIES = 65536        # a bound on memory: oldest client entries a
 
 
 class Backend(NamedTuple):
-    ip: str
+    host: str                       # an endpoint's IP; a name (resolved at each connect) for proxy.lb
     port: int
 
     def __str__(self) -> str:
-        return f"{self.ip}:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def parse_backend(text: str, listen: bool = False) -> Backend:
+    """`host:port` (a bracketed IPv6 address too) → Backend; ValueError when it is not one. An address to
+    listen on may have port 0 (a free one)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not (0 if listen else 1) <= int(port) < 65536:
+        raise ValueError(f"not host:port: {text!r}")
+    return Backend(host.strip("[]"), int(port))
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class Balancer:
     down_seconds: float = DOWN_SECONDS
     next_index: int = 0
     down_until: dict[Backend, float] = field(default_factory=dict)
+    failing: set[Backend] = field(default_factory=set)      # failed its last connect
     affinity: dict[str, tuple[Backend, float]] = field(default_factory=dict)    # client ip → (backend, last use)
 
     def set_backends(self, backends: Iterable[Backend]) -> None:
@@ -131,6 +146,7 @@ class Balancer:
         keep = set(new)
         self.backends = new
         self.down_until = {b: t for b, t in self.down_until.items() if b in keep}
+        self.failing &= keep
         self.affinity = {c: v for c, v in self.affinity.items() if v[0] in keep}
         if self.next_index >= len(new):
             self.next_index = 0
@@ -144,12 +160,29 @@ class Balancer:
         until = self.down_until.get(b)
         return until is not None and until > now
 
-    def mark_down(self, b: Backend, now: float) -> None:
-        """A connect to `b` was refused or timed out: no new connections for `down_seconds`."""
-        if b in self.backends:
-            self.down_until[b] = now + self.down_seconds
+    def mark_down(self, b: Backend, now: float) -> bool:
+        """A connect to `b` was refused or timed out: no new connections for `down_seconds` (unless no
+        other backend is left to try). True when `b` was not failing before (a change to report)."""
+        if b not in self.backends:
+            return False
+        self.down_until[b] = now + self.down_seconds
         if self.affinity_seconds:
             self.affinity = {c: v for c, v in self.affinity.items() if v[0] != b}
+        changed = b not in self.failing
+        self.failing.add(b)
+        return changed
+
+    def mark_up(self, b: Backend) -> bool:
+        """A connect to `b` succeeded: its down mark goes at once. True when it was failing (a change)."""
+        self.down_until.pop(b, None)
+        changed = b in self.failing
+        self.failing.discard(b)
+        return changed
+
+    def state(self, b: Backend, now: float) -> str:
+        """`up`, `down` (resting: tried only when nothing else is left) or `down, due a try` (its rest is
+        over; it is up again at its next successful connect)."""
+        return "up" if b not in self.failing else "down" if self.is_down(b, now) else "down, due a try"
 
     def pick(self, client_ip: str, now: float, exclude: frozenset[Backend] = frozenset()) -> Backend | None:
         """The backend for a new connection from `client_ip`, or None when there is none to try.
@@ -157,8 +190,8 @@ class Balancer:
         `exclude` holds backends this connection already failed on. A client
         with a fresh affinity entry gets its backend again (unless that one is
         down); otherwise round robin over backends not down. When every
-        remaining backend is marked down, they are tried anyway: a stale mark
-        must not turn a working service away.
+        remaining backend is marked down, they are tried anyway, the one back
+        soonest first: a stale mark must not turn a working service away.
         """
         candidates = [b for b in self.backends if b not in exclude]
         if not candidates:
@@ -176,16 +209,17 @@ class Balancer:
         return chosen
 
     def _round_robin(self, candidates: list[Backend], now: float) -> Backend:
+        up = {b for b in candidates if not self.is_down(b, now)}
+        if not up:
+            return min(candidates, key=lambda b: self.down_until.get(b, 0.0))
         n = len(self.backends)
-        allowed = set(candidates)
-        up = {b for b in candidates if not self.is_down(b, now)} or allowed
         for step in range(n):
             i = (self.next_index + step) % n
             b = self.backends[i]
             if b in up:
                 self.next_index = (i + 1) % n
                 return b
-        return candidates[0]        # unreachable: `up` is a non-empty subset of backends
+        return candidates[0]        # unreachable: `up` is a non-empty subset of the backends
 
     def _remember(self, client_ip: str, b: Backend, now: float) -> None:
         self.affinity.pop(client_ip, None)

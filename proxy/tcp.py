@@ -12,17 +12,23 @@ asyncio streams and added the least latency on one event loop.
 
 Per accepted connection: pause reading (uvloop ignores that in
 `connection_made`, so anything that arrives early is buffered), pick a
-backend, connect with a 1 s timeout; on refusal or timeout mark it down
-and try the next; once connected, flush what was buffered and splice the
+backend, connect with a timeout (1 s; name resolution included, for
+`proxy.lb`'s named backends); on refusal or timeout mark it down and try
+the next; once connected, flush what was buffered and splice the
 two Protocols together. Each side pauses the other's reading while its own
 write buffer is full. Half-closes are passed on (HTTP/1.0 clients and `nc`
 rely on them). When there is no backend the client is closed at once, never
 left hanging.
+
+The log says each backend's change once, in key=value form (`event=backend-down`
+on its first failed connect, `event=backend-up` on its next successful one),
+not each connection's.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -33,6 +39,28 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 1.0
 HIGH_WATER = 256 * 1024             # per direction; reading from the other side pauses above it
+
+
+def logfmt(**values: object) -> str:
+    """key=value pairs: a value with a space, a quote or an `=` is quoted."""
+    out = []
+    for key, value in values.items():
+        text = str(value)
+        if not text or any(c in text for c in ' "='):
+            text = '"' + text.replace('\\', '\\\\').replace('"', '\\"') + '"'
+        out.append(f"{key}={text}")
+    return " ".join(out)
+
+
+def connect_error(e: BaseException) -> str:
+    """Why a connect failed, without the address (the log line says it)."""
+    if isinstance(e, asyncio.TimeoutError):
+        return "connect timeout"
+    if isinstance(e, socket.gaierror):          # a stopped container's name no longer resolves
+        return e.strerror or str(e)
+    if isinstance(e, OSError) and e.errno:      # asyncio's text adds the address
+        return os.strerror(e.errno)
+    return str(e) or type(e).__name__
 
 
 @dataclass
@@ -165,15 +193,17 @@ class _ClientSide(_Side):
             tried.add(backend)
             try:
                 _, proto = await asyncio.wait_for(
-                    loop.create_connection(lambda: _BackendSide(self), backend.ip, backend.port),
-                    CONNECT_TIMEOUT)
+                    loop.create_connection(lambda: _BackendSide(self), backend.host, backend.port),
+                    self.listener.connect_timeout)
             except (OSError, asyncio.TimeoutError) as e:
                 self.stats.connect_failures += 1
-                balancer.mark_down(backend, time.monotonic())
-                log.info("%s: backend %s failed (%s); marked down for %.0fs", self.listener.name, backend,
-                         type(e).__name__ if isinstance(e, asyncio.TimeoutError) else e.strerror or e,
-                         balancer.down_seconds)
+                changed = balancer.mark_down(backend, time.monotonic())
+                log.log(logging.WARNING if changed else logging.DEBUG, logfmt(
+                    event="backend-down" if changed else "connect-failed", listener=self.listener.name,
+                    backend=backend, error=connect_error(e), retry_after=f"{balancer.down_seconds:g}s"))
                 continue
+            if balancer.mark_up(backend):
+                log.info(logfmt(event="backend-up", listener=self.listener.name, backend=backend))
             if self.closed:             # the client left while we connected
                 assert proto.transport is not None
                 proto.transport.close()
@@ -192,7 +222,9 @@ class _ClientSide(_Side):
             return
         if not self.closed:
             self.stats.no_backend += 1
-            log.debug("%s: no backend for %s; closing", self.listener.name, client_ip)
+            log.log(self.listener.no_backend_level, logfmt(
+                event="no-backend", listener=self.listener.name, client=client_ip,
+                backends=",".join(map(str, balancer.backends))))
             assert self.transport is not None
             self.transport.abort()      # an RST: the client learns at once that nothing answers
 
@@ -200,18 +232,24 @@ class _ClientSide(_Side):
 class TcpListener:
     """A listening socket forwarding every accepted connection to its balancer's backends."""
 
-    def __init__(self, name: str, host: str, port: int, balancer: Balancer, stats: Stats) -> None:
+    def __init__(self, name: str, host: str, port: int, balancer: Balancer, stats: Stats,
+                 connect_timeout: float = CONNECT_TIMEOUT, no_backend_level: int = logging.DEBUG) -> None:
         self.name = name
         self.host, self.port = host, port
         self.balancer = balancer
         self.stats = stats
+        self.connect_timeout = connect_timeout
+        # A Service without endpoints is ordinary (debug); a load balancer with no backend is not.
+        self.no_backend_level = no_backend_level
         self.server: asyncio.base_events.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
+    async def start(self) -> int:
+        """Listen; the port listened on (a free one for port 0)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: _ClientSide(self), self.host, self.port,
                                                family=socket.AF_INET, reuse_address=True, backlog=1024)
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         """Stop accepting; connections already open go on until either side closes them."""

@@ -131,7 +131,7 @@ class UdpListener:
         self.stats.per_backend[key] = self.stats.per_backend.get(key, 0) + 1
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.create_datagram_endpoint(
-            lambda: session, remote_addr=(backend.ip, backend.port), family=socket.AF_INET))
+            lambda: session, remote_addr=(backend.host, backend.port), family=socket.AF_INET))
         self._opening.add(task)
         task.add_done_callback(lambda t: self._opened(t, session))
         return session

@@ -1,11 +1,14 @@
-"""proxy.balancer: round robin, ClientIP affinity, down marks, backend swaps, odd Services."""
+"""proxy.balancer: round robin, ClientIP affinity, down marks and the changes they report, backend swaps,
+odd Services, addresses; proxy.lb's check of its backend list."""
 from __future__ import annotations
 
 import pytest
 
 from kubelab.v1 import objects_pb2 as pb
-from proxy.balancer import (DEFAULT_AFFINITY_SECONDS, Backend, Balancer, affinity_seconds, ready_backends,
-                            service_ports)
+from proxy.balancer import (DEFAULT_AFFINITY_SECONDS, Backend, Balancer, affinity_seconds, parse_backend,
+                            ready_backends, service_ports)
+from proxy.lb import balancer_of
+from proxy.tcp import logfmt
 
 A, B, C = Backend("10.0.0.1", 80), Backend("10.0.0.2", 80), Backend("10.0.0.3", 80)
 
@@ -45,11 +48,54 @@ def test_a_down_mark_expires() -> None:
     assert set(picks(b, 2, now=12.5)) == {A, B}
 
 
-def test_all_down_are_tried_anyway() -> None:
+def test_all_down_are_tried_anyway_the_one_back_soonest_first() -> None:
+    b = Balancer((A, B, C), down_seconds=3.0)
+    b.mark_down(B, 0.0)
+    b.mark_down(A, 1.0)
+    b.mark_down(C, 2.0)
+    assert picks(b, 2, now=2.5) == [B, B]
+    assert b.pick("", 2.5, frozenset({B})) == A        # B refused this connection again: A is next back
+    assert set(picks(b, 4, now=3.5)) == {B}           # B's rest is over: only it is up
+    assert set(picks(b, 4, now=4.5)) == {A, B}        # A's too: the two take turns, C still resting
+
+
+def test_a_backend_is_said_down_once_until_it_takes_a_connection_again() -> None:
+    b = Balancer((A, B), down_seconds=3.0)
+    assert b.mark_down(A, 0.0) is True              # a change: logged as backend-down
+    assert b.mark_down(A, 5.0) is False             # tried after its rest, still refusing: no new change
+    b.expire(100.0)                                 # the mark expires; it is still failing
+    assert b.mark_down(A, 100.0) is False
+    assert b.mark_up(A) is True                     # back: a change, logged as backend-up
+    assert b.mark_up(A) is False
+    assert b.mark_up(B) is False                    # never failed
+
+
+def test_a_success_clears_the_down_mark_at_once() -> None:
+    b = Balancer((A, B), down_seconds=30.0)
+    b.mark_down(A, 0.0)
+    b.mark_up(A)                    # it took a connection as the last resort
+    assert not b.is_down(A, 1.0)
+    assert sorted(picks(b, 4, now=1.0)) == [A, A, B, B]
+
+
+def test_state_says_each_backends_state() -> None:
+    b = Balancer((A, B), down_seconds=3.0)
+    b.mark_down(B, 0.0)
+    assert [b.state(x, 1.0) for x in (A, B)] == ["up", "down"]
+    assert [b.state(x, 4.0) for x in (A, B)] == ["up", "down, due a try"]
+
+
+def test_a_swap_forgets_that_a_removed_backend_was_failing() -> None:
     b = Balancer((A, B))
     b.mark_down(A, 0.0)
-    b.mark_down(B, 0.0)
-    assert b.pick("", 1.0) in (A, B)
+    b.set_backends((B,))
+    b.set_backends((A, B))
+    assert b.mark_down(A, 1.0) is True
+
+
+def test_marks_of_a_backend_not_served_are_ignored() -> None:
+    b = Balancer((A,))
+    assert b.mark_down(B, 0.0) is False and B not in b.down_until
 
 
 def test_client_ip_affinity_sticks_until_timeout() -> None:
@@ -219,3 +265,36 @@ def test_local_traffic_policies_keep_this_nodes_endpoints() -> None:
     svc.spec.internal_traffic_policy = "Local"
     (p,) = service_ports(svc)
     assert p.internal_local
+
+
+def test_a_load_balancer_needs_distinct_backends() -> None:
+    with pytest.raises(ValueError, match="at least one backend"):
+        balancer_of(())
+    with pytest.raises(ValueError, match="named twice"):
+        balancer_of((A, A))
+    assert balancer_of((A, B), down_seconds=3.0).down_seconds == 3.0
+
+
+@pytest.mark.parametrize("text, want", [("apiserver:8443", Backend("apiserver", 8443)),
+                                        ("127.0.0.1:6443", Backend("127.0.0.1", 6443)),
+                                        ("[::1]:8443", Backend("::1", 8443)),
+                                        (" apiserver2:8443 ", Backend("apiserver2", 8443))])
+def test_parse_backend(text: str, want: Backend) -> None:
+    assert parse_backend(text) == want
+
+
+def test_a_listen_address_may_take_a_free_port() -> None:
+    assert parse_backend("127.0.0.1:0", listen=True) == Backend("127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("text", ["apiserver", "apiserver:", ":8443", "apiserver:http", "apiserver:70000",
+                                  "apiserver:0"])
+def test_parse_backend_refuses_what_is_not_host_port(text: str) -> None:
+    with pytest.raises(ValueError, match="not host:port"):
+        parse_backend(text)
+
+
+def test_log_fields_quote_what_needs_it() -> None:
+    assert logfmt(event="backend-down", backend=A, error="Connection refused", retry_after="3s") == \
+        'event=backend-down backend=10.0.0.1:80 error="Connection refused" retry_after=3s'
+    assert logfmt(a="", b='say "hi"', c="x=y") == 'a="" b="say \\"hi\\"" c="x=y"'

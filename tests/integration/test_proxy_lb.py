@@ -1,4 +1,4 @@
-"""lab.apiserver_lb as a process (`python -m lab.apiserver_lb`, as compose.ha.yaml runs it) on loopback, with
+"""proxy.lb as a process (`python -m proxy.lb`, as compose.ha.yaml runs it) on loopback, with
 real sockets: two backends, one of them a closed port. No Docker, no etcd.
 
 What a user of the HA lab relies on: every connection reaches the backend that answers (the refusing one is
@@ -75,7 +75,7 @@ class Lb:
     def __init__(self, backends: list[str], down_seconds: float = 3.0) -> None:
         # Port 0: the process takes free ports and its first log line says which.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.apiserver_lb", "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "proxy.lb", "--listen", "127.0.0.1:0",
              "--health-listen", "127.0.0.1:0", "--down-seconds", str(down_seconds),
              *(a for b in backends for a in ("--backend", b))],
             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.PIPE, text=True)

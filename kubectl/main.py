@@ -137,10 +137,7 @@ class LazyGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         code = 0
         try:
-            argv = list(sys.argv[1:] if args is None else args)
-            if not (complete_var and complete_var in os.environ):      # completing: click's, no plugin runs
-                plugins.dispatch(argv, self.list_commands(click.Context(self)))
-            rv = super().main(argv, prog_name or "kubelab", complete_var, standalone_mode=False, **extra)
+            rv = super().main(args, prog_name or "kubelab", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
         except Failed as e:
             code = e.code
@@ -191,6 +188,7 @@ def _report_unexpected(e: Exception) -> int:
     return 1
 
 
+COMPLETE_VAR = "_KUBELAB_COMPLETE"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -210,7 +208,15 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     from kubelab.client import set_user_agent
     set_user_agent("kubelab")        # kubectl's is `kubectl/v1.x (linux/amd64) kubernetes/<commit>`
-    cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
+    args = list(sys.argv[1:] if argv is None else argv)
+    # A plugin replaces this process: only here, in the program itself, never in cli.main (tests call it).
+    if COMPLETE_VAR not in os.environ:                    # completing: click's answers, no plugin runs
+        try:
+            plugins.dispatch(args, cli.list_commands(click.Context(cli)))
+        except CLIError as e:
+            _err(f"error: {e.message}")
+            sys.exit(e.code)
+    cli.main(args=args, prog_name="kubelab", complete_var=COMPLETE_VAR)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """kubectl's plugin mechanism for `kubelab`: `kubelab foo bar ARGS` runs the program `kubelab-foo-bar ARGS`.
 
-Where it sits: the CLI's dispatch (kubectl/main.py) asks `find` before click resolves an unknown command, and
-`kubelab plugin list` is `plugin_cmd` here. As kubectl's HandlePluginCommand (pkg/cmd/cmd.go) does:
+Where it sits: the `kubelab` program (kubectl/main.py's `main`, not the click group, which tests call in-process)
+calls `dispatch` before click parses anything, and `kubelab plugin list` is `plugin_cmd` here. As kubectl's HandlePluginCommand (pkg/cmd/cmd.go) does:
 
   - built-in commands always win; only an unknown first word is looked up, and never `help`;
   - the leading words up to the first flag name the program, longest match first: `kubelab foo bar -x`

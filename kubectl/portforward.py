@@ -111,6 +111,7 @@ class Forwarder:
         self.addresses, self.timeout = addresses, timeout
         self.lost = asyncio.Event()
         self.servers: list[asyncio.Server] = []
+        self.connections: set[asyncio.Task[Any]] = set()     # one per forwarded connection, while it lasts
 
     async def start(self) -> None:
         from kubelab.errors import net_reason
@@ -131,8 +132,14 @@ class Forwarder:
             def handler(port: int, local_label: list[int]) -> Any:
                 async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
                     out(f"Handling connection for {local_label[0]}")
-                    if not await _forward_connection(client, namespace, pod.metadata.name, port, r, w):
-                        self.lost.set()
+                    task = asyncio.current_task()
+                    if task is not None:
+                        self.connections.add(task)
+                    try:
+                        if not await _forward_connection(client, namespace, pod.metadata.name, port, r, w):
+                            self.lost.set()
+                    finally:
+                        self.connections.discard(task)   # type: ignore[arg-type]
                 return handle
             label = [local]
             for addr in self.addresses:
@@ -155,4 +162,8 @@ class Forwarder:
     async def stop(self) -> None:
         for s in self.servers:
             s.close()
+        # Connections in flight end quietly first: closing the client under them would say an error for each.
+        for t in self.connections:
+            t.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
         await self.client.close()

@@ -1,4 +1,5 @@
-"""`kubelab-apiserver`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's)."""
+"""`kubelab-apiserver`: flags → Config → kubelab.serving.run(Server(config)) (the life cycle is server.py's), or
+with --workers N, kubelab.serving.run_workers: N forked servers on one port under one supervisor."""
 from __future__ import annotations
 
 import os
@@ -111,10 +112,13 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
         load_policy(audit_policy_file)          # a bad policy stops the start, as kube-apiserver's does
     except PolicyError as e:
         raise click.BadParameter(str(e), param_hint="--audit-policy-file") from None
+    client.set_user_agent("kube-apiserver")
+    # The gRPC grace is the server's own; the rest is for caches and etcd to close.
+    grace = config.shutdown_grace + 5
     if workers > 1:
-        run_workers(config, workers)
+        serving.run_workers(lambda: Server(config), workers, grace)
     else:
-        serve(config)
+        serving.run(lambda: Server(config), grace)
 
 
 def _service_account_keys(signing_file: str, key_files: tuple[str, ...]) -> tuple[bytes, tuple[bytes, ...]]:
@@ -135,65 +139,6 @@ def _service_account_keys(signing_file: str, key_files: tuple[str, ...]) -> tupl
             raise click.BadParameter(f"{f}: {e}", param_hint="--service-account-key-file") from None
         pubs.append(data)
     return key, tuple(pubs)
-
-
-def serve(config: Config) -> None:
-    """One server process; the gRPC grace is the server's own, the rest is for caches and etcd to close."""
-    client.set_user_agent("kube-apiserver")
-    serving.run(lambda: Server(config), grace=config.shutdown_grace + 5)
-
-
-def _follow_parent(parent: int) -> None:
-    """A worker's signals come from the parent only, and it does not outlive the parent."""
-    import ctypes
-    import signal
-    os.setpgid(0, 0)
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:      # the parent died before prctl took effect
-        os._exit(1)
-
-
-def run_workers(config: Config, workers: int) -> None:
-    """Fork `workers` servers on one port (before any gRPC object exists, as gRPC requires).
-
-    Each worker keeps its own watch cache; etcd stays the single source of
-    truth, and allocations are decided by etcd transactions, so workers
-    need not share memory. The parent owns the signals: each worker sits in
-    a process group of its own (so Ctrl-C or the launcher's killpg reaches
-    it once, through the parent, not twice, which would mean "exit now")
-    and dies with the parent (PR_SET_PDEATHSIG). The parent forwards
-    SIGTERM/SIGINT, a second one too, and waits.
-    """
-    import signal
-    import sys
-    children = []
-    parent = os.getpid()
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                _follow_parent(parent)
-                serve(config)
-                status = 0
-            finally:
-                os._exit(status)
-        children.append(pid)
-
-    def forward(sig: int, _frame: object) -> None:
-        for c in children:
-            try:
-                os.kill(c, sig)
-            except ProcessLookupError:
-                pass
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    status = 0
-    for c in children:
-        _, st = os.waitpid(c, 0)
-        status = status or os.waitstatus_to_exitcode(st)
-    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The dashboard's local web server (aiohttp, 127.0.0.1 only): the page, its live stream, YAML and actions.
 
-Above relay.py, actions.py and kubeapi.py; started by kubectl/dashboard.py.
+Above relay.py, actions.py and kubeapi.py; `Server` is the process's Service, as `kubelab.serving` runs every
+component's (main.py parses the flags and calls `serving.run`).
 
     GET  /                 static/index.html (and /static/*: the CSS and JavaScript modules)
     GET  /api/stream       Server-Sent Events: per kind a `status`, a `snapshot`, then `change` frames
@@ -20,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from aiohttp import web
 from kubelab import kinds
 
 from . import actions
-from .kubeapi import ApiError, KubeApi, object_path
+from .kubeapi import ApiError, Credentials, KubeApi, object_path
 from .relay import KINDS, Hub, watch_kind
 
 log = logging.getLogger(__name__)
@@ -203,3 +206,50 @@ async def serve(api: KubeApi, port: int = 0) -> tuple[web.AppRunner, int]:
         await runner.cleanup()     # the relays and the API's session, started by setup: none may outlive this
         raise
     return runner, port
+
+
+class StartError(Exception):
+    """The page cannot be served (its port is taken): one `error: ...` line, exit status 1."""
+
+
+@dataclass(frozen=True)
+class Config:
+    creds: Credentials      # the kubeconfig's, read by main.py
+    port: int               # 0: a free one
+    url_only: bool          # print the URL and open no browser
+
+
+class Server:
+    """The page's server as `kubelab.serving` runs a component's: start serves it and opens the browser, stop
+    tells open pages and stops the relays; Ctrl-C or SIGTERM is graceful, a second signal exits at once."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        import click
+
+        from kubelab.errors import net_reason
+        port = self.config.port
+        try:
+            self.runner, bound = await serve(KubeApi(self.config.creds), port)
+        except OSError as e:
+            raise StartError(f"listen tcp 127.0.0.1:{port}: bind: {net_reason(e)}") from None
+        url = f"http://127.0.0.1:{bound}/"
+        if self.config.url_only:
+            click.echo(url)
+        else:
+            click.echo(f"Opening {url} in your default browser...")
+            import webbrowser
+            if not webbrowser.open(url):      # no browser here (a server, a container): the URL still works
+                click.echo(f"no browser could be started: open {url} yourself", err=True)
+        sys.stdout.flush()
+
+    async def run(self) -> None:
+        from kubelab.serving import forever
+        await forever()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

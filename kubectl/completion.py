@@ -5,8 +5,6 @@ import click
 
 from kubectl.context import CLIError, stdout_write
 
-COMPLETE_VAR = "_KUBELAB_COMPLETE"
-
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
@@ -20,7 +18,7 @@ def completion(shell: str) -> None:
     """
     from click.shell_completion import get_completion_class
 
-    from kubectl.main import cli
+    from kubectl.main import COMPLETE_VAR, cli
     cls = get_completion_class(shell)
     if cls is None:  # pragma: no cover - click knows all three
         raise CLIError(f"unsupported shell type \"{shell}\"")

@@ -7,14 +7,17 @@ manifests, config), `Error from server (Reason): ...` for API errors.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
+from kubectl import plugins
 from kubectl.context import CLIError, Failed, api_error_line, global_options
 
-# verb -> "module:attribute"; modules are imported only when the verb runs.
+# verb -> "module:attribute"; modules are imported only when the verb runs. Any other first word names a plugin
+# (kubectl/plugins.py): `kubelab dashboard` runs the program kubelab-dashboard.
 COMMANDS: dict[str, str] = {
     "annotate": "kubectl.misc:annotate",
     "api-resources": "kubectl.misc:api_resources",
@@ -28,7 +31,6 @@ COMMANDS: dict[str, str] = {
     "cordon": "kubectl.nodes:cordon",
     "create": "kubectl.create_rbac:create",      # apply's `create`, with the RBAC and ServiceAccount generators
     "delete": "kubectl.delete:delete",
-    "dashboard": "kubectl.dashboard:dashboard",
     "describe": "kubectl.describe:describe",
     "drain": "kubectl.nodes:drain",
     "exec": "kubectl.exec_:exec_",
@@ -38,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "label": "kubectl.misc:label",
     "logs": "kubectl.logs:logs",
     "patch": "kubectl.misc:patch",
+    "plugin": "kubectl.plugins:plugin_cmd",
     "port-forward": "kubectl.portforward:port_forward",
     "proxy": "kubectl.proxy:proxy",
     "replace": "kubectl.apply:replace",
@@ -50,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "version": "kubectl.misc:version",
     "wait": "kubectl.wait:wait",
 }
+
+FIRST_ARG = "kubelab.first_arg"     # ctx.meta: what came first on the command line (a flag, or the verb)
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
@@ -112,8 +117,19 @@ class LazyGroup(click.Group):
             return name, cmd, bool_flag_values(cmd, rest) if cmd is not None else rest
         except click.UsageError as e:
             if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+                first = ctx.meta.get(FIRST_ARG)
+                if first is not None and first.startswith("-") and plugins.find(args, plugins.search_dirs()):
+                    # the plugin could not be given the flags click took for kubelab (kubectl says so too)
+                    raise CLIError(f"flags cannot be placed before plugin name: {first}") from e
                 raise click.UsageError(f'unknown command "{args[0]}" for "kubelab"') from e
             raise
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        first = args[0] if args else None
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[FIRST_ARG] = first
+        return ctx
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -165,7 +181,6 @@ def _report_unexpected(e: Exception) -> int:
     if isinstance(e, errors.ApiError):
         _err(api_error_line(e))
         return 1
-    import os
     if os.environ.get("KUBELAB_DEBUG"):
         import traceback
         traceback.print_exc()
@@ -173,6 +188,7 @@ def _report_unexpected(e: Exception) -> int:
     return 1
 
 
+COMPLETE_VAR = "_KUBELAB_COMPLETE"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -183,13 +199,24 @@ def cli() -> None:
 
     Start a lab with `kubelab cluster up --local`, then e.g.
     `kubelab apply -f app.yaml`, `kubelab get pods`, `kubelab describe pod NAME`.
+
+    Programs named kubelab-NAME or kubectl-NAME run as `kubelab NAME` (plugins, as kubectl's:
+    `kubelab plugin list`); `kubelab dashboard` is one.
     """
 
 
 def main(argv: list[str] | None = None) -> None:
     from kubelab.client import set_user_agent
     set_user_agent("kubelab")        # kubectl's is `kubectl/v1.x (linux/amd64) kubernetes/<commit>`
-    cli.main(args=argv, prog_name="kubelab", complete_var="_KUBELAB_COMPLETE")
+    args = list(sys.argv[1:] if argv is None else argv)
+    # A plugin replaces this process: only here, in the program itself, never in cli.main (tests call it).
+    if COMPLETE_VAR not in os.environ:                    # completing: click's answers, no plugin runs
+        try:
+            plugins.dispatch(args, cli.list_commands(click.Context(cli)))
+        except CLIError as e:
+            _err(f"error: {e.message}")
+            sys.exit(e.code)
+    cli.main(args=args, prog_name="kubelab", complete_var=COMPLETE_VAR)
 
 
 if __name__ == "__main__":  # pragma: no cover

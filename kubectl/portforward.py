@@ -1,5 +1,6 @@
 """`kubelab port-forward`: local ports relayed to a pod's ports, one kubelab.streams.port_forward
-session per connection.
+session per connection. A client, but long-lived: it runs through kubelab.serving as the components do
+(`Forwarder` is its Service), so SIGTERM ends it as Ctrl-C does and a second signal exits at once.
 
     port-forward pod/X|deployment/X|service/X [LOCAL:]REMOTE ...
 """
@@ -11,8 +12,9 @@ from typing import Any
 
 import click
 
-from kubectl.context import CLIError, api_error_line, err, global_options, out, run, settings
+from kubectl.context import CLIError, api_error_line, err, global_options, out, settings
 from kubectl.podref import duration, resolve_pod, target_port
+from kubelab import serving
 
 
 def _parse_ports(specs: tuple[str, ...]) -> list[tuple[int, str]]:
@@ -91,49 +93,77 @@ def port_forward(ref: str, ports: tuple[str, ...], address: str, pod_running_tim
     namespace = settings().current_namespace()
     addresses = [("127.0.0.1" if a.strip() == "localhost" else a.strip()) for a in address.split(",") if a.strip()]
     timeout = duration(pod_running_timeout)
+    st = settings()
+    # Ctrl-C or SIGTERM ends it (listeners closed, the client too); a second signal exits at once.
+    serving.run(lambda: Forwarder(st.client(), namespace, ref, specs, addresses, timeout), grace=FORWARD_GRACE)
 
-    async def body(client: Any) -> None:
+
+FORWARD_GRACE = 2.0    # seconds: forwarded connections are the user's, not work to finish
+
+
+class Forwarder:
+    """port-forward as `kubelab.serving` runs a component's: start finds the pod and listens, run waits for a
+    forwarded connection to fail (then the command ends, as kubectl's does since 1.23), stop closes."""
+
+    def __init__(self, client: Any, namespace: str, ref: str, specs: list[tuple[int, str]], addresses: list[str],
+                 timeout: float) -> None:
+        self.client, self.namespace, self.ref, self.specs = client, namespace, ref, specs
+        self.addresses, self.timeout = addresses, timeout
+        self.lost = asyncio.Event()
+        self.servers: list[asyncio.Server] = []
+        self.connections: set[asyncio.Task[Any]] = set()     # one per forwarded connection, while it lasts
+
+    async def start(self) -> None:
         from kubelab.errors import net_reason
-        pod, obj = await resolve_pod(client, namespace, ref)
+        client, namespace = self.client, self.namespace
+        pod, obj = await resolve_pod(client, namespace, self.ref)
         # A pod named directly must be running now, as kubectl checks it once; one chosen for a deployment
         # or service may still be starting, for up to --pod-running-timeout.
-        waited = 0.0 if obj is not pod else timeout
+        waited = 0.0 if obj is not pod else self.timeout
         while pod.status.phase != "Running":
-            if waited >= timeout:
+            if waited >= self.timeout:
                 raise CLIError(f"unable to forward port because pod is not running. Current status={pod.status.phase}")
             await asyncio.sleep(1)
             waited += 1
             pod = await client.get("Pod", pod.metadata.name, namespace)
-        lost = asyncio.Event()
-        servers = []
-        for local, remote in specs:
+        for local, remote in self.specs:
             target = target_port(pod, obj, remote)
 
             def handler(port: int, local_label: list[int]) -> Any:
                 async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
                     out(f"Handling connection for {local_label[0]}")
-                    if not await _forward_connection(client, namespace, pod.metadata.name, port, r, w):
-                        lost.set()
+                    task = asyncio.current_task()
+                    if task is not None:
+                        self.connections.add(task)
+                    try:
+                        if not await _forward_connection(client, namespace, pod.metadata.name, port, r, w):
+                            self.lost.set()
+                    finally:
+                        self.connections.discard(task)   # type: ignore[arg-type]
                 return handle
             label = [local]
-            for addr in addresses:
+            for addr in self.addresses:
                 try:
                     server = await asyncio.start_server(handler(target, label), addr, label[0] or 0)
                 except OSError as e:
                     raise CLIError(f"unable to listen on port {label[0]}: listen tcp {addr}:{label[0]}: bind: "
                                    f"{net_reason(e)}") from None
                 label[0] = server.sockets[0].getsockname()[1]
-                servers.append(server)
+                self.servers.append(server)
                 out(f"Forwarding from {addr}:{label[0]} -> {target}")
         sys.stdout.flush()
+
+    async def run(self) -> None:
         # kubectl (since 1.23) ends when a forwarded connection fails: the pod is gone or the port is closed,
         # and the user had better know than keep a listener that cannot help.
-        await lost.wait()
-        for s in servers:
-            s.close()
+        await self.lost.wait()
         raise CLIError("lost connection to pod")
 
-    try:
-        run(body)
-    except KeyboardInterrupt:
-        pass
+    async def stop(self) -> None:
+        for s in self.servers:
+            s.close()
+        # Connections in flight end quietly first: closing the client under them would say an error for each.
+        for t in self.connections:
+            t.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+        await self.client.close()

@@ -4,19 +4,25 @@
 
 Every method and path goes to the apiserver's HTTPS API named by the kubeconfig (its CA and token),
 answers streamed back (watches, logs): kubectl/apiproxy.py. The pre-1.10 pod proxy URL the tutorials
-type (`/api/v1/proxy/namespaces/NS/pods/NAME/`) is sent to the current form.
+type (`/api/v1/proxy/namespaces/NS/pods/NAME/`) is sent to the current form. It runs as every component does,
+through kubelab.serving (a Service: start, run, stop): Ctrl-C or SIGTERM stops it gracefully, a second signal
+exits at once.
 """
 from __future__ import annotations
 
-import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from kubectl import apiproxy
 from kubectl.context import CLIError, global_options, out
 from kubelab import config as kubeconfig
+from kubelab import serving
 from kubelab.errors import net_reason
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @click.command("proxy")
@@ -37,20 +43,31 @@ def proxy(port: int, address: str, api_prefix: str) -> None:
         conn = kubeconfig.kube_connection()
     except (kubeconfig.ConfigError, OSError) as e:
         raise CLIError(f"{e} (the HTTP API's context is written by `kubelab cluster up`)") from None
+    # Ctrl-C or SIGTERM stops it gracefully (requests in flight get PROXY_GRACE seconds); a second exits at once.
+    serving.run(lambda: ProxyService(conn, address, port, api_prefix), grace=PROXY_GRACE)
 
-    async def serve() -> None:
+
+PROXY_GRACE = 5.0     # seconds: a watch or `logs -f` through the proxy never ends by itself
+
+
+class ProxyService:
+    """The proxy as `kubelab.serving` runs a component's: start binds and says where, stop closes."""
+
+    def __init__(self, conn: kubeconfig.KubeConnection, address: str, port: int, api_prefix: str) -> None:
+        self.conn, self.address, self.port, self.api_prefix = conn, address, port, api_prefix
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
         try:
-            runner, bound = await apiproxy.serve(address, port, api_prefix, conn=conn)
+            self.runner, bound = await apiproxy.serve(self.address, self.port, self.api_prefix, conn=self.conn)
         except OSError as e:
-            raise CLIError(f"listen tcp {address}:{port}: bind: {net_reason(e)}") from None
-        out(f"Starting to serve on {address}:{bound}")
+            raise CLIError(f"listen tcp {self.address}:{self.port}: bind: {net_reason(e)}") from None
+        out(f"Starting to serve on {self.address}:{bound}")
         sys.stdout.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    async def run(self) -> None:
+        await serving.forever()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

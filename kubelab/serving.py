@@ -8,6 +8,8 @@ its `main.py` parses flags into a Config and calls `run`):
                       ─▶ graceful shutdown (service.stop), bounded by a grace period
         a second SIGTERM/SIGINT during any of it exits at once (status 1);
         a `Fatal` end (a lost lease, an unreachable runtime) is one log line and status 1.
+    run_workers(make_service, n) runs that in n forked processes on one port, this one their supervisor
+        (the apiserver's --workers).
 
 The health service and metrics endpoint are optional (off unless an address
 is given) so two replicas on one host do not fight over a port; port 0 picks
@@ -146,6 +148,55 @@ def run(make: Callable[[], Service], grace: float = 10.0) -> None:
     except Fatal as e:
         log.error("%s", e)
         sys.exit(1)
+
+
+def run_workers(make: Callable[[], Service], workers: int, grace: float = 10.0) -> None:
+    """`run` in `workers` forked processes sharing one port (SO_REUSEPORT), with this one as their supervisor
+    (uvicorn keeps its multiprocess supervisor beside its server too). Forks before any gRPC object exists,
+    as gRPC requires: `make` runs in each worker.
+
+    The parent owns the signals: each worker sits in a process group of its own (so Ctrl-C or a launcher's
+    killpg reaches it once, through the parent, not twice, which would mean "exit now") and dies with the
+    parent (PR_SET_PDEATHSIG). The parent forwards SIGTERM/SIGINT, a second one too (then the workers exit
+    at once), waits for all, and exits with the first failing worker's status.
+    """
+    children = []
+    parent = os.getpid()
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                _follow_parent(parent)
+                run(make, grace)
+                status = 0
+            finally:            # never back into the parent's code: a Fatal end (SystemExit) is status 1
+                os._exit(status)
+        children.append(pid)
+
+    def forward(sig: int, _frame: object) -> None:
+        for c in children:
+            try:
+                os.kill(c, sig)
+            except ProcessLookupError:
+                pass
+    for sig in SIGNALS:
+        signal.signal(sig, forward)
+    status = 0
+    for c in children:
+        _, st = os.waitpid(c, 0)
+        status = status or os.waitstatus_to_exitcode(st)
+    sys.exit(status)
+
+
+def _follow_parent(parent: int) -> None:
+    """A worker's signals come from the parent only, and it does not outlive the parent."""
+    import ctypes
+    os.setpgid(0, 0)
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:      # the parent died before prctl took effect
+        os._exit(1)
 
 
 def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:

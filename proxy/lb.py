@@ -21,11 +21,12 @@ relaying, the round robin, the down marks and the log of each backend's changes)
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
 from typing import Sequence
+
+import click
 
 from kubelab import serving
 
@@ -91,32 +92,30 @@ class LoadBalancer:
             writer.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m proxy.lb",
-                                 description="TCP load balancer in front of the apiservers (TLS passes through)")
-    ap.add_argument("--listen", default="0.0.0.0:8443", help="host:port to accept on (default %(default)s)")
-    ap.add_argument("--backend", action="append", required=True, metavar="HOST:PORT",
-                    help="an apiserver's HTTPS address; repeat for each, tried round robin")
-    ap.add_argument("--down-seconds", type=float, default=DOWN_SECONDS,
-                    help="how long a backend that failed a connect is tried last (default %(default)s)")
-    ap.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT,
-                    help="seconds per connect, name resolution included (default %(default)s)")
-    ap.add_argument("--health-listen", default="", help="host:port answering each connection with the "
-                    "backends' states (off by default)")
-    ap.add_argument("-v", "--verbose", action="count", default=1, help="-v: each failed connect too (debug)")
-    args = ap.parse_args(argv)
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--listen", default="0.0.0.0:8443", show_default=True, help="host:port to accept on")
+@click.option("--backend", "backend_args", multiple=True, required=True, metavar="HOST:PORT",
+              help="an apiserver's HTTPS address; repeat for each, tried round robin")
+@click.option("--down-seconds", type=float, default=DOWN_SECONDS, show_default=True,
+              help="how long a backend that failed a connect is tried last")
+@click.option("--connect-timeout", type=float, default=CONNECT_TIMEOUT, show_default=True,
+              help="seconds per connect, name resolution included")
+@click.option("--health-listen", default="", help="host:port answering each connection with the backends' "
+              "states (off by default)")
+@click.option("-v", "--verbose", count=True, help="-v: each failed connect too (debug)")
+def main(listen: str, backend_args: tuple[str, ...], down_seconds: float, connect_timeout: float,
+         health_listen: str, verbose: int) -> None:
+    """TCP load balancer in front of the apiservers (TLS passes through)."""
     try:
-        listen = parse_backend(args.listen, listen=True)
-        backends = [parse_backend(b) for a in args.backend for b in a.split(",") if b.strip()]
-        health = parse_backend(args.health_listen, listen=True) if args.health_listen else None
+        address = parse_backend(listen, listen=True)
+        backends = [parse_backend(b) for a in backend_args for b in a.split(",") if b.strip()]
+        health = parse_backend(health_listen, listen=True) if health_listen else None
         balancer_of(backends)       # refuses an empty or repeated list before anything listens
     except ValueError as e:
-        ap.error(str(e))
-    serving.setup_logging(args.verbose)
-    serving.run(lambda: LoadBalancer(listen, backends, args.down_seconds, args.connect_timeout, health),
-                grace=2.0)
-    return 0
+        raise click.UsageError(str(e)) from None
+    serving.setup_logging(1 + verbose)         # info always (each backend's change), -v debug
+    serving.run(lambda: LoadBalancer(address, backends, down_seconds, connect_timeout, health), grace=2.0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main(prog_name="python -m proxy.lb")

@@ -142,16 +142,18 @@ async def test_server_refuses_cross_site_and_bad_actions_before_calling_the_api(
     pytest.param({"current-context": "a"}, ["--port", "70000"], "error: invalid port 70000: must be between 0 "
                  "and 65535", id="bad-port"),
 ])
-def test_dashboard_command_refusals(tmp_path: Any, kubeconfig: Any, args: list[str], line: str) -> None:
+def test_dashboard_command_refusals(tmp_path: Any, kubeconfig: Any, args: list[str], line: str,
+                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
-    from click.testing import CliRunner
 
-    from kubectl.main import cli
+    from dashboard.main import run_command
     path = tmp_path / ("config" if kubeconfig is not None else "none")
     if kubeconfig is not None:
         path.write_text(yaml.safe_dump(kubeconfig))
-    r = CliRunner().invoke(cli, ["dashboard", "--url", *args], env={"KUBECONFIG": str(path)})
-    assert (r.exit_code, r.output.strip()) == (1, line.format(tmp=tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code = run_command(["--url", *args])
+    said = capsys.readouterr()
+    assert (code, said.out, said.err.strip()) == (1, "", line.format(tmp=tmp_path))
 
 
 async def _until_refused(url: str) -> None:

@@ -1,12 +1,12 @@
 """`kubelab dashboard`: a live web page of the cluster, served by a local process (seed 001's `minikube dashboard`).
 
 Where it sits: beside the CLI, a client of the Kubernetes HTTP API (apiserver/http) like kubectl. It imports
-only `kubelab/`. It is a program of its own, `kubelab-dashboard`, which the CLI runs as a plugin (kubectl's
+only `kubelab/`. It is a program of its own, `kubectl-dashboard`, which the CLI runs as a plugin (kubectl's
 mechanism, kubectl/plugins.py): `kubelab dashboard` execs it. The browser never holds a token: this process
 reads the user's kubeconfig (context, server, CA, bearer token), talks to the API for the page and serves the
 page on 127.0.0.1, as `minikube dashboard` does through `kubectl proxy`.
 
-    main.py      `kubelab-dashboard`: flags → Config → kubelab.serving.run(Server(config)), the CLI's error lines
+    main.py      `kubectl-dashboard`: flags → Config → kubelab.serving.run(Server(config)), the CLI's error lines
     kubeapi.py   the kubeconfig's credentials and an HTTPS client of the API (requests, watch streams, Status
                  errors)
     relay.py     one list-then-watch loop per kind, retried with back-off; a Hub keeps the current objects and

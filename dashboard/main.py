@@ -1,4 +1,4 @@
-"""`kubelab-dashboard` (run as `kubelab dashboard`, a plugin of the CLI): flags → Config →
+"""`kubectl-dashboard` (run as `kubelab dashboard`, a plugin of the CLI): flags → Config →
 kubelab.serving.run(Server(config)) (the life cycle is server.py's).
 
     kubelab dashboard [--port P] [--url] [--context NAME]

@@ -22,7 +22,7 @@ Layout, one module per verb family (loaded lazily by `main.LazyGroup`, so
   auth.py        auth can-i|whoami; create_rbac.py: create role|clusterrole|...|serviceaccount|token
   image.py       image load|ls (the compose lab's registry and its mirror)
   trace.py       trace TYPE/NAME (the apiserver's timeline of what an object caused)
-  plugins.py     kubectl's plugin mechanism: `kubelab NAME` runs kubelab-NAME (the dashboard is one), plugin list
+  plugins.py     kubectl's plugin mechanism: `kubelab NAME` runs kubectl-NAME (the dashboard is one), plugin list
   timefmt.py     ages and timestamps as kubectl prints them
   cluster.py     cluster up/down (lab.local)
   completion.py  completion bash|zsh|fish

@@ -17,7 +17,7 @@ from kubectl import plugins
 from kubectl.context import CLIError, Failed, api_error_line, global_options
 
 # verb -> "module:attribute"; modules are imported only when the verb runs. Any other first word names a plugin
-# (kubectl/plugins.py): `kubelab dashboard` runs the program kubelab-dashboard.
+# (kubectl/plugins.py): `kubelab dashboard` runs the program kubectl-dashboard.
 COMMANDS: dict[str, str] = {
     "annotate": "kubectl.misc:annotate",
     "api-resources": "kubectl.misc:api_resources",
@@ -200,7 +200,7 @@ def cli() -> None:
     Start a lab with `kubelab cluster up --local`, then e.g.
     `kubelab apply -f app.yaml`, `kubelab get pods`, `kubelab describe pod NAME`.
 
-    Programs named kubelab-NAME or kubectl-NAME run as `kubelab NAME` (plugins, as kubectl's:
+    Programs named kubectl-NAME run as `kubelab NAME` (plugins, as kubectl's:
     `kubelab plugin list`); `kubelab dashboard` is one.
     """
 

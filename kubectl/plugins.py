@@ -1,4 +1,4 @@
-"""kubectl's plugin mechanism for `kubelab`: `kubelab foo bar ARGS` runs the program `kubelab-foo-bar ARGS`.
+"""kubectl's plugin mechanism for `kubelab`: `kubelab foo bar ARGS` runs the program `kubectl-foo-bar ARGS`.
 
 Where it sits: the `kubelab` program (kubectl/main.py's `main`, not the click group, which tests call in-process)
 calls `dispatch` before click parses anything, and `kubelab plugin list` is `plugin_cmd` here. As kubectl's HandlePluginCommand (pkg/cmd/cmd.go) does:
@@ -6,13 +6,18 @@ calls `dispatch` before click parses anything, and `kubelab plugin list` is `plu
   - built-in commands always win; only an unknown first word is looked up, and never `help`;
   - the leading words up to the first flag name the program, longest match first: `kubelab foo bar -x`
     tries `foo-bar`, then `foo`; a dash inside a word is an underscore in the file name (`kubelab my-tool`
-    runs `kubelab-my_tool`), so the dashes between words stay unambiguous;
+    runs `kubectl-my_tool`), so the dashes between words stay unambiguous;
   - the program gets the remaining words and flags and this process's environment, and replaces this
     process (exec): its exit status is the command's;
   - a flag before the name (`kubelab -n x foo`) is an error, since the program could not see it.
 
-kubelab's own: `kubelab-NAME` is looked up before `kubectl-NAME` (so kubectl's plugins work too), and the
-directory holding this install's programs (the venv's bin: where `kubelab-dashboard` is installed) is searched
+The names are kubectl's own (`kubectl-NAME`), not `kubelab-NAME`: the components' programs are named
+kubelab-apiserver, kubelab-proxy and so on, and must not become commands (`kubelab proxy` is the CLI's).
+So kubectl's plugins run under kubelab, and kubelab's run under the real kubectl: the dashboard is the
+program `kubectl-dashboard`, so with this install's bin on $PATH `kubectl dashboard` serves it too.
+
+kubelab's own: the
+directory holding this install's programs (the venv's bin: where `kubectl-dashboard` is installed) is searched
 before $PATH, as git searches its exec-path before $PATH: `.venv/bin/kubelab dashboard` runs the dashboard of
 the same install without .venv/bin on $PATH, and never another checkout's.
 """
@@ -26,7 +31,7 @@ from typing import Callable, Iterable
 
 import click
 
-PREFIXES = ("kubelab", "kubectl")
+PREFIXES = ("kubectl",)
 NEVER_PLUGINS = ("help",)      # kubectl does not look these up either
 
 
@@ -141,8 +146,8 @@ def _files(d: str) -> list[str]:
 def plugin_cmd() -> None:
     """Provides utilities for interacting with plugins.
 
-    A plugin is a program named kubelab-NAME (or kubectl-NAME) in this install's bin directory or on PATH;
-    `kubelab NAME ARGS` runs it. `kubelab dashboard` is one (kubelab-dashboard).
+    A plugin is a program named kubectl-NAME in this install's bin directory or on PATH, as kubectl's are;
+    `kubelab NAME ARGS` runs it. `kubelab dashboard` is one (kubectl-dashboard).
     """
 
 

@@ -18,25 +18,25 @@ def on_disk(*paths: str):  # type: ignore[no-untyped-def]
 
 
 def test_the_longest_name_wins_and_gets_the_rest() -> None:
-    exe = on_disk("/a/kubelab-foo", "/b/kubelab-foo-bar")
-    assert find(["foo", "bar", "baz", "-x", "y"], ["/a", "/b"], exe) == Plugin("/b/kubelab-foo-bar", ["baz", "-x", "y"])
-    assert find(["foo", "baz"], ["/a", "/b"], exe) == Plugin("/a/kubelab-foo", ["baz"])
+    exe = on_disk("/a/kubectl-foo", "/b/kubectl-foo-bar")
+    assert find(["foo", "bar", "baz", "-x", "y"], ["/a", "/b"], exe) == Plugin("/b/kubectl-foo-bar", ["baz", "-x", "y"])
+    assert find(["foo", "baz"], ["/a", "/b"], exe) == Plugin("/a/kubectl-foo", ["baz"])
     # the name ends at the first flag: words after it are arguments, never part of the name
-    assert find(["foo", "--flag", "bar"], ["/a", "/b"], exe) == Plugin("/a/kubelab-foo", ["--flag", "bar"])
+    assert find(["foo", "--flag", "bar"], ["/a", "/b"], exe) == Plugin("/a/kubectl-foo", ["--flag", "bar"])
     assert find(["nothing", "here"], ["/a", "/b"], exe) is None
 
 
 def test_a_dash_in_a_word_is_an_underscore_in_the_file_name() -> None:
-    exe = on_disk("/a/kubelab-my_tool", "/a/kubelab-my-tool")
-    assert find(["my-tool", "x"], ["/a"], exe) == Plugin("/a/kubelab-my_tool", ["x"])
-    assert find(["my", "tool"], ["/a"], exe) == Plugin("/a/kubelab-my-tool", [])
+    exe = on_disk("/a/kubectl-my_tool", "/a/kubectl-my-tool")
+    assert find(["my-tool", "x"], ["/a"], exe) == Plugin("/a/kubectl-my_tool", ["x"])
+    assert find(["my", "tool"], ["/a"], exe) == Plugin("/a/kubectl-my-tool", [])
 
 
-def test_kubelab_names_before_kubectl_names_and_directories_in_order() -> None:
-    exe = on_disk("/a/kubectl-ns", "/b/kubelab-ns", "/c/kubelab-ns")
-    assert find(["ns", "dev"], ["/a", "/b", "/c"], exe) == Plugin("/b/kubelab-ns", ["dev"])
-    assert find(["ns"], ["/a", "/c"], exe) == Plugin("/c/kubelab-ns", [])
-    assert find(["ns"], ["/a"], exe) == Plugin("/a/kubectl-ns", [])
+def test_directories_in_order_and_kubectl_names_only() -> None:
+    exe = on_disk("/a/kubelab-ns", "/b/kubectl-ns", "/c/kubectl-ns", "/a/kubelab-proxy")
+    assert find(["ns", "dev"], ["/a", "/b", "/c"], exe) == Plugin("/b/kubectl-ns", ["dev"])
+    assert find(["ns"], ["/a", "/c"], exe) == Plugin("/c/kubectl-ns", [])
+    assert find(["ns"], ["/a"], exe) is None            # kubelab-NAME: a component's program, never a command
 
 
 def test_the_install_directory_is_searched_before_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,17 +49,15 @@ def test_the_install_directory_is_searched_before_path(monkeypatch: pytest.Monke
 
 
 def test_plugin_list_warnings() -> None:
-    files = {"/a": ["kubelab-hello", "kubelab-proxy", "other"], "/b": ["kubelab-hello", "kubectl-hello",
-                                                                       "kubectl-ns"]}
-    exe = on_disk("/a/kubelab-hello", "/a/kubelab-proxy", "/b/kubelab-hello", "/b/kubectl-hello")
+    files = {"/a": ["kubectl-hello", "kubectl-proxy", "kubelab-proxy", "other"],
+             "/b": ["kubectl-hello", "kubectl-ns"]}
+    exe = on_disk("/a/kubectl-hello", "/a/kubectl-proxy", "/a/kubelab-proxy", "/b/kubectl-hello")
     listed = dict(plugins.warnings_for(["/a", "/b"], lambda d: files[d], {"proxy", "get"}, exe))
     assert listed == {
-        "/a/kubelab-hello": [],
-        "/a/kubelab-proxy": ['warning: kubelab-proxy overwrites existing command: "kubelab proxy"'],
-        "/b/kubelab-hello": ["warning: /b/kubelab-hello is overshadowed by a similarly named plugin: "
-                             "/a/kubelab-hello"],
+        "/a/kubectl-hello": [],
+        "/a/kubectl-proxy": ['warning: kubectl-proxy overwrites existing command: "kubelab proxy"'],
         "/b/kubectl-hello": ["warning: /b/kubectl-hello is overshadowed by a similarly named plugin: "
-                             "/a/kubelab-hello"],
+                             "/a/kubectl-hello"],
         "/b/kubectl-ns": ["warning: /b/kubectl-ns identified as a kubelab plugin, but it is not executable"]}
 
 
@@ -68,10 +66,10 @@ def test_plugin_list_warnings() -> None:
 def bin_dir(tmp_path: Path) -> Path:
     d = tmp_path / "bin"
     d.mkdir()
-    hello = d / "kubelab-hello"
+    hello = d / "kubectl-hello"
     hello.write_text("#!/bin/sh\necho \"hello $# [$*] $HELLO_ENV\"\nexit 7\n")
     hello.chmod(0o755)
-    get = d / "kubelab-get"          # a built-in's name: never run
+    get = d / "kubectl-get"          # a built-in's name: never run
     get.write_text("#!/bin/sh\necho plugin get\n")
     get.chmod(0o755)
     return d
@@ -100,7 +98,8 @@ def test_builtins_win_and_unknown_commands_say_so(bin_dir: Path) -> None:
 
 def test_plugin_list_shows_them(bin_dir: Path) -> None:
     r = kubelab(["plugin", "list", "--name-only"], bin_dir)
-    assert "kubelab-hello\n" in r.stdout and r.stdout.startswith("The following compatible plugins are available:")
-    assert "kubelab-dashboard\n" in r.stdout        # this install's own, from its bin directory
-    assert '  - warning: kubelab-get overwrites existing command: "kubelab get"\n' in r.stderr
+    assert "kubectl-hello\n" in r.stdout and r.stdout.startswith("The following compatible plugins are available:")
+    assert "kubectl-dashboard\n" in r.stdout        # this install's own, from its bin directory
+    assert "kubelab-proxy" not in r.stdout           # the components' programs are not plugins
+    assert '  - warning: kubectl-get overwrites existing command: "kubelab get"\n' in r.stderr
     assert r.returncode == 1                          # kubectl's: a warning makes the listing fail

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 from kubelab.backoff import doubling
 from kubelab.pipeline import STREAM_ACCEPTED
 from kubelab.serving import Fatal, MetricsServer, forever
@@ -220,7 +220,7 @@ class ApiService(KubeletStreams):
         ask = sa_tokens.token_ask_of(req)
         token, expires, audiences, seconds = await self._create_token(ask, req.dry_run,
                                                                       self.gate.user_of(call_metadata(context)))
-        out = api.TokenResponse(token=token, expiration_timestamp=sa_tokens.rfc3339(expires),
+        out = api.TokenResponse(token=token, expiration_timestamp=timeutil.fmt(expires),
                                 audiences=list(audiences), expiration_seconds=seconds)
         if req.HasField("bound_object_ref"):
             out.bound_object_ref.CopyFrom(req.bound_object_ref)

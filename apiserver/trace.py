@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from kubelab import errors, kinds, timeutil
+from kubelab import conditions, errors, kinds, timeutil
 from kubelab.v1 import api_pb2 as api
 
 log = logging.getLogger(__name__)
@@ -155,10 +155,9 @@ def component_of(agent: str) -> str:
 
 
 def _ready(obj: Any) -> bool | None:
-    for c in obj.status.conditions:
-        if c.type == "Ready":
-            return c.status == "True"
-    return None
+    """A pod's or node's readiness, None when it has no Ready condition yet."""
+    c = conditions.get(obj.status.conditions, "Ready")
+    return None if c is None else c.status == "True"
 
 
 def change_of(obj: Any, kind: str, seq: int, when: float, deleted: bool = False) -> Change:

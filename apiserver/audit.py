@@ -32,6 +32,8 @@ from typing import Any, Iterable, TextIO
 
 import yaml
 
+from kubelab import timeutil
+
 from .auth import Extra, extra_json
 
 log = logging.getLogger(__name__)
@@ -195,11 +197,6 @@ def load_policy(path: str | Path | None) -> Policy:
     return parse_policy(doc)
 
 
-def now() -> str:
-    """A timestamp as audit events carry it: RFC 3339 with microseconds."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @dataclass
 class Record:
     """An audited request in flight: made when the request arrives, completed when it is answered."""
@@ -207,7 +204,7 @@ class Record:
     level: str
     omit: frozenset[str]
     audit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    received: str = field(default_factory=now)
+    received: str = field(default_factory=timeutil.now_micro)
     request_object: Any = None
     annotations: dict[str, str] = field(default_factory=dict)    # the event's `annotations`
     to_file: bool = True             # False: made for the subscribers only (the file's policy said None)
@@ -240,7 +237,7 @@ class Record:
         if self.annotations:
             ev["annotations"] = dict(self.annotations)
         ev["requestReceivedTimestamp"] = self.received
-        ev["stageTimestamp"] = now()
+        ev["stageTimestamp"] = timeutil.now_micro()
         return ev
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import socket
 
 from kubelab import errors
+from kubelab.hostport import split_host_port
 from kubelab.v1 import objects_pb2 as pb
 
 from .authz import bootstrap
@@ -23,7 +24,7 @@ def advertise_address(listen: str, given: str = "") -> str:
     if given:
         ipaddress.ip_address(given)      # ValueError: kube-apiserver too takes an IP only
         return given
-    host = listen.rsplit(":", 1)[0].strip("[]")
+    host, _ = split_host_port(listen, min_port=0)
     if host not in ("", "0.0.0.0", "::"):
         try:
             return str(ipaddress.ip_address(host))

@@ -10,6 +10,7 @@ import click
 from kubelab import client, serving
 
 from .audit import AuditConfig, PolicyError, load_policy
+from kubelab.hostport import split_host_port
 from kubelab.serving import setup_logging
 
 from .auth import TokenFileError, load_token_file
@@ -78,6 +79,10 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
          service_account_issuer: str, api_audiences: str, verbose: int) -> None:
     """The kubelab API server: every object, stored in etcd."""
     setup_logging(verbose)
+    try:
+        split_host_port(listen, min_port=0)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
     try:     # resolved once, here; a non-IP is refused now, not when the Endpoints are written
         advertise_address = resolve_advertise_address(listen, advertise_address)
     except ValueError:

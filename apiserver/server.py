@@ -20,8 +20,9 @@ from typing import Any, AsyncIterator
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 from kubelab.backoff import doubling
+from kubelab.hostport import split_host_port
 from kubelab.pipeline import STREAM_ACCEPTED
 from kubelab.serving import Fatal, MetricsServer, forever
 from kubelab.v1 import api_pb2 as api
@@ -220,7 +221,7 @@ class ApiService(KubeletStreams):
         ask = sa_tokens.token_ask_of(req)
         token, expires, audiences, seconds = await self._create_token(ask, req.dry_run,
                                                                       self.gate.user_of(call_metadata(context)))
-        out = api.TokenResponse(token=token, expiration_timestamp=sa_tokens.rfc3339(expires),
+        out = api.TokenResponse(token=token, expiration_timestamp=timeutil.fmt(expires),
                                 audiences=list(audiences), expiration_seconds=seconds)
         if req.HasField("bound_object_ref"):
             out.bound_object_ref.CopyFrom(req.bound_object_ref)
@@ -468,7 +469,7 @@ class Server:
         await builtin.ensure_namespaces(self.store)
         await builtin.ensure_rbac(self.store)
         # The Endpoints lead to the HTTP API when it is served (as kube-apiserver's), else to the gRPC port.
-        port = self.config.secure_port or int(self.config.listen.rsplit(":", 1)[1] or 6443)
+        port = self.config.secure_port or (split_host_port(self.config.listen, min_port=0)[1] or 6443)
         await builtin.ensure_kubernetes_service(self.store, self.config.service_cidr, port, self._advertised())
         self.cache.start()
         await self.cache.wait_ready()
@@ -492,7 +493,7 @@ class Server:
             return
         from .http.app import HttpServer
         from .http.common import Backend
-        host = self.config.bind_address or self.config.listen.rsplit(":", 1)[0].strip("[]")
+        host = self.config.bind_address or split_host_port(self.config.listen, min_port=0)[0]
         backend = Backend(service, f"{self._advertised()}:{self.config.secure_port}")
         self.http = HttpServer(backend, host, self.config.secure_port,
                                self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)

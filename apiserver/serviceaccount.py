@@ -36,7 +36,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 from .auth import AUTHENTICATED, Extra, UserInfo
@@ -369,10 +369,6 @@ def token_ask_from_doc(doc: Any, namespace: str, name: str) -> TokenAsk:
                     str(ref.get("name") or ""), str(ref.get("uid") or ""))
 
 
-def rfc3339(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 def token_request_doc(ask: TokenAsk, audiences: Iterable[str], token: str, expires: int,
                       expiration_seconds: int) -> dict[str, Any]:
     """The TokenRequest the HTTP API answers with (status.token is the only place a token is ever written)."""
@@ -383,7 +379,7 @@ def token_request_doc(ask: TokenAsk, audiences: Iterable[str], token: str, expir
                                   "name": ask.bound_name, "uid": ask.bound_uid}
     return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": ask.name, "namespace": ask.namespace, "creationTimestamp": None},
-            "spec": spec, "status": {"token": token, "expirationTimestamp": rfc3339(expires)}}
+            "spec": spec, "status": {"token": token, "expirationTimestamp": timeutil.fmt(expires)}}
 
 
 # ---------------------------------------------------------------- admission of pods

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import functools
 import json
 import logging
 import math
@@ -46,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from kubelab import errors, kinds, timeutil
+from kubelab import conditions, errors, kinds, timeutil
 from kubelab.v1 import api_pb2 as api
 
 log = logging.getLogger(__name__)
@@ -156,10 +155,9 @@ def component_of(agent: str) -> str:
 
 
 def _ready(obj: Any) -> bool | None:
-    for c in obj.status.conditions:
-        if c.type == "Ready":
-            return c.status == "True"
-    return None
+    """A pod's or node's readiness, None when it has no Ready condition yet."""
+    c = conditions.get(obj.status.conditions, "Ready")
+    return None if c is None else c.status == "True"
 
 
 def change_of(obj: Any, kind: str, seq: int, when: float, deleted: bool = False) -> Change:
@@ -723,26 +721,8 @@ class TraceCache:
         self.steps = 0
 
 
-@functools.lru_cache(maxsize=4096)
-def _second(whole: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-
-
-def stamp(t: float) -> str:
-    """RFC 3339 in UTC with microseconds, as `datetime.fromtimestamp(t, utc).strftime(...%fZ)` writes it (the
-    same rounding, half to even), at a fraction of its cost: a trace writes one per step."""
-    if t < 0:
-        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    frac, whole = math.modf(t)
-    us = round(frac * 1e6)
-    if us >= 1_000_000:
-        us -= 1_000_000
-        whole += 1.0
-    return f"{_second(whole)}.{us:06d}Z"
-
-
 def step_json(s: Step) -> dict[str, Any]:
-    return {"time": stamp(s.time), "component": s.component, "identity": s.identity, "action": s.action,
+    return {"time": timeutil.fmt_micro(s.time), "component": s.component, "identity": s.identity, "action": s.action,
             "object": s.object, "delaySeconds": round(s.delay, 6), "detail": s.detail, "userAgent": s.agent,
             "seq": s.seq}
 
@@ -760,6 +740,6 @@ def trace_proto(t: Trace) -> api.TraceResponse:
     resp = api.TraceResponse(critical_path=t.critical_path, notes=t.notes, cursor=t.cursor)
     add = resp.steps.add
     for s in t.steps:
-        add(time=stamp(s.time), component=s.component, identity=s.identity, action=s.action, object=s.object,
+        add(time=timeutil.fmt_micro(s.time), component=s.component, identity=s.identity, action=s.action, object=s.object,
             delay_seconds=s.delay, detail=s.detail, user_agent=s.agent, seq=s.seq)
     return resp

@@ -280,7 +280,8 @@ def full_index(replicas: int, t0: float | None = None) -> Any:
     """A TraceIndex filled to its bound: other pods' writes, changes and Events in another namespace, then a
     Deployment's rollout of `replicas` pods in `default` as the apiserver records it (each pod's create,
     binding with the scheduler's decision, Events and their writes, status writes, Endpoints writes)."""
-    from apiserver.trace import MAX_RECORDS, TraceIndex, stamp
+    from apiserver.trace import MAX_RECORDS, TraceIndex
+    from kubelab.timeutil import fmt_micro as stamp
     from kubelab.v1 import objects_pb2 as pb
     t0 = time.time() - 3600 if t0 is None else t0
     clock = [t0]

@@ -52,9 +52,7 @@ def ready_condition(pod: pb.Pod) -> pb.Condition | None:
     return conditions.get(pod.status.conditions, "Ready")
 
 
-def is_ready(pod: pb.Pod) -> bool:
-    c = ready_condition(pod)
-    return c is not None and c.status == "True"
+is_ready = conditions.pod_ready
 
 
 def ready_since(pod: pb.Pod) -> float | None:
@@ -101,7 +99,7 @@ def deletion_rank(pod: pb.Pod) -> tuple[Any, ...]:
     ready for less time < more; more restarts < fewer; newer < older.
     """
     c = ready_condition(pod)
-    ready = c is not None and c.status == "True"
+    ready = conditions.pod_ready(pod)
     since = _parse(c.last_transition_time) if ready else None  # type: ignore[union-attr]
     created = _parse(pod.metadata.creation_timestamp) or 0.0
     return (

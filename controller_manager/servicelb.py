@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelab import errors, kinds
+from kubelab import conditions, errors, kinds
 from kubelab.v1 import objects_pb2 as pb
 
 from . import podutil
@@ -33,8 +33,7 @@ def node_address(node: pb.Node) -> str:
 
 def serves_load_balancers(node: pb.Node) -> bool:
     """Ready, schedulable, with an address: where the proxy will listen."""
-    ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-    return ready and not node.spec.unschedulable and bool(node_address(node))
+    return conditions.node_ready(node) and not node.spec.unschedulable and bool(node_address(node))
 
 
 def port_keys(svc: pb.Service) -> set[tuple[int, str]]:

@@ -1,74 +1,20 @@
 """The dashboard's client of the Kubernetes HTTP API: the kubeconfig's credentials, requests, watch streams.
 
 Below relay.py, actions.py and server.py; above aiohttp. The credentials are read once from the kubeconfig
-kubectl reads ($KUBECONFIG's first file, else ~/.kube/config: the file `kubelab cluster up` writes): the
-current context's server, its CA (certificate-authority-data or -file) and the user's bearer token (token or
-tokenFile). A response that is not 2xx becomes an ApiError carrying the API's Status, so the page can show the
-API's own words (`Error from server (Forbidden): ...`).
+kubectl reads ($KUBECONFIG's first file, else ~/.kube/config: the file `kubelab cluster up` writes) by
+kubelab.config's one reader (a KubeConnection): the current context's server, its CA or
+insecure-skip-tls-verify, and the user's bearer token (token or tokenFile) or client certificate. A response
+that is not 2xx becomes an ApiError carrying the API's Status, so the page can show the API's own words
+(`Error from server (Forbidden): ...`).
 """
 from __future__ import annotations
 
-import base64
 import json
-import ssl
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
 
 from kubelab import config as kubelab_config, kinds
-
-
-class CredentialsError(Exception):
-    """The kubeconfig does not say how to reach an API."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    server: str            # https://127.0.0.1:6443
-    token: str
-    ca_pem: bytes | None   # None: the system's trust store
-    insecure: bool         # insecure-skip-tls-verify
-    context: str
-
-
-def _named(items: Any, name: str) -> dict[str, Any]:
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and item.get("name") == name:
-            return item
-    return {}
-
-
-def credentials_from(cfg: dict[str, Any], context: str = "") -> Credentials:
-    """The server, CA and token of `context` (else the current one) in a parsed kubeconfig."""
-    name = context or str(cfg.get("current-context") or "")
-    if not name:
-        raise CredentialsError("no current context in the kubeconfig (start a cluster with `kubelab cluster up`)")
-    ctx = _named(cfg.get("contexts"), name).get("context")
-    if not isinstance(ctx, dict):
-        raise CredentialsError(f'context "{name}" does not exist in the kubeconfig')
-    cluster = _named(cfg.get("clusters"), str(ctx.get("cluster") or "")).get("cluster") or {}
-    user = _named(cfg.get("users"), str(ctx.get("user") or "")).get("user") or {}
-    server = str(cluster.get("server") or "")
-    if not server.startswith(("https://", "http://")):
-        raise CredentialsError(f'context "{name}": the cluster has no https:// server address')
-    ca: bytes | None = None
-    if cluster.get("certificate-authority-data"):
-        ca = base64.b64decode(str(cluster["certificate-authority-data"]))
-    elif cluster.get("certificate-authority"):
-        ca = Path(str(cluster["certificate-authority"])).expanduser().read_bytes()
-    token = str(user.get("token") or "")
-    if not token and user.get("tokenFile"):
-        token = Path(str(user["tokenFile"])).expanduser().read_text().strip()
-    return Credentials(server.rstrip("/"), token, ca, bool(cluster.get("insecure-skip-tls-verify")), name)
-
-
-def load_credentials(path: Path | None = None, context: str = "") -> Credentials:
-    p = path or kubelab_config.kubeconfig_path()
-    if not p.exists():
-        raise CredentialsError(f"no kubeconfig at {p} (start a cluster with `kubelab cluster up`)")
-    return credentials_from(kubelab_config.load(p), context)
 
 
 class ApiError(Exception):
@@ -140,21 +86,10 @@ def object_path(kind: str, namespace: str, name: str, subresource: str = "") -> 
     return f"{path}/{subresource}" if subresource else path
 
 
-def ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
-    if not creds.server.startswith("https://"):
-        return False
-    if creds.insecure:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context(cadata=creds.ca_pem.decode() if creds.ca_pem else None)
-    return ctx
-
-
 class KubeApi:
     """One aiohttp session to the API with the user's token; opened on first use."""
 
-    def __init__(self, creds: Credentials, user_agent: str = "kubelab-dashboard/0.1") -> None:
+    def __init__(self, creds: kubelab_config.KubeConnection, user_agent: str = "kubelab-dashboard/0.1") -> None:
         self.creds = creds
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         if creds.token:
@@ -163,8 +98,13 @@ class KubeApi:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, connector=aiohttp.TCPConnector(ssl=ssl_context(self.creds), limit=32))
+            try:
+                tls = kubelab_config.ssl_context(self.creds)
+            except kubelab_config.ConfigError as e:      # a CA or client certificate that does not load: said as kubectl would
+                raise ApiError({"kind": "Status", "status": "Failure", "code": 0, "message": str(e)},
+                               local=True) from None
+            self._session = aiohttp.ClientSession(headers=self._headers,
+                                                  connector=aiohttp.TCPConnector(ssl=tls, limit=32))
         return self._session
 
     async def request(self, method: str, path: str, body: Any = None,

@@ -36,13 +36,13 @@ def dashboard(port: int, url_only: bool, context: str) -> None:
       kubelab dashboard          # opens the browser
       kubelab dashboard --url    # prints http://127.0.0.1:PORT/ and serves until Ctrl-C
     """
-    from .kubeapi import CredentialsError, load_credentials
+    from kubelab.config import ConfigError, kube_connection
     from .server import Config, Server
     if not 0 <= port <= 65535:
         raise Failure(f"invalid port {port}: must be between 0 and 65535")
     try:
-        creds = load_credentials(context=context)
-    except (CredentialsError, OSError, ValueError) as e:
+        creds = kube_connection(context=context)
+    except (ConfigError, OSError, ValueError) as e:
         raise Failure(str(e)) from None
     config = Config(creds=creds, port=port, url_only=url_only)
     serving.run(lambda: Server(config))

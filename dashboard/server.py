@@ -30,9 +30,10 @@ import yaml
 from aiohttp import web
 
 from kubelab import kinds
+from kubelab.config import KubeConnection
 
 from . import actions
-from .kubeapi import ApiError, Credentials, KubeApi, object_path
+from .kubeapi import ApiError, KubeApi, object_path
 from .relay import KINDS, Hub, watch_kind
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class StartError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    creds: Credentials      # the kubeconfig's, read by main.py
+    creds: KubeConnection   # the kubeconfig's, read by main.py
     port: int               # 0: a free one
     url_only: bool          # print the URL and open no browser
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import click
 
 from kubelab import client, serving
+from kubelab.hostport import split_host_port
 from kubelab.serving import connection_options, setup_component
 
-from .server import Config, Server, resolv_conf_nameservers, split_hostport
+from .server import Config, Server, resolv_conf_nameservers
 
 
 def upstreams_of(value: str, resolv_conf: str) -> list[str]:
@@ -22,9 +23,9 @@ def upstreams_of(value: str, resolv_conf: str) -> list[str]:
     out = [u.strip() for u in value.split(",") if u.strip()]
     for u in out:
         try:
-            split_hostport(u, 53)
-        except ValueError:
-            raise click.BadParameter(f"{u!r} is not IP or IP:PORT", param_hint="--upstream") from None
+            split_host_port(u, 53)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--upstream") from None
     return out
 
 
@@ -44,9 +45,9 @@ def main(server: str, token: str, context_name: str | None, listen: str, cluster
     """The kubelab cluster DNS: answers <svc>.<ns>.svc.<domain> from Services, forwards the rest."""
     conn = setup_component(verbose, context_name, server, token)
     try:
-        split_hostport(listen, 53)
-    except ValueError:
-        raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--listen") from None
+        split_host_port(listen, 53, min_port=0)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
     if not cluster_domain.strip(". "):
         raise click.BadParameter("must not be empty", param_hint="--cluster-domain")
     config = Config(server=conn.server, token=conn.token, listen=listen, domain=cluster_domain,

@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kubelab.client import Client
+from kubelab.hostport import split_host_port
 from kubelab.informer import Informer
 from kubelab.serving import HealthServer, MetricsServer, forever, render_collectors
 
@@ -68,16 +69,6 @@ def resolv_conf_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
     return out
 
 
-def split_hostport(value: str, default_port: int) -> tuple[str, int]:
-    if value.startswith("["):
-        host, _, port = value[1:].partition("]")
-        return host, int(port.lstrip(":") or default_port)
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, default_port
-
-
 class Stats:
     def __init__(self) -> None:
         self.queries: dict[tuple[str, str], int] = {}       # (transport, rcode) → count
@@ -101,7 +92,7 @@ class DnsServer:
         self.records = rec.Records(self.domain)
         self.dirty = True
         self.stats = Stats()
-        self.upstreams = [split_hostport(u, 53) for u in config.upstreams]
+        self.upstreams = [split_host_port(u, 53) for u in config.upstreams]
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp: asyncio.base_events.Server | None = None
         self.port = 0
@@ -113,7 +104,7 @@ class DnsServer:
             inf.add_handlers(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
             inf.start()
         await asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced())
-        host, port = split_hostport(self.config.listen, 53)
+        host, port = split_host_port(self.config.listen, 53, min_port=0)
         loop = asyncio.get_running_loop()
         # TCP first: with port 0 it picks the port, and UDP takes the same one.
         self.tcp = await asyncio.start_server(self._tcp_client, host or "0.0.0.0", port, reuse_address=True)

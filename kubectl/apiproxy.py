@@ -1,11 +1,11 @@
 """`kubectl proxy`'s pass-through: plain HTTP on localhost, every method forwarded to the Kubernetes HTTP API.
 
 As `kubectl proxy` does: requests to http://127.0.0.1:8001/... go to the API server named by the kubeconfig's
-current context (HTTPS, its CA, its bearer token), bodies and answers streamed both ways (so `?watch=1` and
-`/log?follow=true` flow as they come), the API's status and headers passed back unchanged. Its filters are
-kubectl proxy's: the Host header must be a loopback name (--accept-hosts), exec and attach are refused
-(--reject-paths), and a path with `..` segments or encoded slashes is refused rather than passed on, so
-no URL reaches another path on the server than the one it spells.
+current context (HTTPS, its CA, its bearer token or client certificate, as kubelab.config reads them), bodies and
+answers streamed both ways (so `?watch=1` and `/log?follow=true` flow as they come), the API's status and headers
+passed back unchanged. Its filters are kubectl proxy's: the Host header must be a loopback name (--accept-hosts),
+exec and attach are refused (--reject-paths), and a path with `..` segments or encoded slashes is refused rather
+than passed on, so no URL reaches another path on the server than the one it spells.
 
 Not wired into the CLI here: `serve()` is what `kubelab proxy` calls.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 from typing import Any
 
 import aiohttp
@@ -72,10 +71,8 @@ class ApiProxy:
     def __init__(self, conn: kubeconfig.KubeConnection, api_prefix: str = "/") -> None:
         self.conn = conn
         self.prefix = "/" + api_prefix.strip("/") if api_prefix.strip("/") else ""
-        ctx = ssl.create_default_context(cadata=conn.ca_pem.decode()) if conn.ca_pem else \
-            ssl.create_default_context()
         self.session: aiohttp.ClientSession | None = None
-        self._ssl = ctx
+        self._ssl = kubeconfig.ssl_context(conn)
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl),

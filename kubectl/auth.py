@@ -7,7 +7,6 @@ the apiserver authenticated the caller as.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -114,11 +113,8 @@ def whoami(output: str | None, as_user: str, as_groups: tuple[str, ...]) -> None
     if output in ("json", "yaml"):
         doc = {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
                "metadata": {"creationTimestamp": None}, "status": {"userInfo": user}}
-        if output == "json":
-            stdout_write(json.dumps(doc, indent=4) + "\n")
-        else:
-            import yaml
-            stdout_write(yaml.safe_dump(doc, sort_keys=False))
+        from kubectl import printers
+        stdout_write(printers.dump_json(doc) if output == "json" else printers.dump_yaml(doc))
         return
     if output:
         raise CLIError(f'unable to match a printer suitable for the output format "{output}", allowed formats '

@@ -260,12 +260,8 @@ def create_token(name: str, duration: str, audiences: tuple[str, ...], bound_kin
     doc = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None}, "spec": spec,
            "status": {"token": resp.token, "expirationTimestamp": resp.expiration_timestamp}}
-    if output == "json":
-        import json
-        stdout_write(json.dumps(doc, indent=4) + "\n")
-    else:
-        import yaml
-        stdout_write(yaml.safe_dump(doc, sort_keys=False))
+    from kubectl import printers
+    stdout_write(printers.dump_json(doc) if output == "json" else printers.dump_yaml(doc))
 
 
 __all__ = ["create", "policy_rules", "subjects", "token_options"]

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from kubectl.context import CLIError, err
+from kubelab import conditions
 
 
 _KIND_ALIASES = {"po": "Pod", "pod": "Pod", "pods": "Pod",
@@ -40,7 +41,7 @@ def selector_of(obj: Any) -> str:
 
 def pod_rank(p: Any) -> tuple[int, int, int, str]:
     """Kubernetes' ordering for "the first pod" of a controller: running, ready, not terminating first."""
-    ready = any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)
+    ready = conditions.pod_ready(p)
     return (0 if not p.metadata.deletion_timestamp else 1, 0 if p.status.phase == "Running" else 1,
             0 if ready else 1, p.metadata.creation_timestamp)
 

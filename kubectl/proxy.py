@@ -41,8 +41,9 @@ def proxy(port: int, address: str, api_prefix: str) -> None:
     """
     try:
         conn = kubeconfig.kube_connection()
-    except (kubeconfig.ConfigError, OSError) as e:
-        raise CLIError(f"{e} (the HTTP API's context is written by `kubelab cluster up`)") from None
+        kubeconfig.ssl_context(conn)          # a CA or client certificate that does not load is said now
+    except kubeconfig.ConfigError as e:
+        raise CLIError(str(e)) from None
     # Ctrl-C or SIGTERM stops it gracefully (requests in flight get PROXY_GRACE seconds); a second exits at once.
     serving.run(lambda: ProxyService(conn, address, port, api_prefix), grace=PROXY_GRACE)
 

@@ -17,7 +17,8 @@ import click
 from kubectl import printers, resources, tabwriter
 from kubectl.context import CLIError, Failed, global_options, out, run, settings, stdout_write
 from kubectl.output.terminal import escape_terminal
-from kubectl.timefmt import parse_duration, rfc3339
+from kubectl.timefmt import parse_duration
+from kubelab import timeutil
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -264,5 +265,5 @@ def resume(args: tuple[str, ...]) -> None:
 def restart(args: tuple[str, ...]) -> None:
     """Restart a deployment: a new rollout of the same template."""
     _each_deployment(args, lambda d: "can't restart paused deployment (run rollout resume first)" if d.spec.paused
-                     else "", lambda: {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: rfc3339()}}}}},
+                     else "", lambda: {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timeutil.now_str()}}}}},
                      "strategic", "restarted")

@@ -25,10 +25,6 @@ def rfc1123(ts: str) -> str:
     return t.strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
-def rfc3339(dt: datetime | None = None) -> str:
-    return timeutil.fmt((dt or now()).timestamp())
-
-
 def parse_duration(text: str) -> float:
     """Go-style durations for --timeout: `30s`, `5m`, `1h30m`, `500ms`, a bare number = seconds."""
     s = text.strip()

@@ -1,4 +1,4 @@
-"""Status conditions, written once for every component (every kind uses pb.Condition).
+"""Status conditions, written once for every component (every kind uses pb.Condition): read and set.
 
 Where this sits: the shared library (`kubelab`), used by the apiserver (a
 binding sets PodScheduled), the scheduler (PodScheduled=False/Unschedulable),
@@ -19,6 +19,23 @@ def get(conditions: Any, type_: str) -> pb.Condition | None:
         if c.type == type_:
             return c
     return None
+
+
+def is_true(conditions: Any, type_: str) -> bool:
+    """Whether the condition of `type_` says True (absent, False or Unknown: not), as Kubernetes'
+    IsPodReady/IsNodeReady ask it."""
+    c = get(conditions, type_)
+    return c is not None and c.status == "True"
+
+
+def pod_ready(pod: Any) -> bool:
+    """The pod's Ready condition is True: it serves (Endpoints), counts as available, ranks first."""
+    return is_true(pod.status.conditions, "Ready")
+
+
+def node_ready(node: Any) -> bool:
+    """The node's Ready condition is True (its kubelet's heartbeat says so)."""
+    return is_true(node.status.conditions, "Ready")
 
 
 def new(type_: str, status: str, reason: str, message: str, now: str) -> pb.Condition:

@@ -1,11 +1,16 @@
-"""The kubeconfig-like file the CLI and components read.
+"""The kubeconfig-like file the CLI and components read, and the kubeconfig kubectl reads.
 
 `~/.kubelab/config` (or $KUBELAB_CONFIG): clusters (server address and
 bearer token), contexts (cluster + namespace) and the current context.
+The kubeconfig kubectl reads ($KUBECONFIG's first file, else ~/.kube/config):
+`cluster up` writes its context there, and the one reader of its HTTPS
+credentials (kube_connection, ssl_context) serves the dashboard and
+`kubelab proxy`.
 """
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +62,12 @@ def save(cfg: dict[str, Any], path: Path | None = None) -> None:
     tmp.replace(p)
 
 
-def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    return next((i for i in items if i.get("name") == name), None)
+def _named(items: Any, name: str) -> dict[str, Any] | None:
+    """The entry called `name` of a kubeconfig list (clusters, users, contexts); None when there is none (or the
+    list is not one: a hand-edited file)."""
+    if not isinstance(items, list):
+        return None
+    return next((i for i in items if isinstance(i, dict) and i.get("name") == name), None)
 
 
 def upsert(items: list[dict[str, Any]], name: str, key: str, value: dict[str, Any]) -> None:
@@ -195,34 +204,113 @@ def grpc_address_of(cfg: dict[str, Any], cluster_name: str) -> str:
     return ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class KubeConnection:
-    """What a kubeconfig context says about reaching the Kubernetes HTTP API."""
-    server: str              # https://host:port
-    ca_pem: bytes            # b"" when the context names none (the system's CAs then)
-    token: str
-    namespace: str
-    context: str
+    """What a kubeconfig context says about reaching the Kubernetes HTTP API, read as client-go's clientcmd
+    reads it. The dashboard (as `Credentials`) and `kubelab proxy` connect with it, through ssl_context."""
+    server: str                     # https://host:port, without a trailing slash
+    token: str = ""                 # the user's bearer token: `token`, else the contents of `tokenFile`
+    ca_pem: bytes | None = None     # None: the system's trust store
+    insecure: bool = False          # insecure-skip-tls-verify: the server's certificate is not checked
+    context: str = ""
+    namespace: str = "default"
+    cert_pem: bytes | None = None   # the user's client certificate and its key (client-certificate(-data),
+    key_pem: bytes | None = None    # client-key(-data)), for a server that authenticates by certificate
 
 
-def kube_connection(path: Path | None = None, context_name: str | None = None) -> KubeConnection:
-    """The HTTP API's address, CA and bearer token from the kubeconfig kubectl reads (its current context)."""
+def _file_or_data(entry: dict[str, Any], key: str, base: Path) -> bytes | None:
+    """`key`-data (base64), which wins as in clientcmd, else the file `key` names (relative to the kubeconfig's
+    directory, as clientcmd resolves it); None when neither is set."""
     import base64
-    cfg = _load_kubeconfig(path or kubeconfig_path())
-    entry = context(cfg, context_name)
-    ctx = entry.get("context") or {}
-    cluster = (_named(cfg["clusters"], ctx.get("cluster", "")) or {}).get("cluster") or {}
-    user = (_named(cfg["users"], ctx.get("user", "")) or {}).get("user") or {}
+    import binascii
+    if entry.get(f"{key}-data"):
+        try:
+            return base64.b64decode(str(entry[f"{key}-data"]))
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{key}-data is not base64") from None
+    if entry.get(key):
+        return _read(key, str(entry[key]), base)
+    return None
+
+
+def _read(field: str, name: str, base: Path) -> bytes:
+    path = base / Path(name).expanduser()
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"unable to read {field} {path}: {e.strerror or e}") from None
+
+
+def kube_connection_from(cfg: dict[str, Any], context: str = "", base: Path | None = None) -> KubeConnection:
+    """The HTTP API's address and credentials for `context` (else the current one) of a parsed kubeconfig;
+    relative file names are taken from `base` (the kubeconfig's directory). As clientcmd: `token` wins over
+    `tokenFile` (read once here, trimmed), certificate data over files, and a CA together with
+    insecure-skip-tls-verify is refused."""
+    base = base or Path.cwd()
+    name = context or str(cfg.get("current-context") or "")
+    if not name:
+        raise ConfigError("no current context in the kubeconfig (start a cluster with `kubelab cluster up`)")
+    ctx = (_named(cfg.get("contexts"), name) or {}).get("context")
+    if not isinstance(ctx, dict):
+        raise ConfigError(f'context "{name}" does not exist in the kubeconfig')
+    cluster = (_named(cfg.get("clusters"), str(ctx.get("cluster") or "")) or {}).get("cluster") or {}
+    user = (_named(cfg.get("users"), str(ctx.get("user") or "")) or {}).get("user") or {}
     server = str(cluster.get("server") or "")
-    if not server:
-        raise ConfigError(f'context "{entry["name"]}" names no cluster server')
-    ca = b""
-    if cluster.get("certificate-authority-data"):
-        ca = base64.b64decode(cluster["certificate-authority-data"])
-    elif cluster.get("certificate-authority"):
-        ca = Path(cluster["certificate-authority"]).expanduser().read_bytes()
-    return KubeConnection(server.rstrip("/"), ca, str(user.get("token") or ""), ctx.get("namespace") or "default",
-                          entry["name"])
+    if not server.startswith(("https://", "http://")):
+        raise ConfigError(f'context "{name}": the cluster has no https:// server address')
+    ca = _file_or_data(cluster, "certificate-authority", base)
+    insecure = bool(cluster.get("insecure-skip-tls-verify"))
+    if ca is not None and insecure:
+        raise ConfigError(f'context "{name}": specifying a root certificates file with the insecure flag is not '
+                          f'allowed')
+    token = str(user.get("token") or "")
+    if not token and user.get("tokenFile"):
+        token = _read("tokenFile", str(user["tokenFile"]), base).decode().strip()
+    cert = _file_or_data(user, "client-certificate", base)
+    key = _file_or_data(user, "client-key", base)
+    if (cert is None) != (key is None):
+        raise ConfigError(f'context "{name}": client-certificate and client-key go together (one is missing)')
+    return KubeConnection(server.rstrip("/"), token, ca, insecure, name, str(ctx.get("namespace") or "default"),
+                          cert, key)
+
+
+def kube_connection(path: Path | None = None, context: str = "") -> KubeConnection:
+    """The HTTP API's address and credentials from the kubeconfig kubectl reads (its current context, or
+    `context`)."""
+    p = path or kubeconfig_path()
+    if not p.exists():
+        raise ConfigError(f"no kubeconfig at {p} (start a cluster with `kubelab cluster up`)")
+    return kube_connection_from(load(p), context, p.parent)
+
+
+def ssl_context(conn: KubeConnection) -> ssl.SSLContext | bool:
+    """TLS for `conn`'s server as client-go's transport sets it up: its CA (else the system's), its client
+    certificate if any, no verification with insecure-skip-tls-verify; False (aiohttp's "no TLS check") for an
+    http:// server."""
+    if not conn.server.startswith("https://"):
+        return False
+    try:
+        ctx = ssl.create_default_context(cadata=conn.ca_pem.decode(errors="replace") if conn.ca_pem else None)
+    except ssl.SSLError as e:
+        raise ConfigError(f'context "{conn.context}": the certificate authority does not load: {e.reason or e}') \
+            from None
+    if conn.insecure:
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if conn.cert_pem is not None and conn.key_pem is not None:
+        import tempfile
+        # The ssl module loads a certificate chain from files only: these live for the call, in a 0700 directory.
+        with tempfile.TemporaryDirectory(prefix="kubelab-tls-") as d:
+            cert, key = Path(d, "client.crt"), Path(d, "client.key")
+            for path, data in ((cert, conn.cert_pem), (key, conn.key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            try:
+                ctx.load_cert_chain(cert, key)
+            except ssl.SSLError as e:
+                raise ConfigError(f'context "{conn.context}": the client certificate and key do not load: '
+                                  f'{e.reason or e}') from None
+    return ctx
 
 
 def _from_kubeconfig() -> Connection | None:

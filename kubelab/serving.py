@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from kubelab import config as kubeconfig
 from kubelab import errors
+from kubelab.hostport import split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +303,8 @@ class MetricsServer:
     """A tiny HTTP/1.0 server: GET /metrics (Prometheus text), GET /healthz (ok)."""
 
     def __init__(self, address: str, render: Callable[[], str], reuse_port: bool = False) -> None:
-        host, _, port = address.rpartition(":")
-        self.host, self.port = host or "127.0.0.1", int(port or 0)
+        host, port = split_host_port(address, min_port=0)
+        self.host, self.port = host or "127.0.0.1", port
         self.render = render
         self.reuse_port = reuse_port    # the apiserver's forked workers share one metrics port
         self.server: asyncio.AbstractServer | None = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from kubelab import conditions
 from kubelab.timeutil import age
 
 NONE = "<none>"
@@ -98,7 +99,7 @@ def pod_status(pod: Any) -> tuple[str, int, int, int, str]:
         initializing = True
         break
 
-    initialized = any(c.type == "Initialized" and c.status == "True" for c in st.conditions)
+    initialized = conditions.is_true(st.conditions, "Initialized")
     if not initializing or initialized:
         restarts = 0
         last_restart = ""
@@ -119,7 +120,7 @@ def pod_status(pod: Any) -> tuple[str, int, int, int, str]:
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
-            pod_ready = any(c.type == "Ready" and c.status == "True" for c in st.conditions)
+            pod_ready = conditions.pod_ready(pod)
             reason = "Running" if pod_ready else "NotReady"
 
     if pod.metadata.deletion_timestamp and st.reason == "NodeLost":
@@ -294,7 +295,7 @@ def format_endpoint_slices(slices: Any, port_name: str | None = None, max_shown:
 # ---------------------------------------------------------------- cluster
 def node_status(node: Any) -> str:
     status = []
-    ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
+    ready = conditions.get(node.status.conditions, "Ready")
     if ready is not None:
         status.append("Ready" if ready.status == "True" else "NotReady")
     if not status:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import heapq
 import itertools
+import math
 import time
 from typing import Any, Callable, Protocol
 
@@ -66,9 +68,27 @@ def now_str(clock: Callable[[], float] = time.time) -> str:
     return fmt(clock())
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(whole: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def fmt_micro(t: float) -> str:
-    """A MicroTime (`2024-01-01T00:00:00.123456Z`): Leases' renewals and Events' eventTime."""
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A MicroTime (`2024-01-01T00:00:00.123456Z`): Leases' renewals, Events' eventTime, audit events' stamps,
+    trace steps. What `datetime.fromtimestamp(t, utc).strftime(...%fZ)` writes (the same rounding, half to
+    even), at a fraction of its cost: a trace writes one per step."""
+    if t < 0:
+        return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        us -= 1_000_000
+        whole += 1.0
+    return f"{_second(whole)}.{us:06d}Z"
+
+
+def now_micro(clock: Callable[[], float] = time.time) -> str:
+    return fmt_micro(clock())
 
 
 class RealClock:

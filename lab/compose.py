@@ -279,9 +279,9 @@ def heartbeat_ready(node: Any, since: float) -> bool:
     """Ready, said by a heartbeat at or after `since` (seconds since the epoch): a lab started again with
     its data kept (`down --keep-data`) holds the Node objects of its last run, Ready until the controller
     manager notices their silence; only a new heartbeat says this run's kubelet is there."""
-    from kubelab import timeutil
-    return any(c.type == "Ready" and c.status == "True" and (timeutil.parse(c.last_heartbeat_time) or 0) >= since - 1
-               for c in node.status.conditions)
+    from kubelab import conditions, timeutil
+    ready = conditions.get(node.status.conditions, "Ready")
+    return conditions.node_ready(node) and (timeutil.parse(ready.last_heartbeat_time) or 0) >= since - 1
 
 
 async def _wait_ready(nodes: int, timeout: float, quiet: bool, since: float = 0.0) -> dict[str, Any]:

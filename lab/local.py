@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab import config as kubeconfig
+from kubelab.hostport import split_host_port
 
 from . import identities, pki
 
@@ -380,9 +381,8 @@ def stop_component(name: str, state_dir: Path | None = None, sig: int = signal.S
 
 
 def _answering(address: str) -> bool:
-    host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
+        with socket.create_connection(split_host_port(address), timeout=0.5):
             return True
     except (OSError, ValueError):
         return False

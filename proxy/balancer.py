@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
 
+from kubelab.hostport import split_host_port
+
 DOWN_SECONDS = 2.0                  # how long a refusing backend gets no new connections
 DEFAULT_AFFINITY_SECONDS = 10800    # Kubernetes' sessionAffinityConfig.clientIP.timeoutSeconds default
 MAX_AFFINITY_ENTRIES = 65536        # a bound on memory: oldest client entries are dropped past it
@@ -41,11 +43,11 @@ class Backend(NamedTuple):
 
 def parse_backend(text: str, listen: bool = False) -> Backend:
     """`host:port` (a bracketed IPv6 address too) → Backend; ValueError when it is not one. An address to
-    listen on may have port 0 (a free one)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not (0 if listen else 1) <= int(port) < 65536:
-        raise ValueError(f"not host:port: {text!r}")
-    return Backend(host.strip("[]"), int(port))
+    listen on may have port 0 (a free one); both need a host."""
+    host, port = split_host_port(text.strip(), min_port=0 if listen else 1)
+    if not host:
+        raise ValueError(f"{text.strip()!r} is not host:port (missing host)")
+    return Backend(host, port)
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,16 @@ not affected), and at most MAX_PENDING entries wait.
 """
 from __future__ import annotations
 
-import datetime
 import time
 from typing import Any, Iterable
 
+from kubelab import timeutil
 from kubelab.v1 import api_pb2 as api
 
 from .balancer import ServicePortSpec
 
 MAX_PENDING = 5_000          # entries waiting for a call; beyond, the oldest are dropped (and counted)
 MAX_PER_CALL = 500
-
-
-def stamp(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def sent_to(endpoints: Any | None, specs: Iterable[ServicePortSpec], node: str) -> set[str]:
@@ -56,7 +52,7 @@ class Tracker:
                 now: float | None = None) -> int:
         """`served`: namespace/name → (its Endpoints, its service ports) for every Service served after a sync.
         Queues an entry per Endpoints that gave a balancer a pod it did not have; returns how many."""
-        when = stamp(now if now is not None else time.time())
+        when = timeutil.fmt_micro(now if now is not None else time.time())
         added = 0
         for key, (endpoints, specs) in served.items():
             now_sending = sent_to(endpoints, specs, node)

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from kubelab import selectors
+from kubelab import conditions, selectors
 
 from .podinfo import PodInfo, Toleration, quantity_millis, quantity_value
 
@@ -63,7 +63,8 @@ class NodeInfo:
         self.node = node
         self.labels = dict(node.metadata.labels)
         self.unschedulable = node.spec.unschedulable
-        self.ready = next((c.status for c in st.conditions if c.type == "Ready"), "Unknown")
+        ready = conditions.get(st.conditions, "Ready")
+        self.ready = ready.status if ready is not None else "Unknown"
         self.taints = tuple(Taint(t.key, t.value, t.effect) for t in node.spec.taints
                             if t.effect in ("NoSchedule", "NoExecute"))
         self.plain = self.ready == "True" and not self.unschedulable and not self.taints

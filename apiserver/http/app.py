@@ -29,10 +29,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from kubelab import errors, kinds
+from kubelab import errors, kinds, timeutil
 
 from apiserver import storage as st
-from apiserver.audit import RequestInfo as AuditRequest, now as audit_now
+from apiserver.audit import RequestInfo as AuditRequest
 from apiserver.authz.rbac import Attributes
 
 from . import authn, authz, create, delete, discovery, get, list as list_verb, negotiate, patch, subresources, update, \
@@ -112,7 +112,7 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
     log = request.app[BACKEND].svc.audit
     if not log.enabled and not log.subscribers:
         return await handler(request)
-    received = audit_now()
+    received = timeutil.now_micro()
     try:
         resp = await handler(request)
     except errors.ApiError as e:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from kubelab import errors, kinds, manifests, patch as patching, timeutil
+from kubelab import conditions, errors, kinds, manifests, patch as patching, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 from controller_manager.base import Context, Controller
@@ -415,8 +415,7 @@ async def live_pods(client: Any, namespace: str, selector: str = "") -> list[pb.
     return [p for p in pods if not p.metadata.deletion_timestamp and p.status.phase not in ("Succeeded", "Failed")]
 
 
-def is_ready(pod: pb.Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+is_ready = conditions.pod_ready
 
 
 async def namespace_for_test(client: Any, test_name: str) -> str:

@@ -202,14 +202,15 @@ def local_dashboard() -> Iterator[tuple[str, Any, Any]]:
     """The dashboard's server in a thread of this process, its Hub fed by the test (the API address is a
     closed port: the relays only report it unreachable), so a burst of 1,000 changes arrives at once."""
     import threading
-    from dashboard.kubeapi import Credentials, KubeApi
+    from dashboard.kubeapi import KubeApi
     from dashboard.server import HUB, serve
+    from kubelab.config import KubeConnection
     loop = asyncio.new_event_loop()
     started: dict[str, Any] = {}
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        runner, port = loop.run_until_complete(serve(KubeApi(Credentials("https://127.0.0.1:9", "", None,
+        runner, port = loop.run_until_complete(serve(KubeApi(KubeConnection("https://127.0.0.1:9", "", None,
                                                                          False, "t")), 0))
         started.update(runner=runner, port=port)
         loop.run_forever()

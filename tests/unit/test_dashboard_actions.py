@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from dashboard import actions
-from dashboard.kubeapi import ApiError, Credentials, KubeApi
+from dashboard.kubeapi import ApiError, KubeApi
+from kubelab.config import KubeConnection
 from dashboard.server import allowed_host, serve
 
 UID = "d-uid"
@@ -84,7 +85,7 @@ def test_allowed_host(host: str, ok: bool) -> None:
 
 async def test_server_refuses_cross_site_and_bad_actions_before_calling_the_api() -> None:
     # The API address is a closed port: an action that reached it would answer "connection refused".
-    api = KubeApi(Credentials("https://127.0.0.1:9", "t", None, False, "lab"))
+    api = KubeApi(KubeConnection("https://127.0.0.1:9", "t", None, False, "lab"))
     runner, port = await serve(api, 0)
     base = f"http://127.0.0.1:{port}"
     good = {"X-Kubelab-Dashboard": "1"}
@@ -216,7 +217,7 @@ async def test_a_port_in_use_is_refused_and_leaves_nothing_running() -> None:
     behind (they start before the bind; aiohttp said 'Unclosed client session' at exit)."""
     import asyncio
     import socket
-    api = KubeApi(Credentials("https://127.0.0.1:9", "t", None, False, "lab"))
+    api = KubeApi(KubeConnection("https://127.0.0.1:9", "t", None, False, "lab"))
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()

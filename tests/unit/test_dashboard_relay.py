@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from dashboard import relay
-from dashboard.kubeapi import ApiError, Credentials, CredentialsError, KubeApi, credentials_from, status_of
+from dashboard.kubeapi import ApiError, KubeApi, status_of
+from kubelab.config import ConfigError, KubeConnection, kube_connection_from
 from dashboard.relay import Hub, WatchExpired, back_off, parse_event, slim, sse_frame
 
 
@@ -134,12 +135,12 @@ def test_credentials_from_kubeconfig(tmp_path: Any) -> None:
                                                   "certificate-authority-data": base64.b64encode(b"PEM").decode()}}],
            "users": [{"name": "u", "user": {"token": "secret"}},
                      {"name": "v", "user": {"tokenFile": str(tmp_path / "tok")}}]}
-    assert credentials_from(cfg) == Credentials("https://127.0.0.1:6443", "secret", b"PEM", False, "lab")
-    assert credentials_from(cfg, "other").token == "from-file"
-    with pytest.raises(CredentialsError, match='context "nope" does not exist'):
-        credentials_from(cfg, "nope")
-    with pytest.raises(CredentialsError, match="no current context"):
-        credentials_from({**cfg, "current-context": ""})
+    assert kube_connection_from(cfg) == KubeConnection("https://127.0.0.1:6443", "secret", b"PEM", False, "lab")
+    assert kube_connection_from(cfg, "other").token == "from-file"
+    with pytest.raises(ConfigError, match='context "nope" does not exist'):
+        kube_connection_from(cfg, "nope")
+    with pytest.raises(ConfigError, match="no current context"):
+        kube_connection_from({**cfg, "current-context": ""})
 
 
 def test_status_of_keeps_the_apis_status_or_makes_one() -> None:
@@ -200,7 +201,7 @@ async def _until(check: Any, timeout: float = 10.0) -> None:
 async def test_watch_kind_relays_says_when_the_api_is_gone_and_relists_when_it_is_back() -> None:
     fake = FakeApi()
     await fake.start()
-    api = KubeApi(Credentials(f"http://127.0.0.1:{fake.port}", "t0k", None, False, "lab"))
+    api = KubeApi(KubeConnection(f"http://127.0.0.1:{fake.port}", "t0k", None, False, "lab"))
     hub = Hub(api.creds.server)
     q = hub.subscribe()
     _frames(q)
@@ -242,7 +243,7 @@ async def test_watches_that_end_at_once_are_backed_off_not_spun() -> None:
     fake = FakeApi()
     fake.cut_at_once = True
     await fake.start()
-    api = KubeApi(Credentials(f"http://127.0.0.1:{fake.port}", "t0k", None, False, "lab"))
+    api = KubeApi(KubeConnection(f"http://127.0.0.1:{fake.port}", "t0k", None, False, "lab"))
     hub = Hub()
     slept: list[float] = []
 

@@ -8,7 +8,8 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from dns import records as rec
-from dns.server import Config, DnsServer, resolv_conf_nameservers, split_hostport
+from dns.server import Config, DnsServer, resolv_conf_nameservers
+from kubelab.hostport import split_host_port
 from kubelab.v1 import objects_pb2 as pb
 
 
@@ -92,9 +93,9 @@ def test_resolv_conf_and_hostport(tmp_path) -> None:  # type: ignore[no-untyped-
     p.write_text("# docker\nnameserver 127.0.0.11\nsearch x\nnameserver 10.0.0.2\noptions ndots:0\n")
     assert resolv_conf_nameservers(str(p)) == ["127.0.0.11", "10.0.0.2"]
     assert resolv_conf_nameservers(str(tmp_path / "missing")) == []
-    assert split_hostport("10.0.0.2", 53) == ("10.0.0.2", 53)
-    assert split_hostport("10.0.0.2:5353", 53) == ("10.0.0.2", 5353)
-    assert split_hostport("[::1]:5353", 53) == ("::1", 5353)
+    assert split_host_port("10.0.0.2", 53) == ("10.0.0.2", 53)
+    assert split_host_port("10.0.0.2:5353", 53) == ("10.0.0.2", 5353)
+    assert split_host_port("[::1]:5353", 53) == ("::1", 5353)
 
 
 # ---- message handling (DnsServer.answer) over the records above, no sockets

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from apiserver.store import load_json
+from kubectl import printers
 from kubelab import errors, manifests
 
 POD = '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"e": %s}}, ' \
@@ -47,7 +48,7 @@ def test_escaped_characters_load_and_round_trip(escaped: str, char: str) -> None
     again = manifests.dump_json(manifests.to_dict(doc.obj))
     [back] = manifests.parse_text(again, "again.json")
     assert back.obj == doc.obj
-    [from_yaml] = manifests.parse_text(manifests.dump_yaml(manifests.to_dict(doc.obj)), "again.yaml")
+    [from_yaml] = manifests.parse_text(printers.dump_yaml(manifests.to_dict(doc.obj)), "again.yaml")
     assert from_yaml.obj == doc.obj
 
 

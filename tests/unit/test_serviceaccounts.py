@@ -17,7 +17,7 @@ from apiserver.auth import UserInfo
 from controller_manager.serviceaccount import missing
 from kubectl.context import CLIError
 from kubectl.create_rbac import token_options
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.client import new_object
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import objects_pb2 as pb
@@ -334,7 +334,7 @@ async def test_the_token_manager_asks_once_until_the_token_is_due() -> None:
     async def create_token(*args: Any) -> api.TokenResponse:
         calls.append(args)
         return api.TokenResponse(token=f"t{len(calls)}", expiration_seconds=3607,
-                                 expiration_timestamp=sat.rfc3339(int(now[0]) + 3607))
+                                 expiration_timestamp=timeutil.fmt(int(now[0]) + 3607))
     m = tm.TokenManager(create_token, clock=lambda: now[0], jitter=lambda: 0.0)
     p = pod(sa_name="robot")
     projection = pb.ServiceAccountTokenProjection(path="token", expiration_seconds=3607)
@@ -438,7 +438,7 @@ async def test_the_volume_manager_writes_when_a_sandbox_is_new_or_the_token_due_
         if fail:
             raise fail[0]
         return api.TokenResponse(token=f"token-at-{int(now[0])}", expiration_seconds=3607,
-                                 expiration_timestamp=sat.rfc3339(int(now[0]) + 3607))
+                                 expiration_timestamp=timeutil.fmt(int(now[0]) + 3607))
     rt = FakeRuntime()
     vm = VolumeManager(rt, tm.TokenManager(create_token, clock=lambda: now[0], jitter=lambda: 0.0), b"CA",
                        clock=lambda: now[0])     # type: ignore[arg-type]

@@ -8,15 +8,13 @@ import pytest
 
 from apiserver import audit
 from apiserver.trace import PodMarks, TraceIndex, build_trace, segments, trace_for, trace_json
-from kubelab import errors
+from kubelab import errors, timeutil
 from kubelab.v1 import objects_pb2 as pb
 
 T0 = 1_700_000_000.0          # 2023-11-14T22:13:20Z
 
 
-def stamp(t: float) -> str:
-    from apiserver.trace import stamp as s
-    return s(t)
+stamp = timeutil.fmt_micro
 
 
 def write(t: float, verb: str, resource: str, name: str, agent: str, rv: str = "", sub: str = "",
@@ -355,21 +353,6 @@ def test_an_empty_proxy_report_entry_is_not_indexed() -> None:
     idx = TraceIndex()
     assert idx.add_proxy_report("system:kube-proxy", PROXY, proxy_report("n", T0, [])) == 0
     assert not idx.records
-
-
-def test_stamp_writes_what_datetime_writes_including_halfway_microseconds() -> None:
-    import datetime
-    import random
-
-    from apiserver.trace import stamp as fast
-
-    def slow(t: float) -> str:
-        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    rnd = random.Random(15)
-    times = [rnd.uniform(0, 4e9) for _ in range(20_000)]
-    times += [int(rnd.uniform(1.7e9, 1.8e9)) + k / 2e6 for k in range(0, 2_000_001, 97)]   # on .5 µs
-    times += [0.0, 0.9999995, 0.9999994, 1.5e-6, 2.5e-6, T0 + 0.9999996, -1.25]
-    assert [fast(t) for t in times] == [slow(t) for t in times]
 
 
 def test_the_per_namespace_lists_follow_the_ring_and_the_graph() -> None:

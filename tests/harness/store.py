@@ -12,6 +12,7 @@ from typing import Any
 from apiserver.memstorage import MemoryStorage
 from apiserver.server import ApiService, Config
 from apiserver.store import Store
+from apiserver.trace import TraceIndex
 from apiserver.watchcache import WatchCache
 from kubelab import errors, kinds
 from kubelab.client import new_object
@@ -35,6 +36,6 @@ async def store_with(*objects: Any) -> Store:
     return store
 
 
-def api_service(store: Store, config: Config | None = None) -> ApiService:
+def api_service(store: Store, config: Config | None = None, trace_index: TraceIndex | None = None) -> ApiService:
     """The apiserver's service over `store`, with a watch cache of no kinds (reads go to the store)."""
-    return ApiService(store, WatchCache(store.storage, {}, {}), config or Config())
+    return ApiService(store, WatchCache(store.storage, {}, {}), config or Config(), trace_index=trace_index)

@@ -21,6 +21,12 @@ def events(api: FakeClient) -> list[Any]:
     return api.all("Event")
 
 
+def later(s: Scheduler, t: float) -> None:
+    """The scheduler's clock (a FakeClock: new_scheduler's) at `t`."""
+    assert isinstance(s.queue.clock, FakeClock)
+    s.queue.clock.t = t
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -76,7 +82,7 @@ async def test_uncordon_retries_the_pending_pod():
     await run_queue(s)
     assert api.binds == [] and "1 node(s) were unschedulable" in api.status_writes[0].status.conditions[0].message
     s.nodes._put(make_node("n0"))                       # uncordoned
-    s.queue.clock.t = 10.0                              # type: ignore[attr-defined]
+    later(s, 10.0)
     await run_queue(s)
     assert api.binds == [("default/p", "n0", "uid-default-p")]
 
@@ -125,7 +131,7 @@ async def test_deleting_a_placed_pod_frees_room_for_a_pending_one():
     await run_queue(s)
     assert api.binds == []
     s.pods._remove(make_pod("old", cpu="1", node_name="n0"))
-    s.queue.clock.t = 10.0                              # type: ignore[attr-defined]
+    later(s, 10.0)
     await run_queue(s)
     assert api.binds == [("default/new", "n0", "uid-default-new")]
 

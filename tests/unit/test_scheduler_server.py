@@ -17,10 +17,6 @@ def pending(s: Scheduler, api: FakeClient, pod: Any) -> None:
     s.pods._put(api.put(pod))
 
 
-def events(api: FakeClient) -> list[Any]:
-    return api.all("Event")
-
-
 def later(s: Scheduler, t: float) -> None:
     """The scheduler's clock (a FakeClock: new_scheduler's) at `t`."""
     assert isinstance(s.queue.clock, FakeClock)
@@ -53,7 +49,7 @@ async def test_binds_with_uid_and_records_scheduled():
     pending(s, api, make_pod("x"))
     await run_queue(s)
     assert api.binds == [("default/x", "node-1", "uid-default-x")]
-    assert [(e.reason, e.message) for e in events(api)] == [("Scheduled", "Successfully assigned default/x to node-1")]
+    assert [(e.reason, e.message) for e in api.all("Event")] == [("Scheduled", "Successfully assigned default/x to node-1")]
     assert s.cache.is_assumed("uid-default-x")
     s.pods._put(make_pod("x", node_name="node-1"))     # the watch shows the binding
     assert not s.cache.is_assumed("uid-default-x") and s.cache.pod_node("uid-default-x") == "node-1"
@@ -66,7 +62,7 @@ async def test_unschedulable_writes_event_and_condition_once():
     pending(s, api, make_pod("big", cpu="2"))
     await run_queue(s)
     message = "0/3 nodes are available: 3 Insufficient cpu."
-    assert [(e.type, e.reason, e.message) for e in events(api)] == [("Warning", "FailedScheduling", message)]
+    assert [(e.type, e.reason, e.message) for e in api.all("Event")] == [("Warning", "FailedScheduling", message)]
     (pod,) = api.status_writes
     cond = {c.type: c for c in pod.status.conditions}["PodScheduled"]
     assert (cond.status, cond.reason, cond.message) == ("False", "Unschedulable", message)
@@ -106,7 +102,7 @@ async def test_bind_failure_forgets_and_backs_off():
     await run_queue(s)
     assert s.cache.pod_node("uid-default-p") is None and s.cache.nodes["n0"].req_cpu == 0
     assert s.queue.where("default/p") == "backoff"
-    assert any(e.reason == "FailedScheduling" and e.message.startswith("Binding rejected") for e in events(api))
+    assert any(e.reason == "FailedScheduling" and e.message.startswith("Binding rejected") for e in api.all("Event"))
 
 
 async def test_ignores_other_schedulers_bound_and_terminating_pods():

@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 
 from .storage import (KV, Batch, Compacted, FutureRevision, KeyExists, KeyNotFound, RevisionMismatch, StorageError,
                       StorageEvent, prefix_end)
@@ -267,7 +267,7 @@ class MemoryStorage:
 
     # ------------------------------------------------------------- watch
     async def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
-                    prev_kv: bool = True) -> AsyncIterator[Batch]:
+                    prev_kv: bool = True) -> AsyncGenerator[Batch, None]:
         with self._call("watch"):
             if from_revision and from_revision < self.compact_revision:
                 raise Compacted(self.compact_revision)

@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, Protocol, Sequence
+from typing import AsyncGenerator, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 import grpc
 from aetcd import rpc
@@ -174,7 +174,7 @@ class Storage(Protocol):
         ...
 
     def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
-              prev_kv: bool = True) -> AsyncIterator[Batch]:
+              prev_kv: bool = True) -> AsyncGenerator[Batch, None]:
         """Batches of events under `prefix` from `from_revision` (inclusive; 0 = what comes next),
         in revision order, a transaction's events never split. Raises Compacted(compact revision) if
         `from_revision` is older than the store keeps. Without `prev_kv`, a DELETE carries no value
@@ -367,7 +367,7 @@ class EtcdStorage:
 
     # ------------------------------------------------------------- watch
     async def watch(self, prefix: bytes, from_revision: int, progress: asyncio.Queue[int] | None = None,
-                    prev_kv: bool = True) -> AsyncIterator[Batch]:
+                    prev_kv: bool = True) -> AsyncGenerator[Batch, None]:
         """Batches of events under `prefix` from `from_revision` (inclusive), in order.
 
         Raises Compacted if `from_revision` is older than etcd keeps. If a

@@ -179,7 +179,7 @@ def run_rounds(run_client: Any, targets: dict[str, tuple[str, int]], rounds: int
 
 # ---------------------------------------------------------------- local
 def local(args: argparse.Namespace) -> None:
-    from tests.harness.controller_manager import kill, spawn
+    from tests.harness.cluster import kill, spawn
     from lab import local as launcher
     from kubelab.client import Client
     from kubelab.v1 import objects_pb2 as pb

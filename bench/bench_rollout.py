@@ -28,7 +28,9 @@ import urllib.request
 from pathlib import Path
 
 from controller_manager.deployment import util
-from tests.harness.controller_manager import deployment_manifest, ensure_namespace, observe
+from tests.harness.cluster import ensure_namespace
+from tests.harness.controller_manager import observe
+from tests.harness.manifests import deployment_manifest
 from lab import local as launcher
 from kubelab.client import Client
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.client import Client
-from tests.harness.controller_manager import (K8S_TIMINGS, ensure_namespace, replicaset_syncs, start_cluster,
-                                              stop_cluster, unseen_writes, workload_manifest)
+from tests.harness.cluster import K8S_TIMINGS, ensure_namespace, start_cluster, stop_cluster
+from tests.harness.controller_manager import replicaset_syncs, unseen_writes
+from tests.harness.manifests import replicaset_manifest
 
 from .common import cpu_seconds
 
@@ -72,7 +73,7 @@ async def run(info: dict[str, Any], pods: int, nodes: int) -> None:
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     try:
         await ensure_namespace(client, NAMESPACE)
-        await client.create(workload_manifest("ReplicaSet", NAME, NAMESPACE, pods, "kubelab/web:latest"))
+        await client.create(replicaset_manifest(NAME, NAMESPACE, pods, "kubelab/web:latest"))
         up = await until(client, lambda n: n >= pods, 900)
         cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         creates = replicaset_syncs(info, f"{NAMESPACE}/{NAME}")

@@ -37,7 +37,8 @@ from typing import Any
 
 from kubelab.client import Client
 from lab import local as launcher
-from tests.harness.controller_manager import deployment_manifest, ensure_namespace
+from tests.harness.cluster import ensure_namespace
+from tests.harness.manifests import deployment_manifest
 
 from .bench_rollout import wait_nodes
 from .common import cpu_seconds, pct, run_concurrent

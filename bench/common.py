@@ -14,6 +14,8 @@ from typing import Awaitable, Callable, Iterator
 import grpc
 from aetcd import rpc
 
+from lab.local import free_port
+
 
 def pct(values: list[float], p: float) -> float:
     if not values:
@@ -137,9 +139,7 @@ class CpuMeter:
 @contextlib.contextmanager
 def noop_apiserver(token: str) -> Iterator[tuple[str, int]]:
     """bench/noop_apiserver.py in its own process: yields (address, pid) once it accepts connections."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-m", "bench.noop_apiserver", str(port), token], cwd=root)
     try:

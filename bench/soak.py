@@ -62,7 +62,8 @@ from kubelab import errors
 from kubelab.client import Client, new_object
 from lab import audit
 from lab import compose as lab
-from tests.harness.controller_manager import deployment_manifest, ensure_namespace
+from tests.harness.cluster import ensure_namespace
+from tests.harness.manifests import deployment_manifest
 
 from .common import pct
 

@@ -128,7 +128,8 @@ async def run_steps(steps: list[str], deployments: int, replicas: int, seed: int
     from kubelab import config as kubeconfig
     from kubelab.client import Client
     from lab import compose as lab
-    from tests.harness.controller_manager import deployment_manifest, ensure_namespace
+    from tests.harness.cluster import ensure_namespace
+    from tests.harness.manifests import deployment_manifest
 
     rng = random.Random(seed)
     dlog = DockerdLog()

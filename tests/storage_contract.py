@@ -171,7 +171,7 @@ class StorageContract:
             events = await next_batches(stream, 1)
             assert summary(events, prefix) == [("DELETE", "a", b"2", b"2")] and events[0].revision == deleted
         finally:
-            await stream.aclose()                                         # type: ignore[attr-defined]
+            await stream.aclose()
 
     async def test_watch_from_zero_sees_only_what_comes_next(self, storage: Storage, prefix: bytes) -> None:
         await storage.create(prefix + b"before", b"1")
@@ -182,7 +182,7 @@ class StorageContract:
             await storage.create(prefix + b"after", b"1")
             assert summary(await waiting, prefix) == [("PUT", "after", b"1", b"")]
         finally:
-            await stream.aclose()                                         # type: ignore[attr-defined]
+            await stream.aclose()
 
     async def test_watch_from_a_future_revision_starts_there(self, storage: Storage, prefix: bytes) -> None:
         stream = storage.watch(prefix, await storage.current_revision() + 3)
@@ -193,7 +193,7 @@ class StorageContract:
                 await storage.create(prefix + name, name)
             assert summary(await waiting, prefix) == [("PUT", "c", b"c", b"")]
         finally:
-            await stream.aclose()                                         # type: ignore[attr-defined]
+            await stream.aclose()
 
     async def test_watch_without_prev_kv(self, storage: Storage, prefix: bytes) -> None:
         a = await storage.create(prefix + b"a", b"1")
@@ -205,7 +205,7 @@ class StorageContract:
             assert summary(events, prefix) == [("PUT", "a", b"1", b""), ("PUT", "a", b"2", b""),
                                                ("DELETE", "a", b"", b"")]
         finally:
-            await stream.aclose()                                         # type: ignore[attr-defined]
+            await stream.aclose()
 
     async def test_a_transactions_events_come_in_one_batch(self, storage: Storage, prefix: bytes) -> None:
         stream = storage.watch(prefix, await storage.current_revision() + 1)
@@ -215,7 +215,7 @@ class StorageContract:
             assert sorted(summary(batch, prefix)) == [("PUT", "ip", b"svc", b""), ("PUT", "svc", b"s", b"")]
             assert {e.revision for e in batch} == {rev}
         finally:
-            await stream.aclose()                                         # type: ignore[attr-defined]
+            await stream.aclose()
 
     # ------------------------------------------------------------- compaction
     async def test_compaction_makes_the_past_gone(self, storage: Storage, prefix: bytes) -> None:
@@ -224,7 +224,7 @@ class StorageContract:
         at = await storage.current_revision()
         await storage.compact(at)
         with pytest.raises(st.Compacted) as e:
-            await anext(storage.watch(prefix, old))               # type: ignore[arg-type]
+            await anext(storage.watch(prefix, old))
         assert e.value.compact_revision == at                     # what a Gone says: the oldest revision left
         with pytest.raises(st.Compacted):
             await storage.list(prefix, revision=old)

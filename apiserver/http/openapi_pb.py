@@ -176,9 +176,3 @@ def encode(swagger: dict[str, Any]) -> bytes:
         _schema(named.value, schema)
     return doc.SerializeToString()
 
-
-def decode(data: bytes) -> Any:
-    """The Document message back (for tests and for reading what a client would read)."""
-    doc = _classes()["Document"]()
-    doc.ParseFromString(data)
-    return doc

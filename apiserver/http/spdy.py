@@ -195,10 +195,6 @@ def goaway(last_stream_id: int, status: int = 0) -> bytes:
     return control_frame(GOAWAY, 0, struct.pack(">II", last_stream_id, status))
 
 
-def window_update(stream_id: int, delta: int) -> bytes:
-    return control_frame(WINDOW_UPDATE, 0, struct.pack(">II", stream_id, delta))
-
-
 def settings(values: dict[int, int]) -> bytes:
     body = struct.pack(">I", len(values)) + b"".join(struct.pack(">II", k & 0xFFFFFF, v) for k, v in values.items())
     return control_frame(SETTINGS, 0, body)

@@ -30,7 +30,7 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-from tests.harness.controller_manager import wait_until as wait_for
+from tests.harness.wait import wait_until as wait_for
 from tests.harness.kubeconfig import kubeconfig_in
 
 NAMESPACE = "e2e"

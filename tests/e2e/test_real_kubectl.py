@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lab.local import free_port
 from tests import realclients
 
 from .conftest import NAMESPACE, unique, wait_for
@@ -68,9 +69,7 @@ def test_port_forward_reaches_the_container(kubectl: Any) -> None:
     name = unique("kcpf")
     ok(kubectl("run", name, "--image=kubelab/hello:v1", "--port=8080"))
     ok(kubectl("wait", f"pod/{name}", "--for=condition=Ready", "--timeout=120s", timeout=150))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        local = s.getsockname()[1]
+    local = free_port()
     proc = subprocess.Popen([str(kubectl.binary), "-n", NAMESPACE, "port-forward", f"pod/{name}", f"{local}:8080"],
                             env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubectl.config),
                                  "HOME": str(kubectl.config.parent)},

@@ -2,19 +2,14 @@
 
 `FakeRuntime` is a `kubelet.docker_runtime.DockerRuntime` whose containers live in a dict: the calls the pod
 worker, the hooks and the pod manager make (list, inspect, create, start, stop, kill, remove, exec, volumes)
-change that dict and are logged in `actions`. `FakeClient` answers the status writes, gets and deletes of a
-`kubelab.client.Client` from memory (or with the errors a test queues); `FakeRecorder` keeps the Events.
-Subclasses of the real classes, so a signature that drifts from the real one is a type error.
+change that dict and are logged in `actions`. A subclass of the real class, so a signature that drifts from
+the real one is a type error. The API and the Events are tests/harness/fake_client.py's.
 """
 from __future__ import annotations
 
 import itertools
 from typing import Any, Callable
 
-from kubelab import errors
-from kubelab.client import Client
-from kubelab.events import EventRecorder
-from kubelab.v1 import objects_pb2 as pb
 from kubelet.docker_runtime import L_UID, ContainerInfo, DockerRuntime, pod_labels
 
 
@@ -104,51 +99,3 @@ class FakeRuntime(DockerRuntime):
         self.volumes = [v for v in self.volumes if v["Name"] != name]
         return True
 
-
-class FakeClient(Client):
-    """The pod API of one kubelet: status writes (each raising the next queued error, if any), gets, deletes."""
-
-    def __init__(self, *pods: Any) -> None:     # no channel to an apiserver
-        self.namespace = "default"
-        self.pods: dict[str, Any] = {p.metadata.name: p for p in pods}
-        self.refusals: list[errors.ApiError] = []      # raised by the next status writes, in order
-        self.status_writes: list[Any] = []
-        self.deletes: list[tuple[str, int | None, str]] = []    # (name, grace, precondition uid)
-
-    async def update_status(self, obj: Any) -> Any:
-        if self.refusals:
-            raise self.refusals.pop(0)
-        written = pb.Pod()
-        written.CopyFrom(obj)
-        written.metadata.resource_version = str(int(obj.metadata.resource_version or "0") + 1)
-        self.status_writes.append(written)
-        self.pods[obj.metadata.name] = written
-        return written
-
-    async def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
-        if name not in self.pods:
-            raise errors.NotFound(f'pods "{name}" not found')
-        return self.pods[name]
-
-    async def delete(self, kind: str, name: str, namespace: str | None = None,
-                     grace_period_seconds: int | None = None, propagation_policy: str = "",
-                     precondition_uid: str = "", precondition_resource_version: str = "",
-                     dry_run: bool = False) -> Any:
-        self.deletes.append((name, grace_period_seconds, precondition_uid))
-        return self.pods.pop(name, None)
-
-
-class FakeRecorder(EventRecorder):
-    """Events as (reason, message) in the order recorded (type kept in `types`)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-        self.types: list[str] = []
-
-    def event(self, obj: Any, type_: str, reason: str, message: str, field_path: str = "",
-              host: str | None = None) -> None:
-        self.types.append(type_)
-        self.events.append((reason, message))
-
-    def reasons(self) -> list[str]:
-        return [r for r, _ in self.events]

@@ -68,8 +68,8 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 def control_plane_fixture(label: str, hollow_nodes: int = 3) -> Any:
     """A module-scoped `cluster` fixture: etcd, apiserver, scheduler and controller manager (with short lab
-    timings, tests.harness.controller_manager) and `hollow_nodes` simulated nodes."""
-    from tests.harness.controller_manager import start_cluster, stop_cluster
+    timings, tests.harness.cluster) and `hollow_nodes` simulated nodes."""
+    from tests.harness.cluster import start_cluster, stop_cluster
 
     @pytest.fixture(scope="module")
     def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

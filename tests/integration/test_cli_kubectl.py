@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 
 from kubectl.main import cli
 from kubelab import manifests
-from tests.harness.controller_manager import wait_until
+from tests.harness.wait import wait_until
 
 from .conftest import launched
 

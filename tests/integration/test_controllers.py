@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.harness.controller_manager import (component_log, deployment_manifest, ensure_namespace, is_ready, kill,
-                                              live_pods, namespace_for_test, spawn, wait_for, wait_gone,
-                                              workload_manifest)
+from tests.harness.cluster import component_log, ensure_namespace, kill, namespace_for_test, spawn
+from tests.harness.controller_manager import is_ready, live_pods
+from tests.harness.manifests import deployment_manifest, replicaset_manifest
+from tests.harness.wait import wait_for, wait_gone
 from kubelab import errors
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
@@ -116,7 +117,7 @@ async def test_scale_1_to_4_to_1(client: Client, ns: str) -> None:
 
 
 async def test_deleted_pod_is_replaced_under_a_new_name(client: Client, ns: str) -> None:
-    await client.create(workload_manifest("ReplicaSet", "rs", ns, 2))
+    await client.create(replicaset_manifest("rs", ns, 2))
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 2), 30, what="2 ready pods")
     before = {p.metadata.name for p in await live_pods(client, ns, "app=rs")}
     victim = sorted(before)[0]
@@ -146,7 +147,7 @@ async def _count_ready(client: Client, ns: str, selector: str, n: int) -> bool:
 
 
 async def test_replicaset_3_to_4_then_deleted_takes_its_pods(client: Client, ns: str) -> None:
-    await client.create(workload_manifest("ReplicaSet", "rs", ns, 3))
+    await client.create(replicaset_manifest("rs", ns, 3))
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 3), 30, what="3 ready pods")
     await client.patch("ReplicaSet", "rs", {"spec": {"replicas": 4}}, ns)
     await wait_for(lambda: _count_ready(client, ns, "app=rs", 4), 30, what="4 ready pods")
@@ -168,7 +169,7 @@ async def test_orphans_are_adopted_and_surplus_deleted(client: Client, ns: str) 
         p.metadata.labels["app"] = "rs"
         p.spec.containers.add(name="nginx", image="nginx:1.15")
         await client.create(p)
-    await client.create(workload_manifest("ReplicaSet", "rs", ns, 1))
+    await client.create(replicaset_manifest("rs", ns, 1))
 
     async def one_owned() -> bool:
         pods = await live_pods(client, ns, "app=rs")
@@ -372,7 +373,7 @@ async def test_a_deployment_whose_replica_set_name_is_too_long_says_so(client: C
 async def test_pods_bound_to_a_node_that_does_not_exist_are_replaced_at_a_sane_rate(client: Client, ns: str) -> None:
     """Issue 12 item 14: a template with spec.nodeName: nope had its pod deleted (pod GC: a missing node) and
     recreated about 50 times a second. The pod GC now waits out Kubernetes' 40 s quarantine first."""
-    rs = workload_manifest("ReplicaSet", "nope", ns, 2)
+    rs = replicaset_manifest("nope", ns, 2)
     rs.spec.template.spec.node_name = "nope"
     await client.create(rs)
     async def both() -> list[pb.Pod]:

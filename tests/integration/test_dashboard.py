@@ -95,7 +95,7 @@ def open_page(driver: Any, url: str) -> None:
 
 def test_dashboard_in_a_browser(cluster: dict[str, Any], dashboard: str, browser: Any,
                                 tmp_path: Path) -> None:
-    from tests.harness.controller_manager import deployment_manifest
+    from tests.harness.manifests import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("web", NS, 3, "nginx:1.15")), cluster)
     open_page(browser, dashboard)
 
@@ -276,7 +276,7 @@ def test_a_thousand_pods_stay_responsive(local_dashboard: tuple[str, Any, Any], 
 def test_actions_on_the_page(cluster: dict[str, Any], dashboard: str, browser: Any) -> None:
     """Cordon and uncordon a node, delete a pod, roll a Deployment back, see a NodePort Service's endpoints:
     each through the page, each checked in the API."""
-    from tests.harness.controller_manager import deployment_manifest
+    from tests.harness.manifests import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("shop", NS, 2, "nginx:1.15")), cluster)
     _create(cluster, _pod("doomed"))
     _create(cluster, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": NS},
@@ -340,7 +340,7 @@ def test_what_a_view_user_may_not_do_shows_the_apis_forbidden(cluster: dict[str,
                                                              tmp_path: Path) -> None:
     """The `view` identity (lab/identities.py: the `view` ClusterRole) sees everything and changes nothing: the
     page says the API's Forbidden, in kubectl's words, and the Deployment keeps its replicas."""
-    from tests.harness.controller_manager import deployment_manifest
+    from tests.harness.manifests import deployment_manifest
     _run(lambda c: c.create(deployment_manifest("viewed", NS, 1, "nginx:1.15")), cluster)
     view = (Path(cluster["state_path"]) / "identities" / "view.token").read_text().strip()
     with dashboard_process(cluster, tmp_path, view) as url:

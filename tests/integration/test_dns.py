@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from tests.harness.controller_manager import ensure_namespace, kill, spawn, wait_for
+from tests.harness.cluster import ensure_namespace, kill, spawn
+from tests.harness.wait import wait_for
 from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb

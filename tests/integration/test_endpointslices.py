@@ -18,7 +18,7 @@ import pytest
 
 from lab import local as launcher
 from tests import realclients
-from tests.harness.controller_manager import FAST_CONTROLLER_MANAGER, FAST_HOLLOW
+from tests.harness.cluster import FAST_CONTROLLER_MANAGER, FAST_HOLLOW
 
 from .conftest import kubeconfig_in, need_etcd
 from .test_http_api import http

@@ -20,7 +20,7 @@ from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.hollow import IPAllocator, host_ip, image_matches, node_index, pod_cidr
 
-from tests.harness.controller_manager import until
+from tests.harness.wait import until
 
 from .conftest import launched
 

@@ -1,8 +1,8 @@
 """The streaming subresources (apiserver.http.streaming) driven by real kubectl 1.37 and 1.20.
 
 A real aiohttp server serves the subresources through the apiserver's own `ApiService` (its path to a
-pod's kubelet), over a few objects held in memory, with just enough discovery for kubectl to find pods;
-the pod's kubelet is a real gRPC server on loopback, on a thread of its own, whose containers echo.
+pod's kubelet), over its Store holding a few objects in memory, with just enough discovery for kubectl to
+find pods; the pod's kubelet is a real gRPC server on loopback, on a thread of its own, whose containers echo.
 kubectl 1.37 speaks WebSocket (exec: v5.channel.k8s.io; port-forward: the SPDY tunnel); kubectl 1.20 speaks
 SPDY/3.1. Nothing here is written by us on the client side.
 """
@@ -22,18 +22,18 @@ from aiohttp import web
 
 from apiserver.http import streaming
 from apiserver.kubelet_streams import kubelet_error
-from apiserver.server import ApiService, Config
+from apiserver.store import Store
 from kubelab import errors, manifests
 from kubelab.v1 import objects_pb2 as pb
 from lab.local import free_port
 from tests.harness.kubelet import echo_kubelet, serving_apart
-from tests.harness.objects import Objects
+from tests.harness.store import api_service, store_with
 from tests import realclients
 
 pytestmark = pytest.mark.integration
 
 
-def _objects(kubelet_port: int) -> Objects:
+async def _store(kubelet_port: int) -> Store:
     node = pb.Node(api_version="v1", kind="Node")
     node.metadata.name = "node-1"
     node.status.node_info.container_runtime_version = "docker://27.0"
@@ -56,7 +56,7 @@ def _objects(kubelet_port: int) -> Objects:
     addr = subset.addresses.add(ip="10.0.0.5")
     addr.target_ref.kind, addr.target_ref.name = "Pod", "web"
     subset.ports.add(name="http", port=8080)
-    return Objects(node, pod, moved, svc, eps)
+    return await store_with(node, pod, moved, svc, eps)
 
 
 def _status(e: errors.ApiError) -> web.Response:
@@ -65,9 +65,9 @@ def _status(e: errors.ApiError) -> web.Response:
                               "message": e.message, "reason": e.reason, "code": code}, status=code)
 
 
-def _app(objects: Objects) -> web.Application:
-    svc = ApiService(objects, cache=None, config=Config())  # type: ignore[arg-type]
-    deps = streaming.Deps(kubelet=svc._kubelet, kubelet_error=kubelet_error, get=objects.get, error_response=_status)
+def _app(store: Store) -> web.Application:
+    svc = api_service(store)
+    deps = streaming.Deps(kubelet=svc._kubelet, kubelet_error=kubelet_error, get=store.get, error_response=_status)
 
     def guarded(fn: Any) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -78,7 +78,7 @@ def _app(objects: Objects) -> web.Application:
         return handler
 
     async def pod(request: web.Request) -> web.Response:
-        obj = await objects.get("Pod", request.match_info["ns"], request.match_info["name"])
+        obj = await store.get("Pod", request.match_info["ns"], request.match_info["name"])
         return web.json_response(manifests.to_dict(obj))
 
     async def api_versions(request: web.Request) -> web.Response:
@@ -131,7 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     stop: dict[str, Any] = {}
 
     async def main(kport: int) -> None:
-        runner = web.AppRunner(_app(_objects(kport)))
+        runner = web.AppRunner(_app(await _store(kport)))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         stop["event"] = asyncio.Event()

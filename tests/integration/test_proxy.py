@@ -18,7 +18,8 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.harness.controller_manager import ensure_namespace, kill, spawn, wait_for
+from tests.harness.cluster import ensure_namespace, kill, spawn
+from tests.harness.wait import wait_for
 from kubelab import errors
 from lab import local as launcher
 from kubelab.client import Client

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from kubelab.client import Client
-from tests.harness.controller_manager import workload_manifest
+from tests.harness.manifests import deployment_manifest
 from tests.harness.scheduler import make_node
 from tests.integration.conftest import launched
 
@@ -34,10 +34,10 @@ async def test_components_work_under_their_own_identities(cluster: dict[str, Any
     async with Client(cluster["server"], "admin-token") as admin:
         for n in ("n1", "n2"):
             await admin.create(make_node(n))
-        await admin.create(workload_manifest("Deployment", "web", "default", 3, "nginx"))
+        await admin.create(deployment_manifest("web", "default", 3, "nginx"))
         deadline = time.monotonic() + 60
         while True:
-            pods, _ = await admin.list("Pod", "default", label_selector="app=web")
+            pods, _ = await admin.list("Pod", "default", label_selector="component=web")
             deployment = await admin.get("Deployment", "web", "default")
             if len(pods) == 3 and all(p.spec.node_name for p in pods) and deployment.status.replicas == 3:
                 break

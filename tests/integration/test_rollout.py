@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from controller_manager.deployment import util
-from tests.harness.controller_manager import (deployment_manifest, is_ready, live_pods, namespace_for_test, observe,
-                                              wait_for)
+from tests.harness.cluster import namespace_for_test
+from tests.harness.controller_manager import is_ready, live_pods, observe
+from tests.harness.manifests import deployment_manifest
+from tests.harness.wait import wait_for
 from kubelab.client import Client
 
 from .conftest import control_plane_fixture

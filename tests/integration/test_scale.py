@@ -22,8 +22,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.harness.controller_manager import (K8S_TIMINGS, ensure_namespace, replicaset_syncs, start_cluster,
-                                              stop_cluster, unseen_writes, wait_for)
+from tests.harness.cluster import K8S_TIMINGS, ensure_namespace, start_cluster, stop_cluster
+from tests.harness.controller_manager import replicaset_syncs, unseen_writes
+from tests.harness.wait import wait_for
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
 

@@ -18,7 +18,7 @@ from kubelab import errors
 from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
-from tests.harness.controller_manager import until
+from tests.harness.wait import until
 
 from .conftest import launched, open_client
 

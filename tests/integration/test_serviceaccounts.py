@@ -13,7 +13,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from apiserver import serviceaccount as sat
 from kubelab.client import Client
 from tests import realclients
+from tests.harness.wait import wait_until
 from tests.integration.conftest import launched
 
 pytestmark = pytest.mark.integration
@@ -76,15 +76,6 @@ def create_token(info: dict[str, Any], sa: str, ns: str = "default", code: int =
                    token=token, headers=headers), code)
 
 
-def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
-
-
 # ------------------------------------------------------------------ the default ServiceAccount
 def test_every_namespace_has_a_default_account_made_again_when_deleted(cluster: dict[str, Any]) -> None:
     ok(http(cluster, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -96,7 +87,7 @@ def test_every_namespace_has_a_default_account_made_again_when_deleted(cluster: 
     def again() -> Any:
         code, doc = http(cluster, "GET", "/api/v1/namespaces/team/serviceaccounts/default")
         return doc if code == 200 else None
-    back = wait_for(again)
+    back = wait_until(again, 20, "the default serviceaccount made again", 0.2)
     assert back, "the serviceaccount controller did not make default again"
     assert back["metadata"]["uid"] != first["metadata"]["uid"]
 
@@ -154,7 +145,8 @@ def test_a_requested_token_authenticates_as_its_account_and_rbac_decides(cluster
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "sa-view"},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
              "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}), 201)
-    assert wait_for(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=token)[0] == 200)
+    assert wait_until(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=token)[0] == 200,
+                      20, "the token accepted", 0.2)
     ok(http(cluster, "DELETE", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/sa-view"))
 
     async def whoami() -> Any:
@@ -211,10 +203,12 @@ def test_a_pod_bound_token_stops_working_with_its_pod_and_an_account_token_with_
         == 'cannot bind token for serviceaccount "default" to pod running with different serviceaccount name.'
     create_token(cluster, "robot", code=409, boundObjectRef={"kind": "Pod", "name": "bound", "uid": "stale"})
     ok(http(cluster, "DELETE", "/api/v1/namespaces/default/pods/bound?gracePeriodSeconds=0"))
-    assert wait_for(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=bound)[0] == 401)
+    assert wait_until(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=bound)[0] == 401,
+                      20, "the bound token refused", 0.2)
     assert http(cluster, "GET", "/api/v1/namespaces/default/pods", token=plain)[0] == 403
     ok(http(cluster, "DELETE", "/api/v1/namespaces/default/serviceaccounts/robot"))
-    assert wait_for(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=plain)[0] == 401)
+    assert wait_until(lambda: http(cluster, "GET", "/api/v1/namespaces/default/pods", token=plain)[0] == 401,
+                      20, "the plain token refused", 0.2)
 
 
 # ------------------------------------------------------------------ kubelets: NodeRestriction
@@ -279,7 +273,8 @@ def test_no_token_reaches_the_audit_log(cluster: dict[str, Any]) -> None:
     token = create_token(cluster, "default")["status"]["token"]
     http(cluster, "GET", "/api/v1/namespaces/default/pods", token=token)
     log = Path(cluster["state_dir"]) / "logs" / "audit.log"
-    text = wait_for(lambda: log.read_text() if '"subresource":"token"' in log.read_text().replace(" ", "") else "")
+    text = wait_until(lambda: log.read_text() if '"subresource":"token"' in log.read_text().replace(" ", "") else "",
+                      20, "the token request in the audit log", 0.2)
     assert text, "the token request was not audited"
     assert token not in text and token.split(".")[2] not in text
     records = [json.loads(line) for line in text.splitlines() if '"token"' in line]

@@ -18,7 +18,7 @@ from kubectl.main import cli
 from kubelab import errors, manifests
 from kubelab.client import Client
 
-from tests.harness.controller_manager import component_log
+from tests.harness.cluster import component_log
 
 from .conftest import control_plane_fixture
 
@@ -34,7 +34,7 @@ def proxies(cluster: dict[str, Any]) -> Iterator[list[str]]:
     import sys
     from pathlib import Path
 
-    from tests.harness.controller_manager import kill
+    from tests.harness.cluster import kill
 
     async def nodes() -> list[str]:
         async with Client(cluster["server"], cluster["token"]) as c:

@@ -1,6 +1,6 @@
 """What logs, exec, port-forward and proxy say when the pod's kubelet can't serve them.
 
-The apiserver's streaming handlers against a stand-in store: a pod on a hollow
+The apiserver's streaming handlers over its Store in memory: a pod on a hollow
 (simulated) node is refused from what its Node says, per verb, before any
 connection is tried; a kubelet that is not reached (nothing listens, or a
 server that is not a kubelet answers on its port) is a ServiceUnavailable
@@ -18,7 +18,7 @@ import pytest
 
 from apiserver.grpc_transport import method_handlers, new_grpc_server
 from apiserver.kubelet_streams import _Kubelet, kubelet_error
-from apiserver.server import ApiService, Config
+from apiserver.server import ApiService
 from kubelab import errors, nodes, streams
 from kubelab.client import STREAM_ACCEPTED, Client
 from lab.local import free_port
@@ -26,7 +26,7 @@ from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelab.v1 import objects_pb2 as pb
 from tests.harness.kubelet import CORE_ERROR, EchoKubelet
-from tests.harness.objects import Objects
+from tests.harness.store import api_service, store_with
 
 
 def _node(name: str, runtime: str, address: str = "127.0.0.1", port: int = 10250) -> pb.Node:
@@ -49,11 +49,12 @@ class Context:
         raise Aborted(code, message, dict(trailing_metadata).get(errors.REASON_KEY, ""))
 
 
-def _service(node: pb.Node) -> ApiService:
+async def _service(node: pb.Node) -> ApiService:
     pod = pb.Pod(api_version="v1", kind="Pod")
     pod.metadata.name, pod.metadata.namespace = "web", "default"
     pod.spec.node_name = node.metadata.name
-    return ApiService(Objects(pod, node), cache=None, config=Config())  # type: ignore[arg-type]
+    pod.spec.containers.add(name="app", image="kubelab/web")
+    return api_service(await store_with(pod, node))
 
 
 HOLLOW = _node("hollow-node-0", nodes.runtime_version(nodes.SIMULATED_RUNTIME, "0.1.0"))
@@ -67,21 +68,21 @@ HOLLOW = _node("hollow-node-0", nodes.runtime_version(nodes.SIMULATED_RUNTIME, "
 ])
 async def test_a_pod_on_a_hollow_node_is_refused_per_verb(verb: str, lack: str) -> None:
     with pytest.raises(errors.BadRequest) as e:
-        await _service(HOLLOW)._kubelet("default", "web", verb)
+        await (await _service(HOLLOW))._kubelet("default", "web", verb)
     assert e.value.message == (f'pod "web" runs on hollow node "hollow-node-0": its containers are simulated, '
                                f"{lack}")
 
 
 async def test_logs_of_a_hollow_pod_are_a_bad_request_not_a_transport_error() -> None:
     with pytest.raises(Aborted) as e:
-        [c async for c in _service(HOLLOW).Logs(api.LogsRequest(namespace="default", name="web"), Context())]
+        [c async for c in (await _service(HOLLOW)).Logs(api.LogsRequest(namespace="default", name="web"), Context())]
     assert (e.value.code, e.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BadRequest")
     assert "there are no logs to read" in e.value.message
 
 
 async def test_proxy_to_a_hollow_pod_is_a_bad_request() -> None:
     with pytest.raises(Aborted) as e:
-        await _service(HOLLOW).Proxy(api.ProxyRequest(namespace="default", name="web"), Context())
+        await (await _service(HOLLOW)).Proxy(api.ProxyRequest(namespace="default", name="web"), Context())
     assert e.value.reason == "BadRequest" and "there is no server to proxy to" in e.value.message
 
 
@@ -91,7 +92,7 @@ async def test_a_kubelet_port_where_no_kubelet_answers_is_service_unavailable() 
     port = other.add_insecure_port("127.0.0.1:0")
     await other.start()
     try:
-        svc = _service(_node("node-1", "docker://27.0", port=port))
+        svc = await _service(_node("node-1", "docker://27.0", port=port))
         with pytest.raises(Aborted) as e:
             [c async for c in svc.Logs(api.LogsRequest(namespace="default", name="web"), Context())]
     finally:
@@ -102,7 +103,7 @@ async def test_a_kubelet_port_where_no_kubelet_answers_is_service_unavailable() 
 
 
 async def test_a_kubelet_nobody_listens_on_is_service_unavailable() -> None:
-    svc = _service(_node("node-1", "docker://27.0", port=free_port()))
+    svc = await _service(_node("node-1", "docker://27.0", port=free_port()))
     with pytest.raises(Aborted) as e:
         await svc.Proxy(api.ProxyRequest(namespace="default", name="web"), Context())
     assert e.value.reason == "ServiceUnavailable" and 'the kubelet of node "node-1"' in e.value.message
@@ -132,15 +133,15 @@ def test_kubelet_errors(rpc: grpc.aio.AioRpcError, expected: type, message: str)
 
 async def test_a_node_without_a_kubelet_endpoint_says_so() -> None:
     with pytest.raises(errors.BadRequest, match="node node-1 has no kubelet endpoint"):
-        await _service(_node("node-1", "docker://27.0", port=0))._kubelet("default", "web", "logs")
+        await (await _service(_node("node-1", "docker://27.0", port=0)))._kubelet("default", "web", "logs")
 
 
 # ---------------------------------------------------------------- the relay, end to end over gRPC
 @contextlib.asynccontextmanager
 async def apiserver(node: pb.Node) -> AsyncIterator[Client]:
-    """A real apiserver gRPC server (its ApiService over a stand-in store) and a client of it."""
+    """A real apiserver gRPC server (its ApiService over the real Store in memory) and a client of it."""
     server = new_grpc_server("")
-    server.add_generic_rpc_handlers((method_handlers(_service(node)),))
+    server.add_generic_rpc_handlers((method_handlers(await _service(node)),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

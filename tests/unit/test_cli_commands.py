@@ -18,6 +18,7 @@ from kubectl.main import cli
 from kubectl.misc import split_pairs
 from kubectl.wait import Condition, condition_met, parse_for
 from kubelab import manifests
+from tests.harness.fake_client import FakeClient
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None, input: str | None = None) -> Any:
@@ -128,26 +129,6 @@ def test_a_patch_with_a_key_given_twice_is_refused_before_anything_is_sent(kubec
     r = run_cli(["patch", "deploy", "pd", "-p", '{"spec": {"replicas": 1, "replicas": 5}}'], kubeconfig)
     assert r.exit_code == 1
     assert 'mapping key "replicas" already defined at line 1' in r.output
-
-
-class _FakeClient:
-    """Just what `patch` asks of the server: the object, then the patch (applied by the server)."""
-
-    def __init__(self) -> None:
-        self.patches: list[tuple[str, str, Any, str]] = []
-
-    async def get(self, kind: str, name: str, ns: str | None) -> Any:
-        return manifests.from_dict({"apiVersion": "apps/v1", "kind": "Deployment",
-                                    "metadata": {"name": name, "namespace": ns or ""}, "spec": {"replicas": 1}})
-
-    async def patch(self, kind: str, name: str, body: str, ns: str | None, patch_type: str, subresource: str,
-                    dry_run: bool) -> Any:
-        self.patches.append((kind, name, json.loads(body), patch_type))
-        return manifests.from_dict({"apiVersion": "apps/v1", "kind": "Deployment",
-                                    "metadata": {"name": name, "namespace": ns or ""}, "spec": {"replicas": 3}})
-
-    async def close(self) -> None:
-        pass
 
 
 # ---------------------------------------------------------------- apply helpers
@@ -585,12 +566,17 @@ def test_names_and_a_selector_are_refused_before_the_server(kubeconfig: dict[str
 def test_json_patch_command_sends_the_patch_for_the_server_to_apply(monkeypatch: pytest.MonkeyPatch,
                                                                    kubeconfig: dict[str, str]) -> None:
     from kubectl import context
-    fake = _FakeClient()
+    fake = FakeClient(manifests.from_dict({"apiVersion": "apps/v1", "kind": "Deployment",
+                                           "metadata": {"name": "pd", "namespace": "default"},
+                                           "spec": {"replicas": 1}}))
     monkeypatch.setattr(context.Settings, "client", lambda self: fake)
     ops = [{"op": "replace", "path": "/spec/replicas", "value": 3}]
     r = run_cli(["patch", "deploy", "pd", "--type", "json", "-p", json.dumps(ops)], kubeconfig)
     assert (r.exit_code, r.output) == (0, "deployment.apps/pd patched\n")
-    assert fake.patches == [("Deployment", "pd", ops, "json")]
+    # one patch, applied by the server: the operations as sent, not a merge the CLI worked out
+    assert fake.actions == [("patch", "Deployment", "default/pd")]
+    stored = fake.stored("Deployment", "pd")
+    assert stored is not None and stored.spec.replicas == 3
 
 
 # ---------------------------------------------------------------- config view -o

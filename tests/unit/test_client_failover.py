@@ -6,7 +6,6 @@ is in tests/e2e/test_ha.py); the "gone" one is a port nothing listens on, or a s
 """
 from __future__ import annotations
 
-import socket
 from typing import Any, AsyncIterator
 
 import grpc
@@ -16,6 +15,7 @@ from kubelab import errors, kinds
 from kubelab.client import Client, new_object, split_servers
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
+from lab.local import free_port
 
 
 class _Api(api_grpc.ApiServicer):
@@ -51,9 +51,8 @@ async def _serve(name: str) -> tuple[grpc.aio.Server, str, _Api]:
 
 
 def _closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+    """An address nothing listens on."""
+    return f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -267,7 +267,7 @@ async def test_failed_write_is_a_warning_event_on_the_service() -> None:
     h = Harness(EndpointSliceController)
     svc = h.client.put(_svc(("http", 80, 8080)))
     h.seen(svc, h.client.put(_node()), h.client.put(pod("a", "10.0.0.1")))
-    h.client.fail["create"] = errors.Invalid('EndpointSlice "web-x" is invalid: nope')
+    h.client.refusals["create"] = [errors.Invalid('EndpointSlice "web-x" is invalid: nope')]
     with pytest.raises(errors.Invalid):
         await h.reconcile("default/web")
     assert h.events == [("FailedToUpdateEndpointSlices", 'Error updating Endpoint Slices for Service default/web: '

@@ -242,7 +242,7 @@ async def test_a_replica_set_the_api_refuses_is_reported_on_the_deployment_and_n
     h = Harness(DeploymentController)
     _deployment(h)
     refusal = 'ReplicaSet "web-abc" is invalid: metadata.name: Invalid value: "web-abc": must be no more than 253 characters'
-    h.client.fail["create"] = errors.Invalid(refusal)
+    h.client.refusals["create"] = [errors.Invalid(refusal)]
     await h.reconcile("default/web")          # returns: nothing to retry
     assert h.client.all("ReplicaSet") == []
     d = h.client.stored("Deployment", "web")
@@ -256,7 +256,7 @@ async def test_a_transient_replica_set_create_failure_is_reported_and_retried() 
     from kubelab import errors
     h = Harness(DeploymentController)
     _deployment(h)
-    h.client.fail["create"] = errors.Unavailable("etcd is down")
+    h.client.refusals["create"] = [errors.Unavailable("etcd is down")]
     with pytest.raises(errors.Unavailable):
         await h.reconcile("default/web")
     assert [r for r, _, _ in h.events] == ["ReplicaSetCreateError"]

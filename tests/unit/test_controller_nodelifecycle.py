@@ -139,7 +139,7 @@ async def test_a_replica_set_bound_to_a_missing_node_is_replaced_once_per_quaran
     """Issue 12 item 14: a template with spec.nodeName: nope recreated its pod as soon as it was deleted
     (about 50 pods/s). Each replacement now waits out a quarantine of its own, and the ReplicaSet is told why."""
     from controller_manager.replicaset import ReplicaSetController
-    from tests.harness.controller_manager import FakeClient
+    from tests.harness.fake_client import FakeRecorder
     h = Harness(NodeLifecycleController)
     mono = [0.0]
     h.controller.monotonic = lambda: mono[0]
@@ -152,9 +152,8 @@ async def test_a_replica_set_bound_to_a_missing_node_is_replaced_once_per_quaran
     rs.spec.template.spec.containers.add(name="c", image="x")
     rs = h.client.put(rs)
     rsc = ReplicaSetController(h.ctx)         # the same client and informers: its creates are what we collect
-    rsc.recorder.event = lambda *a, **k: None  # type: ignore[method-assign]
+    rsc.recorder = FakeRecorder()
     rsc.setup()
-    assert isinstance(h.client, FakeClient)
     deleted = 0
     for second in range(0, 200):
         mono[0] = float(second)

@@ -188,7 +188,7 @@ async def test_adopts_matching_orphans_and_releases_strays() -> None:
 
 async def test_failed_create_is_reported_and_retried() -> None:
     h, rs = _harness(2)
-    h.client.fail["create"] = errors.Forbidden('pods "x" is forbidden: exceeded quota')
+    h.client.refusals["create"] = [errors.Forbidden('pods "x" is forbidden: exceeded quota')]
     with pytest.raises(errors.Forbidden):
         await h.reconcile("default/web-abc")
     assert h.events[0][0] == "FailedCreate"

@@ -11,6 +11,7 @@ from dns import records as rec
 from dns.server import Config, DnsServer, resolv_conf_nameservers
 from kubelab.hostport import split_host_port
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.fake_client import FakeClient
 
 
 def service(name: str, ns: str = "default", cluster_ip: str = "10.96.0.10", type_: str = "ClusterIP",
@@ -100,12 +101,9 @@ def test_resolv_conf_and_hostport(tmp_path) -> None:  # type: ignore[no-untyped-
 
 # ---- message handling (DnsServer.answer) over the records above, no sockets
 
-class _Client:
-    pass
-
-
 def server(upstreams: list[str] | None = None) -> DnsServer:
-    s = DnsServer(_Client(), Config(server="", token="", upstreams=upstreams or []))  # type: ignore[arg-type]
+    # the API is never asked: the records are given
+    s = DnsServer(FakeClient(), Config(server="", token="", upstreams=upstreams or []))
     s.records, s.dirty = RECORDS, False
     return s
 

@@ -6,13 +6,14 @@ import time
 from kubelab import timeutil
 from kubelab.client import new_object
 from kubelab.events import EventRecorder
+from tests.harness.fake_client import FakeClient
 
 
 def test_an_event_carries_its_time_to_the_microsecond_beside_the_seconds() -> None:
     pod = new_object("Pod", "web", "shop")
     before = time.time()
-    ev = EventRecorder(None, "kubelet", host="node1")._new_event(pod, "Normal", "Pulling", 'Pulling image "x"',
-                                                                 "", "node1")   # type: ignore[arg-type]
+    ev = EventRecorder(FakeClient(), "kubelet", host="node1")._new_event(pod, "Normal", "Pulling",
+                                                                         'Pulling image "x"', "", "node1")
     first = timeutil.parse(ev.event_time)
     assert first is not None and before - 1e-6 <= first <= time.time()   # microseconds: truncated
     assert ev.event_time.endswith("Z") and "." in ev.event_time
@@ -40,7 +41,7 @@ def test_the_spam_filter_lets_25_events_on_one_object_through_then_one_every_5_m
     """Issue 12 item 11: a ReplicaSet scaled by 10,000 pods wrote 20,000 Events (client-go writes 25)."""
     from kubelab.events import EventCorrelator
     clock = timeutil.FakeClock()
-    correlator, rec = EventCorrelator(clock), EventRecorder(None, "replicaset-controller")  # type: ignore[arg-type]
+    correlator, rec = EventCorrelator(clock), EventRecorder(FakeClient(), "replicaset-controller")
     rs = new_object("ReplicaSet", "big", "default")
     rs.metadata.uid = "u1"
     passed = [correlator.correlate(_rs_event(rec, rs, "SuccessfulCreate", f"Created pod: big-{i}"))
@@ -58,7 +59,7 @@ def test_the_spam_filter_lets_25_events_on_one_object_through_then_one_every_5_m
 
 def test_similar_events_are_combined_after_10_into_one_event_counted_on() -> None:
     from kubelab.events import COMBINED, EventCorrelator
-    correlator, rec = EventCorrelator(timeutil.FakeClock()), EventRecorder(None, "rs")  # type: ignore[arg-type]
+    correlator, rec = EventCorrelator(timeutil.FakeClock()), EventRecorder(FakeClient(), "rs")
     rs = new_object("ReplicaSet", "big", "default")
     rs.metadata.uid = "u1"
     out = [correlator.correlate(_rs_event(rec, rs, "SuccessfulDelete", f"Deleted pod: big-{i}")) for i in range(12)]
@@ -68,6 +69,6 @@ def test_similar_events_are_combined_after_10_into_one_event_counted_on() -> Non
     assert [e.message for e in combined] == [COMBINED + f"Deleted pod: big-{i}" for i in (9, 10, 11)]  # type: ignore[union-attr]
     assert len({e.metadata.name for e in combined}) == 1             # type: ignore[union-attr]
     # the same message again is not a new "similar" one: a repeat, counted on its own event
-    again = correlator.correlate(_rs_event(EventRecorder(None, "rs"), new_object("Pod", "p", "default"),  # type: ignore[arg-type]
+    again = correlator.correlate(_rs_event(EventRecorder(FakeClient(), "rs"), new_object("Pod", "p", "default"),
                                            "Killing", "Stopping container c"))
     assert again is not None and not again.message.startswith(COMBINED)

@@ -3,6 +3,9 @@ registry mirror's names, and what the apiserver checks (set; no surrounding whit
 kube-apiserver; and, unlike kube-apiserver, the format, with the same parser: kubelab.imageref)."""
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from apiserver.registry import strategies
@@ -159,15 +162,17 @@ async def test_the_docker_kubelet_waits_invalid_image_name_and_never_asks_the_en
     from kubelet.config import PodConfig
     from kubelet.pulls import ImagePuller
 
-    class NoEngine:
-        async def inspect_image(self, ref: str) -> None:
+    from tests.harness.docker_kubelet import FakeRuntime
+
+    class NoEngine(FakeRuntime):
+        async def inspect_image(self, ref: str) -> dict[str, Any] | None:
             raise AssertionError(f"inspected {ref}")
 
-        async def pull(self, ref: str) -> None:
+        async def pull(self, ref: str) -> dict[str, Any]:
             raise AssertionError(f"pulled {ref}")
 
     events: list[tuple[str, str, str]] = []
-    puller = ImagePuller(PodConfig(node_name="n"), NoEngine())  # type: ignore[arg-type]
+    puller = ImagePuller(PodConfig(node_name="n"), NoEngine(time.time))
     got = await puller.ensure("u", "p", SimpleNamespace(image="Nginx:1.16", image_pull_policy="Always"),
                               lambda *e: events.append(e))
     msg = ('Failed to apply default image tag "Nginx:1.16": couldn\'t parse image reference "Nginx:1.16": '

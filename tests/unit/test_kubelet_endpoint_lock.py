@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from kubelet.docker_runtime import DockerRuntime, EndpointLock
 
 HOLD = """
@@ -52,10 +54,10 @@ async def test_within_one_kubelet_removals_take_turns(tmp_path: Path) -> None:
     assert most == 1
 
 
-class Engine:
+class Engine(docker.APIClient):
     """The docker-py APIClient calls DockerRuntime makes here, on its threads; counts disconnects at once."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:     # no engine to connect to
         self.calls: list[tuple[str, str]] = []
         self.raw: dict[str, dict[str, Any]] = {}
         self._guard = threading.Lock()
@@ -66,30 +68,30 @@ class Engine:
         self.raw[cid] = {"Id": cid, "Name": f"/{cid}", "State": {"Status": "running"}, "Config": {"Labels": {}},
                          "NetworkSettings": {"Networks": nets}}
 
-    def inspect_container(self, cid: str) -> dict[str, Any]:
-        return self.raw[cid]
+    def inspect_container(self, container: Any) -> dict[str, Any]:
+        return self.raw[container]
 
-    def disconnect_container_from_network(self, cid: str, net: str, force: bool = False) -> None:
+    def disconnect_container_from_network(self, container: Any, net_id: str, force: bool = False) -> None:
         with self._guard:
             self.disconnecting += 1
             self.most_at_once = max(self.most_at_once, self.disconnecting)
-            self.calls.append(("disconnect", cid))
+            self.calls.append(("disconnect", container))
         time.sleep(0.01)
         with self._guard:
             self.disconnecting -= 1
 
-    def stop(self, cid: str, timeout: int) -> None:
-        self.calls.append(("stop", cid))
+    def stop(self, container: Any, timeout: int | None = None) -> None:
+        self.calls.append(("stop", container))
 
-    def kill(self, cid: str, signal: str = "KILL") -> None:
-        self.calls.append(("kill", cid))
+    def kill(self, container: Any, signal: str | int | None = None) -> None:
+        self.calls.append(("kill", container))
 
-    def remove_container(self, cid: str, force: bool = False, v: bool = False) -> None:
-        self.calls.append(("remove", cid))
+    def remove_container(self, container: Any, v: bool = False, link: bool = False, force: bool = False) -> None:
+        self.calls.append(("remove", container))
 
 
 def runtime(engine: Engine, lock: str = "") -> DockerRuntime:
-    return DockerRuntime("node1", network="kubelab", api=engine, endpoint_lock=lock)   # type: ignore[arg-type]
+    return DockerRuntime("node1", network="kubelab", api=engine, endpoint_lock=lock)
 
 
 async def test_a_sandbox_leaves_the_pod_network_before_it_is_stopped_and_only_once() -> None:

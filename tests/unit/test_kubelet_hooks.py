@@ -11,9 +11,10 @@ import pytest
 from kubelab.client import new_object
 from kubelab.timeutil import FakeClock
 from kubelet.hooks import grace_after_pre_stop, run_hook, stop_container
+from lab.local import free_port
 from tests.harness.docker_kubelet import FakeRuntime
 
-from .test_kubelet_probes import answering, closed_port, serve
+from .test_kubelet_probes import answering, serve
 
 
 def web_pod() -> Any:
@@ -83,7 +84,7 @@ async def test_an_http_get_handler_fails_on_an_error_status() -> None:
 async def test_a_tcp_socket_handler_and_a_port_the_container_does_not_name() -> None:
     c = web_pod().spec.containers[0]
     handler = c.lifecycle.post_start
-    port = closed_port()
+    port = free_port()
     handler.tcp_socket.port.number_value = port
     assert await run_hook(FakeRuntime(FakeClock()), handler, c, "cid", "127.0.0.1", 1.0) == (
         False, f"dial tcp 127.0.0.1:{port}: connect: connection refused")

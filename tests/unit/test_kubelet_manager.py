@@ -13,7 +13,8 @@ from kubelet.config import FORCE_GRACE, PodConfig
 from kubelet.docker_runtime import L_UID, ContainerInfo
 from kubelet.manager import PodManager, _spec_or_deletion_changed
 from kubelet.worker import PodWorker
-from tests.harness.docker_kubelet import FakeClient, FakeRecorder, FakeRuntime
+from tests.harness.docker_kubelet import FakeRuntime
+from tests.harness.fake_client import FakeClient, FakeRecorder
 
 
 def pod(name: str, uid: str) -> Any:

@@ -8,11 +8,13 @@ answer (the node is off its network) and a failing detection keep the last one, 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.node import READY, NodeAgent, NodeConfig, fill_status
+from tests.harness.fake_client import FakeClient
 
 
 def agent(answers: list[object], seen: list[str]) -> NodeAgent:
@@ -21,7 +23,7 @@ def agent(answers: list[object], seen: list[str]) -> NodeAgent:
         if isinstance(answer, Exception):
             raise answer
         return str(answer)
-    return NodeAgent(None, NodeConfig(name="node3", internal_ip="172.28.0.4"),   # type: ignore[arg-type]
+    return NodeAgent(FakeClient(), NodeConfig(name="node3", internal_ip="172.28.0.4"),
                      detect_ip=detect, on_new_ip=seen.append)
 
 
@@ -51,7 +53,7 @@ async def test_off_the_network_the_last_address_stays() -> None:
 
 
 async def test_an_address_given_on_the_command_line_is_kept() -> None:
-    a = NodeAgent(None, NodeConfig(name="node3", internal_ip="10.0.0.5"))   # type: ignore[arg-type]
+    a = NodeAgent(FakeClient(), NodeConfig(name="node3", internal_ip="10.0.0.5"))
     await a.refresh_address()
     assert a.config.internal_ip == "10.0.0.5"
 
@@ -61,16 +63,13 @@ async def test_heartbeats_go_on_after_an_unexpected_error(caplog: pytest.LogCapt
     loop that ended there would leave the node NotReady for good while its kubelet runs."""
     writes: list[str] = []
 
-    class Client:
-        async def create(self, node: pb.Node) -> pb.Node:
-            return node
-
-        async def update_status(self, node: pb.Node) -> pb.Node:
-            writes.append(node.metadata.name)
+    class Client(FakeClient):
+        async def update_status(self, obj: Any) -> Any:
+            writes.append(obj.metadata.name)
             if len(writes) == 1:
                 raise RuntimeError("the call ended under the write")
-            return node
-    a = NodeAgent(Client(), NodeConfig(name="node3", internal_ip="172.28.0.4"))   # type: ignore[arg-type]
+            return obj
+    a = NodeAgent(Client(), NodeConfig(name="node3", internal_ip="172.28.0.4"))
     task = asyncio.create_task(a.run_heartbeats(0.01))
     try:
         for _ in range(200):

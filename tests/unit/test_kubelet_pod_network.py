@@ -1,8 +1,11 @@
 """The pod network as the kubelet sets it up: resolv.conf (dnsPolicy ClusterFirst) and hostNetwork pods."""
 from __future__ import annotations
 
+import time
+
 from kubelab.client import new_object
 from kubelet.dnsconfig import resolv_conf
+from tests.harness.docker_kubelet import FakeRuntime
 
 
 def pod(policy: str = "") -> object:
@@ -48,8 +51,10 @@ async def test_a_host_network_sandbox_has_the_nodes_ip_and_is_replaced_after_a_n
     from kubelet.config import PodConfig
     from kubelet.docker_runtime import ContainerInfo
     from kubelet.sandbox import Sandboxes
+    from kubelet.volumes import VolumeManager
     cfg = PodConfig(node_name="node1", node_ip="172.28.0.5", host_network_mode="container:" + "a" * 64)
-    sandboxes = Sandboxes(cfg, None, None)   # type: ignore[arg-type]
+    rt = FakeRuntime(time.time)               # never called: the decision is on what is passed in
+    sandboxes = Sandboxes(cfg, rt, VolumeManager(rt))
 
     def sandbox(mode: str) -> ContainerInfo:
         return ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
@@ -67,13 +72,11 @@ async def test_a_sandbox_set_up_command_that_times_out_is_a_failure_with_a_warni
     from kubelet.docker_runtime import ContainerInfo
     from kubelet.sandbox import Sandboxes
     events: list[tuple[str, str, str]] = []
-    results = {"ok": (0, ""), "failed": (1, "sh: can't create /etc/resolv.conf"),
-               "timed out": (None, "command timed out after 5s")}
-
-    class Runtime:
-        async def exec_run(self, cid: str, command: list[str], timeout: float) -> tuple[int | None, str]:
-            return results[command[0]]
-    sandboxes = Sandboxes(PodConfig(node_name="node1"), Runtime(), None)    # type: ignore[arg-type]
+    from kubelet.volumes import VolumeManager
+    rt = FakeRuntime(time.time)
+    rt.exec_results = {("ok",): (0, ""), ("failed",): (1, "sh: can't create /etc/resolv.conf"),
+                       ("timed out",): (None, "command timed out after 5s")}
+    sandboxes = Sandboxes(PodConfig(node_name="node1"), rt, VolumeManager(rt))
     record = lambda *e: events.append(e)     # noqa: E731
     sandbox = ContainerInfo(id="s1", name="k8s_POD", labels={}, status="running", image="kubelab/pause",
                             image_id="", created=0.0, raw={})

@@ -4,7 +4,6 @@ startup."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -12,7 +11,9 @@ import pytest
 
 from kubelab.client import new_object
 from kubelet.probes import ProbeManager, http_get, resolve_port, run_probe, tcp_socket, value_of
+from lab.local import free_port
 from tests.harness.docker_kubelet import FakeRuntime
+from tests.harness.wait import wait_for
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -36,13 +37,6 @@ def answering(status_line: bytes, seen: list[bytes] | None = None) -> Handler:
         await writer.drain()
         writer.close()
     return handle
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -112,7 +106,7 @@ async def test_http_get_sends_kubernetes_headers_unless_the_probe_sets_them() ->
 
 
 async def test_http_get_failures_are_worded_as_kubernetes_does() -> None:
-    port = closed_port()
+    port = free_port()
     ok, msg = await http_get("127.0.0.1", port, "/", "HTTP", [], 2.0)
     assert not ok and msg == f'Get "http://127.0.0.1:{port}/": dial tcp 127.0.0.1:{port}: connect: connection refused'
 
@@ -134,7 +128,7 @@ async def test_tcp_socket_succeeds_when_the_port_accepts() -> None:
     server, port = await serve(answering(b""))
     async with server:
         assert await tcp_socket("127.0.0.1", port, 1.0) == (True, "")
-    port = closed_port()
+    port = free_port()
     assert await tcp_socket("127.0.0.1", port, 1.0) == (False, f"dial tcp 127.0.0.1:{port}: connect: connection refused")
 
 
@@ -171,13 +165,6 @@ async def test_run_probe_by_handler(http_server: Any) -> None:
 
 
 # ---------------------------------------------------------------- the manager's thresholds
-async def wait_for(ok: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not ok():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_readiness_flips_after_success_threshold_and_liveness_asks_for_a_restart(http_server: Any) -> None:
     port = await http_server(b"HTTP/1.1 200 OK")
     p = new_object("Pod", "web", "shop")
@@ -186,7 +173,7 @@ async def test_readiness_flips_after_success_threshold_and_liveness_asks_for_a_r
     c.readiness_probe.http_get.port.number_value = port
     c.readiness_probe.period_seconds = 1
     c.readiness_probe.success_threshold = 1
-    c.liveness_probe.tcp_socket.port.number_value = closed_port()
+    c.liveness_probe.tcp_socket.port.number_value = free_port()
     c.liveness_probe.period_seconds = 1
     c.liveness_probe.failure_threshold = 1
     events: list[tuple[str, str, str]] = []
@@ -196,7 +183,8 @@ async def test_readiness_flips_after_success_threshold_and_liveness_asks_for_a_r
         manager.sync(p, c, "cid-1", 0.0, "127.0.0.1")
         assert not manager.ready("uid-1", "web", "cid-1") and manager.started("uid-1", "web", "cid-1")
         await wait_for(lambda: manager.ready("uid-1", "web", "cid-1")
-                       and manager.must_restart("uid-1", "web", "cid-1") == "liveness")
+                       and manager.must_restart("uid-1", "web", "cid-1") == "liveness",
+                       5.0, 0.02, "ready, and a liveness restart asked for")
         assert "uid-1" in woken
         assert not manager.ready("uid-1", "web", "cid-2")           # another instance: not this one's result
         assert events[0][:2] == ("Warning", "Unhealthy") and events[0][2].startswith("Liveness probe failed: dial tcp")
@@ -216,7 +204,7 @@ async def test_a_startup_probe_holds_readiness_back_until_it_succeeds(http_serve
         manager.sync(p, c, "cid-1", 0.0, "127.0.0.1")
         # No readiness probe: ready as soon as started; not started before the startup probe passed.
         assert not manager.started("uid-1", "web", "cid-1") and not manager.ready("uid-1", "web", "cid-1")
-        await wait_for(lambda: manager.started("uid-1", "web", "cid-1"))
+        await wait_for(lambda: manager.started("uid-1", "web", "cid-1"), 5.0, 0.02, "started")
         assert manager.ready("uid-1", "web", "cid-1")
         manager.forget_pod("uid-1")
         assert not manager.started("uid-1", "web", "cid-1")

@@ -28,7 +28,7 @@ from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.streaming import create_server
 from tests.harness.kubelet import serving_apart
-from tests.harness.objects import Objects
+from tests.harness.store import api_service, store_with
 
 from .test_apiserver_kubelet_errors import _node
 from .test_kubelet_streaming import TOKEN, pods_of, web_pod
@@ -69,8 +69,8 @@ async def apiserver() -> AsyncIterator[tuple[ApiService, int]]:
         server, port, _ = await create_server(pods, "127.0.0.1:0", TOKEN)
         return server, port
     with serving_apart(kubelet) as kubelet_port:
-        svc = ApiService(Objects(_node("node-1", "docker://27.0", port=kubelet_port),  # type: ignore[arg-type]
-                                 _pod("web"), _pod("gone")), cache=None, config=Config(kubelet_token=TOKEN))
+        store = await store_with(_node("node-1", "docker://27.0", port=kubelet_port), _pod("web"), _pod("gone"))
+        svc = api_service(store, Config(kubelet_token=TOKEN))
         server = new_grpc_server("")
         server.add_generic_rpc_handlers((method_handlers(svc),))
         port = server.add_insecure_port("127.0.0.1:0")

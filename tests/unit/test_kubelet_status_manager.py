@@ -12,7 +12,7 @@ from kubelab.client import new_object
 from kubelab.timeutil import FakeClock
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.status_manager import FAILED_SYNC, StatusWriter
-from tests.harness.docker_kubelet import FakeClient
+from tests.harness.fake_client import FakeClient
 
 
 def web_pod(rv: str = "5") -> Any:
@@ -55,7 +55,7 @@ async def test_no_write_when_the_status_is_the_apis_or_our_last_write() -> None:
 async def test_a_conflict_is_retried_on_a_fresh_read() -> None:
     pod, clock, events = web_pod(), FakeClock(), Events()
     client = FakeClient(web_pod(rv="7"))
-    client.refusals = [errors.Conflict("the object has been modified")]
+    client.refusals["update_status"] = [errors.Conflict("the object has been modified")]
     assert await writer(client, clock, events).write(pod, running()) is None
     assert [p.metadata.resource_version for p in client.status_writes] == ["8"]   # written over the fresh rv 7
     assert events.seen == []
@@ -66,7 +66,7 @@ async def test_no_write_for_another_pod_of_that_name() -> None:
     successor = web_pod(rv="7")
     successor.metadata.uid = "uid-2"
     client = FakeClient(successor)
-    client.refusals = [errors.Conflict("the object has been modified")]
+    client.refusals["update_status"] = [errors.Conflict("the object has been modified")]
     assert await writer(client, clock, events).write(pod, running()) is None
     assert client.status_writes == []
 
@@ -79,7 +79,7 @@ async def test_no_write_for_another_pod_of_that_name() -> None:
 async def test_a_refused_write_backs_off_doubling_with_one_event_per_attempt(refusal: errors.ApiError) -> None:
     pod, clock, events = web_pod(), FakeClock(), Events()
     client = FakeClient(pod)
-    client.refusals = [refusal] * 4
+    client.refusals["update_status"] = [refusal] * 4
     w = writer(client, clock, events)
     assert await w.write(pod, running()) == 1.0
     assert events.seen == [("Warning", FAILED_SYNC, f"error updating pod status: {refusal}")]
@@ -95,14 +95,14 @@ async def test_a_refused_write_backs_off_doubling_with_one_event_per_attempt(ref
     clock.t = w.retry_at
     assert await w.write(pod, running()) is None and len(client.status_writes) == 1
     assert (w.failures, w.retry_at) == (0, 0.0)           # a success resets the back-off
-    client.refusals = [refusal]
+    client.refusals["update_status"] = [refusal]
     assert await w.write(web_pod(rv="9"), running()) == 1.0   # the next refusal starts from the base again
 
 
 async def test_a_pod_gone_from_the_api_is_not_a_refusal() -> None:
     pod, clock, events = web_pod(), FakeClock(), Events()
     client = FakeClient(pod)
-    client.refusals = [errors.NotFound('pods "web" not found')]
+    client.refusals["update_status"] = [errors.NotFound('pods "web" not found')]
     assert await writer(client, clock, events).write(pod, running()) is None
     assert events.seen == []
 
@@ -110,6 +110,6 @@ async def test_a_pod_gone_from_the_api_is_not_a_refusal() -> None:
 async def test_endless_conflicts_are_retried_a_second_later_without_an_event() -> None:
     pod, clock, events = web_pod(), FakeClock(), Events()
     client = FakeClient(pod)
-    client.refusals = [errors.Conflict("the object has been modified")] * 5
+    client.refusals["update_status"] = [errors.Conflict("the object has been modified")] * 5
     assert await writer(client, clock, events).write(pod, running()) == 1.0
     assert events.seen == [] and client.status_writes == []

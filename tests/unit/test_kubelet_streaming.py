@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import socket
 from types import SimpleNamespace
 from typing import Any, AsyncIterator
 
@@ -17,6 +16,7 @@ from kubelab.client import new_object
 from kubelab.v1 import api_pb2 as api
 from kubelab.v1 import api_pb2_grpc as api_grpc
 from kubelet.streaming import KubeletService, _Abort, create_server
+from lab.local import free_port
 
 TOKEN = "kubelet-secret"
 
@@ -120,9 +120,7 @@ async def test_proxy_relays_to_the_pod_without_hop_by_hop_headers(kubelet: Any) 
 
 async def test_proxy_errors(kubelet: Any) -> None:
     stub, pods = kubelet
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     no_ip = web_pod(ip="")
     no_ip.metadata.name = "starting"
     serve(pods, web_pod(port=closed), no_ip)

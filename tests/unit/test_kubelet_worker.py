@@ -19,7 +19,8 @@ from kubelet.pulls import ImagePuller
 from kubelet.sandbox import Sandboxes
 from kubelet.volumes import VolumeManager
 from kubelet.worker import PodWorker, container_hash, should_restart
-from tests.harness.docker_kubelet import FakeClient, FakeRecorder, FakeRuntime
+from tests.harness.docker_kubelet import FakeRuntime
+from tests.harness.fake_client import FakeClient, FakeRecorder
 
 
 def web_pod(policy: str = "Always", init: tuple[str, ...] = ()) -> Any:

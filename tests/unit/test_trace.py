@@ -240,12 +240,14 @@ class _Context:
         raise RuntimeError("aborted")
 
 
-async def test_the_trace_call_is_authorized_as_a_get_of_the_object() -> None:
+async def test_the_trace_call_is_authorized_as_a_get_of_the_object(monkeypatch: pytest.MonkeyPatch) -> None:
     from apiserver.auth import Authenticator, UserInfo
     from apiserver.authz import Authorizer, bootstrap
     from apiserver.authz.gate import Gate
-    from apiserver.server import ApiService, Config
+    from apiserver.memstorage import MemoryStorage
+    from apiserver.store import Store
     from kubelab.kinds import RBAC_GROUP
+    from tests.harness.store import api_service
     from kubelab.v1 import api_pb2 as api
     b = pb.RoleBinding(role_ref=pb.RoleRef(api_group=RBAC_GROUP, kind="Role", name="reader"))
     b.metadata.name, b.metadata.namespace = "r", "default"
@@ -257,11 +259,12 @@ async def test_the_trace_call_is_authorized_as_a_get_of_the_object() -> None:
 
     def get(kind: str, ns: str, name: str) -> Any:
         return next((o for o in objs.get(kind, []) if (o.metadata.namespace, o.metadata.name) == (ns, name)), None)
-    svc = ApiService(None, None, Config(), trace_index=recorded([T0]))  # type: ignore[arg-type]
+    svc = api_service(Store(MemoryStorage()), trace_index=recorded([T0]))
     svc.gate = Gate(Authenticator("", {"a": UserInfo("alice", "1"), "s": UserInfo("stranger", "2")}),
                     Authorizer(lambda kind: objs.get(kind, []), get))
     dep = meta(pb.Deployment(), "web", "dep-uid", "10")
-    svc._cached = lambda kind, ns, name: dep if (kind, name) == ("Deployment", "web") else None  # type: ignore
+    # the watch cache holds the Deployment (the trace reads only what the cache has)
+    monkeypatch.setattr(svc, "_cached", lambda kind, ns, name: dep if (kind, name) == ("Deployment", "web") else None)
     ctx = _Context("s")
     with pytest.raises(RuntimeError):
         await svc.Trace(api.TraceRequest(kind="Deployment", namespace="default", name="web"), ctx)

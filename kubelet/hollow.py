@@ -24,6 +24,8 @@ status comes from them as the Docker kubelet computes it (kubelet.status):
                  the killed instance (exit 137) its lastState, as is the instance a new image replaced
     deletionTimestamp ─▶ a short simulated stop (Killing), then
                  delete(grace 0, precondition uid), as a kubelet does
+    a status write the apiserver refuses
+              ─▶ a FailedSync Warning and a doubling delay (kubelet.status_manager.refused_write)
 
 Per-pod annotations override the rules: `hollow.kubelab.io/start-delay`,
 `hollow.kubelab.io/ready-delay` (seconds), `hollow.kubelab.io/ready: "false"`,
@@ -64,7 +66,7 @@ from kubelab.workqueue import WorkQueue, run_workers
 from . import status as podstatus
 from .pulls import invalid_image_name, pull_target
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
-from .status_manager import FAILED_SYNC
+from .status_manager import refused_write
 
 log = logging.getLogger(__name__)
 
@@ -398,11 +400,11 @@ class HollowRunner:
         than an object may be): as the Docker kubelet's status manager, a Warning event and a quiet back-off,
         not a traceback at every resync."""
         sim.status_failures += 1
-        delay = doubling(sim.status_failures, self.config.status_backoff, self.config.status_backoff_max)
+        delay = refused_write(sim.key, e, sim.status_failures, self.config.status_backoff,
+                              self.config.status_backoff_max,
+                              lambda type_, reason, message: self.recorder.event(pod, type_, reason, message,
+                                                                                 host=sim.node))
         sim.status_retry_at = self.clock.now() + delay
-        log.warning("could not write the status of %s: %s: %s (attempt %d; next in %gs)", sim.key, e.reason, e,
-                    sim.status_failures, delay)
-        self.recorder.event(pod, "Warning", FAILED_SYNC, f"error updating pod status: {e}", host=sim.node)
         self.queue.add_after(sim.key, delay)
 
     async def _stop(self, pod: Any, sim: PodSim) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
+from kubelab.timeutil import Clock, RealClock
 
 from .backoff import Backoff
 from .config import FORCE_GRACE, PodConfig
@@ -43,13 +44,15 @@ log = logging.getLogger(__name__)
 class PodManager:
     """The kubelet's pod side: informer → workers; docker events; housekeeping."""
 
-    def __init__(self, client: Client, runtime: DockerRuntime, recorder: EventRecorder, config: PodConfig) -> None:
+    def __init__(self, client: Client, runtime: DockerRuntime, recorder: EventRecorder, config: PodConfig,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.recorder = recorder
         self.config = config
+        self.clock: Clock = clock or RealClock()
         self.restarts = Backoff(config.backoff_base, config.backoff_max)
-        self.images = ImagePuller(config, runtime)
+        self.images = ImagePuller(config, runtime, self.clock)
         self.volumes = VolumeManager(runtime, TokenManager(client.create_token),
                                      Path(config.root_ca_file).read_bytes() if config.root_ca_file else b"")
         self.sandboxes = Sandboxes(config, runtime, self.volumes)

@@ -47,7 +47,7 @@ class Node:
         sandboxes = Sandboxes(cfg, self.rt, volumes)
         self.worker = PodWorker(pod.metadata.uid, pod, config=cfg, runtime=self.rt, client=self.client,
                                 recorder=self.recorder, probes=ProbeManager(self.rt, lambda *event: None, self.woken),
-                                volumes=volumes, sandboxes=sandboxes, images=ImagePuller(cfg, self.rt),
+                                volumes=volumes, sandboxes=sandboxes, images=ImagePuller(cfg, self.rt, self.clock),
                                 restarts=self.restarts, services=None, on_done=lambda w: None)
         self.sandbox = self.rt.add(pod, "POD", "running", kind="sandbox")
         sandboxes.prepared.add(self.sandbox.id)

@@ -104,7 +104,9 @@ class PullBackoff:
 
     def __init__(self, base: float, cap: float) -> None:
         self.backoff = Backoff(base, cap)                   # asked only for next/delay: its clock is not read
-        self._failed: dict[str, tuple[float, str]] = {}     # key -> (when the last pull failed, its error)
+        # pod uid -> image -> (when its last pull failed, the error): by pod, so forgetting a pod is cheap
+        # (a hollow runner forgets thousands at a scale-down)
+        self._failed: dict[str, dict[str, tuple[float, str]]] = {}
 
     @staticmethod
     def key(uid: str, image: str) -> str:
@@ -112,28 +114,24 @@ class PullBackoff:
 
     def waiting(self, uid: str, image: str, now: float) -> tuple[Waiting, float] | None:
         """What the container shows at `now` and for how long, or None: pull now."""
-        key = self.key(uid, image)
-        failed = self._failed.get(key)
+        failed = self._failed.get(uid, {}).get(image)
         if failed is None:
             return None
         at, error = failed
-        return pull_waiting(image, error, now - at, self.backoff.delay(key))
+        return pull_waiting(image, error, now - at, self.backoff.delay(self.key(uid, image)))
 
     def failed(self, uid: str, image: str, error: str, now: float) -> tuple[Waiting, float]:
         """A pull failed at `now`: the back-off grows (or starts again after a quiet 2×max); ErrImagePull."""
-        key = self.key(uid, image)
-        delay = self.backoff.next(key, now)
-        self._failed[key] = (now, error)
+        delay = self.backoff.next(self.key(uid, image), now)
+        self._failed.setdefault(uid, {})[image] = (now, error)
         shown = pull_waiting(image, error, 0.0, delay)
         assert shown is not None        # a delay is never 0 (base > 0)
         return shown
 
     def forget(self, uid: str) -> None:
         """The pod is gone: its back-off with it."""
-        prefix = uid + "/"
-        self.backoff.forget_prefix(prefix)
-        for k in [k for k in self._failed if k.startswith(prefix)]:
-            del self._failed[k]
+        for image in self._failed.pop(uid, {}):
+            self.backoff.forget(self.key(uid, image))
 
 
 @dataclass(frozen=True)

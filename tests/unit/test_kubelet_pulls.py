@@ -79,6 +79,8 @@ async def test_a_failed_pull_is_not_retried_before_its_back_off_is_over() -> Non
     puller.forget("uid-1")
     await puller.ensure("uid-1", "shop/web", CONTAINER, lambda *e: None)
     assert rt.pulls[-1] == 10.0 and len(rt.pulls) == 4     # a pod gone and back starts afresh
+    clock.t = 12.0
+    assert (await puller.ensure("uid-1", "shop/web", CONTAINER, lambda *e: None)).retry_in == pytest.approx(8.05)
 
 
 def hollow_node(clock: FakeClock) -> tuple[HollowRunner, PodSim, Any]:

@@ -54,6 +54,9 @@ class Backoff:
         entry = self._entries.get(key)
         return entry[0] if entry else self.base
 
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     def forget_prefix(self, prefix: str) -> None:
         for k in [k for k in self._entries if k.startswith(prefix)]:
             del self._entries[k]

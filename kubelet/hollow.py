@@ -15,8 +15,9 @@ status comes from them as the Docker kubelet computes it (kubelet.status):
     the lab does not build (kubelab.catalogue.CATALOGUE), or a tag the lab
     registry lacks of a repository it mirrors (kubelab.catalogue.STAND_INS:
     `jocatalin/kubernetes-bootcamp:v10`, not `:v1`; both off with --any-kubelab-image)
-              ─▶ waiting ErrImagePull, then ImagePullBackOff, pulled again with
-                 back-off (10 s doubling to 300 s); Events Pulling, Failed, BackOff
+              ─▶ waiting ErrImagePull (2 s), then ImagePullBackOff, pulled again with
+                 back-off (10 s doubling to 300 s): the Docker kubelet's kubelet.pulls.PullBackoff;
+                 Events Pulling, Failed, BackOff
     image Docker cannot parse (`Nginx:1.16`, `nginx:`; kubelet.pulls.invalid_image_name)
               ─▶ waiting InvalidImageName with Docker's words; Events InspectFailed, Failed
     image matching --failing-liveness-images
@@ -24,6 +25,8 @@ status comes from them as the Docker kubelet computes it (kubelet.status):
                  the killed instance (exit 137) its lastState, as is the instance a new image replaced
     deletionTimestamp ─▶ a short simulated stop (Killing), then
                  delete(grace 0, precondition uid), as a kubelet does
+    a status write the apiserver refuses
+              ─▶ a FailedSync Warning and a doubling delay (kubelet.status_manager.refused_write)
 
 Per-pod annotations override the rules: `hollow.kubelab.io/start-delay`,
 `hollow.kubelab.io/ready-delay` (seconds), `hollow.kubelab.io/ready: "false"`,
@@ -51,7 +54,6 @@ from typing import Any, Iterable
 
 import kubelab
 from kubelab import errors, kinds, nodes
-from kubelab.backoff import doubling
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer, by_node
@@ -62,9 +64,9 @@ from kubelab.timeutil import Clock, RealClock
 from kubelab.workqueue import WorkQueue, run_workers
 
 from . import status as podstatus
-from .pulls import invalid_image_name, pull_target
+from .pulls import PullBackoff, invalid_image_name, pull_target
 from .node import HeartbeatGroup, NodeAgent, NodeConfig, rfc3339, utc_now
-from .status_manager import FAILED_SYNC
+from .status_manager import refused_write
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,6 @@ class HollowConfig:
     never_ready_images: tuple[str, ...] = ()
     failing_liveness_images: tuple[str, ...] = ()
     liveness_failure_after: float = 10.0
-    err_image_pull_seconds: float = 2.0    # how long ErrImagePull shows before ImagePullBackOff
     image_pull_backoff: float = 10.0
     image_pull_backoff_max: float = 300.0
     events: bool = True
@@ -233,10 +234,8 @@ class ContainerSim:
     image: str
     started: float | None = None          # monotonic: when the running instance started
     instances: list[SimInstance] = field(default_factory=list)   # newest first, the one before it kept
-    pull_attempts: int = 0
-    pull_failed_at: float | None = None
-    next_pull_at: float | None = None
-    backoff_reported: int = 0
+    pull_attempts: int = 0                # failed pulls of `image`
+    backoff_reported: int = 0             # the failed pull whose ImagePullBackOff the events have told
     invalid_reported: bool = False
 
 
@@ -291,6 +290,7 @@ class HollowRunner:
         self.pods.add_index("node", by_node)
         self.queue: WorkQueue[str] = WorkQueue(name="hollow-pods", base_delay=0.05, max_delay=5.0)
         self.sims: dict[str, PodSim] = {}
+        self.pulls = PullBackoff(config.image_pull_backoff, config.image_pull_backoff_max)   # on clock.now()
         self.recorder = EventRecorder(client, COMPONENT, max_in_flight=16, enabled=config.events)
         self.pods.add_handlers(self._on_add, self._on_update, self._on_delete)
 
@@ -321,7 +321,10 @@ class HollowRunner:
     # ------------------------------------------------------------ per-pod state
     def _drop(self, key: str) -> None:
         sim = self.sims.pop(key, None)
-        if sim is not None and sim.ip:
+        if sim is None:
+            return
+        self.pulls.forget(sim.uid)
+        if sim.ip:
             self.ips[sim.node].release(sim.ip)
 
     def _adopt_or_create(self, pod: Any) -> PodSim:
@@ -398,11 +401,11 @@ class HollowRunner:
         than an object may be): as the Docker kubelet's status manager, a Warning event and a quiet back-off,
         not a traceback at every resync."""
         sim.status_failures += 1
-        delay = doubling(sim.status_failures, self.config.status_backoff, self.config.status_backoff_max)
+        delay = refused_write(sim.key, e, sim.status_failures, self.config.status_backoff,
+                              self.config.status_backoff_max,
+                              lambda type_, reason, message: self.recorder.event(pod, type_, reason, message,
+                                                                                 host=sim.node))
         sim.status_retry_at = self.clock.now() + delay
-        log.warning("could not write the status of %s: %s: %s (attempt %d; next in %gs)", sim.key, e.reason, e,
-                    sim.status_failures, delay)
-        self.recorder.event(pod, "Warning", FAILED_SYNC, f"error updating pod status: {e}", host=sim.node)
         self.queue.add_after(sim.key, delay)
 
     async def _stop(self, pod: Any, sim: PodSim) -> None:
@@ -531,35 +534,28 @@ class HollowRunner:
             self.container_event(pod, sim.node, cs.name, "Warning", "Failed", "Error: InvalidImageName")
         return "InvalidImageName", message
 
-    def _pull_backoff(self, attempts: int) -> float:
-        return doubling(attempts, self.config.image_pull_backoff, self.config.image_pull_backoff_max)
-
     def _pull_failure(self, pod: Any, sim: PodSim, cs: ContainerSim, now: float,
                       wake: list[float]) -> tuple[str, str]:
-        """ErrImagePull, then ImagePullBackOff until the next (failing) pull."""
+        """A pull that fails, as on a Docker node (kubelet.pulls.PullBackoff: the same back-off, ErrImagePull
+        and then ImagePullBackOff): pulled, and failing, again each time the back-off is over."""
         ev = self.container_event
         image = cs.image
-        error = (f"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": "
-                 f"manifest for {image} not found: manifest unknown (hollow node: image marked missing)")
-        if cs.next_pull_at is None or now >= cs.next_pull_at:
-            cs.pull_attempts += 1
-            cs.pull_failed_at = now
-            cs.next_pull_at = now + self._pull_backoff(cs.pull_attempts)
+        shown = self.pulls.waiting(sim.uid, image, now)
+        if shown is None:
+            error = (f"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": "
+                     f"manifest for {image} not found: manifest unknown (hollow node: image marked missing)")
             ev(pod, sim.node, cs.name, "Normal", "Pulling", f'Pulling image "{image}"')
             ev(pod, sim.node, cs.name, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
             ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ErrImagePull")
-        assert cs.pull_failed_at is not None
-        backoff_at = cs.pull_failed_at + min(self.config.err_image_pull_seconds,
-                                             self._pull_backoff(cs.pull_attempts) / 2)
-        wake.append(cs.next_pull_at)
-        if now < backoff_at:
-            wake.append(backoff_at)
-            return "ErrImagePull", error
-        if cs.backoff_reported < cs.pull_attempts:
-            cs.backoff_reported = cs.pull_attempts
-            ev(pod, sim.node, cs.name, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            cs.pull_attempts += 1
+            shown = self.pulls.failed(sim.uid, image, error, now)
+        (reason, message), left = shown
+        wake.append(now + left)
+        if reason == "ImagePullBackOff" and cs.backoff_reported < cs.pull_attempts:
+            cs.backoff_reported = cs.pull_attempts      # once per failed pull, not at every status computed
+            ev(pod, sim.node, cs.name, "Normal", "BackOff", message)
             ev(pod, sim.node, cs.name, "Warning", "Failed", "Error: ImagePullBackOff")
-        return "ImagePullBackOff", f'Back-off pulling image "{image}"'
+        return reason, message
 
     # ------------------------------------------------------------ life cycle
     def pods_on(self, node: str) -> list[Any]:

@@ -3,11 +3,13 @@
 Where it sits: the pod worker (`kubelet.worker`) runs postStart after it starts a container and calls
 `stop_container` whenever it stops one (deletion, failed probes, a changed spec). Handlers run through
 `kubelet.docker_runtime` (exec) or against the pod's address (httpGet, tcpSocket, as `kubelet.probes`).
+The time a preStop hook takes is read on the clock the worker passes in (`kubelab.timeutil.Clock`).
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
+
+from kubelab.timeutil import Clock
 
 from .docker_runtime import ContainerInfo, DockerRuntime, RuntimeError_
 from .probes import http_get, resolve_port, tcp_socket, value_of
@@ -35,15 +37,15 @@ async def run_hook(runtime: DockerRuntime, handler: Any, c: Any, cid: str, pod_i
 
 
 async def stop_container(runtime: DockerRuntime, pod: Any, c: ContainerInfo, grace: int, pod_ip: str,
-                         record: Record) -> None:
+                         record: Record, clock: Clock) -> None:
     """preStop hook (within the grace period), then SIGTERM, the rest of the grace, SIGKILL."""
     spec = next((x for x in pod.spec.containers if x.name == c.container_name), None)
-    t0 = time.monotonic()
+    t0 = clock.now()
     if spec is not None and spec.HasField("lifecycle") and spec.lifecycle.HasField("pre_stop") and grace > 0:
         ok, msg = await run_hook(runtime, spec.lifecycle.pre_stop, spec, c.id, pod_ip, float(grace))
         if not ok:
             record("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}".strip())
-    await runtime.stop(c.id, grace_after_pre_stop(grace, time.monotonic() - t0))
+    await runtime.stop(c.id, grace_after_pre_stop(grace, clock.now() - t0))
 
 
 def grace_after_pre_stop(grace: int, spent: float) -> int:

@@ -9,7 +9,7 @@ Pipeline (as Kubernetes' kubelet, much abridged):
 
 The manager owns what the node's pods share — the runtime (`kubelet.docker_runtime`), the volume
 manager, the probers, the sandboxes, the image puller, the restart back-off, the Services informer
-(for the containers' service variables) — and hands them to each worker it makes. `housekeeping()`
+(for the containers' service variables), the clock — and hands them to each worker it makes. `housekeeping()`
 removes containers and volumes of pods this node no longer has.
 
 Everything the worker knows about a container is in Docker's labels, so a restarted kubelet adopts
@@ -26,6 +26,7 @@ from typing import Any
 from kubelab.client import Client
 from kubelab.events import EventRecorder
 from kubelab.informer import Informer
+from kubelab.timeutil import Clock, RealClock
 
 from .backoff import Backoff
 from .config import FORCE_GRACE, PodConfig
@@ -43,17 +44,21 @@ log = logging.getLogger(__name__)
 class PodManager:
     """The kubelet's pod side: informer → workers; docker events; housekeeping."""
 
-    def __init__(self, client: Client, runtime: DockerRuntime, recorder: EventRecorder, config: PodConfig) -> None:
+    def __init__(self, client: Client, runtime: DockerRuntime, recorder: EventRecorder, config: PodConfig,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.recorder = recorder
         self.config = config
-        self.restarts = Backoff(config.backoff_base, config.backoff_max)
-        self.images = ImagePuller(config, runtime)
-        self.volumes = VolumeManager(runtime, TokenManager(client.create_token),
-                                     Path(config.root_ca_file).read_bytes() if config.root_ca_file else b"")
+        self.clock: Clock = clock or RealClock()
+        self.restarts = Backoff(config.backoff_base, config.backoff_max, self.clock)
+        self.images = ImagePuller(config, runtime, self.clock)
+        self.volumes = VolumeManager(runtime, TokenManager(client.create_token, self.clock),
+                                     Path(config.root_ca_file).read_bytes() if config.root_ca_file else b"",
+                                     clock=self.clock)
         self.sandboxes = Sandboxes(config, runtime, self.volumes)
-        self.probes = ProbeManager(runtime, lambda pod, t, r, m: recorder.event(pod, t, r, m), self.wake)
+        self.probes = ProbeManager(runtime, lambda pod, t, r, m: recorder.event(pod, t, r, m), self.wake,
+                                   clock=self.clock)
         self.workers: dict[str, PodWorker] = {}
         self.informer = Informer(client, "Pod", namespace="", field_selector=f"spec.nodeName={config.node_name}")
         self.informer.add_handlers(self._on_add, self._on_update, self._on_delete)
@@ -100,7 +105,7 @@ class PodManager:
                 uid, pod, config=self.config, runtime=self.runtime, client=self.client, recorder=self.recorder,
                 probes=self.probes, volumes=self.volumes, sandboxes=self.sandboxes, images=self.images,
                 restarts=self.restarts, services=self.services.list if self.services is not None else None,
-                on_done=self.worker_done)
+                on_done=self.worker_done, clock=self.clock)
             w.task = asyncio.create_task(w.run(), name=f"pod-{uid[:8]}")
         return w
 
@@ -151,7 +156,7 @@ class PodManager:
     # ------------------------------------------------------------ periodic
     async def _resync_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.resync_period * (0.9 + random.random() * 0.2))
+            await self.clock.sleep(self.config.resync_period * (0.9 + random.random() * 0.2))
             for w in list(self.workers.values()):
                 w.wake.set()
 
@@ -163,7 +168,7 @@ class PodManager:
                 raise
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping failed")
-            await asyncio.sleep(self.config.housekeeping_period)
+            await self.clock.sleep(self.config.housekeeping_period)
 
     async def housekeeping(self) -> None:
         """Remove containers and volumes of pods this node does not have (deleted, or never ours)."""

@@ -7,7 +7,8 @@ from our last write, while the informer has not caught up); conflicts are retrie
 A write the apiserver refuses for another reason (RequestEntityTooLarge for a pod of thousands of
 containers, Invalid, the apiserver unavailable) is not the pod's end: the writer backs off (doubling,
 capped), logs one line per attempt and records a Warning event on the pod (reason FailedSync, the
-kubelet's reason for a pod it cannot sync), instead of a traceback on every resync.
+kubelet's reason for a pod it cannot sync), instead of a traceback on every resync. The hollow kubelet
+(`kubelet.hollow`) reports its refused writes with the same `refused_write`.
 """
 from __future__ import annotations
 
@@ -88,9 +89,17 @@ class StatusWriter:
 
     def _refused(self, pod: Any, name: str, e: errors.ApiError) -> float:
         self.failures += 1
-        delay = doubling(self.failures, self.base, self.cap)
+        delay = refused_write(name, e, self.failures, self.base, self.cap, self.record)
         self.retry_at = self.clock() + delay
-        log.warning("could not write the status of %s: %s: %s (attempt %d; next in %gs)", name, e.reason, e,
-                    self.failures, delay)
-        self.record("Warning", FAILED_SYNC, f"error updating pod status: {e}")
         return delay
+
+
+def refused_write(name: str, e: errors.ApiError, failures: int, base: float, cap: float, record: Record) -> float:
+    """The `failures`-th status write in a row of pod `name` ("namespace/name") that the apiserver refused:
+    one log line and a FailedSync Warning event; the seconds before the next try (base, doubling, at most
+    cap). Both kubelets report a refused write so: this one's `StatusWriter` and the hollow one's runner."""
+    delay = doubling(failures, base, cap)
+    log.warning("could not write the status of %s: %s: %s (attempt %d; next in %gs)", name, e.reason, e,
+                failures, delay)
+    record("Warning", FAILED_SYNC, f"error updating pod status: {e}")
+    return delay

@@ -12,6 +12,10 @@ missing, with its collaborators passed in explicitly:
 The restart policy applies with Kubernetes' back-off, the image pull policy with its own. A pod with a
 deletionTimestamp is stopped gracefully (SIGTERM, grace period, SIGKILL) and then deleted from the API
 with grace 0; a pod gone from the API has its containers and volumes removed.
+
+Time is read on the clock passed in (`kubelab.timeutil.Clock`): wall time for what the runtime and the API
+stamp (a container's finish, the restart back-off, startTime), monotonic time for the worker's own timers
+(`schedule`, and its loop sleeps on the clock), so a test moves a FakeClock through a crash loop.
 """
 from __future__ import annotations
 
@@ -19,12 +23,12 @@ import asyncio
 import functools
 import hashlib
 import logging
-import time
 from typing import Any, Callable
 
 from kubelab import errors, timeutil
 from kubelab.client import Client
 from kubelab.events import EventRecorder
+from kubelab.timeutil import Clock
 
 from . import status as podstatus
 from .backoff import Backoff, fmt_duration
@@ -61,7 +65,7 @@ class PodWorker:
     def __init__(self, uid: str, pod: Any | None, *, config: PodConfig, runtime: DockerRuntime, client: Client,
                  recorder: EventRecorder, probes: ProbeManager, volumes: VolumeManager, sandboxes: Sandboxes,
                  images: ImagePuller, restarts: Backoff, services: Callable[[], list[Any]] | None,
-                 on_done: Callable[["PodWorker"], None]) -> None:
+                 on_done: Callable[["PodWorker"], None], clock: Clock) -> None:
         self.uid = uid
         self.pod = pod
         self.cfg = config
@@ -75,12 +79,13 @@ class PodWorker:
         self.restarts = restarts
         self.services = services
         self.on_done = on_done
+        self.clock = clock
         self.status_writer = StatusWriter(client, uid, self.record, config.status_backoff_base,
-                                          config.status_backoff_max)
+                                          config.status_backoff_max, clock=clock.now)
         self.wake = asyncio.Event()
         self.wake.set()
         self.task: asyncio.Task[None] | None = None
-        self.next_sync: float | None = None
+        self.next_sync: float | None = None                # clock.now() time of the next sync wanted
         self.waiting: dict[str, tuple[str, str]] = {}     # container -> (reason, message) shown while not running
         self.start_time = ""
         self.sandbox: ContainerInfo | None = None
@@ -100,13 +105,7 @@ class PodWorker:
     # ------------------------------------------------------------ loop
     async def run(self) -> None:
         while not self.done:
-            timeout = None
-            if self.next_sync is not None:
-                timeout = max(0.0, self.next_sync - time.monotonic())
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+            await self._until_woken_or_due()
             self.wake.clear()
             self.next_sync = None
             try:
@@ -119,8 +118,21 @@ class PodWorker:
                 self.schedule(2.0)
         self.on_done(self)
 
+    async def _until_woken_or_due(self) -> None:
+        """Wait for a wake-up, or until the next sync is due on the clock."""
+        if self.next_sync is None:
+            await self.wake.wait()
+            return
+        woken = asyncio.create_task(self.wake.wait())
+        due = asyncio.create_task(self.clock.sleep(self.next_sync - self.clock.now()))
+        try:
+            await asyncio.wait([woken, due], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            due.cancel()
+
     def schedule(self, delay: float) -> None:
-        at = time.monotonic() + delay
+        at = self.clock.now() + delay
         if self.next_sync is None or at < self.next_sync:
             self.next_sync = at
 
@@ -143,7 +155,7 @@ class PodWorker:
             await self._stop_running(pod, containers, pod.spec.termination_grace_period_seconds, "")
             return
         if not self.start_time:
-            self.start_time = timeutil.now_str()
+            self.start_time = timeutil.now_str(self.clock)
         sandbox = next((c for c in containers if c.is_sandbox), None)
         apps = [c for c in containers if not c.is_sandbox]
         if sandbox is not None and pod.spec.host_network:
@@ -232,7 +244,7 @@ class PodWorker:
             return None
         sandbox = await self.sandboxes.start(pod, attempt, self.record)
         if sandbox is None:
-            self.schedule(self.restarts.next(f"{self.uid}/sandbox", time.time()) / 2)
+            self.schedule(self.restarts.next(f"{self.uid}/sandbox", self.clock()) / 2)
         return sandbox
 
     async def _project_volumes(self, pod: Any, sandbox: ContainerInfo) -> bool:
@@ -247,7 +259,7 @@ class PodWorker:
             self.schedule(5.0)
             return False
         if due is not None:
-            self.schedule(max(0.0, due - time.time()))
+            self.schedule(max(0.0, due - self.clock()))
         return True
 
     async def _have_pause_image(self, pod: Any) -> bool:
@@ -321,7 +333,7 @@ class PodWorker:
                 self.waiting.pop(c.name, None)
                 return False
             key = f"{self.uid}/{c.name}"
-            finished = cur.finished_ts or time.time()
+            finished = cur.finished_ts or self.clock()
             wait = self.restarts.remaining(key, finished)
             if wait > 0:
                 delay = self.restarts.delay(key)
@@ -380,7 +392,7 @@ class PodWorker:
         except RuntimeError_ as e:
             self.waiting[c.name] = ("CreateContainerError", e.message)
             self.record("Warning", "Failed", f"Error: {e.message}")
-            self.schedule(self.restarts.next(f"{self.uid}/{c.name}", time.time()))
+            self.schedule(self.restarts.next(f"{self.uid}/{c.name}", self.clock()))
             return True
         self.record("Normal", "Created", f"Created container {c.name}")
         try:
@@ -406,7 +418,7 @@ class PodWorker:
 
     async def _stop_container(self, pod: Any, c: ContainerInfo, grace: int) -> None:
         ip = self.sandbox.ip if self.sandbox is not None else pod.status.pod_ip
-        await stop_container(self.rt, pod, c, grace, ip, self.record)
+        await stop_container(self.rt, pod, c, grace, ip, self.record, self.clock)
 
     async def _start_existing(self, c: Any, cur: ContainerInfo) -> bool:
         try:
@@ -429,7 +441,7 @@ class PodWorker:
         return podstatus.pod_status(
             pod, [c for c in containers if not c.is_sandbox], sandbox.ip if up and sandbox else None,
             self.cfg.node_ip, self.start_time, self.waiting, functools.partial(self.probes.ready, self.uid),
-            functools.partial(self.probes.started, self.uid), timeutil.now_str())
+            functools.partial(self.probes.started, self.uid), timeutil.now_str(self.clock))
 
     async def _write_status(self, pod: Any, status: Any) -> None:
         retry = await self.status_writer.write(pod, status)
@@ -477,7 +489,7 @@ class PodWorker:
             self.terminated = True
             containers = await self.rt.list_containers(self.uid)
             if self.pod is not None:
-                status = podstatus.terminated(self._status(self.pod, containers, None), timeutil.now_str())
+                status = podstatus.terminated(self._status(self.pod, containers, None), timeutil.now_str(self.clock))
                 await self._write_status(self.pod, status)
         pod = self.pod
         if pod is None:

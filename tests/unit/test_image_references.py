@@ -159,6 +159,7 @@ async def test_the_docker_kubelet_waits_invalid_image_name_and_never_asks_the_en
     # The kubelet path stays for pods stored before the apiserver refused such references.
     from types import SimpleNamespace
 
+    from kubelab.timeutil import FakeClock
     from kubelet.config import PodConfig
     from kubelet.pulls import ImagePuller
 
@@ -172,7 +173,7 @@ async def test_the_docker_kubelet_waits_invalid_image_name_and_never_asks_the_en
             raise AssertionError(f"pulled {ref}")
 
     events: list[tuple[str, str, str]] = []
-    puller = ImagePuller(PodConfig(node_name="n"), NoEngine(time.time))
+    puller = ImagePuller(PodConfig(node_name="n"), NoEngine(time.time), FakeClock())
     got = await puller.ensure("u", "p", SimpleNamespace(image="Nginx:1.16", image_pull_policy="Always"),
                               lambda *e: events.append(e))
     msg = ('Failed to apply default image tag "Nginx:1.16": couldn\'t parse image reference "Nginx:1.16": '

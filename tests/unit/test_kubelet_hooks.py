@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubelab.client import new_object
-from kubelab.timeutil import FakeClock
+from kubelab.timeutil import FakeClock, RealClock
 from kubelet.hooks import grace_after_pre_stop, run_hook, stop_container
 from lab.local import free_port
 from tests.harness.docker_kubelet import FakeRuntime
@@ -102,11 +102,12 @@ async def test_a_handler_with_nothing_to_do_succeeds() -> None:
 async def test_pre_stop_runs_before_the_stop_and_its_failure_is_an_event() -> None:
     p = web_pod()
     p.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["nginx", "-s", "quit"])
-    rt = FakeRuntime(FakeClock())
+    clock = FakeClock()
+    rt = FakeRuntime(clock)
     app = rt.add(p, "app", "running")
     rt.exec_results[("nginx", "-s", "quit")] = (1, "nginx: not running\n")
     events = Events()
-    await stop_container(rt, p, app, 30, "10.244.1.5", events)
+    await stop_container(rt, p, app, 30, "10.244.1.5", events, clock)
     assert rt.actions == [("exec", app.id, ("nginx", "-s", "quit")), ("stop", app.id, 30)]
     assert events.seen == [("Warning", "FailedPreStopHook", "PreStopHook failed: nginx: not running")]
 
@@ -114,10 +115,11 @@ async def test_pre_stop_runs_before_the_stop_and_its_failure_is_an_event() -> No
 async def test_a_successful_pre_stop_records_nothing() -> None:
     p = web_pod()
     p.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["true"])
-    rt = FakeRuntime(FakeClock())
+    clock = FakeClock()
+    rt = FakeRuntime(clock)
     app = rt.add(p, "app", "running")
     events = Events()
-    await stop_container(rt, p, app, 10, "", events)
+    await stop_container(rt, p, app, 10, "", events, clock)
     assert [call[0] for call in rt.actions] == ["exec", "stop"] and events.seen == []
 
 
@@ -130,9 +132,10 @@ async def test_without_a_hook_to_run_the_container_gets_the_whole_grace_period(
     p = web_pod()
     if pre_stop:
         p.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["sleep", "5"])
-    rt = FakeRuntime(FakeClock())
+    clock = FakeClock()
+    rt = FakeRuntime(clock)
     app = rt.add(p, "app", "running")
-    await stop_container(rt, p, app, grace, "", Events())
+    await stop_container(rt, p, app, grace, "", Events(), clock)
     assert [(call[0], call[2]) for call in rt.actions] == want
 
 
@@ -154,5 +157,23 @@ async def test_a_slow_pre_stop_shortens_the_wait_before_sigkill() -> None:
     rt = FakeRuntime(FakeClock())
     app = rt.add(p, "app", "running")
     rt.on_exec = lambda: time.sleep(1.1)        # the hook takes a (real) second
-    await stop_container(rt, p, app, 10, "", Events())
+    await stop_container(rt, p, app, 10, "", Events(), RealClock())
     assert rt.actions[-1] == ("stop", app.id, 9)
+
+
+@pytest.mark.parametrize("took,sigkill_after", [(12.5, 18), (29.5, 2)])
+async def test_the_pre_stop_hooks_time_on_the_clock_comes_out_of_the_grace_period(took: float,
+                                                                                  sigkill_after: int) -> None:
+    # `kubectl delete pod` with a 30 s grace period and a preStop hook that drains for `took` seconds (on the
+    # kubelet's clock): the container is sent SIGTERM with only what the hook left, never less than 2 s.
+    p = web_pod()
+    p.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["drain"])
+    clock = FakeClock()
+    rt = FakeRuntime(clock)
+    app = rt.add(p, "app", "running")
+
+    def drain() -> None:
+        clock.t += took
+    rt.on_exec = drain
+    await stop_container(rt, p, app, 30, "", Events(), clock)
+    assert rt.actions == [("exec", app.id, ("drain",)), ("stop", app.id, sigkill_after)]

@@ -35,7 +35,7 @@ def idle_worker(m: PodManager, uid: str) -> PodWorker:
     """A worker the manager has for `uid`, not running (its wake-up cleared)."""
     w = PodWorker(uid, None, config=m.config, runtime=m.runtime, client=m.client, recorder=m.recorder,
                   probes=m.probes, volumes=m.volumes, sandboxes=m.sandboxes, images=m.images, restarts=m.restarts,
-                  services=None, on_done=m.worker_done)
+                  services=None, on_done=m.worker_done, clock=m.clock)
     w.wake.clear()
     return w
 

@@ -11,6 +11,7 @@ from kubelab.v1 import objects_pb2 as pb
 from kubelet import status
 from kubelet.docker_runtime import L_CONTAINER, L_RESTART, L_TYPE, ContainerInfo
 from kubelet.hollow import HollowConfig, HollowRunner
+from kubelet.pulls import PullBackoff
 
 NOW = "2026-01-01T00:00:10Z"
 EARLIER = "2026-01-01T00:00:00Z"
@@ -276,6 +277,7 @@ def hollow_runner() -> Any:
     runner.config = HollowConfig(events=False)
     runner.host_ips = {"hn-0": "172.16.0.1"}
     runner.container_event = lambda *a, **k: None
+    runner.pulls = PullBackoff(runner.config.image_pull_backoff, runner.config.image_pull_backoff_max)
     return runner
 
 

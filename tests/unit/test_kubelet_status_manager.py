@@ -113,3 +113,35 @@ async def test_endless_conflicts_are_retried_a_second_later_without_an_event() -
     client.refusals["update_status"] = [errors.Conflict("the object has been modified")] * 5
     assert await writer(client, clock, events).write(pod, running()) == 1.0
     assert events.seen == [] and client.status_writes == []
+
+
+async def test_a_hollow_node_reports_a_refused_write_as_the_docker_kubelet_does(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """kubelet.hollow's runner and the StatusWriter report refused writes with one function: the same log lines,
+    the same FailedSync events, the same doubling delays."""
+    import logging
+
+    from kubelet.hollow import HollowConfig, HollowRunner, PodSim
+    from tests.harness.fake_client import FakeRecorder
+    refusal = errors.RequestEntityTooLarge("request is too large")
+    clock, events = FakeClock(), Events()
+    docker_client, hollow_client = FakeClient(web_pod()), FakeClient(web_pod())
+    docker_client.refusals["update_status"] = [refusal] * 3
+    hollow_client.refusals["update_status"] = [refusal] * 3
+    w = writer(docker_client, clock, events)
+    runner = HollowRunner(hollow_client, ["hn-0"], HollowConfig(status_backoff=1.0, status_backoff_max=4.0),
+                          clock=clock)
+    runner.recorder = recorder = FakeRecorder()
+    sim = PodSim("uid-1", "shop/web", "hn-0", seen=0.0, start_time="")
+    docker_delays, hollow_delays = [], []
+    with caplog.at_level(logging.WARNING, logger="kubelet.status_manager"):
+        for _ in range(3):
+            docker_delays.append(await w.write(web_pod(), running()))
+            await runner._write(web_pod(), sim, running())
+            hollow_delays.append(sim.status_retry_at - clock.now())
+            clock.t = w.retry_at
+    assert docker_delays == hollow_delays == [1.0, 2.0, 4.0]
+    assert [(r, m) for _, r, m in events.seen] == recorder.events == [
+        (FAILED_SYNC, "error updating pod status: request is too large")] * 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "kubelet.status_manager"]
+    assert lines[0::2] == lines[1::2] and "shop/web: RequestEntityTooLarge" in lines[0] and "next in 1s" in lines[0]

@@ -4,13 +4,13 @@ puller, restart back-off on a FakeClock). Which containers it starts, restarts, 
 crash loop looks like, init containers in order, postStart failures, deletion within the grace period."""
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
 import pytest
 
 from kubelab.client import new_object
-from kubelab.timeutil import FakeClock
+from kubelab.timeutil import FakeClock, cancel
 from kubelet.backoff import Backoff
 from kubelet.config import FORCE_GRACE, PodConfig
 from kubelet.docker_runtime import L_HASH, L_UID, ContainerInfo
@@ -48,8 +48,8 @@ class Node:
         sandboxes = Sandboxes(cfg, self.rt, volumes)
         self.worker = PodWorker(pod.metadata.uid, pod, config=cfg, runtime=self.rt, client=self.client,
                                 recorder=self.recorder, probes=ProbeManager(self.rt, lambda *event: None, self.woken),
-                                volumes=volumes, sandboxes=sandboxes, images=ImagePuller(cfg, self.rt),
-                                restarts=self.restarts, services=None, on_done=lambda w: None)
+                                volumes=volumes, sandboxes=sandboxes, images=ImagePuller(cfg, self.rt, self.clock),
+                                restarts=self.restarts, services=None, on_done=lambda w: None, clock=self.clock)
         self.sandbox = self.rt.add(pod, "POD", "running", kind="sandbox")
         sandboxes.prepared.add(self.sandbox.id)
 
@@ -104,13 +104,71 @@ async def test_a_crash_loop_backs_off_doubling_and_says_so_while_waiting() -> No
     assert (waiting.reason, waiting.message) == (
         "CrashLoopBackOff", "back-off 10s restarting failed container=app pod=web_shop(uid-1)")
     assert node.recorder.events[-1] == ("BackOff", "Back-off restarting failed container app in pod web_shop(uid-1)")
-    assert node.worker.next_sync is not None and 5.9 < node.worker.next_sync - time.monotonic() <= 6.05
+    assert node.worker.next_sync is not None and node.worker.next_sync - node.clock.now() == pytest.approx(6.05)
     node.clock.t += 6
     await node.worker.sync()                          # waited it out: restarted (and the old instance pruned)
     assert node.rt.created()[-1] == "k8s_app_web_shop_uid-1_2" and crashed.id not in node.rt.containers
     node.rt.finish(node.newest().id, 1)
     await node.worker.sync()
     assert node.status().container_statuses[0].state.waiting.message.startswith("back-off 20s ")
+
+
+async def sync(node: Node) -> None:
+    """One sync as the worker's loop runs it: the timer it answers to is used up."""
+    node.worker.next_sync = None
+    await node.worker.sync()
+
+
+async def test_the_restart_back_off_doubles_to_5_minutes_and_starts_again_after_10_minutes_running() -> None:
+    # Kubernetes' CrashLoopBackOff: 10s, 20s, 40s, ... capped at 5m; a container that then ran for 10 minutes
+    # before crashing is restarted at once and its next back-off is 10s again.
+    node = Node(web_pod())
+    node.app(status="exited", exit_code=1)
+    await sync(node)                                      # the first crash: restarted at once
+    shown, waited = [], []
+    for _ in range(7):
+        node.rt.finish(node.newest().id, 1)
+        await sync(node)
+        waiting = node.status().container_statuses[0].state.waiting
+        assert waiting.reason == "CrashLoopBackOff"
+        shown.append(waiting.message.split()[1])
+        assert node.worker.next_sync is not None
+        waited.append(round(node.worker.next_sync - node.clock.now()))
+        created = len(node.rt.created())
+        node.clock.t += waited[-1] - 0.5
+        await sync(node)                                  # half a second early: still waiting
+        assert len(node.rt.created()) == created
+        node.clock.t += 0.6
+        await sync(node)
+        assert len(node.rt.created()) == created + 1      # the back-off is over: restarted
+    assert shown == ["10s", "20s", "40s", "1m20s", "2m40s", "5m0s", "5m0s"]
+    assert waited == [10, 20, 40, 80, 160, 300, 300]      # and the worker's timer says the same
+    node.clock.t += 10 * 60 + 1                           # this instance runs for 10 minutes, then crashes
+    node.rt.finish(node.newest().id, 1)
+    created = len(node.rt.created())
+    await sync(node)
+    assert len(node.rt.created()) == created + 1          # restarted at once
+    node.rt.finish(node.newest().id, 1)
+    await sync(node)
+    assert node.status().container_statuses[0].state.waiting.message.startswith("back-off 10s ")
+
+
+async def test_the_running_worker_restarts_a_crashed_container_when_the_back_off_is_over_on_its_clock() -> None:
+    node = Node(web_pod())
+    node.app(status="exited", exit_code=1)
+    task = asyncio.create_task(node.worker.run())
+    try:
+        await node.clock.advance(0)                       # the first crash: restarted at once
+        assert node.rt.created() == ["k8s_app_web_shop_uid-1_1"]
+        node.rt.finish(node.newest().id, 1)
+        node.worker.wake.set()                            # as Docker's "die" event does
+        await node.clock.advance(9)
+        assert len(node.rt.created()) == 1 and node.status().container_statuses[0].state.waiting.reason == (
+            "CrashLoopBackOff")
+        await node.clock.advance(1.1)                     # 10 s after the crash: the worker wakes and restarts it
+        assert node.rt.created()[-1] == "k8s_app_web_shop_uid-1_2" and node.newest().running
+    finally:
+        await cancel(task)
 
 
 # ---------------------------------------------------------------- init containers

@@ -4,8 +4,9 @@ Where it sits: beside kubelab.client, for every component and the CLI that updat
 be writing too. An update carries the resourceVersion it was computed from; when another write came in
 between, the apiserver answers Conflict (409) and the change must be made again on the object as it is now.
 `retry_on_conflict` is client-go's util/retry.RetryOnConflict with DefaultRetry: `fn` reads, changes and
-writes; a Conflict runs it again after a short wait (10 ms, ±10 %), at most `steps` times in all; the last
-Conflict is raised when they are used up; any other error is raised at once, as is anything `fn` returns.
+writes, and its result is returned; a Conflict runs it again after a short wait (10 ms, up to a tenth more),
+at most `steps` times in all, and the last Conflict is raised when they are used up; any other error is
+raised at once.
 
     async def cordon() -> Any:
         node = await client.get("Node", name)        # read afresh on every try

@@ -34,6 +34,7 @@ import json
 from typing import Any
 
 from kubelab import errors, kinds
+from kubelab.retry import retry_on_conflict
 from kubelab.v1 import objects_pb2 as pb
 
 from .base import Controller, Requeue
@@ -219,7 +220,8 @@ class GarbageCollector(Controller):
 
     async def remove_finalizer(self, kind: str, obj: Any, finalizer: str) -> None:
         md = obj.metadata
-        for _ in range(5):
+
+        async def attempt() -> None:
             try:
                 live = await self.client.get(kind, md.name, md.namespace)
             except errors.NotFound:
@@ -231,12 +233,9 @@ class GarbageCollector(Controller):
             live.metadata.finalizers.extend(keep)
             try:
                 await self.client.update(live)
-                return
             except errors.NotFound:
                 return
-            except errors.Conflict:
-                continue
-        raise errors.Conflict(f"could not remove finalizer {finalizer} from {kind} {kinds.key_of(obj)}")
+        await retry_on_conflict(attempt)
 
 
 __all__ = ["GarbageCollector", "classify"]

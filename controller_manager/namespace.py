@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelab import conditions, errors, kinds, timeutil
+from kubelab.retry import retry_on_conflict
 from kubelab.v1 import objects_pb2 as pb
 
 from .base import Controller, Requeue
@@ -96,7 +97,7 @@ class NamespaceController(Controller):
                 pass
 
     async def _finalize(self, name: str) -> None:
-        for _ in range(5):
+        async def attempt() -> None:
             try:
                 live: Any = await self.client.get("Namespace", name)
             except errors.NotFound:
@@ -110,8 +111,5 @@ class NamespaceController(Controller):
                 await self.client.finalize(live)
             except errors.NotFound:
                 return
-            except errors.Conflict:
-                continue
             self.log.info("namespace %s is empty; finalized", name)
-            return
-        raise errors.Conflict(f"could not finalize namespace {name}")
+        await retry_on_conflict(attempt)

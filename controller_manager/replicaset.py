@@ -25,6 +25,7 @@ import asyncio
 from typing import Awaitable, Callable
 
 from kubelab import conditions, errors, kinds, timeutil
+from kubelab.retry import cached_first, retry_on_conflict
 from kubelab.selectors import selector_of
 from kubelab.v1 import objects_pb2 as pb
 
@@ -37,6 +38,7 @@ from .refmanager import RefManager
 BURST_REPLICAS = 500          # at most this many creates/deletes per sync (Kubernetes' burstReplicas)
 SLOW_START_INITIAL_BATCH = 1
 PENDING_SYNC_DELAY = 1.0      # seconds between syncs while a burst's creates/deletes are still unseen
+STATUS_UPDATE_TRIES = 2       # the cached copy, then once more on a fresh read (Kubernetes' statusUpdateRetries = 1)
 
 
 def pod_from_template(rs: pb.ReplicaSet) -> pb.Pod:
@@ -297,19 +299,16 @@ class ReplicaSetController(Controller):
     async def _update_status(self, rs: pb.ReplicaSet, status: pb.ReplicaSetStatus) -> pb.ReplicaSet:
         if rs.status == status:
             return rs
-        new = podutil.copy(rs)
-        new.status.CopyFrom(status)
-        for attempt in range(2):
+        read = cached_first(rs, lambda: self.client.get("ReplicaSet", rs.metadata.name, rs.metadata.namespace))
+
+        async def attempt() -> pb.ReplicaSet:
+            current = await read()
+            if current.metadata.uid != rs.metadata.uid:
+                return rs            # another replica set of that name now: not ours to write
+            new = podutil.copy(current)
+            new.status.CopyFrom(status)
             try:
                 return await self.client.update_status(new)
             except errors.NotFound:
                 return rs
-            except errors.Conflict:
-                if attempt:
-                    raise
-                fresh = await self.client.get("ReplicaSet", rs.metadata.name, rs.metadata.namespace)
-                if fresh.metadata.uid != rs.metadata.uid:
-                    return rs
-                new = fresh
-                new.status.CopyFrom(status)
-        return rs
+        return await retry_on_conflict(attempt, steps=STATUS_UPDATE_TRIES)

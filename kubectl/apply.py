@@ -117,15 +117,10 @@ PATCH_RETRIES = 5      # kubectl's maxPatchRetry: another writer between our rea
 
 async def apply_one(client: Any, obj: Any, dry_run: str = "none") -> Outcome:
     """Create or three-way-merge one object; what happened, as kubectl reports it."""
-    from kubelab import errors
-    attempt = 1
-    while True:
-        try:
-            return await _apply_once(client, obj, dry_run)
-        except errors.Conflict:
-            if obj.metadata.resource_version or attempt == PATCH_RETRIES:
-                raise          # the manifest's own resourceVersion is the user's precondition: no retry
-            attempt += 1
+    from kubelab.retry import retry_on_conflict
+    # The manifest's own resourceVersion is the user's precondition: a Conflict then is the answer, not retried.
+    steps = 1 if obj.metadata.resource_version else PATCH_RETRIES
+    return await retry_on_conflict(lambda: _apply_once(client, obj, dry_run), steps=steps)
 
 
 async def _apply_once(client: Any, obj: Any, dry_run: str) -> Outcome:

@@ -21,19 +21,15 @@ def named_targets(args: tuple[str, ...]) -> list[tuple[Any, str]]:
 async def update_with_retry(client: Any, kind: str, name: str, ns: str | None,
                             mutate: Callable[[Any], Awaitable[None] | None], attempts: int = 5) -> Any:
     """get -> mutate -> update, again on Conflict (someone else wrote in between)."""
-    from kubelab import errors
-    for attempt in range(attempts):
+    from kubelab.retry import retry_on_conflict
+
+    async def attempt() -> Any:
         obj = await client.get(kind, name, ns)
         result = mutate(obj)
         if asyncio.iscoroutine(result):
             await result
-        try:
-            return await client.update(obj)
-        except errors.Conflict:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+        return await client.update(obj)
+    return await retry_on_conflict(attempt, steps=attempts)
 
 
 # ---------------------------------------------------------------- scale

@@ -46,6 +46,7 @@ from kubelab import conditions, errors, timeutil
 from kubelab.backoff import RetryDelay
 from kubelab.client import Client
 from kubelab.quantity import cpu_millis, format_bytes, format_cpu_millis, to_bytes
+from kubelab.retry import cached_first, retry_on_conflict
 from kubelab.v1 import objects_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def build_node(cfg: NodeConfig, ready: tuple[str, str, str], now: str) -> pb.Nod
 
 
 READY = ("True", "KubeletReady", "kubelet is posting ready status")
+HEARTBEAT_TRIES = 3     # a heartbeat that keeps meeting other writes gives way to the next one
 
 
 class NodeAgent:
@@ -199,21 +201,19 @@ class NodeAgent:
             return self.node
         except errors.AlreadyExists:
             pass
-        for _ in range(5):
+
+        async def adopt() -> pb.Node:
             node = await self.client.get("Node", self.name)
             missing = {k: v for k, v in node_labels(self.config).items() if node.metadata.labels.get(k) != v}
-            try:
-                if missing:
-                    node.metadata.labels.update(missing)
-                    node = await self.client.update(node)
-                fill_status(node.status, self.config, self.ready, now)
-                self.node = await self.client.update_status(node)
-                self.registrations += 1
-                log.info("node %s already registered; adopted it", self.name)
-                return self.node
-            except errors.Conflict:
-                continue
-        raise errors.Conflict(f"could not adopt node {self.name}: it keeps changing")
+            if missing:
+                node.metadata.labels.update(missing)
+                node = await self.client.update(node)
+            fill_status(node.status, self.config, self.ready, now)
+            return await self.client.update_status(node)
+        self.node = await retry_on_conflict(adopt)
+        self.registrations += 1
+        log.info("node %s already registered; adopted it", self.name)
+        return self.node
 
     async def heartbeat(self) -> None:
         """One status update; conflict-safe; registers again if the Node is gone."""
@@ -221,23 +221,22 @@ class NodeAgent:
             await self.register()
             return
         await self.refresh_address()
-        for _ in range(3):
+        read = cached_first(self.node, lambda: self.client.get("Node", self.name))
+
+        async def beat() -> pb.Node:
+            self.node = await read()      # our copy first; after a Conflict, the apiserver's (a cordon, say)
             node = pb.Node()
             node.CopyFrom(self.node)
             fill_status(node.status, self.config, self.ready, rfc3339(self.now()))
-            try:
-                self.node = await self.client.update_status(node)
-                self.heartbeats += 1
-                return
-            except errors.Conflict:
-                try:
-                    self.node = await self.client.get("Node", self.name)
-                except errors.NotFound:
-                    break
-            except errors.NotFound:
-                break
-        else:
+            return await self.client.update_status(node)
+        try:
+            self.node = await retry_on_conflict(beat, steps=HEARTBEAT_TRIES)
+            self.heartbeats += 1
+            return
+        except errors.Conflict:
             return    # still conflicting: the next heartbeat tries again
+        except errors.NotFound:
+            pass
         log.warning("node %s was deleted; registering it again", self.name)
         self.node = None
         await self.register()

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from kubelab import errors
 from kubelab.backoff import doubling
 from kubelab.client import Client
+from kubelab.retry import cached_first, retry_on_conflict
 from kubelab.v1 import objects_pb2 as pb
 
 
@@ -60,32 +61,31 @@ class StatusWriter:
         if wait > 0:
             return wait                  # backing off from a refused write: stay quiet until then
         name = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        current = pod
-        for _ in range(5):
+        read = cached_first(pod, lambda: self.client.get("Pod", pod.metadata.name, pod.metadata.namespace))
+
+        async def attempt() -> Any:
             obj = pb.Pod()
-            obj.CopyFrom(current)
+            obj.CopyFrom(await read())
             if obj.metadata.uid != self.uid:
-                return None
+                return None              # another pod of that name now: not ours to write
             obj.status.CopyFrom(status)
-            try:
-                written = await self.client.update_status(obj)
-            except errors.Conflict:
-                try:
-                    current = await self.client.get("Pod", pod.metadata.name, pod.metadata.namespace)
-                except errors.NotFound:
-                    return None
-                continue
-            except errors.NotFound:
-                return None
-            except errors.ApiError as e:
-                return self._refused(pod, name, e)
-            self.last_status = blob
-            self.last_status_rv = _rv(written)
-            self.failures, self.retry_at = 0, 0.0
-            log.debug("status of %s: %s", name, status.phase)
+            return await self.client.update_status(obj)
+        try:
+            written = await retry_on_conflict(attempt)
+        except errors.Conflict:
+            log.warning("could not write the status of %s (conflicts)", name)
+            return 1.0
+        except errors.NotFound:
             return None
-        log.warning("could not write the status of %s (conflicts)", name)
-        return 1.0
+        except errors.ApiError as e:
+            return self._refused(pod, name, e)
+        if written is None:
+            return None
+        self.last_status = blob
+        self.last_status_rv = _rv(written)
+        self.failures, self.retry_at = 0, 0.0
+        log.debug("status of %s: %s", name, status.phase)
+        return None
 
     def _refused(self, pod: Any, name: str, e: errors.ApiError) -> float:
         self.failures += 1

@@ -10,8 +10,11 @@ from typing import Any
 
 from kubelab import conditions, errors, timeutil
 from kubelab.client import Client
+from kubelab.retry import cached_first, retry_on_conflict
 
 log = logging.getLogger(__name__)
+
+UNSCHEDULABLE_TRIES = 3      # few: the pod's next failed scheduling attempt writes the condition again
 
 
 def with_condition(pod: Any, type_: str, status: str, reason: str, message: str) -> Any | None:
@@ -28,22 +31,19 @@ def with_condition(pod: Any, type_: str, status: str, reason: str, message: str)
 
 async def set_unschedulable(client: Client, pod: Any, message: str) -> None:
     """PodScheduled=False/Unschedulable with the fit error, as `kubectl describe` shows it (conflict-safe)."""
-    for attempt in range(3):
-        updated = with_condition(pod, "PodScheduled", "False", "Unschedulable", message)
+    read = cached_first(pod, lambda: client.get("Pod", pod.metadata.name, pod.metadata.namespace))
+
+    async def attempt() -> None:
+        current = await read()
+        if current.spec.node_name:
+            return     # bound meanwhile: the condition is the binder's now
+        updated = with_condition(current, "PodScheduled", "False", "Unschedulable", message)
         if updated is None:
             return
-        try:
-            await client.update_status(updated)
-            return
-        except errors.Conflict:
-            try:
-                pod = await client.get("Pod", pod.metadata.name, pod.metadata.namespace)
-            except errors.NotFound:
-                return
-            if pod.spec.node_name:
-                return     # bound meanwhile: the condition is the binder's now
-        except errors.NotFound:
-            return
-        except errors.ApiError as e:
-            log.warning("could not update the condition of %s/%s: %s", pod.metadata.namespace, pod.metadata.name, e)
-            return
+        await client.update_status(updated)
+    try:
+        await retry_on_conflict(attempt, steps=UNSCHEDULABLE_TRIES)
+    except (errors.Conflict, errors.NotFound):
+        return         # still conflicting (see UNSCHEDULABLE_TRIES), or the pod is gone
+    except errors.ApiError as e:
+        log.warning("could not update the condition of %s/%s: %s", pod.metadata.namespace, pod.metadata.name, e)

@@ -47,6 +47,7 @@ class StatusWriter:
         self.base, self.cap, self.clock = base, cap, clock
         self.last_status: bytes | None = None
         self.last_status_rv = 0
+        self.last_written: Any | None = None   # the pod as our last write left it (newer than the informer's, for a while)
         self.failures = 0                 # refused writes in a row
         self.retry_at = 0.0               # clock time before which no write is tried again
 
@@ -61,7 +62,11 @@ class StatusWriter:
         if wait > 0:
             return wait                  # backing off from a refused write: stay quiet until then
         name = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        read = cached_first(pod, lambda: self.client.get("Pod", pod.metadata.name, pod.metadata.namespace))
+        # Our own last write is newer than the informer's copy until the informer catches up: start from it,
+        # rather than from a copy that is sure to conflict.
+        ours = self.last_written
+        cached = ours if ours is not None and ours.metadata.uid == pod.metadata.uid and _rv(ours) > _rv(pod) else pod
+        read = cached_first(cached, lambda: self.client.get("Pod", pod.metadata.name, pod.metadata.namespace))
 
         async def attempt() -> Any:
             obj = pb.Pod()
@@ -83,6 +88,7 @@ class StatusWriter:
             return None
         self.last_status = blob
         self.last_status_rv = _rv(written)
+        self.last_written = written
         self.failures, self.retry_at = 0, 0.0
         log.debug("status of %s: %s", name, status.phase)
         return None

@@ -13,7 +13,8 @@ from kubelab import conditions, errors
 from kubelab.v1 import objects_pb2 as pb
 from kubelet.node import NodeAgent, NodeConfig
 from scheduler.recording import set_unschedulable
-from tests.harness.controller_manager import FakeClient, Harness
+from tests.harness.controller_manager import Harness
+from tests.harness.fake_client import FakeClient
 
 
 def copy(obj: Any) -> Any:
@@ -72,7 +73,7 @@ async def test_adopting_an_existing_node_retries_a_conflict_and_keeps_its_spec()
     node = pb.Node(api_version="v1", kind="Node")
     node.metadata.name, node.spec.unschedulable = "node-1", True
     client.put(node)
-    client.fail["update_status"] = errors.Conflict('Operation cannot be fulfilled on nodes "node-1"')
+    client.refusals["update_status"] = [errors.Conflict('Operation cannot be fulfilled on nodes "node-1"')]
     agent = await registered(client)
     live = client.stored("Node", "node-1", "")
     assert agent.registrations == 1 and live.spec.unschedulable
@@ -144,7 +145,7 @@ async def test_a_finalizer_is_removed_despite_a_conflict_but_not_from_a_successo
     pod.metadata.name = "web"
     pod.metadata.finalizers.extend(["orphan", "example.com/keep"])
     first = h.client.put(pod)
-    h.client.fail["update"] = errors.Conflict('Operation cannot be fulfilled on pods "web"')
+    h.client.refusals["update"] = [errors.Conflict('Operation cannot be fulfilled on pods "web"')]
     await h.controller.remove_finalizer("Pod", first, "orphan")
     assert list(h.client.stored("Pod", "web").metadata.finalizers) == ["example.com/keep"]
 
@@ -161,6 +162,6 @@ async def test_a_namespace_is_finalized_despite_a_conflict() -> None:
     ns.spec.finalizers.append("kubernetes")
     ns.metadata.deletion_timestamp = "2024-01-01T00:00:00Z"
     h.seen(h.client.put(ns))
-    h.client.fail["finalize"] = errors.Conflict('Operation cannot be fulfilled on namespaces "team"')
+    h.client.refusals["finalize"] = [errors.Conflict('Operation cannot be fulfilled on namespaces "team"')]
     await h.reconcile("team")
     assert h.client.stored("Namespace", "team", "") is None

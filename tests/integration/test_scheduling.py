@@ -14,10 +14,11 @@ from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from kubelab import errors
+from kubelab import conditions
 from lab import local as launcher
 from kubelab.client import Client
 from kubelab.v1 import objects_pb2 as pb
+from tests.harness.cluster import ensure_namespace
 from tests.harness.wait import until
 
 from .conftest import launched, open_client
@@ -57,17 +58,11 @@ async def client(cluster: dict[str, Any]) -> AsyncIterator[Client]:
 
 async def ready_nodes(c: Client) -> list[str]:
     nodes, _ = await c.list("Node")
-    return [n.metadata.name for n in nodes
-            if any(x.type == "Ready" and x.status == "True" for x in n.status.conditions)]
+    return [n.metadata.name for n in nodes if conditions.node_ready(n)]
 
 
 async def namespace(c: Client, name: str) -> str:
-    ns = pb.Namespace(api_version="v1", kind="Namespace")
-    ns.metadata.name = name
-    try:
-        await c.create(ns)
-    except errors.AlreadyExists:
-        pass
+    await ensure_namespace(c, name)
     return name
 
 

@@ -393,3 +393,29 @@ def test_dashboard_says_the_api_is_gone_and_reconnects(cluster: dict[str, Any], 
     assert browser.execute_script("return window.__same_page") is True
     # The page's own fetches never failed; the EventSource to the local server stayed up: nothing to report.
     assert console_errors(browser) == []
+
+
+def test_the_real_kubectl_runs_the_dashboard_as_its_plugin(cluster: dict[str, Any], tmp_path: Path) -> None:
+    """The dashboard is the program kubectl-dashboard: kubectl 1.37 (not ours) finds it on PATH as a plugin and
+    runs it with the user's kubeconfig, as `kubelab dashboard` does."""
+    import urllib.request
+
+    from tests.realclients import kubectl_137
+    path = kubeconfig.write_kube_context(str(cluster["https"]), Path(cluster["ca_file"]).read_bytes(),
+                                         cluster["token"], cluster["server"], path=tmp_path / "kube-config")
+    bin_dir = Path(sys.executable).parent           # this install's bin, where kubectl-dashboard is
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "KUBECONFIG": str(path), "HOME": str(tmp_path)}
+    listed = subprocess.run([str(kubectl_137()), "plugin", "list", "--name-only"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert "kubectl-dashboard" in listed.stdout.split(), (listed.stdout, listed.stderr)
+    proc = subprocess.Popen([str(kubectl_137()), "dashboard", "--url"], env=env, stdout=subprocess.PIPE,
+                            stderr=open(tmp_path / "dashboard.log", "wb"), start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:"), (url, (tmp_path / "dashboard.log").read_text())
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b"<title>kubelab dashboard</title>" in page.read()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(10) == 0                   # kubectl passes the plugin's graceful exit on

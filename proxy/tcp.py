@@ -199,11 +199,11 @@ class _ClientSide(_Side):
                 self.stats.connect_failures += 1
                 changed = balancer.mark_down(backend, time.monotonic())
                 log.log(logging.WARNING if changed else logging.DEBUG, logfmt(
-                    event="backend-down" if changed else "connect-failed", listener=self.listener.name,
-                    backend=backend, error=connect_error(e), retry_after=f"{balancer.down_seconds:g}s"))
+                    event="backend-down" if changed else "connect-failed", backend=backend,
+                    error=connect_error(e), retry_after=f"{balancer.down_seconds:g}s", listener=self.listener.name))
                 continue
             if balancer.mark_up(backend):
-                log.info(logfmt(event="backend-up", listener=self.listener.name, backend=backend))
+                log.info(logfmt(event="backend-up", backend=backend, listener=self.listener.name))
             if self.closed:             # the client left while we connected
                 assert proto.transport is not None
                 proto.transport.close()
@@ -223,8 +223,8 @@ class _ClientSide(_Side):
         if not self.closed:
             self.stats.no_backend += 1
             log.log(self.listener.no_backend_level, logfmt(
-                event="no-backend", listener=self.listener.name, client=client_ip,
-                backends=",".join(map(str, balancer.backends))))
+                event="no-backend", client=client_ip, backends=",".join(map(str, balancer.backends)),
+                listener=self.listener.name))
             assert self.transport is not None
             self.transport.abort()      # an RST: the client learns at once that nothing answers
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from kubelab import manifests
-from tests.harness.manifests import deployment_manifest
+from tests.harness.manifests import deployment
 
-from .conftest import NAMESPACE, apply, docker, kubectl, pod_containers, unique, wait_for, wait_running_ready
+from .conftest import apply, docker, kubectl, pod_containers, unique, wait_for, wait_running_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -70,10 +69,10 @@ def test_stopping_a_node_container_recreates_its_pods_elsewhere(lab: dict[str, A
         "the controller manager is not running in this lab:\n"
         + _controller_manager_log())
     name = unique("spread")
-    apply(manifests.dump_yaml(manifests.to_dict(deployment_manifest(name, NAMESPACE, 3, "kubelab/web"))))
+    apply(deployment(name, 3, "name: web, image: kubelab/web"))
 
     def all_running() -> list[dict[str, Any]] | None:
-        items = pods_of(f"component={name}")
+        items = pods_of(f"app={name}")
         running = [p for p in items if p["status"].get("phase") == "Running"
                    and not p["metadata"].get("deletionTimestamp")]
         return running if len(running) == 3 else None
@@ -84,7 +83,7 @@ def test_stopping_a_node_container_recreates_its_pods_elsewhere(lab: dict[str, A
     try:
         # node-monitor-grace-period 20 s + pod-eviction-timeout 30 s in the lab, plus scheduling and start
         def replaced() -> list[dict[str, Any]] | None:
-            items = pods_of(f"component={name}")
+            items = pods_of(f"app={name}")
             ok = [p for p in items if p["status"].get("phase") == "Running" and p["spec"]["nodeName"] != victim
                   and not p["metadata"].get("deletionTimestamp")]
             return ok if len(ok) == 3 else None

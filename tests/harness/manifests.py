@@ -1,8 +1,10 @@
 """Test harness: the manifests the tests create, each written once.
 
-`sleeping_pod` is YAML for `kubelab apply -f -` (a Pod of one sleeping container; what a test needs besides
-goes in as YAML lines of the pod spec). `deployment_manifest` and `replicaset_manifest` are API objects for a
-client's `create` (for the CLI, `kubelab.manifests.to_dict` and `dump_yaml` write them out).
+For the CLI (`kubelab apply -f -`, the e2e tier), YAML: `sleeping_pod` (a Pod of one sleeping container) and
+`deployment` (a Deployment of one container labelled app=NAME); what a test needs besides goes in as YAML
+lines of the pod spec. For a client's `create` (the integration tier, the controllers' harness), API objects:
+`deployment_manifest` (a Deployment like the seeds' nginx-deployment, with its strategy's knobs) and
+`replicaset_manifest`.
 """
 from __future__ import annotations
 
@@ -25,6 +27,23 @@ spec:
   - {{name: {container}, image: {image}, command: [sleep, "3600"]}}
 """
 
+
+def deployment(name: str, replicas: int, container: str, spec: str = "") -> str:
+    """A Deployment of `replicas` pods labelled app=`name`; `container` its one container as a YAML flow map's
+    members (`name: app, image: kubelab/web`), `spec` more lines of the pod spec, six spaces in."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+{spec}      containers:
+      - {{{container}}}
+"""
 
 
 def replicaset_manifest(name: str, namespace: str, replicas: int, image: str = "nginx:1.15") -> pb.ReplicaSet:

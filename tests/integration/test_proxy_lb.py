@@ -155,7 +155,7 @@ def test_every_connection_reaches_the_live_backend_and_bytes_pass_both_ways(live
         downs = lb.events("backend-down")
         print("\n" + "\n".join(lb.lines))
         assert len(downs) == 1, lb.lines                    # said once, not per connection
-        assert f"backend=127.0.0.1:{dead}" in downs[0] and 'error="Connection refused"' in downs[0]
+        assert f"event=backend-down backend=127.0.0.1:{dead} " in downs[0] and 'error="Connection refused"' in downs[0]
         with connect(lb.health) as s:
             states = recv_all(s).decode().splitlines()
         assert states[1] == f"127.0.0.1:{live.server_address[1]} up"

@@ -126,9 +126,13 @@ async def serve_writes(request_iterator: Any, write: WriteFn) -> AsyncIterator[a
 
 
 def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None,
-                    authenticator: Authenticator | None = None) -> grpc.aio.Server:
+                    authenticator: Authenticator | None = None, share_port: bool = False) -> grpc.aio.Server:
     """The API's gRPC server: message limits, keepalive and the bearer-token check (none without a token);
     `authenticator` (the ApiService's, which also knows ServiceAccount tokens) instead of one of `token`/`tokens`.
+
+    SO_REUSEPORT (gRPC's default on Linux) only with `share_port` (--workers): otherwise a port another
+    process already serves with it would be shared silently, half the connections going there, instead of
+    refused as in use.
 
     bench/noop_apiserver.py serves on the same, so its figures are this transport's ceiling.
     """
@@ -137,7 +141,7 @@ def new_grpc_server(token: str, tokens: dict[str, UserInfo] | None = None,
     return grpc.aio.server(interceptors=interceptors, options=options + [
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000), ("grpc.so_reuseport", int(share_port))])
 
 
 def _serialize(message: Any) -> bytes:

@@ -105,7 +105,7 @@ def main(listen: str, etcd_servers: str, etcd_cafile: str, etcd_certfile: str, e
                     token=_read_token(token, token_file), tokens=tokens, authorization_mode=authorization_mode,
                     kubelet_token=Path(kubelet_token_file).read_text().strip() if kubelet_token_file else "",
                     service_cidr=service_cluster_ip_range, node_port_range=(int(lo), int(hi)),
-                    bookmark_interval=bookmark_interval, event_ttl=event_ttl,
+                    bookmark_interval=bookmark_interval, event_ttl=event_ttl, workers=workers,
                     metrics_address=metrics_address, advertise_address=advertise_address,
                     secure_port=secure_port, bind_address=bind_address, tls_cert_file=tls_cert_file,
                     tls_private_key_file=tls_private_key_file,

@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from kubelab import errors, kinds, timeutil
+from kubelab.errors import net_reason
 from kubelab.backoff import doubling
 from kubelab.hostport import split_host_port
 from kubelab.pipeline import STREAM_ACCEPTED
@@ -65,6 +66,7 @@ class Config:
     bookmark_interval: float = 5.0
     event_ttl: int = 3600
     shutdown_grace: float = 5.0
+    workers: int = 1                # --workers: processes sharing the ports (SO_REUSEPORT only then)
     metrics_address: str = ""       # HTTP /metrics and /healthz ("" = off)
     advertise_address: str = ""     # the address in the `kubernetes` Endpoints ("" = derived from listen)
     secure_port: int | None = None  # the Kubernetes HTTP API's port (None = not served; 0 = any free port)
@@ -442,7 +444,8 @@ class Server:
         self.trace_index = TraceIndex()
         self.metrics.watch_caches(lambda: self.cache.caches)
         self.storage.observe = self.metrics.observe_etcd
-        self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render, reuse_port=True) \
+        self.metrics_server = MetricsServer(config.metrics_address, self.metrics.render,
+                                            reuse_port=config.workers > 1) \
             if config.metrics_address else None
         self.grpc: grpc.aio.Server | None = None
         self.port = 0
@@ -475,10 +478,14 @@ class Server:
         await self.cache.wait_ready()
         self.trace_index.attach(self.audit, self.cache)
         service = ApiService(self.store, self.cache, self.config, self.metrics, self.audit, self.trace_index)
-        self.grpc = new_grpc_server(self.config.token, self.config.tokens, service.gate.authn)
+        self.grpc = new_grpc_server(self.config.token, self.config.tokens, service.gate.authn,
+                                    share_port=self.config.workers > 1)
         self.grpc.add_generic_rpc_handlers((method_handlers(service),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        self.port = self.grpc.add_insecure_port(self.config.listen)
+        try:
+            self.port = self.grpc.add_insecure_port(self.config.listen)
+        except RuntimeError as e:       # grpc's "Failed to bind to address ...": in use, or not this host's
+            raise Fatal(f"failed to listen on {self.config.listen}: {str(e).split(';')[0]}") from None
         await self.grpc.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._start_http(service)
@@ -496,8 +503,12 @@ class Server:
         host = self.config.bind_address or split_host_port(self.config.listen, min_port=0)[0]
         backend = Backend(service, f"{self._advertised()}:{self.config.secure_port}")
         self.http = HttpServer(backend, host, self.config.secure_port,
-                               self.config.tls_cert_file, self.config.tls_private_key_file, reuse_port=True)
-        self.http_port = await self.http.start()
+                               self.config.tls_cert_file, self.config.tls_private_key_file,
+                               reuse_port=self.config.workers > 1)
+        try:
+            self.http_port = await self.http.start()
+        except OSError as e:
+            raise Fatal(f"failed to listen on {host}:{self.config.secure_port}: {net_reason(e)}") from None
         if not self.config.secure_port:      # a port picked now: the Endpoints learn it now
             await builtin.reconcile_kubernetes_endpoints(self.store, self._advertised(), self.http_port)
         log.info("apiserver serving the Kubernetes HTTP API on port %d", self.http_port)

@@ -277,7 +277,8 @@ class HealthServer:
         self.port = 0
 
     async def start(self) -> int:
-        self.server = grpc.aio.server()
+        # No SO_REUSEPORT (gRPC's default): a port in use is an error, not silently shared with its owner.
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self.server)
         self.port = self.server.add_insecure_port(self.address)
         await self.server.start()

@@ -382,7 +382,8 @@ async def create_server(pods: PodManager, listen: str, token: str) -> tuple[grpc
     auth = BearerTokenAuth(token, who="kubelet accepts the apiserver only")
     server = grpc.aio.server(interceptors=[auth], options=channel_options() + [
         ("grpc.http2.max_pings_without_data", 0), ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5000), ("grpc.http2.bdp_probe", 0)])
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000), ("grpc.http2.bdp_probe", 0),
+        ("grpc.so_reuseport", 0)])     # a port in use is an error, not silently shared (gRPC's default)
     api_grpc.add_KubeletServicer_to_server(KubeletService(pods), server)
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kubelab import config as kubeconfig
 from kubelab.hostport import split_host_port
@@ -155,12 +155,23 @@ def _spawn(name: str, argv: list[str], state: Path, env: dict[str, str] | None =
         time.sleep(0.005)
 
 
+class PortTaken(LauncherError):
+    """A component found a port we picked already taken: another process bound it between `free_port`
+    handing it out and the component binding it (two clusters starting at once)."""
+
+
+def _exited(name: str, state: Path) -> LauncherError:
+    """The error for a component that ended during start-up, with its log's tail."""
+    log = (state / "logs" / f"{name}.log").read_text(errors="replace")[-2000:]
+    taken = "address already in use" in log.lower() or "failed to listen on" in log
+    return (PortTaken if taken else LauncherError)(f"{name} exited during start-up:\n{log}")
+
+
 def _wait_port(port: int, pid: int, name: str, state: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            log = (state / "logs" / f"{name}.log").read_text(errors="replace")[-2000:]
-            raise LauncherError(f"{name} exited during start-up:\n{log}")
+            raise _exited(name, state)
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -169,14 +180,18 @@ def _wait_port(port: int, pid: int, name: str, state: Path, timeout: float = 30.
     raise LauncherError(f"{name} did not open port {port} within {timeout:.0f}s")
 
 
-async def _wait_api(server: str, token: str, timeout: float = 30.0) -> None:
+async def _wait_api(server: str, token: str, pid: int, state: Path, timeout: float = 30.0) -> None:
+    """Until our apiserver answers; its end during start-up is an error at once (whoever else may answer on
+    its port meanwhile is not ours)."""
     from kubelab.client import Client
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     async with Client(server, token, retries=0) as c:
         while time.monotonic() < deadline:
+            if not _alive(pid):
+                raise _exited("apiserver", state)
             try:
-                await c.version()
+                await asyncio.wait_for(c.version(), 2.0)    # a stranger on the port may never answer
                 return
             except Exception as e:  # noqa: BLE001 - not up yet
                 last = e
@@ -237,6 +252,38 @@ def _etcd_argv(etcd: str, state: Path, client_port: int, peer_port: int) -> list
             "--quota-backend-bytes", str(4 * 1024 ** 3), *tls]
 
 
+PORT_ATTEMPTS = 3      # control plane starts on fresh ports after a port was taken under it
+
+
+async def _control_plane(info: dict[str, Any], state: Path, etcd: str, token: str, etcd_tls: dict[str, str],
+                         files: tuple[Path, Path, Path], extra: dict[str, list[str]], pids: dict[str, int],
+                         procs: dict[str, dict[str, Any]], start: Callable[[str, list[str]], None]) -> None:
+    """etcd and the apiserver on ports picked now, `info` filled with their addresses; PortTaken when one of
+    them found a port taken."""
+    crt, key, sa_key = files
+    etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
+    https_port = free_port()
+    info.clear()
+    info.update({"state_dir": str(state), "pids": pids, "procs": procs, "token": token,
+                 "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}", "etcd_tls": etcd_tls,
+                 "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics",
+                 "https": f"https://127.0.0.1:{https_port}", "ca_file": etcd_tls["ca_file"]})
+    start("etcd", _etcd_argv(etcd, state, etcd_port, peer_port) + extra.get("etcd", []))
+    _wait_port(etcd_port, pids["etcd"], "etcd", state)
+    start("apiserver", _python("apiserver.main") + [
+        "--listen", info["server"], "--etcd-servers", info["etcd"],
+        "--etcd-cafile", etcd_tls["ca_file"], "--etcd-certfile", etcd_tls["cert_file"],
+        "--etcd-keyfile", etcd_tls["key_file"],
+        "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
+        "--token-auth-file", str(state / "identities" / "tokens.csv"),
+        "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
+        "--tls-cert-file", str(crt), "--tls-private-key-file", str(key),
+        "--service-account-signing-key-file", str(sa_key),
+        "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
+        "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
+    await _wait_api(info["server"], token, pids["apiserver"], state)
+
+
 async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_kubeconfig: bool = True,
                    components: tuple[str, ...] = ("scheduler", "controller-manager"),
                    extra_args: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -260,38 +307,35 @@ async def up_local(hollow_nodes: int = 0, state_dir: Path | None = None, write_k
     # A credential per component (kube-apiserver's --token-auth-file); hollow nodes, many kubelets in one
     # process, keep the admin's.
     component_tokens = identities.write_tokens(state / "identities", [])
-    etcd_port, peer_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
-    https_port = free_port()
     crt, key, ca_pem = pki.apiserver_certificates(state / "pki", "10.96.0.1")
     sa_key, _ = pki.load_or_make_service_account_key(state / "pki")
     pids: dict[str, int] = {}
     procs: dict[str, dict[str, Any]] = {}
-    info: dict[str, Any] = {"state_dir": str(state), "pids": pids, "procs": procs, "token": token,
-                            "server": f"127.0.0.1:{api_port}", "etcd": f"127.0.0.1:{etcd_port}",
-                            "etcd_tls": etcd_tls,
-                            "apiserver_metrics": f"http://127.0.0.1:{metrics_port}/metrics",
-                            "https": f"https://127.0.0.1:{https_port}", "ca_file": etcd_tls["ca_file"]}
+    info: dict[str, Any] = {}
 
     def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         procs[name] = _spawn(name, argv, state, env)
         pids[name] = int(procs[name]["pid"])
         _write_json(state / "state.json", info)
 
+    # The ports are free when picked, not reserved: another cluster starting at the same moment may take one
+    # first. The component then ends saying so, and the control plane starts again on fresh ports.
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            await _control_plane(info, state, etcd, token, etcd_tls, (crt, key, sa_key), extra, pids, procs,
+                                 start)
+            break
+        except PortTaken:
+            _stop(procs)
+            procs.clear()
+            pids.clear()
+            shutil.rmtree(state / "etcd-data", ignore_errors=True)
+            if attempt == PORT_ATTEMPTS:
+                raise
+        except BaseException:
+            _stop(procs)
+            raise
     try:
-        start("etcd", _etcd_argv(etcd, state, etcd_port, peer_port) + extra.get("etcd", []))
-        _wait_port(etcd_port, pids["etcd"], "etcd", state)
-        start("apiserver", _python("apiserver.main") + [
-            "--listen", info["server"], "--etcd-servers", info["etcd"],
-            "--etcd-cafile", etcd_tls["ca_file"], "--etcd-certfile", etcd_tls["cert_file"],
-            "--etcd-keyfile", etcd_tls["key_file"],
-            "--token-file", str(state / "token"), "--kubelet-token-file", str(state / "kubelet-token"),
-            "--token-auth-file", str(state / "identities" / "tokens.csv"),
-            "--metrics-address", f"127.0.0.1:{metrics_port}", "--secure-port", str(https_port),
-            "--tls-cert-file", str(crt), "--tls-private-key-file", str(key),
-            "--service-account-signing-key-file", str(sa_key),
-            "--audit-log-path", str(state / "logs" / "audit.log"), "--audit-log-maxsize", "100",
-            "--audit-log-maxbackup", "3", *extra.get("apiserver", [])])
-        await _wait_api(info["server"], token)
         await identities.bind_view(info["server"], token)
         env = {"KUBELAB_SERVER": info["server"], "KUBELAB_TOKEN": token}
         for comp in components:

@@ -216,3 +216,34 @@ async def test_apiserver_workers_stop_once_and_never_outlive_the_parent(
         assert "exiting now" not in text and "Traceback" not in text
     finally:
         stop_all(p)
+
+
+async def test_an_apiserver_on_a_port_in_use_refuses_to_start_and_the_owner_keeps_it(
+        local_cluster: dict[str, Any], tmp_path: Path) -> None:
+    """A second apiserver told to listen where the cluster's serves (its gRPC port, then its HTTPS port) ends
+    at once with one line saying so, as kube-apiserver does: it never shares the port (SO_REUSEPORT is for
+    --workers only), which would send part of the cluster's connections to a stranger holding other
+    certificates. The cluster's apiserver keeps answering every call."""
+    from lab.local import free_port
+    tls = local_cluster["etcd_tls"]
+    etcd = ["--etcd-servers", local_cluster["etcd"], "--etcd-cafile", tls["ca_file"],
+            "--etcd-certfile", tls["cert_file"], "--etcd-keyfile", tls["key_file"], "--token", "t"]
+    https_port = int(local_cluster["https"].rsplit(":", 1)[1])
+    pki = Path(local_cluster["state_dir"]) / "pki"
+    certs = ["--tls-cert-file", str(pki / "apiserver.crt"),
+             "--tls-private-key-file", str(pki / "apiserver.key")]
+    for what, args, taken in (
+            ("gRPC", ["--listen", local_cluster["server"]], local_cluster["server"]),
+            ("HTTPS", ["--listen", f"127.0.0.1:{free_port()}", "--secure-port", str(https_port), *certs],
+             f"127.0.0.1:{https_port}")):
+        log = tmp_path / f"apiserver-{what}.log"
+        p = spawn(local_cluster, "apiserver.main", [*args, *etcd], log)
+        try:
+            assert await exited(p, 30) == 1, f"{what}: {log.read_text()}"
+        finally:
+            stop_all(p)
+        text = log.read_text()
+        assert f"failed to listen on {taken}" in text and "Traceback" not in text, text
+    async with Client(local_cluster["server"], local_cluster["token"]) as c:
+        for _ in range(20):                 # had the port been shared, some of these would reach the stranger
+            await c.list("Namespace")

@@ -182,3 +182,33 @@ def test_down_keeps_the_data_of_an_etcd_it_could_not_stop(cluster: dict[str, Any
         time.sleep(0.1)
     launcher.down_local(state)
     assert not (state / "etcd-data").exists() and not (state / "state.json").exists()
+
+
+# ---------------------------------------------------------------- a port taken under the launcher
+async def test_a_port_taken_between_picking_and_binding_starts_the_control_plane_again_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports are free when picked, not reserved: a neighbour (another cluster starting at the same moment) may
+    bind one first. The apiserver then refuses to start ("failed to listen on", never sharing the port), and
+    `up` starts etcd and the apiserver again on fresh ports; the cluster that comes up is ours alone."""
+    import socket
+    need_etcd()
+    neighbour = socket.socket()
+    neighbour.bind(("127.0.0.1", 0))
+    neighbour.listen()
+    taken = neighbour.getsockname()[1]
+    picks = iter([None, None, taken])           # etcd's client and peer ports, then the apiserver's: taken
+    real_free_port = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(picks, None) or real_free_port())
+    state = tmp_path / "state"
+    with kubeconfig_in(tmp_path):
+        info = await launcher.up_local(state_dir=state, components=())
+        try:
+            assert info["server"] != f"127.0.0.1:{taken}"
+            assert f"failed to listen on 127.0.0.1:{taken}" in (state / "logs" / "apiserver.log").read_text()
+            async with open_client(info) as c:
+                assert (await c.version()) is not None
+                await c.list("Namespace")
+            assert json.loads((state / "state.json").read_text())["server"] == info["server"]
+        finally:
+            launcher.down_local(state)
+            neighbour.close()

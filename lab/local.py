@@ -180,15 +180,16 @@ def _wait_port(port: int, pid: int, name: str, state: Path, timeout: float = 30.
     raise LauncherError(f"{name} did not open port {port} within {timeout:.0f}s")
 
 
-async def _wait_api(server: str, token: str, pid: int, state: Path, timeout: float = 30.0) -> None:
-    """Until our apiserver answers; its end during start-up is an error at once (whoever else may answer on
-    its port meanwhile is not ours)."""
+async def _wait_api(server: str, token: str, pid: int | None = None, state: Path | None = None,
+                    timeout: float = 30.0) -> None:
+    """Until the apiserver at `server` answers. Given its `pid` (and `state`, for its log), its end during
+    start-up is an error at once: whoever else may answer on its port meanwhile is not ours."""
     from kubelab.client import Client
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     async with Client(server, token, retries=0) as c:
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if pid is not None and state is not None and not _alive(pid):
                 raise _exited("apiserver", state)
             try:
                 await asyncio.wait_for(c.version(), 2.0)    # a stranger on the port may never answer

@@ -10,9 +10,7 @@ CLI's words (`error: ...`, exit status 1), never a traceback: this is a kubelab 
 """
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any
 
 import click
 
@@ -53,39 +51,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_command(argv: list[str] | None = None) -> int:
-    """The command, with the CLI's error lines (kubectl/main.py's LazyGroup.main, for this one command)."""
+    """The command, with the CLI's error lines (kubelab.serving.click_boundary, as `kubelab` has them)."""
     from .server import StartError
-    try:
-        rv = dashboard.main(args=argv, prog_name=PROG, standalone_mode=False)
-        return rv if isinstance(rv, int) else 0
-    except (Failure, StartError) as e:
-        return _error(f"error: {e}")
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.NoSuchOption as e:
-        return _error(f"error: unknown flag: {e.option_name}", e.ctx)
-    except click.ClickException as e:
-        return _error(f"error: {e.format_message()}", e.ctx if isinstance(e, click.UsageError) else None)
-    except click.exceptions.Abort:
-        return _error("error: aborted")
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
-        if os.environ.get("KUBELAB_DEBUG"):
-            import traceback
-            traceback.print_exc()
-        return _error(f"error: {type(e).__name__}: {e}" if str(e) else f"error: {type(e).__name__}")
-    finally:
-        sys.stdout.flush()
 
-
-def _error(line: str, ctx: Any = None) -> int:
-    click.echo(line, err=True)
-    if ctx is not None:
-        click.echo(f"See '{ctx.command_path} --help' for usage.", err=True)
-    return 1
+    def own(e: Exception) -> int | None:
+        if isinstance(e, (Failure, StartError)):
+            click.echo(f"error: {e}", err=True)
+            return 1
+        return None
+    return serving.click_boundary(lambda: dashboard.main(args=argv, prog_name=PROG, standalone_mode=False), own)
 
 
 if __name__ == "__main__":

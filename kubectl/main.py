@@ -135,57 +135,31 @@ class LazyGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        code = 0
-        try:
-            rv = super().main(args, prog_name or "kubelab", complete_var, standalone_mode=False, **extra)
-            code = rv if isinstance(rv, int) else 0
-        except Failed as e:
-            code = e.code
-        except CLIError as e:
-            _err(f"error: {e.message}")
-            code = e.code
-        except click.exceptions.Exit as e:
-            code = e.exit_code
-        except click.exceptions.NoSuchOption as e:
-            _err(f"error: unknown flag: {e.option_name}")
-            if e.ctx is not None:
-                _err(f"See '{e.ctx.command_path} --help' for usage.")
-            code = 1
-        except click.ClickException as e:
-            _err(f"error: {e.format_message()}")
-            if isinstance(e, click.UsageError) and e.ctx is not None:
-                _err(f"See '{e.ctx.command_path} --help' for usage.")
-            code = 1
-        except click.exceptions.Abort:
-            _err("error: aborted")
-            code = 1
-        except KeyboardInterrupt:
-            code = 130
-        except BrokenPipeError:
-            code = 0
-        except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
-            code = _report_unexpected(e)
-        sys.stdout.flush()
-        sys.exit(code)
+        from kubelab.serving import click_boundary
+        sys.exit(click_boundary(
+            lambda: super(LazyGroup, self).main(args, prog_name or "kubelab", complete_var, standalone_mode=False,
+                                                **extra), _report_own))
 
 
 def _err(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _report_unexpected(e: Exception) -> int:
+def _report_own(e: Exception) -> int | None:
+    """The CLI's own failures and the library's errors, as kubectl words them; None for anything else."""
     from kubelab import config, errors, manifests
+    if isinstance(e, Failed):
+        return e.code
+    if isinstance(e, CLIError):
+        _err(f"error: {e.message}")
+        return e.code
     if isinstance(e, (manifests.ManifestError, config.ConfigError)):
         _err(f"error: {e}")
         return 1
     if isinstance(e, errors.ApiError):
         _err(api_error_line(e))
         return 1
-    if os.environ.get("KUBELAB_DEBUG"):
-        import traceback
-        traceback.print_exc()
-    _err(f"error: {type(e).__name__}: {e}" if str(e) else f"error: {type(e).__name__}")
-    return 1
+    return None
 
 
 COMPLETE_VAR = "_KUBELAB_COMPLETE"

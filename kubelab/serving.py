@@ -213,6 +213,46 @@ def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def click_boundary(call: Callable[[], Any], own: Callable[[Exception], int | None] = lambda e: None) -> int:
+    """A click command run with standalone_mode=False, its failures said as kubectl says them: one `error: ...`
+    line on stderr (and `See '... --help' for usage.` after a usage error), never a traceback; the exit status.
+    `own(e)` reports the caller's own exceptions (its exit status) or declines (None); what neither knows is
+    `error: Type: message` (the traceback only with $KUBELAB_DEBUG). The CLI (`kubelab`) and the programs it
+    runs as plugins (`kubectl-dashboard`) share it, so their errors read alike."""
+    import click
+
+    def usage(line: str, ctx: Any) -> int:
+        click.echo(line, err=True)
+        if ctx is not None:
+            click.echo(f"See '{ctx.command_path} --help' for usage.", err=True)
+        return 1
+    try:
+        rv = call()
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.NoSuchOption as e:
+        return usage(f"error: unknown flag: {e.option_name}", e.ctx)
+    except click.ClickException as e:
+        return usage(f"error: {e.format_message()}", e.ctx if isinstance(e, click.UsageError) else None)
+    except click.exceptions.Abort:
+        return usage("error: aborted", None)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
+        code = own(e)
+        if code is not None:
+            return code
+        if os.environ.get("KUBELAB_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        return usage(f"error: {type(e).__name__}: {e}" if str(e) else f"error: {type(e).__name__}", None)
+    finally:
+        sys.stdout.flush()
+
+
 def setup_logging(verbose: int) -> None:
     """Every component's logging: `-v` info, `-vv` debug, warnings otherwise; on stderr."""
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
